@@ -1,0 +1,255 @@
+//! Command line: raw arguments → validated options → one command → exit code.
+//!
+//! Exit codes: 0 success; 1 errors (including a stack file with mistakes);
+//! 2 is reserved for "changes present" (`plan --detailed-exitcode`), so a
+//! pipeline never mistakes a broken file for a pending change.
+//! Diagnostics and progress go to stderr; stdout carries only the command's
+//! product (a graph, a schema, JSON), so it can be piped.
+
+use crate::diag::{self, Diag};
+use crate::graph;
+use crate::load::{self, LoadOptions, Loaded};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "moor",
+    version,
+    about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file"
+)]
+pub struct Cli {
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check stack files and report every mistake, with file, line and column.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// `human` (stderr) or `json` (stdout).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the dependency graph of a stack.
+    Graph {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema of stack files.
+    Schema,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VarArgs {
+    /// Set a variable: `--var name=value` (repeatable; beats --var-file and MOOR_VAR_name).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a YAML file of `name: value` (repeatable; a later file wins).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// AWS region; beats the file's `region`.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+impl VarArgs {
+    fn options(&self) -> LoadOptions {
+        let mut o = LoadOptions::from_env();
+        o.vars = self.vars.clone();
+        o.var_files = self.var_files.clone();
+        o.region = self.region.clone();
+        if let Ok(r) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        {
+            o.env.push(("AWS_REGION".into(), r));
+        }
+        o
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let ok = match cli.command {
+        Command::Validate {
+            files,
+            vars,
+            format,
+        } => validate(&files, &vars, format, color),
+        Command::Graph { file, vars, format } => graph_cmd(&file, &vars, format, color),
+        Command::Schema => {
+            print!("{}", crate::schema::stack_schema_json());
+            true
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+fn eprint_diags(diags: &[Diag], color: bool) {
+    if !diags.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(diag::render(diags, color, width()).as_bytes());
+    }
+}
+
+/// Loads a stack and builds its graph; every diagnostic of both.
+pub fn load_and_graph(
+    file: &std::path::Path,
+    opts: &LoadOptions,
+) -> (Loaded, Option<graph::Graph>) {
+    let mut loaded = load::load_file(file, opts);
+    let mut g = None;
+    if let Some(stack) = &loaded.stack {
+        let (graph, diags) = graph::build(stack);
+        if diags.iter().any(Diag::is_error) {
+            loaded.stack = None;
+        } else {
+            g = Some(graph);
+        }
+        loaded.diags.extend(diags);
+    }
+    (loaded, g)
+}
+
+fn count(diags: &[Diag]) -> (usize, usize) {
+    let e = diags.iter().filter(|d| d.is_error()).count();
+    (e, diags.len() - e)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn validate(files: &[PathBuf], vars: &VarArgs, format: Format, color: bool) -> bool {
+    let opts = vars.options();
+    let mut all_ok = true;
+    let mut json_files = Vec::new();
+    for f in files {
+        let (loaded, _) = load_and_graph(f, &opts);
+        let (errors, warnings) = count(&loaded.diags);
+        all_ok &= errors == 0;
+        match format {
+            Format::Human => {
+                eprint_diags(&loaded.diags, color);
+                let name = f.display();
+                match &loaded.stack {
+                    Some(s) => {
+                        let w = if warnings > 0 {
+                            format!(", {}", plural(warnings, "warning"))
+                        } else {
+                            String::new()
+                        };
+                        eprintln!(
+                            "{name}: valid, stack `{}` with {}{w}",
+                            s.name,
+                            plural(s.resources.len(), "resource")
+                        );
+                    }
+                    None => eprintln!(
+                        "{name}: {}, {}",
+                        plural(errors, "error"),
+                        plural(warnings, "warning")
+                    ),
+                }
+            }
+            Format::Json => {
+                json_files.push(serde_json::json!({
+                    "file": f.display().to_string(),
+                    "valid": errors == 0,
+                    "stack": loaded.stack.as_ref().map(|s| s.name.clone()),
+                    "resources": loaded.stack.as_ref().map(|s| s.resources.len()),
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": loaded.diags.iter().map(Diag::to_json).collect::<Vec<_>>(),
+                }));
+            }
+        }
+    }
+    if format == Format::Json {
+        let out = serde_json::json!({ "valid": all_ok, "files": json_files });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    }
+    all_ok
+}
+
+fn graph_cmd(file: &std::path::Path, vars: &VarArgs, format: GraphFormat, color: bool) -> bool {
+    let (loaded, g) = load_and_graph(file, &vars.options());
+    eprint_diags(&loaded.diags, color);
+    let (Some(stack), Some(g)) = (&loaded.stack, g) else {
+        let (errors, _) = count(&loaded.diags);
+        eprintln!("{}: {}", file.display(), plural(errors, "error"));
+        return false;
+    };
+    let out = match format {
+        GraphFormat::Dot => g.to_dot(&stack.name),
+        GraphFormat::Mermaid => g.to_mermaid(),
+        GraphFormat::Json => {
+            let order = g.topo_order().unwrap_or_default();
+            let nodes: Vec<_> = order
+                .iter()
+                .map(|n| {
+                    let r = stack.resource(n).expect("node is a resource");
+                    serde_json::json!({ "name": n, "kind": r.kind(), "physical_name": r.physical_name, "depends_on": g.dependencies(n) })
+                })
+                .collect();
+            let mut s = serde_json::to_string_pretty(
+                &serde_json::json!({ "stack": stack.name, "order": order, "resources": nodes }),
+            )
+            .expect("json");
+            s.push('\n');
+            s
+        }
+    };
+    print!("{out}");
+    true
+}

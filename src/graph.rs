@@ -1,0 +1,381 @@
+//! The dependency graph of a stack.
+//!
+//! An edge `a → b` means "a depends on b": b is created first and deleted
+//! last. Edges come from `${b.attr}` references, from `depends_on`, and from
+//! rules a user should not have to write down:
+//!
+//! - a service depends on the listener that forwards to its target group:
+//!   CreateService fails while the group has no load balancer, and no
+//!   attribute reference says so;
+//! - whatever uses a role also depends on the managed policies attached to
+//!   that role, so the policies exist before the role is used and are kept
+//!   until its users are gone.
+//!
+//! Destroy walks the same graph reversed.
+
+use crate::diag::{Diag, Label};
+use crate::model::common::ref_resource;
+use crate::model::elbv2::Action;
+use crate::model::{Kind, Spec, Stack};
+use crate::yaml::Span;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Why {
+    /// `${target.attribute}` in the dependent.
+    Reference {
+        attribute: String,
+        #[serde(skip)]
+        span: Span,
+    },
+    DependsOn {
+        #[serde(skip)]
+        span: Span,
+    },
+    Implicit {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub kind: Kind,
+}
+
+pub struct Graph {
+    pub dag: DiGraph<Node, Why>,
+    index: HashMap<String, NodeIndex>,
+}
+
+impl Graph {
+    pub fn node(&self, name: &str) -> Option<NodeIndex> {
+        self.index.get(name).copied()
+    }
+
+    /// Names of the resources `name` depends on directly.
+    pub fn dependencies(&self, name: &str) -> Vec<&str> {
+        let Some(i) = self.node(name) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&str> = self
+            .dag
+            .neighbors_directed(i, Direction::Outgoing)
+            .map(|n| self.dag[n].name.as_str())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The edge reasons between two resources.
+    pub fn why(&self, from: &str, to: &str) -> Vec<&Why> {
+        let (Some(a), Some(b)) = (self.node(from), self.node(to)) else {
+            return Vec::new();
+        };
+        self.dag
+            .edges_connecting(a, b)
+            .map(|e| e.weight())
+            .collect()
+    }
+
+    /// Dependencies first; among resources that are ready together, file
+    /// order. `None` when there is a cycle.
+    pub fn topo_order(&self) -> Option<Vec<&str>> {
+        let n = self.dag.node_count();
+        let mut pending: Vec<usize> = (0..n)
+            .map(|i| self.dependencies_idx(NodeIndex::new(i)).len())
+            .collect();
+        let mut ready: BTreeSet<usize> = (0..n).filter(|i| pending[*i] == 0).collect();
+        let mut out = Vec::with_capacity(n);
+        while let Some(i) = ready.pop_first() {
+            out.push(self.dag[NodeIndex::new(i)].name.as_str());
+            let mut dependents: Vec<NodeIndex> = self
+                .dag
+                .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+                .collect();
+            dependents.sort_unstable();
+            dependents.dedup();
+            for d in dependents {
+                pending[d.index()] -= 1;
+                if pending[d.index()] == 0 {
+                    ready.insert(d.index());
+                }
+            }
+        }
+        (out.len() == n).then_some(out)
+    }
+
+    fn dependencies_idx(&self, i: NodeIndex) -> Vec<NodeIndex> {
+        let mut v: Vec<NodeIndex> = self
+            .dag
+            .neighbors_directed(i, Direction::Outgoing)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    pub fn to_dot(&self, stack: &str) -> String {
+        let mut s = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+            esc(stack)
+        );
+        for n in self.dag.node_weights() {
+            let _ = writeln!(
+                s,
+                "  \"{}\" [label=\"{}\\n{}\"];",
+                esc(&n.name),
+                esc(&n.name),
+                n.kind
+            );
+        }
+        for e in self.unique_edges() {
+            let (a, b, why) = e;
+            let attrs = match why {
+                Why::Reference { attribute, .. } => format!("label=\"{}\"", esc(attribute)),
+                Why::DependsOn { .. } => "label=\"depends_on\"".to_string(),
+                Why::Implicit { .. } => "style=dashed, label=\"implicit\"".to_string(),
+            };
+            let _ = writeln!(s, "  \"{}\" -> \"{}\" [{attrs}];", esc(a), esc(b));
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    pub fn to_mermaid(&self) -> String {
+        let mut s = String::from("flowchart LR\n");
+        for (i, n) in self.dag.node_weights().enumerate() {
+            let _ = writeln!(
+                s,
+                "  n{i}[\"{}<br/><small>{}</small>\"]",
+                n.name.replace('"', "#quot;"),
+                n.kind
+            );
+        }
+        for (a, b, why) in self.unique_edges() {
+            let (ia, ib) = (self.index[a].index(), self.index[b].index());
+            let _ = match why {
+                Why::Reference { attribute, .. } => writeln!(s, "  n{ia} -->|{attribute}| n{ib}"),
+                Why::DependsOn { .. } => writeln!(s, "  n{ia} -->|depends_on| n{ib}"),
+                Why::Implicit { .. } => writeln!(s, "  n{ia} -.->|implicit| n{ib}"),
+            };
+        }
+        s
+    }
+
+    /// One edge per pair (the first reason), in a stable order.
+    fn unique_edges(&self) -> Vec<(&str, &str, &Why)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in self.dag.raw_edges() {
+            if seen.insert((e.source(), e.target())) {
+                out.push((
+                    self.dag[e.source()].name.as_str(),
+                    self.dag[e.target()].name.as_str(),
+                    &e.weight,
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Builds the graph; a cycle is reported as a diagnostic naming the whole
+/// path, each edge with its place in the file.
+pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
+    let mut dag = DiGraph::new();
+    let mut index = HashMap::new();
+    for r in &stack.resources {
+        let i = dag.add_node(Node {
+            name: r.name.clone(),
+            kind: r.kind(),
+        });
+        index.insert(r.name.clone(), i);
+    }
+    // References, in file order.
+    for u in &stack.refs {
+        let Some(from) = &u.from else { continue };
+        if let (Some(&a), Some(&b)) = (index.get(from), index.get(&u.resource)) {
+            if a != b && dag.find_edge(a, b).is_none() {
+                dag.add_edge(
+                    a,
+                    b,
+                    Why::Reference {
+                        attribute: u.attribute.clone(),
+                        span: u.span,
+                    },
+                );
+            }
+        }
+    }
+    for r in &stack.resources {
+        for d in &r.depends_on {
+            if let (Some(&a), Some(&b)) = (index.get(&r.name), index.get(d)) {
+                let span = stack
+                    .depends_on_spans
+                    .get(&(r.name.clone(), d.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                dag.add_edge(a, b, Why::DependsOn { span });
+            }
+        }
+    }
+    for (a, b, reason) in implicit_edges(stack) {
+        if let (Some(&ia), Some(&ib)) = (index.get(&a), index.get(&b)) {
+            if ia != ib && dag.find_edge(ia, ib).is_none() {
+                dag.add_edge(ia, ib, Why::Implicit { reason });
+            }
+        }
+    }
+    let graph = Graph { dag, index };
+    let diags = cycles(&graph, stack);
+    (graph, diags)
+}
+
+fn implicit_edges(stack: &Stack) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    // Listeners by the target group they forward to.
+    let mut listeners: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in &stack.resources {
+        if let Spec::Elbv2Listener(l) = &r.spec {
+            if let Action::Forward(tg) = &l.default_action {
+                if let Some(t) = ref_resource(tg) {
+                    listeners.entry(t).or_default().push(&r.name);
+                }
+            }
+        }
+    }
+    for r in &stack.resources {
+        if let Spec::EcsService(s) = &r.spec {
+            for lb in &s.load_balancers {
+                let Some(tg) = ref_resource(&lb.target_group) else {
+                    continue;
+                };
+                for l in listeners.get(tg).into_iter().flatten() {
+                    out.push((
+                        r.name.clone(),
+                        l.to_string(),
+                        format!("listener `{l}` attaches target group `{tg}` to its load balancer; CreateService needs that first"),
+                    ));
+                }
+            }
+        }
+    }
+    // Users of a role depend on the policies attached to it.
+    let mut role_policies: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in &stack.resources {
+        if let Spec::IamRole(role) = &r.spec {
+            let ps = role
+                .policies
+                .iter()
+                .filter_map(|p| ref_resource(p))
+                .collect();
+            role_policies.insert(&r.name, ps);
+        }
+    }
+    for u in &stack.refs {
+        let Some(from) = &u.from else { continue };
+        for p in role_policies.get(u.resource.as_str()).into_iter().flatten() {
+            out.push((
+                from.clone(),
+                p.to_string(),
+                format!(
+                    "`{from}` uses role `{}`, which needs policy `{p}` attached",
+                    u.resource
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn cycles(g: &Graph, stack: &Stack) -> Vec<Diag> {
+    let mut diags = Vec::new();
+    for scc in petgraph::algo::tarjan_scc(&g.dag) {
+        let is_cycle = scc.len() > 1 || g.dag.find_edge(scc[0], scc[0]).is_some();
+        if !is_cycle {
+            continue;
+        }
+        // Start at the resource that comes first in the file.
+        let start = *scc.iter().min().expect("non-empty");
+        let path = cycle_path(g, start, &scc);
+        let names: Vec<&str> = path.iter().map(|i| g.dag[*i].name.as_str()).collect();
+        let mut d = Diag::error(
+            "moor::cycle",
+            format!("dependency cycle: {}", names.join(" → ")),
+        )
+        .in_file(&stack.file);
+        let mut implicit = Vec::new();
+        for w in path.windows(2) {
+            let (a, b) = (&g.dag[w[0]].name, &g.dag[w[1]].name);
+            let why = g
+                .dag
+                .edges_connecting(w[0], w[1])
+                .next()
+                .map(|e| e.weight().clone());
+            match why {
+                Some(Why::Reference { attribute, span }) => d.labels.push(Label {
+                    span,
+                    text: format!("`{a}` uses `{b}.{attribute}`"),
+                }),
+                Some(Why::DependsOn { span }) => d.labels.push(Label {
+                    span,
+                    text: format!("`{a}` depends on `{b}`"),
+                }),
+                Some(Why::Implicit { reason }) => implicit.push(format!("`{a}` → `{b}`: {reason}")),
+                None => {}
+            }
+        }
+        let mut help = "moor creates a resource after everything it uses; break the cycle by removing one of these references".to_string();
+        if !implicit.is_empty() {
+            help.push_str(&format!(" (implicit: {})", implicit.join("; ")));
+        }
+        diags.push(d.help(help));
+    }
+    diags
+}
+
+/// A shortest path from `start` back to itself inside one strongly
+/// connected component.
+fn cycle_path(g: &Graph, start: NodeIndex, scc: &[NodeIndex]) -> Vec<NodeIndex> {
+    let inside: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
+    let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        let mut next: Vec<NodeIndex> = g
+            .dag
+            .neighbors_directed(n, Direction::Outgoing)
+            .filter(|x| inside.contains(x))
+            .collect();
+        next.sort_unstable();
+        for m in next {
+            if m == start {
+                // start … n, then back to start.
+                let mut path = vec![n];
+                let mut cur = n;
+                while cur != start {
+                    cur = prev[&cur];
+                    path.push(cur);
+                }
+                path.reverse();
+                path.push(start);
+                return path;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(m) {
+                e.insert(n);
+                queue.push_back(m);
+            }
+        }
+    }
+    vec![start, start]
+}

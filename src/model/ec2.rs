@@ -1,0 +1,264 @@
+//! `ec2/security_group` and the VPC lookups `ec2/default_vpc`, `ec2/existing_vpc`.
+
+use super::check::{Checker, NameRule};
+use super::common::Tags;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A VPC security group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    /// Group name; defaults to `<stack>-<logical name>`. Changing it replaces the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Set at creation; changing it replaces the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// VPC id, usually `${net.vpc_id}`.
+    pub vpc: String,
+    /// Inbound rules. None by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<Rule>,
+    /// Outbound rules. When not given, all outbound traffic is allowed (the AWS default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<Rule>>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+/// One rule: a protocol, a port or range, and exactly one kind of peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// `tcp` (the default), `udp`, `icmp` or `all`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// A single port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// A port range, instead of `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<PortRange>,
+    /// IPv4 CIDR blocks (`cidr` for one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<String>,
+    /// IPv6 CIDR blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_cidrs: Vec<String>,
+    /// Another security group, usually `${lb_sg.id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortRange {
+    pub from: u32,
+    pub to: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Icmp,
+    All,
+}
+
+/// The default VPC of the region and its default subnets, read only.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultVpc {}
+
+/// An existing VPC, found by id or by its `Name` tag; read only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingVpc {
+    /// VPC id (`vpc-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Value of the VPC's `Name` tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only subnets with this tag (`key: value`) are returned in `subnet_ids`.
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub subnet_tags: Tags,
+}
+
+pub const NAME: NameRule = NameRule {
+    what: "security group name",
+    max: 255,
+    charset: |c| c.is_ascii() && !c.is_ascii_control(),
+    charset_text: "ASCII letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+    extra: Some(|n| {
+        n.to_ascii_lowercase()
+            .starts_with("sg-")
+            .then_some("may not start with `sg-`")
+    }),
+};
+
+fn is_cidr(s: &str, v6: bool) -> bool {
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u8>() else {
+        return false;
+    };
+    if v6 {
+        addr.parse::<std::net::Ipv6Addr>().is_ok() && len <= 128
+    } else {
+        addr.parse::<std::net::Ipv4Addr>().is_ok() && len <= 32
+    }
+}
+
+impl SecurityGroup {
+    pub fn validate(&self, c: &mut Checker) {
+        if let Some(n) = &self.name {
+            NAME.check(c, &["name"], n);
+        }
+        if let Some(d) = &self.description {
+            if d.len() > 255 {
+                c.error(
+                    "moor::sg-description",
+                    &["description"],
+                    "description is longer than 255 characters",
+                    "too long",
+                );
+            }
+        }
+        for (dir, rules) in [
+            ("ingress", Some(&self.ingress)),
+            ("egress", self.egress.as_ref()),
+        ] {
+            for (i, r) in rules.into_iter().flatten().enumerate() {
+                check_rule(c, dir, &i.to_string(), r);
+            }
+        }
+    }
+}
+
+fn check_rule(c: &mut Checker, dir: &str, idx: &str, r: &Rule) {
+    let here = [dir, idx];
+    let peers = usize::from(r.cidr.is_some() || !r.cidrs.is_empty())
+        + usize::from(!r.ipv6_cidrs.is_empty())
+        + usize::from(r.source_group.is_some());
+    if peers == 0 {
+        c.error(
+            "moor::sg-rule-peer",
+            &here,
+            format!("{dir} rule has no peer"),
+            "no cidr, ipv6_cidrs or source_group",
+        )
+        .help = Some("set `cidr: 0.0.0.0/0` for anyone, or `source_group: ${other_sg.id}`".into());
+    } else if r.source_group.is_some() && peers > 1 {
+        c.error(
+            "moor::sg-rule-peer",
+            &[dir, idx, "source_group"],
+            format!("{dir} rule mixes a source group with CIDRs"),
+            "write two rules instead",
+        );
+    }
+    for (j, cidr) in r.cidr.iter().chain(&r.cidrs).enumerate() {
+        if !cidr.contains("${") && !is_cidr(cidr, false) {
+            let path: Vec<String> = if r.cidr.is_some() && j == 0 {
+                vec![dir.into(), idx.into(), "cidr".into()]
+            } else {
+                let k = j - usize::from(r.cidr.is_some());
+                vec![dir.into(), idx.into(), "cidrs".into(), k.to_string()]
+            };
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            c.error(
+                "moor::sg-cidr",
+                &path,
+                format!("`{cidr}` is not an IPv4 CIDR block"),
+                "expected a.b.c.d/n",
+            )
+            .help = Some("0.0.0.0/0 means anywhere".into());
+        }
+    }
+    for (j, cidr) in r.ipv6_cidrs.iter().enumerate() {
+        if !cidr.contains("${") && !is_cidr(cidr, true) {
+            c.error(
+                "moor::sg-cidr",
+                &[dir, idx, "ipv6_cidrs", &j.to_string()],
+                format!("`{cidr}` is not an IPv6 CIDR block"),
+                "expected addr/n, like ::/0",
+            );
+        }
+    }
+    match r.protocol {
+        Protocol::All => {
+            if r.port.is_some() || r.ports.is_some() {
+                c.error(
+                    "moor::sg-ports",
+                    &here,
+                    "protocol `all` covers every port",
+                    "drop `port`/`ports`",
+                );
+            }
+        }
+        Protocol::Icmp => {}
+        Protocol::Tcp | Protocol::Udp => match (r.port, &r.ports) {
+            (Some(_), Some(_)) => {
+                c.error(
+                    "moor::sg-ports",
+                    &[dir, idx, "ports"],
+                    "a rule has either `port` or `ports`",
+                    "both given",
+                );
+            }
+            (None, None) => {
+                c.error(
+                    "moor::sg-ports",
+                    &here,
+                    format!("{dir} rule needs `port` or `ports`"),
+                    "no port",
+                )
+                .help = Some("use `protocol: all` for all traffic".into());
+            }
+            (Some(p), None) => c.port(&[dir, idx, "port"], p),
+            (None, Some(range)) => {
+                c.port(&[dir, idx, "ports", "from"], range.from);
+                c.port(&[dir, idx, "ports", "to"], range.to);
+                if range.from > range.to {
+                    c.error(
+                        "moor::sg-ports",
+                        &[dir, idx, "ports"],
+                        format!("port range {}–{} is reversed", range.from, range.to),
+                        "from > to",
+                    );
+                }
+            }
+        },
+    }
+}
+
+impl ExistingVpc {
+    pub fn validate(&self, c: &mut Checker) {
+        if self.id.is_some() == self.name.is_some() {
+            c.error(
+                "moor::vpc-lookup",
+                &[],
+                "an existing VPC is found by `id` or by `name`",
+                "set exactly one of them",
+            );
+        }
+        if let Some(id) = &self.id {
+            if !id.starts_with("vpc-") && !id.contains("${") {
+                c.error(
+                    "moor::vpc-lookup",
+                    &["id"],
+                    format!("`{id}` is not a VPC id"),
+                    "expected vpc-…",
+                );
+            }
+        }
+    }
+}

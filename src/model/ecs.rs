@@ -1,0 +1,616 @@
+//! `ecs/cluster`, `ecs/task_definition` and `ecs/service`.
+
+use super::check::{alnum_hyphen_underscore, Checker, NameRule};
+use super::common::{Size, StrList, Tags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An ECS cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Cluster name; defaults to `<stack>-<logical name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// CloudWatch Container Insights: `enabled`, `enhanced` or `disabled` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_insights: Option<ContainerInsights>,
+    /// Capacity providers, such as `FARGATE` and `FARGATE_SPOT`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_providers: Vec<String>,
+    /// The default capacity provider strategy for services that set none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_strategy: Vec<Strategy>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerInsights {
+    Enabled,
+    Enhanced,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// `FARGATE`, `FARGATE_SPOT` or a capacity provider name.
+    pub provider: String,
+    /// Relative share of tasks, 0–1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Tasks placed on this provider first, 0–100000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<u32>,
+}
+
+/// An ECS task definition. Every change registers a new revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDefinition {
+    /// Family name; defaults to `<stack>-<logical name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Task CPU: units (256, 512, 1024, …) or a string like `"0.5 vCPU"`.
+    pub cpu: Size,
+    /// Task memory: MiB or a string like `"1 GB"`; must suit `cpu` on Fargate.
+    pub memory: Size,
+    /// `fargate` (the default) or `ec2`.
+    #[serde(default)]
+    pub launch_type: LaunchType,
+    /// `awsvpc` (the default, required by Fargate), `bridge` or `host`.
+    #[serde(default)]
+    pub network_mode: NetworkMode,
+    /// `x86_64` (the default) or `arm64` (Graviton).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<CpuArchitecture>,
+    /// Role the ECS agent uses to pull images and write logs: `${exec_role.arn}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role: Option<String>,
+    /// Role the application's own code runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role: Option<String>,
+    pub containers: Vec<Container>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LaunchType {
+    #[default]
+    Fargate,
+    Ec2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    #[default]
+    Awsvpc,
+    Bridge,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuArchitecture {
+    X86_64,
+    Arm64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// Container name, referred to by the service's `load_balancers`.
+    pub name: String,
+    /// Image, e.g. `${repo.uri}:${var.image_tag}`.
+    pub image: String,
+    /// Whether the task stops when this container stops (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub essential: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Hard memory limit in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    /// Soft memory limit in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<PortMapping>,
+    /// Environment variables, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// Secrets by name: the ARN of a Secrets Manager secret or SSM parameter.
+    /// Only the ARN is in the file; the value is never read by moor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<ContainerHealthCheck>,
+    /// Send output to CloudWatch Logs (the `awslogs` driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortMapping {
+    pub container_port: u32,
+    /// With awsvpc, equal to `container_port` when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u32>,
+    /// `tcp` (the default) or `udp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TransportProtocol>,
+    /// A name for Service Connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportProtocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerHealthCheck {
+    /// `["CMD-SHELL", "curl -f http://localhost/ || exit 1"]` or `["CMD", …]`.
+    pub command: Vec<String>,
+    /// Seconds, 5–300 (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u32>,
+    /// Seconds, 2–60 (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// 1–10 (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Seconds of grace after start, 0–300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Logs {
+    /// Log group name, e.g. `/ecs/${stack}`.
+    pub group: String,
+    /// Prefix of each stream, typically the app name.
+    pub stream_prefix: String,
+    /// Region of the log group; the stack's region when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Let the awslogs driver create the group (needs logs:CreateLogGroup).
+    #[serde(default)]
+    pub create_group: bool,
+}
+
+/// An ECS service that keeps `desired_count` tasks running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Service name, unique in its cluster; defaults to `<stack>-<logical name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The cluster's ARN, `${cluster.arn}`.
+    pub cluster: String,
+    /// The task definition's ARN, `${task.arn}`.
+    pub task_definition: String,
+    /// Number of tasks to keep running (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<u32>,
+    /// `fargate` (the default) or `ec2`; ignored when `capacity_provider_strategy` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<Strategy>,
+    /// Fargate platform version, `LATEST` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Subnets and security groups of the tasks (awsvpc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// Target groups that receive the tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// Seconds to ignore failing load balancer health checks after a task starts
+    /// (time for migrations to run), 0–2147483647.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    /// Allow `aws ecs execute-command` into tasks.
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    /// How apply waits for the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Wait>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub subnets: StrList,
+    #[serde(default, skip_serializing_if = "StrList::is_empty")]
+    pub security_groups: StrList,
+    /// Give each task a public IP (needed to pull images in a public subnet
+    /// without a NAT gateway). Default false.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLoadBalancer {
+    /// The target group's ARN, `${tg.arn}`.
+    pub target_group: String,
+    /// A container of the task definition…
+    pub container: String,
+    /// …and one of its container ports.
+    pub port: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// Stop a failing deployment; `rollback` also returns to the last good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// Lower bound of running tasks during a deployment, percent (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_healthy_percent: Option<u32>,
+    /// Upper bound of running tasks during a deployment, percent (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_percent: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(default = "yes")]
+    pub rollback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// Wait until the deployment completes (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<bool>,
+    /// Longest wait in seconds (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+pub const CLUSTER_NAME: NameRule = NameRule {
+    what: "cluster name",
+    max: 255,
+    charset: alnum_hyphen_underscore,
+    charset_text: "letters, digits, hyphens and underscores",
+    extra: None,
+};
+
+pub const SERVICE_NAME: NameRule = NameRule {
+    what: "service name",
+    max: 255,
+    charset: alnum_hyphen_underscore,
+    charset_text: "letters, digits, hyphens and underscores",
+    extra: None,
+};
+
+pub const FAMILY: NameRule = NameRule {
+    what: "task definition family",
+    max: 255,
+    charset: alnum_hyphen_underscore,
+    charset_text: "letters, digits, hyphens and underscores",
+    extra: None,
+};
+
+/// The task memory sizes Fargate accepts for a task CPU size.
+pub fn fargate_memory(cpu: u32) -> Option<Vec<u32>> {
+    let r = |from: u32, to: u32, step: u32| (from..=to).step_by(step as usize).collect::<Vec<_>>();
+    Some(match cpu {
+        256 => vec![512, 1024, 2048],
+        512 => r(1024, 4096, 1024),
+        1024 => r(2048, 8192, 1024),
+        2048 => r(4096, 16384, 1024),
+        4096 => r(8192, 30720, 1024),
+        8192 => r(16384, 61440, 4096),
+        16384 => r(32768, 122880, 8192),
+        _ => return None,
+    })
+}
+
+fn describe_sizes(v: &[u32]) -> String {
+    if v.len() <= 4 {
+        v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    } else {
+        format!("{}–{} in steps of {}", v[0], v[v.len() - 1], v[1] - v[0])
+    }
+}
+
+impl Cluster {
+    pub fn validate(&self, c: &mut Checker) {
+        if let Some(n) = &self.name {
+            CLUSTER_NAME.check(c, &["name"], n);
+        }
+        for (i, s) in self.default_strategy.iter().enumerate() {
+            check_strategy(c, "default_strategy", i, s);
+            if !self.capacity_providers.contains(&s.provider) {
+                c.error(
+                    "moor::ecs-strategy",
+                    &["default_strategy", &i.to_string(), "provider"],
+                    format!("`{}` is not in `capacity_providers`", s.provider),
+                    "unknown provider",
+                )
+                .help = Some("list it under `capacity_providers` first".into());
+            }
+        }
+    }
+}
+
+fn check_strategy(c: &mut Checker, field: &str, i: usize, s: &Strategy) {
+    let idx = i.to_string();
+    if let Some(w) = s.weight {
+        c.range(&[field, &idx, "weight"], "weight", w.into(), 0, 1000);
+    }
+    if let Some(b) = s.base {
+        c.range(&[field, &idx, "base"], "base", b.into(), 0, 100_000);
+    }
+}
+
+impl TaskDefinition {
+    /// CPU units and memory MiB, when both are readable.
+    pub fn sizes(&self) -> (Option<u32>, Option<u32>) {
+        (self.cpu.cpu_units(), self.memory.memory_mib())
+    }
+
+    pub fn validate(&self, c: &mut Checker) {
+        if let Some(f) = &self.family {
+            FAMILY.check(c, &["family"], f);
+        }
+        let (cpu, mem) = self.sizes();
+        if cpu.is_none() {
+            c.error(
+                "moor::task-size",
+                &["cpu"],
+                "task cpu is not a size",
+                "expected CPU units like 256, or a string like \"0.5 vCPU\"",
+            );
+        }
+        if mem.is_none() {
+            c.error(
+                "moor::task-size",
+                &["memory"],
+                "task memory is not a size",
+                "expected MiB like 512, or a string like \"1 GB\"",
+            );
+        }
+        if let (LaunchType::Fargate, Some(cpu), Some(mem)) = (self.launch_type, cpu, mem) {
+            match fargate_memory(cpu) {
+                None => {
+                    c.error(
+                        "moor::fargate-size",
+                        &["cpu"],
+                        format!("Fargate has no task size with {cpu} CPU units"),
+                        "not a Fargate CPU size",
+                    )
+                    .help =
+                        Some("Fargate CPU sizes: 256, 512, 1024, 2048, 4096, 8192, 16384".into());
+                }
+                Some(allowed) if !allowed.contains(&mem) => {
+                    c.error(
+                        "moor::fargate-size",
+                        &["memory"],
+                        format!("Fargate does not offer {mem} MiB of memory with {cpu} CPU units"),
+                        "invalid cpu/memory pair",
+                    )
+                    .help = Some(format!(
+                        "with cpu {cpu}, memory may be {}",
+                        describe_sizes(&allowed)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.launch_type == LaunchType::Fargate && self.network_mode != NetworkMode::Awsvpc {
+            c.error(
+                "moor::fargate-network",
+                &["network_mode"],
+                "Fargate tasks need network mode awsvpc",
+                "not awsvpc",
+            );
+        }
+        if self.containers.is_empty() {
+            c.error(
+                "moor::task-containers",
+                &["containers"],
+                "a task definition needs at least one container",
+                "no containers",
+            );
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for (i, ct) in self.containers.iter().enumerate() {
+            let idx = i.to_string();
+            if names.contains(&ct.name.as_str()) {
+                c.error(
+                    "moor::task-containers",
+                    &["containers", &idx, "name"],
+                    format!("two containers are named `{}`", ct.name),
+                    "duplicate container name",
+                );
+            }
+            names.push(&ct.name);
+            if ct.image.trim().is_empty() {
+                c.error(
+                    "moor::container-image",
+                    &["containers", &idx, "image"],
+                    "container image is empty",
+                    "needs an image",
+                );
+            }
+            for (j, pm) in ct.port_mappings.iter().enumerate() {
+                let jdx = j.to_string();
+                c.port(
+                    &["containers", &idx, "port_mappings", &jdx, "container_port"],
+                    pm.container_port,
+                );
+                if let Some(h) = pm.host_port {
+                    c.port(&["containers", &idx, "port_mappings", &jdx, "host_port"], h);
+                    if self.network_mode == NetworkMode::Awsvpc && h != pm.container_port {
+                        c.error(
+                            "moor::port-mapping",
+                            &["containers", &idx, "port_mappings", &jdx, "host_port"],
+                            "with awsvpc, host_port must equal container_port",
+                            "differs from container_port",
+                        );
+                    }
+                }
+            }
+            if let Some(h) = &ct.health_check {
+                let hp = ["containers", idx.as_str(), "health_check"];
+                if !matches!(
+                    h.command.first().map(String::as_str),
+                    Some("CMD" | "CMD-SHELL" | "NONE")
+                ) {
+                    c.error("moor::container-health-check", &[hp[0], hp[1], hp[2], "command"], "a container health check command starts with `CMD` or `CMD-SHELL`", "missing CMD / CMD-SHELL")
+                        .help = Some("for example [\"CMD-SHELL\", \"curl -f http://localhost:5000/health || exit 1\"]".into());
+                }
+                for (f, v, lo, hi) in [
+                    ("interval", h.interval, 5, 300),
+                    ("timeout", h.timeout, 2, 60),
+                    ("retries", h.retries, 1, 10),
+                    ("start_period", h.start_period, 0, 300),
+                ] {
+                    if let Some(v) = v {
+                        c.range(&[hp[0], hp[1], hp[2], f], f, v.into(), lo, hi);
+                    }
+                }
+            }
+            for (name, arn) in &ct.secrets {
+                if !arn.contains("${")
+                    && !(arn.starts_with("arn:")
+                        && (arn.contains(":secretsmanager:") || arn.contains(":ssm:")))
+                {
+                    c.error("moor::container-secret", &["containers", &idx, "secrets", name], format!("secret `{name}` is not a Secrets Manager or SSM parameter ARN"), "expected arn:aws:secretsmanager:… or arn:aws:ssm:…")
+                        .help = Some("put the secret itself in Secrets Manager or SSM; the stack file holds only its ARN".into());
+                }
+            }
+            for key in ct.environment.keys() {
+                let upper = key.to_ascii_uppercase();
+                if ["PASSWORD", "SECRET", "TOKEN", "API_KEY"]
+                    .iter()
+                    .any(|w| upper.contains(w))
+                {
+                    c.warning(
+                        "moor::secret-in-environment",
+                        &["containers", &idx, "environment", key],
+                        format!("environment variable `{key}` looks like a secret"),
+                        "plain text in the task definition",
+                    )
+                    .help = Some(
+                        "move it to `secrets:` as a Secrets Manager or SSM parameter ARN".into(),
+                    );
+                }
+            }
+        }
+        if self.execution_role.is_none() {
+            let needs = self.containers.iter().any(|ct| {
+                ct.logs.is_some()
+                    || !ct.secrets.is_empty()
+                    || ct.image.contains(".dkr.ecr.")
+                    || ct.image.contains(".uri}")
+            });
+            if needs {
+                c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", "pulls from ECR, sends logs or reads secrets")
+                    .help = Some("add an iam/role assumed by ecs-tasks.amazonaws.com with AmazonECSTaskExecutionRolePolicy, and set `execution_role: ${exec_role.arn}`".into());
+            }
+        }
+    }
+}
+
+impl Service {
+    pub fn validate(&self, c: &mut Checker) {
+        if let Some(n) = &self.name {
+            SERVICE_NAME.check(c, &["name"], n);
+        }
+        if self.launch_type.is_some() && !self.capacity_provider_strategy.is_empty() {
+            c.error(
+                "moor::service-launch",
+                &["launch_type"],
+                "set `launch_type` or `capacity_provider_strategy`, not both",
+                "conflicts with capacity_provider_strategy",
+            );
+        }
+        for (i, s) in self.capacity_provider_strategy.iter().enumerate() {
+            check_strategy(c, "capacity_provider_strategy", i, s);
+        }
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            c.port(&["load_balancers", &i.to_string(), "port"], lb.port);
+        }
+        if let Some(g) = self.health_check_grace_period {
+            if self.load_balancers.is_empty() {
+                c.error(
+                    "moor::service-grace",
+                    &["health_check_grace_period"],
+                    "a health check grace period needs `load_balancers`",
+                    "no load balancer to wait for",
+                );
+            }
+            c.range(
+                &["health_check_grace_period"],
+                "health_check_grace_period",
+                g.into(),
+                0,
+                2_147_483_647,
+            );
+        }
+        if let Some(d) = &self.deployment {
+            let min = d.min_healthy_percent.unwrap_or(100);
+            let max = d.max_percent.unwrap_or(200);
+            if let Some(m) = d.min_healthy_percent {
+                c.range(
+                    &["deployment", "min_healthy_percent"],
+                    "min_healthy_percent",
+                    m.into(),
+                    0,
+                    100,
+                );
+            }
+            if max <= min.min(100) && max < 100 {
+                c.error(
+                    "moor::service-deployment",
+                    &["deployment", "max_percent"],
+                    format!("max_percent {max} leaves no room to deploy"),
+                    "must be at least 100, or above min_healthy_percent",
+                );
+            }
+        }
+        if let Some(w) = &self.wait {
+            if let Some(t) = w.timeout {
+                c.range(&["wait", "timeout"], "wait timeout", t.into(), 1, 86_400);
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The JSON Schema of the stack file, generated from the Rust types.
+//!
+//! `schemas/stack.schema.json` is this function's output; a test fails when
+//! the committed file is stale. Regenerate it with
+//! `moor schema > schemas/stack.schema.json`.
+
+use crate::load::StackFile;
+use crate::model::Kind;
+use schemars::{generate::SchemaSettings, JsonSchema, Schema};
+use serde_json::{json, Map, Value};
+
+/// One resource: `kind` picks the fields.
+pub struct ResourceSchema;
+
+impl JsonSchema for ResourceSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Resource".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> Schema {
+        let mut variants = Vec::new();
+        for kind in Kind::ALL {
+            let mut s = kind.schema(g).to_value();
+            let obj = s.as_object_mut().expect("kind schemas are objects");
+            let props = obj.entry("properties").or_insert_with(|| json!({}));
+            let props = props.as_object_mut().expect("properties is an object");
+            let mut with_kind = Map::new();
+            with_kind.insert(
+                "kind".into(),
+                json!({ "const": kind.as_str(), "description": "The resource kind." }),
+            );
+            with_kind.insert(
+                "depends_on".into(),
+                json!({
+                    "description": "Resources to create before this one, beyond those it references.",
+                    "type": "array",
+                    "items": { "type": "string" }
+                }),
+            );
+            with_kind.extend(std::mem::take(props));
+            *props = with_kind;
+            let req = obj.entry("required").or_insert_with(|| json!([]));
+            req.as_array_mut()
+                .expect("required is a list")
+                .insert(0, json!("kind"));
+            obj.insert("title".into(), json!(kind.as_str()));
+            obj.insert("additionalProperties".into(), json!(false));
+            variants.push(s);
+        }
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        // `if`/`then` per kind gives editors one clear set of fields to
+        // complete and check, where `oneOf` would report every variant.
+        let branches: Vec<Value> = variants
+            .into_iter()
+            .zip(&kinds)
+            .map(|(v, k)| json!({ "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] }, "then": v }))
+            .collect();
+        Schema::try_from(json!({
+            "type": "object",
+            "required": ["kind"],
+            "properties": { "kind": { "enum": kinds } },
+            "allOf": branches
+        }))
+        .expect("object schema")
+    }
+}
+
+const VAR_PATTERN: &str = r"^\$\{\s*var\.[A-Za-z][A-Za-z0-9_]*\s*\}$";
+
+/// The stack file schema as pretty JSON, ending in a newline.
+pub fn stack_schema_json() -> String {
+    let g = SchemaSettings::draft07().into_generator();
+    let schema = g.into_root_schema_for::<StackFile<ResourceSchema>>();
+    let mut v = schema.to_value();
+    allow_variables(&mut v);
+    let obj = v.as_object_mut().expect("root is an object");
+    obj.insert(
+        "$id".into(),
+        json!("https://moor.dev/schemas/stack.schema.json"),
+    );
+    obj.insert("title".into(), json!("moor stack file"));
+    let mut s = serde_json::to_string_pretty(&v).expect("serializable");
+    s.push('\n');
+    s
+}
+
+/// Numbers, booleans and lists may also be written as one `${var.name}`,
+/// which the loader replaces with the variable's typed value.
+fn allow_variables(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (_, child) in map.iter_mut() {
+                allow_variables(child);
+            }
+            let typed = match map.get("type") {
+                Some(Value::String(t)) => {
+                    matches!(t.as_str(), "integer" | "boolean" | "number" | "array")
+                }
+                Some(Value::Array(ts)) => ts.iter().any(|t| {
+                    matches!(t.as_str(), Some("integer" | "boolean" | "number" | "array"))
+                }),
+                _ => false,
+            };
+            if typed {
+                let description = map.remove("description");
+                let inner = Value::Object(std::mem::take(map));
+                map.insert(
+                    "anyOf".into(),
+                    json!([inner, { "type": "string", "pattern": VAR_PATTERN }]),
+                );
+                if let Some(d) = description {
+                    map.insert("description".into(), d);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_variables),
+        _ => {}
+    }
+}

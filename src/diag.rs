@@ -193,7 +193,10 @@ pub fn render(diags: &[Diag], color: bool, width: usize) -> String {
         .with_width(width)
         .with_links(false);
     let mut out = String::new();
-    for d in diags {
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
         let _ = handler.render_report(&mut out, d);
     }
     out

@@ -75,9 +75,10 @@ impl Loaded {
 
 // ---- the file's shape, for the header and the schema ----------------------
 
-/// A stack file. `resources` is generic: the loader reads the header with
-/// `R` = [`Skip`] and dispatches each resource on its `kind` itself; the
-/// schema generator uses the typed resource union.
+// `resources` is generic: the loader reads the header with `R` = `Skip` and
+// dispatches each resource on its `kind` itself; the schema generator uses
+// the typed resource union.
+/// A moor stack: AWS resources for one application, and how they connect.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackFile<R> {

@@ -512,23 +512,32 @@ impl Loader<'_> {
     fn parse_error(&mut self, e: ParseError) {
         let text = self.file.text.clone();
         match e {
-            ParseError::Syntax { message, at } => {
-                let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            ParseError::Syntax { message, mut at } => {
+                at = at.min(text.len());
+                let tab = message.contains("tab");
+                if tab {
+                    // The scanner reports where the token began; point at the tab.
+                    if let Some(i) = text[at..].find('\t').filter(|i| *i < 256) {
+                        at += i;
+                    }
+                }
+                let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
                 let prev_start = text[..line_start.saturating_sub(1)]
                     .rfind('\n')
                     .map_or(0, |i| i + 1);
-                let line_end = text[at.min(text.len())..]
-                    .find('\n')
-                    .map_or(text.len(), |i| at + i);
+                let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
                 let window = &text[prev_start..line_end];
                 let help = if has_unquoted_ref_in_flow(window) {
                     PITFALL.to_string()
+                } else if tab {
+                    "YAML indents with spaces only; replace the tab with spaces".to_string()
                 } else {
-                    "check indentation (spaces, not tabs), colons after keys, and quotes around values with `: ` or `#`".to_string()
+                    "check the indentation and the colon after each key; quote values that contain a colon followed by a space, or a #".to_string()
                 };
+                let len = usize::from(tab);
                 self.err(
                     "moor::yaml",
-                    Span::new(at, at),
+                    Span::new(at, at + len),
                     format!("YAML syntax error: {message}"),
                     "here",
                 )

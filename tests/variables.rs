@@ -1,0 +1,265 @@
+//! Variables: types, defaults, required values, and precedence
+//! (default < MOOR_VAR_x < --var-file, later wins < --var, later wins).
+
+use moor::load::{load_str, LoadOptions};
+use moor::model::{Spec, Stack, Value, VarSource};
+use std::path::PathBuf;
+
+const SRC: &str = "stack: t
+region: eu-west-1
+variables:
+  tag: { default: v1 }
+  count: { type: integer, default: 1 }
+  public: { type: boolean, default: false }
+  subnets: { type: list, default: [subnet-a, subnet-b] }
+resources:
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:${var.tag}
+        environment: { STACK: '${stack}', REGION: '${region}', LITERAL: 'a$${b}' }
+  svc:
+    kind: ecs/service
+    cluster: ${cluster.arn}
+    task_definition: ${task.arn}
+    desired_count: ${var.count}
+    network:
+      subnets: ${var.subnets}
+      assign_public_ip: ${var.public}
+";
+
+fn vars_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vars")
+}
+
+fn load(opts: LoadOptions) -> Stack {
+    let l = load_str("t.yaml", SRC, &opts);
+    let errors: Vec<_> = l
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    l.stack.unwrap()
+}
+
+fn var<'a>(s: &'a Stack, name: &str) -> (&'a Value, &'a VarSource) {
+    let v = s.variables.iter().find(|v| v.name == name).unwrap();
+    (&v.value, &v.source)
+}
+
+fn service(s: &Stack) -> &moor::model::ecs::Service {
+    match &s.resource("svc").unwrap().spec {
+        Spec::EcsService(x) => x,
+        _ => unreachable!(),
+    }
+}
+
+fn image(s: &Stack) -> String {
+    match &s.resource("task").unwrap().spec {
+        Spec::EcsTaskDefinition(t) => t.containers[0].image.clone(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn defaults_fill_typed_fields() {
+    let s = load(LoadOptions::default());
+    let svc = service(&s);
+    assert_eq!(svc.desired_count, Some(1));
+    let net = svc.network.as_ref().unwrap();
+    assert!(!net.assign_public_ip);
+    assert_eq!(net.subnets.items().unwrap(), ["subnet-a", "subnet-b"]);
+    assert_eq!(image(&s), "nginx:v1");
+    assert_eq!(
+        var(&s, "tag"),
+        (&Value::String("v1".into()), &VarSource::Default)
+    );
+}
+
+#[test]
+fn builtins_and_escapes() {
+    let s = load(LoadOptions::default());
+    let Spec::EcsTaskDefinition(t) = &s.resource("task").unwrap().spec else {
+        unreachable!()
+    };
+    let env = &t.containers[0].environment;
+    assert_eq!(env["STACK"], "t");
+    assert_eq!(env["REGION"], "eu-west-1");
+    // A literal `${` stays escaped in the template; apply renders it.
+    assert_eq!(env["LITERAL"], "a$${b}");
+}
+
+#[test]
+fn environment_beats_default() {
+    let s = load(LoadOptions {
+        env: vec![("MOOR_VAR_count".into(), "5".into())],
+        ..Default::default()
+    });
+    assert_eq!(service(&s).desired_count, Some(5));
+    assert_eq!(
+        var(&s, "count").1,
+        &VarSource::Environment("MOOR_VAR_count".into())
+    );
+}
+
+#[test]
+fn var_file_beats_environment_and_later_files_win() {
+    let s = load(LoadOptions {
+        env: vec![
+            ("MOOR_VAR_count".into(), "5".into()),
+            ("MOOR_VAR_tag".into(), "env".into()),
+        ],
+        var_files: vec![vars_dir().join("a.yaml"), vars_dir().join("b.yaml")],
+        ..Default::default()
+    });
+    assert_eq!(service(&s).desired_count, Some(3));
+    assert_eq!(image(&s), "nginx:from-file-b");
+}
+
+#[test]
+fn flag_beats_everything_and_later_flags_win() {
+    let s = load(LoadOptions {
+        env: vec![("MOOR_VAR_tag".into(), "env".into())],
+        var_files: vec![vars_dir().join("a.yaml")],
+        vars: vec![
+            "tag=first".into(),
+            "tag=v2-abc1234".into(),
+            "count=7".into(),
+            "public=true".into(),
+            "subnets=s-1,s-2,s-3".into(),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(image(&s), "nginx:v2-abc1234");
+    let svc = service(&s);
+    assert_eq!(svc.desired_count, Some(7));
+    let net = svc.network.as_ref().unwrap();
+    assert!(net.assign_public_ip);
+    assert_eq!(net.subnets.items().unwrap(), ["s-1", "s-2", "s-3"]);
+    assert_eq!(var(&s, "tag").1, &VarSource::Flag);
+}
+
+#[test]
+fn list_flags_accept_yaml_flow_lists() {
+    let s = load(LoadOptions {
+        vars: vec!["subnets=[x, y]".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        service(&s)
+            .network
+            .as_ref()
+            .unwrap()
+            .subnets
+            .items()
+            .unwrap(),
+        ["x", "y"]
+    );
+}
+
+#[test]
+fn a_required_variable_without_value_is_an_error() {
+    let src = "stack: t\nvariables:\n  tag: { description: needed }\nresources:\n  c:\n    kind: ecs/cluster\n    name: c-${var.tag}\n";
+    let l = load_str("t.yaml", src, &LoadOptions::default());
+    assert!(l.stack.is_none());
+    assert_eq!(l.diags[0].code, "moor::variable-required");
+    let l = load_str(
+        "t.yaml",
+        src,
+        &LoadOptions {
+            vars: vec!["tag=x".into()],
+            ..Default::default()
+        },
+    );
+    assert!(l.stack.is_some(), "{:?}", l.diags);
+}
+
+#[test]
+fn a_flag_of_the_wrong_type_is_an_error() {
+    let l = load_str(
+        "t.yaml",
+        SRC,
+        &LoadOptions {
+            vars: vec!["count=many".into()],
+            ..Default::default()
+        },
+    );
+    assert!(l.stack.is_none());
+    assert!(
+        l.diags
+            .iter()
+            .any(|d| d.message == "--var count: `many` is not an integer"),
+        "{:?}",
+        l.diags
+    );
+}
+
+#[test]
+fn a_flag_for_an_undeclared_variable_is_an_error() {
+    let l = load_str(
+        "t.yaml",
+        SRC,
+        &LoadOptions {
+            vars: vec!["cuont=2".into()],
+            ..Default::default()
+        },
+    );
+    assert!(l.stack.is_none());
+    let d = l
+        .diags
+        .iter()
+        .find(|d| d.code == "moor::unknown-variable")
+        .unwrap();
+    assert_eq!(d.help.as_deref(), Some("did you mean `count`?"));
+}
+
+#[test]
+fn git_builtins_name_the_commit_of_the_work_tree() {
+    let dir = std::env::temp_dir().join(format!("moor-git-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "x"]);
+    let sha = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let src = "stack: t\nresources:\n  c:\n    kind: ecs/cluster\n    name: c-${git.short_sha}\n    tags: { commit: '${git.sha}' }\n";
+    let l = load_str(
+        "t.yaml",
+        src,
+        &LoadOptions {
+            git_dir: Some(dir.clone()),
+            ..Default::default()
+        },
+    );
+    let s = l.stack.expect("valid");
+    let r = s.resource("c").unwrap();
+    assert_eq!(
+        r.physical_name.as_deref(),
+        Some(format!("c-{}", &sha.trim()[..7]).as_str())
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

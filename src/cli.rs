@@ -15,11 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "moor",
-    version,
-    about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file"
-)]
+#[command(name = "moor", version, about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
 pub struct Cli {
     /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
@@ -78,8 +74,7 @@ impl VarArgs {
         o.vars = self.vars.clone();
         o.var_files = self.var_files.clone();
         o.region = self.region.clone();
-        if let Ok(r) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-        {
+        if let Ok(r) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
             o.env.push(("AWS_REGION".into(), r));
         }
         o
@@ -104,17 +99,10 @@ pub fn main() -> ExitCode {
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => {
-            std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let ok = match cli.command {
-        Command::Validate {
-            files,
-            vars,
-            format,
-        } => validate(&files, &vars, format, color),
+        Command::Validate { files, vars, format } => validate(&files, &vars, format, color),
         Command::Graph { file, vars, format } => graph_cmd(&file, &vars, format, color),
         Command::Schema => {
             print!("{}", crate::schema::stack_schema_json());
@@ -129,10 +117,7 @@ pub fn main() -> ExitCode {
 }
 
 fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100)
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
 
 fn eprint_diags(diags: &[Diag], color: bool) {
@@ -143,10 +128,7 @@ fn eprint_diags(diags: &[Diag], color: bool) {
 }
 
 /// Loads a stack and builds its graph; every diagnostic of both.
-pub fn load_and_graph(
-    file: &std::path::Path,
-    opts: &LoadOptions,
-) -> (Loaded, Option<graph::Graph>) {
+pub fn load_and_graph(file: &std::path::Path, opts: &LoadOptions) -> (Loaded, Option<graph::Graph>) {
     let mut loaded = load::load_file(file, opts);
     let mut g = None;
     if let Some(stack) = &loaded.stack {
@@ -184,22 +166,14 @@ fn validate(files: &[PathBuf], vars: &VarArgs, format: Format, color: bool) -> b
                 let name = f.display();
                 match &loaded.stack {
                     Some(s) => {
-                        let w = if warnings > 0 {
-                            format!(", {}", plural(warnings, "warning"))
-                        } else {
-                            String::new()
-                        };
+                        let w = if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() };
                         eprintln!(
                             "{name}: valid, stack `{}` with {}{w}",
                             s.name,
                             plural(s.resources.len(), "resource")
                         );
                     }
-                    None => eprintln!(
-                        "{name}: {}, {}",
-                        plural(errors, "error"),
-                        plural(warnings, "warning")
-                    ),
+                    None => eprintln!("{name}: {}, {}", plural(errors, "error"), plural(warnings, "warning")),
                 }
             }
             Format::Json => {

@@ -55,21 +55,11 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(code: &'static str, message: impl Into<String>) -> Diag {
-        Diag {
-            code,
-            severity: Severity::Error,
-            message: message.into(),
-            source: None,
-            labels: Vec::new(),
-            help: None,
-        }
+        Diag { code, severity: Severity::Error, message: message.into(), source: None, labels: Vec::new(), help: None }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diag {
-        Diag {
-            severity: Severity::Warning,
-            ..Diag::error(code, message)
-        }
+        Diag { severity: Severity::Warning, ..Diag::error(code, message) }
     }
 
     pub fn in_file(mut self, file: &Arc<SourceFile>) -> Diag {
@@ -78,10 +68,7 @@ impl Diag {
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diag {
-        self.labels.push(Label {
-            span,
-            text: text.into(),
-        });
+        self.labels.push(Label { span, text: text.into() });
         self
     }
 
@@ -156,14 +143,10 @@ impl Diagnostic for Diag {
         Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source
-            .as_ref()
-            .map(|s| &s.named as &dyn miette::SourceCode)
+        self.source.as_ref().map(|s| &s.named as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         if self.source.is_none() || self.labels.is_empty() {
@@ -184,14 +167,8 @@ impl Diagnostic for Diag {
 /// which is also the form golden tests compare.
 pub fn render(diags: &[Diag], color: bool, width: usize) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
-        .with_links(false);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
     let mut out = String::new();
     for (i, d) in diags.iter().enumerate() {
         if i > 0 {
@@ -216,7 +193,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?", or a list of the valid names when none is close.
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> String {
     match suggest(word, candidates.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None if candidates.is_empty() => format!("there are no {what}s here"),
@@ -237,10 +214,7 @@ mod tests {
 
     #[test]
     fn suggestions_find_typos_only() {
-        assert_eq!(
-            suggest("scan_on_psh", ["scan_on_push", "name"]),
-            Some("scan_on_push")
-        );
+        assert_eq!(suggest("scan_on_psh", ["scan_on_push", "name"]), Some("scan_on_push"));
         assert_eq!(suggest("zzzz", ["scan_on_push", "name"]), None);
     }
 

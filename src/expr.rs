@@ -25,10 +25,7 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Var(v) => write!(f, "${{var.{v}}}"),
-            Target::Attr {
-                resource,
-                attribute,
-            } => write!(f, "${{{resource}.{attribute}}}"),
+            Target::Attr { resource, attribute } => write!(f, "${{{resource}.{attribute}}}"),
             Target::Stack => f.write_str("${stack}"),
             Target::Region => f.write_str("${region}"),
             Target::GitSha => f.write_str("${git.sha}"),
@@ -81,27 +78,16 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, ExprError> {
                     start: i,
                     end: s.len(),
                     message: "unterminated `${`".into(),
-                    help: Some(
-                        "close the reference with `}`, or write `$${` for a literal `${`".into(),
-                    ),
+                    help: Some("close the reference with `}`, or write `$${` for a literal `${`".into()),
                 });
             };
             let inner = s[i + 2..i + 2 + close].trim();
             let end = i + 2 + close + 1;
-            let target = parse_target(inner).map_err(|(message, help)| ExprError {
-                start: i,
-                end,
-                message,
-                help,
-            })?;
+            let target = parse_target(inner).map_err(|(message, help)| ExprError { start: i, end, message, help })?;
             if !lit.is_empty() {
                 pieces.push(Piece::Lit(std::mem::take(&mut lit)));
             }
-            pieces.push(Piece::Ref(Ref {
-                target,
-                start: i,
-                end,
-            }));
+            pieces.push(Piece::Ref(Ref { target, start: i, end }));
             i = end;
             continue;
         }
@@ -117,8 +103,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, ExprError> {
 
 fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
 }
 
@@ -174,10 +159,7 @@ mod tests {
         assert_eq!(
             p[1],
             Piece::Ref(Ref {
-                target: Target::Attr {
-                    resource: "lb".into(),
-                    attribute: "dns_name".into()
-                },
+                target: Target::Attr { resource: "lb".into(), attribute: "dns_name".into() },
                 start: 7,
                 end: 21
             })

@@ -63,11 +63,8 @@ impl Graph {
         let Some(i) = self.node(name) else {
             return Vec::new();
         };
-        let mut v: Vec<&str> = self
-            .dag
-            .neighbors_directed(i, Direction::Outgoing)
-            .map(|n| self.dag[n].name.as_str())
-            .collect();
+        let mut v: Vec<&str> =
+            self.dag.neighbors_directed(i, Direction::Outgoing).map(|n| self.dag[n].name.as_str()).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -78,27 +75,20 @@ impl Graph {
         let (Some(a), Some(b)) = (self.node(from), self.node(to)) else {
             return Vec::new();
         };
-        self.dag
-            .edges_connecting(a, b)
-            .map(|e| e.weight())
-            .collect()
+        self.dag.edges_connecting(a, b).map(|e| e.weight()).collect()
     }
 
     /// Dependencies first; among resources that are ready together, file
     /// order. `None` when there is a cycle.
     pub fn topo_order(&self) -> Option<Vec<&str>> {
         let n = self.dag.node_count();
-        let mut pending: Vec<usize> = (0..n)
-            .map(|i| self.dependencies_idx(NodeIndex::new(i)).len())
-            .collect();
+        let mut pending: Vec<usize> = (0..n).map(|i| self.dependencies_idx(NodeIndex::new(i)).len()).collect();
         let mut ready: BTreeSet<usize> = (0..n).filter(|i| pending[*i] == 0).collect();
         let mut out = Vec::with_capacity(n);
         while let Some(i) = ready.pop_first() {
             out.push(self.dag[NodeIndex::new(i)].name.as_str());
-            let mut dependents: Vec<NodeIndex> = self
-                .dag
-                .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
-                .collect();
+            let mut dependents: Vec<NodeIndex> =
+                self.dag.neighbors_directed(NodeIndex::new(i), Direction::Incoming).collect();
             dependents.sort_unstable();
             dependents.dedup();
             for d in dependents {
@@ -112,28 +102,17 @@ impl Graph {
     }
 
     fn dependencies_idx(&self, i: NodeIndex) -> Vec<NodeIndex> {
-        let mut v: Vec<NodeIndex> = self
-            .dag
-            .neighbors_directed(i, Direction::Outgoing)
-            .collect();
+        let mut v: Vec<NodeIndex> = self.dag.neighbors_directed(i, Direction::Outgoing).collect();
         v.sort_unstable();
         v.dedup();
         v
     }
 
     pub fn to_dot(&self, stack: &str) -> String {
-        let mut s = format!(
-            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
-            esc(stack)
-        );
+        let mut s =
+            format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", esc(stack));
         for n in self.dag.node_weights() {
-            let _ = writeln!(
-                s,
-                "  \"{}\" [label=\"{}\\n{}\"];",
-                esc(&n.name),
-                esc(&n.name),
-                n.kind
-            );
+            let _ = writeln!(s, "  \"{}\" [label=\"{}\\n{}\"];", esc(&n.name), esc(&n.name), n.kind);
         }
         for e in self.unique_edges() {
             let (a, b, why) = e;
@@ -151,12 +130,7 @@ impl Graph {
     pub fn to_mermaid(&self) -> String {
         let mut s = String::from("flowchart LR\n");
         for (i, n) in self.dag.node_weights().enumerate() {
-            let _ = writeln!(
-                s,
-                "  n{i}[\"{}<br/><small>{}</small>\"]",
-                n.name.replace('"', "#quot;"),
-                n.kind
-            );
+            let _ = writeln!(s, "  n{i}[\"{}<br/><small>{}</small>\"]", n.name.replace('"', "#quot;"), n.kind);
         }
         for (a, b, why) in self.unique_edges() {
             let (ia, ib) = (self.index[a].index(), self.index[b].index());
@@ -175,11 +149,7 @@ impl Graph {
         let mut out = Vec::new();
         for e in self.dag.raw_edges() {
             if seen.insert((e.source(), e.target())) {
-                out.push((
-                    self.dag[e.source()].name.as_str(),
-                    self.dag[e.target()].name.as_str(),
-                    &e.weight,
-                ));
+                out.push((self.dag[e.source()].name.as_str(), self.dag[e.target()].name.as_str(), &e.weight));
             }
         }
         out
@@ -196,10 +166,7 @@ pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
     let mut dag = DiGraph::new();
     let mut index = HashMap::new();
     for r in &stack.resources {
-        let i = dag.add_node(Node {
-            name: r.name.clone(),
-            kind: r.kind(),
-        });
+        let i = dag.add_node(Node { name: r.name.clone(), kind: r.kind() });
         index.insert(r.name.clone(), i);
     }
     // References, in file order.
@@ -207,25 +174,14 @@ pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
         let Some(from) = &u.from else { continue };
         if let (Some(&a), Some(&b)) = (index.get(from), index.get(&u.resource)) {
             if a != b && dag.find_edge(a, b).is_none() {
-                dag.add_edge(
-                    a,
-                    b,
-                    Why::Reference {
-                        attribute: u.attribute.clone(),
-                        span: u.span,
-                    },
-                );
+                dag.add_edge(a, b, Why::Reference { attribute: u.attribute.clone(), span: u.span });
             }
         }
     }
     for r in &stack.resources {
         for d in &r.depends_on {
             if let (Some(&a), Some(&b)) = (index.get(&r.name), index.get(d)) {
-                let span = stack
-                    .depends_on_spans
-                    .get(&(r.name.clone(), d.clone()))
-                    .copied()
-                    .unwrap_or_default();
+                let span = stack.depends_on_spans.get(&(r.name.clone(), d.clone())).copied().unwrap_or_default();
                 dag.add_edge(a, b, Why::DependsOn { span });
             }
         }
@@ -275,11 +231,7 @@ fn implicit_edges(stack: &Stack) -> Vec<(String, String, String)> {
     let mut role_policies: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in &stack.resources {
         if let Spec::IamRole(role) = &r.spec {
-            let ps = role
-                .policies
-                .iter()
-                .filter_map(|p| ref_resource(p))
-                .collect();
+            let ps = role.policies.iter().filter_map(|p| ref_resource(p)).collect();
             role_policies.insert(&r.name, ps);
         }
     }
@@ -289,10 +241,7 @@ fn implicit_edges(stack: &Stack) -> Vec<(String, String, String)> {
             out.push((
                 from.clone(),
                 p.to_string(),
-                format!(
-                    "`{from}` uses role `{}`, which needs policy `{p}` attached",
-                    u.resource
-                ),
+                format!("`{from}` uses role `{}`, which needs policy `{p}` attached", u.resource),
             ));
         }
     }
@@ -310,33 +259,23 @@ fn cycles(g: &Graph, stack: &Stack) -> Vec<Diag> {
         let start = *scc.iter().min().expect("non-empty");
         let path = cycle_path(g, start, &scc);
         let names: Vec<&str> = path.iter().map(|i| g.dag[*i].name.as_str()).collect();
-        let mut d = Diag::error(
-            "moor::cycle",
-            format!("dependency cycle: {}", names.join(" → ")),
-        )
-        .in_file(&stack.file);
+        let mut d = Diag::error("moor::cycle", format!("dependency cycle: {}", names.join(" → "))).in_file(&stack.file);
         let mut implicit = Vec::new();
         for w in path.windows(2) {
             let (a, b) = (&g.dag[w[0]].name, &g.dag[w[1]].name);
-            let why = g
-                .dag
-                .edges_connecting(w[0], w[1])
-                .next()
-                .map(|e| e.weight().clone());
+            let why = g.dag.edges_connecting(w[0], w[1]).next().map(|e| e.weight().clone());
             match why {
-                Some(Why::Reference { attribute, span }) => d.labels.push(Label {
-                    span,
-                    text: format!("`{a}` uses `{b}.{attribute}`"),
-                }),
-                Some(Why::DependsOn { span }) => d.labels.push(Label {
-                    span,
-                    text: format!("`{a}` depends on `{b}`"),
-                }),
+                Some(Why::Reference { attribute, span }) => {
+                    d.labels.push(Label { span, text: format!("`{a}` uses `{b}.{attribute}`") })
+                }
+                Some(Why::DependsOn { span }) => d.labels.push(Label { span, text: format!("`{a}` depends on `{b}`") }),
                 Some(Why::Implicit { reason }) => implicit.push(format!("`{a}` → `{b}`: {reason}")),
                 None => {}
             }
         }
-        let mut help = "moor creates a resource after everything it uses; break the cycle by removing one of these references".to_string();
+        let mut help =
+            "moor creates a resource after everything it uses; break the cycle by removing one of these references"
+                .to_string();
         if !implicit.is_empty() {
             help.push_str(&format!(" (implicit: {})", implicit.join("; ")));
         }
@@ -352,11 +291,8 @@ fn cycle_path(g: &Graph, start: NodeIndex, scc: &[NodeIndex]) -> Vec<NodeIndex> 
     let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
-        let mut next: Vec<NodeIndex> = g
-            .dag
-            .neighbors_directed(n, Direction::Outgoing)
-            .filter(|x| inside.contains(x))
-            .collect();
+        let mut next: Vec<NodeIndex> =
+            g.dag.neighbors_directed(n, Direction::Outgoing).filter(|x| inside.contains(x)).collect();
         next.sort_unstable();
         for m in next {
             if m == start {

@@ -5,6 +5,11 @@
 //! [`model::Stack`], every mistake as a [`diag::Diag`]) → [`graph`]
 //! (dependency DAG) → [`cli`].
 
+// `yaml::DeError` carries a span, a help line and the names a typo is
+// matched against; it is built only on the error path, so its size is not
+// worth a box on every `Result`.
+#![allow(clippy::result_large_err)]
+
 pub mod cli;
 pub mod diag;
 pub mod expr;

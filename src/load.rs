@@ -9,22 +9,26 @@
 //!    what it names: variables, built-ins, resources and their attributes;
 //! 4. substitute variables and built-ins in the tree, typed: an integer
 //!    variable fills an integer field, a list variable fills a list;
-//! 5. deserialize each resource on its own, by its `kind`;
-//! 6. check each resource's own rules, then the rules between resources.
+//! 5. deserialize each resource on its own, by its `kind`; a value of the
+//!    wrong type is reported, taken out, and deserialization tried again, so
+//!    one resource's mistakes are all reported;
+//! 6. check each resource's own rules, then (when every resource loaded)
+//!    the rules between resources.
 //!
-//! The graph (and its cycle check) is built from the result by [`crate::graph`].
+//! One mistake is reported once: what follows from it (a reference to a
+//! resource that failed to load, a variable without a valid value) is not
+//! reported again. The graph and its cycle check are built from the result
+//! by [`crate::graph`].
 
-use crate::diag::{did_you_mean, Diag, SourceFile};
+mod syntax;
+mod vars;
+
+use crate::diag::{did_you_mean, Diag, Label, SourceFile};
 use crate::expr::{self, Piece, Target};
 use crate::model::check::Checker;
-use crate::model::common::{ref_resource, Tags};
-use crate::model::{
-    default_name, AttrType, Kind, Output, RefUse, Resource, Stack, Value, VarSource, VarType,
-    Variable,
-};
-use crate::yaml::{
-    self, DeContext, DeError, DeErrorKind, Limits, Node, NodeKind, ParseError, Span, Style,
-};
+use crate::model::common::Tags;
+use crate::model::{default_name, AttrType, Kind, Output, RefUse, Resource, Stack, VarType};
+use crate::yaml::{self, DeContext, DeError, DeErrorKind, Limits, Node, NodeKind, Span};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,7 +42,7 @@ pub struct LoadOptions {
     pub vars: Vec<String>,
     /// `--var-file`, in order (a later one wins).
     pub var_files: Vec<PathBuf>,
-    /// Environment variables to read `MOOR_VAR_<name>` from.
+    /// Environment variables to read `MOOR_VAR_<name>` (and `AWS_REGION`) from.
     pub env: Vec<(String, String)>,
     /// `--region`, which beats the file's `region`.
     pub region: Option<String>,
@@ -51,9 +55,7 @@ impl LoadOptions {
     /// Options with the process environment's `MOOR_VAR_*` variables.
     pub fn from_env() -> LoadOptions {
         LoadOptions {
-            env: std::env::vars()
-                .filter(|(k, _)| k.starts_with("MOOR_VAR_"))
-                .collect(),
+            env: std::env::vars().filter(|(k, _)| k.starts_with("MOOR_VAR_")).collect(),
             ..LoadOptions::default()
         }
     }
@@ -156,54 +158,47 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
     let name = path.display().to_string();
     match read_limited(path, opts.limits.unwrap_or_default().max_bytes) {
         Ok(text) => load_str(&name, &text, opts),
-        Err(msg) => Loaded {
-            stack: None,
-            diags: vec![Diag::error(
-                "moor::read",
-                format!("cannot read {name}: {msg}"),
-            )],
-        },
+        Err(msg) => {
+            Loaded { stack: None, diags: vec![Diag::error("moor::read", format!("cannot read {name}: {msg}"))] }
+        }
     }
 }
 
-fn read_limited(path: &Path, max: usize) -> Result<String, String> {
+pub(crate) fn read_limited(path: &Path, max: usize) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > max as u64 {
-        return Err(format!(
-            "the file is {} bytes; stack files are limited to {max} bytes",
-            meta.len()
-        ));
+        return Err(format!("the file is {} bytes; the limit is {max} bytes", meta.len()));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "the file is not UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    String::from_utf8(bytes)
+        .map_err(|e| format!("the file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
 }
 
 pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     let file = SourceFile::new(name, text);
-    let mut l = Loader {
-        file: file.clone(),
-        opts,
-        diags: Vec::new(),
-        cx: DeContext::default(),
-    };
+    let mut l = Loader { file: file.clone(), opts, diags: Vec::new(), cx: DeContext::default(), silenced: Vec::new() };
     let stack = l.run();
     let mut diags = l.diags;
-    // Errors first, then in file order.
-    diags.sort_by_key(|d| {
-        (
-            !d.is_error(),
-            d.labels.first().map_or(usize::MAX, |l| l.span.start),
-        )
-    });
+    for d in &mut diags {
+        tidy_labels(d);
+    }
+    // Errors first, then in file order; the sort is stable.
+    diags.sort_by_key(|d| (!d.is_error(), d.labels.first().map_or(usize::MAX, |l| l.span.start)));
     let has_errors = diags.iter().any(Diag::is_error);
-    Loaded {
-        stack: if has_errors { None } else { stack },
-        diags,
+    Loaded { stack: if has_errors { None } else { stack }, diags }
+}
+
+/// A label over several lines is drawn as a box around the whole block;
+/// the first line says where it is just as well.
+fn tidy_labels(d: &mut Diag) {
+    let Some(file) = &d.source else { return };
+    for l in &mut d.labels {
+        let end = l.span.end.min(file.text.len());
+        let start = l.span.start.min(end);
+        if let Some(nl) = file.text[start..end].find('\n') {
+            let first = file.text[start..start + nl].trim_end();
+            l.span = Span::new(start, start + first.len().max(1).min(nl.max(1)));
+        }
     }
 }
 
@@ -214,6 +209,9 @@ struct Loader<'o> {
     opts: &'o LoadOptions,
     diags: Vec<Diag>,
     cx: DeContext,
+    /// `${var.x}` texts whose variable has no valid value: type errors on
+    /// them follow from an error reported already.
+    silenced: Vec<String>,
 }
 
 /// A `${…}` found in the file.
@@ -231,19 +229,34 @@ struct Found {
     in_output: bool,
 }
 
+/// Where an error was found, for the message.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    /// Logical name and kind, inside a resource.
+    resource: Option<(&'a str, Kind)>,
+    /// The mapping the error's path is relative to.
+    node: &'a Node,
+}
+
+/// Logical names of the file's resources, in file order, with their kind
+/// when it is known.
+struct Names {
+    order: Vec<String>,
+    kinds: HashMap<String, Option<Kind>>,
+}
+
+impl Names {
+    fn kind(&self, name: &str) -> Option<Option<Kind>> {
+        self.kinds.get(name).copied()
+    }
+    fn list(&self) -> Vec<&str> {
+        self.order.iter().map(String::as_str).collect()
+    }
+}
+
 impl Loader<'_> {
-    fn err(
-        &mut self,
-        code: &'static str,
-        span: Span,
-        msg: impl Into<String>,
-        label: impl Into<String>,
-    ) -> &mut Diag {
-        self.diags.push(
-            Diag::error(code, msg)
-                .in_file(&self.file)
-                .label(span, label),
-        );
+    fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) -> &mut Diag {
+        self.diags.push(Diag::error(code, msg).in_file(&self.file).label(span, label));
         self.diags.last_mut().expect("pushed")
     }
 
@@ -252,51 +265,50 @@ impl Loader<'_> {
         let root = match yaml::parse(&self.file.text, limits) {
             Ok(n) => n,
             Err(e) => {
-                self.parse_error(e);
+                let file = self.file.clone();
+                self.diags.push(syntax::explain(e, &file));
                 return None;
             }
         };
         let NodeKind::Map(_) = &root.kind else {
-            self.err(
-                "moor::shape",
-                root.span,
-                "a stack file is a mapping",
-                format!("found {}", root.type_name()),
-            )
-            .help = Some("start with `stack: <name>` and `resources:`".into());
+            self.err("moor::shape", root.span, "a stack file is a mapping", format!("found {}", root.type_name()))
+                .help = Some("start with `stack: <name>` and `resources:`".into());
             return None;
         };
         self.flow_pitfalls(&root);
         self.duplicate_keys(&root);
 
         // Header: top-level keys, stack name, variable declarations.
-        let header = match yaml::from_node::<StackFile<Skip>>(&root, &self.cx) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                self.de_error(e, None);
-                None
-            }
-        };
-        self.take_soft_errors(None);
+        let mut header_node = root.clone();
+        if root.get("stack").is_none() {
+            self.err(
+                "moor::missing-field",
+                Span::new(0, 0),
+                "the file has no `stack:` name",
+                "expected `stack: <name>` here",
+            )
+            .help = Some("start the file with `stack: <name>`; the name prefixes resource names and tags".into());
+            insert_placeholder(&mut header_node, "stack", "stack");
+        }
+        let (header, errors, soft) = resilient::<StackFile<Skip>>(&header_node, &self.cx);
+        let ctx = Ctx { resource: None, node: &root };
+        for e in soft.into_iter().chain(errors) {
+            self.de_error(e, ctx);
+        }
         let header = header?;
         let stack_name = self.check_stack_name(&root, &header.stack);
 
-        let variables = self.resolve_variables(&root, &header);
+        let vars = vars::resolve(self, &root, &header);
+        self.silenced = vars.failed.iter().map(|v| format!("${{var.{v}}}")).collect();
         let region = self
             .opts
             .region
             .clone()
             .or_else(|| header.region.clone().filter(|r| !r.contains("${")))
-            .or_else(|| {
-                self.opts
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == "AWS_REGION")
-                    .map(|(_, v)| v.clone())
-            });
+            .or_else(|| self.opts.env.iter().find(|(k, _)| k == "AWS_REGION").map(|(_, v)| v.clone()));
 
         // Every `${…}`, checked against what exists.
-        let resource_kinds = self.resource_kinds(&root);
+        let names = resource_names(&root);
         let found = self.find_refs(&root);
         let mut used_vars = HashSet::new();
         let mut git: Option<Result<String, String>> = None;
@@ -306,19 +318,14 @@ impl Loader<'_> {
             match &f.target {
                 Target::Var(v) => {
                     used_vars.insert(v.clone());
-                    if !variables.iter().any(|x| &x.name == v) {
-                        let names: Vec<&str> = variables.iter().map(|x| x.name.as_str()).collect();
-                        let help = format!(
-                            "{}; declare it under `variables:`",
-                            did_you_mean(v, &names, "variable")
-                        );
-                        self.err(
-                            "moor::unknown-variable",
-                            f.span,
-                            format!("unknown variable `{v}`"),
-                            "not declared",
-                        )
-                        .help = Some(help);
+                    if !vars.declared.contains(v) {
+                        let declared: Vec<&str> = vars.declared.iter().map(String::as_str).collect();
+                        let help = match crate::diag::suggest(v, declared.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`? Otherwise declare `{v}` under `variables:`"),
+                            None => format!("declare `{v}` under `variables:`"),
+                        };
+                        self.err("moor::unknown-variable", f.span, format!("unknown variable `{v}`"), "not declared")
+                            .help = Some(help);
                     }
                 }
                 Target::Region => match &region {
@@ -332,99 +339,96 @@ impl Loader<'_> {
                             "`${region}` is used but no region is set",
                             "region unknown",
                         )
-                        .help = Some(
-                            "set `region:` in the file, pass --region, or set AWS_REGION".into(),
-                        );
+                        .help = Some("set `region:` in the file, pass --region, or set AWS_REGION".into());
                     }
                 },
                 Target::GitSha | Target::GitShortSha => {
-                    let sha = git
-                        .get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref()))
-                        .clone();
+                    let sha = git.get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref())).clone();
                     match sha {
                         Ok(sha) => {
                             builtins.insert(Target::GitSha, sha.clone());
-                            builtins
-                                .insert(Target::GitShortSha, sha[..7.min(sha.len())].to_string());
+                            builtins.insert(Target::GitShortSha, sha[..7.min(sha.len())].to_string());
                         }
                         Err(why) => {
-                            self.err("moor::git", f.span, format!("{} cannot be read: {why}", f.target), "no git commit")
-                                .help = Some("run moor inside a git work tree with at least one commit, or use a variable instead".into());
+                            self.err(
+                                "moor::git",
+                                f.span,
+                                format!("{} cannot be read: {why}", f.target),
+                                "no git commit",
+                            )
+                            .help = Some(
+                                "run moor inside a git work tree with at least one commit, or use a variable instead"
+                                    .into(),
+                            );
                         }
                     }
                 }
                 Target::Stack => {}
-                Target::Attr {
-                    resource,
-                    attribute,
-                } => self.check_attr_ref(f, resource, attribute, &resource_kinds),
+                Target::Attr { resource, attribute } => self.check_attr_ref(f, resource, attribute, &names),
             }
         }
-        for v in &variables {
-            if !used_vars.contains(&v.name) {
-                let span = root
-                    .path(&["variables", &v.name])
-                    .map(|_| key_span(&root, &["variables", &v.name]))
-                    .unwrap_or_default();
+        for name in &vars.declared {
+            if !used_vars.contains(name) {
+                let span = key_span(&root, &["variables", name]);
                 self.diags.push(
-                    Diag::warning(
-                        "moor::unused-variable",
-                        format!("variable `{}` is declared but never used", v.name),
-                    )
-                    .in_file(&self.file)
-                    .label(span, "unused")
-                    .help("remove it, or use it as `${var.".to_string() + &v.name + "}`"),
+                    Diag::warning("moor::unused-variable", format!("variable `{name}` is declared but never used"))
+                        .in_file(&self.file)
+                        .label(span, "unused")
+                        .help(format!("remove it, or use it as `${{var.{name}}}`")),
                 );
             }
         }
 
         // Substitute variables and built-ins, then type each resource.
-        let values: HashMap<&str, &Value> = variables
-            .iter()
-            .map(|v| (v.name.as_str(), &v.value))
-            .collect();
+        let values: HashMap<&str, &crate::model::Value> =
+            vars.values.iter().map(|v| (v.name.as_str(), &v.value)).collect();
         let mut tree = root.clone();
-        substitute(&mut tree, &values, &builtins, true);
-        let region = region.or_else(|| {
-            tree.get("region")
-                .and_then(|n| n.as_str())
-                .map(str::to_string)
-        });
+        vars::substitute(&mut tree, &values, &builtins, true);
+        let region = region.or_else(|| tree.get("region").and_then(|n| n.as_str()).map(str::to_string));
 
         let mut resources = Vec::new();
+        let mut failed: HashSet<String> = HashSet::new();
         let mut depends_on_spans = BTreeMap::new();
         if let Some(res_node) = tree.get("resources") {
             if let NodeKind::Map(entries) = &res_node.kind {
+                let mut seen = HashSet::new();
                 for (k, v) in entries {
-                    if let Some(r) =
-                        self.resource(k, v, &resource_kinds, &mut depends_on_spans, &stack_name)
-                    {
-                        resources.push(r);
+                    // A second resource of one name is reported as a duplicate key.
+                    if !seen.insert(k.as_str().unwrap_or("")) {
+                        continue;
+                    }
+                    match self.resource(k, v, &names, &mut depends_on_spans, &stack_name) {
+                        Some(r) => resources.push(r),
+                        None => {
+                            failed.insert(k.as_str().unwrap_or("").to_string());
+                        }
                     }
                 }
+            } else if !res_node.is_null() {
+                self.err(
+                    "moor::shape",
+                    res_node.span,
+                    "`resources` is a mapping of logical names to resources",
+                    format!("found {}", res_node.type_name()),
+                );
             }
         }
 
-        // List-typed references must fill list fields, and only those.
+        // List-typed references must fill list fields, and only those. A
+        // resource that failed to load has no list slots to compare with.
         let slots = self.cx.list_slots.borrow().clone();
         for f in &found {
-            let Target::Attr {
-                resource,
-                attribute,
-            } = &f.target
-            else {
+            let Target::Attr { resource, attribute } = &f.target else { continue };
+            if f.owner.as_ref().is_some_and(|o| failed.contains(o)) {
                 continue;
-            };
-            let Some(kind) = resource_kinds.get(resource.as_str()).map(|(k, _)| *k) else {
-                continue;
-            };
-            let Some(attr) = kind.attribute(attribute) else {
-                continue;
-            };
+            }
+            let Some(Some(kind)) = names.kind(resource) else { continue };
+            let Some(attr) = kind.attribute(attribute) else { continue };
             let in_slot = slots.contains(&f.node_span);
             if attr.ty == AttrType::List && !(f.whole && in_slot) {
                 let help = if f.whole {
-                    "a list attribute fills a list field as a whole value, such as `subnets: ${net.subnet_ids}`".to_string()
+                    "a list attribute fills a list field as a whole value, such as `subnets: ${net.subnet_ids}`"
+                        .to_string()
                 } else {
                     "a list cannot be put inside a string; use it as the whole value of a list field".to_string()
                 };
@@ -432,48 +436,41 @@ impl Loader<'_> {
                     "moor::reference-type",
                     f.span,
                     format!("`${{{resource}.{attribute}}}` is a list"),
-                    "list used where a string is expected",
+                    "list used where a single value is expected",
                 )
                 .help = Some(help);
             } else if attr.ty != AttrType::List && f.whole && in_slot {
-                self.err("moor::reference-type", f.span, format!("`${{{resource}.{attribute}}}` is a single value, but this field takes a list"), "not a list")
-                    .help = Some(format!("write it as a list: `[\"${{{resource}.{attribute}}}\"]`"));
+                self.err(
+                    "moor::reference-type",
+                    f.span,
+                    format!("`${{{resource}.{attribute}}}` is a single value, but this field takes a list"),
+                    "not a list",
+                )
+                .help = Some(format!("write it as a list: `[\"${{{resource}.{attribute}}}\"]`"));
             }
         }
 
         let outputs = header
             .outputs
             .into_iter()
-            .map(|(name, o)| match o {
-                OutputDecl::Value(value) => Output {
-                    name,
-                    value,
-                    description: None,
-                },
-                OutputDecl::Described { value, description } => Output {
-                    name,
-                    value,
-                    description,
-                },
-            })
-            .map(|mut o| {
-                if let Some(n) = tree.path(&["outputs", &o.name]) {
-                    let n = n.get("value").unwrap_or(n);
-                    if let Some(s) = n.as_str() {
-                        o.value = s.to_string();
-                    }
-                }
-                o
+            .map(|(name, o)| {
+                let (value, description) = match o {
+                    OutputDecl::Value(value) => (value, None),
+                    OutputDecl::Described { value, description } => (value, description),
+                };
+                let value = tree
+                    .path(&["outputs", &name])
+                    .map(|n| n.get("value").unwrap_or(n))
+                    .and_then(Node::as_str)
+                    .map_or(value, str::to_string);
+                Output { name, value, description }
             })
             .collect();
 
         let refs = found
             .iter()
             .filter_map(|f| match &f.target {
-                Target::Attr {
-                    resource,
-                    attribute,
-                } => Some(RefUse {
+                Target::Attr { resource, attribute } if f.owner.is_some() || f.in_output => Some(RefUse {
                     from: f.owner.clone(),
                     resource: resource.clone(),
                     attribute: attribute.clone(),
@@ -481,160 +478,61 @@ impl Loader<'_> {
                 }),
                 _ => None,
             })
-            .filter(|r| r.from.is_some() || found.iter().any(|f| f.in_output && f.span == r.span))
             .collect();
 
-        let mut tags = header.tags;
-        if let Some(n) = tree.get("tags") {
-            if let Ok(t) = yaml::from_node::<Tags>(n, &self.cx) {
-                tags = t;
-            }
-        }
+        let tags = tree.get("tags").and_then(|n| yaml::from_node::<Tags>(n, &self.cx).ok()).unwrap_or(header.tags);
 
         let stack = Stack {
             name: stack_name,
             region,
             description: header.description,
             tags,
-            variables,
+            variables: vars.values,
             resources,
             outputs,
             refs,
             file: self.file.clone(),
             depends_on_spans,
         };
-        crate::validate::cross_checks(&stack, &tree, &mut self.diags);
+        // Rules between resources need all of them; with one missing they
+        // would report what follows from its error.
+        if failed.is_empty() {
+            crate::validate::cross_checks(&stack, &tree, &mut self.diags);
+        }
         Some(stack)
     }
 
-    // ---- parse errors and YAML pitfalls ---------------------------------------
-
-    fn parse_error(&mut self, e: ParseError) {
-        let text = self.file.text.clone();
-        match e {
-            ParseError::Syntax { message, mut at } => {
-                at = at.min(text.len());
-                let tab = message.contains("tab");
-                if tab {
-                    // The scanner reports where the token began; point at the tab.
-                    if let Some(i) = text[at..].find('\t').filter(|i| *i < 256) {
-                        at += i;
-                    }
-                }
-                let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-                let prev_start = text[..line_start.saturating_sub(1)]
-                    .rfind('\n')
-                    .map_or(0, |i| i + 1);
-                let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-                let window = &text[prev_start..line_end];
-                let help = if has_unquoted_ref_in_flow(window) {
-                    PITFALL.to_string()
-                } else if tab {
-                    "YAML indents with spaces only; replace the tab with spaces".to_string()
-                } else {
-                    "check the indentation and the colon after each key; quote values that contain a colon followed by a space, or a #".to_string()
-                };
-                let len = usize::from(tab);
-                self.err(
-                    "moor::yaml",
-                    Span::new(at, at + len),
-                    format!("YAML syntax error: {message}"),
-                    "here",
-                )
-                .help = Some(help);
-            }
-            ParseError::TooLarge { bytes, limit } => {
-                self.diags.push(
-                    Diag::error(
-                        "moor::limits",
-                        format!(
-                            "the file is {bytes} bytes; stack files are limited to {limit} bytes"
-                        ),
-                    )
-                    .in_file(&self.file),
-                );
-            }
-            ParseError::TooDeep { at, limit } => {
-                self.err(
-                    "moor::limits",
-                    Span::new(at, at + 1),
-                    format!("the file nests deeper than {limit} levels"),
-                    "too deep",
-                )
-                .help = Some(
-                    "stack files are shallow; this looks like generated or hostile input".into(),
-                );
-            }
-            ParseError::TooManyNodes { at, limit } => {
-                self.err("moor::limits", Span::new(at, at + 1), format!("the file expands to more than {limit} values"), "expansion limit reached here")
-                    .help = Some("aliases (`*name`) that repeat large anchors multiply the document; this looks like an alias bomb".into());
-            }
-            ParseError::UnknownAlias { at } => {
-                self.err(
-                    "moor::yaml",
-                    Span::new(at, at + 1),
-                    "alias to an unknown anchor",
-                    "no `&anchor` of this name before here",
-                );
-            }
-            ParseError::MultipleDocuments { at } => {
-                self.err(
-                    "moor::yaml",
-                    Span::new(at, at + 3),
-                    "a stack file holds one YAML document",
-                    "second document starts here",
-                )
-                .help = Some("put each stack in its own file".into());
-            }
-            ParseError::Empty => {
-                self.diags.push(
-                    Diag::error("moor::shape", "the file is empty")
-                        .in_file(&self.file)
-                        .help("a stack file starts with `stack: <name>` and `resources:`"),
-                );
-            }
-        }
-    }
+    // ---- YAML pitfalls ---------------------------------------------------------
 
     /// `[${a.b}]` parses as the string `$` followed by a mapping: explain.
     fn flow_pitfalls(&mut self, root: &Node) {
         let mut hits = Vec::new();
+        let text = self.file.text.clone();
         root.walk(&mut |n| {
-            if let NodeKind::Seq(items) = &n.kind {
-                for it in items {
-                    if matches!(&it.kind, NodeKind::Scalar(s, Style::Plain) if s.ends_with('$'))
-                        && it.flow
-                    {
-                        hits.push(it.span);
-                    }
+            let children: Vec<&Node> = match &n.kind {
+                NodeKind::Seq(items) => items.iter().collect(),
+                NodeKind::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+                NodeKind::Scalar(..) => Vec::new(),
+            };
+            for x in children {
+                if matches!(&x.kind, NodeKind::Scalar(s, yaml::Style::Plain) if s.ends_with('$')) && x.flow {
+                    hits.push(Span::new(x.span.end - 1, x.span.end));
                 }
-            }
-            if let NodeKind::Map(entries) = &n.kind {
-                for (k, v) in entries {
-                    for x in [k, v] {
-                        if matches!(&x.kind, NodeKind::Scalar(s, Style::Plain) if s.ends_with('$'))
-                            && x.flow
-                        {
-                            hits.push(x.span);
-                        }
-                        if matches!(x.kind, NodeKind::Map(_))
-                            && x.flow
-                            && self.file.text[..x.span.start].ends_with('$')
-                        {
-                            hits.push(Span::new(x.span.start - 1, x.span.start));
-                        }
-                    }
+                if matches!(x.kind, NodeKind::Map(_)) && x.flow && text[..x.span.start].ends_with('$') {
+                    hits.push(Span::new(x.span.start - 1, x.span.start));
                 }
             }
         });
+        hits.sort();
+        hits.dedup();
         for span in hits {
             self.err(
                 "moor::yaml-flow-reference",
                 span,
                 "unquoted `${…}` inside `[ ]` or `{ }`",
-                "YAML reads `$` and a mapping here",
+                "YAML reads a `$` and a mapping here",
             )
-            .help = Some(PITFALL.into());
+            .help = Some(syntax::PITFALL.into());
         }
     }
 
@@ -661,250 +559,58 @@ impl Loader<'_> {
                 format!("key `{name}` appears twice in one mapping"),
                 "second time",
             );
-            d.labels.push(crate::diag::Label {
-                span: first,
-                text: "first time".into(),
-            });
-            d.help = Some("YAML keeps only one of them; remove or rename the other".into());
+            d.labels.push(Label { span: first, text: "first time".into() });
+            d.help = Some("remove or rename one of them; moor reads only the first".into());
         }
     }
 
     // ---- header --------------------------------------------------------------
 
     fn check_stack_name(&mut self, root: &Node, name: &str) -> String {
-        let span = root.get("stack").map_or_else(Span::default, |n| n.span);
+        let Some(node) = root.get("stack") else {
+            return name.to_string();
+        };
         let ok = name.len() <= 64
             && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && !name.ends_with('-');
-        if !ok {
-            self.err("moor::stack-name", span, format!("stack name `{name}` is not valid"), "invalid stack name")
-                .help = Some("a stack name is 1–64 letters, digits and hyphens, starting with a letter (it prefixes resource names)".into());
+        if !ok && node.as_str().is_some() {
+            self.err(
+                "moor::stack-name",
+                node.span,
+                format!("stack name `{}` is not valid", abbreviate(name)),
+                "invalid stack name",
+            )
+            .help = Some(
+                "a stack name is 1–64 letters, digits and hyphens, starting with a letter (it prefixes resource names)"
+                    .into(),
+            );
         }
         name.to_string()
     }
 
-    fn resolve_variables(&mut self, root: &Node, header: &StackFile<Skip>) -> Vec<Variable> {
-        let mut out = Vec::new();
-        for (name, decl) in &header.variables {
-            let path = ["variables", name.as_str()];
-            let kspan = key_span(root, &path);
-            if !is_var_name(name) {
-                self.err(
-                    "moor::variable-name",
-                    kspan,
-                    format!("variable name `{name}` is not valid"),
-                    "invalid name",
-                )
-                .help = Some(
-                    "variable names are letters, digits and `_`, starting with a letter".into(),
-                );
-            }
-            let default_node = root.path(&["variables", name, "default"]);
-            let ty = decl
-                .ty
-                .or_else(|| default_node.and_then(|n| infer_type(n)))
-                .unwrap_or_default();
-            let mut value: Option<(Value, VarSource)> = None;
-            if let Some(n) = default_node {
-                match value_from_node(n, ty) {
-                    Ok(v) => value = Some((v, VarSource::Default)),
-                    Err(msg) => {
-                        self.err(
-                            "moor::variable-type",
-                            n.span,
-                            format!("default of `{name}` {msg}"),
-                            format!("not a {}", type_word(ty)),
-                        );
-                    }
-                }
-            }
-            let env_key = format!("MOOR_VAR_{name}");
-            if let Some((_, raw)) = self.opts.env.iter().rev().find(|(k, _)| *k == env_key) {
-                match value_from_text(raw, ty) {
-                    Ok(v) => value = Some((v, VarSource::Environment(env_key.clone()))),
-                    Err(msg) => self.diags.push(
-                        Diag::error("moor::variable-type", format!("{env_key} {msg}"))
-                            .help(format!("`{name}` is a {}", type_word(ty))),
-                    ),
-                }
-            }
-            for vf in &self.opts.var_files {
-                if let Some(v) = self.var_file_value(vf, name, ty) {
-                    value = Some((v, VarSource::VarFile(vf.display().to_string())));
-                }
-            }
-            for flag in &self.opts.vars {
-                if let Some((k, raw)) = flag.split_once('=') {
-                    if k.trim() == name {
-                        match value_from_text(raw, ty) {
-                            Ok(v) => value = Some((v, VarSource::Flag)),
-                            Err(msg) => self.diags.push(
-                                Diag::error("moor::variable-type", format!("--var {name}: {msg}"))
-                                    .help(format!("`{name}` is a {}", type_word(ty))),
-                            ),
-                        }
-                    }
-                }
-            }
-            match value {
-                Some((value, source)) => out.push(Variable {
-                    name: name.clone(),
-                    ty,
-                    description: decl.description.clone(),
-                    value,
-                    source,
-                }),
-                None => {
-                    self.err("moor::variable-required", kspan, format!("variable `{name}` has no value"), "required: no default")
-                        .help = Some(format!("set it with `--var {name}=…`, in a `--var-file`, or with the environment variable MOOR_VAR_{name}"));
-                }
-            }
-        }
-        // Values given for variables that do not exist.
-        let names: Vec<&str> = header.variables.keys().map(String::as_str).collect();
-        for flag in &self.opts.vars {
-            match flag.split_once('=') {
-                None => self.diags.push(Diag::error(
-                    "moor::variable-flag",
-                    format!("--var `{flag}` is not name=value"),
-                )),
-                Some((k, _)) if !names.contains(&k.trim()) => {
-                    self.diags.push(
-                        Diag::error(
-                            "moor::unknown-variable",
-                            format!("--var sets `{k}`, which the stack does not declare"),
-                        )
-                        .help(did_you_mean(k, &names, "variable")),
-                    );
-                }
-                Some(_) => {}
-            }
-        }
-        for vf in &self.opts.var_files {
-            self.var_file_unknowns(vf, &names);
-        }
-        out
-    }
-
-    fn var_file(&mut self, path: &Path) -> Option<(Arc<SourceFile>, Node)> {
-        let text = match read_limited(path, 1024 * 1024) {
-            Ok(t) => t,
-            Err(e) => {
-                let msg = format!("cannot read var file {}: {e}", path.display());
-                if !self.diags.iter().any(|d| d.message == msg) {
-                    self.diags.push(Diag::error("moor::read", msg));
-                }
-                return None;
-            }
-        };
-        let file = SourceFile::new(path.display().to_string(), text);
-        match yaml::parse(&file.text, Limits::default()) {
-            Ok(n) if n.as_map().is_some() => Some((file, n)),
-            Ok(n) => {
-                let msg = "a var file is a mapping of variable names to values";
-                if !self.diags.iter().any(|d| d.message == msg) {
-                    self.diags.push(
-                        Diag::error("moor::var-file", msg)
-                            .in_file(&file)
-                            .label(n.span, format!("found {}", n.type_name())),
-                    );
-                }
-                None
-            }
-            Err(_) => {
-                let msg = format!("var file {} is not valid YAML", path.display());
-                if !self.diags.iter().any(|d| d.message == msg) {
-                    self.diags.push(Diag::error("moor::var-file", msg));
-                }
-                None
-            }
-        }
-    }
-
-    fn var_file_value(&mut self, path: &Path, name: &str, ty: VarType) -> Option<Value> {
-        let (file, node) = self.var_file(path)?;
-        let n = node.get(name)?;
-        match value_from_node(n, ty) {
-            Ok(v) => Some(v),
-            Err(msg) => {
-                self.diags.push(
-                    Diag::error("moor::variable-type", format!("`{name}` {msg}"))
-                        .in_file(&file)
-                        .label(n.span, format!("not a {}", type_word(ty))),
-                );
-                None
-            }
-        }
-    }
-
-    fn var_file_unknowns(&mut self, path: &Path, names: &[&str]) {
-        let Some((file, node)) = self.var_file(path) else {
-            return;
-        };
-        for (k, _) in node.as_map().unwrap_or_default() {
-            let key = k.as_str().unwrap_or("");
-            if !names.contains(&key) {
-                self.diags.push(
-                    Diag::error(
-                        "moor::unknown-variable",
-                        format!("var file sets `{key}`, which the stack does not declare"),
-                    )
-                    .in_file(&file)
-                    .label(k.span, "not a variable of this stack")
-                    .help(did_you_mean(key, names, "variable")),
-                );
-            }
-        }
-    }
-
     // ---- references ----------------------------------------------------------
-
-    /// Logical name → (kind, key span), for every resource whose kind is known.
-    fn resource_kinds(&self, root: &Node) -> HashMap<String, (Kind, Span)> {
-        let mut out = HashMap::new();
-        if let Some(entries) = root.get("resources").and_then(Node::as_map) {
-            for (k, v) in entries {
-                if let (Some(name), Some(kind)) = (
-                    k.as_str(),
-                    v.get("kind").and_then(Node::as_str).and_then(Kind::parse),
-                ) {
-                    out.insert(name.to_string(), (kind, k.span));
-                }
-            }
-        }
-        out
-    }
 
     fn find_refs(&mut self, root: &Node) -> Vec<Found> {
         let mut found = Vec::new();
         let text = self.file.text.clone();
-        let entries = root.as_map().unwrap_or_default();
-        for (k, v) in entries {
+        for (k, v) in root.as_map().unwrap_or_default() {
             let section = k.as_str().unwrap_or("");
-            if section == "variables" {
-                continue;
-            }
-            if section == "resources" {
-                for (rk, rv) in rv_entries(v) {
-                    let owner = rk.as_str().map(str::to_string);
-                    self.refs_in(rv, &text, owner, false, &mut found);
+            match section {
+                "variables" => {}
+                "resources" => {
+                    for (rk, rv) in v.as_map().unwrap_or_default() {
+                        let owner = rk.as_str().map(str::to_string);
+                        self.refs_in(rv, &text, owner, false, &mut found);
+                    }
                 }
-            } else {
-                self.refs_in(v, &text, None, section == "outputs", &mut found);
+                _ => self.refs_in(v, &text, None, section == "outputs", &mut found),
             }
         }
         found
     }
 
-    fn refs_in(
-        &mut self,
-        node: &Node,
-        text: &str,
-        owner: Option<String>,
-        in_output: bool,
-        found: &mut Vec<Found>,
-    ) {
+    fn refs_in(&mut self, node: &Node, text: &str, owner: Option<String>, in_output: bool, found: &mut Vec<Found>) {
         let mut scalars = Vec::new();
         node.walk(&mut |n| {
             if let NodeKind::Scalar(s, _) = &n.kind {
@@ -928,13 +634,8 @@ impl Loader<'_> {
             let at = |a: usize, b: usize| base.map_or(n.span, |o| Span::new(o + a, o + b));
             match expr::parse(s) {
                 Err(e) => {
-                    self.err(
-                        "moor::reference-syntax",
-                        at(e.start, e.end),
-                        e.message,
-                        "invalid reference",
-                    )
-                    .help = e.help;
+                    self.err("moor::reference-syntax", at(e.start, e.end), e.message, "invalid reference").help =
+                        e.help;
                 }
                 Ok(pieces) => {
                     let whole = expr::whole_ref(&pieces).is_some();
@@ -955,22 +656,22 @@ impl Loader<'_> {
         }
     }
 
-    fn check_attr_ref(
-        &mut self,
-        f: &Found,
-        resource: &str,
-        attribute: &str,
-        kinds: &HashMap<String, (Kind, Span)>,
-    ) {
+    fn check_attr_ref(&mut self, f: &Found, resource: &str, attribute: &str, names: &Names) {
         if f.owner.is_none() && !f.in_output {
-            self.err("moor::reference-place", f.span, "resource attributes are not known here", "only inside resources and outputs")
-                .help = Some("`stack`, `region` and `tags` can use `${var.…}` and built-ins, which are known before apply".into());
+            self.err(
+                "moor::reference-place",
+                f.span,
+                "resource attributes are not known here",
+                "only inside resources and outputs",
+            )
+            .help = Some(
+                "`stack`, `region` and `tags` can use `${var.…}` and built-ins, which are known before apply".into(),
+            );
             return;
         }
-        match kinds.get(resource) {
+        match names.kind(resource) {
             None => {
-                let names: Vec<&str> = kinds.keys().map(String::as_str).collect();
-                let mut help = did_you_mean(resource, &names, "resource");
+                let mut help = did_you_mean(resource, &names.list(), "resource");
                 if resource == "vars" || resource == "variables" {
                     help = "variables are written `${var.name}`".into();
                 }
@@ -982,21 +683,26 @@ impl Loader<'_> {
                 )
                 .help = Some(help);
             }
-            Some((kind, _)) => {
+            // Its kind is unknown: reported at the kind.
+            Some(None) => {}
+            Some(Some(kind)) => {
                 if f.owner.as_deref() == Some(resource) {
                     self.err(
                         "moor::self-reference",
                         f.span,
                         format!("`{resource}` refers to itself"),
                         "self-reference",
-                    );
+                    )
+                    .help =
+                        Some("a resource cannot use its own attributes; they exist only after it is created".into());
                 } else if kind.attribute(attribute).is_none() {
                     let attrs: Vec<&str> = kind.attributes().iter().map(|a| a.name).collect();
-                    let help = format!(
-                        "{} (attributes of {kind}: {})",
-                        did_you_mean(attribute, &attrs, "attribute"),
-                        attrs.join(", ")
-                    );
+                    let help = match crate::diag::suggest(attribute, attrs.iter().copied()) {
+                        Some(s) => {
+                            format!("did you mean `{s}`? ({} {kind} has {})", article(kind.as_str()), attrs.join(", "))
+                        }
+                        None => format!("{} {kind} has {}", capital(article(kind.as_str())), attrs.join(", ")),
+                    };
                     self.err(
                         "moor::unknown-attribute",
                         f.span,
@@ -1015,27 +721,22 @@ impl Loader<'_> {
         &mut self,
         key: &Node,
         node: &Node,
-        kinds: &HashMap<String, (Kind, Span)>,
+        names: &Names,
         depends_on_spans: &mut BTreeMap<(String, String), Span>,
         stack: &str,
     ) -> Option<Resource> {
         let name = key.as_str().unwrap_or("").to_string();
         let name_ok = name.len() <= 64
             && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !name_ok {
             self.err(
                 "moor::resource-name",
                 key.span,
-                format!("resource name `{name}` is not valid"),
+                format!("resource name `{}` is not valid", abbreviate(&name)),
                 "invalid logical name",
             )
-            .help = Some(
-                "logical names are 1–64 letters, digits, `_` and `-`, starting with a letter"
-                    .into(),
-            );
+            .help = Some("logical names are 1–64 letters, digits, `_` and `-`, starting with a letter".into());
         }
         let NodeKind::Map(entries) = &node.kind else {
             self.err(
@@ -1044,21 +745,14 @@ impl Loader<'_> {
                 format!("resource `{name}` is not a mapping"),
                 format!("found {}", node.type_name()),
             )
-            .help = Some(
-                "a resource is a mapping with a `kind`, such as `kind: ecr/repository`".into(),
-            );
+            .help = Some("a resource is a mapping with a `kind`, such as `kind: ecr/repository`".into());
             return None;
         };
         let kind_names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         let kind = match node.get("kind") {
             None => {
-                self.err(
-                    "moor::missing-kind",
-                    key.span,
-                    format!("resource `{name}` has no `kind`"),
-                    "no kind",
-                )
-                .help = Some(format!("kinds: {}", kind_names.join(", ")));
+                self.err("moor::missing-kind", key.span, format!("resource `{name}` has no `kind`"), "no kind").help =
+                    Some(format!("kinds: {}", kind_names.join(", ")));
                 return None;
             }
             Some(k) => match k.as_str().and_then(Kind::parse) {
@@ -1069,13 +763,8 @@ impl Loader<'_> {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("kinds: {}", kind_names.join(", ")),
                     };
-                    self.err(
-                        "moor::unknown-kind",
-                        k.span,
-                        format!("unknown kind `{given}`"),
-                        "not a resource kind",
-                    )
-                    .help = Some(help);
+                    self.err("moor::unknown-kind", k.span, format!("unknown kind `{given}`"), "not a resource kind")
+                        .help = Some(help);
                     return None;
                 }
             },
@@ -1088,9 +777,8 @@ impl Loader<'_> {
                 NodeKind::Seq(items) => {
                     for it in items {
                         let target = it.as_str().unwrap_or("").to_string();
-                        if !kinds.contains_key(&target) {
-                            let names: Vec<&str> = kinds.keys().map(String::as_str).collect();
-                            let help = did_you_mean(&target, &names, "resource");
+                        if names.kind(&target).is_none() {
+                            let help = did_you_mean(&target, &names.list(), "resource");
                             self.err(
                                 "moor::unknown-resource",
                                 it.span,
@@ -1117,131 +805,128 @@ impl Loader<'_> {
                         d.span,
                         "`depends_on` is a list of resource names",
                         format!("found {}", d.type_name()),
-                    );
+                    )
+                    .help = Some("write `depends_on: [other]`".into());
                 }
             }
         }
 
+        // Required fields, all at once (serde would name only the first).
+        let mut missing = Vec::new();
+        for field in required_fields(kind) {
+            if node.get(field).is_none() {
+                missing.push(*field);
+            }
+        }
+        if !missing.is_empty() {
+            let list = missing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let what = if missing.len() == 1 { "field" } else { "fields" };
+            self.err(
+                "moor::missing-field",
+                key.span,
+                format!("{kind} `{name}` is missing required {what} {list}"),
+                format!("needs {list}"),
+            )
+            .help = Some(format!("see the {kind} section of docs/stack-reference.md"));
+        }
+
         let spec_node = Node {
             kind: NodeKind::Map(
-                entries
-                    .iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), Some("kind" | "depends_on")))
-                    .cloned()
-                    .collect(),
+                entries.iter().filter(|(k, _)| !matches!(k.as_str(), Some("kind" | "depends_on"))).cloned().collect(),
             ),
             span: node.span,
             flow: node.flow,
         };
-        let spec = kind.spec_from(&spec_node, &self.cx);
-        self.take_soft_errors(Some((&name, kind, node)));
-        let spec = match spec {
-            Ok(s) => s,
-            Err(e) => {
-                self.de_error(e, Some((&name, kind, node)));
-                return None;
-            }
-        };
-        let mut c = Checker {
-            file: &self.file,
-            node,
-            key_span: key.span,
-            logical: &name,
-            diags: &mut self.diags,
-        };
-        spec.validate(&mut c);
-        let physical_name = spec
-            .given_name()
-            .map(str::to_string)
-            .or_else(|| kind.naming().map(|n| default_name(stack, &name, n)));
-        Some(Resource {
-            name,
-            spec,
-            physical_name,
-            depends_on,
-            key_span: key.span,
-        })
-    }
-
-    fn take_soft_errors(&mut self, ctx: Option<(&str, Kind, &Node)>) {
-        let soft: Vec<DeError> = self.cx.soft_errors.borrow_mut().drain(..).collect();
-        for e in soft {
+        let (spec, errors, soft) = resilient_spec(kind, &spec_node, &self.cx, &missing);
+        let ctx = Ctx { resource: Some((&name, kind)), node };
+        let clean = errors.is_empty() && missing.is_empty();
+        for e in soft.into_iter().chain(errors) {
             self.de_error(e, ctx);
         }
+        let spec = spec?;
+        // Rules of the kind run on what did load, so the file's other
+        // mistakes show in this same run.
+        let mut c = Checker { file: &self.file, node, key_span: key.span, logical: &name, diags: &mut self.diags };
+        spec.validate(&mut c);
+        if !clean {
+            return None;
+        }
+        let physical_name =
+            spec.given_name().map(str::to_string).or_else(|| kind.naming().map(|n| default_name(stack, &name, n)));
+        Some(Resource { name, spec, physical_name, depends_on, key_span: key.span })
     }
 
-    fn de_error(&mut self, e: DeError, ctx: Option<(&str, Kind, &Node)>) {
+    fn de_error(&mut self, e: DeError, ctx: Ctx) {
         let span = e.span.unwrap_or_default();
         let text = self.file.text.clone();
         let here = text.get(span.start..span.end).unwrap_or("");
-        let within = match ctx {
-            Some((name, kind, _)) => format!(" in {kind} `{name}`"),
+        if self.silenced.iter().any(|s| here.contains(s.as_str())) {
+            return;
+        }
+        let within = match ctx.resource {
+            Some((name, kind)) => format!(" in {kind} `{name}`"),
             None => String::new(),
         };
         let d = match e.kind {
             DeErrorKind::UnknownField { field, expected } => {
                 let mut expected: Vec<&str> = expected.to_vec();
-                // `kind` and `depends_on` are valid at a resource's top level.
-                if ctx.is_some_and(|(_, _, n)| {
-                    n.as_map()
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|(k, _)| k.span == span)
-                }) {
+                let top = ctx.node.as_map().unwrap_or_default().iter().any(|(k, _)| k.span == span);
+                if ctx.resource.is_some() && top {
                     expected.extend(["kind", "depends_on"]);
                 }
+                let parent = if top { None } else { field_path(ctx.node, span, true) };
+                let place = match (&parent, ctx.resource) {
+                    (Some(p), Some(_)) => format!(" in `{p}` of{}", within.trim_start_matches(" in")),
+                    (Some(p), None) => format!(" in `{p}`"),
+                    (None, _) if ctx.resource.is_none() && top => " at the top of the file".to_string(),
+                    (None, _) => within.clone(),
+                };
                 let mut help = did_you_mean(&field, &expected, "field");
-                if ctx.is_none() && field == "resource" {
+                if ctx.resource.is_none() && top && field == "resource" {
                     help = "did you mean `resources`?".into();
                 }
-                Diag::error(
-                    "moor::unknown-field",
-                    format!("unknown field `{field}`{within}"),
-                )
-                .in_file(&self.file)
-                .label(span, "unknown field")
-                .help(help)
+                Diag::error("moor::unknown-field", format!("unknown field `{field}`{place}"))
+                    .in_file(&self.file)
+                    .label(span, "unknown field")
+                    .help(help)
             }
-            DeErrorKind::MissingField(field) => Diag::error(
-                "moor::missing-field",
-                format!("missing field `{field}`{within}"),
-            )
-            .in_file(&self.file)
-            .label(span, format!("`{field}` is required here")),
+            DeErrorKind::MissingField(field) => {
+                let parent = field_path(ctx.node, span, false);
+                let place = match &parent {
+                    Some(p) => format!(" in `{p}`{within}"),
+                    None => within.clone(),
+                };
+                Diag::error("moor::missing-field", format!("missing field `{field}`{place}"))
+                    .in_file(&self.file)
+                    .label(span, format!("`{field}` is required here"))
+            }
             DeErrorKind::UnknownVariant { variant, expected } => {
                 let help = match crate::diag::suggest(&variant, expected.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "expected one of: {}",
-                        expected
-                            .iter()
-                            .map(|e| format!("`{e}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
                     ),
                 };
-                Diag::error(
-                    "moor::unknown-value",
-                    format!("unknown value `{variant}`{within}"),
-                )
-                .in_file(&self.file)
-                .label(span, "not one of the allowed values")
-                .help(help)
+                let path = field_path(ctx.node, span, false).map(|p| format!(" for `{p}`")).unwrap_or_default();
+                Diag::error("moor::unknown-value", format!("unknown value `{variant}`{path}{within}"))
+                    .in_file(&self.file)
+                    .label(span, "not one of the allowed values")
+                    .help(help)
             }
             DeErrorKind::InvalidType | DeErrorKind::InvalidValue | DeErrorKind::Custom => {
                 let message = friendly_message(&e.message);
-                let help = if here.contains("${")
-                    && (message.contains("number")
-                        || message.contains("integer")
-                        || message.contains("boolean"))
-                {
-                    Some("only `${var.…}` of an integer or boolean variable can fill this field; resource attributes are strings".to_string())
-                } else if message.contains("a boolean") && !message.contains("YAML 1.2") {
-                    Some("write true or false".to_string())
-                } else {
-                    None
-                };
-                Diag::error("moor::type", format!("{message}{within}"))
+                let help = e.help.clone().or_else(|| {
+                    if here.contains("${") && (message.contains("number") || message.contains("integer") || message.contains("boolean")) {
+                        Some("only `${var.…}` of an integer or boolean variable can fill this field; resource attributes are strings".to_string())
+                    } else if message.starts_with("expected a boolean") {
+                        Some("write true or false".to_string())
+                    } else {
+                        None
+                    }
+                });
+                let path = field_path(ctx.node, span, false).map(|p| format!("`{p}`: ")).unwrap_or_default();
+                Diag::error("moor::type", format!("{path}{message}{within}"))
                     .in_file(&self.file)
                     .label(span, "wrong type")
                     .maybe_help(help)
@@ -1251,21 +936,208 @@ impl Loader<'_> {
     }
 }
 
-const PITFALL: &str = "inside `[ ]` or `{ }`, YAML ends a plain value at `{`, so `[${a.b}]` is not a reference: quote it, as in `[\"${a.b}\"]`, or use a block list (`- ${a.b}`)";
-
-fn has_unquoted_ref_in_flow(window: &str) -> bool {
-    window.lines().any(|l| {
-        let Some(i) = l.find("${") else { return false };
-        let before = &l[..i];
-        let quotes = before.matches('"').count() + before.matches('\'').count();
-        quotes % 2 == 0 && (before.contains('[') || before.contains('{'))
-    })
+/// Deserializes `T`, and on an error takes the offending value out and
+/// tries again, so every type error of the node is found. Returns the value
+/// when there was no error left to take out, the errors, and the unknown
+/// fields (from the first attempt only).
+fn resilient<T: for<'de> Deserialize<'de>>(node: &Node, cx: &DeContext) -> (Option<T>, Vec<DeError>, Vec<DeError>) {
+    resilient_with(node, cx, &[], |n, cx| yaml::from_node::<T>(n, cx))
 }
 
-fn rv_entries(v: &Node) -> Vec<(&Node, &Node)> {
-    v.as_map()
-        .map(|m| m.iter().map(|(k, v)| (k, v)).collect())
-        .unwrap_or_default()
+fn resilient_spec(
+    kind: Kind,
+    node: &Node,
+    cx: &DeContext,
+    reported_missing: &[&str],
+) -> (Option<crate::model::Spec>, Vec<DeError>, Vec<DeError>) {
+    resilient_with(node, cx, reported_missing, |n, cx| kind.spec_from(n, cx))
+}
+
+fn resilient_with<T>(
+    node: &Node,
+    cx: &DeContext,
+    reported_missing: &[&str],
+    de: impl Fn(&Node, &DeContext) -> Result<T, DeError>,
+) -> (Option<T>, Vec<DeError>, Vec<DeError>) {
+    let mut work = node.clone();
+    let mut errors: Vec<DeError> = Vec::new();
+    let mut soft = Vec::new();
+    for attempt in 0..64 {
+        let r = de(&work, cx);
+        let new_soft: Vec<DeError> = cx.soft_errors.borrow_mut().drain(..).collect();
+        if attempt == 0 {
+            soft = new_soft;
+        }
+        match r {
+            Ok(v) => return (Some(v), errors, soft),
+            Err(e) => {
+                if let DeErrorKind::MissingField(f) = e.kind {
+                    if reported_missing.contains(&f)
+                        || e.span.is_some_and(|s| s.start == node.span.start && s.is_empty())
+                    {
+                        // Reported already, or at the top where nothing can
+                        // be taken out.
+                        return (None, errors, soft);
+                    }
+                }
+                let Some(span) = e.span else {
+                    errors.push(e);
+                    return (None, errors, soft);
+                };
+                if errors.iter().any(|x| x.span == Some(span)) || !remove_at(&mut work, span) {
+                    errors.push(e);
+                    return (None, errors, soft);
+                }
+                errors.push(e);
+            }
+        }
+    }
+    (None, errors, soft)
+}
+
+/// Takes out the innermost mapping entry or list item that holds `span`.
+fn remove_at(node: &mut Node, span: Span) -> bool {
+    match &mut node.kind {
+        NodeKind::Scalar(..) => false,
+        NodeKind::Seq(items) => {
+            for i in 0..items.len() {
+                let it = &mut items[i];
+                if it.span.start <= span.start && span.end <= it.span.end.max(span.end) && contains(it.span, span) {
+                    if remove_at(it, span) {
+                        return true;
+                    }
+                    items.remove(i);
+                    return true;
+                }
+            }
+            false
+        }
+        NodeKind::Map(entries) => {
+            for i in 0..entries.len() {
+                let (k, v) = &mut entries[i];
+                if k.span == span {
+                    entries.remove(i);
+                    return true;
+                }
+                if contains(v.span, span) {
+                    if v.span != span && remove_at(v, span) {
+                        return true;
+                    }
+                    entries.remove(i);
+                    return true;
+                }
+            }
+            false
+        }
+    }
+}
+
+fn contains(outer: Span, inner: Span) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// The dotted path (`health_check.interval`, `containers[0].image`) from
+/// `node` to the node at `span`. With `parent_only`, the path of the
+/// mapping that holds the key at `span`.
+fn field_path(node: &Node, span: Span, parent_only: bool) -> Option<String> {
+    fn walk(n: &Node, span: Span, parent_only: bool, path: &mut Vec<String>) -> bool {
+        match &n.kind {
+            NodeKind::Scalar(..) => false,
+            NodeKind::Seq(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    if contains(it.span, span) {
+                        path.push(format!("[{i}]"));
+                        if it.span == span || walk(it, span, parent_only, path) {
+                            return true;
+                        }
+                        return !parent_only || it.span == span;
+                    }
+                }
+                false
+            }
+            NodeKind::Map(entries) => {
+                for (k, v) in entries {
+                    if k.span == span {
+                        if !parent_only {
+                            path.push(k.as_str().unwrap_or("").to_string());
+                        }
+                        return true;
+                    }
+                    if contains(v.span, span) && v.span.len() >= span.len() {
+                        path.push(k.as_str().unwrap_or("").to_string());
+                        if v.span == span || walk(v, span, parent_only, path) {
+                            return true;
+                        }
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+    let mut path = Vec::new();
+    walk(node, span, parent_only, &mut path);
+    if path.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    for p in path {
+        if !s.is_empty() && !p.starts_with('[') {
+            s.push('.');
+        }
+        s.push_str(&p);
+    }
+    Some(s)
+}
+
+/// Logical names in file order, with their kinds.
+fn resource_names(root: &Node) -> Names {
+    let mut names = Names { order: Vec::new(), kinds: HashMap::new() };
+    for (k, v) in root.get("resources").and_then(Node::as_map).unwrap_or_default() {
+        if let Some(name) = k.as_str() {
+            let kind = v.get("kind").and_then(Node::as_str).and_then(Kind::parse);
+            if names.kinds.insert(name.to_string(), kind).is_none() {
+                names.order.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// The top-level fields each kind requires, from its schema.
+fn required_fields(kind: Kind) -> &'static [&'static str] {
+    use std::sync::OnceLock;
+    static REQUIRED: OnceLock<HashMap<Kind, Vec<&'static str>>> = OnceLock::new();
+    REQUIRED
+        .get_or_init(|| {
+            let mut g = schemars::generate::SchemaSettings::draft07().into_generator();
+            Kind::ALL
+                .iter()
+                .map(|k| {
+                    let schema = k.schema(&mut g).to_value();
+                    let req = schema
+                        .get("required")
+                        .and_then(|r| r.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str())
+                                .map(|s| &*Box::leak(s.to_string().into_boxed_str()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (*k, req)
+                })
+                .collect()
+        })
+        .get(&kind)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn insert_placeholder(node: &mut Node, key: &str, value: &str) {
+    if let NodeKind::Map(entries) = &mut node.kind {
+        let at = Span::new(node.span.start, node.span.start);
+        entries.push((Node::scalar(key, yaml::Style::Plain, at), Node::scalar(value, yaml::Style::Plain, at)));
+    }
 }
 
 fn friendly_message(m: &str) -> String {
@@ -1281,178 +1153,30 @@ fn friendly_message(m: &str) -> String {
     m.to_string()
 }
 
-fn key_span(root: &Node, path: &[&str]) -> Span {
+pub(crate) fn key_span(root: &Node, path: &[&str]) -> Span {
     let (last, parent) = path.split_last().expect("non-empty path");
-    root.path(parent)
-        .and_then(|p| p.entry(last))
-        .map_or_else(Span::default, |(k, _)| k.span)
+    root.path(parent).and_then(|p| p.entry(last)).map_or_else(Span::default, |(k, _)| k.span)
 }
 
-fn is_var_name(s: &str) -> bool {
+/// "a" or "an", by the word's first letter.
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+fn capital(s: &str) -> String {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic())
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
 }
 
-fn type_word(t: VarType) -> &'static str {
-    match t {
-        VarType::String => "string",
-        VarType::Integer => "integer",
-        VarType::Boolean => "boolean",
-        VarType::List => "list",
-    }
-}
-
-fn infer_type(n: &Node) -> Option<VarType> {
-    match &n.kind {
-        NodeKind::Seq(_) => Some(VarType::List),
-        NodeKind::Map(_) => None,
-        NodeKind::Scalar(..) => match n.resolve()? {
-            yaml::Resolved::Int(_) => Some(VarType::Integer),
-            yaml::Resolved::Bool(_) => Some(VarType::Boolean),
-            _ => Some(VarType::String),
-        },
-    }
-}
-
-fn value_from_node(n: &Node, ty: VarType) -> Result<Value, String> {
-    let found = || format!("is {}", n.type_name());
-    match ty {
-        VarType::String => match &n.kind {
-            NodeKind::Scalar(s, _) if !n.is_null() => Ok(Value::String(s.clone())),
-            _ => Err(found()),
-        },
-        VarType::Integer => match n.resolve() {
-            Some(yaml::Resolved::Int(i)) => Ok(Value::Integer(i)),
-            _ => Err(found()),
-        },
-        VarType::Boolean => match n.resolve() {
-            Some(yaml::Resolved::Bool(b)) => Ok(Value::Boolean(b)),
-            _ => Err(found()),
-        },
-        VarType::List => match &n.kind {
-            NodeKind::Seq(items) => items
-                .iter()
-                .map(|i| match &i.kind {
-                    NodeKind::Scalar(s, _) if !i.is_null() => Ok(s.clone()),
-                    _ => Err(format!("has an item that is {}", i.type_name())),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::List),
-            _ => Err(found()),
-        },
-    }
-}
-
-/// A value given as text (`--var`, environment): integers and booleans are
-/// parsed; a list is `a,b,c` or a YAML flow list `[a, b]`.
-fn value_from_text(raw: &str, ty: VarType) -> Result<Value, String> {
-    match ty {
-        VarType::String => Ok(Value::String(raw.to_string())),
-        VarType::Integer => raw
-            .trim()
-            .parse()
-            .map(Value::Integer)
-            .map_err(|_| format!("`{raw}` is not an integer")),
-        VarType::Boolean => match raw.trim() {
-            "true" => Ok(Value::Boolean(true)),
-            "false" => Ok(Value::Boolean(false)),
-            _ => Err(format!("`{raw}` is not true or false")),
-        },
-        VarType::List => {
-            let t = raw.trim();
-            if t.starts_with('[') {
-                let n = yaml::parse(t, Limits::default())
-                    .map_err(|_| format!("`{raw}` is not a list"))?;
-                value_from_node(&n, VarType::List)
-            } else if t.is_empty() {
-                Ok(Value::List(Vec::new()))
-            } else {
-                Ok(Value::List(
-                    t.split(',').map(|s| s.trim().to_string()).collect(),
-                ))
-            }
-        }
-    }
-}
-
-/// Replaces `${var.…}` and built-ins in every scalar below `node` (except
-/// the `variables` section and mapping keys). Resource references stay.
-fn substitute(
-    node: &mut Node,
-    vars: &HashMap<&str, &Value>,
-    builtins: &HashMap<Target, String>,
-    top: bool,
-) {
-    match &mut node.kind {
-        NodeKind::Scalar(s, _) => {
-            if !expr::has_interpolation(s) {
-                return;
-            }
-            let Ok(pieces) = expr::parse(s) else { return };
-            if !pieces
-                .iter()
-                .any(|p| matches!(p, Piece::Ref(r) if r.target.is_builtin_or_var()))
-            {
-                return;
-            }
-            if let Some(r) = expr::whole_ref(&pieces) {
-                if let Target::Var(v) = &r.target {
-                    if let Some(val) = vars.get(v.as_str()) {
-                        *node = typed_node(val, node.span);
-                        return;
-                    }
-                }
-            }
-            let mut out = String::new();
-            for p in &pieces {
-                match p {
-                    Piece::Lit(l) => out.push_str(&l.replace("${", "$${")),
-                    Piece::Ref(r) => {
-                        let text = match &r.target {
-                            Target::Var(v) => vars.get(v.as_str()).and_then(|x| x.as_text()),
-                            Target::Attr {
-                                resource,
-                                attribute,
-                            } => Some(format!("${{{resource}.{attribute}}}")),
-                            other => builtins.get(other).cloned(),
-                        };
-                        // Unknown names were reported already; keep the text.
-                        out.push_str(&text.unwrap_or_else(|| r.target.to_string()));
-                    }
-                }
-            }
-            node.kind = NodeKind::Scalar(out, Style::Quoted);
-        }
-        NodeKind::Seq(items) => items
-            .iter_mut()
-            .for_each(|n| substitute(n, vars, builtins, false)),
-        NodeKind::Map(entries) => {
-            for (k, v) in entries.iter_mut() {
-                if top && k.as_str() == Some("variables") {
-                    continue;
-                }
-                substitute(v, vars, builtins, false);
-            }
-        }
-    }
-}
-
-fn typed_node(v: &Value, span: Span) -> Node {
-    match v {
-        Value::String(s) => Node::scalar(s.replace("${", "$${"), Style::Quoted, span),
-        Value::Integer(i) => Node::scalar(i.to_string(), Style::Plain, span),
-        Value::Boolean(b) => Node::scalar(b.to_string(), Style::Plain, span),
-        Value::List(items) => Node {
-            kind: NodeKind::Seq(
-                items
-                    .iter()
-                    .map(|s| Node::scalar(s.replace("${", "$${"), Style::Quoted, span))
-                    .collect(),
-            ),
-            span,
-            flow: false,
-        },
+/// Long names are cut in messages; the caret shows them whole.
+pub fn abbreviate(s: &str) -> String {
+    if s.chars().count() <= 48 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(40).collect::<String>())
     }
 }
 
@@ -1470,9 +1194,4 @@ fn git_sha(dir: Option<&Path>) -> Result<String, String> {
         return Err(first.trim_start_matches("fatal: ").to_string());
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The logical resource a whole `${res.attr}` value names, with its kind.
-pub fn referenced<'s>(stack: &'s Stack, value: &str) -> Option<&'s Resource> {
-    stack.resource(ref_resource(value)?)
 }

@@ -25,10 +25,7 @@ impl JsonSchema for ResourceSchema {
             let props = obj.entry("properties").or_insert_with(|| json!({}));
             let props = props.as_object_mut().expect("properties is an object");
             let mut with_kind = Map::new();
-            with_kind.insert(
-                "kind".into(),
-                json!({ "const": kind.as_str(), "description": "The resource kind." }),
-            );
+            with_kind.insert("kind".into(), json!({ "const": kind.as_str(), "description": "The resource kind." }));
             with_kind.insert(
                 "depends_on".into(),
                 json!({
@@ -40,9 +37,7 @@ impl JsonSchema for ResourceSchema {
             with_kind.extend(std::mem::take(props));
             *props = with_kind;
             let req = obj.entry("required").or_insert_with(|| json!([]));
-            req.as_array_mut()
-                .expect("required is a list")
-                .insert(0, json!("kind"));
+            req.as_array_mut().expect("required is a list").insert(0, json!("kind"));
             obj.insert("title".into(), json!(kind.as_str()));
             obj.insert("additionalProperties".into(), json!(false));
             variants.push(s);
@@ -53,7 +48,9 @@ impl JsonSchema for ResourceSchema {
         let branches: Vec<Value> = variants
             .into_iter()
             .zip(&kinds)
-            .map(|(v, k)| json!({ "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] }, "then": v }))
+            .map(
+                |(v, k)| json!({ "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] }, "then": v }),
+            )
             .collect();
         Schema::try_from(json!({
             "type": "object",
@@ -74,10 +71,7 @@ pub fn stack_schema_json() -> String {
     let mut v = schema.to_value();
     allow_variables(&mut v);
     let obj = v.as_object_mut().expect("root is an object");
-    obj.insert(
-        "$id".into(),
-        json!("https://moor.dev/schemas/stack.schema.json"),
-    );
+    obj.insert("$id".into(), json!("https://moor.dev/schemas/stack.schema.json"));
     obj.insert("title".into(), json!("moor stack file"));
     let mut s = serde_json::to_string_pretty(&v).expect("serializable");
     s.push('\n');
@@ -96,18 +90,15 @@ fn allow_variables(v: &mut Value) {
                 Some(Value::String(t)) => {
                     matches!(t.as_str(), "integer" | "boolean" | "number" | "array")
                 }
-                Some(Value::Array(ts)) => ts.iter().any(|t| {
-                    matches!(t.as_str(), Some("integer" | "boolean" | "number" | "array"))
-                }),
+                Some(Value::Array(ts)) => {
+                    ts.iter().any(|t| matches!(t.as_str(), Some("integer" | "boolean" | "number" | "array")))
+                }
                 _ => false,
             };
             if typed {
                 let description = map.remove("description");
                 let inner = Value::Object(std::mem::take(map));
-                map.insert(
-                    "anyOf".into(),
-                    json!([inner, { "type": "string", "pattern": VAR_PATTERN }]),
-                );
+                map.insert("anyOf".into(), json!([inner, { "type": "string", "pattern": VAR_PATTERN }]));
                 if let Some(d) = description {
                     map.insert("description".into(), d);
                 }

@@ -40,17 +40,8 @@ struct Cross<'a> {
 
 impl Cross<'_> {
     fn checker(&mut self, r: &Resource) -> Checker<'_> {
-        let node = self
-            .tree
-            .path(&["resources", &r.name])
-            .expect("resource in tree");
-        Checker {
-            file: &self.stack.file,
-            node,
-            key_span: r.key_span,
-            logical: "",
-            diags: self.diags,
-        }
+        let node = self.tree.path(&["resources", &r.name]).expect("resource in tree");
+        Checker { file: &self.stack.file, node, key_span: r.key_span, logical: "", diags: self.diags }
     }
 
     fn target(&self, value: &str) -> Option<&Resource> {
@@ -58,43 +49,27 @@ impl Cross<'_> {
     }
 
     /// A field that takes the ARN (or id) of a resource names the right kind.
-    fn expect_kind(
-        &mut self,
-        r: &Resource,
-        path: &[&str],
-        value: &str,
-        kinds: &[Kind],
-        what: &str,
-    ) {
+    fn expect_kind(&mut self, r: &Resource, path: &[&str], value: &str, kinds: &[Kind], what: &str) {
         let Some(t) = self.target(value) else { return };
         if kinds.contains(&t.kind()) {
             return;
         }
         let (tname, tkind) = (t.name.clone(), t.kind());
-        let want = kinds
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let want = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
         let mut c = self.checker(r);
         c.error(
             "moor::reference-kind",
             path,
-            format!("`{tname}` is a {tkind}, but this field takes {what}"),
+            format!("`{tname}` is {} {tkind}, but this field takes {what}", crate::load::article(tkind.as_str())),
             format!("expects {want}"),
-        );
+        )
+        .help = Some(format!("refer to {} {want} resource here", crate::load::article(&want)));
     }
 
     fn kinds_of_refs(&mut self, r: &Resource) {
         match &r.spec {
             Spec::EcsService(s) => {
-                self.expect_kind(
-                    r,
-                    &["cluster"],
-                    &s.cluster,
-                    &[Kind::EcsCluster],
-                    "a cluster",
-                );
+                self.expect_kind(r, &["cluster"], &s.cluster, &[Kind::EcsCluster], "a cluster");
                 self.expect_kind(
                     r,
                     &["task_definition"],
@@ -141,20 +116,11 @@ impl Cross<'_> {
             }
             Spec::IamRole(role) => {
                 for (i, p) in role.policies.iter().enumerate() {
-                    self.expect_kind(
-                        r,
-                        &["policies", &i.to_string()],
-                        p,
-                        &[Kind::IamPolicy],
-                        "a managed policy ARN",
-                    );
+                    self.expect_kind(r, &["policies", &i.to_string()], p, &[Kind::IamPolicy], "a managed policy ARN");
                 }
             }
             Spec::Ec2SecurityGroup(sg) => {
-                for (dir, rules) in [
-                    ("ingress", Some(&sg.ingress)),
-                    ("egress", sg.egress.as_ref()),
-                ] {
+                for (dir, rules) in [("ingress", Some(&sg.ingress)), ("egress", sg.egress.as_ref())] {
                     for (i, rule) in rules.into_iter().flatten().enumerate() {
                         if let Some(src) = &rule.source_group {
                             self.expect_kind(
@@ -205,21 +171,14 @@ impl Cross<'_> {
                         .error(
                             "moor::service-container",
                             &["load_balancers", &idx, "container"],
-                            format!(
-                                "task definition `{td_name}` has no container `{}`",
-                                lb.container
-                            ),
+                            format!("task definition `{td_name}` has no container `{}`", lb.container),
                             "unknown container",
                         )
                         .help = Some(help);
                 }
                 Some(c) => {
                     if !c.port_mappings.iter().any(|p| p.container_port == lb.port) {
-                        let ports: Vec<String> = c
-                            .port_mappings
-                            .iter()
-                            .map(|p| p.container_port.to_string())
-                            .collect();
+                        let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
                         let help = if ports.is_empty() {
                             format!(
                                 "add `port_mappings: [{{ container_port: {} }}]` to container `{}`",
@@ -232,10 +191,7 @@ impl Cross<'_> {
                             .error(
                                 "moor::service-port",
                                 &["load_balancers", &idx, "port"],
-                                format!(
-                                    "container `{}` has no port mapping for {}",
-                                    c.name, lb.port
-                                ),
+                                format!("container `{}` has no port mapping for {}", c.name, lb.port),
                                 "port not mapped",
                             )
                             .help = Some(help);
@@ -266,10 +222,7 @@ impl Cross<'_> {
             if let Spec::Elbv2Listener(l) = &r.spec {
                 if let Action::Forward(tg) = &l.default_action {
                     if let Some(t) = ref_resource(tg) {
-                        forwards
-                            .entry(t)
-                            .or_default()
-                            .push((r, ref_resource(&l.load_balancer)));
+                        forwards.entry(t).or_default().push((r, ref_resource(&l.load_balancer)));
                     }
                 }
             }
@@ -282,10 +235,7 @@ impl Cross<'_> {
                 let Some(tg) = ref_resource(&lb.target_group) else {
                     continue;
                 };
-                if self
-                    .stack
-                    .resource(tg)
-                    .is_some_and(|t| t.kind() == Kind::Elbv2TargetGroup)
+                if self.stack.resource(tg).is_some_and(|t| t.kind() == Kind::Elbv2TargetGroup)
                     && !forwards.contains_key(tg)
                 {
                     let r = r.clone();
@@ -298,15 +248,24 @@ impl Cross<'_> {
         for (tg, listeners) in &forwards {
             let lbs: Vec<&str> = listeners.iter().filter_map(|(_, lb)| *lb).collect();
             if let Some(other) = lbs.iter().find(|l| **l != lbs[0]) {
-                let (second, _) = listeners
-                    .iter()
-                    .find(|(_, lb)| lb == &Some(*other))
-                    .expect("found above");
+                let (second, _) = listeners.iter().find(|(_, lb)| lb == &Some(*other)).expect("found above");
+                let (first, _) = listeners.iter().find(|(_, lb)| lb == &Some(lbs[0])).expect("found above");
+                let first_span =
+                    self.tree.path(&["resources", &first.name, "default_action", "forward"]).map(|n| n.span);
                 let second = (*second).clone();
                 let first_lb = lbs[0].to_string();
-                self.checker(&second)
-                    .error("moor::target-group-shared", &["default_action", "forward"], format!("target group `{tg}` is used by load balancers `{first_lb}` and `{other}`"), "second load balancer")
-                    .help = Some("a target group belongs to one load balancer; make a target group per load balancer".into());
+                let mut c = self.checker(&second);
+                let d = c.error(
+                    "moor::target-group-shared",
+                    &["default_action", "forward"],
+                    format!("target group `{tg}` is used by load balancers `{first_lb}` and `{other}`"),
+                    format!("forwards from `{other}`"),
+                );
+                if let Some(span) = first_span {
+                    d.labels.push(Label { span, text: format!("forwards from `{first_lb}`") });
+                }
+                d.help =
+                    Some("a target group belongs to one load balancer; make a target group per load balancer".into());
             }
         }
     }
@@ -320,16 +279,19 @@ impl Cross<'_> {
             let key = (l.load_balancer.clone(), l.port);
             if let Some(first) = seen.get(&key) {
                 let first = first.clone();
+                let first_span = self.tree.path(&["resources", &first, "port"]).map(|n| n.span);
                 let r = r.clone();
-                self.checker(&r).error(
+                let mut c = self.checker(&r);
+                let d = c.error(
                     "moor::listener-port",
                     &["port"],
-                    format!(
-                        "listener `{first}` already uses port {} of this load balancer",
-                        l.port
-                    ),
-                    "duplicate port",
+                    format!("listeners `{first}` and `{}` both use port {} of one load balancer", r.name, l.port),
+                    "second listener on this port",
                 );
+                if let Some(span) = first_span {
+                    d.labels.push(Label { span, text: "first listener on this port".into() });
+                }
+                d.help = Some("a load balancer has one listener per port; give one of them another `port`".into());
             } else {
                 seen.insert(key, r.name.clone());
             }
@@ -355,9 +317,7 @@ impl Cross<'_> {
                 _ => String::new(),
             };
             let node = self.tree.path(&["resources", &r.name]);
-            let span = node
-                .and_then(|n| n.get("name"))
-                .map_or(r.key_span, |n| n.span);
+            let span = node.and_then(|n| n.get("name")).map_or(r.key_span, |n| n.span);
             let key = (r.kind(), name.clone(), scope);
             if let Some((first, first_span)) = seen.get(&key) {
                 let mut d = Diag::error(
@@ -367,10 +327,7 @@ impl Cross<'_> {
                 .in_file(&self.stack.file)
                 .label(span, "second use of the name")
                 .help("AWS requires this name to be unique; give one of them another `name`");
-                d.labels.push(Label {
-                    span: *first_span,
-                    text: "first use".into(),
-                });
+                d.labels.push(Label { span: *first_span, text: "first use".into() });
                 self.diags.push(d);
             } else {
                 seen.insert(key, (r.name.clone(), span));

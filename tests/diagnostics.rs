@@ -22,15 +22,15 @@ fn options_for(text: &str, dir: &Path) -> LoadOptions {
         while let Some(w) = words.next() {
             match w {
                 "--var" => o.vars.push(words.next().expect("--var value").to_string()),
-                "--var-file" => o
-                    .var_files
-                    .push(dir.join(words.next().expect("--var-file path"))),
+                "--var-file" => {
+                    // Relative to the crate, as users see it (cargo test runs there).
+                    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+                    let full =
+                        dir.join(words.next().expect("--var-file path")).canonicalize().expect("var file exists");
+                    o.var_files.push(full.strip_prefix(root).map(Path::to_path_buf).unwrap_or(full));
+                }
                 "--env" => {
-                    let (k, v) = words
-                        .next()
-                        .expect("--env k=v")
-                        .split_once('=')
-                        .expect("k=v");
+                    let (k, v) = words.next().expect("--env k=v").split_once('=').expect("k=v");
                     o.env.push((k.to_string(), v.to_string()));
                 }
                 other => panic!("unknown moor-test option {other}"),
@@ -53,8 +53,7 @@ fn render_fixture(path: &Path) -> (String, usize) {
         loaded.diags.extend(diags);
     }
     let errors = loaded.diags.iter().filter(|d| d.is_error()).count();
-    let rendered =
-        moor::diag::render(&loaded.diags, false, 100).replace(&format!("{}/", root.display()), "");
+    let rendered = moor::diag::render(&loaded.diags, false, 100).replace(&format!("{}/", root.display()), "");
     (rendered, errors)
 }
 
@@ -62,11 +61,7 @@ fn render_fixture(path: &Path) -> (String, usize) {
 fn invalid_stacks_render_golden_diagnostics() {
     insta::glob!("fixtures/invalid/*.yaml", |path| {
         let (rendered, errors) = render_fixture(path);
-        assert!(
-            errors > 0,
-            "{} should be invalid but produced no error:\n{rendered}",
-            path.display()
-        );
+        assert!(errors > 0, "{} should be invalid but produced no error:\n{rendered}", path.display());
         insta::assert_snapshot!(rendered);
     });
 }
@@ -82,11 +77,7 @@ fn example_stacks_are_valid_without_warnings() {
         }
         seen += 1;
         let (rendered, _) = render_fixture(&path);
-        assert!(
-            rendered.is_empty(),
-            "{} has diagnostics:\n{rendered}",
-            path.display()
-        );
+        assert!(rendered.is_empty(), "{} has diagnostics:\n{rendered}", path.display());
     }
     assert!(seen >= 4, "expected the example stacks, found {seen}");
 }

@@ -7,22 +7,13 @@ use moor::model::Stack;
 
 fn stack(src: &str) -> Stack {
     let l = load_str("test.yaml", src, &LoadOptions::default());
-    let errors: Vec<_> = l
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
+    let errors: Vec<_> = l.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
     assert!(errors.is_empty(), "unexpected errors: {errors:?}");
     l.stack.expect("valid stack")
 }
 
 fn flask() -> Stack {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/stacks/flask-app.yaml"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
     stack(&text)
 }
 
@@ -31,11 +22,7 @@ fn service_waits_for_the_listener_of_its_target_group() {
     let s = flask();
     let (g, diags) = build(&s);
     assert!(diags.is_empty());
-    assert!(
-        g.dependencies("app").contains(&"http"),
-        "{:?}",
-        g.dependencies("app")
-    );
+    assert!(g.dependencies("app").contains(&"http"), "{:?}", g.dependencies("app"));
     assert!(matches!(g.why("app", "http")[..], [Why::Implicit { .. }]));
 }
 
@@ -44,16 +31,9 @@ fn users_of_a_role_wait_for_its_policies() {
     let s = flask();
     let (g, _) = build(&s);
     // task uses exec_role, which attaches pull.
-    assert!(
-        g.dependencies("task").contains(&"pull"),
-        "{:?}",
-        g.dependencies("task")
-    );
+    assert!(g.dependencies("task").contains(&"pull"), "{:?}", g.dependencies("task"));
     assert!(matches!(g.why("task", "pull")[..], [Why::Implicit { .. }]));
-    assert!(matches!(
-        g.why("exec_role", "pull")[..],
-        [Why::Reference { .. }]
-    ));
+    assert!(matches!(g.why("exec_role", "pull")[..], [Why::Reference { .. }]));
 }
 
 #[test]
@@ -74,9 +54,8 @@ fn topological_order_puts_dependencies_first() {
 
 #[test]
 fn depends_on_adds_an_edge() {
-    let s = stack(
-        "stack: t\nresources:\n  a:\n    kind: ecs/cluster\n  b:\n    kind: ecs/cluster\n    depends_on: [a]\n",
-    );
+    let s =
+        stack("stack: t\nresources:\n  a:\n    kind: ecs/cluster\n  b:\n    kind: ecs/cluster\n    depends_on: [a]\n");
     let (g, _) = build(&s);
     assert_eq!(g.dependencies("b"), vec!["a"]);
     assert!(matches!(g.why("b", "a")[..], [Why::DependsOn { .. }]));
@@ -105,14 +84,7 @@ resources:
     assert_eq!(d.message, "dependency cycle: a → c → b → a");
     assert_eq!(d.labels.len(), 3, "one label per edge");
     let texts: Vec<&str> = d.labels.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(
-        texts,
-        [
-            "`a` uses `c.name`",
-            "`c` depends on `b`",
-            "`b` uses `a.name`"
-        ]
-    );
+    assert_eq!(texts, ["`a` uses `c.name`", "`c` depends on `b`", "`b` uses `a.name`"]);
 }
 
 #[test]

@@ -11,8 +11,7 @@ fn codes(src: &str) -> Vec<&'static str> {
 
 #[test]
 fn alias_bomb_is_refused() {
-    let mut src =
-        String::from("stack: t\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut src = String::from("stack: t\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = i - 1;
         let refs = vec![format!("*a{p}"); 10].join(", ");
@@ -24,11 +23,7 @@ fn alias_bomb_is_refused() {
 #[test]
 fn deep_nesting_is_refused() {
     for (open, close) in [("[", "]"), ("{a: ", "}")] {
-        let src = format!(
-            "stack: t\nresources: {}{}\n",
-            open.repeat(50_000),
-            close.repeat(50_000)
-        );
+        let src = format!("stack: t\nresources: {}{}\n", open.repeat(50_000), close.repeat(50_000));
         assert_eq!(codes(&src), ["moor::limits"], "{open}");
     }
     let mut block = String::from("stack: t\nresources:\n");
@@ -41,10 +36,7 @@ fn deep_nesting_is_refused() {
 
 #[test]
 fn huge_file_is_refused_before_parsing() {
-    let src = format!(
-        "stack: t\ndescription: \"{}\"\n",
-        "x".repeat(9 * 1024 * 1024)
-    );
+    let src = format!("stack: t\ndescription: \"{}\"\n", "x".repeat(9 * 1024 * 1024));
     assert_eq!(codes(&src), ["moor::limits"]);
 }
 
@@ -52,9 +44,7 @@ fn huge_file_is_refused_before_parsing() {
 fn many_errors_are_all_reported() {
     let mut src = String::from("stack: t\nresources:\n");
     for i in 0..500 {
-        src.push_str(&format!(
-            "  r{i}:\n    kind: ecr/repository\n    scan_on_psh: true\n"
-        ));
+        src.push_str(&format!("  r{i}:\n    kind: ecr/repository\n    scan_on_psh: true\n"));
     }
     let c = codes(&src);
     assert_eq!(c.len(), 500);

@@ -10,8 +10,8 @@ fn root() -> &'static Path {
 
 #[test]
 fn committed_schema_is_current() {
-    let committed = std::fs::read_to_string(root().join("schemas/stack.schema.json"))
-        .expect("schemas/stack.schema.json exists");
+    let committed =
+        std::fs::read_to_string(root().join("schemas/stack.schema.json")).expect("schemas/stack.schema.json exists");
     let generated = moor::schema::stack_schema_json();
     assert!(
         committed == generated,
@@ -28,8 +28,7 @@ fn yaml_to_json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn every_example_stack_validates_against_the_schema() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&moor::schema::stack_schema_json()).expect("schema is JSON");
+    let schema: serde_json::Value = serde_json::from_str(&moor::schema::stack_schema_json()).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("stacks")).expect("stacks/") {
@@ -38,16 +37,9 @@ fn every_example_stack_validates_against_the_schema() {
             continue;
         }
         let doc = yaml_to_json(&path);
-        let errors: Vec<String> = validator
-            .iter_errors(&doc)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{} does not match the schema:\n{}",
-            path.display(),
-            errors.join("\n")
-        );
+        let errors: Vec<String> =
+            validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{} does not match the schema:\n{}", path.display(), errors.join("\n"));
         let text = std::fs::read_to_string(&path).expect("readable");
         assert!(
             text.starts_with("# yaml-language-server: $schema=../schemas/stack.schema.json"),
@@ -61,29 +53,18 @@ fn every_example_stack_validates_against_the_schema() {
 
 #[test]
 fn schema_rejects_what_the_loader_rejects() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&moor::schema::stack_schema_json()).expect("schema is JSON");
+    let schema: serde_json::Value = serde_json::from_str(&moor::schema::stack_schema_json()).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let bad = serde_json::json!({
         "stack": "x",
         "resources": { "repo": { "kind": "ecr/repository", "scan_on_psh": true } }
     });
-    assert!(
-        !validator.is_valid(&bad),
-        "unknown field must fail the schema"
-    );
-    let bad_kind =
-        serde_json::json!({ "stack": "x", "resources": { "r": { "kind": "ecr/repo" } } });
-    assert!(
-        !validator.is_valid(&bad_kind),
-        "unknown kind must fail the schema"
-    );
+    assert!(!validator.is_valid(&bad), "unknown field must fail the schema");
+    let bad_kind = serde_json::json!({ "stack": "x", "resources": { "r": { "kind": "ecr/repo" } } });
+    assert!(!validator.is_valid(&bad_kind), "unknown kind must fail the schema");
     let var_in_int = serde_json::json!({
         "stack": "x",
         "resources": { "tg": { "kind": "elbv2/target_group", "port": "${var.port}", "vpc": "vpc-1" } }
     });
-    assert!(
-        validator.is_valid(&var_in_int),
-        "an integer field accepts ${{var.x}}"
-    );
+    assert!(validator.is_valid(&var_in_int), "an integer field accepts ${{var.x}}");
 }

@@ -39,12 +39,7 @@ fn vars_dir() -> PathBuf {
 
 fn load(opts: LoadOptions) -> Stack {
     let l = load_str("t.yaml", SRC, &opts);
-    let errors: Vec<_> = l
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
+    let errors: Vec<_> = l.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
     assert!(errors.is_empty(), "{errors:?}");
     l.stack.unwrap()
 }
@@ -77,18 +72,13 @@ fn defaults_fill_typed_fields() {
     assert!(!net.assign_public_ip);
     assert_eq!(net.subnets.items().unwrap(), ["subnet-a", "subnet-b"]);
     assert_eq!(image(&s), "nginx:v1");
-    assert_eq!(
-        var(&s, "tag"),
-        (&Value::String("v1".into()), &VarSource::Default)
-    );
+    assert_eq!(var(&s, "tag"), (&Value::String("v1".into()), &VarSource::Default));
 }
 
 #[test]
 fn builtins_and_escapes() {
     let s = load(LoadOptions::default());
-    let Spec::EcsTaskDefinition(t) = &s.resource("task").unwrap().spec else {
-        unreachable!()
-    };
+    let Spec::EcsTaskDefinition(t) = &s.resource("task").unwrap().spec else { unreachable!() };
     let env = &t.containers[0].environment;
     assert_eq!(env["STACK"], "t");
     assert_eq!(env["REGION"], "eu-west-1");
@@ -98,24 +88,15 @@ fn builtins_and_escapes() {
 
 #[test]
 fn environment_beats_default() {
-    let s = load(LoadOptions {
-        env: vec![("MOOR_VAR_count".into(), "5".into())],
-        ..Default::default()
-    });
+    let s = load(LoadOptions { env: vec![("MOOR_VAR_count".into(), "5".into())], ..Default::default() });
     assert_eq!(service(&s).desired_count, Some(5));
-    assert_eq!(
-        var(&s, "count").1,
-        &VarSource::Environment("MOOR_VAR_count".into())
-    );
+    assert_eq!(var(&s, "count").1, &VarSource::Environment("MOOR_VAR_count".into()));
 }
 
 #[test]
 fn var_file_beats_environment_and_later_files_win() {
     let s = load(LoadOptions {
-        env: vec![
-            ("MOOR_VAR_count".into(), "5".into()),
-            ("MOOR_VAR_tag".into(), "env".into()),
-        ],
+        env: vec![("MOOR_VAR_count".into(), "5".into()), ("MOOR_VAR_tag".into(), "env".into())],
         var_files: vec![vars_dir().join("a.yaml"), vars_dir().join("b.yaml")],
         ..Default::default()
     });
@@ -148,20 +129,8 @@ fn flag_beats_everything_and_later_flags_win() {
 
 #[test]
 fn list_flags_accept_yaml_flow_lists() {
-    let s = load(LoadOptions {
-        vars: vec!["subnets=[x, y]".into()],
-        ..Default::default()
-    });
-    assert_eq!(
-        service(&s)
-            .network
-            .as_ref()
-            .unwrap()
-            .subnets
-            .items()
-            .unwrap(),
-        ["x", "y"]
-    );
+    let s = load(LoadOptions { vars: vec!["subnets=[x, y]".into()], ..Default::default() });
+    assert_eq!(service(&s).network.as_ref().unwrap().subnets.items().unwrap(), ["x", "y"]);
 }
 
 #[test]
@@ -170,53 +139,22 @@ fn a_required_variable_without_value_is_an_error() {
     let l = load_str("t.yaml", src, &LoadOptions::default());
     assert!(l.stack.is_none());
     assert_eq!(l.diags[0].code, "moor::variable-required");
-    let l = load_str(
-        "t.yaml",
-        src,
-        &LoadOptions {
-            vars: vec!["tag=x".into()],
-            ..Default::default()
-        },
-    );
+    let l = load_str("t.yaml", src, &LoadOptions { vars: vec!["tag=x".into()], ..Default::default() });
     assert!(l.stack.is_some(), "{:?}", l.diags);
 }
 
 #[test]
 fn a_flag_of_the_wrong_type_is_an_error() {
-    let l = load_str(
-        "t.yaml",
-        SRC,
-        &LoadOptions {
-            vars: vec!["count=many".into()],
-            ..Default::default()
-        },
-    );
+    let l = load_str("t.yaml", SRC, &LoadOptions { vars: vec!["count=many".into()], ..Default::default() });
     assert!(l.stack.is_none());
-    assert!(
-        l.diags
-            .iter()
-            .any(|d| d.message == "--var count: `many` is not an integer"),
-        "{:?}",
-        l.diags
-    );
+    assert!(l.diags.iter().any(|d| d.message == "--var count: `many` is not an integer"), "{:?}", l.diags);
 }
 
 #[test]
 fn a_flag_for_an_undeclared_variable_is_an_error() {
-    let l = load_str(
-        "t.yaml",
-        SRC,
-        &LoadOptions {
-            vars: vec!["cuont=2".into()],
-            ..Default::default()
-        },
-    );
+    let l = load_str("t.yaml", SRC, &LoadOptions { vars: vec!["cuont=2".into()], ..Default::default() });
     assert!(l.stack.is_none());
-    let d = l
-        .diags
-        .iter()
-        .find(|d| d.code == "moor::unknown-variable")
-        .unwrap();
+    let d = l.diags.iter().find(|d| d.code == "moor::unknown-variable").unwrap();
     assert_eq!(d.help.as_deref(), Some("did you mean `count`?"));
 }
 
@@ -238,28 +176,13 @@ fn git_builtins_name_the_commit_of_the_work_tree() {
     git(&["init", "-q"]);
     git(&["commit", "-q", "--allow-empty", "-m", "x"]);
     let sha = String::from_utf8(
-        std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(&dir)
-            .output()
-            .unwrap()
-            .stdout,
+        std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&dir).output().unwrap().stdout,
     )
     .unwrap();
     let src = "stack: t\nresources:\n  c:\n    kind: ecs/cluster\n    name: c-${git.short_sha}\n    tags: { commit: '${git.sha}' }\n";
-    let l = load_str(
-        "t.yaml",
-        src,
-        &LoadOptions {
-            git_dir: Some(dir.clone()),
-            ..Default::default()
-        },
-    );
+    let l = load_str("t.yaml", src, &LoadOptions { git_dir: Some(dir.clone()), ..Default::default() });
     let s = l.stack.expect("valid");
     let r = s.resource("c").unwrap();
-    assert_eq!(
-        r.physical_name.as_deref(),
-        Some(format!("c-{}", &sha.trim()[..7]).as_str())
-    );
+    assert_eq!(r.physical_name.as_deref(), Some(format!("c-{}", &sha.trim()[..7]).as_str()));
     std::fs::remove_dir_all(&dir).ok();
 }

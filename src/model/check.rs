@@ -51,11 +51,7 @@ impl Checker<'_> {
         label: impl Into<String>,
     ) -> &mut Diag {
         let span = self.span(path);
-        self.diags.push(
-            Diag::error(code, message)
-                .in_file(self.file)
-                .label(span, label),
-        );
+        self.diags.push(Diag::error(code, message).in_file(self.file).label(span, label));
         self.diags.last_mut().expect("just pushed")
     }
 
@@ -67,24 +63,15 @@ impl Checker<'_> {
         label: impl Into<String>,
     ) -> &mut Diag {
         let span = self.span(path);
-        self.diags.push(
-            Diag::warning(code, message)
-                .in_file(self.file)
-                .label(span, label),
-        );
+        self.diags.push(Diag::warning(code, message).in_file(self.file).label(span, label));
         self.diags.last_mut().expect("just pushed")
     }
 
     /// Ports are 1–65535.
     pub fn port(&mut self, path: &[&str], port: u32) {
         if !(1..=65535).contains(&port) {
-            self.error(
-                "moor::port",
-                path,
-                format!("port {port} is out of range"),
-                "not a valid port",
-            )
-            .help = Some("ports are 1–65535".into());
+            self.error("moor::port", path, format!("port {port} is out of range"), "not a valid port").help =
+                Some("ports are 1–65535".into());
         }
     }
 
@@ -119,29 +106,32 @@ impl NameRule {
             return;
         }
         let len = name.chars().count();
+        let shown = crate::load::abbreviate(name);
         if len == 0 || len > self.max {
             c.error(
                 "moor::name-length",
                 path,
-                format!("{} `{name}` is {len} characters long", self.what),
+                format!("{} `{shown}` is {len} characters long", self.what),
                 format!("at most {} characters", self.max),
-            );
+            )
+            .help = Some(format!("shorten it to {} characters or fewer", self.max));
         }
         if let Some(bad) = name.chars().find(|ch| !(self.charset)(*ch)) {
+            let what = match bad {
+                ' ' => "a space".to_string(),
+                '\t' => "a tab".to_string(),
+                c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+                c => format!("`{c}`"),
+            };
             c.error(
                 "moor::name-charset",
                 path,
-                format!("{} `{name}` contains `{bad}`", self.what),
+                format!("{} `{shown}` contains {what}", self.what),
                 "character not allowed here",
             )
-            .help = Some(format!("{} may contain {}", self.what, self.charset_text));
+            .help = Some(format!("{}s may contain {}", self.what, self.charset_text));
         } else if let Some(msg) = self.extra.and_then(|f| f(name)) {
-            c.error(
-                "moor::name-format",
-                path,
-                format!("{} `{name}` {msg}", self.what),
-                "invalid name",
-            );
+            c.error("moor::name-format", path, format!("{} `{shown}` {msg}", self.what), "invalid name");
         }
     }
 }
@@ -163,15 +153,9 @@ pub fn check_iam_path(c: &mut Checker, path: &[&str], p: &str) {
     let ok = p.starts_with('/')
         && p.ends_with('/')
         && p.len() <= 512
-        && p.chars()
-            .all(|ch| ch == '/' || ch.is_ascii_alphanumeric() || "+=,.@_-".contains(ch));
+        && p.chars().all(|ch| ch == '/' || ch.is_ascii_alphanumeric() || "+=,.@_-".contains(ch));
     if !ok {
-        c.error(
-            "moor::iam-path",
-            path,
-            format!("IAM path `{p}` is not valid"),
-            "invalid path",
-        )
-        .help = Some("an IAM path starts and ends with `/`, like `/` or `/apps/web/`".into());
+        c.error("moor::iam-path", path, format!("IAM path `{p}` is not valid"), "invalid path").help =
+            Some("an IAM path starts and ends with `/`, like `/` or `/apps/web/`".into());
     }
 }

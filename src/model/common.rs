@@ -52,10 +52,7 @@ impl<'de> Deserialize<'de> for StrList {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a list of strings or a `${resource.attribute}` list reference")
             }
-            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<StrList, D::Error> {
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<StrList, D::Error> {
                 d.deserialize_any(Inner)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StrList, E> {
@@ -74,10 +71,7 @@ impl<'de> Deserialize<'de> for StrList {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StrList, E> {
                 Ok(StrList::Ref(v.to_string()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<StrList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<StrList, A::Error> {
                 let mut v = Vec::new();
                 while let Some(s) = a.next_element::<String>()? {
                     v.push(s);
@@ -216,9 +210,7 @@ impl Size {
                     let v: f64 = num.trim().parse().ok()?;
                     return Some((v * 1024.0).round() as u32);
                 }
-                let num = lower
-                    .strip_suffix("mb")
-                    .or_else(|| lower.strip_suffix("mib"))?;
+                let num = lower.strip_suffix("mb").or_else(|| lower.strip_suffix("mib"))?;
                 num.trim().parse().ok()
             }
         }

@@ -97,11 +97,7 @@ pub const NAME: NameRule = NameRule {
     max: 255,
     charset: |c| c.is_ascii() && !c.is_ascii_control(),
     charset_text: "ASCII letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
-    extra: Some(|n| {
-        n.to_ascii_lowercase()
-            .starts_with("sg-")
-            .then_some("may not start with `sg-`")
-    }),
+    extra: Some(|n| n.to_ascii_lowercase().starts_with("sg-").then_some("may not start with `sg-`")),
 };
 
 fn is_cidr(s: &str, v6: bool) -> bool {
@@ -133,10 +129,7 @@ impl SecurityGroup {
                 );
             }
         }
-        for (dir, rules) in [
-            ("ingress", Some(&self.ingress)),
-            ("egress", self.egress.as_ref()),
-        ] {
+        for (dir, rules) in [("ingress", Some(&self.ingress)), ("egress", self.egress.as_ref())] {
             for (i, r) in rules.into_iter().flatten().enumerate() {
                 check_rule(c, dir, &i.to_string(), r);
             }
@@ -174,13 +167,8 @@ fn check_rule(c: &mut Checker, dir: &str, idx: &str, r: &Rule) {
                 vec![dir.into(), idx.into(), "cidrs".into(), k.to_string()]
             };
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
-            c.error(
-                "moor::sg-cidr",
-                &path,
-                format!("`{cidr}` is not an IPv4 CIDR block"),
-                "expected a.b.c.d/n",
-            )
-            .help = Some("0.0.0.0/0 means anywhere".into());
+            c.error("moor::sg-cidr", &path, format!("`{cidr}` is not an IPv4 CIDR block"), "expected a.b.c.d/n").help =
+                Some("0.0.0.0/0 means anywhere".into());
         }
     }
     for (j, cidr) in r.ipv6_cidrs.iter().enumerate() {
@@ -196,32 +184,19 @@ fn check_rule(c: &mut Checker, dir: &str, idx: &str, r: &Rule) {
     match r.protocol {
         Protocol::All => {
             if r.port.is_some() || r.ports.is_some() {
-                c.error(
-                    "moor::sg-ports",
-                    &here,
-                    "protocol `all` covers every port",
-                    "drop `port`/`ports`",
-                );
+                c.error("moor::sg-ports", &here, "protocol `all` covers every port", "drop `port`/`ports`");
             }
         }
         Protocol::Icmp => {}
         Protocol::Tcp | Protocol::Udp => match (r.port, &r.ports) {
             (Some(_), Some(_)) => {
-                c.error(
-                    "moor::sg-ports",
-                    &[dir, idx, "ports"],
-                    "a rule has either `port` or `ports`",
-                    "both given",
-                );
+                c.error("moor::sg-ports", &[dir, idx, "ports"], "a rule has either `port` or `ports`", "both given")
+                    .help =
+                    Some("use `port: 80` for one port, or `ports: { from: 8000, to: 8100 }` for a range".into());
             }
             (None, None) => {
-                c.error(
-                    "moor::sg-ports",
-                    &here,
-                    format!("{dir} rule needs `port` or `ports`"),
-                    "no port",
-                )
-                .help = Some("use `protocol: all` for all traffic".into());
+                c.error("moor::sg-ports", &here, format!("{dir} rule needs `port` or `ports`"), "no port").help =
+                    Some("use `protocol: all` for all traffic".into());
             }
             (Some(p), None) => c.port(&[dir, idx, "port"], p),
             (None, Some(range)) => {
@@ -233,7 +208,8 @@ fn check_rule(c: &mut Checker, dir: &str, idx: &str, r: &Rule) {
                         &[dir, idx, "ports"],
                         format!("port range {}–{} is reversed", range.from, range.to),
                         "from > to",
-                    );
+                    )
+                    .help = Some(format!("write `ports: {{ from: {}, to: {} }}`", range.to, range.from));
                 }
             }
         },
@@ -252,12 +228,7 @@ impl ExistingVpc {
         }
         if let Some(id) = &self.id {
             if !id.starts_with("vpc-") && !id.contains("${") {
-                c.error(
-                    "moor::vpc-lookup",
-                    &["id"],
-                    format!("`{id}` is not a VPC id"),
-                    "expected vpc-…",
-                );
+                c.error("moor::vpc-lookup", &["id"], format!("`{id}` is not a VPC id"), "expected vpc-…");
             }
         }
     }

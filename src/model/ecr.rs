@@ -144,12 +144,7 @@ impl Repository {
         }
         if let Some(Encryption::Kms(key)) = &self.encryption {
             if key.trim().is_empty() {
-                c.error(
-                    "moor::ecr-kms",
-                    &["encryption", "kms"],
-                    "KMS key is empty",
-                    "needs a key ARN, id or alias",
-                );
+                c.error("moor::ecr-kms", &["encryption", "kms"], "KMS key is empty", "needs a key ARN, id or alias");
             }
         }
         if let Some(l) = &self.lifecycle {
@@ -182,7 +177,12 @@ impl Repository {
                 }
                 priorities.push(r.priority);
                 if r.count_more_than.is_some() == r.days_since_pushed.is_some() {
-                    c.error("moor::ecr-lifecycle", &["lifecycle", "rules", &idx], "a lifecycle rule needs exactly one of `count_more_than` and `days_since_pushed`", "this rule");
+                    c.error(
+                        "moor::ecr-lifecycle",
+                        &["lifecycle", "rules", &idx],
+                        "a lifecycle rule needs exactly one of `count_more_than` and `days_since_pushed`",
+                        "this rule",
+                    );
                 }
                 if r.tag_status == TagStatus::Tagged && r.tag_prefixes.is_empty() {
                     c.error(

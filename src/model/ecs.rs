@@ -416,8 +416,7 @@ impl TaskDefinition {
                         format!("Fargate has no task size with {cpu} CPU units"),
                         "not a Fargate CPU size",
                     )
-                    .help =
-                        Some("Fargate CPU sizes: 256, 512, 1024, 2048, 4096, 8192, 16384".into());
+                    .help = Some("Fargate CPU sizes: 256, 512, 1024, 2048, 4096, 8192, 16384".into());
                 }
                 Some(allowed) if !allowed.contains(&mem) => {
                     c.error(
@@ -426,21 +425,13 @@ impl TaskDefinition {
                         format!("Fargate does not offer {mem} MiB of memory with {cpu} CPU units"),
                         "invalid cpu/memory pair",
                     )
-                    .help = Some(format!(
-                        "with cpu {cpu}, memory may be {}",
-                        describe_sizes(&allowed)
-                    ));
+                    .help = Some(format!("with cpu {cpu}, memory may be {}", describe_sizes(&allowed)));
                 }
                 Some(_) => {}
             }
         }
         if self.launch_type == LaunchType::Fargate && self.network_mode != NetworkMode::Awsvpc {
-            c.error(
-                "moor::fargate-network",
-                &["network_mode"],
-                "Fargate tasks need network mode awsvpc",
-                "not awsvpc",
-            );
+            c.error("moor::fargate-network", &["network_mode"], "Fargate tasks need network mode awsvpc", "not awsvpc");
         }
         if self.containers.is_empty() {
             c.error(
@@ -472,10 +463,7 @@ impl TaskDefinition {
             }
             for (j, pm) in ct.port_mappings.iter().enumerate() {
                 let jdx = j.to_string();
-                c.port(
-                    &["containers", &idx, "port_mappings", &jdx, "container_port"],
-                    pm.container_port,
-                );
+                c.port(&["containers", &idx, "port_mappings", &jdx, "container_port"], pm.container_port);
                 if let Some(h) = pm.host_port {
                     c.port(&["containers", &idx, "port_mappings", &jdx, "host_port"], h);
                     if self.network_mode == NetworkMode::Awsvpc && h != pm.container_port {
@@ -490,12 +478,15 @@ impl TaskDefinition {
             }
             if let Some(h) = &ct.health_check {
                 let hp = ["containers", idx.as_str(), "health_check"];
-                if !matches!(
-                    h.command.first().map(String::as_str),
-                    Some("CMD" | "CMD-SHELL" | "NONE")
-                ) {
-                    c.error("moor::container-health-check", &[hp[0], hp[1], hp[2], "command"], "a container health check command starts with `CMD` or `CMD-SHELL`", "missing CMD / CMD-SHELL")
-                        .help = Some("for example [\"CMD-SHELL\", \"curl -f http://localhost:5000/health || exit 1\"]".into());
+                if !matches!(h.command.first().map(String::as_str), Some("CMD" | "CMD-SHELL" | "NONE")) {
+                    c.error(
+                        "moor::container-health-check",
+                        &[hp[0], hp[1], hp[2], "command"],
+                        "a container health check command starts with `CMD` or `CMD-SHELL`",
+                        "missing CMD / CMD-SHELL",
+                    )
+                    .help =
+                        Some("for example [\"CMD-SHELL\", \"curl -f http://localhost:5000/health || exit 1\"]".into());
                 }
                 for (f, v, lo, hi) in [
                     ("interval", h.interval, 5, 300),
@@ -510,28 +501,29 @@ impl TaskDefinition {
             }
             for (name, arn) in &ct.secrets {
                 if !arn.contains("${")
-                    && !(arn.starts_with("arn:")
-                        && (arn.contains(":secretsmanager:") || arn.contains(":ssm:")))
+                    && !(arn.starts_with("arn:") && (arn.contains(":secretsmanager:") || arn.contains(":ssm:")))
                 {
-                    c.error("moor::container-secret", &["containers", &idx, "secrets", name], format!("secret `{name}` is not a Secrets Manager or SSM parameter ARN"), "expected arn:aws:secretsmanager:… or arn:aws:ssm:…")
-                        .help = Some("put the secret itself in Secrets Manager or SSM; the stack file holds only its ARN".into());
+                    c.error(
+                        "moor::container-secret",
+                        &["containers", &idx, "secrets", name],
+                        format!("secret `{name}` is not a Secrets Manager or SSM parameter ARN"),
+                        "expected arn:aws:secretsmanager:… or arn:aws:ssm:…",
+                    )
+                    .help = Some(
+                        "put the secret itself in Secrets Manager or SSM; the stack file holds only its ARN".into(),
+                    );
                 }
             }
             for key in ct.environment.keys() {
                 let upper = key.to_ascii_uppercase();
-                if ["PASSWORD", "SECRET", "TOKEN", "API_KEY"]
-                    .iter()
-                    .any(|w| upper.contains(w))
-                {
+                if ["PASSWORD", "SECRET", "TOKEN", "API_KEY"].iter().any(|w| upper.contains(w)) {
                     c.warning(
                         "moor::secret-in-environment",
                         &["containers", &idx, "environment", key],
                         format!("environment variable `{key}` looks like a secret"),
                         "plain text in the task definition",
                     )
-                    .help = Some(
-                        "move it to `secrets:` as a Secrets Manager or SSM parameter ARN".into(),
-                    );
+                    .help = Some("move it to `secrets:` as a Secrets Manager or SSM parameter ARN".into());
                 }
             }
         }
@@ -578,25 +570,13 @@ impl Service {
                     "no load balancer to wait for",
                 );
             }
-            c.range(
-                &["health_check_grace_period"],
-                "health_check_grace_period",
-                g.into(),
-                0,
-                2_147_483_647,
-            );
+            c.range(&["health_check_grace_period"], "health_check_grace_period", g.into(), 0, 2_147_483_647);
         }
         if let Some(d) = &self.deployment {
             let min = d.min_healthy_percent.unwrap_or(100);
             let max = d.max_percent.unwrap_or(200);
             if let Some(m) = d.min_healthy_percent {
-                c.range(
-                    &["deployment", "min_healthy_percent"],
-                    "min_healthy_percent",
-                    m.into(),
-                    0,
-                    100,
-                );
+                c.range(&["deployment", "min_healthy_percent"], "min_healthy_percent", m.into(), 0, 100);
             }
             if max <= min.min(100) && max < 100 {
                 c.error(

@@ -198,27 +198,36 @@ pub struct FixedResponse {
     pub message_body: Option<String>,
 }
 
-/// Load balancer and target group names.
-pub const ELB_NAME: NameRule = NameRule {
-    what: "name",
+fn elb_name_shape(n: &str) -> Option<&'static str> {
+    if n.starts_with('-') || n.ends_with('-') {
+        Some("may not start or end with a hyphen")
+    } else if n.starts_with("internal-") {
+        Some("may not start with `internal-`")
+    } else {
+        None
+    }
+}
+
+pub const LB_NAME: NameRule = NameRule {
+    what: "load balancer name",
     max: 32,
     charset: alnum_hyphen,
     charset_text: "letters, digits and hyphens",
-    extra: Some(|n| {
-        if n.starts_with('-') || n.ends_with('-') {
-            Some("may not start or end with a hyphen")
-        } else if n.starts_with("internal-") {
-            Some("may not start with `internal-`")
-        } else {
-            None
-        }
-    }),
+    extra: Some(elb_name_shape),
+};
+
+pub const TG_NAME: NameRule = NameRule {
+    what: "target group name",
+    max: 32,
+    charset: alnum_hyphen,
+    charset_text: "letters, digits and hyphens",
+    extra: Some(elb_name_shape),
 };
 
 impl LoadBalancer {
     pub fn validate(&self, c: &mut Checker) {
         if let Some(n) = &self.name {
-            ELB_NAME.check(c, &["name"], n);
+            LB_NAME.check(c, &["name"], n);
         }
         if let Some(items) = self.subnets.items() {
             if items.len() < 2 {
@@ -235,17 +244,11 @@ impl LoadBalancer {
 impl TargetGroup {
     pub fn validate(&self, c: &mut Checker) {
         if let Some(n) = &self.name {
-            ELB_NAME.check(c, &["name"], n);
+            TG_NAME.check(c, &["name"], n);
         }
         c.port(&["port"], self.port);
         if let Some(d) = self.deregistration_delay {
-            c.range(
-                &["deregistration_delay"],
-                "deregistration_delay",
-                d.into(),
-                0,
-                3600,
-            );
+            c.range(&["deregistration_delay"], "deregistration_delay", d.into(), 0, 3600);
         }
         if let Some(h) = &self.health_check {
             if let Some(p) = &h.path {
@@ -263,22 +266,10 @@ impl TargetGroup {
                 c.port(&["health_check", "port"], p);
             }
             if let Some(i) = h.interval {
-                c.range(
-                    &["health_check", "interval"],
-                    "health check interval",
-                    i.into(),
-                    5,
-                    300,
-                );
+                c.range(&["health_check", "interval"], "health check interval", i.into(), 5, 300);
             }
             if let Some(t) = h.timeout {
-                c.range(
-                    &["health_check", "timeout"],
-                    "health check timeout",
-                    t.into(),
-                    2,
-                    120,
-                );
+                c.range(&["health_check", "timeout"], "health check timeout", t.into(), 2, 120);
                 if h.interval.is_some_and(|i| t >= i) {
                     c.error(
                         "moor::health-check-timeout",
@@ -288,10 +279,7 @@ impl TargetGroup {
                     );
                 }
             }
-            for (f, v) in [
-                ("healthy_threshold", h.healthy_threshold),
-                ("unhealthy_threshold", h.unhealthy_threshold),
-            ] {
+            for (f, v) in [("healthy_threshold", h.healthy_threshold), ("unhealthy_threshold", h.unhealthy_threshold)] {
                 if let Some(v) = v {
                     c.range(&["health_check", f], f, v.into(), 2, 10);
                 }
@@ -311,10 +299,7 @@ impl Listener {
                     "an HTTPS listener needs a certificate",
                     "HTTPS without `certificate`",
                 )
-                .help = Some(
-                    "set `certificate: arn:aws:acm:…` (an ACM certificate in the same region)"
-                        .into(),
-                );
+                .help = Some("set `certificate: arn:aws:acm:…` (an ACM certificate in the same region)".into());
             }
             HttpProtocol::Http if self.certificate.is_some() => {
                 c.error(
@@ -363,13 +348,8 @@ impl Listener {
                     );
                 }
                 if let Some(ct) = &f.content_type {
-                    const TYPES: [&str; 5] = [
-                        "text/plain",
-                        "text/css",
-                        "text/html",
-                        "application/javascript",
-                        "application/json",
-                    ];
+                    const TYPES: [&str; 5] =
+                        ["text/plain", "text/css", "text/html", "application/javascript", "application/json"];
                     if !TYPES.contains(&ct.as_str()) {
                         c.error(
                             "moor::listener-action",

@@ -97,23 +97,16 @@ pub const POLICY_NAME: NameRule = NameRule {
 
 pub fn check_document(c: &mut Checker, path: &[&str], doc: &PolicyDocument, resource_policy: bool) {
     if doc.statements.is_empty() {
-        c.error(
-            "moor::policy-empty",
-            path,
-            "policy document has no statements",
-            "add at least one statement",
-        );
+        let mut p = path.to_vec();
+        p.push("statements");
+        c.error("moor::policy-empty", &p, "policy document has no statements", "no statements").help =
+            Some("add a statement such as `- { actions: [ecr:BatchGetImage], resources: [\"*\"] }`".into());
     }
     if let Some(v) = &doc.version {
         if v != "2012-10-17" && v != "2008-10-17" {
             let mut p = path.to_vec();
             p.push("version");
-            c.error(
-                "moor::policy-version",
-                &p,
-                format!("unknown policy version `{v}`"),
-                "use 2012-10-17",
-            );
+            c.error("moor::policy-version", &p, format!("unknown policy version `{v}`"), "use 2012-10-17");
         }
     }
     for (i, s) in doc.statements.iter().enumerate() {
@@ -121,12 +114,7 @@ pub fn check_document(c: &mut Checker, path: &[&str], doc: &PolicyDocument, reso
         let mut p = path.to_vec();
         p.extend(["statements", idx.as_str()]);
         if s.actions.is_empty() && s.not_actions.is_empty() {
-            c.error(
-                "moor::policy-statement",
-                &p,
-                "statement has no `actions`",
-                "no actions",
-            );
+            c.error("moor::policy-statement", &p, "statement has no `actions`", "no actions");
         }
         for (j, a) in s.actions.iter().enumerate() {
             if a != "*" && !a.contains(':') && !a.contains("${") {
@@ -159,8 +147,7 @@ pub fn check_document(c: &mut Checker, path: &[&str], doc: &PolicyDocument, reso
                     "statement has no `resources`",
                     "use `resources: [\"*\"]` for all",
                 )
-                .help =
-                    Some("identity policies name the resources they allow; `*` means all".into());
+                .help = Some("identity policies name the resources they allow; `*` means all".into());
             }
             if s.principals.is_some() {
                 let mut pp = p.clone();
@@ -186,31 +173,26 @@ impl Role {
         }
         let t = &self.assumed_by;
         if t.services.is_empty() && t.accounts.is_empty() && t.principals.is_empty() {
-            c.error(
-                "moor::role-trust",
-                &["assumed_by"],
-                "nobody may assume this role",
-                "empty trust",
-            )
-            .help = Some(
-                "set `services` (such as ecs-tasks.amazonaws.com), `accounts` or `principals`"
-                    .into(),
-            );
+            c.error("moor::role-trust", &["assumed_by"], "nobody may assume this role", "empty trust").help =
+                Some("set `services` (such as ecs-tasks.amazonaws.com), `accounts` or `principals`".into());
         }
         for (i, a) in t.accounts.iter().enumerate() {
-            if !a.contains("${") && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+            let account_id = a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+            if !a.contains("${") && !account_id {
                 c.error(
                     "moor::role-trust",
                     &["assumed_by", "accounts", &i.to_string()],
                     format!("`{a}` is not an AWS account id"),
                     "expected 12 digits",
+                )
+                .help = Some(
+                    "an account id is 12 digits, such as \"123456789012\" (quote it to keep leading zeros)".into(),
                 );
             }
         }
         for (i, p) in t.principals.iter().enumerate() {
             if !p.contains("${")
-                && !(p.starts_with("arn:")
-                    && (p.contains(":user/") || p.contains(":role/") || p.contains(":root")))
+                && !(p.starts_with("arn:") && (p.contains(":user/") || p.contains(":role/") || p.contains(":root")))
             {
                 c.error(
                     "moor::role-trust",
@@ -231,13 +213,7 @@ impl Role {
             }
         }
         if let Some(d) = self.max_session_duration {
-            c.range(
-                &["max_session_duration"],
-                "max_session_duration",
-                d.into(),
-                3600,
-                43200,
-            );
+            c.range(&["max_session_duration"], "max_session_duration", d.into(), 3600, 43200);
         }
         if self.policies.len() > 20 {
             c.error(

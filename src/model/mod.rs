@@ -57,25 +57,13 @@ pub struct Attr {
 }
 
 const fn s(name: &'static str, doc: &'static str) -> Attr {
-    Attr {
-        name,
-        ty: AttrType::String,
-        doc,
-    }
+    Attr { name, ty: AttrType::String, doc }
 }
 const fn i(name: &'static str, doc: &'static str) -> Attr {
-    Attr {
-        name,
-        ty: AttrType::Integer,
-        doc,
-    }
+    Attr { name, ty: AttrType::Integer, doc }
 }
 const fn l(name: &'static str, doc: &'static str) -> Attr {
-    Attr {
-        name,
-        ty: AttrType::List,
-        doc,
-    }
+    Attr { name, ty: AttrType::List, doc }
 }
 
 /// How a kind's default physical name is made.
@@ -89,12 +77,7 @@ pub struct Naming {
     pub no_underscore: bool,
 }
 
-const NAMED: Naming = Naming {
-    max: 255,
-    separator: '-',
-    lowercase: false,
-    no_underscore: false,
-};
+const NAMED: Naming = Naming { max: 255, separator: '-', lowercase: false, no_underscore: false };
 
 impl Kind {
     pub const ALL: [Kind; 14] = [
@@ -140,10 +123,7 @@ impl Kind {
     /// Read-only lookups find something that exists and never change it.
     pub fn is_lookup(self) -> bool {
         match self {
-            Kind::EcrExistingRepository
-            | Kind::IamExistingRole
-            | Kind::Ec2DefaultVpc
-            | Kind::Ec2ExistingVpc => true,
+            Kind::EcrExistingRepository | Kind::IamExistingRole | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => true,
             Kind::EcrRepository
             | Kind::IamRole
             | Kind::IamPolicy
@@ -161,19 +141,15 @@ impl Kind {
         match self {
             Kind::EcrRepository | Kind::EcrExistingRepository => {
                 const A: &[Attr] = &[
-                s("name", "repository name"),
-                s("arn", "repository ARN"),
-                s("uri", "registry URI to push and pull, `<account>.dkr.ecr.<region>.amazonaws.com/<name>`"),
-                s("registry_id", "AWS account id of the registry"),
-            ];
+                    s("name", "repository name"),
+                    s("arn", "repository ARN"),
+                    s("uri", "registry URI to push and pull, `<account>.dkr.ecr.<region>.amazonaws.com/<name>`"),
+                    s("registry_id", "AWS account id of the registry"),
+                ];
                 A
             }
             Kind::IamRole | Kind::IamExistingRole => {
-                const A: &[Attr] = &[
-                    s("name", "role name"),
-                    s("arn", "role ARN"),
-                    s("id", "unique role id"),
-                ];
+                const A: &[Attr] = &[s("name", "role name"), s("arn", "role ARN"), s("id", "unique role id")];
                 A
             }
             Kind::IamPolicy => {
@@ -193,10 +169,7 @@ impl Kind {
                 const A: &[Attr] = &[
                     s("vpc_id", "VPC id"),
                     s("cidr_block", "primary IPv4 CIDR block"),
-                    l(
-                        "subnet_ids",
-                        "subnet ids (the default subnets for the default VPC)",
-                    ),
+                    l("subnet_ids", "subnet ids (the default subnets for the default VPC)"),
                 ];
                 A
             }
@@ -250,24 +223,13 @@ impl Kind {
     /// of their own (listeners, lookups).
     pub fn naming(self) -> Option<Naming> {
         match self {
-            Kind::EcrRepository => Some(Naming {
-                max: 256,
-                separator: '/',
-                lowercase: true,
-                no_underscore: false,
-            }),
+            Kind::EcrRepository => Some(Naming { max: 256, separator: '/', lowercase: true, no_underscore: false }),
             Kind::IamRole => Some(Naming { max: 64, ..NAMED }),
             Kind::IamPolicy => Some(Naming { max: 128, ..NAMED }),
-            Kind::Ec2SecurityGroup
-            | Kind::EcsCluster
-            | Kind::EcsTaskDefinition
-            | Kind::EcsService => Some(NAMED),
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup => Some(Naming {
-                max: 32,
-                separator: '-',
-                lowercase: false,
-                no_underscore: true,
-            }),
+            Kind::Ec2SecurityGroup | Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => Some(NAMED),
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup => {
+                Some(Naming { max: 32, separator: '-', lowercase: false, no_underscore: true })
+            }
             Kind::Elbv2Listener
             | Kind::EcrExistingRepository
             | Kind::IamExistingRole
@@ -588,20 +550,9 @@ mod tests {
     fn default_names_respect_limits() {
         let n = Kind::Elbv2TargetGroup.naming().unwrap();
         assert_eq!(default_name("flask-demo", "web_tg", n), "flask-demo-web-tg");
-        let long = default_name(
-            "a-very-long-stack-name-for-testing",
-            "target_group_of_web",
-            n,
-        );
+        let long = default_name("a-very-long-stack-name-for-testing", "target_group_of_web", n);
         assert_eq!(long.len(), 32);
-        assert_ne!(
-            long,
-            default_name(
-                "a-very-long-stack-name-for-testing",
-                "target_group_of_api",
-                n
-            )
-        );
+        assert_ne!(long, default_name("a-very-long-stack-name-for-testing", "target_group_of_api", n));
         let ecr = Kind::EcrRepository.naming().unwrap();
         assert_eq!(default_name("Flask-Demo", "repo", ecr), "flask-demo/repo");
     }

@@ -23,17 +23,11 @@ pub const LIST_SLOT: &str = "__moor_list_slot";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeErrorKind {
-    UnknownField {
-        field: String,
-        expected: Vec<&'static str>,
-    },
+    UnknownField { field: String, expected: Vec<&'static str> },
     MissingField(&'static str),
     InvalidType,
     InvalidValue,
-    UnknownVariant {
-        variant: String,
-        expected: Vec<&'static str>,
-    },
+    UnknownVariant { variant: String, expected: Vec<&'static str> },
     Custom,
 }
 
@@ -42,6 +36,7 @@ pub struct DeError {
     pub kind: DeErrorKind,
     pub message: String,
     pub span: Option<Span>,
+    pub help: Option<String>,
 }
 
 impl DeError {
@@ -73,17 +68,14 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError {
-            kind: DeErrorKind::Custom,
-            message: msg.to_string(),
-            span: None,
-        }
+        DeError { kind: DeErrorKind::Custom, message: msg.to_string(), span: None, help: None }
     }
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
         DeError {
             kind: DeErrorKind::InvalidType,
             message: format!("expected {exp}, found {}", unexpected(&unexp)),
             span: None,
+            help: None,
         }
     }
     fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
@@ -91,26 +83,23 @@ impl de::Error for DeError {
             kind: DeErrorKind::InvalidValue,
             message: format!("invalid value {}, expected {exp}", unexpected(&unexp)),
             span: None,
+            help: None,
         }
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError {
-            kind: DeErrorKind::UnknownField {
-                field: field.to_string(),
-                expected: expected.to_vec(),
-            },
+            kind: DeErrorKind::UnknownField { field: field.to_string(), expected: expected.to_vec() },
             message: format!("unknown field `{field}`"),
             span: None,
+            help: None,
         }
     }
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         DeError {
-            kind: DeErrorKind::UnknownVariant {
-                variant: variant.to_string(),
-                expected: expected.to_vec(),
-            },
+            kind: DeErrorKind::UnknownVariant { variant: variant.to_string(), expected: expected.to_vec() },
             message: format!("unknown value `{variant}`"),
             span: None,
+            help: None,
         }
     }
     fn missing_field(field: &'static str) -> Self {
@@ -118,6 +107,7 @@ impl de::Error for DeError {
             kind: DeErrorKind::MissingField(field),
             message: format!("missing field `{field}`"),
             span: None,
+            help: None,
         }
     }
 }
@@ -146,12 +136,8 @@ pub struct DeContext {
 
 /// Deserializes `T` from `node`. On success, soft errors (unknown fields)
 /// may still have been recorded in `cx`.
-pub fn from_node<'de, T: de::Deserialize<'de>>(
-    node: &'de Node,
-    cx: &'de DeContext,
-) -> Result<T, DeError> {
-    T::deserialize(NodeDe { node, cx })
-        .map_err(|e| e.at(Span::new(node.span.start, node.span.start)))
+pub fn from_node<'de, T: de::Deserialize<'de>>(node: &'de Node, cx: &'de DeContext) -> Result<T, DeError> {
+    T::deserialize(NodeDe { node, cx }).map_err(|e| e.at(Span::new(node.span.start, node.span.start)))
 }
 
 pub struct NodeDe<'a> {
@@ -162,14 +148,9 @@ pub struct NodeDe<'a> {
 impl<'a> NodeDe<'a> {
     fn invalid(&self, exp: &dyn de::Expected) -> DeError {
         let msg = format!("expected {exp}, found {}", self.node.type_name());
-        let mut e = DeError {
-            kind: DeErrorKind::InvalidType,
-            message: msg,
-            span: Some(self.node.span),
-        };
+        let mut e = DeError { kind: DeErrorKind::InvalidType, message: msg, span: Some(self.node.span), help: None };
         if let NodeKind::Scalar(s, _) = &self.node.kind {
-            if matches!(self.node.kind, NodeKind::Scalar(..)) && self.node.type_name() == "a string"
-            {
+            if matches!(self.node.kind, NodeKind::Scalar(..)) && self.node.type_name() == "a string" {
                 e.message = format!("expected {exp}, found string \"{s}\"");
             }
         }
@@ -201,6 +182,7 @@ macro_rules! de_int {
                     kind: DeErrorKind::InvalidValue,
                     message: format!("{i} is out of range for {}", $what),
                     span: Some(self.node.span),
+                    help: None,
                 }),
             }
         }
@@ -232,9 +214,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             _ => {
                 let mut e = self.invalid(&Exp("a boolean (true or false)"));
                 if let Some(s) = self.node.as_str() {
-                    if matches!(s, "yes" | "no" | "on" | "off" | "Yes" | "No" | "y" | "n") {
-                        e.message
-                            .push_str(" (stack files use YAML 1.2: write true or false)");
+                    if matches!(s, "yes" | "no" | "on" | "off" | "Yes" | "No" | "y" | "n" | "Y" | "N") {
+                        e.help = Some("stack files are YAML 1.2, where only true and false are booleans".into());
                     }
                 }
                 Err(e)
@@ -246,19 +227,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     de_int!(deserialize_i16, visit_i16, i16, "an integer");
     de_int!(deserialize_i32, visit_i32, i32, "an integer");
     de_int!(deserialize_i64, visit_i64, i64, "an integer");
-    de_int!(deserialize_u8, visit_u8, u8, "a whole number from 0 to 255");
-    de_int!(
-        deserialize_u16,
-        visit_u16,
-        u16,
-        "a whole number from 0 to 65535"
-    );
-    de_int!(
-        deserialize_u32,
-        visit_u32,
-        u32,
-        "a whole number from 0 to 4294967295"
-    );
+    de_int!(deserialize_u8, visit_u8, u8, "a whole number up to 255");
+    de_int!(deserialize_u16, visit_u16, u16, "a whole number up to 65535");
+    de_int!(deserialize_u32, visit_u32, u32, "a whole number");
     de_int!(deserialize_u64, visit_u64, u64, "a whole number");
 
     fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
@@ -319,19 +290,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        v: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, DeError> {
         self.deserialize_unit(v)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        v: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, v: V) -> Result<V::Value, DeError> {
         if name == LIST_SLOT {
             self.cx.list_slots.borrow_mut().insert(self.node.span);
         }
@@ -343,11 +306,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         match &self.node.kind {
             NodeKind::Seq(items) => {
                 let span = self.node.span;
-                v.visit_seq(SeqAccess {
-                    items: items.iter(),
-                    cx: self.cx,
-                })
-                .map_err(|e| e.at(span))
+                v.visit_seq(SeqAccess { items: items.iter(), cx: self.cx }).map_err(|e| e.at(span))
             }
             _ => Err(self.invalid(&Exp("a list"))),
         }
@@ -357,12 +316,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         self.deserialize_seq(v)
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        v: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, _: usize, v: V) -> Result<V::Value, DeError> {
         self.deserialize_seq(v)
     }
 
@@ -395,32 +349,22 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             let key = entry.0.as_str().unwrap_or("");
             if !fields.contains(&key) {
                 self.cx.soft_errors.borrow_mut().push(DeError {
-                    kind: DeErrorKind::UnknownField {
-                        field: key.to_string(),
-                        expected: fields.to_vec(),
-                    },
+                    kind: DeErrorKind::UnknownField { field: key.to_string(), expected: fields.to_vec() },
                     message: format!("unknown field `{key}`"),
                     span: Some(entry.0.span),
+                    help: None,
                 });
                 continue;
             }
             if seen.contains(&key) {
-                return Err(DeError {
-                    kind: DeErrorKind::Custom,
-                    message: format!("duplicate field `{key}`"),
-                    span: Some(entry.0.span),
-                });
+                // Reported by the loader's duplicate-key check.
+                continue;
             }
             seen.push(key);
             keep.push(entry);
         }
-        v.visit_map(MapAccess {
-            entries: keep.into_iter(),
-            value: None,
-            key_span: None,
-            cx: self.cx,
-        })
-        .map_err(|e: DeError| e.within(self.node.span))
+        v.visit_map(MapAccess { entries: keep.into_iter(), value: None, key_span: None, cx: self.cx })
+            .map_err(|e: DeError| e.within(self.node.span))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -432,17 +376,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         match &self.node.kind {
             NodeKind::Scalar(s, _) => {
                 let span = self.node.span;
-                v.visit_enum(s.as_str().into_deserializer())
-                    .map_err(|e: DeError| e.at(span))
+                v.visit_enum(s.as_str().into_deserializer()).map_err(|e: DeError| e.at(span))
             }
             NodeKind::Map(entries) if entries.len() == 1 => {
                 let (k, val) = (&entries[0].0, &entries[0].1);
-                v.visit_enum(EnumAccess {
-                    key: k,
-                    value: val,
-                    cx: self.cx,
-                })
-                .map_err(|e: DeError| e.within(self.node.span))
+                v.visit_enum(EnumAccess { key: k, value: val, cx: self.cx })
+                    .map_err(|e: DeError| e.within(self.node.span))
             }
             _ => Err(self.invalid(&Exp("a name, or a mapping with exactly one key"))),
         }
@@ -464,16 +403,10 @@ struct SeqAccess<'a, I> {
 
 impl<'de, I: Iterator<Item = &'de Node>> de::SeqAccess<'de> for SeqAccess<'de, I> {
     type Error = DeError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             None => Ok(None),
-            Some(node) => seed
-                .deserialize(NodeDe { node, cx: self.cx })
-                .map(Some)
-                .map_err(|e| e.at(node.span)),
+            Some(node) => seed.deserialize(NodeDe { node, cx: self.cx }).map(Some).map_err(|e| e.at(node.span)),
         }
     }
 }
@@ -487,21 +420,13 @@ struct MapAccess<'a, I> {
 
 impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAccess<'de, I> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             None => Ok(None),
             Some((k, v)) => {
                 self.value = Some(v);
                 self.key_span = Some(k.span);
-                seed.deserialize(NodeDe {
-                    node: k,
-                    cx: self.cx,
-                })
-                .map(Some)
-                .map_err(|e| e.at(k.span))
+                seed.deserialize(NodeDe { node: k, cx: self.cx }).map(Some).map_err(|e| e.at(k.span))
             }
         }
     }
@@ -529,24 +454,9 @@ struct EnumAccess<'a> {
 impl<'de> de::EnumAccess<'de> for EnumAccess<'de> {
     type Error = DeError;
     type Variant = VariantAccess<'de>;
-    fn variant_seed<V: DeserializeSeed<'de>>(
-        self,
-        seed: V,
-    ) -> Result<(V::Value, Self::Variant), DeError> {
-        let v = seed
-            .deserialize(NodeDe {
-                node: self.key,
-                cx: self.cx,
-            })
-            .map_err(|e| e.at(self.key.span))?;
-        Ok((
-            v,
-            VariantAccess {
-                value: self.value,
-                key: self.key,
-                cx: self.cx,
-            },
-        ))
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
+        let v = seed.deserialize(NodeDe { node: self.key, cx: self.cx }).map_err(|e| e.at(self.key.span))?;
+        Ok((v, VariantAccess { value: self.value, key: self.key, cx: self.cx }))
     }
 }
 
@@ -566,16 +476,13 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
                 kind: DeErrorKind::InvalidType,
                 message: format!("`{}` takes no value", self.key.as_str().unwrap_or("")),
                 span: Some(self.value.span),
+                help: None,
             })
         }
     }
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
         let key_span = self.key.span;
-        seed.deserialize(NodeDe {
-            node: self.value,
-            cx: self.cx,
-        })
-        .map_err(|e| {
+        seed.deserialize(NodeDe { node: self.value, cx: self.cx }).map_err(|e| {
             if matches!(e.kind, DeErrorKind::MissingField(_)) && e.span.is_none() {
                 e.at(key_span)
             } else {
@@ -584,28 +491,10 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
         })
     }
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_seq(
-            NodeDe {
-                node: self.value,
-                cx: self.cx,
-            },
-            v,
-        )
+        de::Deserializer::deserialize_seq(NodeDe { node: self.value, cx: self.cx }, v)
     }
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        fields: &'static [&'static str],
-        v: V,
-    ) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_struct(
-            NodeDe {
-                node: self.value,
-                cx: self.cx,
-            },
-            "",
-            fields,
-            v,
-        )
+    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], v: V) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_struct(NodeDe { node: self.value, cx: self.cx }, "", fields, v)
     }
 }
 
@@ -643,11 +532,7 @@ mod tests {
         let cx = DeContext::default();
         let e = from_node::<Outer>(&n, &cx).unwrap_err();
         assert_eq!(span_text(src, &e), "eighty");
-        assert!(
-            e.message.contains("expected a whole number"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("expected a whole number"), "{}", e.message);
     }
 
     #[test]

@@ -72,11 +72,7 @@ pub enum Resolved<'a> {
 
 impl Node {
     pub fn scalar(value: impl Into<String>, style: Style, span: Span) -> Node {
-        Node {
-            kind: NodeKind::Scalar(value.into(), style),
-            span,
-            flow: false,
-        }
+        Node { kind: NodeKind::Scalar(value.into(), style), span, flow: false }
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -104,10 +100,7 @@ impl Node {
 
     /// The key node and value node of a mapping entry, by name.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(k, v)| (k, v))
+        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
     }
 
     /// Follows a path of mapping keys and sequence indexes ("0", "1", ...).
@@ -164,12 +157,7 @@ impl Node {
         match &self.kind {
             NodeKind::Scalar(..) => 1,
             NodeKind::Seq(items) => 1 + items.iter().map(Node::count).sum::<usize>(),
-            NodeKind::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.count() + v.count())
-                    .sum::<usize>()
-            }
+            NodeKind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.count() + v.count()).sum::<usize>(),
         }
     }
 }
@@ -198,9 +186,7 @@ pub fn resolve_plain(s: &str) -> Resolved<'_> {
             return Resolved::Int(i);
         }
     }
-    let looks_numeric = b
-        .iter()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
+    let looks_numeric = b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
         && b.iter().any(u8::is_ascii_digit);
     if looks_numeric {
         if let Ok(f) = s.parse::<f64>() {
@@ -225,11 +211,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_bytes: 8 * 1024 * 1024,
-            max_depth: 64,
-            max_nodes: 2_000_000,
-        }
+        Limits { max_bytes: 8 * 1024 * 1024, max_depth: 64, max_nodes: 2_000_000 }
     }
 }
 
@@ -258,15 +240,9 @@ impl<'a> Offsets<'a> {
         let line_starts = if ascii {
             Vec::new()
         } else {
-            std::iter::once(0)
-                .chain(src.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
+            std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect()
         };
-        Offsets {
-            src,
-            ascii,
-            line_starts,
-        }
+        Offsets { src, ascii, line_starts }
     }
 
     fn byte(&self, m: &saphyr_parser::Marker) -> usize {
@@ -277,38 +253,19 @@ impl<'a> Offsets<'a> {
             return self.src.len();
         };
         let line = &self.src[start..];
-        start
-            + line
-                .char_indices()
-                .nth(m.col())
-                .map(|(i, _)| i)
-                .unwrap_or(line.len())
+        start + line.char_indices().nth(m.col()).map(|(i, _)| i).unwrap_or(line.len())
     }
 }
 
 enum Frame {
-    Seq {
-        anchor: usize,
-        start: usize,
-        flow: bool,
-        items: Vec<Node>,
-    },
-    Map {
-        anchor: usize,
-        start: usize,
-        flow: bool,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
+    Seq { anchor: usize, start: usize, flow: bool, items: Vec<Node> },
+    Map { anchor: usize, start: usize, flow: bool, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
 /// Parses one YAML document into a tree, within `limits`.
 pub fn parse(src: &str, limits: Limits) -> Result<Node, ParseError> {
     if src.len() > limits.max_bytes {
-        return Err(ParseError::TooLarge {
-            bytes: src.len(),
-            limit: limits.max_bytes,
-        });
+        return Err(ParseError::TooLarge { bytes: src.len(), limit: limits.max_bytes });
     }
     let offsets = Offsets::new(src);
     let mut parser = Parser::new_from_str(src);
@@ -322,15 +279,9 @@ pub fn parse(src: &str, limits: Limits) -> Result<Node, ParseError> {
         let at = offsets.byte(e.marker());
         if e.info().contains("recursion limit") {
             // The scanner's own guard against deep flow nesting.
-            ParseError::TooDeep {
-                at,
-                limit: limits.max_depth,
-            }
+            ParseError::TooDeep { at, limit: limits.max_depth }
         } else {
-            ParseError::Syntax {
-                message: e.info().to_string(),
-                at,
-            }
+            ParseError::Syntax { message: e.info().to_string(), at }
         }
     };
 
@@ -362,100 +313,48 @@ pub fn parse(src: &str, limits: Limits) -> Result<Node, ParseError> {
                 Some((n, anchor))
             }
             Event::Alias(id) => {
-                let (node, size) = anchors
-                    .get(&id)
-                    .ok_or(ParseError::UnknownAlias { at: start })?;
+                let (node, size) = anchors.get(&id).ok_or(ParseError::UnknownAlias { at: start })?;
                 nodes += size;
                 if nodes > limits.max_nodes {
-                    return Err(ParseError::TooManyNodes {
-                        at: start,
-                        limit: limits.max_nodes,
-                    });
+                    return Err(ParseError::TooManyNodes { at: start, limit: limits.max_nodes });
                 }
                 Some((node.clone(), 0))
             }
             Event::SequenceStart(anchor, _) => {
                 if stack.len() >= limits.max_depth {
-                    return Err(ParseError::TooDeep {
-                        at: start,
-                        limit: limits.max_depth,
-                    });
+                    return Err(ParseError::TooDeep { at: start, limit: limits.max_depth });
                 }
                 let flow = src.as_bytes().get(start) == Some(&b'[');
-                stack.push(Frame::Seq {
-                    anchor,
-                    start,
-                    flow,
-                    items: Vec::new(),
-                });
+                stack.push(Frame::Seq { anchor, start, flow, items: Vec::new() });
                 nodes += 1;
                 None
             }
             Event::MappingStart(anchor, _) => {
                 if stack.len() >= limits.max_depth {
-                    return Err(ParseError::TooDeep {
-                        at: start,
-                        limit: limits.max_depth,
-                    });
+                    return Err(ParseError::TooDeep { at: start, limit: limits.max_depth });
                 }
                 let flow = src.as_bytes().get(start) == Some(&b'{');
-                stack.push(Frame::Map {
-                    anchor,
-                    start,
-                    flow,
-                    entries: Vec::new(),
-                    key: None,
-                });
+                stack.push(Frame::Map { anchor, start, flow, entries: Vec::new(), key: None });
                 nodes += 1;
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    anchor,
-                    start,
-                    flow,
-                    items,
-                }) => {
+                Some(Frame::Seq { anchor, start, flow, items }) => {
                     let end = items.last().map_or(end.max(start), |n| n.span.end.max(end));
-                    Some((
-                        Node {
-                            kind: NodeKind::Seq(items),
-                            span: Span::new(start, end),
-                            flow,
-                        },
-                        anchor,
-                    ))
+                    Some((Node { kind: NodeKind::Seq(items), span: Span::new(start, end), flow }, anchor))
                 }
                 _ => None,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map {
-                    anchor,
-                    start,
-                    flow,
-                    entries,
-                    ..
-                }) => {
-                    let end = entries
-                        .last()
-                        .map_or(end.max(start), |(_, v)| v.span.end.max(end));
-                    Some((
-                        Node {
-                            kind: NodeKind::Map(merge_keys(entries)),
-                            span: Span::new(start, end),
-                            flow,
-                        },
-                        anchor,
-                    ))
+                Some(Frame::Map { anchor, start, flow, entries, .. }) => {
+                    let end = entries.last().map_or(end.max(start), |(_, v)| v.span.end.max(end));
+                    Some((Node { kind: NodeKind::Map(merge_keys(entries)), span: Span::new(start, end), flow }, anchor))
                 }
                 _ => None,
             },
         };
         if nodes > limits.max_nodes {
-            return Err(ParseError::TooManyNodes {
-                at: start,
-                limit: limits.max_nodes,
-            });
+            return Err(ParseError::TooManyNodes { at: start, limit: limits.max_nodes });
         }
         let Some((node, anchor)) = done else {
             continue;
@@ -510,10 +409,7 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
     }
     for (k, v) in merged {
         let name = k.as_str().map(str::to_string);
-        if !own
-            .iter()
-            .any(|(ok, _)| ok.as_str().map(str::to_string) == name)
-        {
+        if !own.iter().any(|(ok, _)| ok.as_str().map(str::to_string) == name) {
             own.push((k, v));
         }
     }
@@ -529,9 +425,7 @@ mod tests {
         let src = "a: héllo\nb: [1, \"x\"]\n";
         let n = parse(src, Limits::default()).unwrap();
         let b = n.get("b").unwrap();
-        let NodeKind::Seq(items) = &b.kind else {
-            panic!()
-        };
+        let NodeKind::Seq(items) = &b.kind else { panic!() };
         assert_eq!(&src[items[0].span.start..items[0].span.end], "1");
         assert!(b.flow && items[1].flow);
         let a = n.get("a").unwrap();

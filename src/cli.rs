@@ -104,15 +104,26 @@ pub fn main() -> ExitCode {
     let ok = match cli.command {
         Command::Validate { files, vars, format } => validate(&files, &vars, format, color),
         Command::Graph { file, vars, format } => graph_cmd(&file, &vars, format, color),
-        Command::Schema => {
-            print!("{}", crate::schema::stack_schema_json());
-            true
-        }
+        Command::Schema => out(&crate::schema::stack_schema_json()),
     };
     if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Writes the command's product to stdout. A reader that stops early (`| head`)
+/// is not an error.
+fn out(text: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("moor: cannot write output: {e}");
+            false
+        }
     }
 }
 
@@ -191,7 +202,9 @@ fn validate(files: &[PathBuf], vars: &VarArgs, format: Format, color: bool) -> b
     }
     if format == Format::Json {
         let out = serde_json::json!({ "valid": all_ok, "files": json_files });
-        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        let mut text = serde_json::to_string_pretty(&out).expect("json");
+        text.push('\n');
+        all_ok &= self::out(&text);
     }
     all_ok
 }
@@ -224,6 +237,5 @@ fn graph_cmd(file: &std::path::Path, vars: &VarArgs, format: GraphFormat, color:
             s
         }
     };
-    print!("{out}");
-    true
+    self::out(&out)
 }

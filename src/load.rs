@@ -83,7 +83,7 @@ impl Loaded {
 /// A moor stack: AWS resources for one application, and how they connect.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StackFile<R> {
+pub struct StackFile<R, O = OutputDecl> {
     /// Stack name: letters, digits and hyphens. It prefixes default resource
     /// names and is recorded in the `moor:stack` tag.
     pub stack: String,
@@ -103,7 +103,7 @@ pub struct StackFile<R> {
     pub resources: BTreeMap<String, R>,
     /// Values printed after apply, such as the load balancer's URL.
     #[serde(default)]
-    pub outputs: BTreeMap<String, OutputDecl>,
+    pub outputs: BTreeMap<String, O>,
 }
 
 /// Accepts anything; the loader handles that part of the file itself.
@@ -145,11 +145,16 @@ pub struct VariableDecl {
 #[serde(untagged)]
 pub enum OutputDecl {
     Value(String),
-    Described {
-        value: String,
-        #[serde(default)]
-        description: Option<String>,
-    },
+    Described(DescribedOutput),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribedOutput {
+    /// The value, usually with references such as `http://${lb.dns_name}`.
+    pub value: String,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 // ---- entry points -----------------------------------------------------------
@@ -290,7 +295,7 @@ impl Loader<'_> {
             .help = Some("start the file with `stack: <name>`; the name prefixes resource names and tags".into());
             insert_placeholder(&mut header_node, "stack", "stack");
         }
-        let (header, errors, soft) = resilient::<StackFile<Skip>>(&header_node, &self.cx);
+        let (header, errors, soft) = resilient::<StackFile<Skip, Skip>>(&header_node, &self.cx);
         let ctx = Ctx { resource: None, node: &root };
         for e in soft.into_iter().chain(errors) {
             self.de_error(e, ctx);
@@ -328,44 +333,20 @@ impl Loader<'_> {
                             .help = Some(help);
                     }
                 }
-                Target::Region => match &region {
-                    Some(r) => {
-                        builtins.insert(Target::Region, r.clone());
-                    }
-                    None => {
-                        self.err(
-                            "moor::region",
-                            f.span,
-                            "`${region}` is used but no region is set",
-                            "region unknown",
-                        )
-                        .help = Some("set `region:` in the file, pass --region, or set AWS_REGION".into());
-                    }
-                },
-                Target::GitSha | Target::GitShortSha => {
-                    let sha = git.get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref())).clone();
-                    match sha {
-                        Ok(sha) => {
-                            builtins.insert(Target::GitSha, sha.clone());
-                            builtins.insert(Target::GitShortSha, sha[..7.min(sha.len())].to_string());
-                        }
-                        Err(why) => {
-                            self.err(
-                                "moor::git",
-                                f.span,
-                                format!("{} cannot be read: {why}", f.target),
-                                "no git commit",
-                            )
-                            .help = Some(
-                                "run moor inside a git work tree with at least one commit, or use a variable instead"
-                                    .into(),
-                            );
-                        }
-                    }
+                t @ (Target::Region | Target::GitSha | Target::GitShortSha) => {
+                    self.builtin(t, f.span, region.as_deref(), &mut git, &mut builtins)
                 }
                 Target::Stack => {}
                 Target::Attr { resource, attribute } => self.check_attr_ref(f, resource, attribute, &names),
             }
+        }
+        // Built-ins inside variable values (`default: v1-${git.short_sha}`).
+        let mut vars = vars;
+        for (t, span) in std::mem::take(&mut vars.builtin_uses) {
+            self.builtin(&t, span, region.as_deref(), &mut git, &mut builtins);
+        }
+        for v in &mut vars.values {
+            vars::expand_builtins(&mut v.value, &builtins);
         }
         for name in &vars.declared {
             if !used_vars.contains(name) {
@@ -450,22 +431,7 @@ impl Loader<'_> {
             }
         }
 
-        let outputs = header
-            .outputs
-            .into_iter()
-            .map(|(name, o)| {
-                let (value, description) = match o {
-                    OutputDecl::Value(value) => (value, None),
-                    OutputDecl::Described { value, description } => (value, description),
-                };
-                let value = tree
-                    .path(&["outputs", &name])
-                    .map(|n| n.get("value").unwrap_or(n))
-                    .and_then(Node::as_str)
-                    .map_or(value, str::to_string);
-                Output { name, value, description }
-            })
-            .collect();
+        let outputs = self.outputs(&tree, &root);
 
         let refs = found
             .iter()
@@ -482,7 +448,7 @@ impl Loader<'_> {
 
         let tags = tree.get("tags").and_then(|n| yaml::from_node::<Tags>(n, &self.cx).ok()).unwrap_or(header.tags);
 
-        let stack = Stack {
+        let mut stack = Stack {
             name: stack_name,
             region,
             description: header.description,
@@ -493,13 +459,93 @@ impl Loader<'_> {
             refs,
             file: self.file.clone(),
             depends_on_spans,
+            index: HashMap::new(),
         };
+        stack.reindex();
         // Rules between resources need all of them; with one missing they
         // would report what follows from its error.
         if failed.is_empty() {
             crate::validate::cross_checks(&stack, &tree, &mut self.diags);
         }
         Some(stack)
+    }
+
+    /// Computes a built-in's value once, or reports why it has none.
+    fn builtin(
+        &mut self,
+        t: &Target,
+        span: Span,
+        region: Option<&str>,
+        git: &mut Option<Result<String, String>>,
+        builtins: &mut HashMap<Target, String>,
+    ) {
+        match t {
+            Target::Region => match region {
+                Some(r) => {
+                    builtins.insert(Target::Region, r.to_string());
+                }
+                None => {
+                    self.err("moor::region", span, "`${region}` is used but no region is set", "region unknown").help =
+                        Some("set `region:` in the file, pass --region, or set AWS_REGION".into());
+                }
+            },
+            Target::GitSha | Target::GitShortSha => {
+                let sha = git.get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref())).clone();
+                match sha {
+                    Ok(sha) => {
+                        builtins.insert(Target::GitSha, sha.clone());
+                        builtins.insert(Target::GitShortSha, sha[..7.min(sha.len())].to_string());
+                    }
+                    Err(why) => {
+                        self.err("moor::git", span, format!("{t} cannot be read: {why}"), "no git commit").help = Some(
+                            "run moor inside a git work tree with at least one commit, or use a variable instead"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            Target::Stack | Target::Var(_) | Target::Attr { .. } => {}
+        }
+    }
+
+    /// Outputs: a string, or `{ value, description }` (read here, not by
+    /// the untagged enum, so a typo gets a suggestion).
+    fn outputs(&mut self, tree: &Node, root: &Node) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(entries) = tree.get("outputs").and_then(Node::as_map) else {
+            if let Some(n) = tree.get("outputs").filter(|n| !n.is_null()) {
+                self.err(
+                    "moor::shape",
+                    n.span,
+                    "`outputs` is a mapping of names to values",
+                    format!("found {}", n.type_name()),
+                );
+            }
+            return out;
+        };
+        for (k, v) in entries {
+            let name = k.as_str().unwrap_or("").to_string();
+            let ctx = Ctx { resource: None, node: root };
+            match &v.kind {
+                NodeKind::Map(_) => {
+                    let (o, errors, soft) = resilient::<DescribedOutput>(v, &self.cx);
+                    for e in soft.into_iter().chain(errors) {
+                        self.de_error(e, ctx);
+                    }
+                    if let Some(o) = o {
+                        out.push(Output { name, value: o.value, description: o.description });
+                    }
+                }
+                NodeKind::Scalar(s, _) if !v.is_null() => {
+                    out.push(Output { name, value: s.clone(), description: None })
+                }
+                _ => {
+                    self.err("moor::type", v.span, format!("output `{name}` is {}", v.type_name()), "not a string")
+                        .help = Some("an output is a string, or a mapping with `value` and `description`".into());
+                }
+            }
+        }
+        out
     }
 
     // ---- YAML pitfalls ---------------------------------------------------------

@@ -78,24 +78,30 @@ pub fn stack_schema_json() -> String {
     s
 }
 
-/// Numbers, booleans and lists may also be written as one `${var.name}`,
-/// which the loader replaces with the variable's typed value.
+/// Numbers, booleans, lists and named values (enums) may also be written
+/// as one `${var.name}`, which the loader replaces with the variable's typed
+/// value. A string field also takes a number or boolean (`matcher: 200`),
+/// which the loader reads as its text.
 fn allow_variables(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (_, child) in map.iter_mut() {
                 allow_variables(child);
             }
-            let typed = match map.get("type") {
-                Some(Value::String(t)) => {
-                    matches!(t.as_str(), "integer" | "boolean" | "number" | "array")
-                }
-                Some(Value::Array(ts)) => {
-                    ts.iter().any(|t| matches!(t.as_str(), Some("integer" | "boolean" | "number" | "array")))
-                }
+            let is = |t: &str| match map.get("type") {
+                Some(Value::String(s)) => s == t,
+                Some(Value::Array(ts)) => ts.iter().any(|x| x == t),
                 _ => false,
             };
-            if typed {
+            let typed = ["integer", "boolean", "number", "array"].iter().any(|t| is(t)) || map.contains_key("enum");
+            let plain_string = is("string") && !map.contains_key("pattern") && !map.contains_key("enum");
+            if plain_string {
+                let mut types = vec![json!("string"), json!("number"), json!("boolean")];
+                if is("null") {
+                    types.push(json!("null"));
+                }
+                map.insert("type".into(), Value::Array(types));
+            } else if typed {
                 let description = map.remove("description");
                 let inner = Value::Object(std::mem::take(map));
                 map.insert("anyOf".into(), json!([inner, { "type": "string", "pattern": VAR_PATTERN }]));

@@ -66,9 +66,63 @@ impl Cross<'_> {
         .help = Some(format!("refer to {} {want} resource here", crate::load::article(&want)));
     }
 
+    /// `security_groups` takes group ids and `subnets` subnet ids.
+    fn id_list(&mut self, r: &Resource, path: &[&str], list: &crate::model::common::StrList, want: &str) {
+        let field = *path.last().expect("a field");
+        let entries: Vec<(Vec<String>, &str)> = match list {
+            crate::model::common::StrList::Ref(s) => vec![(path.iter().map(|p| p.to_string()).collect(), s.as_str())],
+            crate::model::common::StrList::Items(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut p: Vec<String> = path.iter().map(|p| p.to_string()).collect();
+                    p.push(i.to_string());
+                    (p, s.as_str())
+                })
+                .collect(),
+        };
+        for (p, value) in entries {
+            let Some((res, attr)) = crate::model::common::ref_parts(value) else { continue };
+            let Some(target) = self.stack.resource(res) else { continue };
+            // A single value in place of the list is reported by the loader.
+            let is_list = target.kind().attribute(attr).is_some_and(|a| a.ty == crate::model::AttrType::List);
+            if matches!(list, crate::model::common::StrList::Ref(_)) && !is_list {
+                continue;
+            }
+            let ok = match want {
+                "security group" => target.kind() == Kind::Ec2SecurityGroup && attr == "id",
+                _ => attr == "subnet_ids",
+            };
+            if !ok {
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                let what = if want == "security group" {
+                    "security group ids, such as `${app_sg.id}`"
+                } else {
+                    "subnet ids, such as `${net.subnet_ids}`"
+                };
+                self.checker(r)
+                    .error(
+                        "moor::reference-kind",
+                        &p,
+                        format!("`{field}` takes {want} ids, but `${{{res}.{attr}}}` is not one"),
+                        format!("not {} {want} id", crate::load::article(want)),
+                    )
+                    .help = Some(format!("`{field}` takes {what}"));
+            }
+        }
+    }
+
     fn kinds_of_refs(&mut self, r: &Resource) {
         match &r.spec {
+            Spec::Elbv2LoadBalancer(lb) => {
+                self.id_list(r, &["subnets"], &lb.subnets, "subnet");
+                self.id_list(r, &["security_groups"], &lb.security_groups, "security group");
+            }
             Spec::EcsService(s) => {
+                if let Some(n) = &s.network {
+                    self.id_list(r, &["network", "subnets"], &n.subnets, "subnet");
+                    self.id_list(r, &["network", "security_groups"], &n.security_groups, "security group");
+                }
                 self.expect_kind(r, &["cluster"], &s.cluster, &[Kind::EcsCluster], "a cluster");
                 self.expect_kind(
                     r,
@@ -140,7 +194,6 @@ impl Cross<'_> {
             | Spec::IamExistingRole(_)
             | Spec::Ec2DefaultVpc(_)
             | Spec::Ec2ExistingVpc(_)
-            | Spec::Elbv2LoadBalancer(_)
             | Spec::Elbv2TargetGroup(_)
             | Spec::EcsCluster(_) => {}
         }

@@ -21,10 +21,12 @@ pub(super) struct Vars {
     pub values: Vec<Variable>,
     /// Declared variables without a valid value (reported already).
     pub failed: HashSet<String>,
+    /// Built-ins used inside variable values, with where the value is.
+    pub builtin_uses: Vec<(Target, Span)>,
 }
 
-pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip>) -> Vars {
-    let mut out = Vars { declared: Vec::new(), values: Vec::new(), failed: HashSet::new() };
+pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip, Skip>) -> Vars {
+    let mut out = Vars { declared: Vec::new(), values: Vec::new(), failed: HashSet::new(), builtin_uses: Vec::new() };
     // File order (the header's map is sorted).
     let order: Vec<String> = root
         .get("variables")
@@ -113,6 +115,29 @@ pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip>) -> 
                 }
             }
         }
+        // A value may use built-ins, but not variables or resources.
+        if let Some((v, source)) = &value {
+            let span = match source {
+                VarSource::Default => default_node.map_or(kspan, |n| n.span),
+                _ => kspan,
+            };
+            for text in value_texts(v) {
+                let Ok(pieces) = expr::parse(text) else { continue };
+                for p in pieces {
+                    let Piece::Ref(r) = p else { continue };
+                    match r.target {
+                        Target::Region | Target::GitSha | Target::GitShortSha | Target::Stack => {
+                            out.builtin_uses.push((r.target, span))
+                        }
+                        Target::Var(_) | Target::Attr { .. } => {
+                            invalid = true;
+                            l.err("moor::variable-reference", span, format!("the value of `{name}` refers to {}", r.target), "not allowed in a variable")
+                                .help = Some("a variable's value may use `${stack}`, `${region}`, `${git.sha}` and `${git.short_sha}`; use the reference in the resource instead".into());
+                        }
+                    }
+                }
+            }
+        }
         match value {
             Some((value, source)) if !invalid => out.values.push(Variable {
                 name: name.clone(),
@@ -168,6 +193,37 @@ pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip>) -> 
         }
     }
     out
+}
+
+fn value_texts(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::List(items) => items.iter().map(String::as_str).collect(),
+        Value::Integer(_) | Value::Boolean(_) => Vec::new(),
+    }
+}
+
+/// Replaces built-ins in a variable's value; `$${` becomes a literal `${`.
+pub(super) fn expand_builtins(v: &mut Value, builtins: &HashMap<Target, String>) {
+    let expand = |s: &mut String| {
+        if !expr::has_interpolation(s) {
+            return;
+        }
+        let Ok(pieces) = expr::parse(s) else { return };
+        let mut out = String::new();
+        for p in pieces {
+            match p {
+                Piece::Lit(l) => out.push_str(&l),
+                Piece::Ref(r) => out.push_str(builtins.get(&r.target).map_or(&r.target.to_string(), |v| v)),
+            }
+        }
+        *s = out;
+    };
+    match v {
+        Value::String(s) => expand(s),
+        Value::List(items) => items.iter_mut().for_each(expand),
+        Value::Integer(_) | Value::Boolean(_) => {}
+    }
 }
 
 fn var_file(l: &mut Loader, path: &Path) -> Option<(Arc<SourceFile>, Node)> {

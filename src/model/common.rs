@@ -219,9 +219,14 @@ impl Size {
 
 /// The logical resource a whole-value reference (`${res.attr}`) names.
 pub fn ref_resource(s: &str) -> Option<&str> {
+    ref_parts(s).map(|(r, _)| r)
+}
+
+/// Resource and attribute of a whole-value reference (`${res.attr}`).
+pub fn ref_parts(s: &str) -> Option<(&str, &str)> {
     let inner = s.strip_prefix("${")?.strip_suffix('}')?.trim();
-    let (res, _attr) = inner.split_once('.')?;
-    (res != "var" && res != "git").then_some(res)
+    let (res, attr) = inner.split_once('.')?;
+    (res != "var" && res != "git" && !s.starts_with("$${")).then_some((res, attr))
 }
 
 /// Every logical resource named by `${res.attr}` anywhere in `s`.

@@ -63,6 +63,9 @@ pub struct Lifecycle {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_untagged_after_days: Option<u32>,
     /// Rules in ECR's own terms, for anything the shorthands do not cover.
+    /// They keep their priorities; the shorthands come after them
+    /// (`expire_untagged_after_days`, then `keep_last`), because ECR applies
+    /// a rule for `any` images last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<LifecycleRule>,
 }
@@ -176,6 +179,26 @@ impl Repository {
                     );
                 }
                 priorities.push(r.priority);
+                if r.tag_status == TagStatus::Any {
+                    if l.keep_last.is_some() {
+                        c.error(
+                            "moor::ecr-lifecycle",
+                            &["lifecycle", "rules", &idx, "tag_status"],
+                            "a rule for `any` image cannot be combined with `keep_last`",
+                            "second rule for any image",
+                        )
+                        .help = Some("`keep_last` is itself a rule for any image; keep one of the two".into());
+                    }
+                    if l.rules.iter().any(|o| o.priority > r.priority) {
+                        c.error(
+                            "moor::ecr-lifecycle",
+                            &["lifecycle", "rules", &idx, "priority"],
+                            "a rule for `any` image must have the highest priority number",
+                            "not the last rule",
+                        )
+                        .help = Some("ECR evaluates a rule for any image last; give it the largest priority".into());
+                    }
+                }
                 if r.count_more_than.is_some() == r.days_since_pushed.is_some() {
                     c.error(
                         "moor::ecr-lifecycle",

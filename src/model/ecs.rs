@@ -465,7 +465,10 @@ impl TaskDefinition {
                 let jdx = j.to_string();
                 c.port(&["containers", &idx, "port_mappings", &jdx, "container_port"], pm.container_port);
                 if let Some(h) = pm.host_port {
-                    c.port(&["containers", &idx, "port_mappings", &jdx, "host_port"], h);
+                    // 0 asks for a dynamic host port (bridge mode).
+                    if !(h == 0 && self.network_mode == NetworkMode::Bridge) {
+                        c.port(&["containers", &idx, "port_mappings", &jdx, "host_port"], h);
+                    }
                     if self.network_mode == NetworkMode::Awsvpc && h != pm.container_port {
                         c.error(
                             "moor::port-mapping",

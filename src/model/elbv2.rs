@@ -82,9 +82,9 @@ pub struct TargetGroup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum HttpProtocol {
     #[default]
-    #[serde(rename = "HTTP", alias = "http")]
+    #[serde(rename = "HTTP")]
     Http,
-    #[serde(rename = "HTTPS", alias = "https")]
+    #[serde(rename = "HTTPS")]
     Https,
 }
 

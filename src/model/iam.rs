@@ -52,6 +52,9 @@ pub struct Trust {
     /// Require `sts:ExternalId` to equal this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// Require the caller to have signed in with MFA (for people).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
 }
 
 /// A customer managed IAM policy.

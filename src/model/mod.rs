@@ -509,11 +509,19 @@ pub struct Stack {
     pub file: Arc<SourceFile>,
     #[serde(skip)]
     pub depends_on_spans: BTreeMap<(String, String), Span>,
+    /// Logical name → position in `resources`.
+    #[serde(skip)]
+    pub index: std::collections::HashMap<String, usize>,
 }
 
 impl Stack {
     pub fn resource(&self, name: &str) -> Option<&Resource> {
-        self.resources.iter().find(|r| r.name == name)
+        self.index.get(name).map(|i| &self.resources[*i])
+    }
+
+    /// Rebuilds the name index after `resources` changed.
+    pub fn reindex(&mut self) {
+        self.index = self.resources.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
     }
 }
 

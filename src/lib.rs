@@ -10,12 +10,18 @@
 // worth a box on every `Result`.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod cli;
 pub mod diag;
 pub mod expr;
 pub mod graph;
 pub mod load;
 pub mod model;
+pub mod observe;
+pub mod plan;
+pub mod provider;
+pub mod resolve;
 pub mod schema;
+pub mod state;
 pub mod validate;
 pub mod yaml;

@@ -897,8 +897,14 @@ impl Loader<'_> {
         if !clean {
             return None;
         }
-        let physical_name =
-            spec.given_name().map(str::to_string).or_else(|| kind.naming().map(|n| default_name(stack, &name, n)));
+        let physical_name = spec.given_name().map(str::to_string).or_else(|| {
+            kind.naming().map(|n| match &spec {
+                crate::model::Spec::Elbv2TargetGroup(tg) => {
+                    crate::model::elbv2::default_target_group_name(stack, &name, tg)
+                }
+                _ => default_name(stack, &name, n),
+            })
+        });
         Some(Resource { name, spec, physical_name, depends_on, key_span: key.span })
     }
 

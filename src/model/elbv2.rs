@@ -198,6 +198,20 @@ pub struct FixedResponse {
     pub message_body: Option<String>,
 }
 
+/// The name of a target group the file does not name: `<stack>-<logical>-<hash>`,
+/// where the hash covers the fields that force a replacement. Changing one
+/// of them gives the new group a new name, so it can be created (and the
+/// listener and service moved to it) before the old one is deleted.
+pub fn default_target_group_name(stack: &str, logical: &str, tg: &TargetGroup) -> String {
+    use sha2::{Digest, Sha256};
+    let key = format!("{}|{:?}|{:?}|{:?}|{}", tg.port, tg.protocol, tg.protocol_version, tg.target_type, tg.vpc);
+    let digest = Sha256::digest(key.as_bytes());
+    let hash: String = digest.iter().take(2).map(|b| format!("{b:02x}")).collect();
+    let base = format!("{stack}-{logical}").replace('_', "-");
+    let base = crate::model::truncate_name(&base, 32 - 5);
+    format!("{}-{hash}", base.trim_end_matches('-'))
+}
+
 fn elb_name_shape(n: &str) -> Option<&'static str> {
     if n.starts_with('-') || n.ends_with('-') {
         Some("may not start or end with a hyphen")

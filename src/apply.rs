@@ -1,0 +1,574 @@
+//! Apply: a bounded-parallel walk of a plan over the dependency graph.
+//!
+//! A plan becomes operations, each an API-level step on one resource:
+//! bring a resource up (create, update, or nothing but learn its
+//! attributes), delete an old one after its replacement took over, or
+//! delete one that is gone from the file. Edges between operations:
+//!
+//! - a resource comes up after everything it depends on came up;
+//! - a replaced (or superseded) object is deleted after its replacement is
+//!   up and every dependent has moved to the replacement;
+//! - a resource is deleted after every resource that depended on it was
+//!   deleted or moved away (the dependency graph reversed);
+//! - with delete-before-create, the old object goes before the new comes.
+//!
+//! At most `parallelism` operations run at once. A failed operation stops
+//! only what depends on it; everything else goes on, and the summary lists
+//! what was created, changed, deleted, failed and skipped. The state record
+//! is written after every operation that changed AWS, so a run killed at
+//! any point leaves a record the next run can finish from. Cancelling (Ctrl-C)
+//! starts nothing new, lets the calls in flight finish and records them.
+
+use crate::graph::Graph;
+use crate::model::{Kind, Spec, Stack};
+use crate::plan::{self, Action, Change, Plan, ReplaceOrder};
+use crate::provider::{desired_fields, Deletion, Live, Provider, ProviderError, Target};
+use crate::resolve::Known;
+use crate::state::{Deposed, Entry, State, StateError};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Where the engine writes the state record after each step.
+pub trait StateStore: Send + Sync {
+    fn save(&self, state: &State) -> Result<(), StateError>;
+}
+
+impl StateStore for crate::state::LocalBackend {
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        crate::state::LocalBackend::save(self, state)
+    }
+}
+
+/// Keeps the record in memory (tests, `plan`).
+#[derive(Default)]
+pub struct MemoryStore(pub std::sync::Mutex<Option<State>>);
+
+impl StateStore for MemoryStore {
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        *self.0.lock().unwrap() = Some(state.clone());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Nothing to call; the resource's attributes are passed on.
+    Keep,
+    Read,
+    Create,
+    Update,
+    /// Create the replacement (create-before-delete).
+    CreateReplacement,
+    /// Delete the old object of a replacement or a superseded revision.
+    DeleteOld,
+    Delete,
+}
+
+impl Step {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Step::Keep => "kept",
+            Step::Read => "read",
+            Step::Create => "created",
+            Step::Update => "updated",
+            Step::CreateReplacement => "created replacement of",
+            Step::DeleteOld => "deleted the old",
+            Step::Delete => "deleted",
+        }
+    }
+
+    pub fn writes(self) -> bool {
+        !matches!(self, Step::Keep | Step::Read)
+    }
+}
+
+/// What the engine reports while it works (progress output).
+pub trait Reporter: Send + Sync {
+    fn started(&self, _resource: &str, _kind: Kind, _step: Step) {}
+    fn finished(&self, _resource: &str, _kind: Kind, _step: Step, _elapsed: Duration) {}
+    fn failed(&self, _resource: &str, _kind: Kind, _step: Step, _error: &ProviderError) {}
+    fn skipped(&self, _resource: &str, _because: &str) {}
+}
+
+pub struct Quiet;
+impl Reporter for Quiet {}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub parallelism: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { parallelism: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub resource: String,
+    pub kind: Kind,
+    pub step: Step,
+    pub error: ProviderError,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub replaced: Vec<String>,
+    pub deleted: Vec<String>,
+    pub failed: Vec<Failure>,
+    /// (resource, why it did not run)
+    pub skipped: Vec<(String, String)>,
+    pub interrupted: bool,
+    /// Calls that changed AWS.
+    pub writes: usize,
+    /// A state record that could not be written (the run stops).
+    pub state_error: Option<String>,
+}
+
+impl Summary {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted && self.state_error.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Op {
+    resource: String,
+    kind: Kind,
+    step: Step,
+    /// Index into the plan's changes.
+    change: usize,
+    deps: BTreeSet<usize>,
+}
+
+/// The operations of a plan and the edges between them.
+fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<Op> {
+    let mut ops: Vec<Op> = Vec::new();
+    let mut up: HashMap<&str, usize> = HashMap::new();
+    let mut delete_old: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut delete: HashMap<&str, usize> = HashMap::new();
+    for (i, ch) in plan.changes.iter().enumerate() {
+        let mut push = |step| {
+            ops.push(Op { resource: ch.resource.clone(), kind: ch.kind, step, change: i, deps: BTreeSet::new() });
+            ops.len() - 1
+        };
+        match (ch.action, ch.replace, ch.deposed) {
+            (Action::Delete, _, true) => delete_old.entry(&ch.resource).or_default().push(push(Step::DeleteOld)),
+            (Action::Delete, _, false) => {
+                delete.insert(&ch.resource, push(Step::Delete));
+            }
+            (Action::NoOp, ..) => {
+                up.insert(&ch.resource, push(Step::Keep));
+            }
+            (Action::Read, ..) => {
+                up.insert(&ch.resource, push(Step::Read));
+            }
+            (Action::Create, ..) => {
+                up.insert(&ch.resource, push(Step::Create));
+            }
+            (Action::Update, ..) => {
+                up.insert(&ch.resource, push(Step::Update));
+                if ch.kind == Kind::EcsTaskDefinition {
+                    // The previous revision is retired once services moved on.
+                    delete_old.entry(&ch.resource).or_default().push(push(Step::DeleteOld));
+                }
+            }
+            (Action::Replace, Some(ReplaceOrder::DeleteBeforeCreate), _) => {
+                let d = push(Step::DeleteOld);
+                let c = push(Step::Create);
+                ops[c].deps.insert(d);
+                delete_old.entry(&ch.resource).or_default().push(d);
+                up.insert(&ch.resource, c);
+            }
+            (Action::Replace, ..) => {
+                up.insert(&ch.resource, push(Step::CreateReplacement));
+                delete_old.entry(&ch.resource).or_default().push(push(Step::DeleteOld));
+            }
+        }
+    }
+
+    // Who depends on whom: the file's graph, and what the record remembers.
+    let mut dependents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for r in &stack.resources {
+        for d in graph.dependencies(&r.name) {
+            dependents.entry(d.to_string()).or_default().insert(r.name.clone());
+        }
+    }
+    for (name, e) in &state.resources {
+        for d in &e.depends_on {
+            dependents.entry(d.clone()).or_default().insert(name.clone());
+        }
+    }
+
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    for op in 0..ops.len() {
+        let (name, step) = (ops[op].resource.clone(), ops[op].step);
+        let deps_of = |n: &str| dependents.get(n).cloned().unwrap_or_default();
+        match step {
+            Step::Keep | Step::Read | Step::Create | Step::Update | Step::CreateReplacement => {
+                for d in graph.dependencies(&name) {
+                    if let Some(&u) = up.get(d) {
+                        edges.push((op, u));
+                    }
+                }
+            }
+            Step::DeleteOld => {
+                let dbc = ops.iter().any(|o| o.resource == name && o.step == Step::Create && o.deps.contains(&op));
+                if !dbc {
+                    if let Some(&u) = up.get(name.as_str()) {
+                        edges.push((op, u));
+                    }
+                    for y in deps_of(&name) {
+                        if let Some(&u) = up.get(y.as_str()) {
+                            edges.push((op, u));
+                        }
+                        if let Some(&d) = delete.get(y.as_str()) {
+                            edges.push((op, d));
+                        }
+                    }
+                } else {
+                    // Dependents replaced the same way go first.
+                    for y in deps_of(&name) {
+                        for &d in delete_old.get(y.as_str()).into_iter().flatten() {
+                            edges.push((op, d));
+                        }
+                        if let Some(&d) = delete.get(y.as_str()) {
+                            edges.push((op, d));
+                        }
+                    }
+                }
+            }
+            Step::Delete => {
+                for y in deps_of(&name) {
+                    if let Some(&d) = delete.get(y.as_str()) {
+                        edges.push((op, d));
+                    }
+                    for &d in delete_old.get(y.as_str()).into_iter().flatten() {
+                        edges.push((op, d));
+                    }
+                    if let Some(&u) = up.get(y.as_str()) {
+                        edges.push((op, u));
+                    }
+                }
+            }
+        }
+    }
+    for (a, b) in edges {
+        if a != b {
+            ops[a].deps.insert(b);
+        }
+    }
+    ops
+}
+
+/// What a finished operation did.
+enum Done {
+    Up { live: Option<Live>, wrote: bool, replaced_old: Option<Deposed> },
+    Deleted { deposed_id: Option<String> },
+}
+
+struct Job {
+    op: usize,
+    started: Instant,
+    result: Result<Done, ProviderError>,
+}
+
+/// Runs the plan. Returns the summary and the final state record.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply<P: Provider + 'static>(
+    provider: Arc<P>,
+    stack: &Stack,
+    graph: &Graph,
+    plan: &Plan,
+    mut state: State,
+    store: &dyn StateStore,
+    opts: &ApplyOptions,
+    reporter: &dyn Reporter,
+    cancel: Arc<AtomicBool>,
+) -> (Summary, State) {
+    let mut summary = Summary::default();
+    let ops = operations(stack, graph, &state, plan);
+    let n = ops.len();
+    let mut pending: Vec<usize> = ops.iter().map(|o| o.deps.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, o) in ops.iter().enumerate() {
+        for &d in &o.deps {
+            dependents[d].push(i);
+        }
+    }
+    let mut done = vec![false; n];
+    let mut ready: BTreeSet<usize> = (0..n).filter(|i| pending[*i] == 0).collect();
+    let mut known: Known = plan.known.clone();
+    let mut running: JoinSet<Job> = JoinSet::new();
+    let parallelism = opts.parallelism.max(1);
+
+    // Entries whose resources are gone already.
+    if !plan.forget.is_empty() {
+        for f in &plan.forget {
+            state.resources.remove(f);
+        }
+        save(&mut state, store, &mut summary);
+    }
+
+    loop {
+        while running.len() < parallelism && !cancel.load(Ordering::SeqCst) && summary.state_error.is_none() {
+            let Some(i) = ready.pop_first() else { break };
+            let op = ops[i].clone();
+            let ch = plan.changes[op.change].clone();
+            // An update that needed no new revision leaves nothing to retire.
+            let current = state.resources.get(&op.resource).map(|e| e.id.as_str());
+            if op.step == Step::DeleteOld
+                && ch.action == Action::Update
+                && current == ch.live.as_ref().map(|l| l.id.as_str())
+            {
+                done[i] = true;
+                for &d in &dependents[i] {
+                    pending[d] -= 1;
+                    if pending[d] == 0 && !done[d] {
+                        ready.insert(d);
+                    }
+                }
+                continue;
+            }
+            reporter.started(&op.resource, op.kind, op.step);
+            let provider = provider.clone();
+            let target = match op.step {
+                Step::Create | Step::Update | Step::CreateReplacement => {
+                    let (t, unknown) = plan::target(stack, &op.resource, &known, &state);
+                    if !unknown.is_empty() {
+                        let e = ProviderError::new(
+                            crate::provider::ErrorKind::Rejected,
+                            "moor:resolve",
+                            format!(
+                                "references not known after their resources ran: {}",
+                                unknown.into_iter().collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                        running.spawn(async move { Job { op: i, started: Instant::now(), result: Err(e) } });
+                        continue;
+                    }
+                    Some(t)
+                }
+                _ => None,
+            };
+            running.spawn(async move {
+                let started = Instant::now();
+                let result = run(provider.as_ref(), &op, &ch, target).await;
+                Job { op: i, started, result }
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let job = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                summary.state_error = Some(format!("an operation panicked: {e}"));
+                continue;
+            }
+        };
+        let op = &ops[job.op];
+        let ch = &plan.changes[op.change];
+        done[job.op] = true;
+        match job.result {
+            Ok(result) => {
+                reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
+                record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
+                if op.step.writes() {
+                    save(&mut state, store, &mut summary);
+                }
+                for &d in &dependents[job.op] {
+                    pending[d] -= 1;
+                    if pending[d] == 0 && !done[d] {
+                        ready.insert(d);
+                    }
+                }
+            }
+            Err(e) => {
+                reporter.failed(&op.resource, op.kind, op.step, &e);
+                summary.failed.push(Failure { resource: op.resource.clone(), kind: op.kind, step: op.step, error: e });
+                // Everything downstream is skipped, once, naming the cause.
+                let mut stack_: Vec<usize> = dependents[job.op].clone();
+                while let Some(d) = stack_.pop() {
+                    if done[d] {
+                        continue;
+                    }
+                    done[d] = true;
+                    ready.remove(&d);
+                    let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
+                    reporter.skipped(&ops[d].resource, &why);
+                    summary.skipped.push((ops[d].resource.clone(), why));
+                    stack_.extend(dependents[d].iter().copied());
+                }
+            }
+        }
+    }
+    if cancel.load(Ordering::SeqCst) {
+        summary.interrupted = true;
+        for (i, op) in ops.iter().enumerate() {
+            if !done[i] {
+                summary.skipped.push((op.resource.clone(), "not started: interrupted".into()));
+            }
+        }
+    }
+    // Outputs as of now.
+    if !plan.destroy {
+        state.outputs = stack
+            .outputs
+            .iter()
+            .filter_map(|o| match crate::resolve::resolve_str(&o.value, &known) {
+                (serde_json::Value::String(s), false) => Some((o.name.clone(), s)),
+                (v, false) => Some((o.name.clone(), v.to_string())),
+                _ => None,
+            })
+            .collect();
+    } else {
+        state.outputs.clear();
+    }
+    save(&mut state, store, &mut summary);
+    (summary, state)
+}
+
+fn save(state: &mut State, store: &dyn StateStore, summary: &mut Summary) {
+    state.serial += 1;
+    if let Err(e) = store.save(state) {
+        summary.state_error = Some(e.to_string());
+    }
+}
+
+async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<Target>) -> Result<Done, ProviderError> {
+    match op.step {
+        Step::Keep | Step::Read => Ok(Done::Up { live: ch.live.clone(), wrote: false, replaced_old: None }),
+        Step::Create | Step::CreateReplacement => {
+            let t = target.expect("target for create");
+            let live = p.create(&t).await?;
+            let replaced_old = (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
+            Ok(Done::Up { live: Some(live), wrote: true, replaced_old })
+        }
+        Step::Update => {
+            let t = target.expect("target for update");
+            let live = ch.live.as_ref().expect("update of something that exists");
+            // Compare again with every reference known now.
+            let desired = desired_fields(&t.spec, t.name.as_deref());
+            let diffs = plan::diff(t.kind, &desired, &BTreeSet::new(), live, &t.tags);
+            if diffs.is_empty() {
+                return Ok(Done::Up { live: Some(live.clone()), wrote: false, replaced_old: None });
+            }
+            let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
+            let new = p.update(&t, live, &changed).await?;
+            let replaced_old = (new.id != live.id).then(|| deposed_of(live));
+            Ok(Done::Up { live: Some(new), wrote: true, replaced_old })
+        }
+        Step::DeleteOld | Step::Delete => {
+            let d: Deletion = match (&ch.deletion, op.step, ch.kind) {
+                // The superseded revision of an updated task definition.
+                (None, Step::DeleteOld, _) => match &ch.live {
+                    Some(l) => Deletion {
+                        logical: ch.resource.clone(),
+                        kind: ch.kind,
+                        id: l.id.clone(),
+                        name: ch.name.clone(),
+                        attrs: l.attrs.clone(),
+                        force: false,
+                    },
+                    None => return Ok(Done::Deleted { deposed_id: None }),
+                },
+                (Some(d), ..) => d.clone(),
+                (None, ..) => return Ok(Done::Deleted { deposed_id: None }),
+            };
+            match p.delete(&d).await {
+                Ok(()) => {}
+                Err(e) if e.kind == crate::provider::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            let deposed_id = (op.step == Step::DeleteOld).then(|| d.id.clone());
+            Ok(Done::Deleted { deposed_id })
+        }
+    }
+}
+
+fn deposed_of(l: &Live) -> Deposed {
+    Deposed {
+        id: l.id.clone(),
+        name: l.fields.get("name").or(l.fields.get("family")).and_then(|v| v.as_str()).map(str::to_string),
+        attrs: l.attrs.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    state: &mut State,
+    known: &mut Known,
+    stack: &Stack,
+    graph: &Graph,
+    op: &Op,
+    ch: &Change,
+    result: Done,
+    summary: &mut Summary,
+) {
+    match result {
+        Done::Up { live, wrote, replaced_old } => {
+            let Some(live) = live else { return };
+            known.insert(op.resource.clone(), live.attrs.clone());
+            if op.kind.is_lookup() {
+                return;
+            }
+            let r = stack.resource(&op.resource);
+            let force_delete = r.is_some_and(|r| matches!(&r.spec, Spec::EcrRepository(x) if x.empty_on_delete));
+            let name = r.and_then(|r| r.physical_name.clone());
+            let depends_on = graph.dependencies(&op.resource).into_iter().map(str::to_string).collect();
+            let mut deposed = state.resources.get(&op.resource).map(|e| e.deposed.clone()).unwrap_or_default();
+            if let Some(old) = replaced_old {
+                if !deposed.iter().any(|d| d.id == old.id) {
+                    deposed.push(old);
+                }
+            }
+            state.resources.insert(
+                op.resource.clone(),
+                Entry {
+                    kind: op.kind,
+                    id: live.id.clone(),
+                    name,
+                    attrs: live.attrs.clone(),
+                    depends_on,
+                    force_delete,
+                    deposed,
+                },
+            );
+            if wrote {
+                summary.writes += 1;
+                match op.step {
+                    Step::Create if ch.action == Action::Replace => summary.replaced.push(op.resource.clone()),
+                    Step::Create => summary.created.push(op.resource.clone()),
+                    Step::CreateReplacement => summary.replaced.push(op.resource.clone()),
+                    Step::Update => summary.updated.push(op.resource.clone()),
+                    _ => {}
+                }
+            }
+        }
+        Done::Deleted { deposed_id } => {
+            summary.writes += 1;
+            match deposed_id {
+                Some(id) => {
+                    if let Some(e) = state.resources.get_mut(&op.resource) {
+                        e.deposed.retain(|d| d.id != id);
+                        // Delete-before-create: the entry itself was the old one.
+                        if e.id == id {
+                            state.resources.remove(&op.resource);
+                        }
+                    }
+                }
+                None => {
+                    state.resources.remove(&op.resource);
+                    summary.deleted.push(op.resource.clone());
+                }
+            }
+        }
+    }
+}

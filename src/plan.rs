@@ -1,0 +1,601 @@
+//! Planning: `Stack × Observed → Plan`, a pure function.
+//!
+//! For each resource the plan chooses one action and says why:
+//! - NoOp: live matches the file in every field the file sets;
+//! - Read: a lookup, read and never changed;
+//! - Create: nothing of that name exists;
+//! - Update: fields differ and AWS can change them in place;
+//! - Replace: a field AWS cannot change differs ("forces replacement:
+//!   port"). When the physical name stays the same and AWS wants it unique,
+//!   the old resource must go first (delete, then create); otherwise the new
+//!   one is created first and the old one deleted after its dependents moved;
+//! - Delete: in the state record but no longer in the file (or destroy).
+//!
+//! Comparison follows the provider contract ([`crate::provider`]): only
+//! the fields the file sets, live values normalized by the provider, lists
+//! compared as sets except where order matters (commands). A value that
+//! depends on a resource not yet created is "known after apply".
+//!
+//! A resource that exists under the stack's name without the stack's
+//! `moor:*` tags (and is not in the state record) is never touched: the plan
+//! carries a problem that names it and how to adopt it.
+
+use crate::graph::Graph;
+use crate::model::{Kind, Spec, Stack};
+use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Target};
+use crate::resolve::{resolve_spec, Known};
+use crate::state::State;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Read,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplaceOrder {
+    CreateBeforeDelete,
+    DeleteBeforeCreate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDiff {
+    pub field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// The new value depends on a resource that is not created yet.
+    pub after_unknown: bool,
+    pub forces_replacement: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub resource: String,
+    pub kind: Kind,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replace: Option<ReplaceOrder>,
+    /// Physical name after the change (or of what is deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Physical id of what exists now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FieldDiff>,
+    /// Why: "forces replacement: port", "removed from the file", …
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// For deletes: contents go too (an ECR repository's images).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force_delete: bool,
+    /// A replaced object left over from an earlier run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deposed: bool,
+    #[serde(skip)]
+    pub live: Option<Live>,
+    #[serde(skip)]
+    pub deletion: Option<Deletion>,
+}
+
+/// Something that stops the plan from being applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub resource: String,
+    pub message: String,
+    pub help: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub region: Option<String>,
+    pub destroy: bool,
+    pub changes: Vec<Change>,
+    pub problems: Vec<Problem>,
+    /// Entries of the state record whose resources are already gone.
+    pub forget: Vec<String>,
+    /// Logical name → resource that exists (from the observation).
+    #[serde(skip)]
+    pub known: Known,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for ch in &self.changes {
+            match ch.action {
+                Action::Create => c.add += 1,
+                Action::Update => c.change += 1,
+                Action::Replace => c.replace += 1,
+                Action::Delete => c.destroy += 1,
+                Action::NoOp | Action::Read => {}
+            }
+        }
+        c
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| !matches!(c.action, Action::NoOp | Action::Read)) || !self.forget.is_empty()
+    }
+
+    pub fn change(&self, resource: &str) -> Option<&Change> {
+        self.changes.iter().find(|c| c.resource == resource && !c.deposed)
+    }
+}
+
+/// What was read from AWS for a plan.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    /// Each resource of the file (None: does not exist).
+    pub resources: HashMap<String, Option<Live>>,
+    /// Each state entry that is not in the file, read by id.
+    pub removed: HashMap<String, Option<Live>>,
+    /// Deposed ids that still exist.
+    pub deposed: HashMap<String, bool>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PlanOptions {
+    /// Allow replacements that lose data (an ECR repository's images) and
+    /// deleting repositories that hold images.
+    pub force: bool,
+}
+
+/// The target of a file resource: its spec resolved with what is known.
+pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Target, BTreeSet<String>) {
+    let r = stack.resource(logical).expect("resource of the stack");
+    let (spec, unknown) = resolve_spec(&r.spec, known);
+    let tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
+    let id = state.resources.get(logical).filter(|e| e.kind == r.kind()).map(|e| e.id.clone());
+    let t = Target {
+        stack: stack.name.clone(),
+        logical: r.name.clone(),
+        kind: r.kind(),
+        name: r.physical_name.clone(),
+        id,
+        spec,
+        tags,
+    };
+    (t, unknown)
+}
+
+/// Which fields AWS cannot change in place.
+pub fn replace_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::EcrRepository => &["name", "encryption"],
+        Kind::IamRole => &["name", "path"],
+        Kind::IamPolicy => &["name", "path", "description"],
+        Kind::Ec2SecurityGroup => &["name", "description", "vpc"],
+        Kind::Elbv2LoadBalancer => &["name", "scheme"],
+        Kind::Elbv2TargetGroup => &["name", "port", "protocol", "protocol_version", "target_type", "vpc"],
+        Kind::Elbv2Listener => &["load_balancer"],
+        Kind::EcsCluster => &["name"],
+        Kind::EcsService => &["name", "cluster", "launch_type"],
+        Kind::EcsTaskDefinition => &[],
+        Kind::EcrExistingRepository | Kind::IamExistingRole | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => &[],
+    }
+}
+
+/// An update of these kinds makes a new physical resource (a task
+/// definition revision), so what refers to it changes too.
+fn update_changes_id(kind: Kind) -> bool {
+    kind == Kind::EcsTaskDefinition
+}
+
+/// Lists compared in order; every other list is a set.
+const ORDERED: [&str; 3] = ["command", "entry_point", "statements"];
+
+/// Whether `live` has every value `desired` sets.
+pub fn matches(desired: &Value, live: &Value, key: &str) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => matches(dv, lv, k),
+            None => dv.is_null() || dv == &Value::Bool(false) || dv.as_array().is_some_and(Vec::is_empty),
+        }),
+        (Value::Array(d), Value::Array(l)) => {
+            if d.len() != l.len() {
+                return false;
+            }
+            if ORDERED.contains(&key) {
+                return d.iter().zip(l).all(|(a, b)| matches(a, b, key));
+            }
+            let mut used = vec![false; l.len()];
+            d.iter().all(|dv| {
+                let found = l.iter().enumerate().find(|(i, lv)| !used[*i] && matches(dv, lv, key));
+                match found {
+                    Some((i, _)) => {
+                        used[i] = true;
+                        true
+                    }
+                    None => false,
+                }
+            })
+        }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => n.to_string() == *s,
+        (Value::Bool(b), Value::String(s)) | (Value::String(s), Value::Bool(b)) => b.to_string() == *s,
+        (a, b) => a == b,
+    }
+}
+
+fn user_tags(tags: &crate::model::common::Tags) -> BTreeMap<String, String> {
+    tags.iter().filter(|(k, _)| !k.starts_with("aws:")).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Field by field differences between the file and live.
+pub fn diff(
+    kind: Kind,
+    desired: &Fields,
+    unknown: &BTreeSet<String>,
+    live: &Live,
+    tags: &crate::model::common::Tags,
+) -> Vec<FieldDiff> {
+    let force_new = replace_fields(kind);
+    let mut out = Vec::new();
+    for (k, d) in desired {
+        let before = live.fields.get(k).cloned();
+        if unknown.contains(k) {
+            out.push(FieldDiff {
+                field: k.clone(),
+                before,
+                after: None,
+                after_unknown: true,
+                forces_replacement: force_new.contains(&k.as_str()),
+            });
+            continue;
+        }
+        let Some(l) = &before else { continue };
+        if !matches(d, l, k) {
+            out.push(FieldDiff {
+                field: k.clone(),
+                before,
+                after: Some(d.clone()),
+                after_unknown: false,
+                forces_replacement: force_new.contains(&k.as_str()),
+            });
+        }
+    }
+    if !kind.is_lookup() && user_tags(tags) != user_tags(&live.tags) {
+        out.push(FieldDiff {
+            field: "tags".into(),
+            before: Some(serde_json::to_value(user_tags(&live.tags)).expect("tags")),
+            after: Some(serde_json::to_value(user_tags(tags)).expect("tags")),
+            after_unknown: false,
+            forces_replacement: false,
+        });
+    }
+    out
+}
+
+fn deletion(
+    logical: &str,
+    kind: Kind,
+    id: &str,
+    name: Option<String>,
+    attrs: crate::provider::Attrs,
+    force: bool,
+) -> Deletion {
+    Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force }
+}
+
+fn empty_on_delete(spec: &Spec) -> bool {
+    matches!(spec, Spec::EcrRepository(r) if r.empty_on_delete)
+}
+
+pub fn plan(
+    stack: &Stack,
+    graph: &Graph,
+    state: &State,
+    observed: &Observed,
+    destroy: bool,
+    opts: PlanOptions,
+) -> Plan {
+    let mut p = Plan {
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+        destroy,
+        changes: Vec::new(),
+        problems: Vec::new(),
+        forget: Vec::new(),
+        known: Known::new(),
+    };
+    let order: Vec<String> = graph
+        .topo_order()
+        .map(|o| o.into_iter().map(str::to_string).collect())
+        .unwrap_or_else(|| stack.resources.iter().map(|r| r.name.clone()).collect());
+
+    // What exists, and is ours (or a lookup), is known.
+    for r in &stack.resources {
+        if let Some(Some(live)) = observed.resources.get(&r.name) {
+            let ours =
+                live.owned_by(&stack.name, &r.name) || state.resources.get(&r.name).is_some_and(|e| e.id == live.id);
+            if ours || r.kind().is_lookup() {
+                p.known.insert(r.name.clone(), live.attrs.clone());
+            }
+        }
+    }
+
+    if destroy {
+        plan_destroy(stack, state, observed, &order, &mut p, opts);
+        return p;
+    }
+
+    // Attributes of resources that will change identity are not known yet.
+    let mut known = p.known.clone();
+    for logical in &order {
+        let r = stack.resource(logical).expect("in stack");
+        let kind = r.kind();
+        let (t, unknown) = target(stack, logical, &known, state);
+        let live = observed.resources.get(logical).cloned().flatten();
+        let mut ch = Change {
+            resource: logical.clone(),
+            kind,
+            action: Action::NoOp,
+            replace: None,
+            name: r.physical_name.clone(),
+            id: live.as_ref().map(|l| l.id.clone()),
+            diffs: Vec::new(),
+            reasons: Vec::new(),
+            force_delete: false,
+            deposed: false,
+            live: live.clone(),
+            deletion: None,
+        };
+        if kind.is_lookup() {
+            ch.action = Action::Read;
+            if live.is_none() {
+                let what = r.spec.given_name().map(|n| format!(" `{n}`")).unwrap_or_default();
+                p.problems.push(Problem {
+                    resource: logical.clone(),
+                    message: format!("{kind}{what} was not found"),
+                    help: "a lookup reads something that exists already; check the name, the region and the account"
+                        .into(),
+                });
+            }
+            p.changes.push(ch);
+            continue;
+        }
+        let desired = desired_fields(&t.spec, t.name.as_deref());
+        match &live {
+            None => {
+                ch.action = Action::Create;
+                ch.diffs = desired
+                    .iter()
+                    .map(|(k, v)| FieldDiff {
+                        field: k.clone(),
+                        before: None,
+                        after: (!unknown.contains(k)).then(|| v.clone()),
+                        after_unknown: unknown.contains(k),
+                        forces_replacement: false,
+                    })
+                    .collect();
+                known.remove(logical);
+            }
+            Some(l) => {
+                let recorded = state.resources.get(logical).is_some_and(|e| e.id == l.id);
+                if !l.owned_by(&stack.name, logical) && !recorded {
+                    let owner =
+                        match (l.tags.get(crate::provider::TAG_STACK), l.tags.get(crate::provider::TAG_RESOURCE)) {
+                            (Some(s), Some(res)) => format!("resource `{res}` of stack `{s}`"),
+                            _ => "nothing moor manages".to_string(),
+                        };
+                    p.problems.push(Problem {
+                        resource: logical.clone(),
+                        message: format!(
+                            "{kind} `{}` exists but belongs to {owner}; moor will not change or delete it",
+                            r.physical_name.as_deref().unwrap_or(&l.id)
+                        ),
+                        help: format!("to manage it in this stack, run `moor import {logical} {}`; otherwise give `{logical}` another name", l.id),
+                    });
+                    ch.action = Action::NoOp;
+                    p.changes.push(ch);
+                    continue;
+                }
+                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags);
+                if ch.diffs.is_empty() {
+                    ch.action = Action::NoOp;
+                } else if ch.diffs.iter().any(|d| d.forces_replacement) {
+                    ch.action = Action::Replace;
+                    ch.reasons = ch
+                        .diffs
+                        .iter()
+                        .filter(|d| d.forces_replacement)
+                        .map(|d| format!("forces replacement: {}", d.field))
+                        .collect();
+                    let name_changes = ch.diffs.iter().any(|d| d.field == "name" || d.field == "family");
+                    ch.replace = Some(if kind.naming().is_some() && !name_changes {
+                        ReplaceOrder::DeleteBeforeCreate
+                    } else {
+                        ReplaceOrder::CreateBeforeDelete
+                    });
+                    let users: Vec<&str> = stack
+                        .resources
+                        .iter()
+                        .filter(|o| graph.dependencies(&o.name).contains(&logical.as_str()))
+                        .map(|o| o.name.as_str())
+                        .collect();
+                    let in_use = matches!(kind, Kind::Elbv2TargetGroup | Kind::Elbv2LoadBalancer) && !users.is_empty();
+                    if ch.replace == Some(ReplaceOrder::DeleteBeforeCreate) && in_use {
+                        p.problems.push(Problem {
+                            resource: logical.clone(),
+                            message: format!(
+                                "{kind} `{logical}` must be replaced ({}), but its fixed name means deleting it first while {} use it",
+                                ch.reasons.join(", "),
+                                users.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                            help: "remove its `name:` so moor names the new one and moves its users to it first, or give it a new name".into(),
+                        });
+                    }
+                    if kind == Kind::EcrRepository && !opts.force {
+                        p.problems.push(Problem {
+                            resource: logical.clone(),
+                            message: format!("replacing ecr/repository `{logical}` deletes every image in it"),
+                            help: "push the images again after the apply, and run with --force to allow it".into(),
+                        });
+                    }
+                    ch.deletion = Some(deletion(
+                        logical,
+                        kind,
+                        &l.id,
+                        l.fields.get("name").and_then(Value::as_str).map(str::to_string),
+                        l.attrs.clone(),
+                        true,
+                    ));
+                    known.remove(logical);
+                } else {
+                    ch.action = Action::Update;
+                    if update_changes_id(kind) {
+                        known.remove(logical);
+                    }
+                }
+            }
+        }
+        p.changes.push(ch);
+    }
+
+    // Replaced objects an earlier run left behind.
+    for (logical, e) in &state.resources {
+        for d in &e.deposed {
+            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
+                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
+            }
+        }
+    }
+    // Removed from the file: delete, dependents first (the engine orders).
+    for (logical, e) in &state.resources {
+        if stack.resource(logical).is_some() {
+            continue;
+        }
+        match observed.removed.get(logical).cloned().flatten() {
+            Some(live) => p.changes.push(delete_change(
+                logical,
+                e.kind,
+                &live,
+                e.name.clone(),
+                e.force_delete || opts.force,
+                "removed from the file",
+            )),
+            None => p.forget.push(logical.clone()),
+        }
+    }
+    p
+}
+
+fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
+    Change {
+        resource: logical.to_string(),
+        kind,
+        action: Action::Delete,
+        replace: None,
+        name: d.name.clone(),
+        id: Some(d.id.clone()),
+        diffs: Vec::new(),
+        reasons: vec!["replaced earlier; the old one is still there".into()],
+        force_delete: force,
+        deposed: true,
+        live: None,
+        deletion: Some(deletion(logical, kind, &d.id, d.name.clone(), d.attrs.clone(), force)),
+    }
+}
+
+fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, force: bool, why: &str) -> Change {
+    Change {
+        resource: logical.to_string(),
+        kind,
+        action: Action::Delete,
+        replace: None,
+        name: name.clone(),
+        id: Some(live.id.clone()),
+        diffs: Vec::new(),
+        reasons: vec![why.to_string()],
+        force_delete: force,
+        deposed: false,
+        live: Some(live.clone()),
+        deletion: Some(deletion(logical, kind, &live.id, name, live.attrs.clone(), force)),
+    }
+}
+
+fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[String], p: &mut Plan, opts: PlanOptions) {
+    // Resources of the file that exist and are ours, in reverse order.
+    let mut seen = BTreeSet::new();
+    for logical in order.iter().rev() {
+        let r = stack.resource(logical).expect("in stack");
+        if r.kind().is_lookup() {
+            continue;
+        }
+        let Some(Some(live)) = observed.resources.get(logical) else {
+            if state.resources.contains_key(logical) {
+                p.forget.push(logical.clone());
+            }
+            continue;
+        };
+        let recorded = state.resources.get(logical).is_some_and(|e| e.id == live.id);
+        if !live.owned_by(&stack.name, logical) && !recorded {
+            continue;
+        }
+        seen.insert(logical.clone());
+        let force = empty_on_delete(&r.spec) || opts.force;
+        p.changes.push(delete_change(logical, r.kind(), live, r.physical_name.clone(), force, "destroy"));
+    }
+    // Resources only the state record knows (removed from the file).
+    for (logical, e) in &state.resources {
+        if !seen.contains(logical) && stack.resource(logical).is_none() {
+            match observed.removed.get(logical).cloned().flatten() {
+                Some(live) => p.changes.push(delete_change(
+                    logical,
+                    e.kind,
+                    &live,
+                    e.name.clone(),
+                    e.force_delete || opts.force,
+                    "destroy",
+                )),
+                None => p.forget.push(logical.clone()),
+            }
+        }
+        for d in &e.deposed {
+            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
+                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_are_sets_unless_ordered() {
+        assert!(matches(&json!(["a", "b"]), &json!(["b", "a"]), "subnets"));
+        assert!(!matches(&json!(["a", "b"]), &json!(["b", "a"]), "command"));
+        assert!(!matches(&json!(["a"]), &json!(["a", "b"]), "subnets"));
+    }
+
+    #[test]
+    fn objects_compare_only_what_the_file_sets() {
+        assert!(matches(&json!({"path": "/"}), &json!({"path": "/", "interval": 30}), "health_check"));
+        assert!(!matches(&json!({"path": "/x"}), &json!({"path": "/"}), "health_check"));
+        assert!(matches(&json!({"enable": false}), &json!({}), "x"));
+    }
+}

@@ -1,0 +1,223 @@
+//! Providers: the only code that talks to AWS.
+//!
+//! The engine knows nothing of kinds' APIs; it asks a [`Provider`] to read,
+//! create, update and delete one resource at a time, and diffs what comes
+//! back. The contract that makes a generic diff possible:
+//!
+//! - A resource's *desired fields* are its spec serialized (serde names,
+//!   unset options left out), plus `name` (or `family`) when the kind has a
+//!   physical name. See [`desired_fields`].
+//! - [`Live::fields`] reports the same fields in the same shape, read from
+//!   AWS and normalized: AWS's defaults and formats are turned back into what
+//!   a file would say (policy documents in moor's form, sets in any order,
+//!   durations in the file's units). A field the provider cannot read is left
+//!   out, and is then never reported as changed.
+//! - [`Live::attrs`] are the kind's exported attributes ([`Kind::attributes`]).
+//! - Every resource moor creates carries the tags in [`Target::tags`],
+//!   including `moor:stack` and `moor:resource`; they are how ownership is
+//!   recognised and how a lost state record is rebuilt.
+//!
+//! Providers wait as part of their calls (a load balancer until active, a
+//! service until its deployment completes, a service until INACTIVE before
+//! returning from delete), retry throttling and IAM's eventual consistency
+//! with bounded backoff, and say in every error which call failed and what
+//! AWS answered.
+
+pub mod fake;
+
+use crate::model::common::Tags;
+use crate::model::{Kind, Spec};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+pub type Fields = serde_json::Map<String, Value>;
+pub type Attrs = BTreeMap<String, Value>;
+
+/// Tag keys moor puts on what it creates.
+pub const TAG_STACK: &str = "moor:stack";
+pub const TAG_RESOURCE: &str = "moor:resource";
+
+/// What one provider call is about.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub stack: String,
+    pub logical: String,
+    pub kind: Kind,
+    /// Physical name, given or derived; `None` for kinds without one.
+    pub name: Option<String>,
+    /// Physical id recorded by an earlier apply (ARN, group id, …).
+    pub id: Option<String>,
+    /// The settings. For `create` and `update` every reference is resolved;
+    /// for `read` references to resources not yet created may remain.
+    pub spec: Spec,
+    /// Every tag the resource must carry.
+    pub tags: Tags,
+}
+
+/// A resource as it is in AWS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    /// The id later calls use: an ARN for most kinds, the group id for a
+    /// security group, the VPC id for a VPC lookup.
+    pub id: String,
+    pub fields: Fields,
+    pub attrs: Attrs,
+    pub tags: Tags,
+}
+
+impl Live {
+    /// Whether the resource carries this stack's ownership tags.
+    pub fn owned_by(&self, stack: &str, logical: &str) -> bool {
+        self.tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+            && self.tags.get(TAG_RESOURCE).map(String::as_str) == Some(logical)
+    }
+}
+
+/// What to delete. Deletion works from what was recorded, so a resource
+/// removed from the file (or a whole stack whose file is gone) can go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deletion {
+    pub logical: String,
+    pub kind: Kind,
+    pub id: String,
+    pub name: Option<String>,
+    pub attrs: Attrs,
+    /// Delete contents too (an ECR repository's images).
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The resource does not exist (deletes treat it as done).
+    NotFound,
+    /// Throttled or a passing fault; the provider has retried already.
+    Transient,
+    /// Something still uses the resource (DependencyViolation, ResourceInUse).
+    InUse,
+    /// A wait ran out of time, or a deployment failed or rolled back.
+    Wait,
+    /// Anything else AWS refused.
+    Rejected,
+    /// No credentials, no region, no network.
+    Setup,
+}
+
+/// A failed provider call: which resource, which call, what AWS answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    /// The AWS operation, like `ecs:CreateService`.
+    pub operation: String,
+    /// AWS's error code, like `ClusterNotFoundException`.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
+        ProviderError { kind, operation: operation.into(), code: None, message: message.into() }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// Settings that shape how a provider works, not what it creates.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    /// Longest wait for one resource to settle (`--wait-timeout`).
+    pub wait_timeout: Duration,
+    /// First poll interval of waits; later polls back off to 15 s.
+    pub poll: Duration,
+}
+
+impl Default for ProviderOptions {
+    fn default() -> Self {
+        ProviderOptions { wait_timeout: Duration::from_secs(600), poll: Duration::from_millis(250) }
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Reads one resource by `id` when given, else by name (or, for kinds
+    /// without a name, by what identifies them: a listener by load balancer
+    /// and port). `Ok(None)` when it does not exist.
+    async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError>;
+
+    /// Reads many resources. Providers batch where the API allows (many
+    /// names per Describe call); the default reads concurrently.
+    async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+        let mut out = Vec::with_capacity(ts.len());
+        for chunk in ts.chunks(16) {
+            let reads: Vec<_> = chunk.iter().map(|t| self.read(t)).collect();
+            out.extend(futures::future::join_all(reads).await);
+        }
+        out
+    }
+
+    /// Reads a recorded resource by its id (for one no longer in the file,
+    /// or a replaced one). `Ok(None)` when it is gone.
+    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError>;
+
+    /// Creates the resource with its tags, waits until it is usable, and
+    /// returns it as read back.
+    async fn create(&self, t: &Target) -> Result<Live, ProviderError>;
+
+    /// Changes the named fields in place (for a task definition: registers a
+    /// new revision), waits, and returns the resource as read back.
+    async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError>;
+
+    /// Deletes the resource and waits until it is gone. A resource that is
+    /// already gone is not an error.
+    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError>;
+
+    /// Puts this stack's ownership tags on an existing resource (`moor import`).
+    async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;
+}
+
+/// The fields a resource should have: its resolved spec as the file says
+/// it, with the physical name, without tags (compared on their own).
+pub fn desired_fields(spec: &Spec, name: Option<&str>) -> Fields {
+    let mut v = serde_json::to_value(spec).expect("specs serialize");
+    let mut fields = match v.take() {
+        Value::Object(m) => m,
+        _ => Fields::new(),
+    };
+    fields.remove("tags");
+    if let Some(n) = name {
+        let key = if spec.kind() == Kind::EcsTaskDefinition { "family" } else { "name" };
+        if spec.kind().naming().is_some() {
+            fields.insert(key.into(), Value::String(n.to_string()));
+        }
+    }
+    fields
+}
+
+/// The tags a resource of this stack must carry.
+pub fn stack_tags(stack_tags: &Tags, own: Option<&Tags>, stack: &str, logical: &str) -> Tags {
+    let mut t = stack_tags.clone();
+    if let Some(own) = own {
+        t.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    t.insert(TAG_STACK.into(), stack.into());
+    t.insert(TAG_RESOURCE.into(), logical.into());
+    t
+}

@@ -1,0 +1,161 @@
+//! Filling `${resource.attribute}` with values.
+//!
+//! A spec holds references as text; plan fills in what is known (resources
+//! that exist) and marks the rest "known after apply"; apply fills in
+//! everything, since a resource runs only after what it depends on. `$${`
+//! becomes a literal `${` here, when the value leaves moor.
+
+use crate::expr::{self, Piece, Target};
+use crate::model::{Kind, Spec};
+use crate::provider::Attrs;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+
+/// Attribute values by logical resource name.
+pub type Known = HashMap<String, Attrs>;
+
+/// Resolves one JSON value. Returns the value and whether some reference
+/// was not known (that text is kept as it was).
+pub fn resolve_value(v: &Value, known: &Known) -> (Value, bool) {
+    match v {
+        Value::String(s) => resolve_str(s, known),
+        Value::Array(items) => {
+            let mut unknown = false;
+            let out = items
+                .iter()
+                .map(|i| {
+                    let (v, u) = resolve_value(i, known);
+                    unknown |= u;
+                    v
+                })
+                .collect();
+            (Value::Array(out), unknown)
+        }
+        Value::Object(m) => {
+            let mut unknown = false;
+            let out = m
+                .iter()
+                .map(|(k, i)| {
+                    let (v, u) = resolve_value(i, known);
+                    unknown |= u;
+                    (k.clone(), v)
+                })
+                .collect();
+            (Value::Object(out), unknown)
+        }
+        other => (other.clone(), false),
+    }
+}
+
+fn lookup<'a>(known: &'a Known, resource: &str, attribute: &str) -> Option<&'a Value> {
+    known.get(resource)?.get(attribute)
+}
+
+pub fn resolve_str(s: &str, known: &Known) -> (Value, bool) {
+    if !s.contains('$') {
+        return (Value::String(s.to_string()), false);
+    }
+    let Ok(pieces) = expr::parse(s) else {
+        return (Value::String(s.to_string()), false);
+    };
+    if let Some(r) = expr::whole_ref(&pieces) {
+        if let Target::Attr { resource, attribute } = &r.target {
+            return match lookup(known, resource, attribute) {
+                Some(v) => (v.clone(), false),
+                None => (Value::String(s.to_string()), true),
+            };
+        }
+    }
+    let mut out = String::new();
+    for p in &pieces {
+        match p {
+            Piece::Lit(l) => out.push_str(l),
+            Piece::Ref(r) => {
+                let Target::Attr { resource, attribute } = &r.target else {
+                    out.push_str(&r.target.to_string());
+                    continue;
+                };
+                match lookup(known, resource, attribute) {
+                    Some(Value::String(v)) => out.push_str(v),
+                    Some(Value::Number(n)) => out.push_str(&n.to_string()),
+                    Some(other) => out.push_str(&other.to_string()),
+                    None => return (Value::String(s.to_string()), true),
+                }
+            }
+        }
+    }
+    (Value::String(out), false)
+}
+
+/// A spec with every known reference filled in, and the names of its
+/// top-level fields that still hold an unknown one.
+pub fn resolve_spec(spec: &Spec, known: &Known) -> (Spec, BTreeSet<String>) {
+    let v = serde_json::to_value(spec).expect("specs serialize");
+    let Value::Object(map) = v else { return (spec.clone(), BTreeSet::new()) };
+    let mut unknown = BTreeSet::new();
+    let mut out = serde_json::Map::new();
+    for (k, val) in map {
+        let (r, u) = resolve_value(&val, known);
+        if u {
+            unknown.insert(k.clone());
+        }
+        out.insert(k, r);
+    }
+    match spec_from_json(spec.kind(), Value::Object(out)) {
+        Ok(s) => (s, unknown),
+        // A value of the wrong type came from an attribute; keep the text.
+        Err(_) => (spec.clone(), unknown),
+    }
+}
+
+/// The typed spec of a kind from JSON (serde's own, not the YAML loader).
+pub fn spec_from_json(kind: Kind, v: Value) -> Result<Spec, serde_json::Error> {
+    use serde_json::from_value as f;
+    Ok(match kind {
+        Kind::EcrRepository => Spec::EcrRepository(f(v)?),
+        Kind::EcrExistingRepository => Spec::EcrExistingRepository(f(v)?),
+        Kind::IamRole => Spec::IamRole(f(v)?),
+        Kind::IamPolicy => Spec::IamPolicy(f(v)?),
+        Kind::IamExistingRole => Spec::IamExistingRole(f(v)?),
+        Kind::Ec2SecurityGroup => Spec::Ec2SecurityGroup(f(v)?),
+        Kind::Ec2DefaultVpc => Spec::Ec2DefaultVpc(f(v)?),
+        Kind::Ec2ExistingVpc => Spec::Ec2ExistingVpc(f(v)?),
+        Kind::Elbv2LoadBalancer => Spec::Elbv2LoadBalancer(f(v)?),
+        Kind::Elbv2TargetGroup => Spec::Elbv2TargetGroup(f(v)?),
+        Kind::Elbv2Listener => Spec::Elbv2Listener(f(v)?),
+        Kind::EcsCluster => Spec::EcsCluster(f(v)?),
+        Kind::EcsTaskDefinition => Spec::EcsTaskDefinition(f(v)?),
+        Kind::EcsService => Spec::EcsService(f(v)?),
+    })
+}
+
+/// Turns the `$${` escapes of a fully resolved string into `${`.
+pub fn unescape(s: &str) -> String {
+    s.replace("$${", "${")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn known() -> Known {
+        let mut k = Known::new();
+        k.insert("repo".into(), [("uri".to_string(), json!("1.dkr/r"))].into());
+        k.insert("net".into(), [("subnet_ids".to_string(), json!(["a", "b"]))].into());
+        k
+    }
+
+    #[test]
+    fn whole_values_keep_their_type() {
+        assert_eq!(resolve_str("${net.subnet_ids}", &known()), (json!(["a", "b"]), false));
+        assert_eq!(resolve_str("${repo.uri}:v1", &known()), (json!("1.dkr/r:v1"), false));
+    }
+
+    #[test]
+    fn unknown_references_stay_as_text() {
+        assert_eq!(resolve_str("${lb.dns_name}", &known()), (json!("${lb.dns_name}"), true));
+        assert_eq!(resolve_str("a $${b}", &known()), (json!("a ${b}"), false));
+        assert_eq!(resolve_str("${repo.uri} $${x}", &known()), (json!("1.dkr/r ${x}"), false));
+    }
+}

@@ -1,0 +1,289 @@
+//! The state record: which physical resource each logical name is, and
+//! what was last applied to it.
+//!
+//! Live AWS stays the source of truth for settings; the record exists so
+//! that moor can find what it made when the file no longer says (a resource
+//! removed from the file, a stack destroyed after its file changed), and so
+//! that a run that died half way is finished by the next one. It is written
+//! after every step that changed AWS, not at the end of a run.
+//!
+//! Guarantees:
+//! - A write replaces the file atomically (write to a temporary file, then
+//!   rename), so a crash leaves the old record or the new one, never half.
+//! - One apply or destroy of a stack runs at a time: the lock is a file
+//!   created exclusively; a lock left by a process that no longer runs on
+//!   this machine is taken over, with a warning.
+//! - A record that cannot be read is never silently ignored: the caller is
+//!   told, and rebuilds it from the resources' `moor:*` tags.
+
+use crate::model::Kind;
+use crate::provider::Attrs;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub stack: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Incremented by every write.
+    pub serial: u64,
+    pub resources: BTreeMap<String, Entry>,
+    /// The outputs as of the last apply.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn new(stack: &str, region: Option<&str>) -> State {
+        State {
+            version: VERSION,
+            stack: stack.to_string(),
+            region: region.map(str::to_string),
+            serial: 0,
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+}
+
+/// One logical resource as moor made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(serialize_with = "ser_kind", deserialize_with = "de_kind")]
+    pub kind: Kind,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub attrs: Attrs,
+    /// Logical names it depended on when applied (destroy order without the file).
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Delete contents with it (ECR `empty_on_delete`), as last applied.
+    #[serde(default)]
+    pub force_delete: bool,
+    /// Earlier physical resources of this logical name, replaced but not yet
+    /// deleted (create-before-delete interrupted, or older task definition
+    /// revisions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Deposed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deposed {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub attrs: Attrs,
+}
+
+fn ser_kind<S: Serializer>(k: &Kind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
+}
+
+fn de_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+    let s = String::deserialize(d)?;
+    Kind::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown kind `{s}`")))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read the state record {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the state record {path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the state record {path} is for stack `{found}`, not `{expected}`")]
+    WrongStack { path: PathBuf, found: String, expected: String },
+    #[error(
+        "stack `{stack}` is locked by {holder}; another apply or destroy is running. \
+         If it is not, remove {path}"
+    )]
+    Locked { stack: String, holder: String, path: PathBuf },
+}
+
+/// A state record in a local directory (`.moor/` by default).
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    pub dir: PathBuf,
+}
+
+impl LocalBackend {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LocalBackend { dir: dir.into() }
+    }
+
+    pub fn path(&self, stack: &str) -> PathBuf {
+        self.dir.join(format!("{stack}.state.json"))
+    }
+
+    fn lock_path(&self, stack: &str) -> PathBuf {
+        self.dir.join(format!("{stack}.lock"))
+    }
+
+    /// The record, `None` when there is none.
+    pub fn load(&self, stack: &str) -> Result<Option<State>, StateError> {
+        let path = self.path(stack);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Io { path, source }),
+        };
+        let state: State = serde_json::from_str(&text)
+            .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+        if state.version != VERSION {
+            return Err(StateError::Corrupt { path, reason: format!("unknown version {}", state.version) });
+        }
+        if state.stack != stack {
+            return Err(StateError::WrongStack { path, found: state.stack, expected: stack.to_string() });
+        }
+        Ok(Some(state))
+    }
+
+    /// Writes the record atomically.
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let path = self.path(&state.stack);
+        let io = |source| StateError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let tmp = self.dir.join(format!(".{}.state.json.tmp", state.stack));
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
+        text.push(b'\n');
+        f.write_all(&text).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+
+    /// Moves an unreadable record aside, so it is kept for inspection while
+    /// a rebuilt one takes its place.
+    pub fn quarantine(&self, stack: &str) -> Option<PathBuf> {
+        let path = self.path(stack);
+        let aside = self.dir.join(format!("{stack}.state.json.corrupt-{}", unix_now()));
+        std::fs::rename(&path, &aside).ok().map(|_| aside)
+    }
+
+    /// Takes the stack's lock until the returned guard is dropped.
+    pub fn lock(&self, stack: &str) -> Result<(Lock, Option<String>), StateError> {
+        let path = self.lock_path(stack);
+        let io = |source| StateError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let me = format!("pid {} on {}", std::process::id(), hostname());
+        let mut warning = None;
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{me}");
+                    return Ok((Lock { path }, warning));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                    if is_stale(&holder) {
+                        warning = Some(format!(
+                            "took over the lock of stack `{stack}` left by {holder}, which no longer runs"
+                        ));
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    return Err(StateError::Locked { stack: stack.to_string(), holder, path });
+                }
+                Err(source) => return Err(StateError::Io { path, source }),
+            }
+        }
+        Err(StateError::Locked { stack: stack.to_string(), holder: "another process".into(), path })
+    }
+}
+
+/// Held while a run may write the record.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// A lock of a process of this machine that is gone.
+fn is_stale(holder: &str) -> bool {
+    let mut words = holder.split_whitespace();
+    let (Some("pid"), Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    host == hostname() && pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("moor-state-{}-{}", std::process::id(), unix_now()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn saves_and_loads() {
+        let b = LocalBackend::new(dir());
+        assert_eq!(b.load("s").unwrap(), None);
+        let mut s = State::new("s", Some("us-east-1"));
+        s.resources.insert(
+            "repo".into(),
+            Entry {
+                kind: Kind::EcrRepository,
+                id: "arn:x".into(),
+                name: Some("r".into()),
+                attrs: Attrs::new(),
+                depends_on: vec![],
+                force_delete: true,
+                deposed: vec![],
+            },
+        );
+        b.save(&s).unwrap();
+        assert_eq!(b.load("s").unwrap(), Some(s));
+    }
+
+    #[test]
+    fn corrupt_record_is_an_error_not_nothing() {
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        std::fs::write(b.path("s"), "{ not json").unwrap();
+        assert!(matches!(b.load("s"), Err(StateError::Corrupt { .. })));
+        let aside = b.quarantine("s").unwrap();
+        assert!(aside.exists());
+        assert_eq!(b.load("s").unwrap(), None);
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_stale_locks_are_taken_over() {
+        let b = LocalBackend::new(dir());
+        let (l, w) = b.lock("s").unwrap();
+        assert!(w.is_none());
+        assert!(matches!(b.lock("s"), Err(StateError::Locked { .. })));
+        drop(l);
+        std::fs::write(b.lock_path("s"), format!("pid 999999999 on {}\n", hostname())).unwrap();
+        let (_l, w) = b.lock("s").unwrap();
+        assert!(w.unwrap().contains("took over"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The engine against an in-memory provider: order, the concurrency bound,
+//! failures that skip exactly their dependents, interruption at every step,
+//! and the updates and replacements users make every day.
+
+use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};
+use moor::graph::build;
+use moor::load::{load_str, LoadOptions};
+use moor::model::{Kind, Stack};
+use moor::observe::observe;
+use moor::plan::{plan, Action, Plan, PlanOptions, ReplaceOrder};
+use moor::provider::fake::FakeProvider;
+use moor::state::State;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn flask(extra_vars: &[&str]) -> Stack {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    stack_from(&text, extra_vars)
+}
+
+fn stack_from(text: &str, vars: &[&str]) -> Stack {
+    let opts = LoadOptions { vars: vars.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let l = load_str("stack.yaml", text, &opts);
+    assert!(!l.has_errors(), "{:?}", l.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    l.stack.unwrap()
+}
+
+fn fake() -> Arc<FakeProvider> {
+    let f = FakeProvider::new();
+    f.seed("net", Kind::Ec2DefaultVpc, None, &[]);
+    Arc::new(f)
+}
+
+async fn make_plan(p: &FakeProvider, stack: &Stack, state: &State, destroy: bool) -> Plan {
+    let (graph, _) = build(stack);
+    let observed = observe(p, stack, &graph, state).await.map_err(|e| format!("{:?}", e)).unwrap();
+    plan(stack, &graph, state, &observed, destroy, PlanOptions::default())
+}
+
+async fn run(
+    p: &Arc<FakeProvider>,
+    stack: &Stack,
+    state: State,
+    destroy: bool,
+    parallelism: usize,
+) -> (Plan, Summary, State) {
+    let (graph, _) = build(stack);
+    let pl = make_plan(p, stack, &state, destroy).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    let store = MemoryStore::default();
+    let (summary, state) = apply(
+        p.clone(),
+        stack,
+        &graph,
+        &pl,
+        state,
+        &store,
+        &ApplyOptions { parallelism },
+        &Quiet,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    // The record was written, and the last write is the final state.
+    assert_eq!(store.0.lock().unwrap().as_ref(), Some(&state));
+    (pl, summary, state)
+}
+
+fn empty(stack: &Stack) -> State {
+    State::new(&stack.name, stack.region.as_deref())
+}
+
+/// What the provider holds, per logical name (lookups excluded).
+fn inventory(p: &FakeProvider) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for s in p.store.lock().unwrap().values() {
+        if !s.kind.is_lookup() {
+            *m.entry(s.logical.clone()).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn position(writes: &[String], entry: &str) -> usize {
+    writes.iter().position(|w| w == entry).unwrap_or_else(|| panic!("{entry} not in {writes:?}"))
+}
+
+#[tokio::test]
+async fn apply_from_empty_creates_everything_in_dependency_order() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (pl, summary, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    assert_eq!(pl.counts().add, 11);
+    assert_eq!(summary.created.len(), 11);
+    let writes = p.writes.lock().unwrap().clone();
+    let (graph, _) = build(&stack);
+    for r in &stack.resources {
+        if r.kind().is_lookup() {
+            continue;
+        }
+        for d in graph.dependencies(&r.name) {
+            if stack.resource(d).unwrap().kind().is_lookup() {
+                continue;
+            }
+            assert!(
+                position(&writes, &format!("create {d}")) < position(&writes, &format!("create {}", r.name)),
+                "{d} before {}",
+                r.name
+            );
+        }
+    }
+    // The service comes after the listener (implicit edge).
+    assert!(position(&writes, "create http") < position(&writes, "create app"));
+    assert_eq!(state.resources.len(), 11);
+    assert!(state.outputs["url"].starts_with("http://dns_name-of-"), "{:?}", state.outputs);
+    assert_eq!(inventory(&p).values().copied().collect::<Vec<_>>(), vec![1; 11]);
+}
+
+#[tokio::test]
+async fn a_second_apply_makes_zero_write_calls_and_plan_shows_no_changes() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    let writes = p.write_count();
+    let pl = make_plan(&p, &stack, &state, false).await;
+    assert!(!pl.has_changes(), "{:?}", pl.changes.iter().filter(|c| c.action != Action::NoOp).collect::<Vec<_>>());
+    let (_, summary, _) = run(&p, &stack, state, false, 10).await;
+    assert!(summary.ok());
+    assert_eq!(summary.writes, 0);
+    assert_eq!(p.write_count(), writes, "no write call on a converged stack");
+}
+
+#[tokio::test]
+async fn the_concurrency_bound_is_reached_and_never_exceeded() {
+    let mut src = String::from("stack: wide\nresources:\n");
+    for i in 0..40 {
+        src.push_str(&format!("  c{i}:\n    kind: ecs/cluster\n"));
+    }
+    let stack = stack_from(&src, &[]);
+    for bound in [1, 4, 10] {
+        let p = Arc::new(FakeProvider::with_delay(Duration::from_millis(15)));
+        let (_, summary, _) = run(&p, &stack, empty(&stack), false, bound).await;
+        assert!(summary.ok());
+        // Reads during observation are batched separately; the writes are bounded.
+        let before = p.max_in_flight.load(Ordering::SeqCst);
+        assert!(before >= bound, "bound {bound} reached (max {before})");
+        let p2 = Arc::new(FakeProvider::with_delay(Duration::from_millis(15)));
+        let pl = make_plan(&p2, &stack, &empty(&stack), false).await;
+        p2.max_in_flight.store(0, Ordering::SeqCst);
+        let (graph, _) = build(&stack);
+        let store = MemoryStore::default();
+        let (s, _) = apply(
+            p2.clone(),
+            &stack,
+            &graph,
+            &pl,
+            empty(&stack),
+            &store,
+            &ApplyOptions { parallelism: bound },
+            &Quiet,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await;
+        assert!(s.ok());
+        assert_eq!(p2.max_in_flight.load(Ordering::SeqCst), bound, "exactly {bound} at once, never more");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_skips_exactly_its_dependents() {
+    let stack = flask(&[]);
+    let p = fake();
+    p.fail.lock().unwrap().push(("create", "web".into()));
+    let (_, summary, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].resource, "web");
+    assert_eq!(summary.failed[0].error.code.as_deref(), Some("InjectedFailure"));
+    let mut skipped: Vec<&str> = summary.skipped.iter().map(|(r, _)| r.as_str()).collect();
+    skipped.sort();
+    assert_eq!(skipped, ["app", "http"], "only what depends on web");
+    assert!(summary.skipped.iter().all(|(_, why)| why.contains("`web`")));
+    assert_eq!(summary.created.len(), 8);
+    // The next run finishes the job.
+    p.fail.lock().unwrap().clear();
+    let (pl, summary, _) = run(&p, &stack, state, false, 10).await;
+    assert_eq!(pl.counts().add, 3);
+    assert!(summary.ok());
+    assert_eq!(inventory(&p).len(), 11);
+}
+
+async fn interrupted_then_resumed(effect_before_crash: bool) {
+    let stack = flask(&[]);
+    let clean = fake();
+    run(&clean, &stack, empty(&stack), false, 10).await;
+    let total = clean.write_count();
+    assert_eq!(total, 11);
+    for k in 0..total {
+        let p = fake();
+        *p.crash_after.lock().unwrap() = Some(k);
+        p.crash_after_effect.store(effect_before_crash, Ordering::SeqCst);
+        let (_, summary, state) = run(&p, &stack, empty(&stack), false, 10).await;
+        assert!(!summary.ok(), "crash at write {k}");
+        *p.crash_after.lock().unwrap() = None;
+        let (_, summary, state) = run(&p, &stack, state, false, 10).await;
+        assert!(summary.ok(), "resume after crash at write {k}: {summary:?}");
+        let inv = inventory(&p);
+        assert_eq!(inv.len(), 11, "crash at {k}: {inv:?}");
+        assert!(inv.values().all(|n| *n == 1), "no duplicates after crash at {k}: {inv:?}");
+        assert_eq!(state.resources.len(), 11);
+        for (name, e) in &state.resources {
+            assert!(p.store.lock().unwrap().contains_key(&e.id), "{name} recorded as what exists");
+        }
+        let pl = make_plan(&p, &stack, &state, false).await;
+        assert!(!pl.has_changes(), "converged after crash at {k}");
+    }
+}
+
+#[tokio::test]
+async fn an_interruption_before_any_write_is_finished_by_the_next_run() {
+    interrupted_then_resumed(false).await;
+}
+
+#[tokio::test]
+async fn an_interruption_after_aws_answered_but_before_the_record_is_finished_by_the_next_run() {
+    interrupted_then_resumed(true).await;
+}
+
+#[tokio::test]
+async fn a_resource_removed_from_the_file_is_deleted() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    // Without the service.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let cut = text.find("  # The service keeps").unwrap();
+    let end = text.find("outputs:").unwrap();
+    let smaller = stack_from(&format!("{}{}", &text[..cut], &text[end..]), &[]);
+    let (pl, summary, state) = run(&p, &smaller, state, false, 10).await;
+    assert_eq!(pl.counts().destroy, 1);
+    assert_eq!(pl.change("app").unwrap().reasons, vec!["removed from the file"]);
+    assert!(summary.ok());
+    assert_eq!(summary.deleted, vec!["app"]);
+    assert!(!state.resources.contains_key("app"));
+    assert!(p.of_kind(Kind::EcsService).is_empty());
+}
+
+#[tokio::test]
+async fn destroy_deletes_everything_dependents_first() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    let before = p.write_count();
+    let (pl, summary, state) = run(&p, &stack, state, true, 10).await;
+    assert_eq!(pl.counts().destroy, 11);
+    assert!(summary.ok(), "{summary:?}");
+    assert!(inventory(&p).is_empty());
+    assert!(state.resources.is_empty());
+    let writes = p.writes.lock().unwrap()[before..].to_vec();
+    let (graph, _) = build(&stack);
+    for r in &stack.resources {
+        for d in graph.dependencies(&r.name) {
+            if stack.resource(d).unwrap().kind().is_lookup() {
+                continue;
+            }
+            assert!(
+                position(&writes, &format!("delete {}", r.name)) < position(&writes, &format!("delete {d}")),
+                "{} before {d}",
+                r.name
+            );
+        }
+    }
+    // Destroy works without the file too: the record remembers the order.
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    let nothing = stack_from("stack: flask-demo\n", &[]);
+    let (_, summary, _) = run(&p, &nothing, state, true, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    assert!(inventory(&p).is_empty());
+}
+
+#[tokio::test]
+async fn a_resource_with_the_same_name_but_not_ours_is_never_touched() {
+    let stack = flask(&[]);
+    let p = fake();
+    p.seed("other", Kind::EcrRepository, Some("course/flask-app"), &[("team", "data")]);
+    let pl = make_plan(&p, &stack, &empty(&stack), false).await;
+    assert_eq!(pl.problems.len(), 1);
+    let problem = &pl.problems[0];
+    assert_eq!(problem.resource, "repo");
+    assert!(problem.message.contains("exists but belongs to nothing moor manages"), "{}", problem.message);
+    assert!(problem.help.contains("moor import repo arn:fake:ecr/repository:course/flask-app"), "{}", problem.help);
+    // Destroy of the stack leaves it alone too.
+    let pl = make_plan(&p, &stack, &empty(&stack), true).await;
+    assert!(pl.changes.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_image_tag_registers_a_revision_updates_the_service_and_retires_the_old_revision() {
+    let p = fake();
+    let v1 = flask(&["image_tag=v1"]);
+    let (_, _, state) = run(&p, &v1, empty(&v1), false, 10).await;
+    let old = state.resources["task"].id.clone();
+    let v2 = flask(&["image_tag=v2"]);
+    let pl = make_plan(&p, &v2, &state, false).await;
+    let task = pl.change("task").unwrap();
+    assert_eq!(task.action, Action::Update);
+    let image = task.diffs.iter().find(|d| d.field == "containers").unwrap();
+    assert!(image.after.as_ref().unwrap().to_string().contains(":v2"));
+    let app = pl.change("app").unwrap();
+    assert_eq!(app.action, Action::Update);
+    assert!(app.diffs.iter().any(|d| d.field == "task_definition" && d.after_unknown));
+    assert_eq!(pl.counts(), moor::plan::Counts { add: 0, change: 2, replace: 0, destroy: 0 });
+    let before = p.write_count();
+    let (_, summary, state) = run(&p, &v2, state, false, 10).await;
+    assert!(summary.ok());
+    let writes = p.writes.lock().unwrap()[before..].to_vec();
+    assert_eq!(writes, ["update task", "update app", "delete task"]);
+    assert_ne!(state.resources["task"].id, old);
+    assert_eq!(p.of_kind(Kind::EcsTaskDefinition).len(), 1, "the old revision is retired");
+    let pl = make_plan(&p, &v2, &state, false).await;
+    assert!(!pl.has_changes());
+}
+
+#[tokio::test]
+async fn desired_count_changes_in_place() {
+    let p = fake();
+    let a = flask(&[]);
+    let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
+    let b = flask(&["desired_count=3"]);
+    let pl = make_plan(&p, &b, &state, false).await;
+    let app = pl.change("app").unwrap();
+    assert_eq!(app.action, Action::Update);
+    assert_eq!(app.diffs.len(), 1);
+    assert_eq!(app.diffs[0].before, Some(serde_json::json!(2)));
+    assert_eq!(app.diffs[0].after, Some(serde_json::json!(3)));
+    assert_eq!(pl.counts().change, 1);
+}
+
+#[tokio::test]
+async fn a_target_group_port_change_creates_the_new_group_moves_its_users_then_deletes_the_old() {
+    let p = fake();
+    let a = flask(&[]);
+    let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let b = stack_from(&text.replace("5000", "8000"), &[]);
+    let pl = make_plan(&p, &b, &state, false).await;
+    let web = pl.change("web").unwrap();
+    assert_eq!(web.action, Action::Replace);
+    assert_eq!(web.replace, Some(ReplaceOrder::CreateBeforeDelete));
+    assert!(web.reasons.contains(&"forces replacement: port".to_string()), "{:?}", web.reasons);
+    assert_eq!(pl.change("http").unwrap().action, Action::Update);
+    let before = p.write_count();
+    let (_, summary, state) = run(&p, &b, state, false, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    let writes = p.writes.lock().unwrap()[before..].to_vec();
+    let at = |w: &str| position(&writes, w);
+    assert!(at("create web") < at("update http"));
+    assert!(at("update http") < at("delete web"));
+    assert!(at("update app") < at("delete web"));
+    assert_eq!(p.of_kind(Kind::Elbv2TargetGroup).len(), 1);
+    assert!(state.resources["web"].deposed.is_empty());
+    let pl = make_plan(&p, &b, &state, false).await;
+    assert!(!pl.has_changes());
+}
+
+#[tokio::test]
+async fn cancelling_starts_nothing_new_and_records_what_ran() {
+    let stack = flask(&[]);
+    let p = fake();
+    let pl = make_plan(&p, &stack, &empty(&stack), false).await;
+    let (graph, _) = build(&stack);
+    let store = MemoryStore::default();
+    let cancel = Arc::new(AtomicBool::new(true));
+    let (summary, state) =
+        apply(p.clone(), &stack, &graph, &pl, empty(&stack), &store, &ApplyOptions::default(), &Quiet, cancel).await;
+    assert!(summary.interrupted);
+    assert_eq!(p.write_count(), 0);
+    assert_eq!(summary.skipped.len(), pl.changes.len());
+    assert!(state.resources.is_empty());
+}

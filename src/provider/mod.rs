@@ -23,6 +23,7 @@
 //! with bounded backoff, and say in every error which call failed and what
 //! AWS answered.
 
+pub mod aws;
 pub mod fake;
 
 use crate::model::common::Tags;

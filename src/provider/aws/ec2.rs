@@ -1,0 +1,968 @@
+//! EC2: security groups, and the VPC lookups (`ec2/default_vpc`,
+//! `ec2/existing_vpc`).
+//!
+//! A security group's rules are compared as "atoms" — one protocol, one
+//! port range, one peer — because AWS stores them that way whatever shape
+//! the file uses (`cidrs: [a, b]` or two rules). A read projects the live
+//! atoms back onto the file's rules: a rule of the file whose atoms all
+//! exist is reported as the file writes it, and every live atom no rule of
+//! the file claims is reported as a rule of its own (so it shows as a
+//! difference). Updates revoke and authorize atoms.
+
+use super::{eventually, found, sdk_err, tag_map, wait, AwsProvider};
+use crate::model::common::Tags;
+use crate::model::ec2::{ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
+use crate::model::{Kind, Spec};
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag, TagSpecification,
+    UserIdGroupPair, Vpc,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// The description of a group whose file sets none.
+const DEFAULT_DESCRIPTION: &str = "Managed by moor";
+
+fn unresolved(s: &str) -> bool {
+    s.contains("${")
+}
+
+fn filter(name: &str, value: impl Into<String>) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn live_tags(tags: &[Tag]) -> Tags {
+    tag_map(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+fn lookup_only(kind: Kind, op: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Rejected,
+        format!("moor:{op}"),
+        format!("{kind} is a lookup: moor reads it and never creates, changes or deletes it"),
+    )
+}
+
+fn wrong_spec(kind: Kind) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, "moor:spec", format!("the settings given are not those of {kind}"))
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+// ---- dispatch ----------------------------------------------------------------
+
+pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => {
+            let sg = match &t.id {
+                Some(id) if unresolved(id) => return Ok(None),
+                Some(id) => describe_sg(p, id).await?,
+                None => {
+                    let Some(name) = t.name.as_deref().or(spec.name.as_deref()) else {
+                        return Ok(None);
+                    };
+                    if unresolved(name) || unresolved(&spec.vpc) {
+                        return Ok(None);
+                    }
+                    describe_sg_by_name(p, name, &spec.vpc).await?
+                }
+            };
+            Ok(sg.map(|sg| sg_live(p, &sg, Some(spec))))
+        }
+        (Kind::Ec2DefaultVpc, Spec::Ec2DefaultVpc(_)) => {
+            let vpc = match &t.id {
+                Some(id) if unresolved(id) => return Ok(None),
+                Some(id) => describe_vpc(p, id).await?,
+                None => {
+                    let out = p
+                        .ec2
+                        .describe_vpcs()
+                        .filters(filter("isDefault", "true"))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
+                    out.vpcs().first().cloned()
+                }
+            };
+            match vpc {
+                Some(v) => Ok(Some(vpc_live(p, &v, &Tags::new(), true).await?)),
+                None => Ok(None),
+            }
+        }
+        (Kind::Ec2ExistingVpc, Spec::Ec2ExistingVpc(spec)) => {
+            let vpc = match (&t.id, spec) {
+                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) => {
+                    if unresolved(id) {
+                        return Ok(None);
+                    }
+                    describe_vpc(p, id).await?
+                }
+                (None, ExistingVpc { name: Some(name), .. }) => {
+                    if unresolved(name) {
+                        return Ok(None);
+                    }
+                    let out = p
+                        .ec2
+                        .describe_vpcs()
+                        .filters(filter("tag:Name", name.as_str()))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
+                    match out.vpcs() {
+                        [] => None,
+                        [v] => Some(v.clone()),
+                        many => {
+                            let ids: Vec<&str> = many.iter().filter_map(|v| v.vpc_id()).collect();
+                            return Err(ProviderError::new(
+                                ErrorKind::Rejected,
+                                "ec2:DescribeVpcs",
+                                format!(
+                                    "{} VPCs carry this Name tag ({}); find the VPC by `id` instead",
+                                    many.len(),
+                                    ids.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (None, _) => return Ok(None),
+            };
+            match vpc {
+                Some(v) => Ok(Some(vpc_live(p, &v, &spec.subnet_tags, false).await?)),
+                None => Ok(None),
+            }
+        }
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+    if unresolved(&d.id) {
+        return Ok(None);
+    }
+    match d.kind {
+        Kind::Ec2SecurityGroup => Ok(describe_sg(p, &d.id).await?.map(|sg| sg_live(p, &sg, None))),
+        Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => match describe_vpc(p, &d.id).await? {
+            Some(v) => Ok(Some(vpc_live(p, &v, &Tags::new(), d.kind == Kind::Ec2DefaultVpc).await?)),
+            None => Ok(None),
+        },
+        kind => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => create_sg(p, t, spec).await,
+        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "create")),
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    t: &Target,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => update_sg(p, t, spec, live, changed).await,
+        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "update")),
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    match d.kind {
+        Kind::Ec2SecurityGroup => delete_sg(p, &d.id).await,
+        kind if kind.is_lookup() => Err(lookup_only(kind, "delete")),
+        kind => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => {
+            p.ec2
+                .create_tags()
+                .resources(&live.id)
+                .set_tags(Some(ec2_tags(&t.tags)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:CreateTags", e))?;
+            read_back(p, &live.id, spec).await
+        }
+        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "adopt")),
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+// ---- VPC lookups ---------------------------------------------------------------
+
+async fn describe_vpc(p: &AwsProvider, id: &str) -> Result<Option<Vpc>, ProviderError> {
+    let out = found(p.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| sdk_err("ec2:DescribeVpcs", e)))?;
+    Ok(out.and_then(|o| o.vpcs().first().cloned()))
+}
+
+/// A VPC with its subnets: the default-for-AZ ones of the default VPC, or
+/// those carrying `subnet_tags`.
+async fn vpc_live(p: &AwsProvider, vpc: &Vpc, subnet_tags: &Tags, default_only: bool) -> Result<Live, ProviderError> {
+    let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+    let mut req = p.ec2.describe_subnets().filters(filter("vpc-id", vpc_id.as_str()));
+    if default_only {
+        req = req.filters(filter("default-for-az", "true"));
+    }
+    for (k, v) in subnet_tags {
+        req = req.filters(filter(&format!("tag:{k}"), v.as_str()));
+    }
+    let pages = req.into_paginator().send().try_collect().await.map_err(|e| sdk_err("ec2:DescribeSubnets", e))?;
+    let mut subnets: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.subnets())
+        // The filter is the request; this keeps an emulator that ignores it honest.
+        .filter(|s| !default_only || s.default_for_az().unwrap_or(true))
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    let mut attrs = Attrs::new();
+    attrs.insert("vpc_id".into(), json!(vpc_id));
+    attrs.insert("cidr_block".into(), json!(vpc.cidr_block().unwrap_or_default()));
+    attrs.insert("subnet_ids".into(), json!(subnets));
+    let mut fields = Fields::new();
+    if !default_only {
+        fields.insert("id".into(), json!(vpc_id));
+        if let Some(name) = vpc.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()) {
+            fields.insert("name".into(), json!(name));
+        }
+    }
+    Ok(Live { id: vpc_id, fields, attrs, tags: live_tags(vpc.tags()) })
+}
+
+// ---- security group rules --------------------------------------------------------
+
+/// What a rule lets through, apart from its description.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Key {
+    /// `tcp`, `udp`, `icmp`, `-1` (all), or another protocol as AWS says it.
+    proto: String,
+    /// Port range (ICMP: type and code); `None` for all protocols.
+    ports: Option<(i32, i32)>,
+    peer: Peer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Peer {
+    V4(String),
+    V6(String),
+    Group(String),
+    PrefixList(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Atom {
+    /// What it lets through, CIDR blocks normalized, for comparing.
+    key: Key,
+    /// The peer as written (file) or as stored (AWS), for calls.
+    peer: Peer,
+    description: Option<String>,
+}
+
+impl Atom {
+    fn new(proto: &str, ports: Option<(i32, i32)>, peer: Peer, description: Option<String>) -> Atom {
+        let norm = match &peer {
+            Peer::V4(c) => Peer::V4(norm_cidr(c)),
+            Peer::V6(c) => Peer::V6(norm_cidr(c)),
+            other => other.clone(),
+        };
+        Atom { key: Key { proto: proto.into(), ports, peer: norm }, peer, description }
+    }
+}
+
+/// A CIDR block in one spelling (`::0/0` is `::/0`, host bits cleared), so
+/// AWS's rewriting of what the file says is no difference.
+fn norm_cidr(c: &str) -> String {
+    let Some((addr, len)) = c.trim().split_once('/') else {
+        return c.to_string();
+    };
+    let Ok(len) = len.parse::<u32>() else {
+        return c.to_string();
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) if len <= 32 => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            format!("{}/{len}", std::net::Ipv4Addr::from(u32::from(a) & mask))
+        }
+        Ok(std::net::IpAddr::V6(a)) if len <= 128 => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            format!("{}/{len}", std::net::Ipv6Addr::from(u128::from(a) & mask))
+        }
+        _ => c.to_string(),
+    }
+}
+
+fn norm_proto(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "6" | "tcp" => "tcp".into(),
+        "17" | "udp" => "udp".into(),
+        "1" | "icmp" => "icmp".into(),
+        "-1" | "all" => "-1".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The atoms of a rule of the file.
+fn rule_atoms(r: &Rule) -> Vec<Atom> {
+    let (proto, ports) = match r.protocol {
+        Protocol::All => ("-1", None),
+        Protocol::Icmp => (
+            "icmp",
+            Some(match (r.port, &r.ports) {
+                (Some(t), _) => (t as i32, -1),
+                (None, Some(range)) => (range.from as i32, range.to as i32),
+                (None, None) => (-1, -1),
+            }),
+        ),
+        Protocol::Tcp | Protocol::Udp => (
+            if r.protocol == Protocol::Tcp { "tcp" } else { "udp" },
+            Some(match (r.port, &r.ports) {
+                (Some(p), _) => (p as i32, p as i32),
+                (None, Some(range)) => (range.from as i32, range.to as i32),
+                (None, None) => (0, 65535),
+            }),
+        ),
+    };
+    let peers = r
+        .cidr
+        .iter()
+        .chain(&r.cidrs)
+        .map(|c| Peer::V4(c.clone()))
+        .chain(r.ipv6_cidrs.iter().map(|c| Peer::V6(c.clone())))
+        .chain(r.source_group.iter().map(|g| Peer::Group(g.clone())));
+    let mut seen = BTreeSet::new();
+    peers.filter(|p| seen.insert(p.clone())).map(|peer| Atom::new(proto, ports, peer, r.description.clone())).collect()
+}
+
+/// The atoms of the file's rules, each once.
+fn want_atoms(rules: &[Rule]) -> Vec<Atom> {
+    let mut want: Vec<Atom> = Vec::new();
+    for a in rules.iter().flat_map(rule_atoms) {
+        if !want.iter().any(|w| w.key == a.key) {
+            want.push(a);
+        }
+    }
+    want
+}
+
+/// The atoms of live permissions.
+fn perm_atoms(perms: &[IpPermission]) -> Vec<Atom> {
+    let mut out = Vec::new();
+    for perm in perms {
+        let proto = norm_proto(perm.ip_protocol().unwrap_or("-1"));
+        let ports =
+            if proto == "-1" { None } else { Some((perm.from_port().unwrap_or(-1), perm.to_port().unwrap_or(-1))) };
+        let atom =
+            |peer, d: Option<&str>| Atom::new(&proto, ports, peer, d.filter(|d| !d.is_empty()).map(str::to_string));
+        for r in perm.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                out.push(atom(Peer::V4(c.into()), r.description()));
+            }
+        }
+        for r in perm.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                out.push(atom(Peer::V6(c.into()), r.description()));
+            }
+        }
+        for g in perm.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                out.push(atom(Peer::Group(id.into()), g.description()));
+            }
+        }
+        for pl in perm.prefix_list_ids() {
+            if let Some(id) = pl.prefix_list_id() {
+                out.push(atom(Peer::PrefixList(id.into()), pl.description()));
+            }
+        }
+    }
+    out
+}
+
+/// One live atom as a rule of the file would say it.
+fn canonical_rule(a: &Atom) -> Value {
+    let mut m = serde_json::Map::new();
+    let proto = match a.key.proto.as_str() {
+        "-1" => "all",
+        p => p,
+    };
+    m.insert("protocol".into(), json!(proto));
+    if let Some((from, to)) = a.key.ports {
+        let icmp = a.key.proto == "icmp";
+        if icmp && from == -1 {
+            // every type
+        } else if (icmp && to == -1) || (!icmp && from == to) {
+            m.insert("port".into(), json!(from));
+        } else {
+            m.insert("ports".into(), json!({ "from": from, "to": to }));
+        }
+    }
+    match &a.peer {
+        Peer::V4(c) => m.insert("cidr".into(), json!(c)),
+        Peer::V6(c) => m.insert("ipv6_cidrs".into(), json!([c])),
+        Peer::Group(g) => m.insert("source_group".into(), json!(g)),
+        Peer::PrefixList(pl) => m.insert("prefix_list".into(), json!(pl)),
+    };
+    if let Some(d) = &a.description {
+        m.insert("description".into(), json!(d));
+    }
+    Value::Object(m)
+}
+
+/// Live atoms in the shape of the file's rules (see the module comment).
+fn project(desired: &[Rule], live: Vec<Atom>) -> Vec<Value> {
+    let mut left: Vec<Option<Atom>> = live.into_iter().map(Some).collect();
+    let mut out = Vec::new();
+    for r in desired {
+        let atoms = rule_atoms(r);
+        if atoms.is_empty() {
+            continue;
+        }
+        let idx: Option<Vec<usize>> =
+            atoms.iter().map(|a| left.iter().position(|l| l.as_ref().is_some_and(|l| l.key == a.key))).collect();
+        let Some(idx) = idx else { continue };
+        let mut v = serde_json::to_value(r).expect("rules serialize");
+        if let (Some(want), Value::Object(m)) = (&r.description, &mut v) {
+            let other = idx
+                .iter()
+                .filter_map(|i| left[*i].as_ref())
+                .map(|a| a.description.clone())
+                .find(|d| d.as_ref() != Some(want));
+            match other {
+                Some(Some(d)) => {
+                    m.insert("description".into(), json!(d));
+                }
+                Some(None) => {
+                    m.remove("description");
+                }
+                None => {}
+            }
+        }
+        for i in idx {
+            left[i] = None;
+        }
+        out.push(v);
+    }
+    out.extend(left.iter().flatten().map(canonical_rule));
+    out
+}
+
+fn permission(a: &Atom) -> IpPermission {
+    let mut b = IpPermission::builder().ip_protocol(&a.key.proto);
+    if let Some((from, to)) = a.key.ports {
+        b = b.from_port(from).to_port(to);
+    }
+    let d = a.description.clone();
+    match &a.peer {
+        Peer::V4(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+        Peer::V6(c) => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
+        Peer::Group(g) => b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).set_description(d).build()),
+        Peer::PrefixList(pl) => {
+            b.prefix_list_ids(PrefixListId::builder().prefix_list_id(pl).set_description(d).build())
+        }
+    }
+    .build()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Ingress,
+    Egress,
+}
+
+async fn authorize(p: &AwsProvider, group: &str, dir: Dir, atoms: &[Atom]) -> Result<(), ProviderError> {
+    if atoms.is_empty() {
+        return Ok(());
+    }
+    let call = |perms: Vec<IpPermission>| async move {
+        match dir {
+            Dir::Ingress => p
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(group)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("ec2:AuthorizeSecurityGroupIngress", e)),
+            Dir::Egress => p
+                .ec2
+                .authorize_security_group_egress()
+                .group_id(group)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("ec2:AuthorizeSecurityGroupEgress", e)),
+        }
+    };
+    // A group created a moment ago may not be visible yet.
+    let all: Vec<IpPermission> = atoms.iter().map(permission).collect();
+    match eventually(|| call(all.clone()), |e| e.kind == ErrorKind::NotFound).await {
+        Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {
+            // Some exist already: add the others one by one.
+            for a in atoms {
+                match call(vec![permission(a)]).await {
+                    Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {}
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+async fn revoke(p: &AwsProvider, group: &str, dir: Dir, atoms: &[Atom]) -> Result<(), ProviderError> {
+    if atoms.is_empty() {
+        return Ok(());
+    }
+    let perms: Vec<IpPermission> = atoms.iter().map(permission).collect();
+    let r = match dir {
+        Dir::Ingress => p
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("ec2:RevokeSecurityGroupIngress", e)),
+        Dir::Egress => p
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("ec2:RevokeSecurityGroupEgress", e)),
+    };
+    // Already revoked is what was wanted.
+    found(r).map(|_| ())
+}
+
+async fn update_descriptions(p: &AwsProvider, group: &str, dir: Dir, atoms: &[Atom]) -> Result<(), ProviderError> {
+    if atoms.is_empty() {
+        return Ok(());
+    }
+    let perms: Vec<IpPermission> = atoms.iter().map(permission).collect();
+    match dir {
+        Dir::Ingress => p
+            .ec2
+            .update_security_group_rule_descriptions_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("ec2:UpdateSecurityGroupRuleDescriptionsIngress", e)),
+        Dir::Egress => p
+            .ec2
+            .update_security_group_rule_descriptions_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("ec2:UpdateSecurityGroupRuleDescriptionsEgress", e)),
+    }
+}
+
+/// Makes the group's rules of one direction exactly the file's: adds the
+/// missing ones first (so traffic the file allows never stops), then
+/// revokes the others, then fixes descriptions the file sets.
+async fn sync_rules(
+    p: &AwsProvider,
+    group: &str,
+    dir: Dir,
+    desired: &[Rule],
+    live: &[IpPermission],
+) -> Result<(), ProviderError> {
+    let want = want_atoms(desired);
+    let have = perm_atoms(live);
+    let add: Vec<Atom> = want.iter().filter(|w| !have.iter().any(|h| h.key == w.key)).cloned().collect();
+    let drop: Vec<Atom> = have.iter().filter(|h| !want.iter().any(|w| w.key == h.key)).cloned().collect();
+    // The rule as AWS stores it, with the file's description.
+    let describe: Vec<Atom> = want
+        .iter()
+        .filter(|w| w.description.is_some())
+        .filter_map(|w| {
+            let h = have.iter().find(|h| h.key == w.key && h.description != w.description)?;
+            Some(Atom { description: w.description.clone(), ..h.clone() })
+        })
+        .collect();
+    authorize(p, group, dir, &add).await?;
+    revoke(p, group, dir, &drop).await?;
+    update_descriptions(p, group, dir, &describe).await
+}
+
+// ---- security groups ---------------------------------------------------------------
+
+async fn describe_sg(p: &AwsProvider, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
+    let out = found(
+        p.ec2
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e)),
+    )?;
+    Ok(out.and_then(|o| o.security_groups().iter().find(|g| g.group_id() == Some(id)).cloned()))
+}
+
+async fn describe_sg_by_name(p: &AwsProvider, name: &str, vpc: &str) -> Result<Option<SecurityGroup>, ProviderError> {
+    let out = found(
+        p.ec2
+            .describe_security_groups()
+            .filters(filter("group-name", name))
+            .filters(filter("vpc-id", vpc))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e)),
+    )?;
+    Ok(out.and_then(|o| {
+        o.security_groups().iter().find(|g| g.group_name() == Some(name) && g.vpc_id() == Some(vpc)).cloned()
+    }))
+}
+
+fn sg_live(p: &AwsProvider, sg: &SecurityGroup, spec: Option<&SgSpec>) -> Live {
+    let id = sg.group_id().unwrap_or_default().to_string();
+    let name = sg.group_name().unwrap_or_default();
+    let vpc = sg.vpc_id().unwrap_or_default();
+    let arn = match sg.security_group_arn() {
+        Some(a) => a.to_string(),
+        None => format!(
+            "arn:{}:ec2:{}:{}:security-group/{id}",
+            partition(&p.region),
+            p.region,
+            sg.owner_id().unwrap_or_default()
+        ),
+    };
+    let no_rules: &[Rule] = &[];
+    let ingress = project(spec.map_or(no_rules, |s| &s.ingress), perm_atoms(sg.ip_permissions()));
+    let egress =
+        project(spec.and_then(|s| s.egress.as_deref()).unwrap_or(no_rules), perm_atoms(sg.ip_permissions_egress()));
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    fields.insert("description".into(), json!(sg.description().unwrap_or_default()));
+    fields.insert("vpc".into(), json!(vpc));
+    fields.insert("ingress".into(), Value::Array(ingress));
+    fields.insert("egress".into(), Value::Array(egress));
+    let mut attrs = Attrs::new();
+    attrs.insert("id".into(), json!(id));
+    attrs.insert("name".into(), json!(name));
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("vpc_id".into(), json!(vpc));
+    Live { id, fields, attrs, tags: live_tags(sg.tags()) }
+}
+
+/// Reads a group moor just wrote, waiting out EC2's eventual consistency.
+async fn read_back(p: &AwsProvider, id: &str, spec: &SgSpec) -> Result<Live, ProviderError> {
+    let sg = wait(
+        &p.opts,
+        p.opts.wait_timeout.min(std::time::Duration::from_secs(60)),
+        "ec2:DescribeSecurityGroups",
+        "the new security group to be visible",
+        || describe_sg(p, id),
+    )
+    .await?;
+    Ok(sg_live(p, &sg, Some(spec)))
+}
+
+async fn create_sg(p: &AwsProvider, t: &Target, spec: &SgSpec) -> Result<Live, ProviderError> {
+    let name = t.name.as_deref().or(spec.name.as_deref()).unwrap_or(&t.logical);
+    let out = p
+        .ec2
+        .create_security_group()
+        .group_name(name)
+        .description(spec.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION))
+        .vpc_id(&spec.vpc)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .set_tags(Some(ec2_tags(&t.tags)))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:CreateSecurityGroup", e))?;
+    let Some(id) = out.group_id().map(str::to_string) else {
+        return Err(ProviderError::new(ErrorKind::Rejected, "ec2:CreateSecurityGroup", "AWS returned no group id"));
+    };
+    authorize(p, &id, Dir::Ingress, &want_atoms(&spec.ingress)).await?;
+    if let Some(egress) = &spec.egress {
+        // Replace AWS's default allow-all with the file's rules.
+        let sg = read_group(p, &id).await?;
+        sync_rules(p, &id, Dir::Egress, egress, sg.ip_permissions_egress()).await?;
+    }
+    read_back(p, &id, spec).await
+}
+
+/// The group as it is now, waiting for a new one to be visible.
+async fn read_group(p: &AwsProvider, id: &str) -> Result<SecurityGroup, ProviderError> {
+    wait(
+        &p.opts,
+        p.opts.wait_timeout.min(std::time::Duration::from_secs(60)),
+        "ec2:DescribeSecurityGroups",
+        "the security group to be visible",
+        || describe_sg(p, id),
+    )
+    .await
+}
+
+async fn update_sg(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &SgSpec,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let id = live.id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("ingress") || has("egress") {
+        let sg = read_group(p, id).await?;
+        if has("ingress") {
+            sync_rules(p, id, Dir::Ingress, &spec.ingress, sg.ip_permissions()).await?;
+        }
+        if let (true, Some(egress)) = (has("egress"), &spec.egress) {
+            sync_rules(p, id, Dir::Egress, egress, sg.ip_permissions_egress()).await?;
+        }
+    }
+    if has("tags") {
+        let (new, stale) = super::tag_changes(&t.tags, &live.tags);
+        let stale: Vec<Tag> = stale.iter().map(|k| Tag::builder().key(k).build()).collect();
+        if !stale.is_empty() {
+            p.ec2
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(stale))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:DeleteTags", e))?;
+        }
+        if !new.is_empty() {
+            p.ec2
+                .create_tags()
+                .resources(id)
+                .set_tags(Some(ec2_tags(&new)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:CreateTags", e))?;
+        }
+    }
+    read_back(p, id, spec).await
+}
+
+/// Network interfaces that use the group, as `eni-… (description)`.
+async fn interfaces_using(p: &AwsProvider, id: &str) -> Result<Vec<String>, ProviderError> {
+    let pages = p
+        .ec2
+        .describe_network_interfaces()
+        .filters(filter("group-id", id))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeNetworkInterfaces", e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|o| o.network_interfaces())
+        .filter(|n| n.groups().iter().any(|g| g.group_id() == Some(id)))
+        .filter_map(|n| {
+            let eni = n.network_interface_id()?;
+            Some(match n.description().filter(|d| !d.is_empty()) {
+                Some(d) => format!("{eni} ({d})"),
+                None => eni.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Other groups whose rules name this one.
+async fn groups_referencing(p: &AwsProvider, id: &str) -> Result<Vec<String>, ProviderError> {
+    let mut out = BTreeSet::new();
+    for f in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
+        let r = p
+            .ec2
+            .describe_security_groups()
+            .filters(filter(f, id))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e))?;
+        for g in r.security_groups() {
+            if let Some(gid) = g.group_id().filter(|g| *g != id) {
+                out.insert(format!("{gid} ({})", g.group_name().unwrap_or_default()));
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    if unresolved(id) {
+        return Ok(());
+    }
+    let Some(sg) = describe_sg(p, id).await? else {
+        return Ok(());
+    };
+    // Rules that name other groups would keep those from being deleted.
+    let refs = |perms: &[IpPermission]| -> Vec<Atom> {
+        perm_atoms(perms).into_iter().filter(|a| matches!(a.key.peer, Peer::Group(_))).collect()
+    };
+    revoke(p, id, Dir::Ingress, &refs(sg.ip_permissions())).await?;
+    revoke(p, id, Dir::Egress, &refs(sg.ip_permissions_egress())).await?;
+
+    // Load balancers and tasks leave interfaces behind for minutes.
+    let blockers: Mutex<(Vec<String>, Option<ProviderError>)> = Mutex::new((Vec::new(), None));
+    let blockers_ref = &blockers;
+    let r = wait(
+        &p.opts,
+        p.opts.wait_timeout,
+        "ec2:DeleteSecurityGroup",
+        "the security group to be free",
+        move || async move {
+            let enis = interfaces_using(p, id).await?;
+            if !enis.is_empty() {
+                *blockers_ref.lock().unwrap() = (enis, None);
+                return Ok(None);
+            }
+            match p
+                .ec2
+                .delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:DeleteSecurityGroup", e))
+            {
+                Ok(_) => Ok(Some(())),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(())),
+                Err(e) if e.kind == ErrorKind::InUse => {
+                    let groups = groups_referencing(p, id).await.unwrap_or_default();
+                    *blockers_ref.lock().unwrap() = (groups, Some(e));
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+    match r {
+        Err(e) if e.kind == ErrorKind::Wait => {
+            let (names, last) = blockers.into_inner().unwrap();
+            let secs = p.opts.wait_timeout.as_secs();
+            let message = match (&last, names.is_empty()) {
+                (None, false) => format!(
+                    "the group is still used by network interface(s) {} after {secs}s; they belong to load balancers or tasks that are still going away (or to something outside this stack)",
+                    names.join(", ")
+                ),
+                (Some(_), false) => format!(
+                    "the group is still referenced by the rules of security group(s) {} after {secs}s; remove those rules or delete those groups first",
+                    names.join(", ")
+                ),
+                (Some(last), true) => format!("the group is still in use after {secs}s: {}", last.message),
+                (None, true) => format!("the group is still in use after {secs}s"),
+            };
+            Err(ProviderError::new(ErrorKind::InUse, "ec2:DeleteSecurityGroup", message)
+                .with_code("DependencyViolation"))
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(v: Value) -> Rule {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn atom(proto: &str, ports: Option<(i32, i32)>, peer: Peer) -> Atom {
+        Atom::new(proto, ports, peer, None)
+    }
+
+    #[test]
+    fn a_rule_with_two_cidrs_matches_two_live_atoms() {
+        let r = rule(json!({"port": 80, "cidrs": ["10.0.0.0/8", "192.168.0.0/16"]}));
+        let live = vec![
+            atom("tcp", Some((80, 80)), Peer::V4("192.168.0.0/16".into())),
+            atom("tcp", Some((80, 80)), Peer::V4("10.0.0.0/8".into())),
+        ];
+        let out = project(std::slice::from_ref(&r), live);
+        assert_eq!(out, vec![serde_json::to_value(&r).unwrap()]);
+    }
+
+    #[test]
+    fn missing_and_extra_atoms_show() {
+        let r = rule(json!({"ports": {"from": 8000, "to": 8100}, "cidr": "10.0.0.0/8"}));
+        assert_eq!(rule_atoms(&r)[0].key.ports, Some((8000, 8100)));
+        let live = vec![atom("-1", None, Peer::V4("0.0.0.0/0".into()))];
+        let out = project(&[r], live);
+        assert_eq!(out, vec![json!({"protocol": "all", "cidr": "0.0.0.0/0"})]);
+    }
+
+    #[test]
+    fn cidr_blocks_compare_in_one_spelling() {
+        assert_eq!(norm_cidr("::0/0"), "::/0");
+        assert_eq!(norm_cidr("2001:DB8:0::/32"), "2001:db8::/32");
+        assert_eq!(norm_cidr("10.1.2.3/8"), "10.0.0.0/8");
+        assert_eq!(norm_cidr("0.0.0.0/0"), "0.0.0.0/0");
+        assert_eq!(norm_cidr("${x.y}"), "${x.y}");
+        let r = rule(json!({"port": 443, "ipv6_cidrs": ["::0/0"]}));
+        let out = project(std::slice::from_ref(&r), vec![atom("tcp", Some((443, 443)), Peer::V6("::/0".into()))]);
+        assert_eq!(out, vec![serde_json::to_value(&r).unwrap()]);
+    }
+
+    #[test]
+    fn descriptions_the_file_sets_are_compared() {
+        let r = rule(json!({"port": 80, "cidr": "0.0.0.0/0", "description": "web"}));
+        let mut live = atom("tcp", Some((80, 80)), Peer::V4("0.0.0.0/0".into()));
+        live.description = Some("old".into());
+        let out = project(std::slice::from_ref(&r), vec![live.clone()]);
+        assert_eq!(out[0]["description"], json!("old"));
+        // Without a description in the file, AWS's is no difference.
+        let r = rule(json!({"port": 80, "cidr": "0.0.0.0/0"}));
+        let out = project(std::slice::from_ref(&r), vec![live]);
+        assert_eq!(out, vec![serde_json::to_value(&r).unwrap()]);
+    }
+
+    #[test]
+    fn icmp_and_all_traffic_rules_round_trip() {
+        for v in [
+            json!({"protocol": "icmp", "cidr": "10.0.0.0/8"}),
+            json!({"protocol": "icmp", "port": 8, "cidr": "10.0.0.0/8"}),
+            json!({"protocol": "all", "source_group": "sg-1"}),
+            json!({"protocol": "udp", "ports": {"from": 1000, "to": 2000}, "cidr": "10.0.0.0/8"}),
+        ] {
+            let r = rule(v.clone());
+            let atoms = rule_atoms(&r);
+            let out = project(&[], atoms.clone());
+            assert_eq!(out.len(), 1);
+            // The canonical form of the live atom is the rule itself.
+            assert!(crate::plan::matches(&serde_json::to_value(&r).unwrap(), &out[0], "ingress"), "{v} vs {}", out[0]);
+            assert_eq!(project(std::slice::from_ref(&r), atoms), vec![serde_json::to_value(&r).unwrap()]);
+        }
+    }
+}

@@ -1,0 +1,753 @@
+//! `ecr/repository` and the `ecr/existing_repository` lookup.
+//!
+//! moor's lifecycle shorthands become rules of one lifecycle policy, after
+//! the file's own rules (ECR wants a rule for `any` image last); they carry
+//! a description that marks them, so reading the policy back gives the
+//! shorthands again. `pull_access` becomes a statement of the repository
+//! policy with its own `Sid`, followed by the statements of `policy`.
+
+use super::iam::{
+    document_json, is_account, parse_document, partition, project_document, retry_for, split_principals, unresolved,
+};
+use super::{found, sdk_err, tag_map, AwsProvider};
+use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
+use crate::model::ecr::{Encryption, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus};
+use crate::model::{Kind, Spec};
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+type SdkRepository = aws_sdk_ecr::types::Repository;
+
+// ---- lifecycle policy -------------------------------------------------------------
+
+const EXPIRE_MARK: &str = "(moor: expire_untagged_after_days)";
+const KEEP_MARK: &str = "(moor: keep_last)";
+
+fn rule_json(priority: u32, description: Option<&str>, status: &str, prefixes: &[String], count: (&str, u32)) -> Value {
+    let mut selection = serde_json::Map::new();
+    selection.insert("tagStatus".into(), json!(status));
+    if !prefixes.is_empty() {
+        selection.insert("tagPrefixList".into(), json!(prefixes));
+    }
+    selection.insert("countType".into(), json!(count.0));
+    if count.0 == "sinceImagePushed" {
+        selection.insert("countUnit".into(), json!("days"));
+    }
+    selection.insert("countNumber".into(), json!(count.1));
+    let mut rule = serde_json::Map::new();
+    rule.insert("rulePriority".into(), json!(priority));
+    if let Some(d) = description {
+        rule.insert("description".into(), json!(d));
+    }
+    rule.insert("selection".into(), Value::Object(selection));
+    rule.insert("action".into(), json!({ "type": "expire" }));
+    Value::Object(rule)
+}
+
+/// The file's rules keep their priorities; `expire_untagged_after_days`
+/// gets the next one, `keep_last` (a rule for any image) the one after.
+fn lifecycle_json(l: &Lifecycle) -> Option<String> {
+    let mut rules = Vec::new();
+    for r in &l.rules {
+        let status = match r.tag_status {
+            TagStatus::Tagged => "tagged",
+            TagStatus::Untagged => "untagged",
+            TagStatus::Any => "any",
+        };
+        let count = match (r.count_more_than, r.days_since_pushed) {
+            (Some(n), _) => ("imageCountMoreThan", n),
+            (None, Some(d)) => ("sinceImagePushed", d),
+            (None, None) => ("imageCountMoreThan", 0),
+        };
+        rules.push(rule_json(r.priority, r.description.as_deref(), status, &r.tag_prefixes, count));
+    }
+    let mut next = l.rules.iter().map(|r| r.priority).max().unwrap_or(0) + 1;
+    if let Some(days) = l.expire_untagged_after_days {
+        let d = format!("Expire untagged images {days} days after push {EXPIRE_MARK}");
+        rules.push(rule_json(next, Some(&d), "untagged", &[], ("sinceImagePushed", days)));
+        next += 1;
+    }
+    if let Some(n) = l.keep_last {
+        let d = format!("Keep the {n} newest images {KEEP_MARK}");
+        rules.push(rule_json(next, Some(&d), "any", &[], ("imageCountMoreThan", n)));
+    }
+    (!rules.is_empty()).then(|| json!({ "rules": rules }).to_string())
+}
+
+/// One rule of a lifecycle policy as read.
+struct ReadRule {
+    rule: LifecycleRule,
+    count_type: String,
+    count: u32,
+}
+
+fn read_rule(v: &Value) -> Option<ReadRule> {
+    let sel = v.get("selection")?;
+    let status = sel.get("tagStatus").and_then(Value::as_str)?.to_ascii_lowercase();
+    let tag_status: TagStatus = serde_json::from_value(json!(status)).ok()?;
+    let count_type = sel.get("countType").and_then(Value::as_str).unwrap_or_default().to_string();
+    let count = sel.get("countNumber").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let rule = LifecycleRule {
+        priority: v.get("rulePriority").and_then(Value::as_u64).unwrap_or(0) as u32,
+        description: v.get("description").and_then(Value::as_str).filter(|d| !d.is_empty()).map(str::to_string),
+        tag_status,
+        tag_prefixes: sel
+            .get("tagPrefixList")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default(),
+        count_more_than: (count_type == "imageCountMoreThan").then_some(count),
+        days_since_pushed: (count_type == "sinceImagePushed").then_some(count),
+    };
+    Some(ReadRule { rule, count_type, count })
+}
+
+/// A lifecycle policy in moor's shape: the marked rules become the
+/// shorthands again when they sit where moor puts them.
+fn parse_lifecycle(text: &str) -> Lifecycle {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let rules: Vec<ReadRule> =
+        v.get("rules").and_then(Value::as_array).map(|a| a.iter().filter_map(read_rule).collect()).unwrap_or_default();
+    let marked = |r: &ReadRule, mark: &str| r.rule.description.as_deref().is_some_and(|d| d.ends_with(mark));
+    let is_expire = |r: &ReadRule| {
+        marked(r, EXPIRE_MARK) && r.rule.tag_status == TagStatus::Untagged && r.count_type == "sinceImagePushed"
+    };
+    let is_keep = |r: &ReadRule| {
+        marked(r, KEEP_MARK) && r.rule.tag_status == TagStatus::Any && r.count_type == "imageCountMoreThan"
+    };
+    let max_raw = rules.iter().filter(|r| !is_expire(r) && !is_keep(r)).map(|r| r.rule.priority).max().unwrap_or(0);
+    let mut out = Lifecycle::default();
+    let mut next = max_raw + 1;
+    if let Some(r) = rules.iter().find(|r| is_expire(r) && r.rule.priority == next) {
+        out.expire_untagged_after_days = Some(r.count);
+        next += 1;
+    }
+    if let Some(r) = rules.iter().find(|r| is_keep(r) && r.rule.priority == next) {
+        out.keep_last = Some(r.count);
+    }
+    for r in rules {
+        let expire = out.expire_untagged_after_days.is_some() && is_expire(&r) && r.rule.priority == max_raw + 1;
+        let keep = out.keep_last.is_some() && is_keep(&r) && r.rule.priority == next;
+        if !expire && !keep {
+            out.rules.push(r.rule);
+        }
+    }
+    out
+}
+
+// ---- repository policy ----------------------------------------------------------------
+
+const PULL_SID: &str = "MoorPullAccess";
+const PULL_ACTIONS: [&str; 3] = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"];
+
+fn pull_statement(pa: &PullAccess, partition: &str) -> Option<Statement> {
+    let aws: Vec<String> = pa
+        .accounts
+        .iter()
+        .map(|a| if is_account(a) { format!("arn:{partition}:iam::{a}:root") } else { a.clone() })
+        .chain(pa.principals.iter().cloned())
+        .collect();
+    if aws.is_empty() && pa.services.is_empty() {
+        return None;
+    }
+    Some(Statement {
+        sid: Some(PULL_SID.into()),
+        effect: Effect::Allow,
+        actions: PULL_ACTIONS.iter().map(|a| a.to_string()).collect(),
+        not_actions: Vec::new(),
+        resources: Vec::new(),
+        principals: Some(Principals { aws, services: pa.services.clone() }),
+        conditions: Default::default(),
+    })
+}
+
+/// The repository policy: `pull_access`, then the statements of `policy`.
+fn repository_policy(spec: &Repository, partition: &str) -> Option<PolicyDocument> {
+    let mut statements: Vec<Statement> =
+        spec.pull_access.as_ref().and_then(|pa| pull_statement(pa, partition)).into_iter().collect();
+    if let Some(doc) = &spec.policy {
+        statements.extend(doc.statements.iter().cloned());
+    }
+    let version = spec.policy.as_ref().and_then(|d| d.version.clone()).unwrap_or_else(|| "2012-10-17".into());
+    (!statements.is_empty()).then_some(PolicyDocument { version: Some(version), statements })
+}
+
+fn is_pull(s: &Statement) -> bool {
+    let mut actions: Vec<&str> = s.actions.iter().map(String::as_str).collect();
+    actions.sort_unstable();
+    actions.dedup();
+    let mut want = PULL_ACTIONS.to_vec();
+    want.sort_unstable();
+    s.sid.as_deref() == Some(PULL_SID)
+        && s.effect == Effect::Allow
+        && actions == want
+        && s.not_actions.is_empty()
+        && s.resources.is_empty()
+        && s.conditions.is_empty()
+}
+
+/// A repository policy split back into `pull_access` and `policy`.
+fn split_policy(doc: Option<PolicyDocument>, spec: &Repository) -> (PullAccess, PolicyDocument) {
+    let mut pa = PullAccess::default();
+    let Some(doc) = doc else {
+        return (pa, PolicyDocument { version: None, statements: Vec::new() });
+    };
+    let mut rest = Vec::new();
+    for s in doc.statements {
+        if !is_pull(&s) {
+            rest.push(s);
+            continue;
+        }
+        let p = s.principals.unwrap_or_default();
+        let file = spec.pull_access.clone().unwrap_or_default();
+        let (accounts, principals) = split_principals(&p.aws, &file.accounts, &file.principals);
+        pa.accounts.extend(accounts);
+        pa.principals.extend(principals);
+        pa.services.extend(p.services);
+    }
+    let policy = project_document(PolicyDocument { version: doc.version, statements: rest }, spec.policy.as_ref());
+    (pa, policy)
+}
+
+// ---- reading ---------------------------------------------------------------------------
+
+/// Registry id and repository name of `arn:aws:ecr:<region>:<registry>:repository/<name>`.
+fn arn_parts(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "ecr" {
+        return None;
+    }
+    Some((parts[4], parts[5].strip_prefix("repository/")?))
+}
+
+async fn describe(p: &AwsProvider, name: &str, registry: Option<&str>) -> Result<Option<SdkRepository>, ProviderError> {
+    let out = found(
+        p.ecr
+            .describe_repositories()
+            .repository_names(name)
+            .set_registry_id(registry.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:DescribeRepositories", e)),
+    )?;
+    Ok(out.and_then(|o| o.repositories().iter().find(|r| r.repository_name() == Some(name)).cloned()))
+}
+
+/// The repository of a recorded ARN (exactly that one), else the one of that name.
+async fn find_repo(
+    p: &AwsProvider,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<SdkRepository>, ProviderError> {
+    if let Some(id) = id {
+        if unresolved(id) {
+            return Ok(None);
+        }
+        if let Some((registry, n)) = arn_parts(id) {
+            if let Some(r) = describe(p, n, Some(registry)).await? {
+                if r.repository_arn() == Some(id) {
+                    return Ok(Some(r));
+                }
+            }
+        }
+    }
+    match name {
+        Some(n) if !unresolved(n) => describe(p, n, None).await,
+        _ => Ok(None),
+    }
+}
+
+fn repo_attrs(r: &SdkRepository) -> Attrs {
+    Attrs::from([
+        ("name".to_string(), json!(r.repository_name().unwrap_or_default())),
+        ("arn".to_string(), json!(r.repository_arn().unwrap_or_default())),
+        ("uri".to_string(), json!(r.repository_uri().unwrap_or_default())),
+        ("registry_id".to_string(), json!(r.registry_id().unwrap_or_default())),
+    ])
+}
+
+/// Whether a KMS key as ECR reports it (a key ARN) is the one the file
+/// names (the same ARN, the key id, or an alias, which only KMS resolves).
+fn same_kms_key(live: &str, file: &str) -> bool {
+    live == file || live.ends_with(&format!(":key/{file}")) || file.starts_with("alias/") || file.contains(":alias/")
+}
+
+fn encryption_value(r: &SdkRepository, spec: Option<&Encryption>) -> Value {
+    let Some(c) = r.encryption_configuration() else {
+        return json!(Encryption::Aes256);
+    };
+    match c.encryption_type() {
+        EncryptionType::Aes256 => json!(Encryption::Aes256),
+        EncryptionType::Kms => {
+            let key = c.kms_key().unwrap_or_default();
+            match spec {
+                Some(Encryption::Kms(f)) if same_kms_key(key, f) => json!(Encryption::Kms(f.clone())),
+                _ => json!(Encryption::Kms(key.to_string())),
+            }
+        }
+        other => json!({ other.as_str().to_ascii_lowercase(): c.kms_key().unwrap_or_default() }),
+    }
+}
+
+fn mutability_value(r: &SdkRepository) -> Value {
+    match r.image_tag_mutability() {
+        None | Some(ImageTagMutability::Mutable) => json!(TagMutability::Mutable),
+        Some(ImageTagMutability::Immutable) => json!(TagMutability::Immutable),
+        Some(other) => json!(other.as_str().to_ascii_lowercase()),
+    }
+}
+
+async fn lifecycle_of(p: &AwsProvider, name: &str, registry: Option<&str>) -> Result<Lifecycle, ProviderError> {
+    let out = found(
+        p.ecr
+            .get_lifecycle_policy()
+            .repository_name(name)
+            .set_registry_id(registry.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:GetLifecyclePolicy", e)),
+    )?;
+    Ok(out.and_then(|o| o.lifecycle_policy_text().map(parse_lifecycle)).unwrap_or_default())
+}
+
+async fn policy_of(
+    p: &AwsProvider,
+    name: &str,
+    registry: Option<&str>,
+) -> Result<Option<PolicyDocument>, ProviderError> {
+    let out = found(
+        p.ecr
+            .get_repository_policy()
+            .repository_name(name)
+            .set_registry_id(registry.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:GetRepositoryPolicy", e)),
+    )?;
+    Ok(out.and_then(|o| o.policy_text().and_then(parse_document)))
+}
+
+async fn tags_of(p: &AwsProvider, arn: &str) -> Result<Tags, ProviderError> {
+    let out = p
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_err("ecr:ListTagsForResource", e))?;
+    Ok(tag_map(out.tags().iter().map(|t| (Some(t.key()), Some(t.value())))))
+}
+
+/// A repository as moor reports it; with the file's settings, the lifecycle
+/// and repository policies are read too when the file sets them.
+async fn repo_live(p: &AwsProvider, r: &SdkRepository, spec: Option<&Repository>) -> Result<Live, ProviderError> {
+    let name = r.repository_name().unwrap_or_default();
+    let arn = r.repository_arn().unwrap_or_default();
+    let registry = r.registry_id();
+    let mut f = Fields::new();
+    f.insert("name".into(), json!(name));
+    f.insert("tag_mutability".into(), mutability_value(r));
+    f.insert("scan_on_push".into(), json!(r.image_scanning_configuration().is_some_and(|c| c.scan_on_push())));
+    f.insert("encryption".into(), encryption_value(r, spec.and_then(|s| s.encryption.as_ref())));
+    if let Some(s) = spec {
+        if s.lifecycle.is_some() {
+            let l = lifecycle_of(p, name, registry).await?;
+            f.insert("lifecycle".into(), serde_json::to_value(l).expect("lifecycle serializes"));
+        }
+        if s.pull_access.is_some() || s.policy.is_some() {
+            let (pa, policy) = split_policy(policy_of(p, name, registry).await?, s);
+            f.insert("pull_access".into(), serde_json::to_value(pa).expect("pull access serializes"));
+            f.insert("policy".into(), serde_json::to_value(policy).expect("documents serialize"));
+        }
+    }
+    Ok(Live { id: arn.to_string(), fields: f, attrs: repo_attrs(r), tags: tags_of(p, arn).await? })
+}
+
+fn lookup_live(r: &SdkRepository) -> Live {
+    Live {
+        id: r.repository_arn().unwrap_or_default().to_string(),
+        fields: Fields::from_iter([("name".to_string(), json!(r.repository_name().unwrap_or_default()))]),
+        attrs: repo_attrs(r),
+        tags: Tags::new(),
+    }
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+fn ecr_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
+}
+
+fn mutability(m: Option<TagMutability>) -> ImageTagMutability {
+    match m {
+        Some(TagMutability::Immutable) => ImageTagMutability::Immutable,
+        Some(TagMutability::Mutable) | None => ImageTagMutability::Mutable,
+    }
+}
+
+fn ok_if_gone(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// ECR refuses a policy naming a principal IAM has not propagated yet.
+fn policy_not_ready(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("InvalidParameterException") && e.message.contains("Invalid repository policy")
+}
+
+async fn put_lifecycle(
+    p: &AwsProvider,
+    name: &str,
+    registry: Option<&str>,
+    l: Option<&Lifecycle>,
+) -> Result<(), ProviderError> {
+    match l.and_then(lifecycle_json) {
+        Some(text) => p
+            .ecr
+            .put_lifecycle_policy()
+            .repository_name(name)
+            .set_registry_id(registry.map(str::to_string))
+            .lifecycle_policy_text(text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("ecr:PutLifecyclePolicy", e)),
+        None => ok_if_gone(
+            p.ecr
+                .delete_lifecycle_policy()
+                .repository_name(name)
+                .set_registry_id(registry.map(str::to_string))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("ecr:DeleteLifecyclePolicy", e)),
+        ),
+    }
+}
+
+async fn set_policy(
+    p: &AwsProvider,
+    name: &str,
+    registry: Option<&str>,
+    spec: &Repository,
+) -> Result<(), ProviderError> {
+    match repository_policy(spec, partition(&p.region)) {
+        Some(doc) => {
+            let req = p
+                .ecr
+                .set_repository_policy()
+                .repository_name(name)
+                .set_registry_id(registry.map(str::to_string))
+                .policy_text(document_json(&doc));
+            retry_for(
+                Duration::from_secs(20),
+                || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("ecr:SetRepositoryPolicy", e)) },
+                policy_not_ready,
+            )
+            .await
+        }
+        None => ok_if_gone(
+            p.ecr
+                .delete_repository_policy()
+                .repository_name(name)
+                .set_registry_id(registry.map(str::to_string))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("ecr:DeleteRepositoryPolicy", e)),
+        ),
+    }
+}
+
+async fn read_back(
+    p: &AwsProvider,
+    name: &str,
+    registry: Option<&str>,
+    spec: &Repository,
+) -> Result<Live, ProviderError> {
+    match describe(p, name, registry).await? {
+        Some(r) => repo_live(p, &r, Some(spec)).await,
+        None => Err(ProviderError::new(ErrorKind::NotFound, "ecr:DescribeRepositories", "the repository is gone")),
+    }
+}
+
+async fn create_repo(p: &AwsProvider, t: &Target, spec: &Repository) -> Result<Live, ProviderError> {
+    let name = t
+        .name
+        .as_deref()
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "ecr:CreateRepository", "the repository has no name"))?;
+    let mut req = p.ecr.create_repository().repository_name(name).set_tags(Some(ecr_tags(&t.tags)));
+    if let Some(m) = spec.tag_mutability {
+        req = req.image_tag_mutability(mutability(Some(m)));
+    }
+    if let Some(s) = spec.scan_on_push {
+        req = req.image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(s).build());
+    }
+    if let Some(e) = &spec.encryption {
+        let c = match e {
+            Encryption::Aes256 => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256).build(),
+            Encryption::Kms(key) => {
+                EncryptionConfiguration::builder().encryption_type(EncryptionType::Kms).kms_key(key).build()
+            }
+        }
+        .map_err(|e| ProviderError::new(ErrorKind::Rejected, "ecr:CreateRepository", e.to_string()))?;
+        req = req.encryption_configuration(c);
+    }
+    let out = req.send().await.map_err(|e| sdk_err("ecr:CreateRepository", e))?;
+    let registry = out.repository().and_then(|r| r.registry_id()).map(str::to_string);
+    let registry = registry.as_deref();
+    if spec.lifecycle.as_ref().and_then(lifecycle_json).is_some() {
+        put_lifecycle(p, name, registry, spec.lifecycle.as_ref()).await?;
+    }
+    if repository_policy(spec, partition(&p.region)).is_some() {
+        set_policy(p, name, registry, spec).await?;
+    }
+    read_back(p, name, registry, spec).await
+}
+
+async fn update_repo(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &Repository,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let name = live
+        .attrs
+        .get("name")
+        .and_then(Value::as_str)
+        .or(t.name.as_deref())
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "ecr:update", "the repository has no name"))?
+        .to_string();
+    let name = name.as_str();
+    let registry = live.attrs.get("registry_id").and_then(Value::as_str).filter(|r| !r.is_empty());
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("tag_mutability") {
+        p.ecr
+            .put_image_tag_mutability()
+            .repository_name(name)
+            .set_registry_id(registry.map(str::to_string))
+            .image_tag_mutability(mutability(spec.tag_mutability))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:PutImageTagMutability", e))?;
+    }
+    if has("scan_on_push") {
+        p.ecr
+            .put_image_scanning_configuration()
+            .repository_name(name)
+            .set_registry_id(registry.map(str::to_string))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(spec.scan_on_push.unwrap_or(false)).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:PutImageScanningConfiguration", e))?;
+    }
+    if has("lifecycle") {
+        put_lifecycle(p, name, registry, spec.lifecycle.as_ref()).await?;
+    }
+    if has("pull_access") || has("policy") {
+        set_policy(p, name, registry, spec).await?;
+    }
+    if has("tags") {
+        tag(p, &live.id, &t.tags, &live.tags).await?;
+    }
+    read_back(p, name, registry, spec).await
+}
+
+async fn tag(p: &AwsProvider, arn: &str, want: &Tags, have: &Tags) -> Result<(), ProviderError> {
+    let (set, remove) = super::tag_changes(want, have);
+    if !remove.is_empty() {
+        p.ecr
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:UntagResource", e))?;
+    }
+    if !set.is_empty() {
+        p.ecr
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(ecr_tags(&set)))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecr:TagResource", e))?;
+    }
+    Ok(())
+}
+
+async fn delete_repo(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let (registry, name) = match arn_parts(&d.id) {
+        Some((r, n)) => (Some(r), n),
+        None => match d.name.as_deref() {
+            Some(n) => (None, n),
+            None => return Ok(()),
+        },
+    };
+    let r = p
+        .ecr
+        .delete_repository()
+        .repository_name(name)
+        .set_registry_id(registry.map(str::to_string))
+        .force(d.force)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk_err("ecr:DeleteRepository", e));
+    match r {
+        Err(e) if e.code.as_deref() == Some("RepositoryNotEmptyException") => Err(ProviderError {
+            message: "the repository still holds images; set `empty_on_delete: true` on it to delete them with it, \
+                      or run with --force"
+                .into(),
+            ..e
+        }),
+        other => ok_if_gone(other),
+    }
+}
+
+fn lookup_rejected(op: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Rejected,
+        op,
+        "ecr/existing_repository is a lookup: moor reads it and never changes it",
+    )
+}
+
+fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, op, format!("{kind} is not an ECR kind"))
+}
+
+// ---- the provider functions ----------------------------------------------------------------
+
+pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
+    match &t.spec {
+        Spec::EcrRepository(spec) => {
+            let Some(r) = find_repo(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
+            found(repo_live(p, &r, Some(spec)).await)
+        }
+        Spec::EcrExistingRepository(spec) => {
+            if unresolved(&spec.name) {
+                return Ok(None);
+            }
+            Ok(describe(p, &spec.name, None).await?.map(|r| lookup_live(&r)))
+        }
+        _ => Err(wrong_kind("ecr:read", t.kind)),
+    }
+}
+
+pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+    let by_name = if arn_parts(&d.id).is_some() { None } else { d.name.as_deref() };
+    let Some(r) = find_repo(p, Some(&d.id), by_name).await? else { return Ok(None) };
+    match d.kind {
+        Kind::EcrRepository => found(repo_live(p, &r, None).await),
+        Kind::EcrExistingRepository => Ok(Some(lookup_live(&r))),
+        other => Err(wrong_kind("ecr:read", other)),
+    }
+}
+
+pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::EcrRepository(spec) => create_repo(p, t, spec).await,
+        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:CreateRepository")),
+        _ => Err(wrong_kind("ecr:create", t.kind)),
+    }
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    t: &Target,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::EcrRepository(spec) => update_repo(p, t, spec, live, changed).await,
+        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:UpdateRepository")),
+        _ => Err(wrong_kind("ecr:update", t.kind)),
+    }
+}
+
+pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    match d.kind {
+        Kind::EcrRepository => delete_repo(p, d).await,
+        Kind::EcrExistingRepository => Err(lookup_rejected("ecr:DeleteRepository")),
+        other => Err(wrong_kind("ecr:delete", other)),
+    }
+}
+
+pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::EcrRepository(spec) => {
+            // Only add tags: the repository keeps any it has.
+            let mut want = live.tags.clone();
+            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            tag(p, &live.id, &want, &live.tags).await?;
+            let registry = live.attrs.get("registry_id").and_then(Value::as_str).filter(|r| !r.is_empty());
+            let name = live.attrs.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or_default();
+            read_back(p, name, registry, spec).await
+        }
+        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:TagResource")),
+        _ => Err(wrong_kind("ecr:adopt", t.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifecycle(v: Value) -> Lifecycle {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn lifecycle_round_trips_with_shorthands_after_raw_rules() {
+        let l = lifecycle(json!({
+            "keep_last": 50,
+            "expire_untagged_after_days": 3,
+            "rules": [
+                { "priority": 1, "description": "pr", "tag_status": "tagged", "tag_prefixes": ["pr-"], "days_since_pushed": 14 },
+                { "priority": 4, "tag_status": "tagged", "tag_prefixes": ["rc-"], "count_more_than": 5 }
+            ]
+        }));
+        let text = lifecycle_json(&l).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let prios: Vec<u64> =
+            v["rules"].as_array().unwrap().iter().map(|r| r["rulePriority"].as_u64().unwrap()).collect();
+        assert_eq!(prios, [1, 4, 5, 6]);
+        assert_eq!(v["rules"][3]["selection"]["tagStatus"], "any");
+        assert_eq!(parse_lifecycle(&text), l);
+        let only_keep = lifecycle(json!({ "keep_last": 10 }));
+        assert_eq!(parse_lifecycle(&lifecycle_json(&only_keep).unwrap()), only_keep);
+    }
+
+    #[test]
+    fn a_moved_shorthand_rule_reads_as_a_raw_rule() {
+        let text = r#"{"rules":[{"rulePriority":7,"description":"Keep the 3 newest images (moor: keep_last)",
+            "selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}},
+            {"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":2},"action":{"type":"expire"}}]}"#;
+        let l = parse_lifecycle(text);
+        assert_eq!(l.keep_last, None);
+        assert_eq!(l.rules.len(), 2);
+    }
+
+    #[test]
+    fn pull_access_splits_back_out_of_the_policy() {
+        let spec: Repository = serde_json::from_value(json!({
+            "pull_access": { "accounts": ["210987654321"], "services": ["codebuild.amazonaws.com"] },
+            "policy": { "statements": [ { "sid": "Ci", "actions": ["ecr:PutImage"], "principals": { "aws": ["123456789012"] } } ] }
+        }))
+        .unwrap();
+        let doc = repository_policy(&spec, "aws").unwrap();
+        let (pa, policy) = split_policy(parse_document(&document_json(&doc)), &spec);
+        assert_eq!(Some(&pa), spec.pull_access.as_ref());
+        assert_eq!(policy.statements, spec.policy.unwrap().statements);
+    }
+}

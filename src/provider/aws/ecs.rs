@@ -1,0 +1,1760 @@
+//! ECS: `ecs/cluster`, `ecs/task_definition` and `ecs/service`.
+//!
+//! - A cluster is found by ARN or name; an INACTIVE one is gone. Creating
+//!   one waits until it is ACTIVE and its capacity providers are attached.
+//! - A task definition is found by the ARN of a revision, or by family (its
+//!   latest ACTIVE revision). Every change registers a new revision (the
+//!   engine then retires the old one through [`delete`]); a change of tags
+//!   alone re-tags the current revision.
+//! - A service is found by ARN, or by cluster and name; INACTIVE (and, for
+//!   the file's own resources, DRAINING) means gone. Create and update wait
+//!   until the deployment moor started is the PRIMARY one, COMPLETED, with
+//!   every task running; a rollback or a deployment whose tasks keep
+//!   stopping fails the apply, with the tasks' stop reasons. Delete scales
+//!   to 0, deletes and waits until the service is INACTIVE.
+//!
+//! ECS needs the service-linked role `AWSServiceRoleForECS`; the first
+//! cluster or service of a fresh account fails without it, so [`with_slr`]
+//! creates the role and retries.
+//!
+//! Live fields are projected onto the file's representation where they
+//! mean the same (`"0.5 vCPU"` for AWS's `"512"`, a map for AWS's
+//! environment list, `true` for `ENABLED`), and AWS's defaults fill what a
+//! response leaves out, so "apply, then plan" shows no change.
+
+use super::{eventually, found, iam_not_ready, sdk_err, tag_map, wait, AwsProvider};
+use crate::model::common::{Size, StrList, Tags};
+use crate::model::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
+use crate::model::{Kind, Spec};
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use aws_sdk_ecs::types as et;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+// ---- dispatch -----------------------------------------------------------------
+
+pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
+    match &t.spec {
+        Spec::EcsCluster(_) => {
+            let Some(key) = ident(t.id.as_deref().or(t.name.as_deref())) else { return Ok(None) };
+            read_cluster(p, key).await
+        }
+        Spec::EcsTaskDefinition(td) => {
+            let Some(key) = ident(t.id.as_deref().or(t.name.as_deref())) else { return Ok(None) };
+            read_task_definition(p, key, Some(td)).await
+        }
+        Spec::EcsService(s) => {
+            let (cluster, key) = match t.id.as_deref() {
+                Some(id) => {
+                    let Some(id) = ident(Some(id)) else { return Ok(None) };
+                    let cluster = match cluster_of_service_arn(id) {
+                        Some(c) => c.to_string(),
+                        None => match ident(Some(&s.cluster)) {
+                            Some(c) => c.to_string(),
+                            None => return Ok(None),
+                        },
+                    };
+                    (cluster, id)
+                }
+                None => {
+                    let (Some(cluster), Some(name)) = (ident(Some(&s.cluster)), ident(t.name.as_deref())) else {
+                        return Ok(None);
+                    };
+                    (cluster.to_string(), name)
+                }
+            };
+            // A service that is still draining is on its way out: to the
+            // file it is gone (create waits until it is INACTIVE).
+            let svc = describe_service(p, &cluster, key).await?;
+            Ok(svc.filter(|s| s.status() == Some("ACTIVE")).map(|svc| service_live(&svc, Some(s))))
+        }
+        _ => Err(wrong_kind(t.kind)),
+    }
+}
+
+pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+    match d.kind {
+        Kind::EcsCluster => read_cluster(p, &d.id).await,
+        Kind::EcsTaskDefinition => {
+            let Some((td, tags)) = describe_td(p, &d.id).await? else { return Ok(None) };
+            Ok(is_active(&td).then(|| td_live(&td, &tags, None)))
+        }
+        Kind::EcsService => {
+            let Some(cluster) = service_cluster(p, &d.id).await? else { return Ok(None) };
+            let svc = describe_service(p, &cluster, &d.id).await?;
+            Ok(svc.filter(|s| s.status() != Some("INACTIVE")).map(|s| service_live(&s, None)))
+        }
+        other => Err(wrong_kind(other)),
+    }
+}
+
+pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::EcsCluster(c) => create_cluster(p, t, c).await,
+        Spec::EcsTaskDefinition(td) => register(p, t, td).await,
+        Spec::EcsService(s) => create_service(p, t, s).await,
+        _ => Err(wrong_kind(t.kind)),
+    }
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    t: &Target,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::EcsCluster(c) => update_cluster(p, t, c, live, changed).await,
+        Spec::EcsTaskDefinition(td) => {
+            if changed.iter().all(|f| f == "tags") {
+                // Tags alone need no new revision.
+                sync_tags(p, &live.id, &live.tags, &t.tags).await?;
+                let back = read_task_definition(p, &live.id, Some(td)).await?;
+                return back.ok_or_else(|| gone_after("ecs:DescribeTaskDefinition", "the task definition revision"));
+            }
+            register(p, t, td).await
+        }
+        Spec::EcsService(s) => update_service(p, t, s, live, changed).await,
+        _ => Err(wrong_kind(t.kind)),
+    }
+}
+
+pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    match d.kind {
+        Kind::EcsCluster => delete_cluster(p, d).await,
+        Kind::EcsTaskDefinition => delete_task_definition(p, d).await,
+        Kind::EcsService => delete_service(p, d).await,
+        other => Err(wrong_kind(other)),
+    }
+}
+
+pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    let mut want = live.tags.clone();
+    want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sync_tags(p, &live.id, &live.tags, &want).await?;
+    let back = match &t.spec {
+        Spec::EcsCluster(_) => read_cluster(p, &live.id).await?,
+        Spec::EcsTaskDefinition(td) => read_task_definition(p, &live.id, Some(td)).await?,
+        Spec::EcsService(s) => {
+            let Some(cluster) = service_cluster(p, &live.id).await? else {
+                return Err(gone_after("ecs:DescribeServices", "the service"));
+            };
+            describe_service(p, &cluster, &live.id).await?.map(|svc| service_live(&svc, Some(s)))
+        }
+        _ => return Err(wrong_kind(t.kind)),
+    };
+    back.ok_or_else(|| gone_after("ecs:TagResource", "the resource"))
+}
+
+// ---- shared -------------------------------------------------------------------
+
+/// An identifying value, unless it still waits for a reference.
+fn ident(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.is_empty() && !s.contains("${"))
+}
+
+fn wrong_kind(kind: Kind) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, "moor:ecs", format!("{kind} is not an ECS kind"))
+}
+
+fn gone_after(op: &str, what: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::NotFound, op, format!("{what} was not found right after the call"))
+}
+
+fn invalid(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, "moor:ecs", message)
+}
+
+fn build_err(e: aws_smithy_types::error::operation::BuildError) -> ProviderError {
+    invalid(format!("could not build the request: {e}"))
+}
+
+/// The snake_case name serde gives an enum value (`fargate`, `enabled`, …).
+fn serde_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn ecs_tags(tags: &Tags) -> Option<Vec<et::Tag>> {
+    (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| et::Tag::builder().key(k).value(v).build()).collect())
+}
+
+fn live_tags(tags: &[et::Tag]) -> Tags {
+    tag_map(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+/// Puts `want` on `arn`: removes what is no longer wanted, sets the rest.
+async fn sync_tags(p: &AwsProvider, arn: &str, have: &Tags, want: &Tags) -> Result<(), ProviderError> {
+    let (add, remove) = super::tag_changes(want, have);
+    if !remove.is_empty() {
+        p.ecs
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:UntagResource", e))?;
+    }
+    if let Some(tags) = ecs_tags(&add) {
+        p.ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:TagResource", e))?;
+    }
+    Ok(())
+}
+
+/// Whether ECS refused because its service-linked role does not exist yet.
+fn slr_missing(e: &ProviderError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    m.contains("service linked role") || m.contains("service-linked role") || m.contains("awsservicerolefor")
+}
+
+/// Creates `AWSServiceRoleForECS`; one that exists already is fine.
+async fn ensure_slr(p: &AwsProvider) -> Result<(), ProviderError> {
+    match p.iam.create_service_linked_role().aws_service_name("ecs.amazonaws.com").send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = sdk_err("iam:CreateServiceLinkedRole", e);
+            let taken = e.message.to_ascii_lowercase().contains("has been taken");
+            match e.code.as_deref() {
+                Some("EntityAlreadyExists") => Ok(()),
+                Some("InvalidInput") if taken => Ok(()),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// Runs `call`, creating the ECS service-linked role when the call fails
+/// for the want of it, and retrying while IAM catches up (and while `also`
+/// says so).
+async fn with_slr<T, F, Fut>(
+    p: &AwsProvider,
+    mut call: F,
+    also: impl Fn(&ProviderError) -> bool,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let created = AtomicBool::new(false);
+    let created = &created;
+    eventually(
+        || {
+            let fut = call();
+            async move {
+                match fut.await {
+                    Err(e) if slr_missing(&e) => {
+                        if !created.swap(true, Ordering::SeqCst) {
+                            ensure_slr(p).await?;
+                        }
+                        Err(e)
+                    }
+                    other => other,
+                }
+            }
+        },
+        |e| slr_missing(e) || iam_not_ready(e) || also(e),
+    )
+    .await
+}
+
+fn strategy_items(list: &[Strategy]) -> Result<Vec<et::CapacityProviderStrategyItem>, ProviderError> {
+    list.iter()
+        .map(|s| {
+            et::CapacityProviderStrategyItem::builder()
+                .capacity_provider(&s.provider)
+                .set_weight(s.weight.map(|w| w as i32))
+                .set_base(s.base.map(|b| b as i32))
+                .build()
+                .map_err(build_err)
+        })
+        .collect()
+}
+
+fn strategy_fields(list: &[et::CapacityProviderStrategyItem]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|s| json!({"provider": s.capacity_provider(), "weight": s.weight(), "base": s.base()}))
+            .collect(),
+    )
+}
+
+/// Secret ARNs (Secrets Manager, SSM parameters) in a message, replaced.
+fn redact_secret_arns(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("arn:") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| c.is_whitespace() || "\"'`,;()[]{}<>".contains(c)).unwrap_or(tail.len());
+        let token = &tail[..end];
+        if token.contains(":secretsmanager:") || token.contains(":ssm:") {
+            out.push_str("<secret ARN>");
+        } else {
+            out.push_str(token);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An error without the given values (environment values, secret ARNs).
+fn scrub(mut e: ProviderError, values: &[&str]) -> ProviderError {
+    for v in values {
+        if v.len() >= 4 {
+            e.message = e.message.replace(v, "***");
+        }
+    }
+    e.message = redact_secret_arns(&e.message);
+    e
+}
+
+// ---- ecs/cluster ---------------------------------------------------------------
+
+async fn describe_cluster(p: &AwsProvider, key: &str) -> Result<Option<et::Cluster>, ProviderError> {
+    let out = p
+        .ecs
+        .describe_clusters()
+        .clusters(key)
+        .include(et::ClusterField::Tags)
+        .include(et::ClusterField::Settings)
+        .send()
+        .await
+        .map_err(|e| sdk_err("ecs:DescribeClusters", e));
+    let Some(out) = found(out)? else { return Ok(None) };
+    Ok(out.clusters.unwrap_or_default().into_iter().find(|c| c.status() != Some("INACTIVE")))
+}
+
+async fn read_cluster(p: &AwsProvider, key: &str) -> Result<Option<Live>, ProviderError> {
+    Ok(describe_cluster(p, key).await?.map(|c| cluster_live(&c)))
+}
+
+fn cluster_live(c: &et::Cluster) -> Live {
+    let arn = c.cluster_arn().unwrap_or_default().to_string();
+    let name = c.cluster_name().unwrap_or_default().to_string();
+    let insights = c
+        .settings()
+        .iter()
+        .find(|s| s.name() == Some(&et::ClusterSettingName::ContainerInsights))
+        .and_then(|s| s.value())
+        .unwrap_or("disabled")
+        .to_ascii_lowercase();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    fields.insert("container_insights".into(), json!(insights));
+    // A cluster without capacity providers may leave both lists out.
+    fields.insert("capacity_providers".into(), json!(c.capacity_providers()));
+    fields.insert("default_strategy".into(), strategy_fields(c.default_capacity_provider_strategy()));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("name".into(), json!(name));
+    Live { id: arn, fields, attrs, tags: live_tags(c.tags()) }
+}
+
+fn insights_setting(v: &crate::model::ecs::ContainerInsights) -> et::ClusterSetting {
+    et::ClusterSetting::builder().name(et::ClusterSettingName::ContainerInsights).value(serde_name(v)).build()
+}
+
+async fn create_cluster(p: &AwsProvider, t: &Target, c: &Cluster) -> Result<Live, ProviderError> {
+    let name = t.name.as_deref().ok_or_else(|| invalid("a cluster needs a name"))?;
+    let mut req = p.ecs.create_cluster().cluster_name(name).set_tags(ecs_tags(&t.tags));
+    if let Some(ci) = &c.container_insights {
+        req = req.settings(insights_setting(ci));
+    }
+    if !c.capacity_providers.is_empty() {
+        req = req.set_capacity_providers(Some(c.capacity_providers.clone()));
+    }
+    if !c.default_strategy.is_empty() {
+        req = req.set_default_capacity_provider_strategy(Some(strategy_items(&c.default_strategy)?));
+    }
+    let out = with_slr(
+        p,
+        || {
+            let r = req.clone();
+            async move { r.send().await.map_err(|e| sdk_err("ecs:CreateCluster", e)) }
+        },
+        |_| false,
+    )
+    .await?;
+    let arn = out.cluster().and_then(|c| c.cluster_arn()).unwrap_or(name).to_string();
+    settle_cluster(p, &arn).await
+}
+
+/// Waits until the cluster is ACTIVE with its capacity providers attached.
+async fn settle_cluster(p: &AwsProvider, arn: &str) -> Result<Live, ProviderError> {
+    wait(&p.opts, p.opts.wait_timeout, "ecs:DescribeClusters", "the cluster to become ACTIVE", || async {
+        let Some(c) = describe_cluster(p, arn).await? else { return Ok(None) };
+        if c.status() == Some("FAILED") || c.attachments_status() == Some("UPDATE_FAILED") {
+            return Err(ProviderError::new(
+                ErrorKind::Rejected,
+                "ecs:DescribeClusters",
+                "the cluster's capacity providers could not be attached (status FAILED)",
+            ));
+        }
+        let busy = c.status() != Some("ACTIVE") || c.attachments_status() == Some("UPDATE_IN_PROGRESS");
+        Ok((!busy).then(|| cluster_live(&c)))
+    })
+    .await
+}
+
+async fn update_cluster(
+    p: &AwsProvider,
+    t: &Target,
+    c: &Cluster,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    let arn = live.id.as_str();
+    if has("container_insights") {
+        if let Some(ci) = &c.container_insights {
+            // UpdateCluster takes the same settings as UpdateClusterSettings
+            // (which some endpoints do not implement).
+            p.ecs
+                .update_cluster()
+                .cluster(arn)
+                .settings(insights_setting(ci))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ecs:UpdateCluster", e))?;
+        }
+    }
+    if has("capacity_providers") || has("default_strategy") {
+        let req = p
+            .ecs
+            .put_cluster_capacity_providers()
+            .cluster(arn)
+            .set_capacity_providers(Some(c.capacity_providers.clone()))
+            .set_default_capacity_provider_strategy(Some(strategy_items(&c.default_strategy)?));
+        eventually(
+            || {
+                let r = req.clone();
+                async move { r.send().await.map_err(|e| sdk_err("ecs:PutClusterCapacityProviders", e)) }
+            },
+            |e| e.code.as_deref() == Some("UpdateInProgressException"),
+        )
+        .await?;
+    }
+    if has("tags") {
+        sync_tags(p, arn, &live.tags, &t.tags).await?;
+    }
+    settle_cluster(p, arn).await
+}
+
+async fn delete_cluster(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let arn = d.id.as_str();
+    wait(&p.opts, p.opts.wait_timeout, "ecs:DeleteCluster", "the cluster's services and tasks to stop", || async {
+        match p.ecs.delete_cluster().cluster(arn).send().await {
+            Ok(_) => Ok(Some(())),
+            Err(e) => {
+                let e = sdk_err("ecs:DeleteCluster", e);
+                match e.code.as_deref() {
+                    _ if e.kind == ErrorKind::NotFound => Ok(Some(())),
+                    Some("ClusterContainsTasksException" | "UpdateInProgressException") => Ok(None),
+                    Some("ClusterContainsServicesException") => {
+                        // Draining services leave by themselves; active ones
+                        // belong to someone else.
+                        let active = active_services(p, arn).await?;
+                        if active.is_empty() {
+                            Ok(None)
+                        } else {
+                            Err(ProviderError {
+                                message: format!("the cluster still runs services: {}", active.join(", ")),
+                                ..e
+                            })
+                        }
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    })
+    .await?;
+    wait(&p.opts, p.opts.wait_timeout, "ecs:DescribeClusters", "the cluster to become INACTIVE", || async {
+        Ok(describe_cluster(p, arn).await?.is_none().then_some(()))
+    })
+    .await
+}
+
+/// Names of the ACTIVE services of a cluster.
+async fn active_services(p: &AwsProvider, cluster: &str) -> Result<Vec<String>, ProviderError> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let out = p
+            .ecs
+            .list_services()
+            .cluster(cluster)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:ListServices", e))?;
+        arns.extend(out.service_arns.unwrap_or_default());
+        token = out.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut active = Vec::new();
+    for chunk in arns.chunks(10) {
+        let out = p
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:DescribeServices", e))?;
+        for s in out.services() {
+            if s.status() == Some("ACTIVE") {
+                active.push(s.service_name().unwrap_or_default().to_string());
+            }
+        }
+    }
+    Ok(active)
+}
+
+// ---- ecs/task_definition -------------------------------------------------------
+
+fn td_missing(e: &ProviderError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    e.kind == ErrorKind::NotFound
+        || (e.code.as_deref() == Some("ClientException")
+            && (m.contains("unable to describe") || m.contains("does not exist") || m.contains("revision is missing")))
+}
+
+fn is_active(td: &et::TaskDefinition) -> bool {
+    td.status() == Some(&et::TaskDefinitionStatus::Active)
+}
+
+async fn describe_td(p: &AwsProvider, key: &str) -> Result<Option<(et::TaskDefinition, Vec<et::Tag>)>, ProviderError> {
+    match p.ecs.describe_task_definition().task_definition(key).include(et::TaskDefinitionField::Tags).send().await {
+        Ok(o) => Ok(o.task_definition.map(|td| (td, o.tags.unwrap_or_default()))),
+        Err(e) => {
+            let e = sdk_err("ecs:DescribeTaskDefinition", e);
+            if td_missing(&e) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Family and revision of `family:rev` or a task definition ARN.
+fn family_revision(key: &str) -> (&str, Option<u32>) {
+    let short = key.rsplit_once("task-definition/").map_or(key, |(_, s)| s);
+    match short.rsplit_once(':') {
+        Some((f, r)) => (f, r.parse().ok()),
+        None => (short, None),
+    }
+}
+
+/// By revision (ARN or `family:rev`), or the family's latest ACTIVE revision.
+async fn read_task_definition(
+    p: &AwsProvider,
+    key: &str,
+    spec: Option<&TaskDefinition>,
+) -> Result<Option<Live>, ProviderError> {
+    let Some((td, tags)) = describe_td(p, key).await? else { return Ok(None) };
+    if is_active(&td) {
+        return Ok(Some(td_live(&td, &tags, spec)));
+    }
+    let (family, revision) = family_revision(key);
+    if revision.is_some() {
+        return Ok(None);
+    }
+    // Asked by family, the answer must be an ACTIVE revision.
+    let mut best: Option<(u32, String)> = None;
+    let mut token = None;
+    loop {
+        let out = p
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(et::TaskDefinitionStatus::Active)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
+        for arn in out.task_definition_arns() {
+            if let (f, Some(r)) = family_revision(arn) {
+                if f == family && best.as_ref().is_none_or(|(b, _)| r > *b) {
+                    best = Some((r, arn.clone()));
+                }
+            }
+        }
+        token = out.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let Some((_, arn)) = best else { return Ok(None) };
+    let Some((td, tags)) = describe_td(p, &arn).await? else { return Ok(None) };
+    Ok(is_active(&td).then(|| td_live(&td, &tags, spec)))
+}
+
+/// A live size in the file's form when both mean the same amount.
+fn size_value(spec: Option<&Size>, live: Option<&str>, units: fn(&Size) -> Option<u32>) -> Value {
+    let Some(l) = live else { return Value::Null };
+    let lu = units(&Size::Text(l.to_string()));
+    if let Some(s) = spec {
+        if lu.is_some() && units(s) == lu {
+            return serde_json::to_value(s).unwrap_or(Value::Null);
+        }
+    }
+    lu.map_or_else(|| json!(l), |n| json!(n))
+}
+
+fn opt_str(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, |s| json!(s))
+}
+
+fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefinition>) -> Live {
+    let arn = td.task_definition_arn().unwrap_or_default().to_string();
+    let family = td.family().unwrap_or_default().to_string();
+    let compat: Vec<String> = td.requires_compatibilities().iter().map(|c| c.as_str().to_ascii_lowercase()).collect();
+    let wanted = spec.map(|s| serde_name(&s.launch_type));
+    let launch_type = match wanted {
+        Some(w) if compat.contains(&w) => w,
+        _ if compat.iter().any(|c| c == "fargate") => "fargate".into(),
+        _ => compat.first().cloned().unwrap_or_else(|| "ec2".into()),
+    };
+    let mut fields = Fields::new();
+    fields.insert("family".into(), json!(family));
+    fields.insert("cpu".into(), size_value(spec.map(|s| &s.cpu), td.cpu(), Size::cpu_units));
+    fields.insert("memory".into(), size_value(spec.map(|s| &s.memory), td.memory(), Size::memory_mib));
+    fields.insert("launch_type".into(), json!(launch_type));
+    fields.insert(
+        "network_mode".into(),
+        json!(td.network_mode().map_or("bridge".to_string(), |m| m.as_str().to_ascii_lowercase())),
+    );
+    fields.insert(
+        "cpu_architecture".into(),
+        json!(td
+            .runtime_platform()
+            .and_then(|r| r.cpu_architecture())
+            .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase())),
+    );
+    fields.insert("execution_role".into(), opt_str(td.execution_role_arn()));
+    fields.insert("task_role".into(), opt_str(td.task_role_arn()));
+    let containers: Vec<Value> = td
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            let s = spec.and_then(|s| s.containers.iter().find(|x| Some(x.name.as_str()) == c.name()));
+            container_fields(c, s)
+        })
+        .collect();
+    fields.insert("containers".into(), Value::Array(containers));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("family".into(), json!(family));
+    attrs.insert("revision".into(), json!(td.revision()));
+    Live { id: arn, fields, attrs, tags: live_tags(tags) }
+}
+
+fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Value {
+    let mut m = Fields::new();
+    m.insert("name".into(), opt_str(c.name()));
+    m.insert("image".into(), opt_str(c.image()));
+    // AWS's defaults (essential, cpu 0) only where the file says something.
+    let essential = c.essential().unwrap_or(true);
+    if spec.is_some_and(|s| s.essential.is_some()) || !essential {
+        m.insert("essential".into(), json!(essential));
+    }
+    if spec.is_some_and(|s| s.cpu.is_some()) || c.cpu() != 0 {
+        m.insert("cpu".into(), json!(c.cpu()));
+    }
+    if let Some(v) = c.memory() {
+        m.insert("memory".into(), json!(v));
+    }
+    if let Some(v) = c.memory_reservation() {
+        m.insert("memory_reservation".into(), json!(v));
+    }
+    if !c.port_mappings().is_empty() {
+        let ports: Vec<Value> = c
+            .port_mappings()
+            .iter()
+            .map(|pm| {
+                let mut o = Fields::new();
+                if let Some(v) = pm.container_port() {
+                    o.insert("container_port".into(), json!(v));
+                }
+                if let Some(v) = pm.host_port() {
+                    o.insert("host_port".into(), json!(v));
+                }
+                o.insert(
+                    "protocol".into(),
+                    json!(pm.protocol().map_or("tcp".to_string(), |x| x.as_str().to_ascii_lowercase())),
+                );
+                if let Some(v) = pm.name() {
+                    o.insert("name".into(), json!(v));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("port_mappings".into(), Value::Array(ports));
+    }
+    if !c.environment().is_empty() {
+        let env: BTreeMap<&str, &str> =
+            c.environment().iter().filter_map(|kv| Some((kv.name()?, kv.value().unwrap_or("")))).collect();
+        m.insert("environment".into(), json!(env));
+    }
+    if !c.secrets().is_empty() {
+        let secrets: BTreeMap<&str, &str> = c.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+        m.insert("secrets".into(), json!(secrets));
+    }
+    if !c.command().is_empty() {
+        m.insert("command".into(), json!(c.command()));
+    }
+    if !c.entry_point().is_empty() {
+        m.insert("entry_point".into(), json!(c.entry_point()));
+    }
+    if let Some(v) = c.working_directory() {
+        m.insert("working_directory".into(), json!(v));
+    }
+    if let Some(h) = c.health_check() {
+        let mut o = Fields::new();
+        o.insert("command".into(), json!(h.command()));
+        for (k, v) in [
+            ("interval", h.interval()),
+            ("timeout", h.timeout()),
+            ("retries", h.retries()),
+            ("start_period", h.start_period()),
+        ] {
+            if let Some(v) = v {
+                o.insert(k.into(), json!(v));
+            }
+        }
+        m.insert("health_check".into(), Value::Object(o));
+    }
+    if let Some(lc) = c.log_configuration().filter(|lc| lc.log_driver() == &et::LogDriver::Awslogs) {
+        let opts = lc.options();
+        let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
+        let mut o = Fields::new();
+        for (field, key) in
+            [("group", "awslogs-group"), ("stream_prefix", "awslogs-stream-prefix"), ("region", "awslogs-region")]
+        {
+            if let Some(v) = opt(key) {
+                o.insert(field.into(), json!(v));
+            }
+        }
+        o.insert(
+            "create_group".into(),
+            json!(opt("awslogs-create-group").is_some_and(|v| v.eq_ignore_ascii_case("true"))),
+        );
+        m.insert("logs".into(), Value::Object(o));
+    }
+    Value::Object(m)
+}
+
+fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerDefinition, ProviderError> {
+    let n = |v: u32| v as i32;
+    let mut b = et::ContainerDefinition::builder()
+        .name(&c.name)
+        .image(&c.image)
+        .set_essential(c.essential)
+        .set_memory(c.memory.map(n))
+        .set_memory_reservation(c.memory_reservation.map(n))
+        .set_working_directory(c.working_directory.clone());
+    if let Some(cpu) = c.cpu {
+        b = b.cpu(n(cpu));
+    }
+    if !c.port_mappings.is_empty() {
+        let ports = c
+            .port_mappings
+            .iter()
+            .map(|pm| {
+                et::PortMapping::builder()
+                    .container_port(n(pm.container_port))
+                    .set_host_port(pm.host_port.map(n))
+                    .set_protocol(pm.protocol.map(|x| et::TransportProtocol::from(serde_name(&x).as_str())))
+                    .set_name(pm.name.clone())
+                    .build()
+            })
+            .collect();
+        b = b.set_port_mappings(Some(ports));
+    }
+    if !c.environment.is_empty() {
+        // Sorted by name (a BTreeMap), so the same file registers the same definition.
+        let env = c.environment.iter().map(|(k, v)| et::KeyValuePair::builder().name(k).value(v).build()).collect();
+        b = b.set_environment(Some(env));
+    }
+    if !c.secrets.is_empty() {
+        let secrets = c
+            .secrets
+            .iter()
+            .map(|(k, v)| et::Secret::builder().name(k).value_from(v).build().map_err(build_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        b = b.set_secrets(Some(secrets));
+    }
+    if !c.command.is_empty() {
+        b = b.set_command(Some(c.command.clone()));
+    }
+    if !c.entry_point.is_empty() {
+        b = b.set_entry_point(Some(c.entry_point.clone()));
+    }
+    if let Some(h) = &c.health_check {
+        let hc = et::HealthCheck::builder()
+            .set_command(Some(h.command.clone()))
+            .set_interval(h.interval.map(n))
+            .set_timeout(h.timeout.map(n))
+            .set_retries(h.retries.map(n))
+            .set_start_period(h.start_period.map(n))
+            .build()
+            .map_err(build_err)?;
+        b = b.health_check(hc);
+    }
+    if let Some(l) = &c.logs {
+        let mut lc = et::LogConfiguration::builder()
+            .log_driver(et::LogDriver::Awslogs)
+            .options("awslogs-group", &l.group)
+            .options("awslogs-region", l.region.as_deref().unwrap_or(&p.region))
+            .options("awslogs-stream-prefix", &l.stream_prefix);
+        if l.create_group {
+            lc = lc.options("awslogs-create-group", "true");
+        }
+        b = b.log_configuration(lc.build().map_err(build_err)?);
+    }
+    Ok(b.build())
+}
+
+/// Registers a revision of the family with the file's settings.
+async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Live, ProviderError> {
+    let family = t.name.as_deref().ok_or_else(|| invalid("a task definition needs a family"))?;
+    let (Some(cpu), Some(memory)) = td.sizes() else {
+        return Err(invalid("the task's cpu and memory must be sizes like 256 or \"0.5 vCPU\", 512 or \"1 GB\""));
+    };
+    let compat = match td.launch_type {
+        LaunchType::Fargate => et::Compatibility::Fargate,
+        LaunchType::Ec2 => et::Compatibility::Ec2,
+    };
+    let mut req = p
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .cpu(cpu.to_string())
+        .memory(memory.to_string())
+        .network_mode(et::NetworkMode::from(serde_name(&td.network_mode).as_str()))
+        .requires_compatibilities(compat)
+        .set_execution_role_arn(td.execution_role.clone())
+        .set_task_role_arn(td.task_role.clone())
+        .set_tags(ecs_tags(&t.tags));
+    if let Some(arch) = &td.cpu_architecture {
+        let arch = et::CpuArchitecture::from(serde_name(arch).to_ascii_uppercase().as_str());
+        req = req.runtime_platform(
+            et::RuntimePlatform::builder().cpu_architecture(arch).operating_system_family(et::OsFamily::Linux).build(),
+        );
+    }
+    for c in &td.containers {
+        req = req.container_definitions(container_definition(p, c)?);
+    }
+    // Nothing of the environment or the secrets' ARNs goes into an error.
+    let hidden: Vec<&str> = td
+        .containers
+        .iter()
+        .flat_map(|c| c.environment.values().chain(c.secrets.values()))
+        .map(String::as_str)
+        .collect();
+    let out = eventually(
+        || {
+            let r = req.clone();
+            async move { r.send().await.map_err(|e| sdk_err("ecs:RegisterTaskDefinition", e)) }
+        },
+        iam_not_ready,
+    )
+    .await
+    .map_err(|e| scrub(e, &hidden))?;
+    let arn = out
+        .task_definition()
+        .and_then(|x| x.task_definition_arn())
+        .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?
+        .to_string();
+    wait(&p.opts, Duration::from_secs(30), "ecs:DescribeTaskDefinition", "the new revision", || async {
+        read_task_definition(p, &arn, Some(td)).await
+    })
+    .await
+}
+
+async fn delete_task_definition(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    match p.ecs.deregister_task_definition().task_definition(&d.id).send().await {
+        Ok(_) => {}
+        Err(e) => {
+            let e = sdk_err("ecs:DeregisterTaskDefinition", e);
+            if td_missing(&e) {
+                return Ok(());
+            }
+            if !e.message.to_ascii_lowercase().contains("inactive") {
+                return Err(e);
+            }
+        }
+    }
+    // Deleting the INACTIVE revision is optional cleanup: an endpoint or a
+    // policy without DeleteTaskDefinitions leaves it INACTIVE, which is gone
+    // as far as moor is concerned.
+    let _ = p.ecs.delete_task_definitions().task_definitions(&d.id).send().await;
+    Ok(())
+}
+
+// ---- ecs/service ----------------------------------------------------------------
+
+/// The cluster name in a service ARN of the long form
+/// (`arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`).
+fn cluster_of_service_arn(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":service/")?;
+    let (cluster, _) = rest.split_once('/')?;
+    Some(cluster)
+}
+
+/// The cluster of a recorded service: from its ARN, or by looking.
+async fn service_cluster(p: &AwsProvider, arn: &str) -> Result<Option<String>, ProviderError> {
+    if let Some(c) = cluster_of_service_arn(arn) {
+        return Ok(Some(c.to_string()));
+    }
+    if !arn.starts_with("arn:") {
+        return Ok(None);
+    }
+    // A short-form ARN does not name its cluster.
+    let mut token = None;
+    loop {
+        let out =
+            p.ecs.list_clusters().set_next_token(token).send().await.map_err(|e| sdk_err("ecs:ListClusters", e))?;
+        for c in out.cluster_arns() {
+            if describe_service(p, c, arn).await?.is_some() {
+                return Ok(Some(c.clone()));
+            }
+        }
+        token = out.next_token;
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+async fn describe_service(p: &AwsProvider, cluster: &str, key: &str) -> Result<Option<et::Service>, ProviderError> {
+    let out = p
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(key)
+        .include(et::ServiceField::Tags)
+        .send()
+        .await
+        .map_err(|e| sdk_err("ecs:DescribeServices", e));
+    let Some(out) = found(out)? else { return Ok(None) };
+    Ok(out.services.unwrap_or_default().into_iter().next())
+}
+
+/// The file's cluster reference when it names the live cluster.
+fn cluster_value(spec: Option<&str>, live: &str) -> Value {
+    if let Some(s) = spec {
+        let same = if s.starts_with("arn:") { s == live } else { live.rsplit('/').next() == Some(s) };
+        if same {
+            return json!(s);
+        }
+    }
+    json!(live)
+}
+
+/// The file's task definition reference when it names the live revision
+/// (an ARN, `family:revision`, or a family for its latest revision).
+fn task_definition_value(spec: Option<&str>, live: &str) -> Value {
+    if let Some(s) = spec {
+        let (sf, sr) = family_revision(s);
+        let (lf, lr) = family_revision(live);
+        if s == live || (sf == lf && (sr.is_none() || sr == lr)) {
+            return json!(s);
+        }
+    }
+    json!(live)
+}
+
+/// Whether the live revision `live` is what the file's `spec` names (an ARN,
+/// `family:revision`, or a family for its latest revision).
+fn same_task_definition(live: Option<&str>, spec: &str) -> bool {
+    let (sf, sr) = family_revision(spec);
+    live.is_some_and(|l| {
+        let (lf, lr) = family_revision(l);
+        l == spec || (lf == sf && (sr.is_none() || sr == lr))
+    })
+}
+
+fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
+    let arn = s.service_arn().unwrap_or_default().to_string();
+    let name = s.service_name().unwrap_or_default().to_string();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    fields
+        .insert("cluster".into(), cluster_value(spec.map(|x| x.cluster.as_str()), s.cluster_arn().unwrap_or_default()));
+    fields.insert(
+        "task_definition".into(),
+        task_definition_value(spec.map(|x| x.task_definition.as_str()), s.task_definition().unwrap_or_default()),
+    );
+    fields.insert("desired_count".into(), json!(s.desired_count()));
+    fields
+        .insert("launch_type".into(), s.launch_type().map_or(Value::Null, |l| json!(l.as_str().to_ascii_lowercase())));
+    fields.insert("capacity_provider_strategy".into(), strategy_fields(s.capacity_provider_strategy()));
+    fields.insert("platform_version".into(), opt_str(s.platform_version()));
+    let network = s.network_configuration().and_then(|n| n.awsvpc_configuration()).map_or(Value::Null, |v| {
+        json!({
+            "subnets": v.subnets(),
+            "security_groups": v.security_groups(),
+            "assign_public_ip": v.assign_public_ip() == Some(&et::AssignPublicIp::Enabled),
+        })
+    });
+    fields.insert("network".into(), network);
+    let lbs: Vec<Value> = s
+        .load_balancers()
+        .iter()
+        .map(|lb| {
+            json!({
+                "target_group": lb.target_group_arn().unwrap_or_default(),
+                "container": lb.container_name().unwrap_or_default(),
+                "port": lb.container_port().unwrap_or_default(),
+            })
+        })
+        .collect();
+    fields.insert("load_balancers".into(), Value::Array(lbs));
+    fields.insert("health_check_grace_period".into(), json!(s.health_check_grace_period_seconds().unwrap_or(0)));
+    // AWS's defaults where the response leaves the configuration out.
+    let dc = s.deployment_configuration();
+    let cb = dc.and_then(|d| d.deployment_circuit_breaker());
+    fields.insert(
+        "deployment".into(),
+        json!({
+            "circuit_breaker": {"enable": cb.is_some_and(|c| c.enable()), "rollback": cb.is_some_and(|c| c.rollback())},
+            "min_healthy_percent": dc.and_then(|d| d.minimum_healthy_percent()).unwrap_or(100),
+            "max_percent": dc.and_then(|d| d.maximum_percent()).unwrap_or(200),
+        }),
+    );
+    fields.insert("enable_execute_command".into(), json!(s.enable_execute_command()));
+    // How moor waits is not an AWS setting: it is whatever the file says.
+    if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
+        fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
+    }
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("name".into(), json!(name));
+    Live { id: arn, fields, attrs, tags: live_tags(s.tags()) }
+}
+
+fn network_configuration(n: &Network) -> Result<et::NetworkConfiguration, ProviderError> {
+    let list = |l: &StrList, what: &str| {
+        l.items()
+            .map(<[String]>::to_vec)
+            .ok_or_else(|| invalid(format!("the service's {what} are not resolved to a list")))
+    };
+    let subnets = list(&n.subnets, "subnets")?;
+    let groups = list(&n.security_groups, "security groups")?;
+    let vpc = et::AwsVpcConfiguration::builder()
+        .set_subnets(Some(subnets))
+        .set_security_groups((!groups.is_empty()).then_some(groups))
+        .assign_public_ip(if n.assign_public_ip { et::AssignPublicIp::Enabled } else { et::AssignPublicIp::Disabled })
+        .build()
+        .map_err(build_err)?;
+    Ok(et::NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+}
+
+fn load_balancers(s: &Service) -> Vec<et::LoadBalancer> {
+    s.load_balancers
+        .iter()
+        .map(|lb| {
+            et::LoadBalancer::builder()
+                .target_group_arn(&lb.target_group)
+                .container_name(&lb.container)
+                .container_port(lb.port as i32)
+                .build()
+        })
+        .collect()
+}
+
+fn deployment_configuration(d: &Deployment) -> et::DeploymentConfiguration {
+    let mut b = et::DeploymentConfiguration::builder()
+        .set_maximum_percent(d.max_percent.map(|v| v as i32))
+        .set_minimum_healthy_percent(d.min_healthy_percent.map(|v| v as i32));
+    if let Some(cb) = &d.circuit_breaker {
+        b = b.deployment_circuit_breaker(
+            et::DeploymentCircuitBreaker::builder().enable(cb.enable).rollback(cb.rollback).build(),
+        );
+    }
+    b.build()
+}
+
+fn launch_type(l: LaunchType) -> et::LaunchType {
+    match l {
+        LaunchType::Fargate => et::LaunchType::Fargate,
+        LaunchType::Ec2 => et::LaunchType::Ec2,
+    }
+}
+
+/// CreateService can fail while a new listener's target group is not yet
+/// known to be attached to its load balancer.
+fn lb_not_ready(e: &ProviderError) -> bool {
+    e.message.to_ascii_lowercase().contains("does not have an associated load balancer")
+}
+
+fn waits(s: &Service) -> bool {
+    s.wait.as_ref().and_then(|w| w.stable).unwrap_or(true)
+}
+
+fn wait_budget(p: &AwsProvider, s: &Service) -> Duration {
+    s.wait.as_ref().and_then(|w| w.timeout).map_or(p.opts.wait_timeout, |t| Duration::from_secs(t.into()))
+}
+
+fn primary(s: &et::Service) -> Option<&et::Deployment> {
+    s.deployments().iter().find(|d| d.status() == Some("PRIMARY"))
+}
+
+/// A parsed ECR image reference.
+#[derive(Debug, PartialEq)]
+struct EcrImage<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]` in `region`.
+fn ecr_image<'a>(image: &'a str, region: &str) -> Option<EcrImage<'a>> {
+    let (host, rest) = image.split_once('/')?;
+    let (account, domain) = host.split_once('.')?;
+    let domain_ok =
+        domain == format!("dkr.ecr.{region}.amazonaws.com") || domain == format!("dkr.ecr.{region}.amazonaws.com.cn");
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) || !domain_ok {
+        return None;
+    }
+    let (repository, tag, digest) = if let Some((r, d)) = rest.split_once('@') {
+        (r, None, Some(d))
+    } else {
+        let last = rest.rfind('/').map_or(0, |i| i + 1);
+        match rest[last..].rfind(':') {
+            Some(i) => (&rest[..last + i], Some(&rest[last + i + 1..]), None),
+            None => (rest, Some("latest"), None),
+        }
+    };
+    (!repository.is_empty()).then_some(EcrImage { registry: account, repository, tag, digest })
+}
+
+/// Fails early when an image of the task definition is missing from its
+/// ECR repository (the service could never become stable). Other answers
+/// (no permission to look, another account) leave it to ECS.
+async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), ProviderError> {
+    let Some((td, _)) = describe_td(p, task_definition).await? else { return Ok(()) };
+    for c in td.container_definitions() {
+        let Some(image) = c.image() else { continue };
+        let Some(r) = ecr_image(image, &p.region) else { continue };
+        let id = et_ecr_image_id(&r);
+        let res =
+            p.ecr.describe_images().registry_id(r.registry).repository_name(r.repository).image_ids(id).send().await;
+        if let Err(e) = res {
+            let e = sdk_err("ecr:DescribeImages", e);
+            let message = match e.code.as_deref() {
+                Some("ImageNotFoundException") => format!(
+                    "image `{image}` is not in ECR repository `{}`: push it first, or the service's tasks can never start",
+                    r.repository
+                ),
+                Some("RepositoryNotFoundException") => format!(
+                    "image `{image}`: ECR repository `{}` does not exist, so the service's tasks can never start",
+                    r.repository
+                ),
+                _ => continue,
+            };
+            return Err(ProviderError { kind: ErrorKind::Rejected, message, ..e });
+        }
+    }
+    Ok(())
+}
+
+fn et_ecr_image_id(r: &EcrImage) -> aws_sdk_ecr::types::ImageIdentifier {
+    aws_sdk_ecr::types::ImageIdentifier::builder()
+        .set_image_tag(r.tag.map(str::to_string))
+        .set_image_digest(r.digest.map(str::to_string))
+        .build()
+}
+
+/// Waits while a service of this name is still DRAINING (a new one with
+/// the same name cannot be created until it is INACTIVE).
+async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result<(), ProviderError> {
+    let draining = |s: &Option<et::Service>| s.as_ref().is_some_and(|s| s.status() == Some("DRAINING"));
+    if !draining(&describe_service(p, cluster, name).await?) {
+        return Ok(());
+    }
+    wait(
+        &p.opts,
+        p.opts.wait_timeout,
+        "ecs:DescribeServices",
+        &format!("the old service `{name}` to finish draining"),
+        || async { Ok((!draining(&describe_service(p, cluster, name).await?)).then_some(())) },
+    )
+    .await
+}
+
+async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live, ProviderError> {
+    let name = t.name.as_deref().ok_or_else(|| invalid("a service needs a name"))?;
+    let cluster = s.cluster.as_str();
+    // A service of no tasks needs no image yet (the usual first apply: the
+    // repository is new and empty).
+    if s.desired_count.unwrap_or(1) > 0 {
+        preflight_images(p, &s.task_definition).await?;
+    }
+    wait_not_draining(p, cluster, name).await?;
+    let mut req = p
+        .ecs
+        .create_service()
+        .cluster(cluster)
+        .service_name(name)
+        .task_definition(&s.task_definition)
+        .desired_count(s.desired_count.unwrap_or(1) as i32)
+        .enable_execute_command(s.enable_execute_command)
+        .set_platform_version(s.platform_version.clone())
+        .set_health_check_grace_period_seconds(s.health_check_grace_period.map(|g| g as i32))
+        .set_tags(ecs_tags(&t.tags));
+    if s.capacity_provider_strategy.is_empty() {
+        req = req.launch_type(launch_type(s.launch_type.unwrap_or_default()));
+    } else {
+        req = req.set_capacity_provider_strategy(Some(strategy_items(&s.capacity_provider_strategy)?));
+    }
+    if let Some(n) = &s.network {
+        req = req.network_configuration(network_configuration(n)?);
+    }
+    if !s.load_balancers.is_empty() {
+        req = req.set_load_balancers(Some(load_balancers(s)));
+    }
+    if let Some(d) = &s.deployment {
+        req = req.deployment_configuration(deployment_configuration(d));
+    }
+    let out = with_slr(
+        p,
+        || {
+            let r = req.clone();
+            async move { r.send().await.map_err(|e| sdk_err("ecs:CreateService", e)) }
+        },
+        lb_not_ready,
+    )
+    .await?;
+    let mut svc = out.service.ok_or_else(|| gone_after("ecs:CreateService", "the new service"))?;
+    let arn = svc.service_arn().unwrap_or(name).to_string();
+    if let Some(again) = settings_not_taken(p, cluster, &arn, s, &svc).await? {
+        svc = again;
+    }
+    if waits(s) {
+        let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
+        wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+    }
+    let back = describe_service(p, cluster, &arn).await?;
+    back.map(|svc| service_live(&svc, Some(s))).ok_or_else(|| gone_after("ecs:DescribeServices", "the new service"))
+}
+
+/// Settings CreateService answered without (some endpoints ignore them
+/// there), set again with UpdateService. On AWS the answer always has them
+/// and nothing is called.
+async fn settings_not_taken(
+    p: &AwsProvider,
+    cluster: &str,
+    arn: &str,
+    s: &Service,
+    svc: &et::Service,
+) -> Result<Option<et::Service>, ProviderError> {
+    let mut req = p.ecs.update_service().cluster(cluster).service(arn);
+    let mut needed = false;
+    if svc.enable_execute_command() != s.enable_execute_command {
+        req = req.enable_execute_command(s.enable_execute_command);
+        needed = true;
+    }
+    if let Some(g) = s.health_check_grace_period {
+        if svc.health_check_grace_period_seconds().is_none() {
+            req = req.health_check_grace_period_seconds(g as i32);
+            needed = true;
+        }
+    }
+    if let Some(d) = &s.deployment {
+        if svc.deployment_configuration().is_none() {
+            req = req.deployment_configuration(deployment_configuration(d));
+            needed = true;
+        }
+    }
+    if !s.capacity_provider_strategy.is_empty() && svc.capacity_provider_strategy().is_empty() {
+        req = req.set_capacity_provider_strategy(Some(strategy_items(&s.capacity_provider_strategy)?));
+        needed = true;
+    }
+    if !needed {
+        return Ok(None);
+    }
+    let out = req.send().await.map_err(|e| sdk_err("ecs:UpdateService", e))?;
+    Ok(out.service)
+}
+
+async fn update_service(
+    p: &AwsProvider,
+    t: &Target,
+    s: &Service,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    let cluster = match cluster_of_service_arn(&live.id) {
+        Some(c) => c.to_string(),
+        None => s.cluster.clone(),
+    };
+    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
+    let mut req = p.ecs.update_service().cluster(&cluster).service(&live.id);
+    let mut call = false;
+    let mut force = false;
+    if (has("task_definition") || has("desired_count")) && s.desired_count.unwrap_or(1) > 0 {
+        preflight_images(p, &s.task_definition).await?;
+    }
+    if has("task_definition") {
+        req = req.task_definition(&s.task_definition);
+        call = true;
+    }
+    if has("desired_count") {
+        req = req.desired_count(s.desired_count.unwrap_or(1) as i32);
+        call = true;
+    }
+    if has("network") {
+        if let Some(n) = &s.network {
+            req = req.network_configuration(network_configuration(n)?);
+            call = true;
+        }
+    }
+    if has("load_balancers") {
+        req = req.set_load_balancers(Some(load_balancers(s)));
+        call = true;
+    }
+    if has("capacity_provider_strategy") {
+        req = req.set_capacity_provider_strategy(Some(strategy_items(&s.capacity_provider_strategy)?));
+        // Moving between launch type and capacity providers needs new tasks.
+        force = true;
+        call = true;
+    }
+    if has("platform_version") {
+        req = req.set_platform_version(s.platform_version.clone());
+        call = true;
+    }
+    if has("health_check_grace_period") {
+        req = req.set_health_check_grace_period_seconds(s.health_check_grace_period.map(|g| g as i32));
+        call = true;
+    }
+    if has("deployment") {
+        req = req.deployment_configuration(deployment_configuration(
+            s.deployment.as_ref().unwrap_or(&Deployment::default()),
+        ));
+        call = true;
+    }
+    if has("enable_execute_command") {
+        // Running tasks keep their old setting; new ones get the agent.
+        req = req.enable_execute_command(s.enable_execute_command);
+        force = true;
+        call = true;
+    }
+    if call {
+        if force && !has("task_definition") {
+            req = req.force_new_deployment(true);
+        }
+        let out = eventually(
+            || {
+                let r = req.clone();
+                async move { r.send().await.map_err(|e| sdk_err("ecs:UpdateService", e)) }
+            },
+            |e| iam_not_ready(e) || lb_not_ready(e),
+        )
+        .await?;
+        if waits(s) {
+            let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
+            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+        }
+    }
+    if has("tags") {
+        sync_tags(p, &live.id, &live.tags, &t.tags).await?;
+    }
+    let back = describe_service(p, &cluster, &live.id).await?;
+    back.filter(|x| x.status() == Some("ACTIVE"))
+        .map(|svc| service_live(&svc, Some(s)))
+        .ok_or_else(|| gone_after("ecs:DescribeServices", "the service"))
+}
+
+/// Failed tasks after which a deployment counts as failing: the deployment
+/// circuit breaker's threshold (half the desired count, at least 3, at most 200).
+fn failure_threshold(desired: i32) -> i32 {
+    ((desired + 1) / 2).clamp(3, 200)
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Done,
+    Waiting,
+    Failed(String),
+}
+
+/// Where the deployment moor started (`ours`, the id of the PRIMARY
+/// deployment in the create or update answer, deploying `task_definition`)
+/// stands, and a line saying so.
+fn deployment_verdict(svc: &et::Service, ours: Option<&str>, task_definition: &str) -> (Verdict, String) {
+    let Some(d) = primary(svc) else { return (Verdict::Waiting, "no PRIMARY deployment yet".into()) };
+    let desired = svc.desired_count();
+    let rollout = d.rollout_state().map_or("unknown", |s| s.as_str());
+    let status = format!(
+        "{} of {desired} tasks running, rollout {rollout}, {} failed tasks",
+        d.running_count(),
+        d.failed_tasks()
+    );
+    // Rolled back: another deployment, of another revision, took over; the
+    // service itself moved off the revision; or moor's deployment is marked
+    // FAILED (a rollback to the same revision).
+    let other = ours.is_some_and(|id| d.id() != Some(id));
+    let mine_failed = ours.is_some_and(|id| {
+        svc.deployments().iter().any(|x| {
+            x.id() == Some(id)
+                && x.status() != Some("PRIMARY")
+                && x.rollout_state() == Some(&et::DeploymentRolloutState::Failed)
+        })
+    });
+    if (other && !same_task_definition(d.task_definition(), task_definition))
+        || !same_task_definition(svc.task_definition(), task_definition)
+        || mine_failed
+    {
+        let why = d.rollout_state_reason().unwrap_or("another deployment replaced it");
+        return (Verdict::Failed(format!("the deployment was rolled back: {why}")), status);
+    }
+    let running = d.running_count() >= d.desired_count() && svc.running_count() >= desired;
+    let verdict = match d.rollout_state() {
+        Some(et::DeploymentRolloutState::Failed) => {
+            let why = d.rollout_state_reason().unwrap_or("rollout FAILED");
+            Verdict::Failed(format!("the deployment failed: {why}"))
+        }
+        Some(et::DeploymentRolloutState::Completed) if running => Verdict::Done,
+        None if running && svc.deployments().len() == 1 => Verdict::Done,
+        _ if d.failed_tasks() >= failure_threshold(desired) => Verdict::Failed(format!(
+            "{} tasks failed to start ({} of {desired} running)",
+            d.failed_tasks(),
+            d.running_count()
+        )),
+        _ => Verdict::Waiting,
+    };
+    (verdict, status)
+}
+
+/// Waits until the deployment moor started (`ours`, the PRIMARY deployment
+/// of the create or update answer) completed with every task running.
+async fn wait_stable(
+    p: &AwsProvider,
+    cluster: &str,
+    arn: &str,
+    name: &str,
+    task_definition: &str,
+    ours: Option<&str>,
+    timeout: Duration,
+) -> Result<(), ProviderError> {
+    const OP: &str = "ecs:DescribeServices";
+    let last = Mutex::new(String::from("no deployment seen yet"));
+    let what = format!("service `{name}` to finish its deployment");
+    let r = wait(&p.opts, timeout, OP, &what, || async {
+        let Some(svc) = describe_service(p, cluster, arn).await? else {
+            return Err(ProviderError::new(
+                ErrorKind::Wait,
+                OP,
+                format!("service `{name}` disappeared during its deployment"),
+            ));
+        };
+        if svc.status() != Some("ACTIVE") {
+            let status = svc.status().unwrap_or("unknown");
+            return Err(ProviderError::new(
+                ErrorKind::Wait,
+                OP,
+                format!("service `{name}` became {status} during its deployment"),
+            ));
+        }
+        let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
+        *last.lock().unwrap() = status;
+        match verdict {
+            Verdict::Done => Ok(Some(())),
+            Verdict::Waiting => Ok(None),
+            Verdict::Failed(why) => Err(deployment_failed(p, cluster, name, &why).await),
+        }
+    })
+    .await;
+    match r {
+        Err(e) if e.kind == ErrorKind::Wait && e.message.starts_with("gave up") => {
+            let state = last.lock().unwrap().clone();
+            let reasons = stopped_reasons(p, cluster, name).await;
+            let mut message = format!("{} ({state})", e.message);
+            if !reasons.is_empty() {
+                message.push_str(&format!("; stopped tasks: {}", reasons.join("; ")));
+            }
+            Err(ProviderError { message: redact_secret_arns(&message), ..e })
+        }
+        other => other,
+    }
+}
+
+/// A failed deployment, with why its tasks stopped.
+async fn deployment_failed(p: &AwsProvider, cluster: &str, name: &str, headline: &str) -> ProviderError {
+    let reasons = stopped_reasons(p, cluster, name).await;
+    let mut message = format!("service `{name}`: {headline}");
+    if reasons.is_empty() {
+        message.push_str("; no stopped task found to say why");
+    } else {
+        message.push_str(&format!("; stopped tasks: {}", reasons.join("; ")));
+    }
+    ProviderError::new(ErrorKind::Wait, "ecs:DescribeServices", redact_secret_arns(&message))
+}
+
+/// The distinct reasons the service's recently stopped tasks give, most
+/// frequent first (at most five). Empty when they cannot be read.
+async fn stopped_reasons(p: &AwsProvider, cluster: &str, name: &str) -> Vec<String> {
+    let Ok(list) = p
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(name)
+        .desired_status(et::DesiredStatus::Stopped)
+        .max_results(100)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let arns = list.task_arns().to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let Ok(out) = p.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await else {
+        return Vec::new();
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for task in out.tasks() {
+        let mut reason = task.stopped_reason().unwrap_or("").to_string();
+        for c in task.containers() {
+            if let Some(r) = c.reason() {
+                let who = c.name().unwrap_or("container");
+                reason = if reason.is_empty() { format!("{who}: {r}") } else { format!("{reason} ({who}: {r})") };
+            }
+        }
+        if !reason.is_empty() {
+            *counts.entry(reason).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    v.into_iter()
+        .take(5)
+        .map(|(r, n)| if n > 1 { format!("{r} ({n} tasks)") } else { r })
+        .map(|r| redact_secret_arns(&r))
+        .collect()
+}
+
+async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let arn = d.id.as_str();
+    let Some(cluster) = service_cluster(p, arn).await? else { return Ok(()) };
+    let Some(svc) = describe_service(p, &cluster, arn).await? else { return Ok(()) };
+    match svc.status() {
+        Some("INACTIVE") => return Ok(()),
+        Some("ACTIVE") => {
+            if svc.desired_count() > 0 {
+                // Scaled to 0 first; then delete (with force, should the
+                // scale-in not have registered yet).
+                let r = p.ecs.update_service().cluster(&cluster).service(arn).desired_count(0).send().await;
+                if let Err(e) = r {
+                    let e = sdk_err("ecs:UpdateService", e);
+                    if e.kind == ErrorKind::NotFound {
+                        return Ok(());
+                    }
+                    if e.code.as_deref() != Some("ServiceNotActiveException") {
+                        return Err(e);
+                    }
+                }
+            }
+            if let Err(e) = p.ecs.delete_service().cluster(&cluster).service(arn).force(true).send().await {
+                let e = sdk_err("ecs:DeleteService", e);
+                if e.kind == ErrorKind::NotFound {
+                    return Ok(());
+                }
+                if e.code.as_deref() != Some("ServiceNotActiveException") {
+                    return Err(e);
+                }
+            }
+        }
+        _ => {}
+    }
+    // Draining lasts as long as the target groups' deregistration delay.
+    let name = svc.service_name().unwrap_or(arn).to_string();
+    wait(
+        &p.opts,
+        p.opts.wait_timeout,
+        "ecs:DescribeServices",
+        &format!("service `{name}` to drain and become INACTIVE"),
+        || async {
+            let s = describe_service(p, &cluster, arn).await?;
+            Ok(s.is_none_or(|s| s.status() == Some("INACTIVE")).then_some(()))
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecr_images_are_recognised_in_this_region_only() {
+        let img = "123456789012.dkr.ecr.us-east-1.amazonaws.com/course/flask-app:v2";
+        assert_eq!(
+            ecr_image(img, "us-east-1"),
+            Some(EcrImage { registry: "123456789012", repository: "course/flask-app", tag: Some("v2"), digest: None })
+        );
+        assert_eq!(ecr_image(img, "eu-west-1"), None);
+        let untagged = ecr_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app", "us-east-1").unwrap();
+        assert_eq!(untagged.tag, Some("latest"));
+        let pinned = ecr_image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:abc", "us-east-1").unwrap();
+        assert_eq!((pinned.repository, pinned.digest, pinned.tag), ("app", Some("sha256:abc"), None));
+        assert_eq!(ecr_image("nginx:1.27", "us-east-1"), None);
+        assert_eq!(ecr_image("public.ecr.aws/nginx/nginx:1", "us-east-1"), None);
+        assert_eq!(ecr_image("localhost:5000/app:1", "us-east-1"), None);
+    }
+
+    #[test]
+    fn secret_arns_never_reach_messages() {
+        let m = "invalid secret arn:aws:secretsmanager:us-east-1:123456789012:secret:db-url-AbCdEf, and \
+                 arn:aws:ssm:us-east-1:123456789012:parameter/x but arn:aws:iam::123456789012:role/r stays";
+        let r = redact_secret_arns(m);
+        assert!(!r.contains("secretsmanager") && !r.contains("parameter/x"), "{r}");
+        assert!(r.contains("<secret ARN>, and <secret ARN> but arn:aws:iam::123456789012:role/r stays"), "{r}");
+        let e = ProviderError::new(ErrorKind::Rejected, "ecs:RegisterTaskDefinition", "bad value postgres://u:p@h/db");
+        let e = scrub(e, &["postgres://u:p@h/db", "1"]);
+        assert_eq!(e.message, "bad value ***");
+    }
+
+    #[test]
+    fn sizes_keep_the_files_form() {
+        let half = Size::Text("0.5 vCPU".into());
+        assert_eq!(size_value(Some(&half), Some("512"), Size::cpu_units), json!("0.5 vCPU"));
+        assert_eq!(size_value(Some(&half), Some("1024"), Size::cpu_units), json!(1024));
+        assert_eq!(size_value(Some(&Size::Number(512)), Some("512"), Size::memory_mib), json!(512));
+        assert_eq!(size_value(Some(&Size::Text("1 GB".into())), Some("1024"), Size::memory_mib), json!("1 GB"));
+        assert_eq!(size_value(None, None, Size::cpu_units), Value::Null);
+    }
+
+    #[test]
+    fn references_keep_the_files_form() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+        assert_eq!(task_definition_value(Some("web:7"), arn), json!("web:7"));
+        assert_eq!(task_definition_value(Some("web"), arn), json!("web"));
+        assert_eq!(task_definition_value(Some("web:6"), arn), json!(arn));
+        assert_eq!(task_definition_value(Some(arn), arn), json!(arn));
+        assert!(same_task_definition(Some(arn), "web:7"));
+        assert!(same_task_definition(Some(arn), "web"));
+        assert!(same_task_definition(Some("web:7"), arn));
+        assert!(!same_task_definition(Some(arn), "web:6"));
+        assert!(!same_task_definition(Some(arn), "api"));
+        let c = "arn:aws:ecs:us-east-1:123456789012:cluster/main";
+        assert_eq!(cluster_value(Some("main"), c), json!("main"));
+        assert_eq!(cluster_value(Some("other"), c), json!(c));
+        assert_eq!(cluster_of_service_arn("arn:aws:ecs:us-east-1:1:service/main/web"), Some("main"));
+        assert_eq!(cluster_of_service_arn("arn:aws:ecs:us-east-1:1:service/web"), None);
+    }
+
+    fn deployment(
+        id: &str,
+        status: &str,
+        td: &str,
+        rollout: Option<&str>,
+        running: i32,
+        desired: i32,
+        failed: i32,
+    ) -> et::Deployment {
+        et::Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(td)
+            .set_rollout_state(rollout.map(et::DeploymentRolloutState::from))
+            .rollout_state_reason("circuit breaker")
+            .running_count(running)
+            .desired_count(desired)
+            .failed_tasks(failed)
+            .build()
+    }
+
+    fn service(td: &str, desired: i32, running: i32, deployments: Vec<et::Deployment>) -> et::Service {
+        et::Service::builder()
+            .task_definition(td)
+            .desired_count(desired)
+            .running_count(running)
+            .set_deployments(Some(deployments))
+            .build()
+    }
+
+    #[test]
+    fn deployments_are_judged_by_the_one_moor_started() {
+        let (old, new) = ("arn:aws:ecs:r:1:task-definition/web:1", "arn:aws:ecs:r:1:task-definition/web:2");
+        let verdict = |s: &et::Service| deployment_verdict(s, Some("d2"), new).0;
+        // In progress, then done.
+        let s = service(new, 2, 1, vec![deployment("d2", "PRIMARY", new, Some("IN_PROGRESS"), 1, 2, 0)]);
+        assert_eq!(verdict(&s), Verdict::Waiting);
+        let s = service(new, 2, 2, vec![deployment("d2", "PRIMARY", new, Some("COMPLETED"), 2, 2, 0)]);
+        assert_eq!(verdict(&s), Verdict::Done);
+        // COMPLETED is not enough while tasks are missing (scaling out).
+        let s = service(new, 3, 2, vec![deployment("d2", "PRIMARY", new, Some("COMPLETED"), 2, 3, 0)]);
+        assert_eq!(verdict(&s), Verdict::Waiting);
+        // The circuit breaker rolled back to the old revision.
+        let s = service(
+            old,
+            2,
+            2,
+            vec![
+                deployment("d3", "PRIMARY", old, Some("IN_PROGRESS"), 0, 2, 0),
+                deployment("d2", "ACTIVE", new, Some("FAILED"), 0, 2, 3),
+            ],
+        );
+        assert!(matches!(verdict(&s), Verdict::Failed(m) if m.contains("rolled back")));
+        // A rollback that already completed still is one.
+        let s = service(old, 2, 2, vec![deployment("d3", "PRIMARY", old, Some("COMPLETED"), 2, 2, 0)]);
+        assert!(matches!(verdict(&s), Verdict::Failed(m) if m.contains("rolled back")));
+        // A rollback to the same revision (say, after a network change).
+        let s = service(
+            new,
+            2,
+            2,
+            vec![
+                deployment("d3", "PRIMARY", new, Some("IN_PROGRESS"), 2, 2, 0),
+                deployment("d2", "ACTIVE", new, Some("FAILED"), 0, 2, 3),
+            ],
+        );
+        assert!(matches!(verdict(&s), Verdict::Failed(m) if m.contains("rolled back")));
+        // A breaker without rollback: FAILED.
+        let s = service(new, 2, 0, vec![deployment("d2", "PRIMARY", new, Some("FAILED"), 0, 2, 3)]);
+        assert!(matches!(verdict(&s), Verdict::Failed(m) if m.contains("failed: circuit breaker")));
+        // Tasks that keep stopping, without a breaker: fail at its threshold.
+        let s = service(new, 2, 0, vec![deployment("d2", "PRIMARY", new, Some("IN_PROGRESS"), 0, 2, 2)]);
+        assert_eq!(verdict(&s), Verdict::Waiting);
+        let s = service(new, 2, 0, vec![deployment("d2", "PRIMARY", new, Some("IN_PROGRESS"), 0, 2, 3)]);
+        assert!(matches!(verdict(&s), Verdict::Failed(m) if m.contains("3 tasks failed to start")));
+        // A newer deployment of the same revision (the answer did not list
+        // moor's yet) is moor's.
+        let s = service(new, 2, 2, vec![deployment("d9", "PRIMARY", new, Some("COMPLETED"), 2, 2, 0)]);
+        assert_eq!(verdict(&s), Verdict::Done);
+        // Without rollout states (older deployments): one deployment, all running.
+        let s = service(new, 2, 2, vec![deployment("d2", "PRIMARY", new, None, 2, 2, 0)]);
+        assert_eq!(verdict(&s), Verdict::Done);
+        let (_, status) = deployment_verdict(&s, Some("d2"), new);
+        assert_eq!(status, "2 of 2 tasks running, rollout unknown, 0 failed tasks");
+    }
+
+    #[test]
+    fn the_failure_threshold_follows_the_circuit_breaker() {
+        assert_eq!(failure_threshold(1), 3);
+        assert_eq!(failure_threshold(10), 5);
+        assert_eq!(failure_threshold(11), 6);
+        assert_eq!(failure_threshold(1000), 200);
+    }
+}

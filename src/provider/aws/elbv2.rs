@@ -1,0 +1,1008 @@
+//! Elastic Load Balancing v2: application load balancers, target groups and
+//! listeners.
+//!
+//! Reads report what the file can say, in the file's form: AWS's defaults
+//! that the file leaves alone (health check settings it does not set, the
+//! `#{host}` placeholders of a redirect) are left out, and values AWS
+//! returns as text (ports, status codes) become numbers again.
+
+use super::{found, sdk_err, tag_map, wait, AwsProvider};
+use crate::model::common::Tags;
+use crate::model::elbv2::{
+    Action as FileAction, HealthCheck, Listener as ListenerSpec, LoadBalancer as LbSpec, ProtocolVersion, Scheme,
+    TargetGroup as TgSpec,
+};
+use crate::model::{Kind, Spec};
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, IpAddressType, Listener, LoadBalancer,
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
+const DELETION_PROTECTION: &str = "deletion_protection.enabled";
+const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+
+fn unresolved(s: &str) -> bool {
+    s.contains("${")
+}
+
+/// A file enum as the file writes it (`HTTP`, `ip`, `internet_facing`).
+fn file_str<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn wrong_spec(kind: Kind) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, "moor:spec", format!("the settings given are not those of {kind}"))
+}
+
+fn missing(op: &str, what: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, op, format!("AWS returned no {what}"))
+}
+
+fn unresolved_err(op: &str, field: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, op, format!("`{field}` still holds a reference that is not known"))
+}
+
+/// The ARN suffix CloudWatch uses: `app/name/id` for a load balancer,
+/// `targetgroup/name/id` for a target group.
+fn lb_arn_suffix(arn: &str) -> String {
+    arn.find(":loadbalancer/").map(|i| arn[i + ":loadbalancer/".len()..].to_string()).unwrap_or_default()
+}
+
+fn tg_arn_suffix(arn: &str) -> String {
+    arn.find("targetgroup/").map(|i| arn[i..].to_string()).unwrap_or_default()
+}
+
+// ---- tags ------------------------------------------------------------------------
+
+fn elb_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+async fn read_tags(p: &AwsProvider, arn: &str) -> Result<Tags, ProviderError> {
+    let out = p.elb.describe_tags().resource_arns(arn).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
+    Ok(tag_map(
+        out.tag_descriptions()
+            .iter()
+            .filter(|d| d.resource_arn().is_none_or(|a| a == arn))
+            .flat_map(|d| d.tags())
+            .map(|t| (t.key(), t.value())),
+    ))
+}
+
+/// Makes the resource's tags those of the target.
+async fn sync_tags(p: &AwsProvider, arn: &str, live: &Tags, want: &Tags) -> Result<(), ProviderError> {
+    let (new, stale) = super::tag_changes(want, live);
+    if !stale.is_empty() {
+        p.elb
+            .remove_tags()
+            .resource_arns(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:RemoveTags", e))?;
+    }
+    if !new.is_empty() {
+        p.elb
+            .add_tags()
+            .resource_arns(arn)
+            .set_tags(Some(elb_tags(&new)))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:AddTags", e))?;
+    }
+    Ok(())
+}
+
+// ---- dispatch ----------------------------------------------------------------------
+
+pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => {
+            let lb = match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+                (Some(id), _) if unresolved(id) => return Ok(None),
+                (Some(id), _) => describe_lb(p, id).await?,
+                (None, Some(name)) if !unresolved(name) => describe_lb_by_name(p, name).await?,
+                (None, _) => return Ok(None),
+            };
+            match lb {
+                Some(lb) => Ok(Some(lb_live(p, &lb).await?)),
+                None => Ok(None),
+            }
+        }
+        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => {
+            let tg = match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+                (Some(id), _) if unresolved(id) => return Ok(None),
+                (Some(id), _) => describe_tg(p, id).await?,
+                (None, Some(name)) if !unresolved(name) => describe_tg_by_name(p, name).await?,
+                (None, _) => return Ok(None),
+            };
+            match tg {
+                Some(tg) => Ok(Some(tg_live(p, &tg, Some(spec)).await?)),
+                None => Ok(None),
+            }
+        }
+        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => {
+            let l = match &t.id {
+                Some(id) if unresolved(id) => return Ok(None),
+                Some(id) => describe_listener(p, id).await?,
+                None if unresolved(&spec.load_balancer) => return Ok(None),
+                None => describe_listener_by_port(p, &spec.load_balancer, spec.port).await?,
+            };
+            match l {
+                Some(l) => Ok(Some(listener_live(p, &l, Some(spec)).await?)),
+                None => Ok(None),
+            }
+        }
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+    if unresolved(&d.id) {
+        return Ok(None);
+    }
+    match d.kind {
+        Kind::Elbv2LoadBalancer => match describe_lb(p, &d.id).await? {
+            Some(lb) => Ok(Some(lb_live(p, &lb).await?)),
+            None => Ok(None),
+        },
+        Kind::Elbv2TargetGroup => match describe_tg(p, &d.id).await? {
+            Some(tg) => Ok(Some(tg_live(p, &tg, None).await?)),
+            None => Ok(None),
+        },
+        Kind::Elbv2Listener => match describe_listener(p, &d.id).await? {
+            Some(l) => Ok(Some(listener_live(p, &l, None).await?)),
+            None => Ok(None),
+        },
+        kind => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => create_lb(p, t, spec).await,
+        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => create_tg(p, t, spec).await,
+        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => create_listener(p, t, spec).await,
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    t: &Target,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    match (t.kind, &t.spec) {
+        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => update_lb(p, t, spec, live, changed).await,
+        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => update_tg(p, t, spec, live, changed).await,
+        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => update_listener(p, t, spec, live, changed).await,
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    if unresolved(&d.id) {
+        return Ok(());
+    }
+    match d.kind {
+        Kind::Elbv2LoadBalancer => delete_lb(p, &d.id).await,
+        Kind::Elbv2TargetGroup => delete_tg(p, &d.id).await,
+        Kind::Elbv2Listener => {
+            let r = p
+                .elb
+                .delete_listener()
+                .listener_arn(&d.id)
+                .send()
+                .await
+                .map_err(|e| sdk_err("elbv2:DeleteListener", e));
+            found(r).map(|_| ())
+        }
+        kind => Err(wrong_spec(kind)),
+    }
+}
+
+pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    p.elb
+        .add_tags()
+        .resource_arns(&live.id)
+        .set_tags(Some(elb_tags(&t.tags)))
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:AddTags", e))?;
+    match (t.kind, &t.spec) {
+        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(_)) => lb_read_back(p, &live.id).await,
+        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => tg_read_back(p, &live.id, spec).await,
+        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => listener_read_back(p, &live.id, spec).await,
+        (kind, _) => Err(wrong_spec(kind)),
+    }
+}
+
+// ---- load balancers ----------------------------------------------------------------
+
+async fn describe_lb(p: &AwsProvider, arn: &str) -> Result<Option<LoadBalancer>, ProviderError> {
+    let out = found(
+        p.elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e)),
+    )?;
+    Ok(out.and_then(|o| o.load_balancers().iter().find(|lb| lb.load_balancer_arn() == Some(arn)).cloned()))
+}
+
+async fn describe_lb_by_name(p: &AwsProvider, name: &str) -> Result<Option<LoadBalancer>, ProviderError> {
+    let out = found(
+        p.elb.describe_load_balancers().names(name).send().await.map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e)),
+    )?;
+    Ok(out.and_then(|o| o.load_balancers().iter().find(|lb| lb.load_balancer_name() == Some(name)).cloned()))
+}
+
+async fn lb_attributes(p: &AwsProvider, arn: &str) -> Result<Vec<(String, String)>, ProviderError> {
+    let out = p
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:DescribeLoadBalancerAttributes", e))?;
+    Ok(out
+        .attributes()
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value().unwrap_or_default().to_string())))
+        .collect())
+}
+
+async fn lb_live(p: &AwsProvider, lb: &LoadBalancer) -> Result<Live, ProviderError> {
+    let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+    let name = lb.load_balancer_name().unwrap_or_default();
+    let attrs_now = lb_attributes(p, &arn).await?;
+    let attr = |k: &str| attrs_now.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut subnets: Vec<&str> = lb.availability_zones().iter().filter_map(|z| z.subnet_id()).collect();
+    subnets.sort();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    // No scheme at all means AWS's default.
+    let scheme = match lb.scheme() {
+        Some(LoadBalancerSchemeEnum::Internal) => Scheme::Internal,
+        _ => Scheme::InternetFacing,
+    };
+    fields.insert("scheme".into(), json!(scheme));
+    fields.insert("subnets".into(), json!(subnets));
+    fields.insert("security_groups".into(), json!(lb.security_groups()));
+    // AWS's default idle timeout is 60 s.
+    let idle = attr(IDLE_TIMEOUT).and_then(|v| v.parse::<u64>().ok()).unwrap_or(60);
+    fields.insert("idle_timeout".into(), json!(idle));
+    fields.insert("deletion_protection".into(), json!(attr(DELETION_PROTECTION) == Some("true")));
+    let ip = lb.ip_address_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "ipv4".into());
+    fields.insert("ip_address_type".into(), json!(ip));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("name".into(), json!(name));
+    attrs.insert("dns_name".into(), json!(lb.dns_name().unwrap_or_default()));
+    attrs.insert("zone_id".into(), json!(lb.canonical_hosted_zone_id().unwrap_or_default()));
+    attrs.insert("arn_suffix".into(), json!(lb_arn_suffix(&arn)));
+    let tags = read_tags(p, &arn).await?;
+    Ok(Live { id: arn, fields, attrs, tags })
+}
+
+/// Waits until the load balancer is active, then reads it.
+async fn lb_read_back(p: &AwsProvider, arn: &str) -> Result<Live, ProviderError> {
+    let lb =
+        wait(&p.opts, p.opts.wait_timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be active", || async {
+            let Some(lb) = describe_lb(p, arn).await? else {
+                return Ok(None);
+            };
+            match lb.state().and_then(|s| s.code()) {
+                // No state at all: nothing says it is still coming up.
+                Some(LoadBalancerStateEnum::Active | LoadBalancerStateEnum::ActiveImpaired) | None => Ok(Some(lb)),
+                Some(LoadBalancerStateEnum::Failed) => Err(ProviderError::new(
+                    ErrorKind::Rejected,
+                    "elbv2:CreateLoadBalancer",
+                    format!(
+                        "the load balancer failed to come up: {}",
+                        lb.state().and_then(|s| s.reason()).unwrap_or("AWS gave no reason")
+                    ),
+                )),
+                Some(_) => Ok(None),
+            }
+        })
+        .await?;
+    lb_live(p, &lb).await
+}
+
+fn subnet_list(spec: &LbSpec, op: &str) -> Result<Vec<String>, ProviderError> {
+    let items = spec.subnets.items().ok_or_else(|| unresolved_err(op, "subnets"))?;
+    if items.iter().any(|s| unresolved(s)) {
+        return Err(unresolved_err(op, "subnets"));
+    }
+    Ok(items.to_vec())
+}
+
+fn sg_list(spec: &LbSpec, op: &str) -> Result<Vec<String>, ProviderError> {
+    let items = spec.security_groups.items().ok_or_else(|| unresolved_err(op, "security_groups"))?;
+    if items.iter().any(|s| unresolved(s)) {
+        return Err(unresolved_err(op, "security_groups"));
+    }
+    Ok(items.to_vec())
+}
+
+fn ip_type(spec: &LbSpec) -> Option<IpAddressType> {
+    spec.ip_address_type.map(|t| IpAddressType::from(file_str(&t).as_str()))
+}
+
+async fn set_lb_attributes(p: &AwsProvider, arn: &str, attrs: Vec<(&str, String)>) -> Result<(), ProviderError> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    let attrs: Vec<LoadBalancerAttribute> =
+        attrs.into_iter().map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build()).collect();
+    p.elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .set_attributes(Some(attrs))
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:ModifyLoadBalancerAttributes", e))?;
+    Ok(())
+}
+
+async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, ProviderError> {
+    const OP: &str = "elbv2:CreateLoadBalancer";
+    let name = t.name.as_deref().or(spec.name.as_deref()).unwrap_or(&t.logical);
+    let sgs = sg_list(spec, OP)?;
+    let scheme = match spec.scheme {
+        Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
+        Scheme::Internal => LoadBalancerSchemeEnum::Internal,
+    };
+    let out = p
+        .elb
+        .create_load_balancer()
+        .name(name)
+        .r#type(LoadBalancerTypeEnum::Application)
+        // Always sent: an emulator leaves it empty otherwise.
+        .scheme(scheme)
+        .set_subnets(Some(subnet_list(spec, OP)?))
+        .set_security_groups((!sgs.is_empty()).then_some(sgs))
+        .set_ip_address_type(ip_type(spec))
+        .set_tags(Some(elb_tags(&t.tags)))
+        .send()
+        .await
+        .map_err(|e| sdk_err(OP, e))?;
+    let arn = out
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.load_balancer_arn())
+        .ok_or_else(|| missing(OP, "load balancer ARN"))?
+        .to_string();
+    let mut attrs = Vec::new();
+    if let Some(idle) = spec.idle_timeout {
+        attrs.push((IDLE_TIMEOUT, idle.to_string()));
+    }
+    if spec.deletion_protection {
+        attrs.push((DELETION_PROTECTION, "true".to_string()));
+    }
+    set_lb_attributes(p, &arn, attrs).await?;
+    lb_read_back(p, &arn).await
+}
+
+async fn update_lb(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &LbSpec,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let arn = live.id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("subnets") {
+        p.elb
+            .set_subnets()
+            .load_balancer_arn(arn)
+            .set_subnets(Some(subnet_list(spec, "elbv2:SetSubnets")?))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:SetSubnets", e))?;
+    }
+    if has("security_groups") {
+        p.elb
+            .set_security_groups()
+            .load_balancer_arn(arn)
+            .set_security_groups(Some(sg_list(spec, "elbv2:SetSecurityGroups")?))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:SetSecurityGroups", e))?;
+    }
+    if let (true, Some(ip)) = (has("ip_address_type"), ip_type(spec)) {
+        p.elb
+            .set_ip_address_type()
+            .load_balancer_arn(arn)
+            .ip_address_type(ip)
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:SetIpAddressType", e))?;
+    }
+    let mut attrs = Vec::new();
+    if let (true, Some(idle)) = (has("idle_timeout"), spec.idle_timeout) {
+        attrs.push((IDLE_TIMEOUT, idle.to_string()));
+    }
+    if has("deletion_protection") {
+        attrs.push((DELETION_PROTECTION, spec.deletion_protection.to_string()));
+    }
+    set_lb_attributes(p, arn, attrs).await?;
+    if has("tags") {
+        sync_tags(p, arn, &live.tags, &t.tags).await?;
+    }
+    lb_read_back(p, arn).await
+}
+
+async fn delete_lb(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
+    const OP: &str = "elbv2:DeleteLoadBalancer";
+    if describe_lb(p, arn).await?.is_none() {
+        return Ok(());
+    }
+    let protected = match found(lb_attributes(p, arn).await)? {
+        Some(attrs) => attrs.iter().any(|(k, v)| k == DELETION_PROTECTION && v == "true"),
+        None => return Ok(()),
+    };
+    if protected {
+        return Err(ProviderError::new(
+            ErrorKind::Rejected,
+            OP,
+            "deletion protection is on: set `deletion_protection: false` in the file and apply, then delete",
+        )
+        .with_code("OperationNotPermitted"));
+    }
+    found(p.elb.delete_load_balancer().load_balancer_arn(arn).send().await.map_err(|e| sdk_err(OP, e)))?;
+    wait(&p.opts, p.opts.wait_timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be deleted", || async {
+        Ok(describe_lb(p, arn).await?.is_none().then_some(()))
+    })
+    .await
+}
+
+// ---- target groups -------------------------------------------------------------------
+
+async fn describe_tg(p: &AwsProvider, arn: &str) -> Result<Option<TargetGroup>, ProviderError> {
+    let out = found(
+        p.elb
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e)),
+    )?;
+    Ok(out.and_then(|o| o.target_groups().iter().find(|tg| tg.target_group_arn() == Some(arn)).cloned()))
+}
+
+async fn describe_tg_by_name(p: &AwsProvider, name: &str) -> Result<Option<TargetGroup>, ProviderError> {
+    let out = found(
+        p.elb.describe_target_groups().names(name).send().await.map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e)),
+    )?;
+    Ok(out.and_then(|o| o.target_groups().iter().find(|tg| tg.target_group_name() == Some(name)).cloned()))
+}
+
+/// A number AWS sends as text stays text when it is not a number
+/// (`traffic-port`).
+fn num_or_text(s: &str) -> Value {
+    s.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(s))
+}
+
+fn is_grpc(tg: &TargetGroup) -> bool {
+    tg.protocol_version().is_some_and(|v| v.eq_ignore_ascii_case("GRPC"))
+}
+
+/// The health check as the file says it: only the settings `want` sets
+/// (all of them without `want`).
+fn health_check_value(tg: &TargetGroup, want: Option<&HealthCheck>) -> Value {
+    let all = HealthCheck {
+        path: Some(String::new()),
+        port: Some(0),
+        protocol: Some(Default::default()),
+        interval: Some(0),
+        timeout: Some(0),
+        healthy_threshold: Some(0),
+        unhealthy_threshold: Some(0),
+        matcher: Some(String::new()),
+    };
+    let want = want.unwrap_or(&all);
+    let mut m = serde_json::Map::new();
+    let mut put = |key: &str, wanted: bool, v: Option<Value>| {
+        if let (true, Some(v)) = (wanted, v) {
+            m.insert(key.into(), v);
+        }
+    };
+    put("path", want.path.is_some(), tg.health_check_path().map(|v| json!(v)));
+    put("port", want.port.is_some(), tg.health_check_port().map(num_or_text));
+    put("protocol", want.protocol.is_some(), tg.health_check_protocol().map(|v| json!(v.as_str())));
+    put("interval", want.interval.is_some(), tg.health_check_interval_seconds().map(|v| json!(v)));
+    put("timeout", want.timeout.is_some(), tg.health_check_timeout_seconds().map(|v| json!(v)));
+    put("healthy_threshold", want.healthy_threshold.is_some(), tg.healthy_threshold_count().map(|v| json!(v)));
+    put("unhealthy_threshold", want.unhealthy_threshold.is_some(), tg.unhealthy_threshold_count().map(|v| json!(v)));
+    let matcher = tg.matcher().and_then(|m| if is_grpc(tg) { m.grpc_code() } else { m.http_code() });
+    put("matcher", want.matcher.is_some(), matcher.map(|v| json!(v)));
+    Value::Object(m)
+}
+
+async fn tg_live(p: &AwsProvider, tg: &TargetGroup, spec: Option<&TgSpec>) -> Result<Live, ProviderError> {
+    let arn = tg.target_group_arn().unwrap_or_default().to_string();
+    let name = tg.target_group_name().unwrap_or_default();
+    let out = p
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:DescribeTargetGroupAttributes", e))?;
+    let delay = out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+        .and_then(|a| a.value())
+        .and_then(|v| v.parse::<u64>().ok())
+        // AWS's default.
+        .unwrap_or(300);
+    let protocol = tg.protocol().map(|p| p.as_str()).unwrap_or("HTTP");
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    fields.insert("port".into(), json!(tg.port().unwrap_or_default()));
+    fields.insert("protocol".into(), json!(protocol));
+    match tg.protocol_version() {
+        Some(v) => fields.insert("protocol_version".into(), json!(v.to_ascii_uppercase())),
+        // AWS's default for HTTP and HTTPS groups.
+        None if protocol == "HTTP" || protocol == "HTTPS" => fields.insert("protocol_version".into(), json!("HTTP1")),
+        None => None,
+    };
+    fields.insert("target_type".into(), json!(tg.target_type().map(|t| t.as_str()).unwrap_or("instance")));
+    fields.insert("vpc".into(), json!(tg.vpc_id().unwrap_or_default()));
+    match spec {
+        Some(TgSpec { health_check: Some(want), .. }) => {
+            fields.insert("health_check".into(), health_check_value(tg, Some(want)));
+        }
+        Some(_) => {}
+        None => {
+            fields.insert("health_check".into(), health_check_value(tg, None));
+        }
+    }
+    fields.insert("deregistration_delay".into(), json!(delay));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("name".into(), json!(name));
+    attrs.insert("arn_suffix".into(), json!(tg_arn_suffix(&arn)));
+    attrs.insert("port".into(), json!(tg.port().unwrap_or_default()));
+    let tags = read_tags(p, &arn).await?;
+    Ok(Live { id: arn, fields, attrs, tags })
+}
+
+async fn tg_read_back(p: &AwsProvider, arn: &str, spec: &TgSpec) -> Result<Live, ProviderError> {
+    let tg = wait(
+        &p.opts,
+        p.opts.wait_timeout.min(Duration::from_secs(60)),
+        "elbv2:DescribeTargetGroups",
+        "the target group to be visible",
+        || describe_tg(p, arn),
+    )
+    .await?;
+    tg_live(p, &tg, Some(spec)).await
+}
+
+fn matcher(spec: &TgSpec, m: &str) -> Matcher {
+    if spec.protocol_version == Some(ProtocolVersion::Grpc) {
+        Matcher::builder().grpc_code(m).build()
+    } else {
+        Matcher::builder().http_code(m).build()
+    }
+}
+
+async fn set_deregistration_delay(p: &AwsProvider, arn: &str, delay: u32) -> Result<(), ProviderError> {
+    p.elb
+        .modify_target_group_attributes()
+        .target_group_arn(arn)
+        .attributes(TargetGroupAttribute::builder().key(DEREGISTRATION_DELAY).value(delay.to_string()).build())
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:ModifyTargetGroupAttributes", e))?;
+    Ok(())
+}
+
+async fn create_tg(p: &AwsProvider, t: &Target, spec: &TgSpec) -> Result<Live, ProviderError> {
+    const OP: &str = "elbv2:CreateTargetGroup";
+    if unresolved(&spec.vpc) {
+        return Err(unresolved_err(OP, "vpc"));
+    }
+    let name = t.name.as_deref().or(spec.name.as_deref()).unwrap_or(&t.logical);
+    let mut req = p
+        .elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::from(file_str(&spec.protocol).as_str()))
+        .set_protocol_version(spec.protocol_version.map(|v| file_str(&v)))
+        .port(spec.port as i32)
+        .vpc_id(&spec.vpc)
+        .target_type(TargetTypeEnum::from(file_str(&spec.target_type).as_str()))
+        .set_tags(Some(elb_tags(&t.tags)));
+    if let Some(h) = &spec.health_check {
+        req = req
+            .health_check_enabled(true)
+            .set_health_check_path(h.path.clone())
+            .set_health_check_port(h.port.map(|p| p.to_string()))
+            .set_health_check_protocol(h.protocol.map(|p| ProtocolEnum::from(file_str(&p).as_str())))
+            .set_health_check_interval_seconds(h.interval.map(|v| v as i32))
+            .set_health_check_timeout_seconds(h.timeout.map(|v| v as i32))
+            .set_healthy_threshold_count(h.healthy_threshold.map(|v| v as i32))
+            .set_unhealthy_threshold_count(h.unhealthy_threshold.map(|v| v as i32))
+            .set_matcher(h.matcher.as_deref().map(|m| matcher(spec, m)));
+    }
+    let out = req.send().await.map_err(|e| sdk_err(OP, e))?;
+    let arn = out
+        .target_groups()
+        .first()
+        .and_then(|tg| tg.target_group_arn())
+        .ok_or_else(|| missing(OP, "target group ARN"))?
+        .to_string();
+    if let Some(delay) = spec.deregistration_delay {
+        set_deregistration_delay(p, &arn, delay).await?;
+    }
+    tg_read_back(p, &arn, spec).await
+}
+
+async fn update_tg(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &TgSpec,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let arn = live.id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if let (true, Some(h)) = (has("health_check"), &spec.health_check) {
+        p.elb
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_enabled(true)
+            .set_health_check_path(h.path.clone())
+            .set_health_check_port(h.port.map(|p| p.to_string()))
+            .set_health_check_protocol(h.protocol.map(|p| ProtocolEnum::from(file_str(&p).as_str())))
+            .set_health_check_interval_seconds(h.interval.map(|v| v as i32))
+            .set_health_check_timeout_seconds(h.timeout.map(|v| v as i32))
+            .set_healthy_threshold_count(h.healthy_threshold.map(|v| v as i32))
+            .set_unhealthy_threshold_count(h.unhealthy_threshold.map(|v| v as i32))
+            .set_matcher(h.matcher.as_deref().map(|m| matcher(spec, m)))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:ModifyTargetGroup", e))?;
+    }
+    if let (true, Some(delay)) = (has("deregistration_delay"), spec.deregistration_delay) {
+        set_deregistration_delay(p, arn, delay).await?;
+    }
+    if has("tags") {
+        sync_tags(p, arn, &live.tags, &t.tags).await?;
+    }
+    tg_read_back(p, arn, spec).await
+}
+
+async fn delete_tg(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
+    const OP: &str = "elbv2:DeleteTargetGroup";
+    // A listener deleted or moved a moment ago may still hold the group
+    // for a few seconds; anything longer is a real user and is reported.
+    let last: Mutex<Option<ProviderError>> = Mutex::new(None);
+    let last_ref = &last;
+    let r = wait(
+        &p.opts,
+        p.opts.wait_timeout.min(Duration::from_secs(30)),
+        OP,
+        "the target group to be free",
+        move || async move {
+            match p.elb.delete_target_group().target_group_arn(arn).send().await.map_err(|e| sdk_err(OP, e)) {
+                Ok(_) => Ok(Some(())),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(())),
+                Err(e) if e.kind == ErrorKind::InUse => {
+                    *last_ref.lock().unwrap() = Some(e);
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+    match r {
+        Err(e) if e.kind == ErrorKind::Wait => Err(last.into_inner().unwrap().unwrap_or(e)),
+        other => other,
+    }
+}
+
+// ---- listeners ---------------------------------------------------------------------------
+
+async fn describe_listener(p: &AwsProvider, arn: &str) -> Result<Option<Listener>, ProviderError> {
+    let out = found(
+        p.elb.describe_listeners().listener_arns(arn).send().await.map_err(|e| sdk_err("elbv2:DescribeListeners", e)),
+    )?;
+    Ok(out.and_then(|o| o.listeners().iter().find(|l| l.listener_arn() == Some(arn)).cloned()))
+}
+
+async fn describe_listener_by_port(p: &AwsProvider, lb: &str, port: u32) -> Result<Option<Listener>, ProviderError> {
+    let pages = found(
+        p.elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeListeners", e)),
+    )?;
+    Ok(pages
+        .and_then(|pages| pages.iter().flat_map(|o| o.listeners()).find(|l| l.port() == Some(port as i32)).cloned()))
+}
+
+/// The action that answers requests (authentication actions come before it).
+fn final_action(actions: &[Action]) -> Option<&Action> {
+    actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.r#type(),
+                Some(ActionTypeEnum::Forward | ActionTypeEnum::Redirect | ActionTypeEnum::FixedResponse)
+            )
+        })
+        .max_by_key(|a| a.order().unwrap_or(i32::MAX))
+}
+
+/// A redirect's settings that AWS fills with `#{…}` when not given.
+const REDIRECT_DEFAULTS: [(&str, &str); 5] = [
+    ("protocol", "#{protocol}"),
+    ("port", "#{port}"),
+    ("host", "#{host}"),
+    ("path", "/#{path}"),
+    ("query", "#{query}"),
+];
+
+fn action_value(actions: &[Action], want: Option<&FileAction>) -> Value {
+    let Some(a) = final_action(actions) else {
+        return Value::Null;
+    };
+    match a.r#type() {
+        Some(ActionTypeEnum::Forward) => {
+            let tgs: Vec<&str> = match a.forward_config() {
+                Some(f) if !f.target_groups().is_empty() => {
+                    f.target_groups().iter().filter_map(|t| t.target_group_arn()).collect()
+                }
+                _ => a.target_group_arn().into_iter().collect(),
+            };
+            match tgs.as_slice() {
+                [one] => json!({ "forward": one }),
+                many => json!({ "forward": many }),
+            }
+        }
+        Some(ActionTypeEnum::Redirect) => {
+            let want = match want {
+                Some(FileAction::Redirect(r)) => Some(r),
+                _ => None,
+            };
+            let cfg = a.redirect_config();
+            let mut m = serde_json::Map::new();
+            for (key, default) in REDIRECT_DEFAULTS {
+                let live = cfg.and_then(|c| match key {
+                    "protocol" => c.protocol(),
+                    "port" => c.port(),
+                    "host" => c.host(),
+                    "path" => c.path(),
+                    _ => c.query(),
+                });
+                let set = want.is_some_and(|r| match key {
+                    "protocol" => r.protocol.is_some(),
+                    "port" => r.port.is_some(),
+                    "host" => r.host.is_some(),
+                    "path" => r.path.is_some(),
+                    _ => r.query.is_some(),
+                });
+                if let Some(v) = live {
+                    if set || v != default {
+                        m.insert(key.into(), if key == "port" { num_or_text(v) } else { json!(v) });
+                    }
+                }
+            }
+            let code = cfg.and_then(|c| c.status_code()).map(|s| s.as_str().trim_start_matches("HTTP_").to_string());
+            m.insert("status_code".into(), code.as_deref().map(num_or_text).unwrap_or(json!(301)));
+            json!({ "redirect": m })
+        }
+        Some(ActionTypeEnum::FixedResponse) => {
+            let cfg = a.fixed_response_config();
+            let mut m = serde_json::Map::new();
+            if let Some(code) = cfg.and_then(|c| c.status_code()) {
+                m.insert("status_code".into(), num_or_text(code));
+            }
+            if let Some(ct) = cfg.and_then(|c| c.content_type()) {
+                m.insert("content_type".into(), json!(ct));
+            }
+            if let Some(body) = cfg.and_then(|c| c.message_body()) {
+                m.insert("message_body".into(), json!(body));
+            }
+            json!({ "fixed_response": m })
+        }
+        _ => Value::Null,
+    }
+}
+
+fn sdk_action(a: &FileAction) -> Action {
+    match a {
+        FileAction::Forward(arn) => {
+            Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(arn).order(1).build()
+        }
+        FileAction::Redirect(r) => Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .order(1)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .set_protocol(r.protocol.map(|p| file_str(&p)))
+                    .set_port(r.port.map(|p| p.to_string()))
+                    .set_host(r.host.clone())
+                    .set_path(r.path.clone())
+                    .set_query(r.query.clone())
+                    .status_code(if r.status_code == 302 {
+                        RedirectActionStatusCodeEnum::Http302
+                    } else {
+                        RedirectActionStatusCodeEnum::Http301
+                    })
+                    .build(),
+            )
+            .build(),
+        FileAction::FixedResponse(f) => Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .order(1)
+            .fixed_response_config(
+                FixedResponseActionConfig::builder()
+                    .status_code(f.status_code.to_string())
+                    .set_content_type(f.content_type.clone())
+                    .set_message_body(f.message_body.clone())
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+fn check_action(a: &FileAction, op: &str) -> Result<(), ProviderError> {
+    match a {
+        FileAction::Forward(arn) if unresolved(arn) => Err(unresolved_err(op, "default_action.forward")),
+        _ => Ok(()),
+    }
+}
+
+async fn listener_live(p: &AwsProvider, l: &Listener, spec: Option<&ListenerSpec>) -> Result<Live, ProviderError> {
+    let arn = l.listener_arn().unwrap_or_default().to_string();
+    let port = l.port().unwrap_or_default();
+    let mut fields = Fields::new();
+    fields.insert("load_balancer".into(), json!(l.load_balancer_arn().unwrap_or_default()));
+    fields.insert("port".into(), json!(port));
+    fields.insert("protocol".into(), json!(l.protocol().map(|p| p.as_str()).unwrap_or("HTTP")));
+    let cert = l
+        .certificates()
+        .iter()
+        .find(|c| c.is_default() == Some(true))
+        .or_else(|| l.certificates().first())
+        .and_then(|c| c.certificate_arn());
+    if let Some(c) = cert {
+        fields.insert("certificate".into(), json!(c));
+    }
+    if let Some(policy) = l.ssl_policy() {
+        fields.insert("ssl_policy".into(), json!(policy));
+    }
+    fields.insert("default_action".into(), action_value(l.default_actions(), spec.map(|s| &s.default_action)));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("port".into(), json!(port));
+    let tags = read_tags(p, &arn).await?;
+    Ok(Live { id: arn, fields, attrs, tags })
+}
+
+async fn listener_read_back(p: &AwsProvider, arn: &str, spec: &ListenerSpec) -> Result<Live, ProviderError> {
+    let l = wait(
+        &p.opts,
+        p.opts.wait_timeout.min(Duration::from_secs(60)),
+        "elbv2:DescribeListeners",
+        "the listener to be visible",
+        || describe_listener(p, arn),
+    )
+    .await?;
+    listener_live(p, &l, Some(spec)).await
+}
+
+async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Result<Live, ProviderError> {
+    const OP: &str = "elbv2:CreateListener";
+    if unresolved(&spec.load_balancer) {
+        return Err(unresolved_err(OP, "load_balancer"));
+    }
+    check_action(&spec.default_action, OP)?;
+    let out = p
+        .elb
+        .create_listener()
+        .load_balancer_arn(&spec.load_balancer)
+        .port(spec.port as i32)
+        .protocol(ProtocolEnum::from(file_str(&spec.protocol).as_str()))
+        .set_certificates(spec.certificate.as_ref().map(|c| vec![Certificate::builder().certificate_arn(c).build()]))
+        .set_ssl_policy(spec.ssl_policy.clone())
+        .default_actions(sdk_action(&spec.default_action))
+        .set_tags(Some(elb_tags(&t.tags)))
+        .send()
+        .await
+        .map_err(|e| sdk_err(OP, e))?;
+    let arn =
+        out.listeners().first().and_then(|l| l.listener_arn()).ok_or_else(|| missing(OP, "listener ARN"))?.to_string();
+    listener_read_back(p, &arn, spec).await
+}
+
+async fn update_listener(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &ListenerSpec,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    const OP: &str = "elbv2:ModifyListener";
+    let arn = live.id.as_str();
+    if changed.iter().any(|c| c != "tags") {
+        check_action(&spec.default_action, OP)?;
+        p.elb
+            .modify_listener()
+            .listener_arn(arn)
+            .port(spec.port as i32)
+            .protocol(ProtocolEnum::from(file_str(&spec.protocol).as_str()))
+            .set_certificates(
+                spec.certificate.as_ref().map(|c| vec![Certificate::builder().certificate_arn(c).build()]),
+            )
+            .set_ssl_policy(spec.ssl_policy.clone())
+            .default_actions(sdk_action(&spec.default_action))
+            .send()
+            .await
+            .map_err(|e| sdk_err(OP, e))?;
+    }
+    if changed.iter().any(|c| c == "tags") {
+        sync_tags(p, arn, &live.tags, &t.tags).await?;
+    }
+    listener_read_back(p, arn, spec).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_suffixes() {
+        assert_eq!(lb_arn_suffix("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/abc"), "app/web/abc");
+        assert_eq!(
+            tg_arn_suffix("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc"),
+            "targetgroup/web/abc"
+        );
+    }
+
+    #[test]
+    fn redirect_defaults_are_left_out() {
+        let a = Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .host("#{host}")
+                    .path("/#{path}")
+                    .query("#{query}")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            action_value(&[a], None),
+            json!({"redirect": {"protocol": "HTTPS", "port": 443, "status_code": 301}})
+        );
+    }
+}

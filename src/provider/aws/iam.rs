@@ -1,0 +1,1226 @@
+//! `iam/role`, `iam/policy` and the `iam/existing_role` lookup; and the
+//! policy document conversions that ECR's repository policy shares.
+//!
+//! IAM returns documents URL-encoded and as they were sent (or reformatted):
+//! they are decoded, parsed into moor's lower-case form, and projected onto
+//! the file's document (its statement order, its single values or lists,
+//! account ids for `:root` ARNs), so that only a real difference shows.
+
+use super::{eventually, found, iam_not_ready, sdk_err, tag_map, AwsProvider};
+use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
+use crate::model::iam::{Policy, Role, Trust};
+use crate::model::{Kind, Spec};
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use aws_sdk_iam::types::{PolicyScopeType, Tag};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+// ---- policy documents (shared with ecr.rs) ------------------------------------
+
+/// moor's document as IAM JSON.
+pub(super) fn document_json(doc: &PolicyDocument) -> String {
+    let statements: Vec<Value> = doc.statements.iter().map(statement_json).collect();
+    json!({ "Version": doc.version.as_deref().unwrap_or("2012-10-17"), "Statement": statements }).to_string()
+}
+
+fn statement_json(s: &Statement) -> Value {
+    let mut m = Map::new();
+    if let Some(sid) = &s.sid {
+        m.insert("Sid".into(), json!(sid));
+    }
+    m.insert("Effect".into(), json!(if s.effect == Effect::Deny { "Deny" } else { "Allow" }));
+    if let Some(p) = &s.principals {
+        let mut pm = Map::new();
+        if !p.aws.is_empty() {
+            pm.insert("AWS".into(), json!(p.aws));
+        }
+        if !p.services.is_empty() {
+            pm.insert("Service".into(), json!(p.services));
+        }
+        m.insert("Principal".into(), Value::Object(pm));
+    }
+    if !s.actions.is_empty() {
+        m.insert("Action".into(), json!(s.actions));
+    }
+    if !s.not_actions.is_empty() {
+        m.insert("NotAction".into(), json!(s.not_actions));
+    }
+    if !s.resources.is_empty() {
+        m.insert("Resource".into(), json!(s.resources));
+    }
+    if !s.conditions.is_empty() {
+        m.insert("Condition".into(), serde_json::to_value(&s.conditions).expect("conditions serialize"));
+    }
+    Value::Object(m)
+}
+
+/// Decodes `%XX` escapes (RFC 3986, as IAM encodes documents; `+` stays).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The JSON text of a document IAM may have URL-encoded.
+fn decode(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        text.to_string()
+    } else {
+        percent_decode(text)
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One string or a list of them, as IAM JSON allows either.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.iter().map(scalar).collect(),
+        Some(other) => vec![scalar(other)],
+    }
+}
+
+fn parse_statement(v: &Value) -> Statement {
+    let effect = match v.get("Effect").and_then(Value::as_str) {
+        Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
+        _ => Effect::Allow,
+    };
+    let principals = v.get("Principal").map(|p| match p {
+        Value::String(s) => Principals { aws: vec![s.clone()], services: Vec::new() },
+        _ => Principals { aws: strings(p.get("AWS")), services: strings(p.get("Service")) },
+    });
+    let conditions = v
+        .get("Condition")
+        .and_then(Value::as_object)
+        .map(|ops| {
+            ops.iter()
+                .map(|(op, keys)| {
+                    let keys = keys
+                        .as_object()
+                        .map(|k| {
+                            k.iter()
+                                .map(|(key, val)| {
+                                    let val = match val {
+                                        Value::Array(a) => OneOrMany::Many(a.iter().map(scalar).collect()),
+                                        other => OneOrMany::One(scalar(other)),
+                                    };
+                                    (key.clone(), val)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (op.clone(), keys)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Statement {
+        sid: v.get("Sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+        effect,
+        actions: strings(v.get("Action")),
+        not_actions: strings(v.get("NotAction")),
+        resources: strings(v.get("Resource")),
+        principals,
+        conditions,
+    }
+}
+
+/// A document as IAM or ECR returns it (plain or URL-encoded JSON) in
+/// moor's form. `None` when it is not JSON.
+pub(super) fn parse_document(text: &str) -> Option<PolicyDocument> {
+    let v: Value = serde_json::from_str(&decode(text)).ok()?;
+    let statements = match v.get("Statement") {
+        Some(Value::Array(a)) => a.iter().map(parse_statement).collect(),
+        Some(o @ Value::Object(_)) => vec![parse_statement(o)],
+        _ => Vec::new(),
+    };
+    Some(PolicyDocument { version: v.get("Version").and_then(Value::as_str).map(str::to_string), statements })
+}
+
+/// The account id of `arn:<partition>:iam::<account>:root`.
+pub(super) fn account_of_root(a: &str) -> Option<&str> {
+    let parts: Vec<&str> = a.split(':').collect();
+    (parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5] == "root" && is_account(parts[4]))
+        .then(|| parts[4])
+}
+
+pub(super) fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The ARN partition of a region.
+pub(super) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// A live statement in the file's notation where both mean the same: single
+/// values or lists in conditions, an account id for its `:root` ARN.
+fn project_statement(mut l: Statement, s: &Statement) -> Statement {
+    for (op, keys) in l.conditions.iter_mut() {
+        let Some(skeys) = s.conditions.get(op) else { continue };
+        for (key, val) in keys.iter_mut() {
+            let Some(sval) = skeys.get(key) else { continue };
+            let projected = match (sval, &*val) {
+                (OneOrMany::One(_), OneOrMany::Many(v)) if v.len() == 1 => Some(OneOrMany::One(v[0].clone())),
+                (OneOrMany::Many(_), OneOrMany::One(x)) => Some(OneOrMany::Many(vec![x.clone()])),
+                _ => None,
+            };
+            if let Some(p) = projected {
+                *val = p;
+            }
+        }
+    }
+    if let (Some(lp), Some(sp)) = (&mut l.principals, &s.principals) {
+        for a in lp.aws.iter_mut() {
+            if let Some(id) = account_of_root(a).filter(|id| sp.aws.iter().any(|x| x == id)) {
+                *a = id.to_string();
+            }
+        }
+    }
+    l
+}
+
+/// A live document in the file's order and notation. Statements are paired
+/// with the file's by `sid`, then by equality; the rest keep their order.
+pub(super) fn project_document(live: PolicyDocument, spec: Option<&PolicyDocument>) -> PolicyDocument {
+    let Some(spec) = spec else { return live };
+    let mut pool: Vec<Option<Statement>> = live.statements.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Statement>> = vec![None; spec.statements.len()];
+    for (i, s) in spec.statements.iter().enumerate() {
+        let Some(sid) = &s.sid else { continue };
+        if let Some(j) = pool.iter().position(|l| l.as_ref().is_some_and(|l| l.sid.as_ref() == Some(sid))) {
+            slots[i] = pool[j].take().map(|l| project_statement(l, s));
+        }
+    }
+    for (i, s) in spec.statements.iter().enumerate() {
+        if slots[i].is_some() {
+            continue;
+        }
+        let want = serde_json::to_value(s).expect("statements serialize");
+        let same = |l: &Statement| {
+            let got = serde_json::to_value(project_statement(l.clone(), s)).expect("statements serialize");
+            crate::plan::matches(&want, &got, "statements")
+        };
+        if let Some(j) = pool.iter().position(|l| l.as_ref().is_some_and(same)) {
+            slots[i] = pool[j].take().map(|l| project_statement(l, s));
+        }
+    }
+    for (i, s) in spec.statements.iter().enumerate() {
+        if slots[i].is_some() {
+            continue;
+        }
+        if let Some(j) = pool.iter().position(Option::is_some) {
+            slots[i] = pool[j].take().map(|l| project_statement(l, s));
+        }
+    }
+    let mut statements: Vec<Statement> = slots.into_iter().flatten().collect();
+    statements.extend(pool.into_iter().flatten());
+    PolicyDocument { version: live.version, statements }
+}
+
+/// Whether an identifying value still holds a reference not yet known.
+pub(super) fn unresolved(s: &str) -> bool {
+    s.contains("${")
+}
+
+/// Retries `call` while `retry` accepts its error, for at most `limit`.
+pub(super) async fn retry_for<T, F, Fut>(
+    limit: Duration,
+    mut call: F,
+    retry: impl Fn(&ProviderError) -> bool,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let deadline = Instant::now() + limit;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match call().await {
+            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// IAM rejects a principal it has not propagated yet as invalid.
+fn principal_not_ready(e: &ProviderError) -> bool {
+    iam_not_ready(e)
+        || (e.code.as_deref() == Some("MalformedPolicyDocument")
+            && e.message.to_ascii_lowercase().contains("invalid principal"))
+}
+
+/// A freshly created role or policy is not visible to every IAM endpoint yet.
+fn not_visible(e: &ProviderError) -> bool {
+    e.kind == ErrorKind::NotFound || iam_not_ready(e)
+}
+
+fn ok_if_gone(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, op, format!("{kind} is not an IAM kind"))
+}
+
+fn lookup_rejected(op: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, op, "iam/existing_role is a lookup: moor reads it and never changes it")
+}
+
+fn iam_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
+}
+
+/// The name in an IAM ARN (`arn:aws:iam::123:role/path/name` → `name`).
+fn name_of_arn<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
+    let rest = arn.split(':').nth(5)?;
+    let rest = rest.strip_prefix(kind)?.strip_prefix('/')?;
+    rest.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+fn opt_str(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, |s| json!(s))
+}
+
+// ---- trust policy -----------------------------------------------------------------
+
+const ASSUME_ROLE: &str = "sts:AssumeRole";
+
+/// The trust policy of `assumed_by`: services in one statement, accounts and
+/// principals in another that carries the conditions (external id, MFA);
+/// without accounts or principals the services' statement carries them.
+fn trust_document(t: &Trust, partition: &str) -> PolicyDocument {
+    let mut conditions: BTreeMap<String, BTreeMap<String, OneOrMany>> = BTreeMap::new();
+    if let Some(x) = &t.external_id {
+        conditions.entry("StringEquals".into()).or_default().insert("sts:ExternalId".into(), OneOrMany::One(x.clone()));
+    }
+    if t.require_mfa {
+        conditions
+            .entry("Bool".into())
+            .or_default()
+            .insert("aws:MultiFactorAuthPresent".into(), OneOrMany::One("true".into()));
+    }
+    let aws: Vec<String> = t
+        .accounts
+        .iter()
+        .map(|a| if is_account(a) { format!("arn:{partition}:iam::{a}:root") } else { a.clone() })
+        .chain(t.principals.iter().cloned())
+        .collect();
+    let statement = |principals: Principals, conditions| Statement {
+        sid: None,
+        effect: Effect::Allow,
+        actions: vec![ASSUME_ROLE.into()],
+        not_actions: Vec::new(),
+        resources: Vec::new(),
+        principals: Some(principals),
+        conditions,
+    };
+    let mut statements = Vec::new();
+    if !t.services.is_empty() {
+        let c = if aws.is_empty() { conditions.clone() } else { BTreeMap::new() };
+        statements.push(statement(Principals { aws: Vec::new(), services: t.services.clone() }, c));
+    }
+    if !aws.is_empty() {
+        statements.push(statement(Principals { aws, services: Vec::new() }, conditions));
+    }
+    PolicyDocument { version: Some("2012-10-17".into()), statements }
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
+/// AWS principals of a policy split into moor's `accounts` (ids, from
+/// `:root` ARNs) and `principals`; a `:root` ARN the file lists among its
+/// principals stays there.
+pub(super) fn split_principals(
+    aws: &[String],
+    file_accounts: &[String],
+    file_principals: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let (mut accounts, mut principals) = (Vec::new(), Vec::new());
+    for a in aws {
+        let id = account_of_root(a).or(is_account(a).then_some(a.as_str()));
+        match id {
+            Some(id) if !file_principals.contains(a) && file_accounts.iter().any(|x| x == id) => {
+                push_unique(&mut accounts, id)
+            }
+            Some(id) => match file_principals.iter().find(|p| *p == a || account_of_root(p) == Some(id)) {
+                Some(p) => push_unique(&mut principals, p),
+                None => push_unique(&mut accounts, id),
+            },
+            None => push_unique(&mut principals, a),
+        }
+    }
+    (accounts, principals)
+}
+
+/// `assumed_by` read back from a trust policy, in the file's terms.
+fn parse_trust(doc: &PolicyDocument, file: Option<&Trust>) -> Trust {
+    let mut t = Trust::default();
+    let (fa, fp) = file.map_or((&[][..], &[][..]), |f| (&f.accounts[..], &f.principals[..]));
+    for s in doc.statements.iter().filter(|s| s.effect == Effect::Allow) {
+        if let Some(p) = &s.principals {
+            for svc in &p.services {
+                push_unique(&mut t.services, svc);
+            }
+            let (accounts, principals) = split_principals(&p.aws, fa, fp);
+            for a in &accounts {
+                push_unique(&mut t.accounts, a);
+            }
+            for a in &principals {
+                push_unique(&mut t.principals, a);
+            }
+        }
+        for (op, keys) in &s.conditions {
+            for (key, val) in keys {
+                let vals = val.to_vec();
+                if op.eq_ignore_ascii_case("StringEquals") && key.eq_ignore_ascii_case("sts:ExternalId") {
+                    t.external_id = vals.first().map(|v| v.to_string());
+                }
+                if op.eq_ignore_ascii_case("Bool")
+                    && key.eq_ignore_ascii_case("aws:MultiFactorAuthPresent")
+                    && vals.iter().any(|v| v.eq_ignore_ascii_case("true"))
+                {
+                    t.require_mfa = true;
+                }
+            }
+        }
+    }
+    t
+}
+
+// ---- roles --------------------------------------------------------------------------
+
+async fn get_role(p: &AwsProvider, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError> {
+    let out = found(p.iam.get_role().role_name(name).send().await.map_err(|e| sdk_err("iam:GetRole", e)))?;
+    Ok(out.and_then(|o| o.role().cloned()))
+}
+
+/// The role of a recorded ARN (exactly that one), else the role of that name.
+async fn find_role(
+    p: &AwsProvider,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError> {
+    if let Some(id) = id {
+        if unresolved(id) {
+            return Ok(None);
+        }
+        if let Some(n) = name_of_arn(id, "role") {
+            if let Some(r) = get_role(p, n).await? {
+                if r.arn() == id || Some(n) == name {
+                    return Ok(Some(r));
+                }
+            } else if Some(n) == name {
+                return Ok(None);
+            }
+        }
+    }
+    match name {
+        Some(n) if !unresolved(n) => get_role(p, n).await,
+        _ => Ok(None),
+    }
+}
+
+async fn role_policy_names(p: &AwsProvider, role: &str) -> Result<Vec<String>, ProviderError> {
+    p.iam
+        .list_role_policies()
+        .role_name(role)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("iam:ListRolePolicies", e))
+}
+
+async fn attached_policies(p: &AwsProvider, role: &str) -> Result<Vec<String>, ProviderError> {
+    let items = p
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("iam:ListAttachedRolePolicies", e))?;
+    Ok(items.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect())
+}
+
+async fn inline_policy(
+    p: &AwsProvider,
+    role: &str,
+    name: &str,
+    spec: Option<&PolicyDocument>,
+) -> Result<PolicyDocument, ProviderError> {
+    let out = p
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_err("iam:GetRolePolicy", e))?;
+    let doc = parse_document(out.policy_document()).unwrap_or(PolicyDocument { version: None, statements: Vec::new() });
+    Ok(project_document(doc, spec))
+}
+
+async fn inline_policies(
+    p: &AwsProvider,
+    role: &str,
+    spec: &BTreeMap<String, PolicyDocument>,
+) -> Result<BTreeMap<String, PolicyDocument>, ProviderError> {
+    let names = role_policy_names(p, role).await?;
+    let docs = futures::future::join_all(names.iter().map(|n| inline_policy(p, role, n, spec.get(n)))).await;
+    names.into_iter().zip(docs).map(|(n, d)| d.map(|d| (n, d))).collect()
+}
+
+fn role_attrs(r: &aws_sdk_iam::types::Role) -> Attrs {
+    Attrs::from([
+        ("name".to_string(), json!(r.role_name())),
+        ("arn".to_string(), json!(r.arn())),
+        ("id".to_string(), json!(r.role_id())),
+    ])
+}
+
+/// A role as moor reports it; with the file's settings, the policies and
+/// inline policies the file names are read too, in the file's notation.
+async fn role_live(p: &AwsProvider, r: &aws_sdk_iam::types::Role, spec: Option<&Role>) -> Result<Live, ProviderError> {
+    let name = r.role_name();
+    let mut f = Fields::new();
+    f.insert("name".into(), json!(name));
+    f.insert("path".into(), json!(r.path()));
+    f.insert("description".into(), opt_str(r.description().filter(|d| !d.is_empty())));
+    let trust = r
+        .assume_role_policy_document()
+        .and_then(parse_document)
+        .map(|d| parse_trust(&d, spec.map(|s| &s.assumed_by)))
+        .unwrap_or_default();
+    f.insert("assumed_by".into(), serde_json::to_value(&trust).expect("trust serializes"));
+    f.insert("max_session_duration".into(), json!(r.max_session_duration().unwrap_or(3600)));
+    f.insert(
+        "permissions_boundary".into(),
+        opt_str(r.permissions_boundary().and_then(|b| b.permissions_boundary_arn())),
+    );
+    if let Some(s) = spec {
+        if !s.policies.is_empty() {
+            f.insert("policies".into(), json!(attached_policies(p, name).await?));
+        }
+        if !s.inline_policies.is_empty() {
+            let docs = inline_policies(p, name, &s.inline_policies).await?;
+            f.insert("inline_policies".into(), serde_json::to_value(docs).expect("documents serialize"));
+        }
+    }
+    Ok(Live {
+        id: r.arn().to_string(),
+        fields: f,
+        attrs: role_attrs(r),
+        tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+    })
+}
+
+/// Reads a role just written, waiting out IAM's propagation.
+async fn read_back_role(p: &AwsProvider, name: &str, spec: &Role) -> Result<Live, ProviderError> {
+    eventually(
+        || async {
+            match get_role(p, name).await? {
+                Some(r) => role_live(p, &r, Some(spec)).await,
+                None => Err(ProviderError::new(ErrorKind::NotFound, "iam:GetRole", "the role is not visible yet")),
+            }
+        },
+        not_visible,
+    )
+    .await
+}
+
+async fn put_inline(p: &AwsProvider, role: &str, name: &str, doc: &PolicyDocument) -> Result<(), ProviderError> {
+    let req = p.iam.put_role_policy().role_name(role).policy_name(name).policy_document(document_json(doc));
+    eventually(
+        || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:PutRolePolicy", e)) },
+        not_visible,
+    )
+    .await
+}
+
+async fn attach(p: &AwsProvider, role: &str, arn: &str) -> Result<(), ProviderError> {
+    let req = p.iam.attach_role_policy().role_name(role).policy_arn(arn);
+    // An AWS managed policy that is not found will not appear later.
+    let aws_managed = arn.contains(":iam::aws:policy/");
+    let retry =
+        |e: &ProviderError| not_visible(e) && !(aws_managed && e.message.to_ascii_lowercase().contains("policy"));
+    eventually(|| async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:AttachRolePolicy", e)) }, retry)
+        .await
+}
+
+async fn detach(p: &AwsProvider, role: &str, arn: &str) -> Result<(), ProviderError> {
+    ok_if_gone(
+        p.iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("iam:DetachRolePolicy", e)),
+    )
+}
+
+async fn create_role(p: &AwsProvider, t: &Target, spec: &Role) -> Result<Live, ProviderError> {
+    let name = t
+        .name
+        .as_deref()
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreateRole", "the role has no name"))?;
+    let trust = document_json(&trust_document(&spec.assumed_by, partition(&p.region)));
+    let req = p
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .set_path(spec.path.clone())
+        .set_description(spec.description.clone())
+        .set_max_session_duration(spec.max_session_duration.map(|d| d as i32))
+        .set_permissions_boundary(spec.permissions_boundary.clone())
+        .set_tags(Some(iam_tags(&t.tags)));
+    retry_for(
+        Duration::from_secs(30),
+        || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:CreateRole", e)) },
+        principal_not_ready,
+    )
+    .await?;
+    for (pname, doc) in &spec.inline_policies {
+        put_inline(p, name, pname, doc).await?;
+    }
+    for arn in &spec.policies {
+        attach(p, name, arn).await?;
+    }
+    read_back_role(p, name, spec).await
+}
+
+async fn update_role(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &Role,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let name = live
+        .attrs
+        .get("name")
+        .and_then(Value::as_str)
+        .or(t.name.as_deref())
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:UpdateRole", "the role has no name"))?
+        .to_string();
+    let name = name.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("assumed_by") {
+        let trust = document_json(&trust_document(&spec.assumed_by, partition(&p.region)));
+        let req = p.iam.update_assume_role_policy().role_name(name).policy_document(trust);
+        retry_for(
+            Duration::from_secs(30),
+            || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:UpdateAssumeRolePolicy", e)) },
+            principal_not_ready,
+        )
+        .await?;
+    }
+    if has("description") || has("max_session_duration") {
+        // UpdateRole sets both; keep the one the file leaves alone.
+        let description = spec
+            .description
+            .clone()
+            .or_else(|| live.fields.get("description").and_then(Value::as_str).map(str::to_string));
+        let max = spec
+            .max_session_duration
+            .map(|d| d as i32)
+            .or_else(|| live.fields.get("max_session_duration").and_then(Value::as_i64).map(|d| d as i32));
+        p.iam
+            .update_role()
+            .role_name(name)
+            .set_description(description)
+            .set_max_session_duration(max)
+            .send()
+            .await
+            .map_err(|e| sdk_err("iam:UpdateRole", e))?;
+    }
+    if has("permissions_boundary") {
+        match &spec.permissions_boundary {
+            Some(b) => {
+                let req = p.iam.put_role_permissions_boundary().role_name(name).permissions_boundary(b);
+                eventually(
+                    || async {
+                        req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:PutRolePermissionsBoundary", e))
+                    },
+                    not_visible,
+                )
+                .await?;
+            }
+            None => ok_if_gone(
+                p.iam
+                    .delete_role_permissions_boundary()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_err("iam:DeleteRolePermissionsBoundary", e)),
+            )?,
+        }
+    }
+    if has("policies") {
+        let attached = attached_policies(p, name).await?;
+        for a in attached.iter().filter(|a| !spec.policies.contains(a)) {
+            detach(p, name, a).await?;
+        }
+        for want in spec.policies.iter().filter(|w| !attached.contains(w)) {
+            attach(p, name, want).await?;
+        }
+    }
+    if has("inline_policies") {
+        for n in role_policy_names(p, name).await? {
+            if !spec.inline_policies.contains_key(&n) {
+                ok_if_gone(
+                    p.iam
+                        .delete_role_policy()
+                        .role_name(name)
+                        .policy_name(&n)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sdk_err("iam:DeleteRolePolicy", e)),
+                )?;
+            }
+        }
+        for (pname, doc) in &spec.inline_policies {
+            put_inline(p, name, pname, doc).await?;
+        }
+    }
+    if has("tags") {
+        let (set, remove) = super::tag_changes(&t.tags, &live.tags);
+        if !remove.is_empty() {
+            p.iam
+                .untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| sdk_err("iam:UntagRole", e))?;
+        }
+        if !set.is_empty() {
+            p.iam
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(iam_tags(&set)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("iam:TagRole", e))?;
+        }
+    }
+    read_back_role(p, name, spec).await
+}
+
+async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else {
+        return Ok(());
+    };
+    let Some(r) = get_role(p, name).await? else { return Ok(()) };
+    if d.id.starts_with("arn:") && r.arn() != d.id {
+        // Another role of the same name: the recorded one is gone.
+        return Ok(());
+    }
+    for n in role_policy_names(p, name).await? {
+        ok_if_gone(
+            p.iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(&n)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("iam:DeleteRolePolicy", e)),
+        )?;
+    }
+    for a in attached_policies(p, name).await? {
+        detach(p, name, &a).await?;
+    }
+    let profiles = p
+        .iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("iam:ListInstanceProfilesForRole", e))?;
+    for ip in &profiles {
+        ok_if_gone(
+            p.iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(ip.instance_profile_name())
+                .role_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("iam:RemoveRoleFromInstanceProfile", e)),
+        )?;
+    }
+    ok_if_gone(p.iam.delete_role().role_name(name).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeleteRole", e)))
+}
+
+// ---- customer managed policies ---------------------------------------------------------
+
+async fn get_policy(p: &AwsProvider, arn: &str) -> Result<Option<aws_sdk_iam::types::Policy>, ProviderError> {
+    let out = found(p.iam.get_policy().policy_arn(arn).send().await.map_err(|e| sdk_err("iam:GetPolicy", e)))?;
+    Ok(out.and_then(|o| o.policy().cloned()))
+}
+
+/// The ARN of the account's own policy of that name (any path).
+async fn policy_arn_by_name(p: &AwsProvider, name: &str) -> Result<Option<String>, ProviderError> {
+    let mut pages = p.iam.list_policies().scope(PolicyScopeType::Local).into_paginator().items().send();
+    while let Some(item) = pages.next().await {
+        let pol = item.map_err(|e| sdk_err("iam:ListPolicies", e))?;
+        if pol.policy_name() == Some(name) {
+            return Ok(pol.arn().map(str::to_string));
+        }
+    }
+    Ok(None)
+}
+
+async fn find_policy(
+    p: &AwsProvider,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<aws_sdk_iam::types::Policy>, ProviderError> {
+    if let Some(id) = id {
+        if unresolved(id) {
+            return Ok(None);
+        }
+        if id.starts_with("arn:") {
+            if let Some(pol) = get_policy(p, id).await? {
+                return Ok(Some(pol));
+            }
+        }
+    }
+    let Some(name) = name.filter(|n| !unresolved(n)) else { return Ok(None) };
+    match policy_arn_by_name(p, name).await? {
+        Some(arn) => get_policy(p, &arn).await,
+        None => Ok(None),
+    }
+}
+
+async fn policy_live(
+    p: &AwsProvider,
+    pol: &aws_sdk_iam::types::Policy,
+    spec: Option<&Policy>,
+) -> Result<Live, ProviderError> {
+    let arn = pol.arn().unwrap_or_default();
+    let name = pol.policy_name().unwrap_or_default();
+    let mut f = Fields::new();
+    f.insert("name".into(), json!(name));
+    f.insert("path".into(), json!(pol.path().unwrap_or("/")));
+    f.insert("description".into(), opt_str(pol.description().filter(|d| !d.is_empty())));
+    if let Some(version) = pol.default_version_id() {
+        let out = p
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| sdk_err("iam:GetPolicyVersion", e))?;
+        if let Some(doc) = out.policy_version().and_then(|v| v.document()).and_then(parse_document) {
+            let doc = project_document(doc, spec.map(|s| &s.document));
+            f.insert("document".into(), serde_json::to_value(doc).expect("documents serialize"));
+        }
+    }
+    Ok(Live {
+        id: arn.to_string(),
+        fields: f,
+        attrs: Attrs::from([("name".to_string(), json!(name)), ("arn".to_string(), json!(arn))]),
+        tags: tag_map(pol.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+    })
+}
+
+async fn read_back_policy(p: &AwsProvider, arn: &str, spec: &Policy) -> Result<Live, ProviderError> {
+    eventually(
+        || async {
+            match get_policy(p, arn).await? {
+                Some(pol) => policy_live(p, &pol, Some(spec)).await,
+                None => Err(ProviderError::new(ErrorKind::NotFound, "iam:GetPolicy", "the policy is not visible yet")),
+            }
+        },
+        not_visible,
+    )
+    .await
+}
+
+async fn create_policy(p: &AwsProvider, t: &Target, spec: &Policy) -> Result<Live, ProviderError> {
+    let name = t
+        .name
+        .as_deref()
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreatePolicy", "the policy has no name"))?;
+    let out = p
+        .iam
+        .create_policy()
+        .policy_name(name)
+        .set_path(spec.path.clone())
+        .set_description(spec.description.clone())
+        .policy_document(document_json(&spec.document))
+        .set_tags(Some(iam_tags(&t.tags)))
+        .send()
+        .await
+        .map_err(|e| sdk_err("iam:CreatePolicy", e))?;
+    let arn = out
+        .policy()
+        .and_then(|p| p.arn())
+        .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreatePolicy", "AWS returned no policy ARN"))?;
+    read_back_policy(p, arn, spec).await
+}
+
+async fn policy_versions(p: &AwsProvider, arn: &str) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, ProviderError> {
+    p.iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("iam:ListPolicyVersions", e))
+}
+
+/// IAM keeps at most five versions of a policy.
+const MAX_POLICY_VERSIONS: usize = 5;
+
+/// Makes `doc` the policy's default version, deleting the oldest
+/// non-default version first when the policy has as many as IAM allows.
+async fn new_policy_version(p: &AwsProvider, arn: &str, doc: &PolicyDocument) -> Result<(), ProviderError> {
+    let versions = policy_versions(p, arn).await?;
+    if versions.len() >= MAX_POLICY_VERSIONS {
+        let number = |v: &aws_sdk_iam::types::PolicyVersion| {
+            v.version_id().and_then(|id| id.trim_start_matches('v').parse::<u64>().ok()).unwrap_or(u64::MAX)
+        };
+        let oldest = versions
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .min_by_key(|v| (v.create_date().map(|d| (d.secs(), d.subsec_nanos())), number(v)));
+        if let Some(id) = oldest.and_then(|v| v.version_id()) {
+            ok_if_gone(
+                p.iam
+                    .delete_policy_version()
+                    .policy_arn(arn)
+                    .version_id(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
+            )?;
+        }
+    }
+    p.iam
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document_json(doc))
+        .set_as_default(true)
+        .send()
+        .await
+        .map_err(|e| sdk_err("iam:CreatePolicyVersion", e))?;
+    Ok(())
+}
+
+async fn update_policy(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &Policy,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let arn = live.id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("document") {
+        new_policy_version(p, arn, &spec.document).await?;
+    }
+    if has("tags") {
+        let (set, remove) = super::tag_changes(&t.tags, &live.tags);
+        if !remove.is_empty() {
+            p.iam
+                .untag_policy()
+                .policy_arn(arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| sdk_err("iam:UntagPolicy", e))?;
+        }
+        if !set.is_empty() {
+            p.iam
+                .tag_policy()
+                .policy_arn(arn)
+                .set_tags(Some(iam_tags(&set)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("iam:TagPolicy", e))?;
+        }
+    }
+    read_back_policy(p, arn, spec).await
+}
+
+async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(()) };
+    let arn = pol.arn().unwrap_or(&d.id).to_string();
+    let arn = arn.as_str();
+    // Detach it everywhere.
+    let mut marker: Option<String> = None;
+    loop {
+        let out = p
+            .iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err("iam:ListEntitiesForPolicy", e))?;
+        for r in out.policy_roles().iter().filter_map(|r| r.role_name()) {
+            detach(p, r, arn).await?;
+        }
+        for u in out.policy_users().iter().filter_map(|u| u.user_name()) {
+            ok_if_gone(
+                p.iam
+                    .detach_user_policy()
+                    .user_name(u)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_err("iam:DetachUserPolicy", e)),
+            )?;
+        }
+        for g in out.policy_groups().iter().filter_map(|g| g.group_name()) {
+            ok_if_gone(
+                p.iam
+                    .detach_group_policy()
+                    .group_name(g)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_err("iam:DetachGroupPolicy", e)),
+            )?;
+        }
+        match out.marker() {
+            Some(m) if out.is_truncated() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    for v in policy_versions(p, arn).await?.iter().filter(|v| !v.is_default_version()) {
+        if let Some(id) = v.version_id() {
+            ok_if_gone(
+                p.iam
+                    .delete_policy_version()
+                    .policy_arn(arn)
+                    .version_id(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
+            )?;
+        }
+    }
+    ok_if_gone(
+        p.iam.delete_policy().policy_arn(arn).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeletePolicy", e)),
+    )
+}
+
+// ---- the existing role lookup -----------------------------------------------------------
+
+fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
+    Live {
+        id: r.arn().to_string(),
+        fields: Fields::from_iter([("name".to_string(), json!(r.role_name()))]),
+        attrs: role_attrs(r),
+        tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+    }
+}
+
+// ---- the provider functions ----------------------------------------------------------------
+
+pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
+    match &t.spec {
+        Spec::IamRole(spec) => {
+            let Some(r) = find_role(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
+            found(role_live(p, &r, Some(spec)).await)
+        }
+        Spec::IamPolicy(spec) => {
+            let Some(pol) = find_policy(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
+            found(policy_live(p, &pol, Some(spec)).await)
+        }
+        Spec::IamExistingRole(spec) => {
+            if unresolved(&spec.name) {
+                return Ok(None);
+            }
+            Ok(get_role(p, &spec.name).await?.map(|r| lookup_live(&r)))
+        }
+        _ => Err(wrong_kind("iam:read", t.kind)),
+    }
+}
+
+pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+    match d.kind {
+        Kind::IamRole => {
+            let by_name = if d.id.starts_with("arn:") { None } else { d.name.as_deref() };
+            let Some(r) = find_role(p, Some(&d.id), by_name).await? else { return Ok(None) };
+            if d.id.starts_with("arn:") && r.arn() != d.id {
+                return Ok(None);
+            }
+            found(role_live(p, &r, None).await)
+        }
+        Kind::IamPolicy => {
+            let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(None) };
+            found(policy_live(p, &pol, None).await)
+        }
+        Kind::IamExistingRole => {
+            let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else { return Ok(None) };
+            Ok(get_role(p, name).await?.map(|r| lookup_live(&r)))
+        }
+        other => Err(wrong_kind("iam:read", other)),
+    }
+}
+
+pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::IamRole(spec) => create_role(p, t, spec).await,
+        Spec::IamPolicy(spec) => create_policy(p, t, spec).await,
+        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:CreateRole")),
+        _ => Err(wrong_kind("iam:create", t.kind)),
+    }
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    t: &Target,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    match &t.spec {
+        Spec::IamRole(spec) => update_role(p, t, spec, live, changed).await,
+        Spec::IamPolicy(spec) => update_policy(p, t, spec, live, changed).await,
+        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:UpdateRole")),
+        _ => Err(wrong_kind("iam:update", t.kind)),
+    }
+}
+
+pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    match d.kind {
+        Kind::IamRole => delete_role(p, d).await,
+        Kind::IamPolicy => delete_policy(p, d).await,
+        Kind::IamExistingRole => Err(lookup_rejected("iam:DeleteRole")),
+        other => Err(wrong_kind("iam:delete", other)),
+    }
+}
+
+pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    let changed = ["tags".to_string()];
+    match &t.spec {
+        Spec::IamRole(spec) => {
+            // Only add tags: the role keeps any it has.
+            let mut want = live.tags.clone();
+            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let t = Target { tags: want, ..t.clone() };
+            update_role(p, &t, spec, live, &changed).await
+        }
+        Spec::IamPolicy(spec) => {
+            let mut want = live.tags.clone();
+            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let t = Target { tags: want, ..t.clone() };
+            update_policy(p, &t, spec, live, &changed).await
+        }
+        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:TagRole")),
+        _ => Err(wrong_kind("iam:adopt", t.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_decode_and_parse() {
+        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGet%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
+        let d = parse_document(enc).unwrap();
+        assert_eq!(d.version.as_deref(), Some("2012-10-17"));
+        assert_eq!(d.statements[0].actions, vec!["s3:Get*"]);
+        assert_eq!(d.statements[0].resources, vec!["*"]);
+        assert_eq!(percent_decode("a+b%20c%"), "a+b c%");
+    }
+
+    #[test]
+    fn trust_round_trips() {
+        let t = Trust {
+            services: vec!["ecs-tasks.amazonaws.com".into()],
+            accounts: vec!["123456789012".into()],
+            principals: vec!["arn:aws:iam::123456789012:user/alice".into()],
+            external_id: Some("x-1".into()),
+            require_mfa: true,
+        };
+        let doc = parse_document(&document_json(&trust_document(&t, "aws"))).unwrap();
+        assert_eq!(parse_trust(&doc, None), t);
+        // A `:root` ARN the file lists as a principal stays one.
+        let file = Trust { principals: vec!["arn:aws:iam::210987654321:root".into()], ..Trust::default() };
+        let doc = parse_document(&document_json(&trust_document(&file, "aws"))).unwrap();
+        assert_eq!(parse_trust(&doc, Some(&file)), file);
+    }
+
+    #[test]
+    fn projection_keeps_the_files_order_and_notation() {
+        let spec: PolicyDocument = serde_json::from_value(json!({
+            "statements": [
+                { "actions": ["a:B"], "resources": ["*"] },
+                { "sid": "S", "actions": ["c:D"], "resources": ["*"], "conditions": { "StringEquals": { "k": "v" } } }
+            ]
+        }))
+        .unwrap();
+        let live = parse_document(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Sid":"S","Effect":"Allow","Action":"c:D","Resource":"*","Condition":{"StringEquals":{"k":["v"]}}},
+                {"Effect":"allow","Action":["a:B"],"Resource":["*"]}]}"#,
+        )
+        .unwrap();
+        let got = project_document(live, Some(&spec));
+        let want = serde_json::to_value(&spec).unwrap();
+        assert!(crate::plan::matches(&want, &serde_json::to_value(&got).unwrap(), "document"));
+    }
+}

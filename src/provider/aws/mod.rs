@@ -1,0 +1,320 @@
+//! The AWS provider: the SDK clients, and one module per service.
+//!
+//! Credentials come from the standard chain (environment, profiles, SSO,
+//! web identity for CI); `AWS_ENDPOINT_URL` points every client at another
+//! endpoint (the local emulator). The SDK's own retries (adaptive mode,
+//! more attempts than the default) absorb throttling; [`eventually`] retries
+//! the errors IAM's eventual consistency causes; [`wait`] polls quickly at
+//! first and backs off, so a resource that is ready at once costs one poll.
+//!
+//! Each service module offers the same functions for its kinds (`read`,
+//! `read_recorded`, `create`, `update`, `delete`, `adopt`); this module
+//! dispatches on the kind, exhaustively.
+
+mod ec2;
+mod ecr;
+mod ecs;
+mod elbv2;
+mod iam;
+
+use super::{Deletion, ErrorKind, Live, Provider, ProviderError, ProviderOptions, Target};
+use crate::model::Kind;
+use async_trait::async_trait;
+pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub struct AwsProvider {
+    pub ecr: aws_sdk_ecr::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub region: String,
+    pub opts: ProviderOptions,
+}
+
+impl AwsProvider {
+    /// Clients for `region` (or the environment's region) from the standard
+    /// credential chain.
+    pub async fn connect(region: Option<String>, opts: ProviderOptions) -> Result<AwsProvider, ProviderError> {
+        let retry = aws_config::retry::RetryConfig::adaptive()
+            .with_max_attempts(8)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry);
+        if let Some(r) = region {
+            loader = loader.region(aws_config::Region::new(r));
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(ProviderError::new(
+                ErrorKind::Setup,
+                "moor:config",
+                "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
+            ));
+        };
+        Ok(AwsProvider {
+            ecr: aws_sdk_ecr::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            region,
+            opts,
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError> {
+        match t.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read(self, t).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read(self, t).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read(self, t).await,
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::read(self, t).await,
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read(self, t).await,
+        }
+    }
+
+    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        match d.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read_recorded(self, d).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read_recorded(self, d).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read_recorded(self, d).await,
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
+                elbv2::read_recorded(self, d).await
+            }
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read_recorded(self, d).await,
+        }
+    }
+
+    async fn create(&self, t: &Target) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::create(self, t).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::create(self, t).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::create(self, t).await,
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::create(self, t).await,
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::create(self, t).await,
+        }
+    }
+
+    async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::update(self, t, live, changed).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::update(self, t, live, changed).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => {
+                ec2::update(self, t, live, changed).await
+            }
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
+                elbv2::update(self, t, live, changed).await
+            }
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::update(self, t, live, changed).await,
+        }
+    }
+
+    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
+        match d.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::delete(self, d).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::delete(self, d).await,
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::delete(self, d).await,
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::delete(self, d).await,
+        }
+    }
+
+    async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::adopt(self, t, live).await,
+            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::adopt(self, t, live).await,
+            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::adopt(self, t, live).await,
+            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
+            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
+        }
+    }
+}
+
+// ---- shared helpers for the service modules ----------------------------------
+
+/// AWS error codes that mean "does not exist".
+const NOT_FOUND: &[&str] = &[
+    "RepositoryNotFoundException",
+    "NoSuchEntity",
+    "InvalidGroup.NotFound",
+    "InvalidGroupId.NotFound",
+    "InvalidVpcID.NotFound",
+    "LoadBalancerNotFound",
+    "TargetGroupNotFound",
+    "ListenerNotFound",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "ResourceNotFoundException",
+    "LifecyclePolicyNotFoundException",
+    "RepositoryPolicyNotFoundException",
+];
+
+/// AWS error codes that mean "something still uses it".
+const IN_USE: &[&str] = &[
+    "ResourceInUse",
+    "DependencyViolation",
+    "DeleteConflict",
+    "ClusterContainsServicesException",
+    "ClusterContainsTasksException",
+    "RepositoryNotEmptyException",
+];
+
+const TRANSIENT: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalError",
+    "ServerException",
+];
+
+/// A provider error from an SDK error: which call, AWS's code and message.
+/// Never includes request parameters, so nothing secret can leak.
+pub(crate) fn sdk_err<E>(operation: &str, e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = e.code().map(str::to_string);
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let message = match (&e, e.message()) {
+        (_, Some(m)) => m.to_string(),
+        (SdkError::DispatchFailure(_), None) => format!("could not reach AWS: {}", DisplayErrorContext(&e)),
+        (SdkError::TimeoutError(_), None) => "the request timed out".to_string(),
+        // An answer that is not an AWS error document (a proxy, an emulator's crash).
+        (SdkError::ServiceError(_) | SdkError::ResponseError(_), None) if code.is_none() => {
+            format!(
+                "the endpoint answered HTTP {} without an AWS error",
+                status.map_or("?".to_string(), |s| s.to_string())
+            )
+        }
+        _ => DisplayErrorContext(&e).to_string(),
+    };
+    let kind = match code.as_deref() {
+        Some(c) if NOT_FOUND.contains(&c) || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
+            ErrorKind::NotFound
+        }
+        Some(c) if IN_USE.contains(&c) => ErrorKind::InUse,
+        Some(c) if TRANSIENT.contains(&c) => ErrorKind::Transient,
+        Some(c)
+            if c.contains("Credentials")
+                || c == "UnrecognizedClientException"
+                || c == "InvalidClientTokenId"
+                || c == "ExpiredToken" =>
+        {
+            ErrorKind::Setup
+        }
+        _ => match &e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => ErrorKind::Setup,
+            _ => ErrorKind::Rejected,
+        },
+    };
+    ProviderError { kind, operation: operation.to_string(), code, message }
+}
+
+/// `Ok(None)` for "does not exist", the error otherwise.
+pub(crate) fn found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Polls `check` until it returns `Some`, starting at `opts.poll` and
+/// backing off to 15 s, for at most `timeout`. `what` says what is awaited,
+/// for the error.
+pub(crate) async fn wait<T, F, Fut>(
+    opts: &ProviderOptions,
+    timeout: Duration,
+    operation: &str,
+    what: &str,
+    mut check: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = opts.poll;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() + delay > timeout {
+            return Err(ProviderError::new(
+                ErrorKind::Wait,
+                operation,
+                format!("gave up after {}s waiting for {what}", timeout.as_secs()),
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// Retries `call` while it fails with an error `retry` accepts (IAM's
+/// eventual consistency: a role created a second ago is not yet usable),
+/// for at most about a minute.
+pub(crate) async fn eventually<T, F, Fut>(
+    mut call: F,
+    retry: impl Fn(&ProviderError) -> bool,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match call().await {
+            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error is IAM not having caught up with a new role or policy.
+pub(crate) fn iam_not_ready(e: &ProviderError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    (m.contains("role") || m.contains("iam") || m.contains("passrole"))
+        && (m.contains("unable to assume")
+            || m.contains("not authorized")
+            || m.contains("is not valid")
+            || m.contains("does not exist")
+            || m.contains("cannot be assumed"))
+}
+
+/// Tags to set and tag keys to remove to go from `have` to `want` (AWS's
+/// own `aws:` tags are never removed).
+pub(crate) fn tag_changes(
+    want: &crate::model::common::Tags,
+    have: &crate::model::common::Tags,
+) -> (crate::model::common::Tags, Vec<String>) {
+    let set = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = have.keys().filter(|k| !want.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
+    (set, remove)
+}
+
+/// A `Live` tag map from key/value pairs, without AWS's own tags.
+pub(crate) fn tag_map<'a>(
+    pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> crate::model::common::Tags {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or("").to_string())))
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! Shared by the integration tests that run against the moto emulator.
+//!
+//! Each test binary starts one moto server on a free loopback port (moto is
+//! installed into the project's `.venv` by `scripts/moto install`), and the
+//! server stops when the test process exits. Tests share it and keep apart
+//! by using their own stack names.
+
+#![allow(dead_code)]
+
+use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};
+use moor::graph::build;
+use moor::load::{load_str, LoadOptions};
+use moor::model::Stack;
+use moor::observe::observe;
+use moor::plan::{plan, Plan, PlanOptions};
+use moor::provider::aws::AwsProvider;
+use moor::provider::{Provider, ProviderOptions};
+use moor::state::State;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The moto server of this test process, started on first use.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let st = Command::new("bash").arg(root().join("scripts/moto")).arg("install").status().expect("run scripts/moto install");
+        assert!(st.success(), "scripts/moto install failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = root().join(".venv/bin/moto_server");
+        // The shell stops moto when this test process is gone.
+        let script = format!(
+            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $m",
+            server.display(),
+            std::process::id()
+        );
+        // The shell outlives this call on purpose: it watches this process.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("MOTO_ECS_SERVICE_RUNNING", "100")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "moto did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The SDK reads these like any AWS tool; nothing else is special.
+        std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::remove_var("AWS_PROFILE");
+        Moto { endpoint }
+    })
+}
+
+pub async fn provider() -> Arc<AwsProvider> {
+    moto();
+    let opts = ProviderOptions { wait_timeout: Duration::from_secs(60), poll: Duration::from_millis(50) };
+    Arc::new(AwsProvider::connect(Some("us-east-1".into()), opts).await.expect("provider"))
+}
+
+pub fn load(text: &str, vars: &[&str]) -> Stack {
+    let opts = LoadOptions { vars: vars.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let l = load_str("stack.yaml", text, &opts);
+    assert!(!l.has_errors(), "{:?}", l.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    l.stack.unwrap()
+}
+
+pub fn empty(stack: &Stack) -> State {
+    State::new(&stack.name, stack.region.as_deref())
+}
+
+pub async fn make_plan<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &State, destroy: bool, force: bool) -> Plan {
+    let (graph, _) = build(stack);
+    let observed = observe(p, stack, &graph, state).await.map_err(|e| format!("{e:?}")).unwrap();
+    plan(stack, &graph, state, &observed, destroy, PlanOptions { force })
+}
+
+/// Plans and applies; panics on plan problems.
+pub async fn converge<P: Provider + 'static>(
+    p: &Arc<P>,
+    stack: &Stack,
+    state: State,
+    destroy: bool,
+) -> (Plan, Summary, State) {
+    let (graph, _) = build(stack);
+    let pl = make_plan(p.as_ref(), stack, &state, destroy, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    let store = MemoryStore::default();
+    let (summary, state) = apply(
+        p.clone(),
+        stack,
+        &graph,
+        &pl,
+        state,
+        &store,
+        &ApplyOptions::default(),
+        &Quiet,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    (pl, summary, state)
+}
+
+/// Applies, checks success, and checks that a plan right after shows no
+/// change (no drift noise from AWS defaults). Returns the state.
+pub async fn apply_clean<P: Provider + 'static>(p: &Arc<P>, stack: &Stack, state: State) -> State {
+    let (_, summary, state) = converge(p, stack, state, false).await;
+    assert!(summary.ok(), "apply failed: {:#?}", summary);
+    let again = make_plan(p.as_ref(), stack, &state, false, false).await;
+    let noisy: Vec<_> = again
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.action, moor::plan::Action::NoOp | moor::plan::Action::Read))
+        .collect();
+    assert!(noisy.is_empty(), "plan after apply is not empty: {noisy:#?}");
+    state
+}

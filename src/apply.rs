@@ -453,16 +453,28 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
         }
         Step::Update => {
             let t = target.expect("target for update");
-            let live = ch.live.as_ref().expect("update of something that exists");
-            // Compare again with every reference known now.
+            let planned = ch.live.as_ref().expect("update of something that exists");
+            // A dependency was replaced since the plan read this resource (a
+            // policy deleted and made again is detached from its roles): read
+            // it again rather than trust the plan's snapshot.
+            let fresh = if ch.diffs.iter().any(|d| d.after_unknown) { p.read(&t).await? } else { None };
+            let live = fresh.as_ref().unwrap_or(planned);
+            // Compare again with every reference known now; removals were
+            // found against what was last applied, and stay.
             let desired = desired_fields(&t.spec, t.name.as_deref());
-            let diffs = plan::diff(t.kind, &desired, &BTreeSet::new(), live, &t.tags);
+            let mut diffs = plan::diff(t.kind, &desired, &BTreeSet::new(), live, &t.tags, None);
+            for d in &ch.diffs {
+                let removal = d.after.is_none() && !d.after_unknown;
+                if removal && !diffs.iter().any(|x| x.field == d.field) {
+                    diffs.push(d.clone());
+                }
+            }
             if diffs.is_empty() {
                 return Ok(Done::Up { live: Some(live.clone()), wrote: false, replaced_old: None });
             }
             let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
             let new = p.update(&t, live, &changed).await?;
-            let replaced_old = (new.id != live.id).then(|| deposed_of(live));
+            let replaced_old = (new.id != planned.id).then(|| deposed_of(planned));
             Ok(Done::Up { live: Some(new), wrote: true, replaced_old })
         }
         Step::DeleteOld | Step::Delete => {
@@ -523,6 +535,11 @@ fn record(
             let force_delete = r.is_some_and(|r| matches!(&r.spec, Spec::EcrRepository(x) if x.empty_on_delete));
             let name = r.and_then(|r| r.physical_name.clone());
             let depends_on = graph.dependencies(&op.resource).into_iter().map(str::to_string).collect();
+            // What the file says now, with every reference known: AWS matches it.
+            let applied = r.map(|_| {
+                let (t, _) = plan::target(stack, &op.resource, known, state);
+                desired_fields(&t.spec, t.name.as_deref())
+            });
             let mut deposed = state.resources.get(&op.resource).map(|e| e.deposed.clone()).unwrap_or_default();
             if let Some(old) = replaced_old {
                 if !deposed.iter().any(|d| d.id == old.id) {
@@ -538,6 +555,7 @@ fn record(
                     attrs: live.attrs.clone(),
                     depends_on,
                     force_delete,
+                    applied,
                     deposed,
                 },
             );

@@ -51,8 +51,114 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Show what apply would change: per resource, field by field.
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the plan as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan the destruction of the stack instead.
+        #[arg(long)]
+        destroy: bool,
+    },
+    /// Create, change and delete resources so that AWS matches the file.
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Do not ask for confirmation (pipelines).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Delete every resource of the stack, dependents first.
+    Destroy {
+        /// The stack file; without it, `--stack` names a stack whose file is gone.
+        file: Option<PathBuf>,
+        /// Destroy the stack of this name from its state record alone.
+        #[arg(long, conflicts_with = "file")]
+        stack: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Adopt an existing resource as LOGICAL of the stack: tag it and record it.
+    Import {
+        logical: String,
+        /// Its physical id (an ARN, or a security group id).
+        id: String,
+        /// The stack file.
+        #[arg(short, long)]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Print the outputs recorded by the last apply.
+    Outputs {
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        stack: Option<String>,
+        /// Only this output, as plain text.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = ".moor")]
+        state_dir: PathBuf,
+    },
     /// Print the JSON Schema of stack files.
     Schema,
+}
+
+/// Options of the commands that reach AWS.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Where the state record lives.
+    #[arg(long, default_value = ".moor")]
+    pub state_dir: PathBuf,
+    /// How many resources are worked on at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Longest wait for one resource to settle: `600`, `90s`, `10m`, `1h`.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub wait_timeout: std::time::Duration,
+    /// Allow what loses data: replacing or deleting an ECR repository that holds images.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}` is not a duration like 90s, 10m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+impl RunArgs {
+    fn options(&self, color: bool, auto_approve: bool) -> crate::run::RunOptions {
+        crate::run::RunOptions {
+            load: self.vars.options(),
+            state_dir: self.state_dir.clone(),
+            parallelism: self.parallelism.into(),
+            wait_timeout: self.wait_timeout,
+            force: self.force,
+            auto_approve,
+            color,
+        }
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -101,21 +207,45 @@ pub fn main() -> ExitCode {
         Color::Never => false,
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    let ok = match cli.command {
-        Command::Validate { files, vars, format } => validate(&files, &vars, format, color),
-        Command::Graph { file, vars, format } => graph_cmd(&file, &vars, format, color),
-        Command::Schema => out(&crate::schema::stack_schema_json()),
+    let code = match cli.command {
+        Command::Validate { files, vars, format } => u8::from(!validate(&files, &vars, format, color)),
+        Command::Graph { file, vars, format } => u8::from(!graph_cmd(&file, &vars, format, color)),
+        Command::Schema => u8::from(!out(&crate::schema::stack_schema_json())),
+        Command::Plan { file, run, json, detailed_exitcode, destroy } => {
+            crate::run::plan_cmd(&file, destroy, json, detailed_exitcode, &run.options(color, false))
+        }
+        Command::Apply { file, run, auto_approve } => {
+            crate::run::apply_cmd(Some(&file), None, false, &run.options(color, auto_approve))
+        }
+        Command::Destroy { file, stack, run, auto_approve } => {
+            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, &run.options(color, auto_approve))
+        }
+        Command::Import { logical, id, file, run } => {
+            crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
+        }
+        Command::Outputs { file, stack, name, json, state_dir } => {
+            let run = RunArgs {
+                vars: VarArgs::default(),
+                state_dir,
+                parallelism: 1,
+                wait_timeout: std::time::Duration::ZERO,
+                force: false,
+            };
+            crate::run::outputs_cmd(
+                file.as_deref(),
+                stack.as_deref(),
+                json,
+                name.as_deref(),
+                &run.options(color, false),
+            )
+        }
     };
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::from(code)
 }
 
 /// Writes the command's product to stdout. A reader that stops early (`| head`)
 /// is not an error.
-fn out(text: &str) -> bool {
+pub(crate) fn out(text: &str) -> bool {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         Ok(()) => true,

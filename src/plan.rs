@@ -242,13 +242,28 @@ fn user_tags(tags: &crate::model::common::Tags) -> BTreeMap<String, String> {
     tags.iter().filter(|(k, _)| !k.starts_with("aws:")).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Field by field differences between the file and live.
+/// Whether a value holds anything (not null, false, or empty).
+fn is_set(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => o.values().any(is_set),
+        Value::String(s) => !s.is_empty(),
+        Value::Number(_) | Value::Bool(true) => true,
+    }
+}
+
+/// Field by field differences between the file and live. `applied` is what
+/// the file said at the last apply: a setting removed from the file since
+/// then (a key, or part of one) that live still has is a difference too;
+/// otherwise only what the file sets is compared.
 pub fn diff(
     kind: Kind,
     desired: &Fields,
     unknown: &BTreeSet<String>,
     live: &Live,
     tags: &crate::model::common::Tags,
+    applied: Option<&Fields>,
 ) -> Vec<FieldDiff> {
     let force_new = replace_fields(kind);
     let mut out = Vec::new();
@@ -265,11 +280,27 @@ pub fn diff(
             continue;
         }
         let Some(l) = &before else { continue };
-        if !matches(d, l, k) {
+        // Part of the field was removed from the file: live must not have more.
+        let narrowed = applied.and_then(|a| a.get(k)).is_some_and(|a| a != d) && is_set(l) && !matches(l, d, k);
+        if !matches(d, l, k) || narrowed {
             out.push(FieldDiff {
                 field: k.clone(),
                 before,
                 after: Some(d.clone()),
+                after_unknown: false,
+                forces_replacement: force_new.contains(&k.as_str()),
+            });
+        }
+    }
+    for (k, a) in applied.into_iter().flatten() {
+        if desired.contains_key(k) || !is_set(a) {
+            continue;
+        }
+        if let Some(l) = live.fields.get(k).filter(|l| is_set(l)) {
+            out.push(FieldDiff {
+                field: k.clone(),
+                before: Some(l.clone()),
+                after: None,
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
             });
@@ -405,13 +436,17 @@ pub fn plan(
                             "{kind} `{}` exists but belongs to {owner}; moor will not change or delete it",
                             r.physical_name.as_deref().unwrap_or(&l.id)
                         ),
-                        help: format!("to manage it in this stack, run `moor import {logical} {}`; otherwise give `{logical}` another name", l.id),
+                        help: format!(
+                            "to manage it in this stack, run `moor import {logical} {} -f {}`; otherwise give `{logical}` another name",
+                            l.id, stack.file.name
+                        ),
                     });
                     ch.action = Action::NoOp;
                     p.changes.push(ch);
                     continue;
                 }
-                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags);
+                let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
+                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
                 if ch.diffs.is_empty() {
                     ch.action = Action::NoOp;
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {

@@ -68,6 +68,10 @@ pub struct Entry {
     /// Delete contents with it (ECR `empty_on_delete`), as last applied.
     #[serde(default)]
     pub force_delete: bool,
+    /// The fields as last applied (what the file said when AWS matched it),
+    /// so that a setting removed from the file shows as a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<crate::provider::Fields>,
     /// Earlier physical resources of this logical name, replaced but not yet
     /// deleted (create-before-delete interrupted, or older task definition
     /// revisions).
@@ -257,6 +261,7 @@ mod tests {
                 attrs: Attrs::new(),
                 depends_on: vec![],
                 force_delete: true,
+                applied: None,
                 deposed: vec![],
             },
         );

@@ -290,7 +290,11 @@ async fn a_resource_with_the_same_name_but_not_ours_is_never_touched() {
     let problem = &pl.problems[0];
     assert_eq!(problem.resource, "repo");
     assert!(problem.message.contains("exists but belongs to nothing moor manages"), "{}", problem.message);
-    assert!(problem.help.contains("moor import repo arn:fake:ecr/repository:course/flask-app"), "{}", problem.help);
+    assert!(
+        problem.help.contains("moor import repo arn:fake:ecr/repository:course/flask-app -f stack.yaml"),
+        "{}",
+        problem.help
+    );
     // Destroy of the stack leaves it alone too.
     let pl = make_plan(&p, &stack, &empty(&stack), true).await;
     assert!(pl.changes.is_empty());
@@ -379,4 +383,27 @@ async fn cancelling_starts_nothing_new_and_records_what_ran() {
     assert_eq!(p.write_count(), 0);
     assert_eq!(summary.skipped.len(), pl.changes.len());
     assert!(state.resources.is_empty());
+}
+
+#[tokio::test]
+async fn a_setting_removed_from_the_file_is_planned_and_applied() {
+    let p = fake();
+    let a = flask(&[]);
+    let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let b = stack_from(
+        &text.replace("    scan_on_push: true\n", "").replace("      expire_untagged_after_days: 7\n", ""),
+        &[],
+    );
+    let pl = make_plan(&p, &b, &state, false).await;
+    let repo = pl.change("repo").unwrap();
+    assert_eq!(repo.action, Action::Update, "{:#?}", repo);
+    let fields: Vec<&str> = repo.diffs.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, ["lifecycle", "scan_on_push"]);
+    let removed = repo.diffs.iter().find(|d| d.field == "scan_on_push").unwrap();
+    assert_eq!((removed.before.clone(), removed.after.clone()), (Some(serde_json::json!(true)), None));
+    let (_, summary, state) = run(&p, &b, state, false, 10).await;
+    assert!(summary.ok());
+    let pl = make_plan(&p, &b, &state, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes.iter().filter(|c| c.action != Action::NoOp).collect::<Vec<_>>());
 }

@@ -17,10 +17,13 @@ pub struct SecurityGroup {
     pub description: Option<String>,
     /// VPC id, usually `${net.vpc_id}`.
     pub vpc: String,
-    /// Inbound rules. None by default.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Inbound rules. None by default; removing the last one revokes it.
+    #[serde(default)]
     pub ingress: Vec<Rule>,
-    /// Outbound rules. When not given, all outbound traffic is allowed (the AWS default).
+    /// Outbound rules. When not given, all outbound traffic is allowed (the AWS
+    /// default) and moor leaves outbound rules alone, also when an `egress`
+    /// list is later removed from the file; to go back to allow-all, write
+    /// `egress: [{ protocol: all, cidr: 0.0.0.0/0 }]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<Rule>>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]

@@ -189,6 +189,15 @@ impl Repository {
                         )
                         .help = Some("`keep_last` is itself a rule for any image; keep one of the two".into());
                     }
+                    if l.expire_untagged_after_days.is_some() {
+                        c.error(
+                            "moor::ecr-lifecycle",
+                            &["lifecycle", "rules", &idx, "tag_status"],
+                            "a rule for `any` image cannot be combined with `expire_untagged_after_days`",
+                            "the shorthand would come after this rule",
+                        )
+                        .help = Some("ECR applies a rule for any image last; write the untagged rule as a raw rule with a lower priority".into());
+                    }
                     if l.rules.iter().any(|o| o.priority > r.priority) {
                         c.error(
                             "moor::ecr-lifecycle",

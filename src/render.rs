@@ -1,0 +1,286 @@
+//! Showing plans and apply results to people (text) and machines (JSON).
+//! Rendering never decides anything: it only shows what plan and apply
+//! produced.
+
+use crate::apply::{Reporter, Step, Summary};
+use crate::model::Kind;
+use crate::plan::{Action, Change, Plan, ReplaceOrder};
+use crate::provider::ProviderError;
+use serde_json::{json, Value};
+use std::fmt::Write;
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// ANSI colours, or nothing.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    pub fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    pub fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    pub fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    pub fn magenta(&self, s: &str) -> String {
+        self.paint("35", s)
+    }
+    pub fn cyan(&self, s: &str) -> String {
+        self.paint("36", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+fn symbol(style: Style, c: &Change) -> String {
+    match c.action {
+        Action::Create => style.green("  +"),
+        Action::Update => style.yellow("  ~"),
+        Action::Replace => style.magenta("-/+"),
+        Action::Delete => style.red("  -"),
+        Action::Read => style.cyan(" <="),
+        Action::NoOp => "   ".to_string(),
+    }
+}
+
+/// A value as the file would write it.
+pub fn value(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn shorten(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        s
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// The plan as text.
+pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
+    let mut out = String::new();
+    let region = plan.region.as_deref().unwrap_or("the default region");
+    let what = if plan.destroy { "destroy plan" } else { "plan" };
+    let _ = writeln!(out, "{} for stack {} in {region}", style.bold(&format!("moor {what}")), style.bold(&plan.stack));
+    let _ = writeln!(out);
+    let width = plan.changes.iter().map(|c| c.resource.len()).max().unwrap_or(0).max(4);
+    let kwidth = plan.changes.iter().map(|c| c.kind.as_str().len()).max().unwrap_or(0);
+    for c in &plan.changes {
+        if c.action == Action::NoOp && !verbose {
+            continue;
+        }
+        let name = c.name.clone().unwrap_or_default();
+        let mut note = String::new();
+        match (c.action, c.replace) {
+            (Action::Replace, Some(ReplaceOrder::CreateBeforeDelete)) => {
+                note.push_str("create the new one, then delete the old")
+            }
+            (Action::Replace, Some(ReplaceOrder::DeleteBeforeCreate)) => {
+                note.push_str("delete the old one, then create (same name)")
+            }
+            (Action::Delete, _) => {
+                note.push_str(&c.reasons.join(", "));
+                if c.force_delete && c.kind == Kind::EcrRepository {
+                    note.push_str(", with its images");
+                } else if c.kind == Kind::EcrRepository {
+                    note.push_str("; fails if it holds images (set empty_on_delete or use --force)");
+                }
+            }
+            (Action::Read, _) => note.push_str("read only"),
+            (Action::NoOp, _) => note.push_str("no change"),
+            _ => {}
+        }
+        let _ = write!(
+            out,
+            "{} {:width$}  {}  {}",
+            symbol(style, c),
+            c.resource,
+            style.dim(&format!("{:kwidth$}", c.kind.as_str())),
+            name
+        );
+        if !note.is_empty() {
+            let _ = write!(out, "  {}", style.dim(&format!("({note})")));
+        }
+        let _ = writeln!(out);
+        if matches!(c.action, Action::Create | Action::Update | Action::Replace) {
+            let fw = c.diffs.iter().map(|d| d.field.len()).max().unwrap_or(0);
+            for d in &c.diffs {
+                let after = if d.after_unknown {
+                    style.dim("(known after apply)")
+                } else {
+                    d.after.as_ref().map(value).map(|s| shorten(s, 120)).unwrap_or_default()
+                };
+                let line = match (&d.before, c.action) {
+                    (Some(b), Action::Update | Action::Replace) => format!("{} → {after}", shorten(value(b), 80)),
+                    _ => after,
+                };
+                let force = if d.forces_replacement { style.magenta("  # forces replacement") } else { String::new() };
+                let _ = writeln!(out, "        {:fw$}  {line}{force}", d.field);
+            }
+        }
+    }
+    if !plan.forget.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.dim(&format!("Already gone, dropped from the state record: {}", plan.forget.join(", ")))
+        );
+    }
+    let c = plan.counts();
+    let _ = writeln!(out);
+    if !plan.has_changes() {
+        let _ = writeln!(out, "{} Live AWS matches the stack file.", style.bold("No changes."));
+    } else {
+        let _ = writeln!(
+            out,
+            "{} {} to add, {} to change, {} to replace, {} to destroy.",
+            style.bold("Plan:"),
+            style.green(&c.add.to_string()),
+            style.yellow(&c.change.to_string()),
+            style.magenta(&c.replace.to_string()),
+            style.red(&c.destroy.to_string())
+        );
+    }
+    for p in &plan.problems {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {}\n  {} {}",
+            style.red("error:"),
+            p.resource,
+            p.message,
+            style.cyan("help:"),
+            p.help
+        );
+    }
+    out
+}
+
+/// The plan as JSON, for pipelines. The shape is stable: `format_version`
+/// changes when it does not stay compatible.
+pub fn plan_json(plan: &Plan) -> Value {
+    json!({
+        "format_version": 1,
+        "stack": plan.stack,
+        "region": plan.region,
+        "destroy": plan.destroy,
+        "has_changes": plan.has_changes(),
+        "summary": plan.counts(),
+        "changes": plan.changes,
+        "forget": plan.forget,
+        "problems": plan.problems,
+    })
+}
+
+pub fn error_line(style: Style, resource: &str, kind: Kind, e: &ProviderError) -> String {
+    format!("{} {resource} ({kind}): {e}", style.red("✗"))
+}
+
+/// The end of an apply or destroy, as text.
+pub fn summary_text(s: &Summary, destroy: bool, style: Style) -> String {
+    let mut out = String::new();
+    for f in &s.failed {
+        let _ = writeln!(out, "{}", error_line(style, &f.resource, f.kind, &f.error));
+    }
+    for (r, why) in &s.skipped {
+        let _ = writeln!(out, "{} {r}: {why}", style.yellow("skipped"));
+    }
+    if let Some(e) = &s.state_error {
+        let _ = writeln!(out, "{} {e}", style.red("state record not written:"));
+    }
+    let counts = format!(
+        "{} created, {} changed, {} replaced, {} deleted",
+        s.created.len(),
+        s.updated.len(),
+        s.replaced.len(),
+        s.deleted.len()
+    );
+    let what = if destroy { "Destroy" } else { "Apply" };
+    if s.ok() {
+        let _ = writeln!(out, "\n{} {counts}.", style.green(&format!("{what} complete:")));
+    } else if s.interrupted {
+        let _ = writeln!(
+            out,
+            "\n{} {counts}; the rest was not started. Run the same command again to finish.",
+            style.yellow(&format!("{what} interrupted:"))
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\n{} {counts}; {} failed, {} skipped. Fix the cause and run again: what succeeded is recorded.",
+            style.red(&format!("{what} failed:")),
+            s.failed.len(),
+            s.skipped.len()
+        );
+    }
+    out
+}
+
+/// Progress on stderr: a line when a step starts on a terminal, a line when
+/// it ends everywhere.
+pub struct Progress {
+    pub style: Style,
+    pub terminal: bool,
+    pub lock: Mutex<()>,
+}
+
+impl Progress {
+    fn line(&self, s: String) {
+        let _g = self.lock.lock().unwrap();
+        let _ = writeln!(std::io::stderr(), "{s}");
+    }
+}
+
+fn doing(step: Step) -> &'static str {
+    match step {
+        Step::Keep | Step::Read => "reading",
+        Step::Create => "creating",
+        Step::Update => "updating",
+        Step::CreateReplacement => "creating the replacement of",
+        Step::DeleteOld => "deleting the old",
+        Step::Delete => "deleting",
+    }
+}
+
+impl Reporter for Progress {
+    fn started(&self, resource: &str, kind: Kind, step: Step) {
+        if self.terminal && step.writes() {
+            self.line(format!("  {} {resource} ({kind})…", self.style.dim(doing(step))));
+        }
+    }
+    fn finished(&self, resource: &str, kind: Kind, step: Step, elapsed: Duration) {
+        if step.writes() {
+            self.line(format!(
+                "  {} {} {resource} ({kind}) in {:.1}s",
+                self.style.green("✓"),
+                step.verb(),
+                elapsed.as_secs_f64()
+            ));
+        }
+    }
+    fn failed(&self, resource: &str, kind: Kind, _step: Step, error: &ProviderError) {
+        self.line(format!("  {}", error_line(self.style, resource, kind, error)));
+    }
+    fn skipped(&self, resource: &str, because: &str) {
+        self.line(format!("  {} {resource}: {because}", self.style.yellow("skipped")));
+    }
+}

@@ -1,0 +1,168 @@
+//! The `moor` command against the local emulator, as a pipeline uses it:
+//! exit codes, JSON plans, the state record, outputs, import, destroy.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const STACK: &str = "\
+stack: cli-demo
+region: us-east-1
+variables:
+  keep: { type: integer, default: 10 }
+resources:
+  repo:
+    kind: ecr/repository
+    scan_on_push: true
+    lifecycle:
+      keep_last: ${var.keep}
+    empty_on_delete: true
+  cluster:
+    kind: ecs/cluster
+outputs:
+  repository: ${repo.uri}
+  cluster: ${cluster.arn}
+";
+
+fn moor(dir: &Path, args: &[&str]) -> Output {
+    support::moto();
+    Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("moor runs")
+}
+
+fn moor_plain(dir: &Path, args: &[&str]) -> Output {
+    support::moto();
+    Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("moor runs")
+}
+
+fn workdir(name: &str, stack: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("moor-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("stack.yaml"), stack).unwrap();
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn plan_apply_plan_outputs_destroy_with_pipeline_exit_codes() {
+    let d = workdir("life", STACK);
+
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "changes present: {}", text(&o));
+    assert!(text(&o).contains("Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy."), "{}", text(&o));
+
+    let o = moor(&d, &["plan", "stack.yaml", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["summary"]["add"], 2);
+    assert_eq!(plan["changes"][0]["action"], "create");
+
+    // A pipeline without a terminal must say so.
+    let o = moor(&d, &["apply", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--auto-approve"), "{}", text(&o));
+
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Apply complete: 2 created"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("repository = "), "outputs on stdout");
+    assert!(d.join("state/cli-demo.state.json").exists());
+
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "no changes after apply: {}", text(&o));
+    assert!(text(&o).contains("No changes."));
+
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve", "--var", "keep=5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("1 changed"), "{}", text(&o));
+
+    let o = moor_plain(&d, &["outputs", "stack.yaml", "--name", "repository", "--state-dir", "state"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).trim().ends_with("cli-demo/repo"), "{}", text(&o));
+
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Destroy complete: 0 created, 0 changed, 0 replaced, 2 deleted."), "{}", text(&o));
+
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "everything is gone again");
+}
+
+#[test]
+fn a_broken_file_is_an_error_not_a_change() {
+    let d = workdir("broken", "stack: x\nresources:\n  r:\n    kind: ecr/repositry\n");
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "stdout stays clean");
+    assert!(text(&o).contains("did you mean `ecr/repository`?"));
+}
+
+#[test]
+fn a_corrupt_state_record_is_set_aside_and_rebuilt_from_tags() {
+    let d = workdir("corrupt", &STACK.replace("cli-demo", "cli-corrupt"));
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(d.join("state/cli-corrupt.state.json"), "{ truncated").unwrap();
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("is corrupt"), "{}", text(&o));
+    assert!(text(&o).contains("No changes."), "found by their tags: {}", text(&o));
+    assert!(std::fs::read_dir(d.join("state")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".corrupt-")));
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn destroy_works_when_the_file_is_gone() {
+    let d = workdir("gone", &STACK.replace("cli-demo", "cli-gone"));
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::remove_file(d.join("stack.yaml")).unwrap();
+    let o = moor(&d, &["destroy", "--stack", "cli-gone", "--region", "us-east-1", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("2 deleted"), "{}", text(&o));
+}
+
+#[test]
+fn import_adopts_an_unowned_resource() {
+    let d = workdir("import", &STACK.replace("cli-demo", "cli-import"));
+    // Someone made the repository by hand.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let arn = rt.block_on(async {
+        let p = support::provider().await;
+        let r = p.ecr.create_repository().repository_name("cli-import/repo").send().await.unwrap();
+        r.repository().unwrap().repository_arn().unwrap().to_string()
+    });
+    let o = moor(&d, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "refused: {}", text(&o));
+    assert!(text(&o).contains("moor import repo"), "{}", text(&o));
+    let o = moor(&d, &["import", "repo", &arn, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

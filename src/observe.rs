@@ -23,7 +23,33 @@ pub struct ReadError {
     pub error: ProviderError,
 }
 
+/// Kinds found through another resource (a security group by its VPC, a
+/// listener by its load balancer, a service by its cluster): they wait for
+/// those reads. Every other kind is found by its own name or recorded id.
+fn identity_depends(kind: crate::model::Kind) -> bool {
+    use crate::model::Kind;
+    matches!(kind, Kind::Ec2SecurityGroup | Kind::Elbv2Listener | Kind::EcsService)
+}
+
 pub async fn observe<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    graph: &Graph,
+    state: &State,
+) -> Result<Observed, Vec<ReadError>> {
+    let (files, recorded) = futures::join!(observe_file(p, stack, graph, state), observe_recorded(p, stack, state));
+    let mut observed = files?;
+    let (removed, deposed, errors) = recorded;
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    observed.removed = removed;
+    observed.deposed = deposed;
+    Ok(observed)
+}
+
+/// The resources of the file, in as few rounds as their identities allow.
+async fn observe_file<P: Provider + ?Sized>(
     p: &P,
     stack: &Stack,
     graph: &Graph,
@@ -31,21 +57,33 @@ pub async fn observe<P: Provider + ?Sized>(
 ) -> Result<Observed, Vec<ReadError>> {
     let mut observed = Observed::default();
     let mut errors = Vec::new();
-    let mut known = Known::new();
+    // What the last apply recorded stands in for what is not read yet.
+    let mut known: Known = stack
+        .resources
+        .iter()
+        .filter_map(|r| {
+            state.resources.get(&r.name).filter(|e| e.kind == r.kind()).map(|e| (r.name.clone(), e.attrs.clone()))
+        })
+        .collect();
     let order = graph.topo_order().unwrap_or_default();
     let mut done: HashSet<&str> = HashSet::new();
     let mut left: Vec<&str> = order.clone();
     while !left.is_empty() {
-        let (wave, rest): (Vec<&str>, Vec<&str>) =
-            left.iter().partition(|n| graph.dependencies(n).iter().all(|d| done.contains(d)));
-        if wave.is_empty() {
-            break;
-        }
+        let (wave, rest): (Vec<&str>, Vec<&str>) = left.iter().partition(|n| {
+            let kind = stack.resource(n).map(|r| r.kind());
+            let recorded = state.resources.get(**n).is_some_and(|e| Some(e.kind) == kind);
+            recorded
+                || !kind.is_some_and(identity_depends)
+                || graph.dependencies(n).iter().all(|d| done.contains(d) || known.contains_key(*d))
+        });
+        let wave = if wave.is_empty() { rest.iter().take(1).copied().collect() } else { wave };
+        let rest: Vec<&str> = left.iter().copied().filter(|n| !wave.contains(n)).collect();
         let targets: Vec<_> = wave.iter().map(|n| plan::target(stack, n, &known, state).0).collect();
         let results = p.read_many(&targets).await;
         for (name, r) in wave.iter().zip(results) {
             match r {
                 Ok(live) => {
+                    known.remove(*name);
                     if let Some(l) = &live {
                         let ours =
                             l.owned_by(&stack.name, name) || state.resources.get(*name).is_some_and(|e| e.id == l.id);
@@ -62,8 +100,25 @@ pub async fn observe<P: Provider + ?Sized>(
         }
         left = rest;
     }
+    if errors.is_empty() {
+        Ok(observed)
+    } else {
+        Err(errors)
+    }
+}
 
-    // What only the record knows.
+type Recorded = (
+    std::collections::HashMap<String, Option<crate::provider::Live>>,
+    std::collections::HashMap<String, bool>,
+    Vec<ReadError>,
+);
+
+/// What only the record knows: entries no longer in the file, and replaced
+/// objects an earlier run left.
+async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &State) -> Recorded {
+    let mut removed = std::collections::HashMap::new();
+    let mut deposed = std::collections::HashMap::new();
+    let mut errors = Vec::new();
     let mut recorded = Vec::new();
     for (name, e) in &state.resources {
         if stack.resource(name).is_none() {
@@ -96,20 +151,16 @@ pub async fn observe<P: Provider + ?Sized>(
         }
     }
     let reads: Vec<_> = recorded.iter().map(|(_, _, d)| p.read_recorded(d)).collect();
-    for ((name, deposed, _), r) in recorded.iter().zip(futures::future::join_all(reads).await) {
-        match (r, deposed) {
+    for ((name, dep, _), r) in recorded.iter().zip(futures::future::join_all(reads).await) {
+        match (r, dep) {
             (Ok(live), None) => {
-                observed.removed.insert(name.clone(), live);
+                removed.insert(name.clone(), live);
             }
             (Ok(live), Some(id)) => {
-                observed.deposed.insert(id.clone(), live.is_some());
+                deposed.insert(id.clone(), live.is_some());
             }
             (Err(error), _) => errors.push(ReadError { resource: name.clone(), error }),
         }
     }
-    if errors.is_empty() {
-        Ok(observed)
-    } else {
-        Err(errors)
-    }
+    (removed, deposed, errors)
 }

@@ -203,10 +203,39 @@ async fn whole_life(file: &str, stack: &str) {
 
     // 3. A second apply in a row makes no write call.
     let counting = Arc::new(Counting { inner: p.clone(), writes: AtomicUsize::new(0) });
+    p.calls.reset();
     let (pl, summary, state) = converge(&counting, &s1, state, false).await;
     assert!(!pl.has_changes());
     assert!(summary.ok());
     assert_eq!(counting.writes.load(Ordering::SeqCst), 0);
+    // And at the API: only reads (other tests share the counter's clients
+    // only through their own providers).
+    const WRITES: [&str; 17] = [
+        "Create",
+        "Put",
+        "Delete",
+        "Update",
+        "Set",
+        "Attach",
+        "Detach",
+        "Register",
+        "Deregister",
+        "Modify",
+        "Tag",
+        "Untag",
+        "Add",
+        "Remove",
+        "Authorize",
+        "Revoke",
+        "Upload",
+    ];
+    let writes: Vec<String> = p
+        .calls
+        .snapshot()
+        .into_keys()
+        .filter(|op| WRITES.iter().any(|w| op.split(':').nth(1).unwrap_or("").starts_with(w)))
+        .collect();
+    assert!(writes.is_empty(), "write calls on a converged stack: {writes:?}");
 
     // 4. A new image tag: a new revision, then the service moves to it.
     push_image(&p, &repo, "v2").await;

@@ -26,6 +26,40 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// Counts the AWS calls a provider makes, by `service:Operation` (one per
+/// call, however many attempts the SDK's retries make).
+#[derive(Debug, Default, Clone)]
+pub struct CallCounter(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>);
+
+impl CallCounter {
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, usize> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "moor-call-counter"
+    }
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            let key = format!("{}:{}", m.service().to_ascii_lowercase(), m.name());
+            *self.0.lock().unwrap().entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
 pub struct AwsProvider {
     pub ecr: aws_sdk_ecr::Client,
     pub iam: aws_sdk_iam::Client,
@@ -34,6 +68,8 @@ pub struct AwsProvider {
     pub ecs: aws_sdk_ecs::Client,
     pub region: String,
     pub opts: ProviderOptions,
+    /// Every call made, by operation.
+    pub calls: CallCounter,
 }
 
 impl AwsProvider {
@@ -56,14 +92,26 @@ impl AwsProvider {
                 "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
             ));
         };
+        let calls = CallCounter::default();
         Ok(AwsProvider {
-            ecr: aws_sdk_ecr::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
             region,
             opts,
+            calls,
         })
     }
 }

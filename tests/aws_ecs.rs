@@ -118,15 +118,8 @@ async fn provider_at(endpoint: &str) -> Arc<AwsProvider> {
         .region(aws_config::Region::new("us-east-1"))
         .load()
         .await;
-    Arc::new(AwsProvider {
-        ecr: aws_sdk_ecr::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
-        ecs: aws_sdk_ecs::Client::new(&conf),
-        region: "us-east-1".into(),
-        opts: ProviderOptions { wait_timeout: Duration::from_secs(60), poll: Duration::from_millis(50) },
-    })
+    let opts = ProviderOptions { wait_timeout: Duration::from_secs(60), poll: Duration::from_millis(50) };
+    Arc::new(AwsProvider::from_config(&conf, "us-east-1".into(), opts))
 }
 
 /// Starts another moto server with its own environment; it stops when this

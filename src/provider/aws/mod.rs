@@ -92,8 +92,14 @@ impl AwsProvider {
                 "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
             ));
         };
+        Ok(AwsProvider::from_config(&config, region, opts))
+    }
+
+    /// Clients from an SDK configuration (any endpoint and credentials).
+    pub fn from_config(config: &aws_config::SdkConfig, region: String, opts: ProviderOptions) -> AwsProvider {
+        let config = config.clone();
         let calls = CallCounter::default();
-        Ok(AwsProvider {
+        AwsProvider {
             ecr: aws_sdk_ecr::Client::from_conf(
                 aws_sdk_ecr::config::Builder::from(&config).interceptor(calls.clone()).build(),
             ),
@@ -112,7 +118,7 @@ impl AwsProvider {
             region,
             opts,
             calls,
-        })
+        }
     }
 }
 

@@ -966,3 +966,8 @@ mod tests {
         }
     }
 }
+
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}

@@ -751,3 +751,8 @@ mod tests {
         assert_eq!(policy.statements, spec.policy.unwrap().statements);
     }
 }
+
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}

@@ -1758,3 +1758,8 @@ mod tests {
         assert_eq!(failure_threshold(1000), 200);
     }
 }
+
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}

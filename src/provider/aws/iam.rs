@@ -1224,3 +1224,8 @@ mod tests {
         assert!(crate::plan::matches(&want, &serde_json::to_value(&got).unwrap(), "document"));
     }
 }
+
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}

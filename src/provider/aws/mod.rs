@@ -134,6 +134,40 @@ impl Provider for AwsProvider {
         }
     }
 
+    /// Groups the targets by service; each service reads its group with as
+    /// few calls as its API allows (many names per Describe call), and the
+    /// groups run at the same time.
+    async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+        let mut groups: [Vec<usize>; 5] = Default::default();
+        for (i, t) in ts.iter().enumerate() {
+            let g = match t.kind {
+                Kind::EcrRepository | Kind::EcrExistingRepository => 0,
+                Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => 1,
+                Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 2,
+                Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => 3,
+                Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => 4,
+            };
+            groups[g].push(i);
+        }
+        let pick = |g: &Vec<usize>| g.iter().map(|i| &ts[*i]).collect::<Vec<_>>();
+        let (a, b, c, d, e) =
+            (pick(&groups[0]), pick(&groups[1]), pick(&groups[2]), pick(&groups[3]), pick(&groups[4]));
+        let results = futures::join!(
+            ecr::read_many(self, &a),
+            iam::read_many(self, &b),
+            ec2::read_many(self, &c),
+            elbv2::read_many(self, &d),
+            ecs::read_many(self, &e)
+        );
+        let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..ts.len()).map(|_| None).collect();
+        for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4]) {
+            for (i, r) in g.iter().zip(rs) {
+                out[*i] = Some(r);
+            }
+        }
+        out.into_iter().map(|r| r.expect("every target read")).collect()
+    }
+
     async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
         match d.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read_recorded(self, d).await,
@@ -360,6 +394,12 @@ pub(crate) fn tag_changes(
     let set = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let remove = have.keys().filter(|k| !want.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
     (set, remove)
+}
+
+/// Reads each target on its own, all at once: what a service module does
+/// until it batches.
+pub(crate) async fn read_each(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    futures::future::join_all(ts.iter().map(|t| p.read(t))).await
 }
 
 /// A `Live` tag map from key/value pairs, without AWS's own tags.

@@ -891,6 +891,11 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     }
 }
 
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -965,9 +970,4 @@ mod tests {
             assert_eq!(project(std::slice::from_ref(&r), atoms), vec![serde_json::to_value(&r).unwrap()]);
         }
     }
-}
-
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
 }

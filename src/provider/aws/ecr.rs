@@ -699,6 +699,11 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
     }
 }
 
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,9 +755,4 @@ mod tests {
         assert_eq!(Some(&pa), spec.pull_access.as_ref());
         assert_eq!(policy.statements, spec.policy.unwrap().statements);
     }
-}
-
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
 }

@@ -1602,6 +1602,11 @@ async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErr
     .await
 }
 
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1757,9 +1762,4 @@ mod tests {
         assert_eq!(failure_threshold(11), 6);
         assert_eq!(failure_threshold(1000), 200);
     }
-}
-
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
 }

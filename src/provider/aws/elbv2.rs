@@ -972,6 +972,11 @@ async fn update_listener(
     listener_read_back(p, arn, spec).await
 }
 
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1005,9 +1010,4 @@ mod tests {
             json!({"redirect": {"protocol": "HTTPS", "port": 443, "status_code": 301}})
         );
     }
-}
-
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
 }

@@ -1173,6 +1173,11 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
     }
 }
 
+/// Reads many targets of this service.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    super::read_each(p, ts).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1223,9 +1228,4 @@ mod tests {
         let want = serde_json::to_value(&spec).unwrap();
         assert!(crate::plan::matches(&want, &serde_json::to_value(&got).unwrap(), "document"));
     }
-}
-
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
 }

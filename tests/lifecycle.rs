@@ -235,6 +235,7 @@ async fn whole_life(file: &str, stack: &str) {
         .into_keys()
         .filter(|op| WRITES.iter().any(|w| op.split(':').nth(1).unwrap_or("").starts_with(w)))
         .collect();
+    assert!(p.calls.total() > 0, "the reads were counted");
     assert!(writes.is_empty(), "write calls on a converged stack: {writes:?}");
 
     // 4. A new image tag: a new revision, then the service moves to it.

@@ -5,6 +5,11 @@
 //! a description that marks them, so reading the policy back gives the
 //! shorthands again. `pull_access` becomes a statement of the repository
 //! policy with its own `Sid`, followed by the statements of `policy`.
+//!
+//! Reads describe many repositories per call ([`read_many`]); what only
+//! per-repository calls tell (tags, lifecycle and repository policies) is
+//! read at the same time, and for a recorded repository at the same time as
+//! it is described.
 
 use super::iam::{
     document_json, is_account, parse_document, partition, project_document, retry_for, split_principals, unresolved,
@@ -18,6 +23,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 type SdkRepository = aws_sdk_ecr::types::Repository;
@@ -342,29 +348,69 @@ async fn tags_of(p: &AwsProvider, arn: &str) -> Result<Tags, ProviderError> {
     Ok(tag_map(out.tags().iter().map(|t| (Some(t.key()), Some(t.value())))))
 }
 
+/// What only per-repository calls tell: its tags, and with the file's
+/// settings its lifecycle and repository policies when the file sets them.
+struct Details {
+    tags: Tags,
+    lifecycle: Option<Lifecycle>,
+    policy: Option<Option<PolicyDocument>>,
+}
+
+/// Reads a repository's [`Details`], the calls at the same time.
+async fn details(
+    p: &AwsProvider,
+    name: &str,
+    registry: Option<&str>,
+    arn: &str,
+    spec: Option<&Repository>,
+) -> Result<Details, ProviderError> {
+    let lifecycle = spec.is_some_and(|s| s.lifecycle.is_some());
+    let policy = spec.is_some_and(|s| s.pull_access.is_some() || s.policy.is_some());
+    let (tags, l, pol) = futures::join!(
+        tags_of(p, arn),
+        async {
+            match lifecycle {
+                true => lifecycle_of(p, name, registry).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match policy {
+                true => policy_of(p, name, registry).await.map(Some),
+                false => Ok(None),
+            }
+        }
+    );
+    Ok(Details { lifecycle: l?, policy: pol?, tags: tags? })
+}
+
+/// A repository as moor reports it, from its description and [`Details`].
+fn assemble(r: &SdkRepository, spec: Option<&Repository>, d: Details) -> Live {
+    let mut f = Fields::new();
+    f.insert("name".into(), json!(r.repository_name().unwrap_or_default()));
+    f.insert("tag_mutability".into(), mutability_value(r));
+    f.insert("scan_on_push".into(), json!(r.image_scanning_configuration().is_some_and(|c| c.scan_on_push())));
+    f.insert("encryption".into(), encryption_value(r, spec.and_then(|s| s.encryption.as_ref())));
+    if let Some(s) = spec {
+        if let Some(l) = d.lifecycle {
+            f.insert("lifecycle".into(), serde_json::to_value(l).expect("lifecycle serializes"));
+        }
+        if let Some(policy) = d.policy {
+            let (pa, policy) = split_policy(policy, s);
+            f.insert("pull_access".into(), serde_json::to_value(pa).expect("pull access serializes"));
+            f.insert("policy".into(), serde_json::to_value(policy).expect("documents serialize"));
+        }
+    }
+    Live { id: r.repository_arn().unwrap_or_default().to_string(), fields: f, attrs: repo_attrs(r), tags: d.tags }
+}
+
 /// A repository as moor reports it; with the file's settings, the lifecycle
 /// and repository policies are read too when the file sets them.
 async fn repo_live(p: &AwsProvider, r: &SdkRepository, spec: Option<&Repository>) -> Result<Live, ProviderError> {
     let name = r.repository_name().unwrap_or_default();
     let arn = r.repository_arn().unwrap_or_default();
-    let registry = r.registry_id();
-    let mut f = Fields::new();
-    f.insert("name".into(), json!(name));
-    f.insert("tag_mutability".into(), mutability_value(r));
-    f.insert("scan_on_push".into(), json!(r.image_scanning_configuration().is_some_and(|c| c.scan_on_push())));
-    f.insert("encryption".into(), encryption_value(r, spec.and_then(|s| s.encryption.as_ref())));
-    if let Some(s) = spec {
-        if s.lifecycle.is_some() {
-            let l = lifecycle_of(p, name, registry).await?;
-            f.insert("lifecycle".into(), serde_json::to_value(l).expect("lifecycle serializes"));
-        }
-        if s.pull_access.is_some() || s.policy.is_some() {
-            let (pa, policy) = split_policy(policy_of(p, name, registry).await?, s);
-            f.insert("pull_access".into(), serde_json::to_value(pa).expect("pull access serializes"));
-            f.insert("policy".into(), serde_json::to_value(policy).expect("documents serialize"));
-        }
-    }
-    Ok(Live { id: arn.to_string(), fields: f, attrs: repo_attrs(r), tags: tags_of(p, arn).await? })
+    let d = details(p, name, r.registry_id(), arn, spec).await?;
+    Ok(assemble(r, spec, d))
 }
 
 fn lookup_live(r: &SdkRepository) -> Live {
@@ -629,19 +675,8 @@ fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
 // ---- the provider functions ----------------------------------------------------------------
 
 pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match &t.spec {
-        Spec::EcrRepository(spec) => {
-            let Some(r) = find_repo(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
-            found(repo_live(p, &r, Some(spec)).await)
-        }
-        Spec::EcrExistingRepository(spec) => {
-            if unresolved(&spec.name) {
-                return Ok(None);
-            }
-            Ok(describe(p, &spec.name, None).await?.map(|r| lookup_live(&r)))
-        }
-        _ => Err(wrong_kind("ecr:read", t.kind)),
-    }
+    // One target is a batch of one: its calls go out at the same time.
+    read_many(p, &[t]).await.pop().expect("one result per target")
 }
 
 pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
@@ -699,9 +734,269 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
     }
 }
 
-/// Reads many targets of this service.
+// ---- reading many ------------------------------------------------------------------------
+
+/// The most names one DescribeRepositories call takes.
+const NAMES_PER_CALL: usize = 100;
+/// The largest page when describing a whole registry.
+const REGISTRY_PAGE: i32 = 1000;
+
+/// Every repository of a registry (`None`: the caller's), by name.
+async fn list_registry(
+    p: &AwsProvider,
+    registry: Option<&str>,
+) -> Result<HashMap<String, SdkRepository>, ProviderError> {
+    let all: Vec<SdkRepository> = p
+        .ecr
+        .describe_repositories()
+        .set_registry_id(registry.map(str::to_string))
+        .max_results(REGISTRY_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ecr:DescribeRepositories", e))?;
+    Ok(all.into_iter().filter_map(|r| Some((r.repository_name()?.to_string(), r))).collect())
+}
+
+/// What is known of one registry's repositories.
+#[derive(Default)]
+struct Registry {
+    /// By name: the repository, or `None` when there is none of that name.
+    repos: HashMap<String, Option<SdkRepository>>,
+    /// Whether the registry was described whole: a name not in `repos`
+    /// has no repository either.
+    complete: bool,
+}
+
+impl Registry {
+    /// What a name is, when known.
+    fn get(&self, name: &str) -> Option<Option<&SdkRepository>> {
+        match self.repos.get(name) {
+            Some(r) => Some(r.as_ref()),
+            None if self.complete => Some(None),
+            None => None,
+        }
+    }
+}
+
+/// Describes the repositories of these names in one registry (`None`: the
+/// caller's).
+///
+/// Names go a hundred to a DescribeRepositories call, the calls at the same
+/// time. AWS fails such a call as a whole when one of its names does not
+/// exist, without saying which others do; such a call is answered from one
+/// description of the whole registry instead (a thousand repositories a
+/// page), which costs fewer calls than retrying without each missing name
+/// in turn, and a fixed number of round trips. When names are expected to
+/// be missing (`expect_missing`: some are not recorded as created), the
+/// registry is described whole straight away.
+async fn describe_names(
+    p: &AwsProvider,
+    registry: Option<&str>,
+    names: &BTreeSet<String>,
+    expect_missing: bool,
+) -> Result<Registry, ProviderError> {
+    let names: Vec<&String> = names.iter().collect();
+    let mut out = Registry::default();
+    if names.len() == 1 {
+        let r = describe(p, names[0], registry).await?;
+        out.repos.insert(names[0].clone(), r);
+        return Ok(out);
+    }
+    let mut whole = expect_missing;
+    if !expect_missing {
+        let calls = names.chunks(NAMES_PER_CALL).map(|chunk| {
+            p.ecr
+                .describe_repositories()
+                .set_repository_names(Some(chunk.iter().map(|n| n.to_string()).collect()))
+                .set_registry_id(registry.map(str::to_string))
+                .send()
+        });
+        let answers = futures::future::join_all(calls).await;
+        for (chunk, answer) in names.chunks(NAMES_PER_CALL).zip(answers) {
+            match found(answer.map_err(|e| sdk_err("ecr:DescribeRepositories", e)))? {
+                Some(o) => {
+                    for n in chunk {
+                        let r = o.repositories().iter().find(|r| r.repository_name() == Some(n.as_str())).cloned();
+                        out.repos.insert(n.to_string(), r);
+                    }
+                }
+                None => whole = true,
+            }
+        }
+    }
+    if whole {
+        out.repos.extend(list_registry(p, registry).await?.into_iter().map(|(n, r)| (n, Some(r))));
+        out.complete = true;
+    }
+    Ok(out)
+}
+
+/// How one target is read.
+enum Ask<'a> {
+    /// Answered without a call.
+    Done(Result<Option<Live>, ProviderError>),
+    /// A repository: by its recorded ARN (registry, name, ARN), else by name.
+    Repo { spec: &'a Repository, by_arn: Option<(&'a str, &'a str, &'a str)>, by_name: Option<&'a str> },
+    /// An `ecr/existing_repository`, by name in the caller's registry.
+    Lookup(&'a str),
+}
+
+fn ask(t: &Target) -> Ask<'_> {
+    match &t.spec {
+        Spec::EcrRepository(spec) => {
+            let id = t.id.as_deref();
+            if id.is_some_and(unresolved) {
+                return Ask::Done(Ok(None));
+            }
+            let by_arn = id.and_then(|id| arn_parts(id).map(|(r, n)| (r, n, id)));
+            let by_name = t.name.as_deref().filter(|n| !unresolved(n));
+            if by_arn.is_none() && by_name.is_none() {
+                return Ask::Done(Ok(None));
+            }
+            Ask::Repo { spec, by_arn, by_name }
+        }
+        Spec::EcrExistingRepository(spec) if unresolved(&spec.name) => Ask::Done(Ok(None)),
+        Spec::EcrExistingRepository(spec) => Ask::Lookup(&spec.name),
+        _ => Ask::Done(Err(wrong_kind("ecr:read", t.kind))),
+    }
+}
+
+/// What is known of each registry (`None`: the caller's).
+type Described = HashMap<Option<String>, Result<Registry, ProviderError>>;
+
+/// Describes the names of each registry, the registries at the same time.
+async fn describe_all(p: &AwsProvider, wanted: BTreeMap<Option<String>, (BTreeSet<String>, bool)>) -> Described {
+    let calls = wanted.iter().map(|(r, (names, missing))| describe_names(p, r.as_deref(), names, *missing));
+    let answers = futures::future::join_all(calls).await;
+    wanted.into_keys().zip(answers).collect()
+}
+
+/// The repository of a name, from what was described; `None` when there
+/// is none (or the name was not described).
+fn lookup_in(d: &Described, registry: Option<&str>, name: &str) -> Result<Option<SdkRepository>, ProviderError> {
+    match d.get(&registry.map(str::to_string)) {
+        Some(Ok(reg)) => Ok(reg.get(name).flatten().cloned()),
+        Some(Err(e)) => Err(e.clone()),
+        None => Ok(None),
+    }
+}
+
+/// Reads many targets with as few calls as ECR allows: the names of a
+/// registry a hundred to a DescribeRepositories call (see
+/// [`describe_names`]), and what only per-repository calls tell (tags,
+/// lifecycle and repository policies) at the same time as those for a
+/// repository whose ARN was recorded, so that a converged stack is read in
+/// one round trip. Each target gets exactly what [`read`] would say.
 pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
+    let asks: Vec<Ask> = ts.iter().map(|t| ask(t)).collect();
+    // First the recorded ARNs, names never created, and lookups.
+    let mut wanted: BTreeMap<Option<String>, (BTreeSet<String>, bool)> = BTreeMap::new();
+    for (t, a) in ts.iter().zip(&asks) {
+        match a {
+            Ask::Repo { by_arn: Some((registry, name, _)), .. } => {
+                wanted.entry(Some(registry.to_string())).or_default().0.insert(name.to_string());
+            }
+            Ask::Repo { by_arn: None, by_name: Some(name), .. } => {
+                let w = wanted.entry(None).or_default();
+                w.0.insert(name.to_string());
+                w.1 |= t.id.is_none();
+            }
+            Ask::Lookup(name) => {
+                wanted.entry(None).or_default().0.insert(name.to_string());
+            }
+            _ => {}
+        }
+    }
+    // The details of a recorded repository are read while it is described.
+    let early = futures::future::join_all(asks.iter().map(|a| async move {
+        match a {
+            Ask::Repo { spec, by_arn: Some((registry, name, arn)), .. } => {
+                Some(details(p, name, Some(registry), arn, Some(spec)).await)
+            }
+            _ => None,
+        }
+    }));
+    let (mut described, mut early) = futures::join!(describe_all(p, wanted), early);
+
+    // A recorded ARN that is gone (or now names another repository) falls
+    // back to the name, as `find_repo` does.
+    let by_arn = |described: &Described, a: &Ask| match a {
+        Ask::Repo { by_arn: Some((registry, name, arn)), .. } => match lookup_in(described, Some(registry), name) {
+            Ok(Some(r)) if r.repository_arn() == Some(*arn) => Some(Ok(Some(r))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        },
+        _ => None,
+    };
+    let mut again: BTreeSet<String> = BTreeSet::new();
+    for a in &asks {
+        if let Ask::Repo { by_arn: Some(_), by_name: Some(name), .. } = a {
+            let known = matches!(described.get(&None), Some(Ok(reg)) if reg.get(name).is_some());
+            if by_arn(&described, a).is_none() && !known {
+                again.insert(name.to_string());
+            }
+        }
+    }
+    if !again.is_empty() {
+        let more = describe_names(p, None, &again, true).await;
+        match (described.entry(None).or_insert_with(|| Ok(Registry::default())), more) {
+            (Ok(reg), Ok(more)) => {
+                reg.repos.extend(more.repos);
+                reg.complete |= more.complete;
+            }
+            (slot @ Ok(_), Err(e)) => *slot = Err(e),
+            (Err(_), _) => {}
+        }
+    }
+
+    // Each repository found, with its details when they were read early.
+    let found_repos: Vec<Result<Option<(SdkRepository, bool)>, ProviderError>> = asks
+        .iter()
+        .map(|a| match a {
+            Ask::Repo { by_name, .. } => match by_arn(&described, a) {
+                Some(r) => r.map(|r| r.map(|r| (r, true))),
+                None => match by_name {
+                    Some(n) => lookup_in(&described, None, n).map(|r| r.map(|r| (r, false))),
+                    None => Ok(None),
+                },
+            },
+            Ask::Lookup(name) => lookup_in(&described, None, name).map(|r| r.map(|r| (r, false))),
+            Ask::Done(_) => Ok(None),
+        })
+        .collect();
+    let late = futures::future::join_all(asks.iter().zip(&found_repos).map(|(a, f)| async move {
+        match (a, f) {
+            (Ask::Repo { spec, .. }, Ok(Some((r, false)))) => Some(
+                details(
+                    p,
+                    r.repository_name().unwrap_or_default(),
+                    r.registry_id(),
+                    r.repository_arn().unwrap_or_default(),
+                    Some(spec),
+                )
+                .await,
+            ),
+            _ => None,
+        }
+    }))
+    .await;
+
+    asks.into_iter()
+        .zip(found_repos)
+        .zip(early.iter_mut().zip(late))
+        .map(|((a, f), (early, late))| match a {
+            Ask::Done(r) => r,
+            Ask::Lookup(_) => f.map(|r| r.map(|(r, _)| lookup_live(&r))),
+            Ask::Repo { spec, .. } => {
+                let Some((r, recorded)) = f? else { return Ok(None) };
+                let d = if recorded { early.take() } else { late }.expect("details were read");
+                found(d.map(|d| assemble(&r, Some(spec), d)))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@
 //! mean the same (`"0.5 vCPU"` for AWS's `"512"`, a map for AWS's
 //! environment list, `true` for `ENABLED`), and AWS's defaults fill what a
 //! response leaves out, so "apply, then plan" shows no change.
+//!
+//! Reads describe many clusters, and many services of a cluster, per call
+//! ([`read_many`]).
 
 use super::{eventually, found, iam_not_ready, sdk_err, tag_map, wait, AwsProvider};
 use crate::model::common::{Size, StrList, Tags};
@@ -30,7 +33,7 @@ use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, T
 use aws_sdk_ecs::types as et;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -39,42 +42,7 @@ use std::time::Duration;
 // ---- dispatch -----------------------------------------------------------------
 
 pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match &t.spec {
-        Spec::EcsCluster(_) => {
-            let Some(key) = ident(t.id.as_deref().or(t.name.as_deref())) else { return Ok(None) };
-            read_cluster(p, key).await
-        }
-        Spec::EcsTaskDefinition(td) => {
-            let Some(key) = ident(t.id.as_deref().or(t.name.as_deref())) else { return Ok(None) };
-            read_task_definition(p, key, Some(td)).await
-        }
-        Spec::EcsService(s) => {
-            let (cluster, key) = match t.id.as_deref() {
-                Some(id) => {
-                    let Some(id) = ident(Some(id)) else { return Ok(None) };
-                    let cluster = match cluster_of_service_arn(id) {
-                        Some(c) => c.to_string(),
-                        None => match ident(Some(&s.cluster)) {
-                            Some(c) => c.to_string(),
-                            None => return Ok(None),
-                        },
-                    };
-                    (cluster, id)
-                }
-                None => {
-                    let (Some(cluster), Some(name)) = (ident(Some(&s.cluster)), ident(t.name.as_deref())) else {
-                        return Ok(None);
-                    };
-                    (cluster.to_string(), name)
-                }
-            };
-            // A service that is still draining is on its way out: to the
-            // file it is gone (create waits until it is INACTIVE).
-            let svc = describe_service(p, &cluster, key).await?;
-            Ok(svc.filter(|s| s.status() == Some("ACTIVE")).map(|svc| service_live(&svc, Some(s))))
-        }
-        _ => Err(wrong_kind(t.kind)),
-    }
+    read_many(p, &[t]).await.pop().expect("one result per target")
 }
 
 pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
@@ -1602,9 +1570,175 @@ async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErr
     .await
 }
 
-/// Reads many targets of this service.
+// ---- reading many ----------------------------------------------------------------
+
+/// The most clusters one DescribeClusters call takes.
+const CLUSTERS_PER_CALL: usize = 100;
+/// The most services one DescribeServices call takes.
+const SERVICES_PER_CALL: usize = 10;
+
+/// Whether an answer of a Describe call is the one asked for by `key` (an
+/// ARN or a name).
+fn answers(key: &str, arn: Option<&str>, name: Option<&str>) -> bool {
+    arn == Some(key) || name == Some(key) || (key.starts_with("arn:") && key.rsplit('/').next() == name)
+}
+
+/// Clusters by key (ARN or name), a hundred to a call, the calls at the
+/// same time; an INACTIVE cluster is gone, as in [`describe_cluster`].
+async fn describe_clusters(p: &AwsProvider, keys: &[&str]) -> Vec<Result<Option<et::Cluster>, ProviderError>> {
+    let calls = keys.chunks(CLUSTERS_PER_CALL).map(|chunk| {
+        p.ecs
+            .describe_clusters()
+            .set_clusters(Some(chunk.iter().map(|k| k.to_string()).collect()))
+            .include(et::ClusterField::Tags)
+            .include(et::ClusterField::Settings)
+            .send()
+    });
+    let replies = futures::future::join_all(calls).await;
+    let mut out = Vec::with_capacity(keys.len());
+    for (chunk, answer) in keys.chunks(CLUSTERS_PER_CALL).zip(replies) {
+        match found(answer.map_err(|e| sdk_err("ecs:DescribeClusters", e))) {
+            Ok(Some(o)) => out.extend(chunk.iter().map(|k| {
+                Ok(o.clusters()
+                    .iter()
+                    .find(|c| c.status() != Some("INACTIVE") && answers(k, c.cluster_arn(), c.cluster_name()))
+                    .cloned())
+            })),
+            Ok(None) => out.extend(chunk.iter().map(|_| Ok(None))),
+            Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
+        }
+    }
+    out
+}
+
+/// Services of one cluster by key (ARN or name), ten to a call, the calls
+/// at the same time, with their tags.
+async fn describe_services(
+    p: &AwsProvider,
+    cluster: &str,
+    keys: &[&str],
+) -> Vec<Result<Option<et::Service>, ProviderError>> {
+    let calls = keys.chunks(SERVICES_PER_CALL).map(|chunk| {
+        p.ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.iter().map(|k| k.to_string()).collect()))
+            .include(et::ServiceField::Tags)
+            .send()
+    });
+    let replies = futures::future::join_all(calls).await;
+    let mut out = Vec::with_capacity(keys.len());
+    for (chunk, answer) in keys.chunks(SERVICES_PER_CALL).zip(replies) {
+        match found(answer.map_err(|e| sdk_err("ecs:DescribeServices", e))) {
+            Ok(Some(o)) => out.extend(
+                chunk
+                    .iter()
+                    .map(|k| Ok(o.services().iter().find(|s| answers(k, s.service_arn(), s.service_name())).cloned())),
+            ),
+            Ok(None) => out.extend(chunk.iter().map(|_| Ok(None))),
+            Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
+        }
+    }
+    out
+}
+
+/// How one target is read.
+enum Ask<'a> {
+    /// Answered without a call.
+    Done(Result<Option<Live>, ProviderError>),
+    Cluster(&'a str),
+    TaskDefinition(&'a str, &'a TaskDefinition),
+    /// Cluster and key of a service.
+    Service(String, &'a str, &'a Service),
+}
+
+fn ask(t: &Target) -> Ask<'_> {
+    match &t.spec {
+        Spec::EcsCluster(_) => match ident(t.id.as_deref().or(t.name.as_deref())) {
+            Some(key) => Ask::Cluster(key),
+            None => Ask::Done(Ok(None)),
+        },
+        Spec::EcsTaskDefinition(td) => match ident(t.id.as_deref().or(t.name.as_deref())) {
+            Some(key) => Ask::TaskDefinition(key, td),
+            None => Ask::Done(Ok(None)),
+        },
+        Spec::EcsService(s) => {
+            let which = match t.id.as_deref() {
+                Some(id) => ident(Some(id)).and_then(|id| {
+                    let cluster = cluster_of_service_arn(id).or_else(|| ident(Some(&s.cluster)))?;
+                    Some((cluster.to_string(), id))
+                }),
+                None => match (ident(Some(&s.cluster)), ident(t.name.as_deref())) {
+                    (Some(cluster), Some(name)) => Some((cluster.to_string(), name)),
+                    _ => None,
+                },
+            };
+            match which {
+                Some((cluster, key)) => Ask::Service(cluster, key, s),
+                None => Ask::Done(Ok(None)),
+            }
+        }
+        _ => Ask::Done(Err(wrong_kind(t.kind))),
+    }
+}
+
+/// Reads many targets with as few calls as ECS allows: every cluster in
+/// DescribeClusters calls of a hundred, the services of each cluster in
+/// DescribeServices calls of ten, and each task definition with its own
+/// DescribeTaskDefinition (ECS has no call for many), all at the same
+/// time. Each target gets exactly what [`read`] would say.
 pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
+    let asks: Vec<Ask> = ts.iter().map(|t| ask(t)).collect();
+    let mut cluster_keys: Vec<&str> = asks
+        .iter()
+        .filter_map(|a| match a {
+            Ask::Cluster(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    cluster_keys.sort_unstable();
+    cluster_keys.dedup();
+    let mut service_keys: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for a in &asks {
+        if let Ask::Service(cluster, key, _) = a {
+            service_keys.entry(cluster.as_str()).or_default().push(key);
+        }
+    }
+    for keys in service_keys.values_mut() {
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    let clusters = describe_clusters(p, &cluster_keys);
+    let services = futures::future::join_all(
+        service_keys.iter().map(|(cluster, keys)| async move { describe_services(p, cluster, keys).await }),
+    );
+    let task_definitions = futures::future::join_all(asks.iter().map(|a| async move {
+        match a {
+            Ask::TaskDefinition(key, td) => Some(read_task_definition(p, key, Some(td)).await),
+            _ => None,
+        }
+    }));
+    let (clusters, services, task_definitions) = futures::join!(clusters, services, task_definitions);
+    let clusters: HashMap<&str, Result<Option<et::Cluster>, ProviderError>> =
+        cluster_keys.into_iter().zip(clusters).collect();
+    let services: HashMap<(&str, &str), Result<Option<et::Service>, ProviderError>> = service_keys
+        .iter()
+        .zip(services)
+        .flat_map(|((cluster, keys), found)| keys.iter().map(move |k| (*cluster, *k)).zip(found))
+        .collect();
+    asks.iter()
+        .zip(task_definitions)
+        .map(|(a, td)| match a {
+            Ask::Done(r) => r.clone(),
+            Ask::Cluster(key) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
+            Ask::TaskDefinition(..) => td.expect("read"),
+            // A service that is still draining is on its way out: to the
+            // file it is gone (create waits until it is INACTIVE).
+            Ask::Service(cluster, key, s) => services[&(cluster.as_str(), *key)]
+                .clone()
+                .map(|svc| svc.filter(|svc| svc.status() == Some("ACTIVE")).map(|svc| service_live(&svc, Some(s)))),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1761,5 +1895,16 @@ mod tests {
         assert_eq!(failure_threshold(10), 5);
         assert_eq!(failure_threshold(11), 6);
         assert_eq!(failure_threshold(1000), 200);
+    }
+
+    #[test]
+    fn describe_answers_are_matched_to_names_and_arns() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:service/c0/web";
+        assert!(answers(arn, Some(arn), Some("web")));
+        assert!(answers("web", Some(arn), Some("web")));
+        // The short form of a service ARN names no cluster.
+        assert!(answers("arn:aws:ecs:us-east-1:123456789012:service/web", Some(arn), Some("web")));
+        assert!(!answers("api", Some(arn), Some("web")));
+        assert!(!answers("arn:aws:ecs:us-east-1:123456789012:service/c0/api", Some(arn), Some("web")));
     }
 }

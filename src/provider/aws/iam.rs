@@ -5,15 +5,18 @@
 //! they are decoded, parsed into moor's lower-case form, and projected onto
 //! the file's document (its statement order, its single values or lists,
 //! account ids for `:root` ARNs), so that only a real difference shows.
+//!
+//! Many roles and policies are read from the account's listings at once
+//! ([`read_many`]); one role's calls go out at the same time.
 
 use super::{eventually, found, iam_not_ready, sdk_err, tag_map, AwsProvider};
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
 use crate::model::iam::{Policy, Role, Trust};
 use crate::model::{Kind, Spec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
-use aws_sdk_iam::types::{PolicyScopeType, Tag};
+use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleDetail, Tag};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -438,12 +441,34 @@ async fn find_role(
     id: Option<&str>,
     name: Option<&str>,
 ) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError> {
+    find_role_by(id, name, |n| async move { get_role(p, &n).await }).await
+}
+
+/// The name [`find_role`] asks for first: the recorded ARN's, else the name.
+fn first_role_name<'a>(id: Option<&'a str>, name: Option<&'a str>) -> Option<&'a str> {
+    match id {
+        Some(id) if unresolved(id) => None,
+        Some(id) => name_of_arn(id, "role").or(name.filter(|n| !unresolved(n))),
+        None => name.filter(|n| !unresolved(n)),
+    }
+}
+
+/// [`find_role`] with `get` telling what role a name has.
+async fn find_role_by<F, Fut>(
+    id: Option<&str>,
+    name: Option<&str>,
+    get: F,
+) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Option<aws_sdk_iam::types::Role>, ProviderError>>,
+{
     if let Some(id) = id {
         if unresolved(id) {
             return Ok(None);
         }
         if let Some(n) = name_of_arn(id, "role") {
-            if let Some(r) = get_role(p, n).await? {
+            if let Some(r) = get(n.to_string()).await? {
                 if r.arn() == id || Some(n) == name {
                     return Ok(Some(r));
                 }
@@ -453,7 +478,7 @@ async fn find_role(
         }
     }
     match name {
-        Some(n) if !unresolved(n) => get_role(p, n).await,
+        Some(n) if !unresolved(n) => get(n.to_string()).await,
         _ => Ok(None),
     }
 }
@@ -507,9 +532,19 @@ async fn inline_policies(
     role: &str,
     spec: &BTreeMap<String, PolicyDocument>,
 ) -> Result<BTreeMap<String, PolicyDocument>, ProviderError> {
-    let names = role_policy_names(p, role).await?;
-    let docs = futures::future::join_all(names.iter().map(|n| inline_policy(p, role, n, spec.get(n)))).await;
-    names.into_iter().zip(docs).map(|(n, d)| d.map(|d| (n, d))).collect()
+    // The file's inline policies are got while the role's are listed: one
+    // round trip when they are the same ones.
+    let (names, guessed) = futures::join!(
+        role_policy_names(p, role),
+        futures::future::join_all(spec.iter().map(|(n, d)| inline_policy(p, role, n, Some(d))))
+    );
+    let names = names?;
+    let mut guessed: HashMap<String, Result<PolicyDocument, ProviderError>> =
+        spec.keys().cloned().zip(guessed).collect();
+    let others: Vec<String> = names.iter().filter(|n| !guessed.contains_key(*n)).cloned().collect();
+    let more = futures::future::join_all(others.iter().map(|n| inline_policy(p, role, n, None))).await;
+    guessed.extend(others.into_iter().zip(more));
+    names.into_iter().map(|n| guessed.remove(&n).expect("read").map(|d| (n, d))).collect()
 }
 
 fn role_attrs(r: &aws_sdk_iam::types::Role) -> Attrs {
@@ -520,12 +555,36 @@ fn role_attrs(r: &aws_sdk_iam::types::Role) -> Attrs {
     ])
 }
 
+/// What only per-role calls tell: the attached policies' ARNs and the
+/// inline policies, each when the file sets them.
+type RoleExtras = (Option<Vec<String>>, Option<BTreeMap<String, PolicyDocument>>);
+
+/// Reads a role's [`RoleExtras`], the calls at the same time.
+async fn role_extras(p: &AwsProvider, name: &str, spec: Option<&Role>) -> Result<RoleExtras, ProviderError> {
+    let (attached, inline) = futures::join!(
+        async {
+            match spec {
+                Some(s) if !s.policies.is_empty() => attached_policies(p, name).await.map(Some),
+                _ => Ok(None),
+            }
+        },
+        async {
+            match spec {
+                Some(s) if !s.inline_policies.is_empty() => {
+                    inline_policies(p, name, &s.inline_policies).await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        }
+    );
+    Ok((attached?, inline?))
+}
+
 /// A role as moor reports it; with the file's settings, the policies and
 /// inline policies the file names are read too, in the file's notation.
-async fn role_live(p: &AwsProvider, r: &aws_sdk_iam::types::Role, spec: Option<&Role>) -> Result<Live, ProviderError> {
-    let name = r.role_name();
+fn role_fields(r: &aws_sdk_iam::types::Role, spec: Option<&Role>, extras: RoleExtras) -> Live {
     let mut f = Fields::new();
-    f.insert("name".into(), json!(name));
+    f.insert("name".into(), json!(r.role_name()));
     f.insert("path".into(), json!(r.path()));
     f.insert("description".into(), opt_str(r.description().filter(|d| !d.is_empty())));
     let trust = r
@@ -539,21 +598,52 @@ async fn role_live(p: &AwsProvider, r: &aws_sdk_iam::types::Role, spec: Option<&
         "permissions_boundary".into(),
         opt_str(r.permissions_boundary().and_then(|b| b.permissions_boundary_arn())),
     );
-    if let Some(s) = spec {
-        if !s.policies.is_empty() {
-            f.insert("policies".into(), json!(attached_policies(p, name).await?));
-        }
-        if !s.inline_policies.is_empty() {
-            let docs = inline_policies(p, name, &s.inline_policies).await?;
-            f.insert("inline_policies".into(), serde_json::to_value(docs).expect("documents serialize"));
-        }
+    let (attached, inline) = extras;
+    if let Some(a) = attached {
+        f.insert("policies".into(), json!(a));
     }
-    Ok(Live {
+    if let Some(docs) = inline {
+        f.insert("inline_policies".into(), serde_json::to_value(docs).expect("documents serialize"));
+    }
+    Live {
         id: r.arn().to_string(),
         fields: f,
         attrs: role_attrs(r),
         tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+    }
+}
+
+async fn role_live(p: &AwsProvider, r: &aws_sdk_iam::types::Role, spec: Option<&Role>) -> Result<Live, ProviderError> {
+    let extras = role_extras(p, r.role_name(), spec).await?;
+    Ok(role_fields(r, spec, extras))
+}
+
+/// Reads a role of the file. A role recorded as created is read in one
+/// round trip: its policies are listed while the role is got.
+async fn read_role(p: &AwsProvider, t: &Target, spec: &Role) -> Result<Option<Live>, ProviderError> {
+    let (id, name) = (t.id.as_deref(), t.name.as_deref());
+    let Some(guess) = first_role_name(id, name).filter(|_| id.is_some()) else {
+        let Some(r) = find_role(p, id, name).await? else { return Ok(None) };
+        return found(role_live(p, &r, Some(spec)).await);
+    };
+    let (first, extras) = futures::join!(get_role(p, guess), role_extras(p, guess, Some(spec)));
+    let first = first?;
+    let r = find_role_by(id, name, |n| {
+        let first = first.clone();
+        async move {
+            match n == guess {
+                true => Ok(first),
+                false => get_role(p, &n).await,
+            }
+        }
     })
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    let extras = match r.role_name() == guess {
+        true => extras,
+        false => role_extras(p, r.role_name(), Some(spec)).await,
+    };
+    found(extras.map(|e| role_fields(&r, Some(spec), e)))
 }
 
 /// Reads a role just written, waiting out IAM's propagation.
@@ -848,32 +938,40 @@ async fn policy_live(
     pol: &aws_sdk_iam::types::Policy,
     spec: Option<&Policy>,
 ) -> Result<Live, ProviderError> {
+    let text = match pol.default_version_id() {
+        Some(version) => p
+            .iam
+            .get_policy_version()
+            .policy_arn(pol.arn().unwrap_or_default())
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| sdk_err("iam:GetPolicyVersion", e))?
+            .policy_version
+            .and_then(|v| v.document),
+        None => None,
+    };
+    Ok(policy_fields(pol, spec, text.as_deref()))
+}
+
+/// A policy as moor reports it, with the text of its default version.
+fn policy_fields(pol: &aws_sdk_iam::types::Policy, spec: Option<&Policy>, document: Option<&str>) -> Live {
     let arn = pol.arn().unwrap_or_default();
     let name = pol.policy_name().unwrap_or_default();
     let mut f = Fields::new();
     f.insert("name".into(), json!(name));
     f.insert("path".into(), json!(pol.path().unwrap_or("/")));
     f.insert("description".into(), opt_str(pol.description().filter(|d| !d.is_empty())));
-    if let Some(version) = pol.default_version_id() {
-        let out = p
-            .iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(version)
-            .send()
-            .await
-            .map_err(|e| sdk_err("iam:GetPolicyVersion", e))?;
-        if let Some(doc) = out.policy_version().and_then(|v| v.document()).and_then(parse_document) {
-            let doc = project_document(doc, spec.map(|s| &s.document));
-            f.insert("document".into(), serde_json::to_value(doc).expect("documents serialize"));
-        }
+    if let Some(doc) = document.and_then(parse_document) {
+        let doc = project_document(doc, spec.map(|s| &s.document));
+        f.insert("document".into(), serde_json::to_value(doc).expect("documents serialize"));
     }
-    Ok(Live {
+    Live {
         id: arn.to_string(),
         fields: f,
         attrs: Attrs::from([("name".to_string(), json!(name)), ("arn".to_string(), json!(arn))]),
         tags: tag_map(pol.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
-    })
+    }
 }
 
 async fn read_back_policy(p: &AwsProvider, arn: &str, spec: &Policy) -> Result<Live, ProviderError> {
@@ -1080,10 +1178,7 @@ fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
 
 pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
     match &t.spec {
-        Spec::IamRole(spec) => {
-            let Some(r) = find_role(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
-            found(role_live(p, &r, Some(spec)).await)
-        }
+        Spec::IamRole(spec) => read_role(p, t, spec).await,
         Spec::IamPolicy(spec) => {
             let Some(pol) = find_policy(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
             found(policy_live(p, &pol, Some(spec)).await)
@@ -1173,9 +1268,239 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
     }
 }
 
-/// Reads many targets of this service.
+// ---- reading many ------------------------------------------------------------------------
+
+/// The fewest roles and policies in a batch for which the account's
+/// listings are read rather than each resource on its own.
+const BULK_MIN: usize = 4;
+/// The largest page of IAM's listings.
+const LIST_PAGE: i32 = 1000;
+
+/// What the account-wide listings tell.
+#[derive(Default)]
+struct Account {
+    /// Roles by lower-case name (IAM names ignore case): the role as
+    /// GetRole would return it, and its attached and inline policies.
+    roles: HashMap<String, (aws_sdk_iam::types::Role, RoleDetail)>,
+    /// Lower-case names of roles the two listings disagree on (created or
+    /// deleted between them): those are read on their own.
+    unsure: HashSet<String>,
+    /// The account's own policies by name, and their ARNs.
+    policy_arns: HashMap<String, String>,
+    /// The account's own policies by ARN, with every version's document.
+    policies: HashMap<String, ManagedPolicyDetail>,
+}
+
+impl Account {
+    fn role(&self, name: &str) -> Option<&(aws_sdk_iam::types::Role, RoleDetail)> {
+        self.roles.get(&name.to_ascii_lowercase())
+    }
+
+    /// Whether the listings can say what role a name has.
+    fn sure(&self, name: &str) -> bool {
+        !self.unsure.contains(&name.to_ascii_lowercase())
+    }
+
+    /// The document of a policy's version, when the listing has it.
+    fn document(&self, arn: &str, version: &str) -> Option<&str> {
+        self.policies
+            .get(arn)?
+            .policy_version_list()
+            .iter()
+            .find(|v| v.version_id() == Some(version))
+            .and_then(|v| v.document())
+    }
+}
+
+/// Reads the account's roles and its own policies with the listings that
+/// return many at once: GetAccountAuthorizationDetails (each role's trust
+/// policy, tags, permissions boundary, attached policies and inline
+/// policies with their documents; each policy with its versions'
+/// documents) and, for what it leaves out of roles (description, longest
+/// session), ListRoles. Both are paged a thousand entries a page and read
+/// at the same time.
+async fn account(p: &AwsProvider, roles: bool, policies: bool) -> Result<Account, ProviderError> {
+    let details = async {
+        let mut req = p.iam.get_account_authorization_details().max_items(LIST_PAGE);
+        if roles {
+            req = req.filter(EntityType::Role);
+        }
+        if policies {
+            req = req.filter(EntityType::LocalManagedPolicy);
+        }
+        let mut pages = req.into_paginator().send();
+        let (mut role_details, mut policy_details) = (Vec::new(), Vec::new());
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_err("iam:GetAccountAuthorizationDetails", e))?;
+            role_details.extend(page.role_detail_list.unwrap_or_default());
+            policy_details.extend(page.policies.unwrap_or_default());
+        }
+        Ok::<_, ProviderError>((role_details, policy_details))
+    };
+    let listed = async {
+        if !roles {
+            return Ok(Vec::new());
+        }
+        p.iam
+            .list_roles()
+            .max_items(LIST_PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("iam:ListRoles", e))
+    };
+    let (details, listed) = futures::join!(details, listed);
+    let ((role_details, policy_details), listed) = (details?, listed?);
+    let mut by_name: HashMap<String, RoleDetail> =
+        role_details.into_iter().filter_map(|d| Some((d.role_name()?.to_ascii_lowercase(), d))).collect();
+    let mut a = Account::default();
+    for mut r in listed {
+        let key = r.role_name().to_ascii_lowercase();
+        // A role in one listing and not the other was created or deleted
+        // between them: it is read on its own.
+        let Some(d) = by_name.remove(&key).filter(|d| d.arn() == Some(r.arn())) else {
+            a.unsure.insert(key);
+            continue;
+        };
+        r.tags = Some(d.tags().to_vec());
+        r.permissions_boundary = d.permissions_boundary().cloned();
+        if r.assume_role_policy_document.is_none() {
+            r.assume_role_policy_document = d.assume_role_policy_document().map(str::to_string);
+        }
+        a.roles.insert(key, (r, d));
+    }
+    a.unsure.extend(by_name.into_keys());
+    for pol in policy_details {
+        let Some(arn) = pol.arn() else { continue };
+        // The name is the ARN's last part (moto leaves PolicyName out).
+        if let Some(name) = pol.policy_name().or_else(|| name_of_arn(arn, "policy")) {
+            a.policy_arns.insert(name.to_string(), arn.to_string());
+        }
+        a.policies.insert(arn.to_string(), pol);
+    }
+    Ok(a)
+}
+
+/// A role of the listings as [`role_fields`] wants it.
+fn role_from(a: &(aws_sdk_iam::types::Role, RoleDetail), spec: &Role) -> Live {
+    let (r, d) = a;
+    let attached = (!spec.policies.is_empty())
+        .then(|| d.attached_managed_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect());
+    let inline = (!spec.inline_policies.is_empty()).then(|| {
+        d.role_policy_list()
+            .iter()
+            .filter_map(|pd| {
+                let name = pd.policy_name()?.to_string();
+                let doc = pd
+                    .policy_document()
+                    .and_then(parse_document)
+                    .unwrap_or(PolicyDocument { version: None, statements: Vec::new() });
+                let doc = project_document(doc, spec.inline_policies.get(&name));
+                Some((name, doc))
+            })
+            .collect()
+    });
+    role_fields(r, Some(spec), (attached, inline))
+}
+
+/// Whether a target needs calls to be read (its identity is known).
+fn needs_calls(t: &Target) -> bool {
+    match &t.spec {
+        Spec::IamRole(_) => first_role_name(t.id.as_deref(), t.name.as_deref()).is_some(),
+        Spec::IamPolicy(_) => match t.id.as_deref() {
+            Some(id) => !unresolved(id),
+            None => t.name.as_deref().is_some_and(|n| !unresolved(n)),
+        },
+        Spec::IamExistingRole(spec) => !unresolved(&spec.name),
+        _ => false,
+    }
+}
+
+/// Reads many targets. Small batches read each target on its own (its
+/// calls at the same time). From [`BULK_MIN`] roles and policies on, the
+/// account's listings ([`account`]) tell everything about roles and
+/// lookups, and the policies' documents; a policy's tags still need one
+/// GetPolicy, made at the same time as the listings for a recorded ARN. So
+/// a converged stack is read in one round trip, and its roles cost no call
+/// of their own. Each target gets exactly what [`read`] would say: what
+/// the listings cannot vouch for (a recorded role they do not show, a
+/// version they lack) is read on its own, and when they fail (no
+/// permission for them, say) every target is.
 pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
+    if ts.iter().filter(|t| needs_calls(t)).count() < BULK_MIN {
+        return super::read_each(p, ts).await;
+    }
+    let roles = ts.iter().any(|t| needs_calls(t) && matches!(t.kind, Kind::IamRole | Kind::IamExistingRole));
+    let policies = ts.iter().any(|t| needs_calls(t) && t.kind == Kind::IamPolicy);
+    // The policies of recorded ARNs are got while the account is listed.
+    let early = futures::future::join_all(ts.iter().map(|t| async move {
+        match (&t.spec, t.id.as_deref()) {
+            (Spec::IamPolicy(_), Some(id)) if !unresolved(id) && id.starts_with("arn:") => {
+                Some(get_policy(p, id).await)
+            }
+            _ => None,
+        }
+    }));
+    let (account, early) = futures::join!(account(p, roles, policies), early);
+    let account = account.ok();
+    let account = account.as_ref();
+    let reads = ts.iter().zip(early).map(|(t, early)| async move {
+        if !needs_calls(t) {
+            return read(p, t).await;
+        }
+        match &t.spec {
+            Spec::IamRole(spec) => {
+                let (id, name) = (t.id.as_deref(), t.name.as_deref());
+                let asked = [id.and_then(|id| name_of_arn(id, "role")), name];
+                let Some(a) = account.filter(|a| asked.iter().flatten().all(|n| a.sure(n))) else {
+                    return read(p, t).await;
+                };
+                let r = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
+                match r {
+                    Ok(Some(r)) => Ok(Some(role_from(a.role(r.role_name()).expect("listed"), spec))),
+                    // Not yet listed, or really gone: only GetRole can tell.
+                    _ if id.is_some() => read(p, t).await,
+                    _ => Ok(None),
+                }
+            }
+            Spec::IamExistingRole(spec) => match account.filter(|a| a.sure(&spec.name)).map(|a| a.role(&spec.name)) {
+                Some(Some((r, _))) => Ok(Some(lookup_live(r))),
+                Some(None) if t.id.is_none() => Ok(None),
+                _ => read(p, t).await,
+            },
+            Spec::IamPolicy(spec) => {
+                let pol = match early {
+                    Some(Ok(Some(pol))) => Some(pol),
+                    Some(Err(e)) => return Err(e),
+                    // Not found by its ARN (or none recorded): by name.
+                    _ => match (account, t.name.as_deref().filter(|n| !unresolved(n))) {
+                        (_, None) => None,
+                        (Some(a), Some(n)) => match a.policy_arns.get(n) {
+                            Some(arn) => get_policy(p, arn).await?,
+                            None => None,
+                        },
+                        (None, Some(n)) => match policy_arn_by_name(p, n).await? {
+                            Some(arn) => get_policy(p, &arn).await?,
+                            None => None,
+                        },
+                    },
+                };
+                let Some(pol) = pol else { return Ok(None) };
+                let listed = match (account, pol.arn(), pol.default_version_id()) {
+                    (Some(a), Some(arn), Some(v)) => a.document(arn, v),
+                    _ => None,
+                };
+                match listed {
+                    Some(text) => Ok(Some(policy_fields(&pol, Some(spec), Some(text)))),
+                    None => found(policy_live(p, &pol, Some(spec)).await),
+                }
+            }
+            _ => read(p, t).await,
+        }
+    });
+    futures::future::join_all(reads).await
 }
 
 #[cfg(test)]
@@ -1227,5 +1552,15 @@ mod tests {
         let got = project_document(live, Some(&spec));
         let want = serde_json::to_value(&spec).unwrap();
         assert!(crate::plan::matches(&want, &serde_json::to_value(&got).unwrap(), "document"));
+    }
+
+    #[test]
+    fn a_role_is_first_asked_for_by_its_recorded_arn() {
+        let arn = "arn:aws:iam::123456789012:role/app/old-name";
+        assert_eq!(first_role_name(Some(arn), Some("new-name")), Some("old-name"));
+        assert_eq!(first_role_name(None, Some("new-name")), Some("new-name"));
+        assert_eq!(first_role_name(Some("not-an-arn"), Some("new-name")), Some("new-name"));
+        assert_eq!(first_role_name(Some("${r.arn}"), Some("new-name")), None);
+        assert_eq!(first_role_name(None, Some("${var.name}")), None);
     }
 }

@@ -47,9 +47,12 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "moor-call-counter"
     }
-    fn read_before_execution(
+    // Once per call (retries repeat only later hooks), and after the SDK
+    // stored the operation's metadata.
+    fn read_before_serialization(
         &self,
         _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {

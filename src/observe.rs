@@ -31,6 +31,19 @@ fn identity_depends(kind: crate::model::Kind) -> bool {
     matches!(kind, Kind::Ec2SecurityGroup | Kind::Elbv2Listener | Kind::EcsService)
 }
 
+/// The resources whose attributes identify this one (a group's VPC, a
+/// listener's load balancer, a service's cluster); none for other kinds.
+fn identified_by(spec: &crate::model::Spec) -> Vec<&str> {
+    use crate::model::common::refs_in;
+    use crate::model::Spec;
+    match spec {
+        Spec::Ec2SecurityGroup(g) => refs_in(&g.vpc),
+        Spec::Elbv2Listener(l) => refs_in(&l.load_balancer),
+        Spec::EcsService(s) => refs_in(&s.cluster),
+        _ => Vec::new(),
+    }
+}
+
 pub async fn observe<P: Provider + ?Sized>(
     p: &P,
     stack: &Stack,
@@ -72,9 +85,10 @@ async fn observe_file<P: Provider + ?Sized>(
         let (wave, rest): (Vec<&str>, Vec<&str>) = left.iter().partition(|n| {
             let kind = stack.resource(n).map(|r| r.kind());
             let recorded = state.resources.get(**n).is_some_and(|e| Some(e.kind) == kind);
+            let ids = stack.resource(n).map(|r| identified_by(&r.spec)).unwrap_or_default();
             recorded
                 || !kind.is_some_and(identity_depends)
-                || graph.dependencies(n).iter().all(|d| done.contains(d) || known.contains_key(*d))
+                || ids.iter().all(|d| done.contains(d) || known.contains_key(*d) || !graph.dependencies(n).contains(d))
         });
         let wave = if wave.is_empty() { rest.iter().take(1).copied().collect() } else { wave };
         let rest: Vec<&str> = left.iter().copied().filter(|n| !wave.contains(n)).collect();

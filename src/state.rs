@@ -242,7 +242,10 @@ mod tests {
     use super::*;
 
     fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("moor-state-{}-{}", std::process::id(), unix_now()));
+        // Unique per call: the tests run at the same time.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!("moor-state-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }

@@ -15,7 +15,7 @@ use crate::model::ec2::{ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::model::{Kind, Spec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag, TagSpecification,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Subnet, Tag, TagSpecification,
     UserIdGroupPair, Vpc,
 };
 use serde_json::{json, Value};
@@ -66,102 +66,33 @@ fn partition(region: &str) -> &'static str {
 // ---- dispatch ----------------------------------------------------------------
 
 pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => {
-            let sg = match &t.id {
-                Some(id) if unresolved(id) => return Ok(None),
-                Some(id) => describe_sg(p, id).await?,
-                None => {
-                    let Some(name) = t.name.as_deref().or(spec.name.as_deref()) else {
-                        return Ok(None);
-                    };
-                    if unresolved(name) || unresolved(&spec.vpc) {
-                        return Ok(None);
-                    }
-                    describe_sg_by_name(p, name, &spec.vpc).await?
-                }
-            };
-            Ok(sg.map(|sg| sg_live(p, &sg, Some(spec))))
-        }
-        (Kind::Ec2DefaultVpc, Spec::Ec2DefaultVpc(_)) => {
-            let vpc = match &t.id {
-                Some(id) if unresolved(id) => return Ok(None),
-                Some(id) => describe_vpc(p, id).await?,
-                None => {
-                    let out = p
-                        .ec2
-                        .describe_vpcs()
-                        .filters(filter("isDefault", "true"))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
-                    out.vpcs().first().cloned()
-                }
-            };
-            match vpc {
-                Some(v) => Ok(Some(vpc_live(p, &v, &Tags::new(), true).await?)),
-                None => Ok(None),
-            }
-        }
-        (Kind::Ec2ExistingVpc, Spec::Ec2ExistingVpc(spec)) => {
-            let vpc = match (&t.id, spec) {
-                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) => {
-                    if unresolved(id) {
-                        return Ok(None);
-                    }
-                    describe_vpc(p, id).await?
-                }
-                (None, ExistingVpc { name: Some(name), .. }) => {
-                    if unresolved(name) {
-                        return Ok(None);
-                    }
-                    let out = p
-                        .ec2
-                        .describe_vpcs()
-                        .filters(filter("tag:Name", name.as_str()))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
-                    match out.vpcs() {
-                        [] => None,
-                        [v] => Some(v.clone()),
-                        many => {
-                            let ids: Vec<&str> = many.iter().filter_map(|v| v.vpc_id()).collect();
-                            return Err(ProviderError::new(
-                                ErrorKind::Rejected,
-                                "ec2:DescribeVpcs",
-                                format!(
-                                    "{} VPCs carry this Name tag ({}); find the VPC by `id` instead",
-                                    many.len(),
-                                    ids.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                }
-                (None, _) => return Ok(None),
-            };
-            match vpc {
-                Some(v) => Ok(Some(vpc_live(p, &v, &spec.subnet_tags, false).await?)),
-                None => Ok(None),
-            }
-        }
-        (kind, _) => Err(wrong_spec(kind)),
-    }
+    read_wants(p, &[want(t)]).await.pop().expect("one read, one result")
+}
+
+/// Reads many targets with as few calls as EC2 allows: one
+/// DescribeSecurityGroups for the groups known by id, one for those found
+/// by name, and for the VPC lookups one DescribeVpcs and one
+/// DescribeSubnets at the same time. Results are in the order of `ts`.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    let wants: Vec<Want> = ts.iter().map(|t| want(t)).collect();
+    read_wants(p, &wants).await
 }
 
 pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    if unresolved(&d.id) {
-        return Ok(None);
-    }
-    match d.kind {
-        Kind::Ec2SecurityGroup => Ok(describe_sg(p, &d.id).await?.map(|sg| sg_live(p, &sg, None))),
-        Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => match describe_vpc(p, &d.id).await? {
-            Some(v) => Ok(Some(vpc_live(p, &v, &Tags::new(), d.kind == Kind::Ec2DefaultVpc).await?)),
-            None => Ok(None),
-        },
-        kind => Err(wrong_spec(kind)),
-    }
+    let w = if unresolved(&d.id) {
+        Want::Nothing
+    } else {
+        match d.kind {
+            Kind::Ec2SecurityGroup => Want::SgId(&d.id, None),
+            Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => Want::Vpc(VpcWant {
+                by: VpcBy::Id(&d.id),
+                subnet_tags: &NO_TAGS,
+                default_only: d.kind == Kind::Ec2DefaultVpc,
+            }),
+            kind => Want::Fail(wrong_spec(kind)),
+        }
+    };
+    read_wants(p, &[w]).await.pop().expect("one read, one result")
 }
 
 pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
@@ -210,30 +141,373 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
     }
 }
 
-// ---- VPC lookups ---------------------------------------------------------------
+// ---- reading ---------------------------------------------------------------------
+
+/// At most this many filter values in one call (EC2's limit, over all filters).
+const FILTER_VALUES: usize = 200;
+
+static NO_TAGS: Tags = Tags::new();
+
+/// What one read asks for.
+enum Want<'a> {
+    /// Nothing to read: what identifies it is a reference not known yet.
+    Nothing,
+    Fail(ProviderError),
+    SgId(&'a str, Option<&'a SgSpec>),
+    SgName {
+        name: &'a str,
+        vpc: &'a str,
+        spec: &'a SgSpec,
+    },
+    Vpc(VpcWant<'a>),
+}
+
+#[derive(Clone, Copy)]
+struct VpcWant<'a> {
+    by: VpcBy<'a>,
+    /// Only subnets with these tags.
+    subnet_tags: &'a Tags,
+    /// Only the default-for-AZ subnets (the default VPC's).
+    default_only: bool,
+}
+
+#[derive(Clone, Copy)]
+enum VpcBy<'a> {
+    Id(&'a str),
+    Default,
+    /// The `Name` tag (EC2's filter wildcards apply).
+    Name(&'a str),
+}
+
+fn want(t: &Target) -> Want<'_> {
+    match (t.kind, &t.spec) {
+        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => match &t.id {
+            Some(id) if unresolved(id) => Want::Nothing,
+            Some(id) => Want::SgId(id, Some(spec)),
+            None => match t.name.as_deref().or(spec.name.as_deref()) {
+                Some(name) if !unresolved(name) && !unresolved(&spec.vpc) => {
+                    Want::SgName { name, vpc: &spec.vpc, spec }
+                }
+                _ => Want::Nothing,
+            },
+        },
+        (Kind::Ec2DefaultVpc, Spec::Ec2DefaultVpc(_)) => {
+            let by = match &t.id {
+                Some(id) if unresolved(id) => return Want::Nothing,
+                Some(id) => VpcBy::Id(id),
+                None => VpcBy::Default,
+            };
+            Want::Vpc(VpcWant { by, subnet_tags: &NO_TAGS, default_only: true })
+        }
+        (Kind::Ec2ExistingVpc, Spec::Ec2ExistingVpc(spec)) => {
+            let by = match (&t.id, spec) {
+                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) if unresolved(id) => return Want::Nothing,
+                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) => VpcBy::Id(id),
+                (None, ExistingVpc { name: Some(name), .. }) if unresolved(name) => return Want::Nothing,
+                (None, ExistingVpc { name: Some(name), .. }) => VpcBy::Name(name),
+                (None, _) => return Want::Nothing,
+            };
+            Want::Vpc(VpcWant { by, subnet_tags: &spec.subnet_tags, default_only: false })
+        }
+        (kind, _) => Want::Fail(wrong_spec(kind)),
+    }
+}
+
+fn filter_of(name: &str, values: &[&str]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.iter().map(|v| v.to_string()).collect())).build()
+}
+
+/// Whether `text` matches an EC2 filter value (`*` any run of characters,
+/// `?` one character, `\` escapes the next).
+fn filter_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|i| go(&p[1..], &t[i..])),
+            Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
+            Some('\\') if p.len() > 1 => t.first() == Some(&p[1]) && go(&p[2..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+/// Reads what `wants` ask for, every independent call at once.
+async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    let mut vpcs = Vec::new();
+    for w in wants {
+        match w {
+            Want::SgId(id, _) => {
+                ids.insert(*id);
+            }
+            Want::SgName { name, vpc, .. } => {
+                names.insert((*vpc, *name));
+            }
+            Want::Vpc(v) => vpcs.push(*v),
+            Want::Nothing | Want::Fail(_) => {}
+        }
+    }
+    let (ids, names): (Vec<&str>, Vec<(&str, &str)>) = (ids.into_iter().collect(), names.into_iter().collect());
+    let (by_id, by_name, vpc_lives) =
+        futures::join!(groups_by_id(p, &ids), groups_by_name(p, &names), read_vpcs(p, &vpcs));
+    let mut vpc_lives = vpc_lives.into_iter();
+    wants
+        .iter()
+        .map(|w| match w {
+            Want::Nothing => Ok(None),
+            Want::Fail(e) => Err(e.clone()),
+            Want::SgId(id, spec) => match &by_id {
+                Ok(groups) => Ok(groups.iter().find(|g| g.group_id() == Some(id)).map(|g| sg_live(p, g, *spec))),
+                Err(e) => Err(e.clone()),
+            },
+            Want::SgName { name, vpc, spec } => match &by_name {
+                Ok(groups) => Ok(groups
+                    .iter()
+                    .find(|g| g.group_name() == Some(name) && g.vpc_id() == Some(vpc))
+                    .map(|g| sg_live(p, g, Some(spec)))),
+                Err(e) => Err(e.clone()),
+            },
+            Want::Vpc(_) => vpc_lives.next().expect("one result per VPC lookup"),
+        })
+        .collect()
+}
+
+/// Security groups by filters, all pages.
+async fn describe_groups(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<SecurityGroup>, ProviderError> {
+    let pages = p
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e))?;
+    Ok(pages.into_iter().flat_map(|o| o.security_groups.unwrap_or_default()).collect())
+}
+
+/// Groups by id, with the `group-id` filter: unlike `GroupIds`, it does not
+/// fail the whole call when one of them no longer exists.
+async fn groups_by_id(p: &AwsProvider, ids: &[&str]) -> Result<Vec<SecurityGroup>, ProviderError> {
+    let calls = ids.chunks(FILTER_VALUES).map(|c| describe_groups(p, vec![filter_of("group-id", c)]));
+    let found = futures::future::try_join_all(calls).await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// Groups by name and VPC: every name with every VPC in one call (a group
+/// is then picked by both), as many calls as the filter-value limit needs.
+async fn groups_by_name(p: &AwsProvider, wanted: &[(&str, &str)]) -> Result<Vec<SecurityGroup>, ProviderError> {
+    let vpcs: Vec<&str> = wanted.iter().map(|(v, _)| *v).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut calls = Vec::new();
+    for vpc_chunk in vpcs.chunks(FILTER_VALUES / 2) {
+        let names: Vec<&str> = wanted
+            .iter()
+            .filter(|(v, _)| vpc_chunk.contains(v))
+            .map(|(_, n)| *n)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for name_chunk in names.chunks(FILTER_VALUES - vpc_chunk.len()) {
+            calls.push(describe_groups(p, vec![filter_of("group-name", name_chunk), filter_of("vpc-id", vpc_chunk)]));
+        }
+    }
+    let found = futures::future::try_join_all(calls).await?;
+    Ok(found.into_iter().flatten().collect())
+}
 
 async fn describe_vpc(p: &AwsProvider, id: &str) -> Result<Option<Vpc>, ProviderError> {
     let out = found(p.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| sdk_err("ec2:DescribeVpcs", e)))?;
     Ok(out.and_then(|o| o.vpcs().first().cloned()))
 }
 
-/// A VPC with its subnets: the default-for-AZ ones of the default VPC, or
-/// those carrying `subnet_tags`.
-async fn vpc_live(p: &AwsProvider, vpc: &Vpc, subnet_tags: &Tags, default_only: bool) -> Result<Live, ProviderError> {
-    let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
-    let mut req = p.ec2.describe_subnets().filters(filter("vpc-id", vpc_id.as_str()));
-    if default_only {
-        req = req.filters(filter("default-for-az", "true"));
+/// VPCs by filters, all pages.
+async fn describe_vpcs(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<Vpc>, ProviderError> {
+    let pages = p
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
+    Ok(pages.into_iter().flat_map(|o| o.vpcs.unwrap_or_default()).collect())
+}
+
+/// VPCs by id, each `Ok(None)` when it does not exist. One call for all;
+/// if that fails (one id that does not exist fails it all), each on its
+/// own.
+async fn vpcs_by_id(p: &AwsProvider, ids: &[&str]) -> Vec<Result<Option<Vpc>, ProviderError>> {
+    if ids.is_empty() {
+        return Vec::new();
     }
-    for (k, v) in subnet_tags {
-        req = req.filters(filter(&format!("tag:{k}"), v.as_str()));
+    let all = p
+        .ec2
+        .describe_vpcs()
+        .set_vpc_ids(Some(ids.iter().map(|s| s.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeVpcs", e));
+    match all {
+        Ok(out) => ids.iter().map(|id| Ok(out.vpcs().iter().find(|v| v.vpc_id() == Some(id)).cloned())).collect(),
+        Err(e) if ids.len() == 1 => vec![found(Err(e)).map(Option::flatten)],
+        Err(_) => futures::future::join_all(ids.iter().map(|id| describe_vpc(p, id))).await,
     }
-    let pages = req.into_paginator().send().try_collect().await.map_err(|e| sdk_err("ec2:DescribeSubnets", e))?;
-    let mut subnets: Vec<String> = pages
+}
+
+/// Subnets by filters, all pages.
+async fn describe_subnets(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<Subnet>, ProviderError> {
+    let pages = p
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeSubnets", e))?;
+    Ok(pages.into_iter().flat_map(|o| o.subnets.unwrap_or_default()).collect())
+}
+
+/// The subnets of these VPCs.
+async fn subnets_of(p: &AwsProvider, vpcs: &[&str]) -> Result<Vec<Subnet>, ProviderError> {
+    let calls = vpcs.chunks(FILTER_VALUES).map(|c| describe_subnets(p, vec![filter_of("vpc-id", c)]));
+    Ok(futures::future::try_join_all(calls).await?.into_iter().flatten().collect())
+}
+
+/// Runs `f` when `needed`, else gives the default at once.
+async fn when<T: Default, F: std::future::Future<Output = T>>(needed: bool, f: F) -> T {
+    if needed {
+        f.await
+    } else {
+        T::default()
+    }
+}
+
+/// The VPC lookups, in order. The VPCs and their subnets are read at the
+/// same time: by id (a recorded or given id), the VPC and the subnets of
+/// that VPC; the default VPC and the default-for-AZ subnets (only the
+/// default VPC has those). Only a VPC found by its `Name` tag needs its
+/// subnets read after. Each VPC and each set of subnets is read once
+/// however many lookups ask for it.
+async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    if wants.is_empty() {
+        return Vec::new();
+    }
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    let mut default = false;
+    for w in wants {
+        match w.by {
+            VpcBy::Id(id) => {
+                ids.insert(id);
+            }
+            VpcBy::Name(n) => {
+                names.insert(n);
+            }
+            VpcBy::Default => default = true,
+        }
+    }
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let (by_id, the_default, named, id_subnets, default_subnets) = futures::join!(
+        vpcs_by_id(p, &ids),
+        when(default, async {
+            Some(describe_vpcs(p, vec![filter("isDefault", "true")]).await.map(|v| v.into_iter().next()))
+        }),
+        when(!names.is_empty(), async {
+            let calls = names.chunks(FILTER_VALUES).map(|c| describe_vpcs(p, vec![filter_of("tag:Name", c)]));
+            Some(futures::future::try_join_all(calls).await.map(|v| v.into_iter().flatten().collect::<Vec<_>>()))
+        }),
+        when(!ids.is_empty(), async { Some(subnets_of(p, &ids).await) }),
+        when(default, async { Some(describe_subnets(p, vec![filter("default-for-az", "true")]).await) }),
+    );
+    // A VPC found by name: exactly one may carry the name.
+    let by_name = |name: &str| -> Result<Option<Vpc>, ProviderError> {
+        let all = match &named {
+            Some(Ok(all)) => all,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Ok(None),
+        };
+        let many: Vec<&Vpc> = all
+            .iter()
+            .filter(|v| {
+                v.tags().iter().any(|t| t.key() == Some("Name") && filter_matches(name, t.value().unwrap_or("")))
+            })
+            .collect();
+        match many.as_slice() {
+            [] => Ok(None),
+            [v] => Ok(Some((*v).clone())),
+            many => {
+                let ids: Vec<&str> = many.iter().filter_map(|v| v.vpc_id()).collect();
+                Err(ProviderError::new(
+                    ErrorKind::Rejected,
+                    "ec2:DescribeVpcs",
+                    format!(
+                        "{} VPCs carry this Name tag ({}); find the VPC by `id` instead",
+                        many.len(),
+                        ids.join(", ")
+                    ),
+                ))
+            }
+        }
+    };
+    let named_ids: Vec<String> = names
         .iter()
-        .flat_map(|p| p.subnets())
-        // The filter is the request; this keeps an emulator that ignores it honest.
+        .filter_map(|n| by_name(n).ok().flatten())
+        .filter_map(|v| v.vpc_id().map(str::to_string))
+        .filter(|id| !ids.contains(&id.as_str()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let named_subnets = when(!named_ids.is_empty(), async {
+        Some(subnets_of(p, &named_ids.iter().map(String::as_str).collect::<Vec<_>>()).await)
+    })
+    .await;
+    let subnets_for = |w: &VpcWant, vpc_id: &str| -> Result<Vec<Subnet>, ProviderError> {
+        let from = match w.by {
+            VpcBy::Default => &default_subnets,
+            _ if ids.contains(&vpc_id) => &id_subnets,
+            _ => &named_subnets,
+        };
+        match from {
+            Some(Ok(s)) => Ok(s.iter().filter(|s| s.vpc_id() == Some(vpc_id)).cloned().collect()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(Vec::new()),
+        }
+    };
+    wants
+        .iter()
+        .map(|w| {
+            let vpc = match w.by {
+                VpcBy::Id(id) => by_id[ids.iter().position(|i| *i == id).expect("asked for")].clone()?,
+                VpcBy::Default => the_default.clone().expect("asked for")?,
+                VpcBy::Name(name) => by_name(name)?,
+            };
+            let Some(vpc) = vpc else { return Ok(None) };
+            let subnets = subnets_for(w, vpc.vpc_id().unwrap_or_default())?;
+            Ok(Some(vpc_live(&vpc, &subnets, w.subnet_tags, w.default_only)))
+        })
+        .collect()
+}
+
+/// A VPC with its subnets: the default-for-AZ ones of the default VPC, or
+/// those carrying `subnet_tags` (`subnets` are the VPC's, maybe more).
+fn vpc_live(vpc: &Vpc, subnets: &[Subnet], subnet_tags: &Tags, default_only: bool) -> Live {
+    let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+    let mut subnets: Vec<String> = subnets
+        .iter()
+        .filter(|s| s.vpc_id() == Some(vpc_id.as_str()))
+        // The filter of the request; it also keeps an emulator that ignores it honest.
         .filter(|s| !default_only || s.default_for_az().unwrap_or(true))
+        .filter(|s| {
+            subnet_tags.iter().all(|(k, v)| {
+                s.tags().iter().any(|t| t.key() == Some(k.as_str()) && filter_matches(v, t.value().unwrap_or("")))
+            })
+        })
         .filter_map(|s| s.subnet_id().map(str::to_string))
         .collect();
     subnets.sort();
@@ -249,7 +523,7 @@ async fn vpc_live(p: &AwsProvider, vpc: &Vpc, subnet_tags: &Tags, default_only: 
             fields.insert("name".into(), json!(name));
         }
     }
-    Ok(Live { id: vpc_id, fields, attrs, tags: live_tags(vpc.tags()) })
+    Live { id: vpc_id, fields, attrs, tags: live_tags(vpc.tags()) }
 }
 
 // ---- security group rules --------------------------------------------------------
@@ -632,21 +906,6 @@ async fn describe_sg(p: &AwsProvider, id: &str) -> Result<Option<SecurityGroup>,
     Ok(out.and_then(|o| o.security_groups().iter().find(|g| g.group_id() == Some(id)).cloned()))
 }
 
-async fn describe_sg_by_name(p: &AwsProvider, name: &str, vpc: &str) -> Result<Option<SecurityGroup>, ProviderError> {
-    let out = found(
-        p.ec2
-            .describe_security_groups()
-            .filters(filter("group-name", name))
-            .filters(filter("vpc-id", vpc))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e)),
-    )?;
-    Ok(out.and_then(|o| {
-        o.security_groups().iter().find(|g| g.group_name() == Some(name) && g.vpc_id() == Some(vpc)).cloned()
-    }))
-}
-
 fn sg_live(p: &AwsProvider, sg: &SecurityGroup, spec: Option<&SgSpec>) -> Live {
     let id = sg.group_id().unwrap_or_default().to_string();
     let name = sg.group_name().unwrap_or_default();
@@ -891,11 +1150,6 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     }
 }
 
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -906,6 +1160,18 @@ mod tests {
 
     fn atom(proto: &str, ports: Option<(i32, i32)>, peer: Peer) -> Atom {
         Atom::new(proto, ports, peer, None)
+    }
+
+    #[test]
+    fn filter_values_match_as_ec2_matches_them() {
+        assert!(filter_matches("prod", "prod"));
+        assert!(!filter_matches("prod", "prod-2"));
+        assert!(filter_matches("prod-*", "prod-2"));
+        assert!(filter_matches("prod-*", "prod-"));
+        assert!(filter_matches("p?od", "prod"));
+        assert!(!filter_matches("p?od", "pod"));
+        assert!(filter_matches(r"a\*", "a*"));
+        assert!(!filter_matches(r"a\*", "ab"));
     }
 
     #[test]

@@ -19,8 +19,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
     RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -69,14 +71,54 @@ fn elb_tags(tags: &Tags) -> Vec<Tag> {
 }
 
 async fn read_tags(p: &AwsProvider, arn: &str) -> Result<Tags, ProviderError> {
-    let out = p.elb.describe_tags().resource_arns(arn).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
-    Ok(tag_map(
-        out.tag_descriptions()
-            .iter()
-            .filter(|d| d.resource_arn().is_none_or(|a| a == arn))
-            .flat_map(|d| d.tags())
-            .map(|t| (t.key(), t.value())),
-    ))
+    let arns = [arn.to_string()];
+    tags_of(p, &arns, false).await.remove(arn).unwrap_or_else(|| Ok(Tags::new()))
+}
+
+/// The tags of many resources, `PER_CALL` ARNs in each call, all calls at
+/// once. One resource that is gone fails its whole call: with
+/// `one_by_one`, such a call is asked again one ARN at a time (the gone one
+/// then has a `NotFound` error); without, each ARN of it has that error.
+async fn tags_of(p: &AwsProvider, arns: &[String], one_by_one: bool) -> HashMap<String, Result<Tags, ProviderError>> {
+    let call = |chunk: Vec<String>| async move {
+        let out = p
+            .elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
+        let mut tags: HashMap<String, Tags> = chunk.iter().map(|a| (a.clone(), Tags::new())).collect();
+        for d in out.tag_descriptions() {
+            // An answer that does not say whose tags these are can only be of a lone ARN.
+            let arn = match d.resource_arn() {
+                Some(a) => a,
+                None if chunk.len() == 1 => chunk[0].as_str(),
+                None => continue,
+            };
+            if let Some(t) = tags.get_mut(arn) {
+                t.extend(tag_map(d.tags().iter().map(|t| (t.key(), t.value()))));
+            }
+        }
+        Ok::<_, ProviderError>(tags)
+    };
+    let chunks: Vec<Vec<String>> = arns.chunks(PER_CALL).map(<[String]>::to_vec).collect();
+    let first = futures::future::join_all(chunks.iter().cloned().map(call)).await;
+    let mut out = HashMap::new();
+    let mut singles = Vec::new();
+    for (chunk, r) in chunks.into_iter().zip(first) {
+        match r {
+            Ok(tags) => out.extend(tags.into_iter().map(|(a, t)| (a, Ok(t)))),
+            Err(e) if one_by_one && e.kind == ErrorKind::NotFound && chunk.len() > 1 => singles.extend(chunk),
+            Err(e) => out.extend(chunk.into_iter().map(|a| (a, Err(e.clone())))),
+        }
+    }
+    let again = futures::future::join_all(singles.iter().map(|a| call(vec![a.clone()]))).await;
+    for (arn, r) in singles.into_iter().zip(again) {
+        let r = r.map(|mut t| t.remove(&arn).unwrap_or_default());
+        out.insert(arn, r);
+    }
+    out
 }
 
 /// Makes the resource's tags those of the target.
@@ -106,66 +148,32 @@ async fn sync_tags(p: &AwsProvider, arn: &str, live: &Tags, want: &Tags) -> Resu
 // ---- dispatch ----------------------------------------------------------------------
 
 pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => {
-            let lb = match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
-                (Some(id), _) if unresolved(id) => return Ok(None),
-                (Some(id), _) => describe_lb(p, id).await?,
-                (None, Some(name)) if !unresolved(name) => describe_lb_by_name(p, name).await?,
-                (None, _) => return Ok(None),
-            };
-            match lb {
-                Some(lb) => Ok(Some(lb_live(p, &lb).await?)),
-                None => Ok(None),
-            }
-        }
-        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => {
-            let tg = match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
-                (Some(id), _) if unresolved(id) => return Ok(None),
-                (Some(id), _) => describe_tg(p, id).await?,
-                (None, Some(name)) if !unresolved(name) => describe_tg_by_name(p, name).await?,
-                (None, _) => return Ok(None),
-            };
-            match tg {
-                Some(tg) => Ok(Some(tg_live(p, &tg, Some(spec)).await?)),
-                None => Ok(None),
-            }
-        }
-        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => {
-            let l = match &t.id {
-                Some(id) if unresolved(id) => return Ok(None),
-                Some(id) => describe_listener(p, id).await?,
-                None if unresolved(&spec.load_balancer) => return Ok(None),
-                None => describe_listener_by_port(p, &spec.load_balancer, spec.port).await?,
-            };
-            match l {
-                Some(l) => Ok(Some(listener_live(p, &l, Some(spec)).await?)),
-                None => Ok(None),
-            }
-        }
-        (kind, _) => Err(wrong_spec(kind)),
-    }
+    read_wants(p, &[want(t)]).await.pop().expect("one read, one result")
+}
+
+/// Reads many targets with as few calls as ELBv2 allows: load balancers,
+/// target groups and listeners `PER_CALL` names or ARNs per Describe call,
+/// listeners found by port one call per load balancer, the tags of all of
+/// them `PER_CALL` ARNs per call, and the attributes (which have no batch
+/// form) one call per load balancer or group, all at the same time.
+/// Results are in the order of `ts`.
+pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
+    let wants: Vec<Want> = ts.iter().map(|t| want(t)).collect();
+    read_wants(p, &wants).await
 }
 
 pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    if unresolved(&d.id) {
-        return Ok(None);
-    }
-    match d.kind {
-        Kind::Elbv2LoadBalancer => match describe_lb(p, &d.id).await? {
-            Some(lb) => Ok(Some(lb_live(p, &lb).await?)),
-            None => Ok(None),
-        },
-        Kind::Elbv2TargetGroup => match describe_tg(p, &d.id).await? {
-            Some(tg) => Ok(Some(tg_live(p, &tg, None).await?)),
-            None => Ok(None),
-        },
-        Kind::Elbv2Listener => match describe_listener(p, &d.id).await? {
-            Some(l) => Ok(Some(listener_live(p, &l, None).await?)),
-            None => Ok(None),
-        },
-        kind => Err(wrong_spec(kind)),
-    }
+    let w = if unresolved(&d.id) {
+        Want::Nothing
+    } else {
+        match d.kind {
+            Kind::Elbv2LoadBalancer => Want::LbArn(&d.id),
+            Kind::Elbv2TargetGroup => Want::TgArn(&d.id, None),
+            Kind::Elbv2Listener => Want::ListenerArn(&d.id, None),
+            kind => Want::Fail(wrong_spec(kind)),
+        }
+    };
+    read_wants(p, &[w]).await.pop().expect("one read, one result")
 }
 
 pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
@@ -242,13 +250,6 @@ async fn describe_lb(p: &AwsProvider, arn: &str) -> Result<Option<LoadBalancer>,
     Ok(out.and_then(|o| o.load_balancers().iter().find(|lb| lb.load_balancer_arn() == Some(arn)).cloned()))
 }
 
-async fn describe_lb_by_name(p: &AwsProvider, name: &str) -> Result<Option<LoadBalancer>, ProviderError> {
-    let out = found(
-        p.elb.describe_load_balancers().names(name).send().await.map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e)),
-    )?;
-    Ok(out.and_then(|o| o.load_balancers().iter().find(|lb| lb.load_balancer_name() == Some(name)).cloned()))
-}
-
 async fn lb_attributes(p: &AwsProvider, arn: &str) -> Result<Vec<(String, String)>, ProviderError> {
     let out = p
         .elb
@@ -265,9 +266,15 @@ async fn lb_attributes(p: &AwsProvider, arn: &str) -> Result<Vec<(String, String
 }
 
 async fn lb_live(p: &AwsProvider, lb: &LoadBalancer) -> Result<Live, ProviderError> {
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    let (attrs, tags) = futures::join!(lb_attributes(p, arn), read_tags(p, arn));
+    Ok(lb_live_of(lb, &attrs?, tags?))
+}
+
+/// A load balancer as read, with its attributes and tags.
+fn lb_live_of(lb: &LoadBalancer, attrs_now: &[(String, String)], tags: Tags) -> Live {
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let name = lb.load_balancer_name().unwrap_or_default();
-    let attrs_now = lb_attributes(p, &arn).await?;
     let attr = |k: &str| attrs_now.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let mut subnets: Vec<&str> = lb.availability_zones().iter().filter_map(|z| z.subnet_id()).collect();
     subnets.sort();
@@ -293,8 +300,7 @@ async fn lb_live(p: &AwsProvider, lb: &LoadBalancer) -> Result<Live, ProviderErr
     attrs.insert("dns_name".into(), json!(lb.dns_name().unwrap_or_default()));
     attrs.insert("zone_id".into(), json!(lb.canonical_hosted_zone_id().unwrap_or_default()));
     attrs.insert("arn_suffix".into(), json!(lb_arn_suffix(&arn)));
-    let tags = read_tags(p, &arn).await?;
-    Ok(Live { id: arn, fields, attrs, tags })
+    Live { id: arn, fields, attrs, tags }
 }
 
 /// Waits until the load balancer is active, then reads it.
@@ -485,13 +491,6 @@ async fn describe_tg(p: &AwsProvider, arn: &str) -> Result<Option<TargetGroup>, 
     Ok(out.and_then(|o| o.target_groups().iter().find(|tg| tg.target_group_arn() == Some(arn)).cloned()))
 }
 
-async fn describe_tg_by_name(p: &AwsProvider, name: &str) -> Result<Option<TargetGroup>, ProviderError> {
-    let out = found(
-        p.elb.describe_target_groups().names(name).send().await.map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e)),
-    )?;
-    Ok(out.and_then(|o| o.target_groups().iter().find(|tg| tg.target_group_name() == Some(name)).cloned()))
-}
-
 /// A number AWS sends as text stays text when it is not a number
 /// (`traffic-port`).
 fn num_or_text(s: &str) -> Value {
@@ -534,22 +533,35 @@ fn health_check_value(tg: &TargetGroup, want: Option<&HealthCheck>) -> Value {
     Value::Object(m)
 }
 
-async fn tg_live(p: &AwsProvider, tg: &TargetGroup, spec: Option<&TgSpec>) -> Result<Live, ProviderError> {
-    let arn = tg.target_group_arn().unwrap_or_default().to_string();
-    let name = tg.target_group_name().unwrap_or_default();
+async fn tg_attributes(p: &AwsProvider, arn: &str) -> Result<Vec<(String, String)>, ProviderError> {
     let out = p
         .elb
         .describe_target_group_attributes()
-        .target_group_arn(&arn)
+        .target_group_arn(arn)
         .send()
         .await
         .map_err(|e| sdk_err("elbv2:DescribeTargetGroupAttributes", e))?;
-    let delay = out
+    Ok(out
         .attributes()
         .iter()
-        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
-        .and_then(|a| a.value())
-        .and_then(|v| v.parse::<u64>().ok())
+        .filter_map(|a| Some((a.key()?.to_string(), a.value().unwrap_or_default().to_string())))
+        .collect())
+}
+
+async fn tg_live(p: &AwsProvider, tg: &TargetGroup, spec: Option<&TgSpec>) -> Result<Live, ProviderError> {
+    let arn = tg.target_group_arn().unwrap_or_default();
+    let (attrs, tags) = futures::join!(tg_attributes(p, arn), read_tags(p, arn));
+    Ok(tg_live_of(tg, spec, &attrs?, tags?))
+}
+
+/// A target group as read, with its attributes and tags.
+fn tg_live_of(tg: &TargetGroup, spec: Option<&TgSpec>, attrs_now: &[(String, String)], tags: Tags) -> Live {
+    let arn = tg.target_group_arn().unwrap_or_default().to_string();
+    let name = tg.target_group_name().unwrap_or_default();
+    let delay = attrs_now
+        .iter()
+        .find(|(k, _)| k == DEREGISTRATION_DELAY)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
         // AWS's default.
         .unwrap_or(300);
     let protocol = tg.protocol().map(|p| p.as_str()).unwrap_or("HTTP");
@@ -580,8 +592,7 @@ async fn tg_live(p: &AwsProvider, tg: &TargetGroup, spec: Option<&TgSpec>) -> Re
     attrs.insert("name".into(), json!(name));
     attrs.insert("arn_suffix".into(), json!(tg_arn_suffix(&arn)));
     attrs.insert("port".into(), json!(tg.port().unwrap_or_default()));
-    let tags = read_tags(p, &arn).await?;
-    Ok(Live { id: arn, fields, attrs, tags })
+    Live { id: arn, fields, attrs, tags }
 }
 
 async fn tg_read_back(p: &AwsProvider, arn: &str, spec: &TgSpec) -> Result<Live, ProviderError> {
@@ -730,21 +741,6 @@ async fn describe_listener(p: &AwsProvider, arn: &str) -> Result<Option<Listener
     Ok(out.and_then(|o| o.listeners().iter().find(|l| l.listener_arn() == Some(arn)).cloned()))
 }
 
-async fn describe_listener_by_port(p: &AwsProvider, lb: &str, port: u32) -> Result<Option<Listener>, ProviderError> {
-    let pages = found(
-        p.elb
-            .describe_listeners()
-            .load_balancer_arn(lb)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_err("elbv2:DescribeListeners", e)),
-    )?;
-    Ok(pages
-        .and_then(|pages| pages.iter().flat_map(|o| o.listeners()).find(|l| l.port() == Some(port as i32)).cloned()))
-}
-
 /// The action that answers requests (authentication actions come before it).
 fn final_action(actions: &[Action]) -> Option<&Action> {
     actions
@@ -879,6 +875,12 @@ fn check_action(a: &FileAction, op: &str) -> Result<(), ProviderError> {
 }
 
 async fn listener_live(p: &AwsProvider, l: &Listener, spec: Option<&ListenerSpec>) -> Result<Live, ProviderError> {
+    let tags = read_tags(p, l.listener_arn().unwrap_or_default()).await?;
+    Ok(listener_live_of(l, spec, tags))
+}
+
+/// A listener as read, with its tags.
+fn listener_live_of(l: &Listener, spec: Option<&ListenerSpec>, tags: Tags) -> Live {
     let arn = l.listener_arn().unwrap_or_default().to_string();
     let port = l.port().unwrap_or_default();
     let mut fields = Fields::new();
@@ -901,8 +903,7 @@ async fn listener_live(p: &AwsProvider, l: &Listener, spec: Option<&ListenerSpec
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("port".into(), json!(port));
-    let tags = read_tags(p, &arn).await?;
-    Ok(Live { id: arn, fields, attrs, tags })
+    Live { id: arn, fields, attrs, tags }
 }
 
 async fn listener_read_back(p: &AwsProvider, arn: &str, spec: &ListenerSpec) -> Result<Live, ProviderError> {
@@ -972,9 +973,373 @@ async fn update_listener(
     listener_read_back(p, arn, spec).await
 }
 
-/// Reads many targets of this service.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    super::read_each(p, ts).await
+// ---- reading many ---------------------------------------------------------------------
+
+/// At most this many names or ARNs in one Describe call (AWS's limit).
+const PER_CALL: usize = 20;
+/// At most this many attribute reads at a time (they have no batch form).
+const ATTRIBUTE_READS: usize = 32;
+
+/// What one read asks for.
+enum Want<'a> {
+    /// Nothing to read: what identifies it is a reference not known yet.
+    Nothing,
+    Fail(ProviderError),
+    LbArn(&'a str),
+    LbName(&'a str),
+    TgArn(&'a str, Option<&'a TgSpec>),
+    TgName(&'a str, Option<&'a TgSpec>),
+    ListenerArn(&'a str, Option<&'a ListenerSpec>),
+    /// A listener by its load balancer's ARN and its port.
+    ListenerPort(&'a str, i32, Option<&'a ListenerSpec>),
+}
+
+fn want(t: &Target) -> Want<'_> {
+    match (t.kind, &t.spec) {
+        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => {
+            match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+                (Some(id), _) if unresolved(id) => Want::Nothing,
+                (Some(id), _) => Want::LbArn(id),
+                (None, Some(name)) if !unresolved(name) => Want::LbName(name),
+                (None, _) => Want::Nothing,
+            }
+        }
+        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => {
+            match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+                (Some(id), _) if unresolved(id) => Want::Nothing,
+                (Some(id), _) => Want::TgArn(id, Some(spec)),
+                (None, Some(name)) if !unresolved(name) => Want::TgName(name, Some(spec)),
+                (None, _) => Want::Nothing,
+            }
+        }
+        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => match &t.id {
+            Some(id) if unresolved(id) => Want::Nothing,
+            Some(id) => Want::ListenerArn(id, Some(spec)),
+            None if unresolved(&spec.load_balancer) => Want::Nothing,
+            None => Want::ListenerPort(&spec.load_balancer, spec.port as i32, Some(spec)),
+        },
+        (kind, _) => Want::Fail(wrong_spec(kind)),
+    }
+}
+
+/// What a set of Describe calls found, and the names or ARNs whose call
+/// failed.
+struct Found<T> {
+    items: Vec<T>,
+    failed: HashMap<String, ProviderError>,
+}
+
+impl<T> Found<T> {
+    /// The item `key` names, picked by `is`; `Ok(None)` when AWS has none.
+    fn get(&self, key: &str, is: impl Fn(&T) -> bool) -> Result<Option<&T>, ProviderError> {
+        match self.failed.get(key) {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.items.iter().find(|i| is(i))),
+        }
+    }
+}
+
+/// Describes `keys` (names or ARNs) `PER_CALL` at a time, all calls at
+/// once. One that does not exist fails its whole call (LoadBalancerNotFound,
+/// TargetGroupNotFound, ListenerNotFound), so the keys of such calls are
+/// then looked for with `fallback`, once for all of them (one listing
+/// rather than a call per key); what it does not find does not exist.
+async fn describe_chunked<T, F, Fut, G, GFut>(keys: &[String], call: F, fallback: G) -> Found<T>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, ProviderError>>,
+    G: FnOnce(Vec<String>) -> GFut,
+    GFut: std::future::Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let chunks: Vec<Vec<String>> = keys.chunks(PER_CALL).map(<[String]>::to_vec).collect();
+    let first = futures::future::join_all(chunks.iter().cloned().map(&call)).await;
+    let mut found = Found { items: Vec::new(), failed: HashMap::new() };
+    let mut missing = Vec::new();
+    for (chunk, r) in chunks.into_iter().zip(first) {
+        match r {
+            Ok(items) => found.items.extend(items),
+            // A lone key: it is the one that does not exist.
+            Err(e) if e.kind == ErrorKind::NotFound && chunk.len() == 1 => {}
+            Err(e) if e.kind == ErrorKind::NotFound => missing.extend(chunk),
+            Err(e) => found.failed.extend(chunk.into_iter().map(|k| (k, e.clone()))),
+        }
+    }
+    if !missing.is_empty() {
+        match fallback(missing.clone()).await {
+            Ok(items) => found.items.extend(items),
+            Err(e) => found.failed.extend(missing.into_iter().map(|k| (k, e.clone()))),
+        }
+    }
+    found
+}
+
+/// At most this many per page when listing everything (AWS's largest page).
+const PAGE: i32 = 400;
+
+/// Every load balancer of the region (a region holds few).
+async fn all_lbs(p: &AwsProvider) -> Result<Vec<LoadBalancer>, ProviderError> {
+    let pages = p
+        .elb
+        .describe_load_balancers()
+        .page_size(PAGE)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e))?;
+    Ok(pages.into_iter().flat_map(|o| o.load_balancers.unwrap_or_default()).collect())
+}
+
+/// Every target group of the region, `PAGE` per call.
+async fn all_tgs(p: &AwsProvider) -> Result<Vec<TargetGroup>, ProviderError> {
+    let pages = p
+        .elb
+        .describe_target_groups()
+        .page_size(PAGE)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e))?;
+    Ok(pages.into_iter().flat_map(|o| o.target_groups.unwrap_or_default()).collect())
+}
+
+/// The load balancer a listener ARN names:
+/// `…:listener/app/NAME/LB-ID/LISTENER-ID` is on `…:loadbalancer/app/NAME/LB-ID`.
+fn listener_lb(arn: &str) -> Option<String> {
+    let (head, tail) = arn.split_once(":listener/")?;
+    let (lb, _) = tail.rsplit_once('/')?;
+    Some(format!("{head}:loadbalancer/{lb}"))
+}
+
+/// Listeners by ARN when a call for several failed: the listeners of their
+/// load balancers, one call each.
+async fn listeners_by_lb(p: &AwsProvider, arns: Vec<String>) -> Result<Vec<Listener>, ProviderError> {
+    let mut lbs = BTreeSet::new();
+    let mut odd = Vec::new();
+    for a in arns {
+        match listener_lb(&a) {
+            Some(lb) => {
+                lbs.insert(lb);
+            }
+            None => odd.push(a),
+        }
+    }
+    let (of_lbs, one_by_one) = futures::join!(
+        futures::future::try_join_all(lbs.iter().map(|lb| listeners_of(p, lb))),
+        futures::future::join_all(odd.into_iter().map(|a| describe_listeners(p, vec![a]))),
+    );
+    let mut out: Vec<Listener> = of_lbs?.into_iter().flatten().flatten().collect();
+    for r in one_by_one {
+        if let Some(ls) = found(r)? {
+            out.extend(ls);
+        }
+    }
+    Ok(out)
+}
+
+async fn describe_lbs(p: &AwsProvider, keys: Vec<String>, by_arn: bool) -> Result<Vec<LoadBalancer>, ProviderError> {
+    let req = p.elb.describe_load_balancers();
+    let req = if by_arn { req.set_load_balancer_arns(Some(keys)) } else { req.set_names(Some(keys)) };
+    let out = req.send().await.map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e))?;
+    Ok(out.load_balancers.unwrap_or_default())
+}
+
+async fn describe_tgs(p: &AwsProvider, keys: Vec<String>, by_arn: bool) -> Result<Vec<TargetGroup>, ProviderError> {
+    let req = p.elb.describe_target_groups();
+    let req = if by_arn { req.set_target_group_arns(Some(keys)) } else { req.set_names(Some(keys)) };
+    let out = req.send().await.map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e))?;
+    Ok(out.target_groups.unwrap_or_default())
+}
+
+async fn describe_listeners(p: &AwsProvider, arns: Vec<String>) -> Result<Vec<Listener>, ProviderError> {
+    let out = p
+        .elb
+        .describe_listeners()
+        .set_listener_arns(Some(arns))
+        .send()
+        .await
+        .map_err(|e| sdk_err("elbv2:DescribeListeners", e))?;
+    Ok(out.listeners.unwrap_or_default())
+}
+
+/// Every listener of a load balancer; `Ok(None)` when it does not exist.
+async fn listeners_of(p: &AwsProvider, lb: &str) -> Result<Option<Vec<Listener>>, ProviderError> {
+    let pages = found(
+        p.elb
+            .describe_listeners()
+            .load_balancer_arn(lb)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeListeners", e)),
+    )?;
+    Ok(pages.map(|pages| pages.into_iter().flat_map(|o| o.listeners.unwrap_or_default()).collect()))
+}
+
+type Attributes = Result<Vec<(String, String)>, ProviderError>;
+
+/// One attributes read per ARN, `ATTRIBUTE_READS` at a time.
+async fn attributes_of<F, Fut>(arns: &[String], read: F) -> HashMap<String, Attributes>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Attributes>,
+{
+    futures::stream::iter(arns.iter().cloned())
+        .map(|arn| {
+            let r = read(arn.clone());
+            async move { (arn, r.await) }
+        })
+        .buffer_unordered(ATTRIBUTE_READS)
+        .collect()
+        .await
+}
+
+/// A follow-up read (tags, attributes) of a resource found a moment ago:
+/// `Ok(None)` when it says the resource is gone now.
+fn part<T: Clone>(m: &HashMap<String, Result<T, ProviderError>>, arn: &str) -> Result<Option<T>, ProviderError> {
+    match m.get(arn) {
+        Some(Ok(v)) => Ok(Some(v.clone())),
+        Some(Err(e)) if e.kind == ErrorKind::NotFound => Ok(None),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err(ProviderError::new(ErrorKind::Rejected, "moor:read", format!("{arn} was found but not read"))),
+    }
+}
+
+/// What one read found.
+enum Hit<'a> {
+    Lb(&'a LoadBalancer),
+    Tg(&'a TargetGroup, Option<&'a TgSpec>),
+    Listener(&'a Listener, Option<&'a ListenerSpec>),
+}
+
+impl Hit<'_> {
+    fn arn(&self) -> &str {
+        match self {
+            Hit::Lb(lb) => lb.load_balancer_arn(),
+            Hit::Tg(tg, _) => tg.target_group_arn(),
+            Hit::Listener(l, _) => l.listener_arn(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// Reads what `wants` ask for. What is asked for by ARN (everything of a
+/// stack that exists) is described, tagged and its attributes read all at
+/// once; what is found by name or port has its tags and attributes read
+/// right after, together.
+async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    let mut lb_arns = BTreeSet::new();
+    let mut lb_names = BTreeSet::new();
+    let mut tg_arns = BTreeSet::new();
+    let mut tg_names = BTreeSet::new();
+    let mut l_arns = BTreeSet::new();
+    let mut l_lbs = BTreeSet::new();
+    for w in wants {
+        match w {
+            Want::LbArn(a) => lb_arns.insert(a.to_string()),
+            Want::LbName(n) => lb_names.insert(n.to_string()),
+            Want::TgArn(a, _) => tg_arns.insert(a.to_string()),
+            Want::TgName(n, _) => tg_names.insert(n.to_string()),
+            Want::ListenerArn(a, _) => l_arns.insert(a.to_string()),
+            Want::ListenerPort(lb, _, _) => l_lbs.insert(lb.to_string()),
+            Want::Nothing | Want::Fail(_) => false,
+        };
+    }
+    let v = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+    let (lb_arns, lb_names, tg_arns, tg_names, l_arns, l_lbs) =
+        (v(lb_arns), v(lb_names), v(tg_arns), v(tg_names), v(l_arns), v(l_lbs));
+    let known: Vec<String> = lb_arns.iter().chain(&tg_arns).chain(&l_arns).cloned().collect();
+    let (lbs_a, lbs_n, tgs_a, tgs_n, ls_a, ls_lb, mut tags, mut lb_attrs, mut tg_attrs) = futures::join!(
+        describe_chunked(&lb_arns, |c| describe_lbs(p, c, true), |_| all_lbs(p)),
+        describe_chunked(&lb_names, |c| describe_lbs(p, c, false), |_| all_lbs(p)),
+        describe_chunked(&tg_arns, |c| describe_tgs(p, c, true), |_| all_tgs(p)),
+        describe_chunked(&tg_names, |c| describe_tgs(p, c, false), |_| all_tgs(p)),
+        describe_chunked(&l_arns, |c| describe_listeners(p, c), |missing| listeners_by_lb(p, missing)),
+        futures::future::join_all(l_lbs.iter().map(|lb| listeners_of(p, lb))),
+        tags_of(p, &known, false),
+        attributes_of(&lb_arns, |a| async move { lb_attributes(p, &a).await }),
+        attributes_of(&tg_arns, |a| async move { tg_attributes(p, &a).await }),
+    );
+    let ls_lb: HashMap<&str, Result<Option<Vec<Listener>>, ProviderError>> =
+        l_lbs.iter().map(String::as_str).zip(ls_lb).collect();
+    let by_port = |lb: &str, port: i32| -> Result<Option<&Listener>, ProviderError> {
+        match ls_lb.get(lb) {
+            Some(Ok(Some(ls))) => Ok(ls.iter().find(|l| l.port() == Some(port))),
+            Some(Ok(None)) | None => Ok(None),
+            Some(Err(e)) => Err(e.clone()),
+        }
+    };
+
+    // What each read found.
+    let hits: Vec<Result<Option<Hit>, ProviderError>> = wants
+        .iter()
+        .map(|w| {
+            Ok(match w {
+                Want::Nothing | Want::Fail(_) => None,
+                Want::LbArn(a) => lbs_a.get(a, |lb| lb.load_balancer_arn() == Some(a))?.map(Hit::Lb),
+                Want::LbName(n) => lbs_n.get(n, |lb| lb.load_balancer_name() == Some(n))?.map(Hit::Lb),
+                Want::TgArn(a, spec) => {
+                    tgs_a.get(a, |tg| tg.target_group_arn() == Some(a))?.map(|tg| Hit::Tg(tg, *spec))
+                }
+                Want::TgName(n, spec) => {
+                    tgs_n.get(n, |tg| tg.target_group_name() == Some(n))?.map(|tg| Hit::Tg(tg, *spec))
+                }
+                Want::ListenerArn(a, spec) => {
+                    ls_a.get(a, |l| l.listener_arn() == Some(a))?.map(|l| Hit::Listener(l, *spec))
+                }
+                Want::ListenerPort(lb, port, spec) => by_port(lb, *port)?.map(|l| Hit::Listener(l, *spec)),
+            })
+        })
+        .collect();
+
+    // What was found by name or port: its tags and attributes, once each.
+    // And tags asked for with a resource that turned out to be gone (which
+    // fails its whole call): asked again without it.
+    let mut more_tags = BTreeSet::new();
+    let mut more_lbs = BTreeSet::new();
+    let mut more_tgs = BTreeSet::new();
+    for hit in hits.iter().flatten().flatten() {
+        let arn = hit.arn().to_string();
+        match hit {
+            Hit::Lb(_) if !lb_attrs.contains_key(&arn) => more_lbs.insert(arn.clone()),
+            Hit::Tg(..) if !tg_attrs.contains_key(&arn) => more_tgs.insert(arn.clone()),
+            _ => false,
+        };
+        if matches!(tags.get(&arn), None | Some(Err(ProviderError { kind: ErrorKind::NotFound, .. }))) {
+            more_tags.insert(arn);
+        }
+    }
+    let v = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+    let (more_tags, more_lbs, more_tgs) = (v(more_tags), v(more_lbs), v(more_tgs));
+    let (t, la, ta) = futures::join!(
+        tags_of(p, &more_tags, true),
+        attributes_of(&more_lbs, |a| async move { lb_attributes(p, &a).await }),
+        attributes_of(&more_tgs, |a| async move { tg_attributes(p, &a).await }),
+    );
+    tags.extend(t);
+    lb_attrs.extend(la);
+    tg_attrs.extend(ta);
+
+    // A follow-up read that says the resource is gone now: not found.
+    hits.into_iter()
+        .zip(wants)
+        .map(|(hit, w)| {
+            let hit = match (hit?, w) {
+                (_, Want::Fail(e)) => return Err(e.clone()),
+                (None, _) => return Ok(None),
+                (Some(hit), _) => hit,
+            };
+            let arn = hit.arn();
+            let Some(tags) = part(&tags, arn)? else { return Ok(None) };
+            Ok(match hit {
+                Hit::Lb(lb) => part(&lb_attrs, arn)?.map(|attrs| lb_live_of(lb, &attrs, tags)),
+                Hit::Tg(tg, spec) => part(&tg_attrs, arn)?.map(|attrs| tg_live_of(tg, spec, &attrs, tags)),
+                Hit::Listener(l, spec) => Some(listener_live_of(l, spec, tags)),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -988,6 +1353,15 @@ mod tests {
             tg_arn_suffix("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc"),
             "targetgroup/web/abc"
         );
+    }
+
+    #[test]
+    fn a_listener_arn_names_its_load_balancer() {
+        assert_eq!(
+            listener_lb("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/abc/def").as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/abc")
+        );
+        assert_eq!(listener_lb("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc"), None);
     }
 
     #[test]

@@ -166,7 +166,9 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     let r = stack.resource(logical).expect("resource of the stack");
     let (spec, unknown) = resolve_spec(&r.spec, known);
     let tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
-    let id = state.resources.get(logical).filter(|e| e.kind == r.kind()).map(|e| e.id.clone());
+    let entry = state.resources.get(logical).filter(|e| e.kind == r.kind());
+    let id = entry.map(|e| e.id.clone());
+    let recorded = entry.map(|e| e.attrs.clone()).unwrap_or_default();
     let t = Target {
         stack: stack.name.clone(),
         logical: r.name.clone(),
@@ -175,6 +177,7 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
         id,
         spec,
         tags,
+        recorded,
     };
     (t, unknown)
 }

@@ -853,6 +853,7 @@ async fn unresolved_identities_are_not_looked_up() {
             id: None,
             spec: r.spec.clone(),
             tags: Default::default(),
+            recorded: Default::default(),
         };
         assert_eq!(p.read(&t).await.map_err(|e| e.to_string()), Ok(None), "{logical}");
         assert!(matches!(r.kind(), Kind::EcsService | Kind::EcsTaskDefinition | Kind::EcsCluster));

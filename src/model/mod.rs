@@ -153,7 +153,11 @@ impl Kind {
                 A
             }
             Kind::IamPolicy => {
-                const A: &[Attr] = &[s("name", "policy name"), s("arn", "policy ARN")];
+                const A: &[Attr] = &[
+                    s("name", "policy name"),
+                    s("arn", "policy ARN"),
+                    s("default_version", "id of the policy's default version, like `v1`"),
+                ];
                 A
             }
             Kind::Ec2SecurityGroup => {

@@ -57,6 +57,10 @@ pub struct Target {
     pub spec: Spec,
     /// Every tag the resource must carry.
     pub tags: Tags,
+    /// The attributes recorded by an earlier apply: hints that save a read
+    /// (a policy's default version is got with the policy, not after it).
+    /// Never trusted: what AWS answers decides.
+    pub recorded: Attrs,
 }
 
 /// A resource as it is in AWS.

@@ -970,13 +970,34 @@ async fn create_sg(p: &AwsProvider, t: &Target, spec: &SgSpec) -> Result<Live, P
     let Some(id) = out.group_id().map(str::to_string) else {
         return Err(ProviderError::new(ErrorKind::Rejected, "ec2:CreateSecurityGroup", "AWS returned no group id"));
     };
-    authorize(p, &id, Dir::Ingress, &want_atoms(&spec.ingress)).await?;
-    if let Some(egress) = &spec.egress {
-        // Replace AWS's default allow-all with the file's rules.
-        let sg = read_group(p, &id).await?;
-        sync_rules(p, &id, Dir::Egress, egress, sg.ip_permissions_egress()).await?;
+    let ingress = want_atoms(&spec.ingress);
+    // Ingress and egress side by side: neither needs the other.
+    let (i, e) = futures::join!(authorize(p, &id, Dir::Ingress, &ingress), async {
+        match &spec.egress {
+            // Replace AWS's default allow-all with the file's rules.
+            Some(egress) => {
+                let sg = read_group(p, &id).await?;
+                sync_rules(p, &id, Dir::Egress, egress, sg.ip_permissions_egress()).await
+            }
+            None => Ok(()),
+        }
+    });
+    i?;
+    e?;
+    // A call on the group has shown it exists, and CreateSecurityGroup gave
+    // its ARN: the group is what was just written, not read back.
+    match out.security_group_arn() {
+        Some(arn) if !ingress.is_empty() || spec.egress.is_some() => {
+            let mut attrs = Attrs::new();
+            attrs.insert("id".into(), json!(id));
+            attrs.insert("name".into(), json!(name));
+            attrs.insert("arn".into(), json!(arn));
+            attrs.insert("vpc_id".into(), json!(spec.vpc));
+            let fields = crate::provider::desired_fields(&t.spec, Some(name));
+            Ok(Live { id, fields, attrs, tags: t.tags.clone() })
+        }
+        _ => read_back(p, &id, spec).await,
     }
-    read_back(p, &id, spec).await
 }
 
 /// The group as it is now, waiting for a new one to be visible.

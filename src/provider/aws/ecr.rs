@@ -546,15 +546,36 @@ async fn create_repo(p: &AwsProvider, t: &Target, spec: &Repository) -> Result<L
         req = req.encryption_configuration(c);
     }
     let out = req.send().await.map_err(|e| sdk_err("ecr:CreateRepository", e))?;
-    let registry = out.repository().and_then(|r| r.registry_id()).map(str::to_string);
-    let registry = registry.as_deref();
-    if spec.lifecycle.as_ref().and_then(lifecycle_json).is_some() {
-        put_lifecycle(p, name, registry, spec.lifecycle.as_ref()).await?;
-    }
-    if repository_policy(spec, partition(&p.region)).is_some() {
-        set_policy(p, name, registry, spec).await?;
-    }
-    read_back(p, name, registry, spec).await
+    let repo = out.repository().ok_or_else(|| {
+        ProviderError::new(ErrorKind::Rejected, "ecr:CreateRepository", "the answer has no repository")
+    })?;
+    let registry = repo.registry_id();
+    let policy = repository_policy(spec, partition(&p.region));
+    // The two policies side by side: neither needs the other.
+    let (l, pol) = futures::join!(
+        async {
+            match spec.lifecycle.as_ref().and_then(lifecycle_json) {
+                Some(_) => put_lifecycle(p, name, registry, spec.lifecycle.as_ref()).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            match &policy {
+                Some(_) => set_policy(p, name, registry, spec).await,
+                None => Ok(()),
+            }
+        }
+    );
+    l?;
+    pol?;
+    // The repository as created: CreateRepository's answer and what was
+    // just written, without reading it all back (one round less per create).
+    let written = Details {
+        tags: t.tags.clone(),
+        lifecycle: spec.lifecycle.as_ref().map(|_| spec.lifecycle.clone().unwrap_or_default()),
+        policy: (spec.pull_access.is_some() || spec.policy.is_some()).then_some(policy),
+    };
+    Ok(assemble(repo, Some(spec), written))
 }
 
 async fn update_repo(

@@ -354,6 +354,16 @@ async fn create_cluster(p: &AwsProvider, t: &Target, c: &Cluster) -> Result<Live
         |_| false,
     )
     .await?;
+    // A cluster CreateCluster answers as ACTIVE, with no capacity providers
+    // still being attached, is ready as answered.
+    if let Some(c) = out.cluster() {
+        let attaching = matches!(c.attachments_status(), Some("UPDATE_IN_PROGRESS" | "UPDATE_FAILED"));
+        if c.status() == Some("ACTIVE") && !attaching && c.cluster_arn().is_some() {
+            let mut live = cluster_live(c);
+            live.tags = t.tags.clone();
+            return Ok(live);
+        }
+    }
     let arn = out.cluster().and_then(|c| c.cluster_arn()).unwrap_or(name).to_string();
     settle_cluster(p, &arn).await
 }
@@ -844,15 +854,15 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     )
     .await
     .map_err(|e| scrub(e, &hidden))?;
-    let arn = out
+    // The revision as registered: RegisterTaskDefinition answers with all of
+    // it, so it is not read back (one round less per create or update).
+    let new = out
         .task_definition()
-        .and_then(|x| x.task_definition_arn())
-        .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?
-        .to_string();
-    wait(&p.opts, Duration::from_secs(30), "ecs:DescribeTaskDefinition", "the new revision", || async {
-        read_task_definition(p, &arn, Some(td)).await
-    })
-    .await
+        .filter(|x| x.task_definition_arn().is_some())
+        .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?;
+    let mut live = td_live(new, out.tags(), Some(td));
+    live.tags = t.tags.clone();
+    Ok(live)
 }
 
 async fn delete_task_definition(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
@@ -1176,7 +1186,6 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     if s.desired_count.unwrap_or(1) > 0 {
         preflight_images(p, &s.task_definition).await?;
     }
-    wait_not_draining(p, cluster, name).await?;
     let mut req = p
         .ecs
         .create_service()
@@ -1202,15 +1211,32 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     if let Some(d) = &s.deployment {
         req = req.deployment_configuration(deployment_configuration(d));
     }
-    let out = with_slr(
-        p,
-        || {
-            let r = req.clone();
-            async move { r.send().await.map_err(|e| sdk_err("ecs:CreateService", e)) }
-        },
-        lb_not_ready,
-    )
-    .await?;
+    let send = || {
+        with_slr(
+            p,
+            || {
+                let r = req.clone();
+                async move { r.send().await.map_err(|e| sdk_err("ecs:CreateService", e)) }
+            },
+            lb_not_ready,
+        )
+    };
+    // The plan has just found no active service of this name, so create at
+    // once; only when that is refused, see whether an old service of the
+    // name is still DRAINING (it blocks the name until INACTIVE), wait it
+    // out and try again.
+    let out = match send().await {
+        Ok(out) => out,
+        Err(e) if matches!(e.kind, ErrorKind::Rejected | ErrorKind::InUse) => {
+            let draining = describe_service(p, cluster, name).await?;
+            if draining.is_none_or(|x| x.status() != Some("DRAINING")) {
+                return Err(e);
+            }
+            wait_not_draining(p, cluster, name).await?;
+            send().await?
+        }
+        Err(e) => return Err(e),
+    };
     let mut svc = out.service.ok_or_else(|| gone_after("ecs:CreateService", "the new service"))?;
     let arn = svc.service_arn().unwrap_or(name).to_string();
     if let Some(again) = settings_not_taken(p, cluster, &arn, s, &svc).await? {
@@ -1218,10 +1244,13 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     }
     if waits(s) {
         let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
-        wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+        svc = wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
     }
-    let back = describe_service(p, cluster, &arn).await?;
-    back.map(|svc| service_live(&svc, Some(s))).ok_or_else(|| gone_after("ecs:DescribeServices", "the new service"))
+    // The service as created (or as its wait last described it): not read
+    // back again.
+    let mut live = service_live(&svc, Some(s));
+    live.tags = t.tags.clone();
+    Ok(live)
 }
 
 /// Settings CreateService answered without (some endpoints ignore them
@@ -1423,7 +1452,7 @@ async fn wait_stable(
     task_definition: &str,
     ours: Option<&str>,
     timeout: Duration,
-) -> Result<(), ProviderError> {
+) -> Result<et::Service, ProviderError> {
     const OP: &str = "ecs:DescribeServices";
     let last = Mutex::new(String::from("no deployment seen yet"));
     let what = format!("service `{name}` to finish its deployment");
@@ -1446,7 +1475,7 @@ async fn wait_stable(
         let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
         *last.lock().unwrap() = status;
         match verdict {
-            Verdict::Done => Ok(Some(())),
+            Verdict::Done => Ok(Some(svc)),
             Verdict::Waiting => Ok(None),
             Verdict::Failed(why) => Err(deployment_failed(p, cluster, name, &why).await),
         }
@@ -1525,38 +1554,22 @@ async fn stopped_reasons(p: &AwsProvider, cluster: &str, name: &str) -> Vec<Stri
 async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     let arn = d.id.as_str();
     let Some(cluster) = service_cluster(p, arn).await? else { return Ok(()) };
-    let Some(svc) = describe_service(p, &cluster, arn).await? else { return Ok(()) };
-    match svc.status() {
-        Some("INACTIVE") => return Ok(()),
-        Some("ACTIVE") => {
-            if svc.desired_count() > 0 {
-                // Scaled to 0 first; then delete (with force, should the
-                // scale-in not have registered yet).
-                let r = p.ecs.update_service().cluster(&cluster).service(arn).desired_count(0).send().await;
-                if let Err(e) = r {
-                    let e = sdk_err("ecs:UpdateService", e);
-                    if e.kind == ErrorKind::NotFound {
-                        return Ok(());
-                    }
-                    if e.code.as_deref() != Some("ServiceNotActiveException") {
-                        return Err(e);
-                    }
-                }
-            }
-            if let Err(e) = p.ecs.delete_service().cluster(&cluster).service(arn).force(true).send().await {
-                let e = sdk_err("ecs:DeleteService", e);
-                if e.kind == ErrorKind::NotFound {
-                    return Ok(());
-                }
-                if e.code.as_deref() != Some("ServiceNotActiveException") {
-                    return Err(e);
-                }
+    // Deleted at once, with force: its tasks are stopped with it, so it need
+    // not be scaled to 0 first, nor described before.
+    let name = match p.ecs.delete_service().cluster(&cluster).service(arn).force(true).send().await {
+        Ok(out) => out.service().and_then(|s| s.service_name()).map(str::to_string),
+        Err(e) => {
+            let e = sdk_err("ecs:DeleteService", e);
+            match (e.kind, e.code.as_deref()) {
+                (ErrorKind::NotFound, _) => return Ok(()),
+                // Already being deleted: wait for it as for this delete.
+                (_, Some("ServiceNotActiveException")) => None,
+                _ => return Err(e),
             }
         }
-        _ => {}
-    }
+    };
     // Draining lasts as long as the target groups' deregistration delay.
-    let name = svc.service_name().unwrap_or(arn).to_string();
+    let name = name.or_else(|| d.name.clone()).unwrap_or_else(|| arn.to_string());
     wait(
         &p.opts,
         p.opts.wait_timeout,

@@ -305,27 +305,31 @@ fn lb_live_of(lb: &LoadBalancer, attrs_now: &[(String, String)], tags: Tags) -> 
 
 /// Waits until the load balancer is active, then reads it.
 async fn lb_read_back(p: &AwsProvider, arn: &str) -> Result<Live, ProviderError> {
-    let lb =
-        wait(&p.opts, p.opts.wait_timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be active", || async {
-            let Some(lb) = describe_lb(p, arn).await? else {
-                return Ok(None);
-            };
-            match lb.state().and_then(|s| s.code()) {
-                // No state at all: nothing says it is still coming up.
-                Some(LoadBalancerStateEnum::Active | LoadBalancerStateEnum::ActiveImpaired) | None => Ok(Some(lb)),
-                Some(LoadBalancerStateEnum::Failed) => Err(ProviderError::new(
-                    ErrorKind::Rejected,
-                    "elbv2:CreateLoadBalancer",
-                    format!(
-                        "the load balancer failed to come up: {}",
-                        lb.state().and_then(|s| s.reason()).unwrap_or("AWS gave no reason")
-                    ),
-                )),
-                Some(_) => Ok(None),
-            }
-        })
-        .await?;
+    let lb = wait_active(p, arn).await?;
     lb_live(p, &lb).await
+}
+
+/// Waits until the load balancer is active; its last description.
+async fn wait_active(p: &AwsProvider, arn: &str) -> Result<LoadBalancer, ProviderError> {
+    wait(&p.opts, p.opts.wait_timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be active", || async {
+        let Some(lb) = describe_lb(p, arn).await? else {
+            return Ok(None);
+        };
+        match lb.state().and_then(|s| s.code()) {
+            // No state at all: nothing says it is still coming up.
+            Some(LoadBalancerStateEnum::Active | LoadBalancerStateEnum::ActiveImpaired) | None => Ok(Some(lb)),
+            Some(LoadBalancerStateEnum::Failed) => Err(ProviderError::new(
+                ErrorKind::Rejected,
+                "elbv2:CreateLoadBalancer",
+                format!(
+                    "the load balancer failed to come up: {}",
+                    lb.state().and_then(|s| s.reason()).unwrap_or("AWS gave no reason")
+                ),
+            )),
+            Some(_) => Ok(None),
+        }
+    })
+    .await
 }
 
 fn subnet_list(spec: &LbSpec, op: &str) -> Result<Vec<String>, ProviderError> {
@@ -399,8 +403,12 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
     if spec.deletion_protection {
         attrs.push((DELETION_PROTECTION, "true".to_string()));
     }
-    set_lb_attributes(p, &arn, attrs).await?;
-    lb_read_back(p, &arn).await
+    let written: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    // The attributes are set while the load balancer comes up, and what the
+    // wait last described is the answer: no read-back after it.
+    let (set, lb) = futures::join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn));
+    set?;
+    Ok(lb_live_of(&lb?, &written, t.tags.clone()))
 }
 
 async fn update_lb(
@@ -655,16 +663,19 @@ async fn create_tg(p: &AwsProvider, t: &Target, spec: &TgSpec) -> Result<Live, P
             .set_matcher(h.matcher.as_deref().map(|m| matcher(spec, m)));
     }
     let out = req.send().await.map_err(|e| sdk_err(OP, e))?;
-    let arn = out
+    let tg = out
         .target_groups()
         .first()
-        .and_then(|tg| tg.target_group_arn())
-        .ok_or_else(|| missing(OP, "target group ARN"))?
-        .to_string();
+        .filter(|tg| tg.target_group_arn().is_some())
+        .ok_or_else(|| missing(OP, "target group ARN"))?;
+    let arn = tg.target_group_arn().unwrap_or_default();
+    let mut written = Vec::new();
     if let Some(delay) = spec.deregistration_delay {
-        set_deregistration_delay(p, &arn, delay).await?;
+        set_deregistration_delay(p, arn, delay).await?;
+        written.push((DEREGISTRATION_DELAY.to_string(), delay.to_string()));
     }
-    tg_read_back(p, &arn, spec).await
+    // The group as created: CreateTargetGroup answers with all of it.
+    Ok(tg_live_of(tg, Some(spec), &written, t.tags.clone()))
 }
 
 async fn update_tg(
@@ -937,9 +948,10 @@ async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Re
         .send()
         .await
         .map_err(|e| sdk_err(OP, e))?;
-    let arn =
-        out.listeners().first().and_then(|l| l.listener_arn()).ok_or_else(|| missing(OP, "listener ARN"))?.to_string();
-    listener_read_back(p, &arn, spec).await
+    let l =
+        out.listeners().first().filter(|l| l.listener_arn().is_some()).ok_or_else(|| missing(OP, "listener ARN"))?;
+    // The listener as created: CreateListener answers with all of it.
+    Ok(listener_live_of(l, Some(spec), t.tags.clone()))
 }
 
 async fn update_listener(

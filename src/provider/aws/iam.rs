@@ -708,19 +708,28 @@ async fn create_role(p: &AwsProvider, t: &Target, spec: &Role) -> Result<Live, P
         .set_max_session_duration(spec.max_session_duration.map(|d| d as i32))
         .set_permissions_boundary(spec.permissions_boundary.clone())
         .set_tags(Some(iam_tags(&t.tags)));
-    retry_for(
+    let role = retry_for(
         Duration::from_secs(30),
-        || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("iam:CreateRole", e)) },
+        || async { req.clone().send().await.map_err(|e| sdk_err("iam:CreateRole", e)) },
         principal_not_ready,
     )
-    .await?;
-    for (pname, doc) in &spec.inline_policies {
-        put_inline(p, name, pname, doc).await?;
-    }
-    for arn in &spec.policies {
-        attach(p, name, arn).await?;
-    }
-    read_back_role(p, name, spec).await
+    .await?
+    .role
+    .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreateRole", "the answer has no role"))?;
+    // Inline and attached policies side by side: none needs another.
+    let inline = spec.inline_policies.iter().map(|(pname, doc)| put_inline(p, name, pname, doc));
+    let attached = spec.policies.iter().map(|arn| attach(p, name, arn));
+    let (inline, attached) = futures::join!(futures::future::join_all(inline), futures::future::join_all(attached));
+    inline.into_iter().chain(attached).collect::<Result<Vec<()>, _>>()?;
+    // The role as created: CreateRole's answer and what was just written,
+    // without reading it back (one round less per create).
+    let extras = (
+        (!spec.policies.is_empty()).then(|| spec.policies.clone()),
+        (!spec.inline_policies.is_empty()).then(|| spec.inline_policies.clone()),
+    );
+    let mut live = role_fields(&role, Some(spec), extras);
+    live.tags = t.tags.clone();
+    Ok(live)
 }
 
 async fn update_role(
@@ -847,37 +856,44 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
     let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else {
         return Ok(());
     };
-    let Some(r) = get_role(p, name).await? else { return Ok(()) };
+    // The role and what is attached to it, read side by side.
+    let profiles = async {
+        let r: Result<Vec<aws_sdk_iam::types::InstanceProfile>, ProviderError> = p
+            .iam
+            .list_instance_profiles_for_role()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("iam:ListInstanceProfilesForRole", e));
+        r
+    };
+    let (r, inline, attached, profiles) =
+        futures::join!(get_role(p, name), role_policy_names(p, name), attached_policies(p, name), profiles);
+    let Some(r) = r? else { return Ok(()) };
     if d.id.starts_with("arn:") && r.arn() != d.id {
         // Another role of the same name: the recorded one is gone.
         return Ok(());
     }
-    for n in role_policy_names(p, name).await? {
+    let (inline, attached, profiles) = (found(inline)?, found(attached)?, found(profiles)?);
+    let (Some(inline), Some(attached), Some(profiles)) = (inline, attached, profiles) else { return Ok(()) };
+    // Everything attached is taken off side by side, then the role goes.
+    let inline = inline.iter().map(|n| async move {
         ok_if_gone(
             p.iam
                 .delete_role_policy()
                 .role_name(name)
-                .policy_name(&n)
+                .policy_name(n)
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(|e| sdk_err("iam:DeleteRolePolicy", e)),
-        )?;
-    }
-    for a in attached_policies(p, name).await? {
-        detach(p, name, &a).await?;
-    }
-    let profiles = p
-        .iam
-        .list_instance_profiles_for_role()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| sdk_err("iam:ListInstanceProfilesForRole", e))?;
-    for ip in &profiles {
+        )
+    });
+    let detached = attached.iter().map(|a| detach(p, name, a));
+    let removed = profiles.iter().map(|ip| async move {
         ok_if_gone(
             p.iam
                 .remove_role_from_instance_profile()
@@ -887,8 +903,14 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
                 .await
                 .map(|_| ())
                 .map_err(|e| sdk_err("iam:RemoveRoleFromInstanceProfile", e)),
-        )?;
-    }
+        )
+    });
+    let (a, b, c) = futures::join!(
+        futures::future::join_all(inline),
+        futures::future::join_all(detached),
+        futures::future::join_all(removed)
+    );
+    a.into_iter().chain(b).chain(c).collect::<Result<Vec<()>, _>>()?;
     ok_if_gone(p.iam.delete_role().role_name(name).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeleteRole", e)))
 }
 
@@ -954,6 +976,29 @@ async fn policy_live(
     Ok(policy_fields(pol, spec, text.as_deref()))
 }
 
+/// A policy recorded with its ARN and default version, read in one round:
+/// the policy and that version side by side. `None` when there is no such
+/// record, or when the policy's default version is another one (then the
+/// caller reads it as usual).
+async fn read_recorded_policy(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &Policy,
+) -> Result<Option<Option<Live>>, ProviderError> {
+    let arn = t.id.as_deref().filter(|id| id.starts_with("arn:") && !unresolved(id));
+    let version = t.recorded.get("default_version").and_then(Value::as_str).filter(|v| !v.is_empty());
+    let (Some(arn), Some(version)) = (arn, version) else { return Ok(None) };
+    let (pol, doc) =
+        futures::join!(get_policy(p, arn), p.iam.get_policy_version().policy_arn(arn).version_id(version).send());
+    let Some(pol) = pol? else { return Ok(None) };
+    if pol.default_version_id() != Some(version) {
+        return Ok(None);
+    }
+    let doc = found(doc.map_err(|e| sdk_err("iam:GetPolicyVersion", e)))?;
+    let text = doc.and_then(|d| d.policy_version).and_then(|v| v.document);
+    Ok(text.map(|text| Some(policy_fields(&pol, Some(spec), Some(&text)))))
+}
+
 /// A policy as moor reports it, with the text of its default version.
 fn policy_fields(pol: &aws_sdk_iam::types::Policy, spec: Option<&Policy>, document: Option<&str>) -> Live {
     let arn = pol.arn().unwrap_or_default();
@@ -969,7 +1014,11 @@ fn policy_fields(pol: &aws_sdk_iam::types::Policy, spec: Option<&Policy>, docume
     Live {
         id: arn.to_string(),
         fields: f,
-        attrs: Attrs::from([("name".to_string(), json!(name)), ("arn".to_string(), json!(arn))]),
+        attrs: Attrs::from([
+            ("name".to_string(), json!(name)),
+            ("arn".to_string(), json!(arn)),
+            ("default_version".to_string(), json!(pol.default_version_id().unwrap_or_default())),
+        ]),
         tags: tag_map(pol.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
     }
 }
@@ -1003,11 +1052,15 @@ async fn create_policy(p: &AwsProvider, t: &Target, spec: &Policy) -> Result<Liv
         .send()
         .await
         .map_err(|e| sdk_err("iam:CreatePolicy", e))?;
-    let arn = out
+    let pol = out
         .policy()
-        .and_then(|p| p.arn())
+        .filter(|p| p.arn().is_some())
         .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreatePolicy", "AWS returned no policy ARN"))?;
-    read_back_policy(p, arn, spec).await
+    // The policy as created: CreatePolicy's answer and the document just
+    // sent, without reading it back (one round less per create).
+    let mut live = policy_fields(pol, Some(spec), Some(&document_json(&spec.document)));
+    live.tags = t.tags.clone();
+    Ok(live)
 }
 
 async fn policy_versions(p: &AwsProvider, arn: &str) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, ProviderError> {
@@ -1097,11 +1150,9 @@ async fn update_policy(
     read_back_policy(p, arn, spec).await
 }
 
-async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(()) };
-    let arn = pol.arn().unwrap_or(&d.id).to_string();
-    let arn = arn.as_str();
-    // Detach it everywhere.
+/// The roles, users and groups a policy is attached to.
+async fn policy_entities(p: &AwsProvider, arn: &str) -> Result<[Vec<String>; 3], ProviderError> {
+    let mut found: [Vec<String>; 3] = Default::default();
     let mut marker: Option<String> = None;
     loop {
         let out = p
@@ -1112,52 +1163,73 @@ async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErro
             .send()
             .await
             .map_err(|e| sdk_err("iam:ListEntitiesForPolicy", e))?;
-        for r in out.policy_roles().iter().filter_map(|r| r.role_name()) {
-            detach(p, r, arn).await?;
-        }
-        for u in out.policy_users().iter().filter_map(|u| u.user_name()) {
-            ok_if_gone(
-                p.iam
-                    .detach_user_policy()
-                    .user_name(u)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_err("iam:DetachUserPolicy", e)),
-            )?;
-        }
-        for g in out.policy_groups().iter().filter_map(|g| g.group_name()) {
-            ok_if_gone(
-                p.iam
-                    .detach_group_policy()
-                    .group_name(g)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_err("iam:DetachGroupPolicy", e)),
-            )?;
-        }
+        found[0].extend(out.policy_roles().iter().filter_map(|r| r.role_name()).map(str::to_string));
+        found[1].extend(out.policy_users().iter().filter_map(|u| u.user_name()).map(str::to_string));
+        found[2].extend(out.policy_groups().iter().filter_map(|g| g.group_name()).map(str::to_string));
         match out.marker() {
             Some(m) if out.is_truncated() => marker = Some(m.to_string()),
-            _ => break,
+            _ => return Ok(found),
         }
     }
-    for v in policy_versions(p, arn).await?.iter().filter(|v| !v.is_default_version()) {
-        if let Some(id) = v.version_id() {
-            ok_if_gone(
-                p.iam
-                    .delete_policy_version()
-                    .policy_arn(arn)
-                    .version_id(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
-            )?;
-        }
+}
+
+async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+    let arn = d.id.as_str();
+    if !arn.starts_with("arn:") || unresolved(arn) {
+        return Ok(());
     }
+    // The policy, where it is attached and its versions, read side by side.
+    let (pol, entities, versions) =
+        futures::join!(get_policy(p, arn), policy_entities(p, arn), policy_versions(p, arn));
+    if pol?.is_none() {
+        return Ok(());
+    }
+    let (Some([roles, users, groups]), Some(versions)) = (found(entities)?, found(versions)?) else { return Ok(()) };
+    // Detached everywhere and its old versions deleted, side by side.
+    let roles = roles.iter().map(|r| detach(p, r, arn));
+    let users = users.iter().map(|u| async move {
+        ok_if_gone(
+            p.iam
+                .detach_user_policy()
+                .user_name(u)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("iam:DetachUserPolicy", e)),
+        )
+    });
+    let groups = groups.iter().map(|g| async move {
+        ok_if_gone(
+            p.iam
+                .detach_group_policy()
+                .group_name(g)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("iam:DetachGroupPolicy", e)),
+        )
+    });
+    let old = versions.iter().filter(|v| !v.is_default_version()).filter_map(|v| v.version_id()).map(|id| async move {
+        ok_if_gone(
+            p.iam
+                .delete_policy_version()
+                .policy_arn(arn)
+                .version_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
+        )
+    });
+    let (a, b, c, v) = futures::join!(
+        futures::future::join_all(roles),
+        futures::future::join_all(users),
+        futures::future::join_all(groups),
+        futures::future::join_all(old)
+    );
+    a.into_iter().chain(b).chain(c).chain(v).collect::<Result<Vec<()>, _>>()?;
     ok_if_gone(
         p.iam.delete_policy().policy_arn(arn).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeletePolicy", e)),
     )
@@ -1180,6 +1252,9 @@ pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, Pr
     match &t.spec {
         Spec::IamRole(spec) => read_role(p, t, spec).await,
         Spec::IamPolicy(spec) => {
+            if let Some(live) = read_recorded_policy(p, t, spec).await? {
+                return Ok(live);
+            }
             let Some(pol) = find_policy(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
             found(policy_live(p, &pol, Some(spec)).await)
         }

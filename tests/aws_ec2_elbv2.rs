@@ -453,7 +453,7 @@ resources:
     // A short budget, so the test does not wait long.
     let quick = AwsProvider::connect(
         Some("us-east-1".into()),
-        ProviderOptions { wait_timeout: Duration::from_secs(1), poll: Duration::from_millis(50) },
+        ProviderOptions { wait_timeout: Duration::from_secs(1), poll: Duration::from_millis(50), ..Default::default() },
     )
     .await
     .unwrap();

@@ -118,7 +118,11 @@ async fn provider_at(endpoint: &str) -> Arc<AwsProvider> {
         .region(aws_config::Region::new("us-east-1"))
         .load()
         .await;
-    let opts = ProviderOptions { wait_timeout: Duration::from_secs(60), poll: Duration::from_millis(50) };
+    let opts = ProviderOptions {
+        wait_timeout: Duration::from_secs(60),
+        poll: Duration::from_millis(50),
+        ..Default::default()
+    };
     Arc::new(AwsProvider::from_config(&conf, "us-east-1".into(), opts))
 }
 

@@ -152,11 +152,15 @@ pub struct ProviderOptions {
     pub wait_timeout: Duration,
     /// First poll interval of waits; later polls back off to 15 s.
     pub poll: Duration,
+    /// Most requests in flight at once, over all services: a plan of a
+    /// thousand resources reads in bursts this wide rather than all at once,
+    /// which AWS's rate limits and the connection setup would punish.
+    pub max_requests: usize,
 }
 
 impl Default for ProviderOptions {
     fn default() -> Self {
-        ProviderOptions { wait_timeout: Duration::from_secs(600), poll: Duration::from_millis(250) }
+        ProviderOptions { wait_timeout: Duration::from_secs(600), poll: Duration::from_millis(250), max_requests: 64 }
     }
 }
 

@@ -73,7 +73,11 @@ pub fn moto() -> &'static Moto {
 
 pub async fn provider() -> Arc<AwsProvider> {
     moto();
-    let opts = ProviderOptions { wait_timeout: Duration::from_secs(60), poll: Duration::from_millis(50) };
+    let opts = ProviderOptions {
+        wait_timeout: Duration::from_secs(60),
+        poll: Duration::from_millis(50),
+        ..Default::default()
+    };
     Arc::new(AwsProvider::connect(Some("us-east-1".into()), opts).await.expect("provider"))
 }
 

@@ -20,11 +20,18 @@ mod iam;
 use super::{Deletion, ErrorKind, Live, Provider, ProviderError, ProviderOptions, Target};
 use crate::model::Kind;
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Counts the AWS calls a provider makes, by `service:Operation` (one per
 /// call, however many attempts the SDK's retries make).
@@ -60,6 +67,39 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
             *self.0.lock().unwrap().entry(key).or_default() += 1;
         }
         Ok(())
+    }
+}
+
+/// An HTTP client that lets at most so many requests be in flight at once
+/// (one semaphore shared by every service's client): the SDK's clients
+/// otherwise send whatever the code asks for at the same moment.
+#[derive(Debug, Clone)]
+struct Bounded {
+    inner: SharedHttpClient,
+    permits: Arc<Semaphore>,
+}
+
+impl HttpClient for Bounded {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(BoundedConnector { inner, permits: self.permits.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct BoundedConnector {
+    inner: SharedHttpConnector,
+    permits: Arc<Semaphore>,
+}
+
+impl HttpConnector for BoundedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, permits) = (self.inner.clone(), self.permits.clone());
+        HttpConnectorFuture::new(async move {
+            // Held until the answer's headers are in; the semaphore is never closed.
+            let _permit = permits.acquire_owned().await.expect("the semaphore is open");
+            inner.call(request).await
+        })
     }
 }
 
@@ -100,7 +140,11 @@ impl AwsProvider {
 
     /// Clients from an SDK configuration (any endpoint and credentials).
     pub fn from_config(config: &aws_config::SdkConfig, region: String, opts: ProviderOptions) -> AwsProvider {
-        let config = config.clone();
+        let mut config = config.clone();
+        if let Some(client) = config.http_client() {
+            let bounded = Bounded { inner: client, permits: Arc::new(Semaphore::new(opts.max_requests.max(1))) };
+            config = config.into_builder().http_client(bounded).build();
+        }
         let calls = CallCounter::default();
         AwsProvider {
             ecr: aws_sdk_ecr::Client::from_conf(
@@ -414,4 +458,60 @@ pub(crate) fn tag_map<'a>(
         .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or("").to_string())))
         .filter(|(k, _)| !k.starts_with("aws:"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers every request after a pause, and notes the most in flight.
+    #[derive(Debug, Clone, Default)]
+    struct Slow {
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl HttpConnector for Slow {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            let this = self.clone();
+            HttpConnectorFuture::new(async move {
+                let n = this.now.fetch_add(1, Ordering::SeqCst) + 1;
+                this.most.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                this.now.fetch_sub(1, Ordering::SeqCst);
+                let status = 200u16.try_into().expect("a status");
+                Ok(HttpResponse::new(status, SdkBody::from(r#"{"repositories":[]}"#)))
+            })
+        }
+    }
+
+    impl HttpClient for Slow {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_are_bounded() {
+        let slow = Slow::default();
+        let config = aws_config::SdkConfig::builder()
+            .http_client(slow.clone())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
+                aws_sdk_ecr::config::Credentials::for_tests(),
+            ))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let opts = ProviderOptions { max_requests: 3, ..ProviderOptions::default() };
+        let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+        let calls = (0..12).map(|_| p.ecr.describe_repositories().send());
+        for r in futures::future::join_all(calls).await {
+            r.expect("answered");
+        }
+        assert_eq!(p.calls.total(), 12);
+        assert_eq!(slow.most.load(Ordering::SeqCst), 3, "at most 3 at once, and 3 used");
+    }
 }

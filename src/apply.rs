@@ -365,48 +365,65 @@ pub async fn apply<P: Provider + 'static>(
                 Job { op: i, started, result }
             });
         }
-        let Some(joined) = running.join_next().await else { break };
-        let job = match joined {
-            Ok(j) => j,
-            Err(e) => {
-                summary.state_error = Some(format!("an operation panicked: {e}"));
-                continue;
-            }
-        };
-        let op = &ops[job.op];
-        let ch = &plan.changes[op.change];
-        done[job.op] = true;
-        match job.result {
-            Ok(result) => {
-                reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
-                record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
-                if op.step.writes() {
-                    save(&mut state, store, &mut summary);
+        let Some(first) = running.join_next().await else { break };
+        // Every job that has finished by now is recorded, then the record
+        // is saved once for all of them (group commit): each write is saved
+        // before anything that depends on it starts, with fewer rewrites of
+        // a large record.
+        let mut finished = vec![first];
+        while let Some(more) = running.try_join_next() {
+            finished.push(more);
+        }
+        let mut wrote = false;
+        for joined in finished {
+            let job = match joined {
+                Ok(j) => j,
+                Err(e) => {
+                    summary.state_error = Some(format!("an operation panicked: {e}"));
+                    continue;
                 }
-                for &d in &dependents[job.op] {
-                    pending[d] -= 1;
-                    if pending[d] == 0 && !done[d] {
-                        ready.insert(d);
+            };
+            let op = &ops[job.op];
+            let ch = &plan.changes[op.change];
+            done[job.op] = true;
+            match job.result {
+                Ok(result) => {
+                    reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
+                    record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
+                    wrote |= op.step.writes();
+                    for &d in &dependents[job.op] {
+                        pending[d] -= 1;
+                        if pending[d] == 0 && !done[d] {
+                            ready.insert(d);
+                        }
+                    }
+                }
+                Err(e) => {
+                    reporter.failed(&op.resource, op.kind, op.step, &e);
+                    summary.failed.push(Failure {
+                        resource: op.resource.clone(),
+                        kind: op.kind,
+                        step: op.step,
+                        error: e,
+                    });
+                    // Everything downstream is skipped, once, naming the cause.
+                    let mut stack_: Vec<usize> = dependents[job.op].clone();
+                    while let Some(d) = stack_.pop() {
+                        if done[d] {
+                            continue;
+                        }
+                        done[d] = true;
+                        ready.remove(&d);
+                        let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
+                        reporter.skipped(&ops[d].resource, &why);
+                        summary.skipped.push((ops[d].resource.clone(), why));
+                        stack_.extend(dependents[d].iter().copied());
                     }
                 }
             }
-            Err(e) => {
-                reporter.failed(&op.resource, op.kind, op.step, &e);
-                summary.failed.push(Failure { resource: op.resource.clone(), kind: op.kind, step: op.step, error: e });
-                // Everything downstream is skipped, once, naming the cause.
-                let mut stack_: Vec<usize> = dependents[job.op].clone();
-                while let Some(d) = stack_.pop() {
-                    if done[d] {
-                        continue;
-                    }
-                    done[d] = true;
-                    ready.remove(&d);
-                    let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
-                    reporter.skipped(&ops[d].resource, &why);
-                    summary.skipped.push((ops[d].resource.clone(), why));
-                    stack_.extend(dependents[d].iter().copied());
-                }
-            }
+        }
+        if wrote {
+            save(&mut state, store, &mut summary);
         }
     }
     if cancel.load(Ordering::SeqCst) {

@@ -25,7 +25,8 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
@@ -103,6 +104,17 @@ impl HttpConnector for BoundedConnector {
     }
 }
 
+/// The configuration's HTTP client; when it names none (as a configuration
+/// loaded from the environment does), the one the SDK would choose for it.
+fn http_client(config: &aws_config::SdkConfig) -> Option<SharedHttpClient> {
+    if let Some(client) = config.http_client() {
+        return Some(client);
+    }
+    let version = config.behavior_version().unwrap_or(aws_config::BehaviorVersion::latest());
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(version)?;
+    plugin.runtime_components(&RuntimeComponentsBuilder::new("moor")).http_client()
+}
+
 pub struct AwsProvider {
     pub ecr: aws_sdk_ecr::Client,
     pub iam: aws_sdk_iam::Client,
@@ -141,7 +153,7 @@ impl AwsProvider {
     /// Clients from an SDK configuration (any endpoint and credentials).
     pub fn from_config(config: &aws_config::SdkConfig, region: String, opts: ProviderOptions) -> AwsProvider {
         let mut config = config.clone();
-        if let Some(client) = config.http_client() {
+        if let Some(client) = http_client(&config) {
             let bounded = Bounded { inner: client, permits: Arc::new(Semaphore::new(opts.max_requests.max(1))) };
             config = config.into_builder().http_client(bounded).build();
         }
@@ -513,5 +525,221 @@ mod tests {
         }
         assert_eq!(p.calls.total(), 12);
         assert_eq!(slow.most.load(Ordering::SeqCst), 3, "at most 3 at once, and 3 used");
+    }
+
+    /// The configuration `connect` loads names no HTTP client: the SDK's
+    /// default one is bounded too. A loopback server counts connections open
+    /// at once (each answers one request, then closes).
+    #[tokio::test]
+    async fn the_sdks_default_client_is_bounded_too() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m) = (now.clone(), most.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let (n, m) = (n.clone(), m.clone());
+                tokio::spawn(async move {
+                    m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let k = sock.read(&mut chunk).await.unwrap_or(0);
+                        buf.extend_from_slice(&chunk[..k]);
+                        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                        if k == 0 {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    let body = r#"{"repositories":[]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\
+                         connection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{addr}"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::for_tests())
+            .load()
+            .await;
+        assert!(config.http_client().is_none(), "the SDK chooses the client per service client");
+        let opts = ProviderOptions { max_requests: 3, ..ProviderOptions::default() };
+        let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+        let calls = (0..12).map(|_| p.ecr.describe_repositories().send());
+        for r in futures::future::join_all(calls).await {
+            r.expect("answered");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 3, "at most 3 at once, and 3 used");
+    }
+
+    /// Answers (status, body) by operation, in order; the last one repeats.
+    type Answers = std::collections::HashMap<String, Vec<(u16, String)>>;
+
+    /// Answers ECS calls from a script, by operation, and notes the calls.
+    #[derive(Debug, Clone, Default)]
+    struct Scripted {
+        answers: Arc<std::sync::Mutex<Answers>>,
+        calls: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Scripted {
+        fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {
+            self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
+            self
+        }
+    }
+
+    impl HttpConnector for Scripted {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            let op = target.rsplit('.').next().unwrap_or_default().to_string();
+            self.calls.lock().unwrap().push(op.clone());
+            let mut answers = self.answers.lock().unwrap();
+            let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
+            let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
+            let status = status.try_into().expect("a status");
+            let mut response = HttpResponse::new(status, SdkBody::from(body));
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl HttpClient for Scripted {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    fn scripted_provider(script: &Scripted) -> AwsProvider {
+        let config = aws_config::SdkConfig::builder()
+            .http_client(script.clone())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
+                aws_sdk_ecr::config::Credentials::for_tests(),
+            ))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let opts = ProviderOptions { poll: Duration::from_millis(1), ..ProviderOptions::default() };
+        AwsProvider::from_config(&config, "us-east-1".into(), opts)
+    }
+
+    fn service_target() -> Target {
+        let text = r#"
+stack: s
+resources:
+  app:
+    kind: ecs/service
+    cluster: arn:aws:ecs:us-east-1:123456789012:cluster/c
+    task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/t:1
+    desired_count: 0
+    network:
+      subnets: [subnet-1]
+"#;
+        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
+        let stack = loaded.stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        crate::plan::target(&stack, "app", &Default::default(), &state).0
+    }
+
+    const SERVICE: &str = "arn:aws:ecs:us-east-1:123456789012:service/c/s-app";
+
+    fn active() -> serde_json::Value {
+        serde_json::json!({
+            "serviceArn": SERVICE, "serviceName": "s-app", "status": "ACTIVE", "desiredCount": 0,
+            "runningCount": 0, "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1",
+            "deployments": [{"id": "ecs-svc/1", "status": "PRIMARY", "desiredCount": 0, "runningCount": 0,
+                "rolloutState": "COMPLETED",
+                "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1"}]
+        })
+    }
+
+    #[tokio::test]
+    async fn a_service_is_created_at_once_and_waits_out_a_draining_namesake_only_when_refused() {
+        // Refused while the old service of the name drains: described, waited
+        // out, created again.
+        let script = Scripted::default();
+        let refused = serde_json::json!({"__type": "InvalidParameterException",
+            "message": "Creation of service was not idempotent."});
+        script
+            .answer("CreateService", 400, refused)
+            .answer("CreateService", 200, serde_json::json!({"service": active()}))
+            .answer(
+                "DescribeServices",
+                200,
+                serde_json::json!({"services": [{"serviceArn": SERVICE,
+                "serviceName": "s-app", "status": "DRAINING"}], "failures": []}),
+            )
+            .answer(
+                "DescribeServices",
+                200,
+                serde_json::json!({"services": [{"serviceArn": SERVICE,
+                "serviceName": "s-app", "status": "DRAINING"}], "failures": []}),
+            )
+            .answer(
+                "DescribeServices",
+                200,
+                serde_json::json!({"services": [{"serviceArn": SERVICE,
+                "serviceName": "s-app", "status": "INACTIVE"}], "failures": []}),
+            )
+            .answer("DescribeServices", 200, serde_json::json!({"services": [active()], "failures": []}));
+        let p = scripted_provider(&script);
+        let live = p.create(&service_target()).await.expect("created");
+        assert_eq!(live.id, SERVICE);
+        let calls = script.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                "CreateService",
+                "DescribeServices",
+                "DescribeServices",
+                "DescribeServices",
+                "CreateService",
+                "DescribeServices"
+            ]
+        );
+
+        // Nothing in the way: one CreateService, then the stability wait's
+        // one DescribeServices, and no read-back.
+        let script = Scripted::default();
+        script.answer("CreateService", 200, serde_json::json!({"service": active()})).answer(
+            "DescribeServices",
+            200,
+            serde_json::json!({"services": [active()], "failures": []}),
+        );
+        let p = scripted_provider(&script);
+        p.create(&service_target()).await.expect("created");
+        assert_eq!(script.calls.lock().unwrap().clone(), ["CreateService", "DescribeServices"]);
+
+        // Refused for another reason: the error stands, after one describe.
+        let script = Scripted::default();
+        let refused = serde_json::json!({"__type": "InvalidParameterException", "message": "bad subnet"});
+        script.answer("CreateService", 400, refused).answer(
+            "DescribeServices",
+            200,
+            serde_json::json!({"services": [], "failures": []}),
+        );
+        let p = scripted_provider(&script);
+        let e = p.create(&service_target()).await.expect_err("refused");
+        assert!(e.to_string().contains("bad subnet"), "{e}");
+        assert_eq!(script.calls.lock().unwrap().clone(), ["CreateService", "DescribeServices"]);
     }
 }

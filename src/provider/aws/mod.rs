@@ -211,13 +211,16 @@ impl Provider for AwsProvider {
         let pick = |g: &Vec<usize>| g.iter().map(|i| &ts[*i]).collect::<Vec<_>>();
         let (a, b, c, d, e) =
             (pick(&groups[0]), pick(&groups[1]), pick(&groups[2]), pick(&groups[3]), pick(&groups[4]));
-        let results = futures::join!(
+        // EC2 first: security groups and target groups wait for the VPC
+        // lookups, so their calls go out (and are answered) first.
+        let (c, a, b, d, e) = futures::join!(
+            ec2::read_many(self, &c),
             ecr::read_many(self, &a),
             iam::read_many(self, &b),
-            ec2::read_many(self, &c),
             elbv2::read_many(self, &d),
             ecs::read_many(self, &e)
         );
+        let results = (a, b, c, d, e);
         let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..ts.len()).map(|_| None).collect();
         for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4]) {
             for (i, r) in g.iter().zip(rs) {

@@ -1104,26 +1104,37 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     if unresolved(id) {
         return Ok(());
     }
-    let Some(sg) = describe_sg(p, id).await? else {
+    // The group and the interfaces that use it, side by side.
+    let (sg, enis) = futures::join!(describe_sg(p, id), interfaces_using(p, id));
+    let Some(sg) = sg? else {
         return Ok(());
     };
+    let enis = Mutex::new(Some(enis?));
     // Rules that name other groups would keep those from being deleted.
     let refs = |perms: &[IpPermission]| -> Vec<Atom> {
         perm_atoms(perms).into_iter().filter(|a| matches!(a.key.peer, Peer::Group(_))).collect()
     };
-    revoke(p, id, Dir::Ingress, &refs(sg.ip_permissions())).await?;
-    revoke(p, id, Dir::Egress, &refs(sg.ip_permissions_egress())).await?;
+    let (ingress, egress) = (refs(sg.ip_permissions()), refs(sg.ip_permissions_egress()));
+    let (i, e) = futures::join!(revoke(p, id, Dir::Ingress, &ingress), revoke(p, id, Dir::Egress, &egress));
+    i?;
+    e?;
 
     // Load balancers and tasks leave interfaces behind for minutes.
     let blockers: Mutex<(Vec<String>, Option<ProviderError>)> = Mutex::new((Vec::new(), None));
     let blockers_ref = &blockers;
+    let enis_ref = &enis;
     let r = wait(
         &p.opts,
         p.opts.wait_timeout,
         "ec2:DeleteSecurityGroup",
         "the security group to be free",
         move || async move {
-            let enis = interfaces_using(p, id).await?;
+            // The first look was made with the describe above.
+            let first = enis_ref.lock().unwrap().take();
+            let enis = match first {
+                Some(enis) => enis,
+                None => interfaces_using(p, id).await?,
+            };
             if !enis.is_empty() {
                 *blockers_ref.lock().unwrap() = (enis, None);
                 return Ok(None);

@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// How many resources are worked on at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// Most AWS requests in flight at once, reads and writes of every
+    /// service together (the SDK backs off and retries when AWS throttles).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_requests: u16,
     /// Longest wait for one resource to settle: `600`, `90s`, `10m`, `1h`.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub wait_timeout: std::time::Duration,
@@ -153,6 +157,7 @@ impl RunArgs {
             load: self.vars.options(),
             state_dir: self.state_dir.clone(),
             parallelism: self.parallelism.into(),
+            max_requests: self.max_requests.into(),
             wait_timeout: self.wait_timeout,
             force: self.force,
             auto_approve,
@@ -228,6 +233,7 @@ pub fn main() -> ExitCode {
                 vars: VarArgs::default(),
                 state_dir,
                 parallelism: 1,
+                max_requests: 64,
                 wait_timeout: std::time::Duration::ZERO,
                 force: false,
             };

@@ -29,6 +29,7 @@ pub struct RunOptions {
     pub load: LoadOptions,
     pub state_dir: PathBuf,
     pub parallelism: usize,
+    pub max_requests: usize,
     pub wait_timeout: Duration,
     pub force: bool,
     pub auto_approve: bool,
@@ -69,7 +70,7 @@ fn load(file: &Path, o: &RunOptions) -> Option<(Stack, Graph)> {
 }
 
 async fn connect(stack: &Stack, o: &RunOptions) -> Option<Arc<AwsProvider>> {
-    let opts = ProviderOptions { wait_timeout: o.wait_timeout, ..ProviderOptions::default() };
+    let opts = ProviderOptions { wait_timeout: o.wait_timeout, max_requests: o.max_requests, ..Default::default() };
     match AwsProvider::connect(stack.region.clone(), opts).await {
         Ok(p) => Some(Arc::new(p)),
         Err(e) => {

@@ -1239,12 +1239,23 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     };
     let mut svc = out.service.ok_or_else(|| gone_after("ecs:CreateService", "the new service"))?;
     let arn = svc.service_arn().unwrap_or(name).to_string();
-    if let Some(again) = settings_not_taken(p, cluster, &arn, s, &svc).await? {
+    // Settings the answer lacks are set again while the stability wait
+    // runs: such an update starts no deployment of its own, and the wait
+    // follows whichever deployment is PRIMARY.
+    let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
+    let (again, stable) = futures::join!(settings_not_taken(p, cluster, &arn, s, &svc), async {
+        match waits(s) {
+            true => {
+                Some(wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await)
+            }
+            false => None,
+        }
+    });
+    if let Some(again) = again? {
         svc = again;
     }
-    if waits(s) {
-        let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
-        svc = wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+    if let Some(stable) = stable {
+        svc = stable?;
     }
     // The service as created (or as its wait last described it): not read
     // back again.

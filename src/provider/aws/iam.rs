@@ -1075,6 +1075,20 @@ async fn policy_versions(p: &AwsProvider, arn: &str) -> Result<Vec<aws_sdk_iam::
         .map_err(|e| sdk_err("iam:ListPolicyVersions", e))
 }
 
+/// Deletes one version of a policy; one already gone is not an error.
+async fn delete_version(p: &AwsProvider, arn: &str, id: &str) -> Result<(), ProviderError> {
+    ok_if_gone(
+        p.iam
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
+    )
+}
+
 /// IAM keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;
 
@@ -1091,16 +1105,7 @@ async fn new_policy_version(p: &AwsProvider, arn: &str, doc: &PolicyDocument) ->
             .filter(|v| !v.is_default_version())
             .min_by_key(|v| (v.create_date().map(|d| (d.secs(), d.subsec_nanos())), number(v)));
         if let Some(id) = oldest.and_then(|v| v.version_id()) {
-            ok_if_gone(
-                p.iam
-                    .delete_policy_version()
-                    .policy_arn(arn)
-                    .version_id(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
-            )?;
+            delete_version(p, arn, id).await?;
         }
     }
     p.iam
@@ -1211,18 +1216,11 @@ async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErro
                 .map_err(|e| sdk_err("iam:DetachGroupPolicy", e)),
         )
     });
-    let old = versions.iter().filter(|v| !v.is_default_version()).filter_map(|v| v.version_id()).map(|id| async move {
-        ok_if_gone(
-            p.iam
-                .delete_policy_version()
-                .policy_arn(arn)
-                .version_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| sdk_err("iam:DeletePolicyVersion", e)),
-        )
-    });
+    let old = versions
+        .iter()
+        .filter(|v| !v.is_default_version())
+        .filter_map(|v| v.version_id())
+        .map(|id| delete_version(p, arn, id));
     let (a, b, c, v) = futures::join!(
         futures::future::join_all(roles),
         futures::future::join_all(users),

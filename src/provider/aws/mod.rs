@@ -509,17 +509,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn requests_in_flight_are_bounded() {
-        let slow = Slow::default();
-        let config = aws_config::SdkConfig::builder()
-            .http_client(slow.clone())
+    /// A configuration with this HTTP client and test credentials.
+    fn test_config(client: impl HttpClient + 'static) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .http_client(client)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
                 aws_sdk_ecr::config::Credentials::for_tests(),
             ))
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
+            .build()
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_are_bounded() {
+        let slow = Slow::default();
+        let config = test_config(slow.clone());
         let opts = ProviderOptions { max_requests: 3, ..ProviderOptions::default() };
         let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
         let calls = (0..12).map(|_| p.ecr.describe_repositories().send());
@@ -633,14 +638,7 @@ mod tests {
     }
 
     fn scripted_provider(script: &Scripted) -> AwsProvider {
-        let config = aws_config::SdkConfig::builder()
-            .http_client(script.clone())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
-                aws_sdk_ecr::config::Credentials::for_tests(),
-            ))
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
+        let config = test_config(script.clone());
         let opts = ProviderOptions { poll: Duration::from_millis(1), ..ProviderOptions::default() };
         AwsProvider::from_config(&config, "us-east-1".into(), opts)
     }

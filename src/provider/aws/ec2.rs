@@ -289,10 +289,25 @@ async fn describe_groups(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<Se
     Ok(pages.into_iter().flat_map(|o| o.security_groups.unwrap_or_default()).collect())
 }
 
-/// Groups by id, with the `group-id` filter: unlike `GroupIds`, it does not
-/// fail the whole call when one of them no longer exists.
+/// Groups by id: with `GroupIds` (the API's own lookup, cheaper than a
+/// filter); when one of them no longer exists that fails the whole call, and
+/// the chunk is read again with the `group-id` filter, which leaves out what
+/// is gone.
 async fn groups_by_id(p: &AwsProvider, ids: &[&str]) -> Result<Vec<SecurityGroup>, ProviderError> {
-    let calls = ids.chunks(FILTER_VALUES).map(|c| describe_groups(p, vec![filter_of("group-id", c)]));
+    let calls = ids.chunks(FILTER_VALUES).map(|c| async move {
+        let asked = c.iter().map(|id| id.to_string()).collect();
+        let r = p.ec2.describe_security_groups().set_group_ids(Some(asked)).send().await;
+        match r.map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e)) {
+            Ok(out) => Ok(out.security_groups.unwrap_or_default()),
+            Err(e)
+                if e.kind == ErrorKind::NotFound
+                    || e.code.as_deref().is_some_and(|c| c.starts_with("InvalidGroup")) =>
+            {
+                describe_groups(p, vec![filter_of("group-id", c)]).await
+            }
+            Err(e) => Err(e),
+        }
+    });
     let found = futures::future::try_join_all(calls).await?;
     Ok(found.into_iter().flatten().collect())
 }

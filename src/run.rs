@@ -69,9 +69,36 @@ fn load(file: &Path, o: &RunOptions) -> Option<(Stack, Graph)> {
     }
 }
 
-async fn connect(stack: &Stack, o: &RunOptions) -> Option<Arc<AwsProvider>> {
-    let opts = ProviderOptions { wait_timeout: o.wait_timeout, max_requests: o.max_requests, ..Default::default() };
-    match AwsProvider::connect(stack.region.clone(), opts).await {
+fn provider_options(o: &RunOptions) -> ProviderOptions {
+    ProviderOptions { wait_timeout: o.wait_timeout, max_requests: o.max_requests, ..Default::default() }
+}
+
+/// A connection started before the stack file is parsed.
+type Early = Option<tokio::task::JoinHandle<Result<AwsProvider, crate::provider::ProviderError>>>;
+
+/// Setting up the SDK takes milliseconds (its configuration, the system's
+/// TLS roots), so it starts while the file is parsed, in the region known
+/// so far: `--region`, else the environment's. Without either it waits for
+/// the file (guessing would mean asking the instance metadata service).
+fn connect_early(rt: &tokio::runtime::Runtime, o: &RunOptions) -> Early {
+    let env = || ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|k| std::env::var(k).ok());
+    let region = o.load.region.clone().or_else(env).filter(|r| !r.is_empty())?;
+    Some(rt.spawn(AwsProvider::connect(Some(region), provider_options(o))))
+}
+
+/// The provider for the stack's region: the early one when it is in that
+/// region, else a new one.
+async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Option<Arc<AwsProvider>> {
+    let first = match early {
+        Some(handle) => handle.await.ok().and_then(Result::ok),
+        None => None,
+    };
+    let ready = first.filter(|p| stack.region.as_ref().is_none_or(|want| *want == p.region));
+    let made = match ready {
+        Some(p) => Ok(p),
+        None => AwsProvider::connect(stack.region.clone(), provider_options(o)).await,
+    };
+    match made {
         Ok(p) => Some(Arc::new(p)),
         Err(e) => {
             eprintln!("{} {e}", style(o).red("error:"));
@@ -133,9 +160,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// `moor plan`.
 pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunOptions) -> u8 {
+    let rt = runtime();
+    let early = connect_early(&rt, o);
     let Some((stack, graph)) = load(file, o) else { return EXIT_ERROR };
-    runtime().block_on(async {
-        let Some(p) = connect(&stack, o).await else { return EXIT_ERROR };
+    rt.block_on(async {
+        let Some(p) = connect(&stack, o, early).await else { return EXIT_ERROR };
         let backend = LocalBackend::new(&o.state_dir);
         let Some(state) = read_state(&backend, &stack, o) else { return EXIT_ERROR };
         let Some(pl) = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await else { return EXIT_ERROR };
@@ -207,6 +236,8 @@ async fn execute<P: Provider + 'static>(
 
 /// `moor apply` and `moor destroy`.
 pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> u8 {
+    let rt = runtime();
+    let early = connect_early(&rt, o);
     let (stack, graph) = match (file, stack_name) {
         (Some(f), _) => match load(f, o) {
             Some(x) => x,
@@ -232,7 +263,7 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
         }
     };
     let s = style(o);
-    runtime().block_on(async {
+    rt.block_on(async {
         let backend = LocalBackend::new(&o.state_dir);
         let _lock = match backend.lock(&stack.name) {
             Ok((lock, warning)) => {
@@ -254,7 +285,7 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
         if stack.region.is_none() {
             stack.region = state.region.clone();
         }
-        let Some(p) = connect(&stack, o).await else { return EXIT_ERROR };
+        let Some(p) = connect(&stack, o, early).await else { return EXIT_ERROR };
         let Some(pl) = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await else { return EXIT_ERROR };
         eprint!("{}", render::plan_text(&pl, s, false));
         if !pl.problems.is_empty() {
@@ -402,7 +433,7 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
             }
         };
         let Some(mut state) = read_state(&backend, &stack, o) else { return EXIT_ERROR };
-        let Some(p) = connect(&stack, o).await else { return EXIT_ERROR };
+        let Some(p) = connect(&stack, o, None).await else { return EXIT_ERROR };
         let (mut t, _) = crate::plan::target(&stack, logical, &Default::default(), &state);
         t.id = Some(id.to_string());
         let live = match p.read(&t).await {

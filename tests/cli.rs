@@ -166,3 +166,33 @@ fn import_adopts_an_unowned_resource() {
     let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// The environment says one region, the file another: the file's wins (the
+/// connection started early in the environment's region is not used), and
+/// `--region` beats both.
+#[tokio::test]
+async fn the_files_region_beats_the_environments() {
+    let stack = "stack: cli-region\nregion: us-west-2\nresources:\n  repo:\n    kind: ecr/repository\n";
+    let dir = workdir("region", stack);
+    let o = moor(&dir, &["apply", "stack.yaml", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let in_region = |region: &'static str| async move {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
+            .load()
+            .await;
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        let out = ecr.describe_repositories().send().await.unwrap();
+        out.repositories().iter().any(|r| r.repository_name() == Some("cli-region/repo"))
+    };
+    assert_eq!(std::env::var("AWS_REGION").as_deref(), Ok("us-east-1"));
+    assert!(in_region("us-west-2").await, "created in the file's region");
+    assert!(!in_region("us-east-1").await, "not in the environment's");
+
+    // --region beats the file: in us-east-1 there is nothing to destroy.
+    let o = moor(&dir, &["plan", "stack.yaml", "--region", "us-east-1", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = moor(&dir, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!in_region("us-west-2").await, "destroyed in the file's region");
+}

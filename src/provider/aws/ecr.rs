@@ -492,7 +492,9 @@ async fn set_policy(
                 .set_registry_id(registry.map(str::to_string))
                 .policy_text(document_json(&doc));
             retry_for(
-                Duration::from_secs(20),
+                // IAM takes seconds, at times a minute, to make a new role
+                // known to other services.
+                Duration::from_secs(60),
                 || async { req.clone().send().await.map(|_| ()).map_err(|e| sdk_err("ecr:SetRepositoryPolicy", e)) },
                 policy_not_ready,
             )

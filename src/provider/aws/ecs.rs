@@ -10,8 +10,9 @@
 //!   the file's own resources, DRAINING) means gone. Create and update wait
 //!   until the deployment moor started is the PRIMARY one, COMPLETED, with
 //!   every task running; a rollback or a deployment whose tasks keep
-//!   stopping fails the apply, with the tasks' stop reasons. Delete scales
-//!   to 0, deletes and waits until the service is INACTIVE.
+//!   stopping fails the apply, with the tasks' stop reasons. Delete deletes
+//!   with force (its tasks stop with it) and waits until the service is
+//!   INACTIVE.
 //!
 //! ECS needs the service-linked role `AWSServiceRoleForECS`; the first
 //! cluster or service of a fresh account fails without it, so [`with_slr`]
@@ -1243,19 +1244,19 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     // runs: such an update starts no deployment of its own, and the wait
     // follows whichever deployment is PRIMARY.
     let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
-    let (again, stable) = futures::join!(settings_not_taken(p, cluster, &arn, s, &svc), async {
+    let (again, stable) = futures::try_join!(settings_not_taken(p, cluster, &arn, s, &svc), async {
         match waits(s) {
-            true => {
-                Some(wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await)
-            }
-            false => None,
+            true => wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+                .await
+                .map(Some),
+            false => Ok(None),
         }
-    });
-    if let Some(again) = again? {
+    })?;
+    if let Some(again) = again {
         svc = again;
     }
     if let Some(stable) = stable {
-        svc = stable?;
+        svc = stable;
     }
     // The service as created (or as its wait last described it): not read
     // back again.

@@ -406,9 +406,8 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
     let written: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     // The attributes are set while the load balancer comes up, and what the
     // wait last described is the answer: no read-back after it.
-    let (set, lb) = futures::join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn));
-    set?;
-    Ok(lb_live_of(&lb?, &written, t.tags.clone()))
+    let ((), lb) = futures::try_join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn))?;
+    Ok(lb_live_of(&lb, &written, t.tags.clone()))
 }
 
 async fn update_lb(
@@ -935,7 +934,7 @@ async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Re
         return Err(unresolved_err(OP, "load_balancer"));
     }
     check_action(&spec.default_action, OP)?;
-    let out = p
+    let req = p
         .elb
         .create_listener()
         .load_balancer_arn(&spec.load_balancer)
@@ -944,10 +943,15 @@ async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Re
         .set_certificates(spec.certificate.as_ref().map(|c| vec![Certificate::builder().certificate_arn(c).build()]))
         .set_ssl_policy(spec.ssl_policy.clone())
         .default_actions(sdk_action(&spec.default_action))
-        .set_tags(Some(elb_tags(&t.tags)))
-        .send()
-        .await
-        .map_err(|e| sdk_err(OP, e))?;
+        .set_tags(Some(elb_tags(&t.tags)));
+    // A target group created a moment ago may not be visible to the
+    // listener yet (it is no longer read back after its create).
+    let out = super::iam::retry_for(
+        Duration::from_secs(30),
+        || async { req.clone().send().await.map_err(|e| sdk_err(OP, e)) },
+        |e| e.code.as_deref() == Some("TargetGroupNotFound"),
+    )
+    .await?;
     let l =
         out.listeners().first().filter(|l| l.listener_arn().is_some()).ok_or_else(|| missing(OP, "listener ARN"))?;
     // The listener as created: CreateListener answers with all of it.

@@ -716,11 +716,14 @@ async fn create_role(p: &AwsProvider, t: &Target, spec: &Role) -> Result<Live, P
     .await?
     .role
     .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "iam:CreateRole", "the answer has no role"))?;
-    // Inline and attached policies side by side: none needs another.
-    let inline = spec.inline_policies.iter().map(|(pname, doc)| put_inline(p, name, pname, doc));
-    let attached = spec.policies.iter().map(|arn| attach(p, name, arn));
-    let (inline, attached) = futures::join!(futures::future::join_all(inline), futures::future::join_all(attached));
-    inline.into_iter().chain(attached).collect::<Result<Vec<()>, _>>()?;
+    // One after another: IAM answers ConcurrentModification to writes to
+    // one role at the same time.
+    for (pname, doc) in &spec.inline_policies {
+        put_inline(p, name, pname, doc).await?;
+    }
+    for arn in &spec.policies {
+        attach(p, name, arn).await?;
+    }
     // The role as created: CreateRole's answer and what was just written,
     // without reading it back (one round less per create).
     let extras = (
@@ -879,8 +882,10 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
     }
     let (inline, attached, profiles) = (found(inline)?, found(attached)?, found(profiles)?);
     let (Some(inline), Some(attached), Some(profiles)) = (inline, attached, profiles) else { return Ok(()) };
-    // Everything attached is taken off side by side, then the role goes.
-    let inline = inline.iter().map(|n| async move {
+    // Everything attached is taken off, one write at a time (IAM answers
+    // ConcurrentModification to writes to one role at the same time), then
+    // the role goes.
+    for n in &inline {
         ok_if_gone(
             p.iam
                 .delete_role_policy()
@@ -890,10 +895,12 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
                 .await
                 .map(|_| ())
                 .map_err(|e| sdk_err("iam:DeleteRolePolicy", e)),
-        )
-    });
-    let detached = attached.iter().map(|a| detach(p, name, a));
-    let removed = profiles.iter().map(|ip| async move {
+        )?;
+    }
+    for a in &attached {
+        detach(p, name, a).await?;
+    }
+    for ip in &profiles {
         ok_if_gone(
             p.iam
                 .remove_role_from_instance_profile()
@@ -903,14 +910,8 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
                 .await
                 .map(|_| ())
                 .map_err(|e| sdk_err("iam:RemoveRoleFromInstanceProfile", e)),
-        )
-    });
-    let (a, b, c) = futures::join!(
-        futures::future::join_all(inline),
-        futures::future::join_all(detached),
-        futures::future::join_all(removed)
-    );
-    a.into_iter().chain(b).chain(c).collect::<Result<Vec<()>, _>>()?;
+        )?;
+    }
     ok_if_gone(p.iam.delete_role().role_name(name).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeleteRole", e)))
 }
 
@@ -1190,7 +1191,7 @@ async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErro
         return Ok(());
     }
     let (Some([roles, users, groups]), Some(versions)) = (found(entities)?, found(versions)?) else { return Ok(()) };
-    // Detached everywhere and its old versions deleted, side by side.
+    // Detached everywhere, then its old versions deleted.
     let roles = roles.iter().map(|r| detach(p, r, arn));
     let users = users.iter().map(|u| async move {
         ok_if_gone(
@@ -1216,18 +1217,18 @@ async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErro
                 .map_err(|e| sdk_err("iam:DetachGroupPolicy", e)),
         )
     });
-    let old = versions
-        .iter()
-        .filter(|v| !v.is_default_version())
-        .filter_map(|v| v.version_id())
-        .map(|id| delete_version(p, arn, id));
-    let (a, b, c, v) = futures::join!(
+    // The detaches go to different roles, users and groups: side by side.
+    // The versions are all of this policy: one at a time (IAM answers
+    // ConcurrentModification otherwise).
+    let (a, b, c) = futures::join!(
         futures::future::join_all(roles),
         futures::future::join_all(users),
-        futures::future::join_all(groups),
-        futures::future::join_all(old)
+        futures::future::join_all(groups)
     );
-    a.into_iter().chain(b).chain(c).chain(v).collect::<Result<Vec<()>, _>>()?;
+    a.into_iter().chain(b).chain(c).collect::<Result<Vec<()>, _>>()?;
+    for id in versions.iter().filter(|v| !v.is_default_version()).filter_map(|v| v.version_id()) {
+        delete_version(p, arn, id).await?;
+    }
     ok_if_gone(
         p.iam.delete_policy().policy_arn(arn).send().await.map(|_| ()).map_err(|e| sdk_err("iam:DeletePolicy", e)),
     )

@@ -27,6 +27,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
@@ -135,7 +136,15 @@ impl AwsProvider {
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(200))
             .with_max_backoff(Duration::from_secs(20));
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry);
+        // An attempt that hangs is cut off and retried rather than holding
+        // its turn under `max_requests` for good; AWS answers these APIs in
+        // well under a second.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(3100))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .build();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r));
         }
@@ -155,7 +164,17 @@ impl AwsProvider {
         let mut config = config.clone();
         if let Some(client) = http_client(&config) {
             let bounded = Bounded { inner: client, permits: Arc::new(Semaphore::new(opts.max_requests.max(1))) };
-            config = config.into_builder().http_client(bounded).build();
+            // The SDK's check that an upload keeps moving starts its clock
+            // before the connector is called, so it counts a request's wait
+            // for its turn as a stalled upload, and fails it after about 6 s.
+            // moor's request bodies are a few hundred bytes: the check is off
+            // for uploads, and stays on for answers.
+            let grace = config.stalled_stream_protection().map(|s| s.grace_period());
+            let mut stalled = StalledStreamProtectionConfig::enabled().upload_enabled(false);
+            if let Some(g) = grace {
+                stalled = stalled.grace_period(g);
+            }
+            config = config.into_builder().http_client(bounded).stalled_stream_protection(stalled.build()).build();
         }
         let calls = CallCounter::default();
         AwsProvider {
@@ -533,6 +552,42 @@ mod tests {
         }
         assert_eq!(p.calls.total(), 12);
         assert_eq!(slow.most.load(Ordering::SeqCst), 3, "at most 3 at once, and 3 used");
+    }
+
+    /// A request that waits for its turn longer than the SDK's upload
+    /// check allows (a 1 s window, then the grace period) still goes out.
+    #[tokio::test]
+    async fn a_long_wait_for_a_turn_is_not_a_stalled_upload() {
+        #[derive(Debug, Clone)]
+        struct Slower;
+        impl HttpConnector for Slower {
+            fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    let status = 200u16.try_into().expect("a status");
+                    Ok(HttpResponse::new(status, SdkBody::from(r#"{"repositories":[]}"#)))
+                })
+            }
+        }
+        impl HttpClient for Slower {
+            fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+                SharedHttpConnector::new(self.clone())
+            }
+        }
+        let stalled = StalledStreamProtectionConfig::enabled().grace_period(Duration::from_millis(10)).build();
+        // No retries: a request taken for a stalled upload would fail.
+        let config = test_config(Slower)
+            .into_builder()
+            .stalled_stream_protection(stalled)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let opts = ProviderOptions { max_requests: 1, ..ProviderOptions::default() };
+        let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+        // The third waits 1.4 s for its turn.
+        let calls = (0..3).map(|_| p.ecr.describe_repositories().send());
+        for r in futures::future::join_all(calls).await {
+            r.expect("answered");
+        }
     }
 
     /// The configuration `connect` loads names no HTTP client: the SDK's

@@ -1163,11 +1163,12 @@ fn et_ecr_image_id(r: &EcrImage) -> aws_sdk_ecr::types::ImageIdentifier {
 }
 
 /// Waits while a service of this name is still DRAINING (a new one with
-/// the same name cannot be created until it is INACTIVE).
-async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result<(), ProviderError> {
+/// the same name cannot be created until it is INACTIVE). Whether there was
+/// one to wait for.
+async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result<bool, ProviderError> {
     let draining = |s: &Option<et::Service>| s.as_ref().is_some_and(|s| s.status() == Some("DRAINING"));
     if !draining(&describe_service(p, cluster, name).await?) {
-        return Ok(());
+        return Ok(false);
     }
     wait(
         &p.opts,
@@ -1176,7 +1177,8 @@ async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result
         &format!("the old service `{name}` to finish draining"),
         || async { Ok((!draining(&describe_service(p, cluster, name).await?)).then_some(())) },
     )
-    .await
+    .await?;
+    Ok(true)
 }
 
 async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live, ProviderError> {
@@ -1229,11 +1231,9 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     let out = match send().await {
         Ok(out) => out,
         Err(e) if matches!(e.kind, ErrorKind::Rejected | ErrorKind::InUse) => {
-            let draining = describe_service(p, cluster, name).await?;
-            if draining.is_none_or(|x| x.status() != Some("DRAINING")) {
+            if !wait_not_draining(p, cluster, name).await? {
                 return Err(e);
             }
-            wait_not_draining(p, cluster, name).await?;
             send().await?
         }
         Err(e) => return Err(e),

@@ -956,22 +956,26 @@ async fn find_policy(
     }
 }
 
+/// The document of one version of a policy.
+async fn version_document(p: &AwsProvider, arn: &str, version: &str) -> Result<Option<String>, ProviderError> {
+    let out = p
+        .iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| sdk_err("iam:GetPolicyVersion", e))?;
+    Ok(out.policy_version.and_then(|v| v.document))
+}
+
 async fn policy_live(
     p: &AwsProvider,
     pol: &aws_sdk_iam::types::Policy,
     spec: Option<&Policy>,
 ) -> Result<Live, ProviderError> {
     let text = match pol.default_version_id() {
-        Some(version) => p
-            .iam
-            .get_policy_version()
-            .policy_arn(pol.arn().unwrap_or_default())
-            .version_id(version)
-            .send()
-            .await
-            .map_err(|e| sdk_err("iam:GetPolicyVersion", e))?
-            .policy_version
-            .and_then(|v| v.document),
+        Some(version) => version_document(p, pol.arn().unwrap_or_default(), version).await?,
         None => None,
     };
     Ok(policy_fields(pol, spec, text.as_deref()))
@@ -979,8 +983,8 @@ async fn policy_live(
 
 /// A policy recorded with its ARN and default version, read in one round:
 /// the policy and that version side by side. `None` when there is no such
-/// record, or when the policy's default version is another one (then the
-/// caller reads it as usual).
+/// record or the policy is not found by it (then the caller reads it as
+/// usual); when the default version is another one, that one is read.
 async fn read_recorded_policy(
     p: &AwsProvider,
     t: &Target,
@@ -989,15 +993,13 @@ async fn read_recorded_policy(
     let arn = t.id.as_deref().filter(|id| id.starts_with("arn:") && !unresolved(id));
     let version = t.recorded.get("default_version").and_then(Value::as_str).filter(|v| !v.is_empty());
     let (Some(arn), Some(version)) = (arn, version) else { return Ok(None) };
-    let (pol, doc) =
-        futures::join!(get_policy(p, arn), p.iam.get_policy_version().policy_arn(arn).version_id(version).send());
+    let (pol, doc) = futures::join!(get_policy(p, arn), version_document(p, arn, version));
     let Some(pol) = pol? else { return Ok(None) };
     if pol.default_version_id() != Some(version) {
-        return Ok(None);
+        return found(policy_live(p, &pol, Some(spec)).await).map(Some);
     }
-    let doc = found(doc.map_err(|e| sdk_err("iam:GetPolicyVersion", e)))?;
-    let text = doc.and_then(|d| d.policy_version).and_then(|v| v.document);
-    Ok(text.map(|text| Some(policy_fields(&pol, Some(spec), Some(&text)))))
+    let Some(text) = found(doc)?.flatten() else { return Ok(None) };
+    Ok(Some(Some(policy_fields(&pol, Some(spec), Some(&text)))))
 }
 
 /// A policy as moor reports it, with the text of its default version.

@@ -944,12 +944,18 @@ fn sg_live(p: &AwsProvider, sg: &SecurityGroup, spec: Option<&SgSpec>) -> Live {
     fields.insert("vpc".into(), json!(vpc));
     fields.insert("ingress".into(), Value::Array(ingress));
     fields.insert("egress".into(), Value::Array(egress));
-    let mut attrs = Attrs::new();
-    attrs.insert("id".into(), json!(id));
-    attrs.insert("name".into(), json!(name));
-    attrs.insert("arn".into(), json!(arn));
-    attrs.insert("vpc_id".into(), json!(vpc));
+    let attrs = sg_attrs(&id, name, &arn, vpc);
     Live { id, fields, attrs, tags: live_tags(sg.tags()) }
+}
+
+/// A security group's exported attributes.
+fn sg_attrs(id: &str, name: &str, arn: &str, vpc: &str) -> Attrs {
+    Attrs::from([
+        ("id".to_string(), json!(id)),
+        ("name".to_string(), json!(name)),
+        ("arn".to_string(), json!(arn)),
+        ("vpc_id".to_string(), json!(vpc)),
+    ])
 }
 
 /// Reads a group moor just wrote, waiting out EC2's eventual consistency.
@@ -1003,11 +1009,7 @@ async fn create_sg(p: &AwsProvider, t: &Target, spec: &SgSpec) -> Result<Live, P
     // its ARN: the group is what was just written, not read back.
     match out.security_group_arn() {
         Some(arn) if !ingress.is_empty() || spec.egress.is_some() => {
-            let mut attrs = Attrs::new();
-            attrs.insert("id".into(), json!(id));
-            attrs.insert("name".into(), json!(name));
-            attrs.insert("arn".into(), json!(arn));
-            attrs.insert("vpc_id".into(), json!(spec.vpc));
+            let attrs = sg_attrs(&id, name, arn, &spec.vpc);
             let fields = crate::provider::desired_fields(&t.spec, Some(name));
             Ok(Live { id, fields, attrs, tags: t.tags.clone() })
         }

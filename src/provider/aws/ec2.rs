@@ -1048,26 +1048,20 @@ async fn update_sg(
         }
     }
     if has("tags") {
-        let (new, stale) = super::tag_changes(&t.tags, &live.tags);
-        let stale: Vec<Tag> = stale.iter().map(|k| Tag::builder().key(k).build()).collect();
-        if !stale.is_empty() {
-            p.ec2
-                .delete_tags()
-                .resources(id)
-                .set_tags(Some(stale))
-                .send()
-                .await
-                .map_err(|e| sdk_err("ec2:DeleteTags", e))?;
-        }
-        if !new.is_empty() {
-            p.ec2
-                .create_tags()
-                .resources(id)
-                .set_tags(Some(ec2_tags(&new)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("ec2:CreateTags", e))?;
-        }
+        super::retag(
+            &t.tags,
+            &live.tags,
+            |stale| async move {
+                let stale: Vec<Tag> = stale.iter().map(|k| Tag::builder().key(k).build()).collect();
+                let r = p.ec2.delete_tags().resources(id).set_tags(Some(stale)).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("ec2:DeleteTags", e))
+            },
+            |new| async move {
+                let r = p.ec2.create_tags().resources(id).set_tags(Some(ec2_tags(&new))).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("ec2:CreateTags", e))
+            },
+        )
+        .await?;
     }
     read_back(p, id, spec).await
 }

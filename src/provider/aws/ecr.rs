@@ -632,26 +632,19 @@ async fn update_repo(
 }
 
 async fn tag(p: &AwsProvider, arn: &str, want: &Tags, have: &Tags) -> Result<(), ProviderError> {
-    let (set, remove) = super::tag_changes(want, have);
-    if !remove.is_empty() {
-        p.ecr
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecr:UntagResource", e))?;
-    }
-    if !set.is_empty() {
-        p.ecr
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(ecr_tags(&set)))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecr:TagResource", e))?;
-    }
-    Ok(())
+    super::retag(
+        want,
+        have,
+        |remove| async move {
+            let r = p.ecr.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("ecr:UntagResource", e))
+        },
+        |set| async move {
+            let r = p.ecr.tag_resource().resource_arn(arn).set_tags(Some(ecr_tags(&set))).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("ecr:TagResource", e))
+        },
+    )
+    .await
 }
 
 async fn delete_repo(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {

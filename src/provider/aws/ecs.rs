@@ -158,26 +158,19 @@ fn live_tags(tags: &[et::Tag]) -> Tags {
 
 /// Puts `want` on `arn`: removes what is no longer wanted, sets the rest.
 async fn sync_tags(p: &AwsProvider, arn: &str, have: &Tags, want: &Tags) -> Result<(), ProviderError> {
-    let (add, remove) = super::tag_changes(want, have);
-    if !remove.is_empty() {
-        p.ecs
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecs:UntagResource", e))?;
-    }
-    if let Some(tags) = ecs_tags(&add) {
-        p.ecs
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecs:TagResource", e))?;
-    }
-    Ok(())
+    super::retag(
+        want,
+        have,
+        |remove| async move {
+            let r = p.ecs.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("ecs:UntagResource", e))
+        },
+        |add| async move {
+            let r = p.ecs.tag_resource().resource_arn(arn).set_tags(ecs_tags(&add)).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("ecs:TagResource", e))
+        },
+    )
+    .await
 }
 
 /// Whether ECS refused because its service-linked role does not exist yet.

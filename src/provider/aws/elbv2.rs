@@ -123,26 +123,19 @@ async fn tags_of(p: &AwsProvider, arns: &[String], one_by_one: bool) -> HashMap<
 
 /// Makes the resource's tags those of the target.
 async fn sync_tags(p: &AwsProvider, arn: &str, live: &Tags, want: &Tags) -> Result<(), ProviderError> {
-    let (new, stale) = super::tag_changes(want, live);
-    if !stale.is_empty() {
-        p.elb
-            .remove_tags()
-            .resource_arns(arn)
-            .set_tag_keys(Some(stale))
-            .send()
-            .await
-            .map_err(|e| sdk_err("elbv2:RemoveTags", e))?;
-    }
-    if !new.is_empty() {
-        p.elb
-            .add_tags()
-            .resource_arns(arn)
-            .set_tags(Some(elb_tags(&new)))
-            .send()
-            .await
-            .map_err(|e| sdk_err("elbv2:AddTags", e))?;
-    }
-    Ok(())
+    super::retag(
+        want,
+        live,
+        |stale| async move {
+            let r = p.elb.remove_tags().resource_arns(arn).set_tag_keys(Some(stale)).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("elbv2:RemoveTags", e))
+        },
+        |new| async move {
+            let r = p.elb.add_tags().resource_arns(arn).set_tags(Some(elb_tags(&new))).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err("elbv2:AddTags", e))
+        },
+    )
+    .await
 }
 
 // ---- dispatch ----------------------------------------------------------------------

@@ -832,25 +832,19 @@ async fn update_role(
         }
     }
     if has("tags") {
-        let (set, remove) = super::tag_changes(&t.tags, &live.tags);
-        if !remove.is_empty() {
-            p.iam
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_err("iam:UntagRole", e))?;
-        }
-        if !set.is_empty() {
-            p.iam
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(iam_tags(&set)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("iam:TagRole", e))?;
-        }
+        super::retag(
+            &t.tags,
+            &live.tags,
+            |remove| async move {
+                let r = p.iam.untag_role().role_name(name).set_tag_keys(Some(remove)).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("iam:UntagRole", e))
+            },
+            |set| async move {
+                let r = p.iam.tag_role().role_name(name).set_tags(Some(iam_tags(&set))).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("iam:TagRole", e))
+            },
+        )
+        .await?;
     }
     read_back_role(p, name, spec).await
 }
@@ -1135,25 +1129,19 @@ async fn update_policy(
         new_policy_version(p, arn, &spec.document).await?;
     }
     if has("tags") {
-        let (set, remove) = super::tag_changes(&t.tags, &live.tags);
-        if !remove.is_empty() {
-            p.iam
-                .untag_policy()
-                .policy_arn(arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_err("iam:UntagPolicy", e))?;
-        }
-        if !set.is_empty() {
-            p.iam
-                .tag_policy()
-                .policy_arn(arn)
-                .set_tags(Some(iam_tags(&set)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("iam:TagPolicy", e))?;
-        }
+        super::retag(
+            &t.tags,
+            &live.tags,
+            |remove| async move {
+                let r = p.iam.untag_policy().policy_arn(arn).set_tag_keys(Some(remove)).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("iam:UntagPolicy", e))
+            },
+            |set| async move {
+                let r = p.iam.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&set))).send().await;
+                r.map(|_| ()).map_err(|e| sdk_err("iam:TagPolicy", e))
+            },
+        )
+        .await?;
     }
     read_back_policy(p, arn, spec).await
 }

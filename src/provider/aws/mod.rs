@@ -466,9 +466,34 @@ pub(crate) fn iam_not_ready(e: &ProviderError) -> bool {
             || m.contains("cannot be assumed"))
 }
 
+/// Brings a resource's tags from `have` to `want`: `untag` the keys no
+/// longer wanted (never AWS's own `aws:` tags), then `tag` the new and
+/// changed ones; each only when it has something to do.
+pub(crate) async fn retag<U, UF, S, SF>(
+    want: &crate::model::common::Tags,
+    have: &crate::model::common::Tags,
+    untag: U,
+    tag: S,
+) -> Result<(), ProviderError>
+where
+    U: FnOnce(Vec<String>) -> UF,
+    UF: Future<Output = Result<(), ProviderError>>,
+    S: FnOnce(crate::model::common::Tags) -> SF,
+    SF: Future<Output = Result<(), ProviderError>>,
+{
+    let (set, remove) = tag_changes(want, have);
+    if !remove.is_empty() {
+        untag(remove).await?;
+    }
+    if !set.is_empty() {
+        tag(set).await?;
+    }
+    Ok(())
+}
+
 /// Tags to set and tag keys to remove to go from `have` to `want` (AWS's
 /// own `aws:` tags are never removed).
-pub(crate) fn tag_changes(
+fn tag_changes(
     want: &crate::model::common::Tags,
     have: &crate::model::common::Tags,
 ) -> (crate::model::common::Tags, Vec<String>) {

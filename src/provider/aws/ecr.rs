@@ -12,9 +12,9 @@
 //! it is described.
 
 use super::iam::{
-    document_json, is_account, parse_document, partition, project_document, retry_for, split_principals, unresolved,
+    document_json, is_account, parse_document, partition, project_document, split_principals, unresolved,
 };
-use super::{found, sdk_err, tag_map, AwsProvider};
+use super::{found, retry_for, sdk_err, tag_map, AwsProvider};
 use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
 use crate::model::ecr::{Encryption, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus};
 use crate::model::{Kind, Spec};

@@ -939,7 +939,7 @@ async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Re
         .set_tags(Some(elb_tags(&t.tags)));
     // A target group created a moment ago may not be visible to the
     // listener yet (it is no longer read back after its create).
-    let out = super::iam::retry_for(
+    let out = super::retry_for(
         Duration::from_secs(30),
         || async { req.clone().send().await.map_err(|e| sdk_err(OP, e)) },
         |e| e.code.as_deref() == Some("TargetGroupNotFound"),

@@ -9,7 +9,7 @@
 //! Many roles and policies are read from the account's listings at once
 //! ([`read_many`]); one role's calls go out at the same time.
 
-use super::{eventually, found, iam_not_ready, sdk_err, tag_map, AwsProvider};
+use super::{eventually, found, iam_not_ready, retry_for, sdk_err, tag_map, AwsProvider};
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
 use crate::model::iam::{Policy, Role, Trust};
 use crate::model::{Kind, Spec};
@@ -18,7 +18,7 @@ use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleD
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---- policy documents (shared with ecr.rs) ------------------------------------
 
@@ -251,29 +251,6 @@ pub(super) fn project_document(live: PolicyDocument, spec: Option<&PolicyDocumen
 /// Whether an identifying value still holds a reference not yet known.
 pub(super) fn unresolved(s: &str) -> bool {
     s.contains("${")
-}
-
-/// Retries `call` while `retry` accepts its error, for at most `limit`.
-pub(super) async fn retry_for<T, F, Fut>(
-    limit: Duration,
-    mut call: F,
-    retry: impl Fn(&ProviderError) -> bool,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-{
-    let deadline = Instant::now() + limit;
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match call().await {
-            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(4));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// IAM rejects a principal it has not propagated yet as invalid.

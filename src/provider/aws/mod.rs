@@ -431,10 +431,10 @@ where
     }
 }
 
-/// Retries `call` while it fails with an error `retry` accepts (IAM's
-/// eventual consistency: a role created a second ago is not yet usable),
-/// for at most about a minute.
-pub(crate) async fn eventually<T, F, Fut>(
+/// Retries `call` while `retry` accepts its error, for at most `limit`,
+/// waiting 250 ms at first and twice as long each time (at most 4 s).
+pub(crate) async fn retry_for<T, F, Fut>(
+    limit: Duration,
     mut call: F,
     retry: impl Fn(&ProviderError) -> bool,
 ) -> Result<T, ProviderError>
@@ -442,17 +442,27 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let mut delay = Duration::from_millis(500);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
+    let mut delay = Duration::from_millis(250);
     loop {
         match call().await {
             Err(e) if retry(&e) && Instant::now() + delay < deadline => {
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
+                delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,
         }
     }
+}
+
+/// [`retry_for`] for about a minute: what IAM's eventual consistency needs
+/// (a role created a second ago is not yet usable).
+pub(crate) async fn eventually<T, F, Fut>(call: F, retry: impl Fn(&ProviderError) -> bool) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    retry_for(Duration::from_secs(60), call, retry).await
 }
 
 /// Whether an error is IAM not having caught up with a new role or policy.

@@ -6,16 +6,15 @@ mod support;
 // calls per kind (many names per Describe call, account-wide listings for
 // IAM, no repeated reads).
 
-use aws_sdk_ec2::types::Filter;
 use moor::model::{Kind, Spec, Stack};
 use moor::plan::Action;
-use moor::provider::aws::AwsProvider;
+use moor::provider::aws::{AwsProvider, CallCounter};
 use moor::provider::{Provider, Target};
 use moor::resolve::Known;
 use moor::state::State;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use support::{apply_clean, empty, load, make_plan};
 
 const REPOS: usize = 25;
@@ -26,47 +25,14 @@ const TASKS: usize = 12;
 /// Services of the first cluster; one more runs in the second.
 const SERVICES_C0: usize = 11;
 
-/// Counts calls by `service:Operation`, once per call (the SDK's retries
-/// are not counted). Counted where the operation is known: before
-/// serialization (before execution it is not in the config bag yet).
-#[derive(Debug, Default, Clone)]
-struct Calls(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, usize> {
-        self.0.lock().unwrap().clone()
-    }
-    fn reset(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
-impl aws_smithy_runtime_api::client::interceptors::Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "test-call-counter"
-    }
-    fn read_before_serialization(
-        &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
-            let key = format!("{}:{}", m.service().to_ascii_lowercase(), m.name());
-            *self.0.lock().unwrap().entry(key).or_default() += 1;
-        }
-        Ok(())
-    }
-}
-
 /// The test provider, with its ECR, IAM and ECS clients counting calls.
-async fn provider() -> (Arc<AwsProvider>, Calls) {
+async fn provider() -> (Arc<AwsProvider>, CallCounter) {
     let base = support::provider().await;
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .load()
         .await;
-    let calls = Calls::default();
+    let calls = CallCounter::default();
     let p = AwsProvider {
         ecr: aws_sdk_ecr::Client::from_conf(
             aws_sdk_ecr::config::Builder::from(&conf).interceptor(calls.clone()).build(),
@@ -84,39 +50,6 @@ async fn provider() -> (Arc<AwsProvider>, Calls) {
         calls: base.calls.clone(),
     };
     (Arc::new(p), calls)
-}
-
-/// Two default subnets in different zones and the default VPC's default group.
-async fn default_net(p: &AwsProvider) -> (Vec<String>, String) {
-    let out = p
-        .ec2
-        .describe_subnets()
-        .filters(Filter::builder().name("default-for-az").values("true").build())
-        .send()
-        .await
-        .unwrap();
-    let mut zones = BTreeSet::new();
-    let mut subnets = Vec::new();
-    let mut vpc = String::new();
-    for s in out.subnets() {
-        if zones.insert(s.availability_zone().unwrap_or_default().to_string()) {
-            subnets.push(s.subnet_id().unwrap().to_string());
-            vpc = s.vpc_id().unwrap().to_string();
-        }
-        if subnets.len() == 2 {
-            break;
-        }
-    }
-    assert_eq!(subnets.len(), 2, "two default subnets");
-    let groups = p
-        .ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(Filter::builder().name("group-name").values("default").build())
-        .send()
-        .await
-        .unwrap();
-    (subnets, groups.security_groups()[0].group_id().unwrap().to_string())
 }
 
 /// The big stack: repositories (some with a lifecycle, some with a
@@ -247,7 +180,7 @@ async fn load_big(p: &AwsProvider, stack: &str) -> Stack {
     p.ecr.create_repository().repository_name(&lookup_repo).send().await.unwrap();
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     p.iam.create_role().role_name(&lookup_role).assume_role_policy_document(trust).send().await.unwrap();
-    let (subnets, sg) = default_net(p).await;
+    let support::Net { subnets, sg, .. } = support::default_net(p).await;
     let vars = [format!("subnets=[{}]", subnets.join(", ")), format!("sg={sg}")];
     let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
     load(&big_stack(stack, &lookup_repo, &lookup_role), &vars)

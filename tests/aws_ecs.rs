@@ -6,60 +6,18 @@
 
 mod support;
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types as et;
 use moor::model::Kind;
 use moor::plan::{Action, Plan};
 use moor::provider::aws::AwsProvider;
 use moor::provider::{ErrorKind, Provider, ProviderOptions, Target};
 use moor::state::State;
-use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{apply_clean, converge, empty, load, make_plan, provider};
+use support::{apply_clean, converge, default_net, empty, load, make_plan, provider, Net};
 
 const ACCOUNT: &str = "123456789012";
-
-/// Two default subnets in different zones and the default VPC's default group.
-struct Net {
-    vpc: String,
-    subnets: Vec<String>,
-    sg: String,
-}
-
-async fn default_net(p: &AwsProvider) -> Net {
-    let out = p
-        .ec2
-        .describe_subnets()
-        .filters(Filter::builder().name("default-for-az").values("true").build())
-        .send()
-        .await
-        .unwrap();
-    let mut zones = BTreeSet::new();
-    let mut subnets = Vec::new();
-    let mut vpc = String::new();
-    for s in out.subnets() {
-        if zones.insert(s.availability_zone().unwrap_or_default().to_string()) {
-            subnets.push(s.subnet_id().unwrap().to_string());
-            vpc = s.vpc_id().unwrap().to_string();
-        }
-        if subnets.len() == 2 {
-            break;
-        }
-    }
-    assert_eq!(subnets.len(), 2, "two default subnets");
-    let groups = p
-        .ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
-        .filters(Filter::builder().name("group-name").values("default").build())
-        .send()
-        .await
-        .unwrap();
-    let sg = groups.security_groups()[0].group_id().unwrap().to_string();
-    Net { vpc, subnets, sg }
-}
 
 fn net_vars(n: &Net) -> Vec<String> {
     vec![format!("subnets=[{}]", n.subnets.join(", ")), format!("sg={}", n.sg)]

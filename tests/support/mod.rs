@@ -138,3 +138,43 @@ pub async fn apply_clean<P: Provider + 'static>(p: &Arc<P>, stack: &Stack, state
     assert!(noisy.is_empty(), "plan after apply is not empty: {noisy:#?}");
     state
 }
+
+/// Two default subnets in different zones and the default VPC's default group.
+pub struct Net {
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub sg: String,
+}
+
+pub async fn default_net(p: &AwsProvider) -> Net {
+    let out = p
+        .ec2
+        .describe_subnets()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("default-for-az").values("true").build())
+        .send()
+        .await
+        .unwrap();
+    let mut zones = std::collections::BTreeSet::new();
+    let mut subnets = Vec::new();
+    let mut vpc = String::new();
+    for s in out.subnets() {
+        if zones.insert(s.availability_zone().unwrap_or_default().to_string()) {
+            subnets.push(s.subnet_id().unwrap().to_string());
+            vpc = s.vpc_id().unwrap().to_string();
+        }
+        if subnets.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(subnets.len(), 2, "two default subnets");
+    let groups = p
+        .ec2
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .unwrap();
+    let sg = groups.security_groups()[0].group_id().unwrap().to_string();
+    Net { vpc, subnets, sg }
+}

@@ -4,8 +4,7 @@
 
 mod support;
 
-use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};
-use moor::graph::build;
+use moor::apply::Summary;
 use moor::model::{Kind, Stack};
 use moor::plan::{Action, Plan};
 use moor::provider::aws::AwsProvider;
@@ -13,7 +12,6 @@ use moor::provider::{Deletion, ErrorKind, Provider};
 use moor::resolve::Known;
 use moor::state::State;
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use support::{apply_clean, converge, empty, load, make_plan, provider};
 
@@ -25,23 +23,7 @@ async fn plan_apply(
     destroy: bool,
     force: bool,
 ) -> (Plan, Summary, State) {
-    let (graph, _) = build(stack);
-    let pl = make_plan(p.as_ref(), stack, &state, destroy, force).await;
-    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
-    let store = MemoryStore::default();
-    let (summary, state) = apply(
-        p.clone(),
-        stack,
-        &graph,
-        &pl,
-        state,
-        &store,
-        &ApplyOptions::default(),
-        &Quiet,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .await;
-    (pl, summary, state)
+    support::converge_with(p, stack, state, destroy, force).await
 }
 
 /// Destroys the stack and checks that it worked.

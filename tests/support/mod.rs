@@ -105,8 +105,19 @@ pub async fn converge<P: Provider + 'static>(
     state: State,
     destroy: bool,
 ) -> (Plan, Summary, State) {
+    converge_with(p, stack, state, destroy, false).await
+}
+
+/// [`converge`] with `--force` as given.
+pub async fn converge_with<P: Provider + 'static>(
+    p: &Arc<P>,
+    stack: &Stack,
+    state: State,
+    destroy: bool,
+    force: bool,
+) -> (Plan, Summary, State) {
     let (graph, _) = build(stack);
-    let pl = make_plan(p.as_ref(), stack, &state, destroy, false).await;
+    let pl = make_plan(p.as_ref(), stack, &state, destroy, force).await;
     assert!(pl.problems.is_empty(), "{:?}", pl.problems);
     let store = MemoryStore::default();
     let (summary, state) = apply(

@@ -1,0 +1,245 @@
+//! The Flask stack through `scripts/latency-proxy`, the proxy the benchmarks
+//! use: every request pays the proxy's delay, and the proxy's counts and
+//! trace show what moor sent in each phase. This checks moor's round trips
+//! as a user pays them (a no-change plan is one round of reads; a no-change
+//! apply writes nothing), and checks the proxy itself (delay, counts, phases,
+//! trace, and a record that keeps no credential and can be sent again).
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const DELAY_MS: u64 = 200;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `scripts/latency-proxy` in front of this test's moto; stopped on drop.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    fn start(trace: &Path, record: &Path) -> Proxy {
+        let moto = support::moto();
+        let mut child = Command::new(root().join(".venv/bin/python"))
+            .arg(root().join("scripts/latency-proxy"))
+            .args(["--upstream", &moto.endpoint, "--delay-ms", &DELAY_MS.to_string()])
+            .arg("--trace")
+            .arg(trace)
+            .arg("--record")
+            .arg(record)
+            .arg("--record-phases=^plan$")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scripts/latency-proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line
+            .strip_prefix("listening on ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the proxy printed {line:?}"));
+        Proxy { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One request to the proxy's control endpoints; the answer's body.
+    fn control(&self, method: &str, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: proxy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{method} {path}: {answer}");
+        answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    }
+
+    fn phase(&self, name: &str) {
+        self.control("POST", &format!("/__proxy__/phase/{name}"));
+    }
+
+    /// `{operation: count}` of one phase.
+    fn counts(&self, phase: &str) -> serde_json::Map<String, Value> {
+        let all: Value = serde_json::from_str(&self.control("GET", "/__proxy__/counts")).unwrap();
+        all["phases"][phase].as_object().cloned().unwrap_or_default()
+    }
+}
+
+fn moor(dir: &Path, proxy: &Proxy, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(args)
+        .arg(root().join("stacks/flask-app.yaml"))
+        .args(["--var", "desired_count=0", "--state-dir"])
+        .arg(dir.join("state"))
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("moor runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+const WRITES: &[&str] = &[
+    "Create",
+    "Put",
+    "Delete",
+    "Update",
+    "Modify",
+    "Register",
+    "Deregister",
+    "Attach",
+    "Detach",
+    "Set",
+    "Authorize",
+    "Revoke",
+    "Add",
+    "Remove",
+    "Tag",
+    "Untag",
+];
+
+fn writes(counts: &serde_json::Map<String, Value>) -> Vec<String> {
+    counts
+        .keys()
+        .filter(|op| WRITES.iter().any(|w| op.split(':').nth(1).unwrap_or("").starts_with(w)))
+        .cloned()
+        .collect()
+}
+
+fn total(counts: &serde_json::Map<String, Value>) -> u64 {
+    counts.values().map(|v| v.as_u64().unwrap()).sum()
+}
+
+/// The trace's lines of one phase (each written just after its answer).
+fn traced(trace: &Path, phase: &str) -> Vec<Value> {
+    std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["phase"] == phase)
+        .collect()
+}
+
+/// Sends each request of a --record file to the emulator; prints each status.
+const RESEND: &str = r#"
+import base64, http.client, json, sys, urllib.parse
+up = urllib.parse.urlparse(sys.argv[2])
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    c = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+    c.request(r["method"], r["target"], body=base64.b64decode(r["body"]), headers=dict(r["fields"]))
+    a = c.getresponse()
+    a.read()
+    print(a.status)
+"#;
+
+fn workdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("moor-proxy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_flask_stack_through_the_latency_proxy() {
+    let d = workdir();
+    let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
+    let proxy = Proxy::start(&trace, &record);
+
+    proxy.phase("apply");
+    let o = moor(&d, &proxy, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Apply complete: 11 created"), "{}", text(&o));
+    let apply = proxy.counts("apply");
+    for op in ["ecr:CreateRepository", "iam:CreateRole", "elasticloadbalancing:CreateLoadBalancer", "ecs:CreateService"]
+    {
+        assert_eq!(apply.get(op).and_then(Value::as_u64), Some(1), "{op} once in {apply:?}");
+    }
+
+    proxy.phase("plan");
+    let o = moor(&d, &proxy, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan = proxy.counts("plan");
+    assert!(writes(&plan).is_empty(), "a plan only reads: {plan:?}");
+    let n = total(&plan);
+    assert!(n > 0, "{plan:?}");
+
+    proxy.phase("noop");
+    let o = moor(&d, &proxy, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let noop = proxy.counts("noop");
+    assert!(writes(&noop).is_empty(), "a no-change apply writes nothing: {noop:?}");
+
+    // The plan's reads, sent again to the emulator straight from the record,
+    // are answered as the first time: the credential scope is all it needs.
+    let o = Command::new(root().join(".venv/bin/python"))
+        .args(["-c", RESEND])
+        .arg(&record)
+        .arg(&support::moto().endpoint)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let statuses: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    assert_eq!(statuses.len() as u64, n, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == "200"), "{statuses:?}");
+
+    proxy.phase("destroy");
+    let o = moor(&d, &proxy, &["destroy", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("11 deleted"), "{}", text(&o));
+    proxy.phase("idle");
+
+    // The trace: every request paid the delay, and the no-change plan's reads
+    // were one round, every one sent before the first answer came back.
+    let mut lines = traced(&trace, "plan");
+    for _ in 0..50 {
+        if lines.len() as u64 >= n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lines = traced(&trace, "plan");
+    }
+    assert_eq!(lines.len() as u64, n, "one trace line per counted request");
+    let delay = DELAY_MS as f64 / 1000.0;
+    for r in &lines {
+        let took = r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap();
+        assert!(took >= delay, "{r} took {took:.3} s, less than the delay");
+    }
+    let last_start = lines.iter().map(|r| r["start"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    let first_end = lines.iter().map(|r| r["end"].as_f64().unwrap()).fold(f64::MAX, f64::min);
+    assert!(
+        last_start < first_end,
+        "the plan's reads are one round: the last started {:.3} s after the first answer",
+        last_start - first_end
+    );
+    assert!(traced(&trace, "destroy").len() as u64 >= total(&proxy.counts("destroy")));
+
+    // The record: only the phase asked for, and no credential.
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(recorded.lines().count() as u64, n, "one record line per request of the plan");
+    for line in recorded.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["phase"], "plan");
+        assert!(!line.contains("testing"), "no access key or secret in the record: {line}");
+        assert!(line.contains("Credential=recorded/"), "{line}");
+    }
+}

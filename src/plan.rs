@@ -329,7 +329,13 @@ fn deletion(
     attrs: crate::provider::Attrs,
     force: bool,
 ) -> Deletion {
-    Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force }
+    Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force, hints: Default::default() }
+}
+
+/// The deletion of a resource this run has just read: the read's fields go
+/// with it as hints.
+fn deletion_of(logical: &str, kind: Kind, live: &Live, name: Option<String>, force: bool) -> Deletion {
+    Deletion { hints: live.fields.clone(), ..deletion(logical, kind, &live.id, name, live.attrs.clone(), force) }
 }
 
 fn empty_on_delete(spec: &Spec) -> bool {
@@ -491,12 +497,11 @@ pub fn plan(
                             help: "push the images again after the apply, and run with --force to allow it".into(),
                         });
                     }
-                    ch.deletion = Some(deletion(
+                    ch.deletion = Some(deletion_of(
                         logical,
                         kind,
-                        &l.id,
+                        l,
                         l.fields.get("name").and_then(Value::as_str).map(str::to_string),
-                        l.attrs.clone(),
                         true,
                     ));
                     known.remove(logical);
@@ -569,7 +574,7 @@ fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, f
         force_delete: force,
         deposed: false,
         live: Some(live.clone()),
-        deletion: Some(deletion(logical, kind, &live.id, name, live.attrs.clone(), force)),
+        deletion: Some(deletion_of(logical, kind, live, name, force)),
     }
 }
 

@@ -151,6 +151,16 @@ async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
         }
     }
     public.sort();
+    // A subnet of the same tier in another VPC: not this VPC's.
+    let other = p.ec2.create_vpc().cidr_block("10.78.0.0/16").send().await.unwrap();
+    p.ec2
+        .create_subnet()
+        .vpc_id(other.vpc().unwrap().vpc_id().unwrap())
+        .cidr_block("10.78.1.0/24")
+        .tag_specifications(tags(ResourceType::Subnet, &[("tier", "public")]))
+        .send()
+        .await
+        .unwrap();
 
     let by_name = load(
         "stack: lookup-existing\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: lookup-existing-vpc\n    subnet_tags:\n      tier: public\n",

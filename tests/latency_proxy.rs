@@ -82,10 +82,16 @@ impl Proxy {
 }
 
 fn moor(dir: &Path, proxy: &Proxy, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--var", "desired_count=0"]);
+    moor_file(dir, proxy, &root().join("stacks/flask-app.yaml"), &all)
+}
+
+fn moor_file(dir: &Path, proxy: &Proxy, file: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_moor"))
         .args(args)
-        .arg(root().join("stacks/flask-app.yaml"))
-        .args(["--var", "desired_count=0", "--state-dir"])
+        .arg(file)
+        .arg("--state-dir")
         .arg(dir.join("state"))
         .current_dir(dir)
         .env("AWS_ENDPOINT_URL", proxy.url())
@@ -152,8 +158,8 @@ for line in open(sys.argv[1]):
     print(a.status)
 "#;
 
-fn workdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("moor-proxy-{}", std::process::id()));
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("moor-proxy-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -161,7 +167,7 @@ fn workdir() -> PathBuf {
 
 #[test]
 fn the_flask_stack_through_the_latency_proxy() {
-    let d = workdir();
+    let d = workdir("flask");
     let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
     let proxy = Proxy::start(&trace, &record);
 
@@ -236,11 +242,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     // off while the role is listed, and the role goes in the next round.
     let destroy = traced(&trace, "destroy");
     assert_eq!(destroy.len() as u64, total(&proxy.counts("destroy")));
-    let one = |op: &str| {
-        let found: Vec<&Value> = destroy.iter().filter(|r| r["op"] == op).collect();
-        assert_eq!(found.len(), 1, "one {op} in {destroy:#?}");
-        (found[0]["start"].as_f64().unwrap(), found[0]["end"].as_f64().unwrap())
-    };
+    let one = |op: &str| span(&destroy, op);
     let (listed_start, listed_end) = one("iam:ListInstanceProfilesForRole");
     let (detach_start, detach_end) = one("iam:DetachRolePolicy");
     let (delete_start, _) = one("iam:DeleteRole");
@@ -256,4 +258,70 @@ fn the_flask_stack_through_the_latency_proxy() {
         assert!(!line.contains("testing"), "no access key or secret in the record: {line}");
         assert!(line.contains("Credential=recorded/"), "{line}");
     }
+}
+
+/// `(start, end)` of the one request of `op` among `lines`.
+fn span(lines: &[Value], op: &str) -> (f64, f64) {
+    let found: Vec<&Value> = lines.iter().filter(|r| r["op"] == op).collect();
+    assert_eq!(found.len(), 1, "one {op} in {lines:#?}");
+    (found[0]["start"].as_f64().unwrap(), found[0]["end"].as_f64().unwrap())
+}
+
+#[tokio::test]
+async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let p = support::provider().await;
+    let tagged = |rt: ResourceType, k: &str, v: &str| {
+        TagSpecification::builder().resource_type(rt).tags(Tag::builder().key(k).value(v).build()).build()
+    };
+    let vpc = p
+        .ec2
+        .create_vpc()
+        .cidr_block("10.91.0.0/16")
+        .tag_specifications(tagged(ResourceType::Vpc, "Name", "proxy-legacy"))
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    p.ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.91.1.0/24")
+        .tag_specifications(tagged(ResourceType::Subnet, "tier", "private"))
+        .send()
+        .await
+        .unwrap();
+
+    let d = workdir("lookup");
+    let file = d.join("stack.yaml");
+    std::fs::write(
+        &file,
+        "stack: proxy-lookup\nregion: us-east-1\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: proxy-legacy\n    subnet_tags:\n      tier: private\n  sg:\n    kind: ec2/security_group\n    description: in the looked-up VPC\n    vpc: ${net.vpc_id}\n",
+    )
+    .unwrap();
+    let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
+    let proxy = Proxy::start(&trace, &record);
+    proxy.phase("lookup");
+    let o = moor_file(&d, &proxy, &file, &["plan", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    proxy.phase("idle");
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan["summary"]["add"], 1, "{plan:#}");
+
+    // The VPC and the subnets with the tags are read side by side; the group
+    // by its name in that VPC once the VPC is known.
+    let n = total(&proxy.counts("lookup"));
+    let mut lines = traced(&trace, "lookup");
+    for _ in 0..50 {
+        if lines.len() as u64 >= n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lines = traced(&trace, "lookup");
+    }
+    let vpcs = span(&lines, "ec2:DescribeVpcs");
+    let subnets = span(&lines, "ec2:DescribeSubnets");
+    let groups = span(&lines, "ec2:DescribeSecurityGroups");
+    assert!(subnets.0 < vpcs.1 && vpcs.0 < subnets.1, "the subnets are read beside the VPC");
+    assert!(groups.0 >= vpcs.1, "the group is looked for in the VPC found");
 }

@@ -405,9 +405,11 @@ async fn when<T: Default, F: std::future::Future<Output = T>>(needed: bool, f: F
 /// The VPC lookups, in order. The VPCs and their subnets are read at the
 /// same time: by id (a recorded or given id), the VPC and the subnets of
 /// that VPC; the default VPC and the default-for-AZ subnets (only the
-/// default VPC has those). Only a VPC found by its `Name` tag needs its
-/// subnets read after. Each VPC and each set of subnets is read once
-/// however many lookups ask for it.
+/// default VPC has those); a VPC found by its `Name` tag with
+/// `subnet_tags`, and the subnets carrying those tags in any VPC (the
+/// VPC's are picked once it is known). Only a VPC found by name without
+/// `subnet_tags` needs its subnets read after. Each VPC and each set of
+/// subnets is read once however many lookups ask for it.
 async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
     if wants.is_empty() {
         return Vec::new();
@@ -428,7 +430,21 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
     }
     let ids: Vec<&str> = ids.into_iter().collect();
     let names: Vec<&str> = names.into_iter().collect();
-    let (by_id, the_default, named, id_subnets, default_subnets) = futures::join!(
+    let tag_sets: Vec<&Tags> = wants
+        .iter()
+        .filter(|w| matches!(w.by, VpcBy::Name(_)) && !w.subnet_tags.is_empty())
+        .map(|w| w.subnet_tags)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let tagged = async {
+        let calls = tag_sets.iter().map(|tags| {
+            describe_subnets(p, tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), v.as_str())).collect())
+        });
+        let found = futures::future::try_join_all(calls).await;
+        found.map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+    };
+    let (by_id, the_default, named, id_subnets, default_subnets, tagged_subnets) = futures::join!(
         vpcs_by_id(p, &ids),
         when(default, async {
             Some(describe_vpcs(p, vec![filter("isDefault", "true")]).await.map(|v| v.into_iter().next()))
@@ -439,6 +455,7 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
         }),
         when(!ids.is_empty(), async { Some(subnets_of(p, &ids).await) }),
         when(default, async { Some(describe_subnets(p, vec![filter("default-for-az", "true")]).await) }),
+        when(!tag_sets.is_empty(), async { Some(tagged.await) }),
     );
     // A VPC found by name: exactly one may carry the name.
     let by_name = |name: &str| -> Result<Option<Vpc>, ProviderError> {
@@ -470,7 +487,16 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
             }
         }
     };
-    let named_ids: Vec<String> = names
+    // Subnets still to read: those of the VPCs found by name without subnet tags.
+    let untagged: BTreeSet<&str> = wants
+        .iter()
+        .filter(|w| w.subnet_tags.is_empty())
+        .filter_map(|w| match w.by {
+            VpcBy::Name(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let named_ids: Vec<String> = untagged
         .iter()
         .filter_map(|n| by_name(n).ok().flatten())
         .filter_map(|v| v.vpc_id().map(str::to_string))
@@ -486,6 +512,7 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
         let from = match w.by {
             VpcBy::Default => &default_subnets,
             _ if ids.contains(&vpc_id) => &id_subnets,
+            VpcBy::Name(_) if !w.subnet_tags.is_empty() => &tagged_subnets,
             _ => &named_subnets,
         };
         match from {

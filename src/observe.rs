@@ -1,11 +1,12 @@
 //! Reading live AWS for a plan.
 //!
-//! Resources are read in waves along the dependency graph: everything whose
-//! dependencies have been read goes in one batch, because some resources
-//! are found through another's attributes (a listener by its load balancer's
-//! ARN and its port). Each wave is one round of concurrent, batched calls,
-//! so a plan costs as many round trips as the graph is deep, not as many as
-//! it has resources. State entries that are no longer in the file, and
+//! Resources are read in batches along the dependency graph, because some
+//! resources are found through another's attributes (a listener by its load
+//! balancer's ARN and its port). Everything that can be read goes in one
+//! batch of concurrent, batched calls; what others are found through goes
+//! in a batch of its own, and those others start as soon as it is in. So a
+//! plan costs as many round trips as its chain of identities is long, not as
+//! many as it has resources. State entries that are no longer in the file, and
 //! replaced objects an earlier run left, are read by their recorded ids.
 
 use crate::graph::Graph;
@@ -14,6 +15,7 @@ use crate::plan::{self, Observed};
 use crate::provider::{Deletion, Provider, ProviderError};
 use crate::resolve::Known;
 use crate::state::State;
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashSet;
 
 /// A read that failed: which resource, and what AWS said.
@@ -81,8 +83,11 @@ async fn observe_file<P: Provider + ?Sized>(
     let order = graph.topo_order().unwrap_or_default();
     let mut done: HashSet<&str> = HashSet::new();
     let mut left: Vec<&str> = order.clone();
-    while !left.is_empty() {
-        let (wave, rest): (Vec<&str>, Vec<&str>) = left.iter().partition(|n| {
+    // Batches of reads in flight. A batch starts as soon as what identifies
+    // its resources has been read, not when the batch before it has ended.
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        let (mut ready, rest): (Vec<&str>, Vec<&str>) = left.iter().partition(|n| {
             let kind = stack.resource(n).map(|r| r.kind());
             let recorded = state.resources.get(**n).is_some_and(|e| Some(e.kind) == kind);
             let ids = stack.resource(n).map(|r| identified_by(&r.spec)).unwrap_or_default();
@@ -90,17 +95,36 @@ async fn observe_file<P: Provider + ?Sized>(
                 || !kind.is_some_and(identity_depends)
                 || ids.iter().all(|d| done.contains(d) || known.contains_key(*d) || !graph.dependencies(n).contains(d))
         });
-        let wave = if wave.is_empty() { rest.iter().take(1).copied().collect() } else { wave };
-        let rest: Vec<&str> = left.iter().copied().filter(|n| !wave.contains(n)).collect();
-        let targets: Vec<_> = wave.iter().map(|n| plan::target(stack, n, &known, state).0).collect();
-        let results = p.read_many(&targets).await;
-        for (name, r) in wave.iter().zip(results) {
+        left = rest;
+        if ready.is_empty() && in_flight.is_empty() && !left.is_empty() {
+            ready.push(left.remove(0));
+        }
+        if !ready.is_empty() {
+            // What the rest waits for is read in a batch of its own, so that
+            // the rest can start once that batch is in, whatever else is
+            // still being read. That batch has every ready resource of the
+            // kinds waited for, so that each kind is still read in one batch.
+            let waited: HashSet<crate::model::Kind> = left
+                .iter()
+                .filter_map(|n| stack.resource(n))
+                .flat_map(|r| identified_by(&r.spec))
+                .filter_map(|d| stack.resource(d).map(|r| r.kind()))
+                .collect();
+            let (first, second): (Vec<&str>, Vec<&str>) =
+                ready.iter().partition(|n| stack.resource(n).is_some_and(|r| waited.contains(&r.kind())));
+            for batch in [first, second].into_iter().filter(|b| !b.is_empty()) {
+                let targets: Vec<_> = batch.iter().map(|n| plan::target(stack, n, &known, state).0).collect();
+                in_flight.push(async move { (batch, p.read_many(&targets).await) });
+            }
+        }
+        let Some((batch, results)) = in_flight.next().await else { break };
+        for (name, r) in batch.into_iter().zip(results) {
             match r {
                 Ok(live) => {
-                    known.remove(*name);
+                    known.remove(name);
                     if let Some(l) = &live {
                         let ours =
-                            l.owned_by(&stack.name, name) || state.resources.get(*name).is_some_and(|e| e.id == l.id);
+                            l.owned_by(&stack.name, name) || state.resources.get(name).is_some_and(|e| e.id == l.id);
                         let lookup = stack.resource(name).is_some_and(|r| r.kind().is_lookup());
                         if ours || lookup {
                             known.insert(name.to_string(), l.attrs.clone());
@@ -112,7 +136,6 @@ async fn observe_file<P: Provider + ?Sized>(
             }
             done.insert(name);
         }
-        left = rest;
     }
     if errors.is_empty() {
         Ok(observed)

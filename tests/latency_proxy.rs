@@ -158,6 +158,20 @@ for line in open(sys.argv[1]):
     print(a.status)
 "#;
 
+/// The trace's lines of one phase, once all `n` are written (a line is
+/// written just after its answer is sent).
+fn traced_all(trace: &Path, phase: &str, n: u64) -> Vec<Value> {
+    let mut lines = traced(trace, phase);
+    for _ in 0..50 {
+        if lines.len() as u64 >= n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lines = traced(trace, phase);
+    }
+    lines
+}
+
 fn workdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("moor-proxy-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -216,14 +230,7 @@ fn the_flask_stack_through_the_latency_proxy() {
 
     // The trace: every request paid the delay, and the no-change plan's reads
     // were one round, every one sent before the first answer came back.
-    let mut lines = traced(&trace, "plan");
-    for _ in 0..50 {
-        if lines.len() as u64 >= n {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        lines = traced(&trace, "plan");
-    }
+    let lines = traced_all(&trace, "plan", n);
     assert_eq!(lines.len() as u64, n, "one trace line per counted request");
     let delay = DELAY_MS as f64 / 1000.0;
     for r in &lines {
@@ -240,8 +247,7 @@ fn the_flask_stack_through_the_latency_proxy() {
 
     // The destroy: the policy the plan found attached to the role is taken
     // off while the role is listed, and the role goes in the next round.
-    let destroy = traced(&trace, "destroy");
-    assert_eq!(destroy.len() as u64, total(&proxy.counts("destroy")));
+    let destroy = traced_all(&trace, "destroy", total(&proxy.counts("destroy")));
     let one = |op: &str| span(&destroy, op);
     let (listed_start, listed_end) = one("iam:ListInstanceProfilesForRole");
     let (detach_start, detach_end) = one("iam:DetachRolePolicy");
@@ -333,17 +339,7 @@ async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
     // The VPC and the subnets with the tags are read side by side; the group
     // by its name in that VPC once the VPC is known.
     let n = total(&proxy.counts("lookup"));
-    let mut lines = traced(&trace, "lookup");
-    for _ in 0..50 {
-        if lines.len() as u64 >= n {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        lines = traced(&trace, "lookup");
-    }
-    for r in &lines {
-        eprintln!("TRACE {} {} {}", r["op"], r["start"], r["end"]);
-    }
+    let lines = traced_all(&trace, "lookup", n);
     let vpcs = span(&lines, "ec2:DescribeVpcs");
     let subnets = span(&lines, "ec2:DescribeSubnets");
     let groups = span(&lines, "ec2:DescribeSecurityGroups");

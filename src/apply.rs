@@ -505,7 +505,6 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
                         name: ch.name.clone(),
                         attrs: l.attrs.clone(),
                         force: false,
-                        hints: l.fields.clone(),
                     },
                     None => return Ok(Done::Deleted { deposed_id: None }),
                 },

@@ -169,7 +169,6 @@ async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &St
                     name: e.name.clone(),
                     attrs: e.attrs.clone(),
                     force: false,
-                    hints: Default::default(),
                 },
             ));
         }
@@ -184,7 +183,6 @@ async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &St
                     name: d.name.clone(),
                     attrs: d.attrs.clone(),
                     force: false,
-                    hints: Default::default(),
                 },
             ));
         }

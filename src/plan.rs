@@ -329,13 +329,7 @@ fn deletion(
     attrs: crate::provider::Attrs,
     force: bool,
 ) -> Deletion {
-    Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force, hints: Default::default() }
-}
-
-/// The deletion of a resource this run has just read: the read's fields go
-/// with it as hints.
-fn deletion_of(logical: &str, kind: Kind, live: &Live, name: Option<String>, force: bool) -> Deletion {
-    Deletion { hints: live.fields.clone(), ..deletion(logical, kind, &live.id, name, live.attrs.clone(), force) }
+    Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force }
 }
 
 fn empty_on_delete(spec: &Spec) -> bool {
@@ -497,11 +491,12 @@ pub fn plan(
                             help: "push the images again after the apply, and run with --force to allow it".into(),
                         });
                     }
-                    ch.deletion = Some(deletion_of(
+                    ch.deletion = Some(deletion(
                         logical,
                         kind,
-                        l,
+                        &l.id,
                         l.fields.get("name").and_then(Value::as_str).map(str::to_string),
+                        l.attrs.clone(),
                         true,
                     ));
                     known.remove(logical);
@@ -574,7 +569,7 @@ fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, f
         force_delete: force,
         deposed: false,
         live: Some(live.clone()),
-        deletion: Some(deletion_of(logical, kind, live, name, force)),
+        deletion: Some(deletion(logical, kind, &live.id, name, live.attrs.clone(), force)),
     }
 }
 

@@ -99,7 +99,6 @@ async fn the_default_vpc_lookup_finds_its_default_subnets() {
         name: None,
         attrs: attrs.clone(),
         force: false,
-        hints: Default::default(),
     };
     assert_eq!(p.delete(&d).await.unwrap_err().kind, ErrorKind::Rejected);
     // Read by its id, as a recorded resource.
@@ -475,7 +474,6 @@ resources:
         name: None,
         attrs: state.resources["sg"].attrs.clone(),
         force: false,
-        hints: Default::default(),
     };
     let e = quick.delete(&d).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InUse, "{e}");

@@ -468,7 +468,6 @@ outputs:
         name: Some("t-lookup/base".into()),
         attrs: live.attrs.clone(),
         force: true,
-        hints: Default::default(),
     };
     assert_eq!(p.delete(&d).await.unwrap_err().kind, ErrorKind::Rejected);
     let (t, _) = moor::plan::target(&stack, "ops", &Known::new(), &state);
@@ -817,7 +816,6 @@ resources:
         name: None,
         attrs: Default::default(),
         force: false,
-        hints: Default::default(),
     };
     p.delete(&d).await.unwrap();
     p.delete(&d).await.expect("deleting what is gone is fine");

@@ -3,8 +3,7 @@ mod support;
 // Against the local emulator: moor makes no call it does not need. A
 // created resource is recorded from the create call's answer and what was
 // written, not read back; a recorded policy is read with its default version
-// in one round; a role or policy is deleted after one round of listings (a
-// role's policies that the plan found are taken off during that round).
+// in one round; a role or policy is deleted after one round of listings.
 // Each check is by the provider's call counter, by operation.
 
 use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};

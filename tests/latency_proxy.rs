@@ -245,15 +245,17 @@ fn the_flask_stack_through_the_latency_proxy() {
         last_start - first_end
     );
 
-    // The destroy: the policy the plan found attached to the role is taken
-    // off while the role is listed, and the role goes in the next round.
+    // The destroy: nothing is written to the role before it has been read
+    // again and found to be the recorded one (the plan's read can be
+    // minutes old by then), with what is attached to it listed beside;
+    // then its policy is detached, then the role goes.
     let destroy = traced_all(&trace, "destroy", total(&proxy.counts("destroy")));
     let one = |op: &str| span(&destroy, op);
-    let (listed_start, listed_end) = one("iam:ListInstanceProfilesForRole");
+    let (_, listed_end) = one("iam:ListInstanceProfilesForRole");
     let (detach_start, detach_end) = one("iam:DetachRolePolicy");
     let (delete_start, _) = one("iam:DeleteRole");
-    assert!(detach_start < listed_end && listed_start < detach_end, "the detach runs beside the listing");
-    assert!(delete_start >= detach_end.max(listed_end), "the role goes after");
+    assert!(detach_start >= listed_end, "the role is read before anything is detached from it");
+    assert!(delete_start >= detach_end, "the role goes after");
 
     // The record: only the phase asked for, and no credential.
     let recorded = std::fs::read_to_string(&record).unwrap();

@@ -93,11 +93,6 @@ pub struct Deletion {
     pub attrs: Attrs,
     /// Delete contents too (an ECR repository's images).
     pub force: bool,
-    /// The fields this run's plan read from AWS, when it read them: what the
-    /// delete can start on at once instead of listing first (a role's
-    /// attached policies). Empty when only the record is known.
-    #[serde(default, skip_serializing_if = "Fields::is_empty")]
-    pub hints: Fields,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -830,24 +830,7 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
     let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else {
         return Ok(());
     };
-    // The managed policies this run's plan found attached are taken off at
-    // once, while the role and everything attached to it is listed side by
-    // side: the plan identified the role moments ago, and DeleteRole refuses
-    // a role that still has anything attached, so the listing still catches
-    // what was attached since. Without such a read (a deposed role, or one
-    // read without its policies) the listing comes first.
-    let known: Vec<String> = d
-        .hints
-        .get("policies")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default();
-    let early = async {
-        for a in &known {
-            detach(p, name, a).await?;
-        }
-        Ok::<(), ProviderError>(())
-    };
+    // The role and what is attached to it, read side by side.
     let profiles = async {
         let r: Result<Vec<aws_sdk_iam::types::InstanceProfile>, ProviderError> = p
             .iam
@@ -861,10 +844,9 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
             .map_err(|e| sdk_err("iam:ListInstanceProfilesForRole", e));
         r
     };
-    let (r, inline, attached, profiles, early) =
-        futures::join!(get_role(p, name), role_policy_names(p, name), attached_policies(p, name), profiles, early);
+    let (r, inline, attached, profiles) =
+        futures::join!(get_role(p, name), role_policy_names(p, name), attached_policies(p, name), profiles);
     let Some(r) = r? else { return Ok(()) };
-    early?;
     if d.id.starts_with("arn:") && r.arn() != d.id {
         // Another role of the same name: the recorded one is gone.
         return Ok(());
@@ -886,7 +868,7 @@ async fn delete_role(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
                 .map_err(|e| sdk_err("iam:DeleteRolePolicy", e)),
         )?;
     }
-    for a in attached.iter().filter(|a| !known.contains(a)) {
+    for a in &attached {
         detach(p, name, a).await?;
     }
     for ip in &profiles {

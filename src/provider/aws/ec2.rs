@@ -438,8 +438,17 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
         .into_iter()
         .collect();
     let tagged = async {
+        // A tag asked for with an empty value is matched by its key here,
+        // and by its value in vpc_live.
         let calls = tag_sets.iter().map(|tags| {
-            describe_subnets(p, tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), v.as_str())).collect())
+            let filters = tags
+                .iter()
+                .map(|(k, v)| match v.is_empty() {
+                    true => filter("tag-key", k.as_str()),
+                    false => filter(&format!("tag:{k}"), v.as_str()),
+                })
+                .collect();
+            describe_subnets(p, filters)
         });
         let found = futures::future::try_join_all(calls).await;
         found.map(|v| v.into_iter().flatten().collect::<Vec<_>>())

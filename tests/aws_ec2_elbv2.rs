@@ -179,6 +179,24 @@ async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
     assert!(pl.problems.is_empty(), "{:?}", pl.problems);
     assert_eq!(pl.known["net"]["subnet_ids"].as_array().unwrap().len(), 3);
 
+    // A tag asked for with an empty value: the subnets that carry it empty.
+    let flagged = p
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.77.4.0/24")
+        .tag_specifications(tags(ResourceType::Subnet, &[("flag", "")]))
+        .send()
+        .await
+        .unwrap();
+    let by_empty = load(
+        "stack: lookup-existing\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: lookup-existing-vpc\n    subnet_tags:\n      flag: \"\"\n",
+        &[],
+    );
+    let pl = make_plan(p.as_ref(), &by_empty, &empty(&by_empty), false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    assert_eq!(pl.known["net"]["subnet_ids"], serde_json::json!([flagged.subnet().unwrap().subnet_id().unwrap()]));
+
     // Not found: the plan says so.
     let missing = load(
         "stack: lookup-existing\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: no-such-vpc-anywhere\n",

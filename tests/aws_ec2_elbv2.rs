@@ -126,6 +126,20 @@ async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
         .await
         .unwrap();
     let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    // A subnet with these tags; its id.
+    let subnet = async |vpc: &str, cidr: &str, az: Option<&str>, pairs: &[(&str, &str)]| -> String {
+        let s = p
+            .ec2
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block(cidr)
+            .set_availability_zone(az.map(str::to_string))
+            .tag_specifications(tags(ResourceType::Subnet, pairs))
+            .send()
+            .await
+            .unwrap();
+        s.subnet().unwrap().subnet_id().unwrap().to_string()
+    };
     let mut public = Vec::new();
     for (i, (cidr, az, tier)) in [
         ("10.77.1.0/24", "us-east-1a", "public"),
@@ -135,31 +149,15 @@ async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
     .iter()
     .enumerate()
     {
-        let s = p
-            .ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(*cidr)
-            .availability_zone(*az)
-            .tag_specifications(tags(ResourceType::Subnet, &[("tier", tier), ("n", &i.to_string())]))
-            .send()
-            .await
-            .unwrap();
+        let id = subnet(&vpc_id, cidr, Some(az), &[("tier", tier), ("n", &i.to_string())]).await;
         if *tier == "public" {
-            public.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+            public.push(id);
         }
     }
     public.sort();
     // A subnet of the same tier in another VPC: not this VPC's.
     let other = p.ec2.create_vpc().cidr_block("10.78.0.0/16").send().await.unwrap();
-    p.ec2
-        .create_subnet()
-        .vpc_id(other.vpc().unwrap().vpc_id().unwrap())
-        .cidr_block("10.78.1.0/24")
-        .tag_specifications(tags(ResourceType::Subnet, &[("tier", "public")]))
-        .send()
-        .await
-        .unwrap();
+    subnet(other.vpc().unwrap().vpc_id().unwrap(), "10.78.1.0/24", None, &[("tier", "public")]).await;
 
     let by_name = load(
         "stack: lookup-existing\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: lookup-existing-vpc\n    subnet_tags:\n      tier: public\n",
@@ -180,22 +178,14 @@ async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
     assert_eq!(pl.known["net"]["subnet_ids"].as_array().unwrap().len(), 3);
 
     // A tag asked for with an empty value: the subnets that carry it empty.
-    let flagged = p
-        .ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.77.4.0/24")
-        .tag_specifications(tags(ResourceType::Subnet, &[("flag", "")]))
-        .send()
-        .await
-        .unwrap();
+    let flagged = subnet(&vpc_id, "10.77.4.0/24", None, &[("flag", "")]).await;
     let by_empty = load(
         "stack: lookup-existing\nresources:\n  net:\n    kind: ec2/existing_vpc\n    name: lookup-existing-vpc\n    subnet_tags:\n      flag: \"\"\n",
         &[],
     );
     let pl = make_plan(p.as_ref(), &by_empty, &empty(&by_empty), false, false).await;
     assert!(pl.problems.is_empty(), "{:?}", pl.problems);
-    assert_eq!(pl.known["net"]["subnet_ids"], serde_json::json!([flagged.subnet().unwrap().subnet_id().unwrap()]));
+    assert_eq!(pl.known["net"]["subnet_ids"], serde_json::json!([flagged]));
 
     // Not found: the plan says so.
     let missing = load(

@@ -296,16 +296,7 @@ pub async fn apply<P: Provider + 'static>(
 ) -> (Summary, State) {
     let mut summary = Summary::default();
     let ops = operations(stack, graph, &state, plan);
-    let n = ops.len();
-    let mut pending: Vec<usize> = ops.iter().map(|o| o.deps.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, o) in ops.iter().enumerate() {
-        for &d in &o.deps {
-            dependents[d].push(i);
-        }
-    }
-    let mut done = vec![false; n];
-    let mut ready: BTreeSet<usize> = (0..n).filter(|i| pending[*i] == 0).collect();
+    let mut order = Order::new(&ops);
     let mut known: Known = plan.known.clone();
     let mut running: JoinSet<Job> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
@@ -320,7 +311,7 @@ pub async fn apply<P: Provider + 'static>(
 
     loop {
         while running.len() < parallelism && !cancel.load(Ordering::SeqCst) && summary.state_error.is_none() {
-            let Some(i) = ready.pop_first() else { break };
+            let Some(i) = order.ready.pop_first() else { break };
             let op = ops[i].clone();
             let ch = plan.changes[op.change].clone();
             // An update that needed no new revision leaves nothing to retire.
@@ -329,13 +320,7 @@ pub async fn apply<P: Provider + 'static>(
                 && ch.action == Action::Update
                 && current == ch.live.as_ref().map(|l| l.id.as_str())
             {
-                done[i] = true;
-                for &d in &dependents[i] {
-                    pending[d] -= 1;
-                    if pending[d] == 0 && !done[d] {
-                        ready.insert(d);
-                    }
-                }
+                order.finished(i);
                 continue;
             }
             reporter.started(&op.resource, op.kind, op.step);
@@ -385,18 +370,12 @@ pub async fn apply<P: Provider + 'static>(
             };
             let op = &ops[job.op];
             let ch = &plan.changes[op.change];
-            done[job.op] = true;
             match job.result {
                 Ok(result) => {
+                    order.finished(job.op);
                     reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
                     record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
                     wrote |= op.step.writes();
-                    for &d in &dependents[job.op] {
-                        pending[d] -= 1;
-                        if pending[d] == 0 && !done[d] {
-                            ready.insert(d);
-                        }
-                    }
                 }
                 Err(e) => {
                     reporter.failed(&op.resource, op.kind, op.step, &e);
@@ -407,17 +386,10 @@ pub async fn apply<P: Provider + 'static>(
                         error: e,
                     });
                     // Everything downstream is skipped, once, naming the cause.
-                    let mut stack_: Vec<usize> = dependents[job.op].clone();
-                    while let Some(d) = stack_.pop() {
-                        if done[d] {
-                            continue;
-                        }
-                        done[d] = true;
-                        ready.remove(&d);
-                        let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
+                    let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
+                    for d in order.failed(job.op) {
                         reporter.skipped(&ops[d].resource, &why);
-                        summary.skipped.push((ops[d].resource.clone(), why));
-                        stack_.extend(dependents[d].iter().copied());
+                        summary.skipped.push((ops[d].resource.clone(), why.clone()));
                     }
                 }
             }
@@ -429,7 +401,7 @@ pub async fn apply<P: Provider + 'static>(
     if cancel.load(Ordering::SeqCst) {
         summary.interrupted = true;
         for (i, op) in ops.iter().enumerate() {
-            if !done[i] {
+            if !order.done[i] {
                 summary.skipped.push((op.resource.clone(), "not started: interrupted".into()));
             }
         }
@@ -450,6 +422,61 @@ pub async fn apply<P: Provider + 'static>(
     }
     save(&mut state, store, &mut summary);
     (summary, state)
+}
+
+/// Which operations may start: each once everything it depends on has
+/// finished, none after one of those failed.
+struct Order {
+    /// Dependencies of each operation not finished yet.
+    pending: Vec<usize>,
+    /// The operations that depend on each one.
+    dependents: Vec<Vec<usize>>,
+    /// Finished, failed or skipped.
+    done: Vec<bool>,
+    ready: BTreeSet<usize>,
+}
+
+impl Order {
+    fn new(ops: &[Op]) -> Order {
+        let pending: Vec<usize> = ops.iter().map(|o| o.deps.len()).collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
+        for (i, o) in ops.iter().enumerate() {
+            for &d in &o.deps {
+                dependents[d].push(i);
+            }
+        }
+        let ready = (0..ops.len()).filter(|i| pending[*i] == 0).collect();
+        Order { pending, dependents, done: vec![false; ops.len()], ready }
+    }
+
+    /// `i` finished: what waited only for it is ready.
+    fn finished(&mut self, i: usize) {
+        self.done[i] = true;
+        for &d in &self.dependents[i] {
+            self.pending[d] -= 1;
+            if self.pending[d] == 0 && !self.done[d] {
+                self.ready.insert(d);
+            }
+        }
+    }
+
+    /// `i` failed: everything downstream of it that was not done yet is
+    /// skipped, each once; returns those.
+    fn failed(&mut self, i: usize) -> Vec<usize> {
+        self.done[i] = true;
+        let mut skipped = Vec::new();
+        let mut next: Vec<usize> = self.dependents[i].clone();
+        while let Some(d) = next.pop() {
+            if self.done[d] {
+                continue;
+            }
+            self.done[d] = true;
+            self.ready.remove(&d);
+            skipped.push(d);
+            next.extend(self.dependents[d].iter().copied());
+        }
+        skipped
+    }
 }
 
 fn save(state: &mut State, store: &dyn StateStore, summary: &mut Summary) {

@@ -269,7 +269,9 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
     ops
 }
 
-/// What a finished operation did.
+/// What a finished operation did (one per operation, short-lived: the size
+/// of its larger variant costs nothing worth a box).
+#[allow(clippy::large_enum_variant)]
 enum Done {
     Up { live: Option<Live>, wrote: bool, replaced_old: Option<Deposed> },
     Deleted { deposed_id: Option<String> },
@@ -552,6 +554,7 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
 fn deposed_of(l: &Live) -> Deposed {
     Deposed {
         id: l.id.clone(),
+        uid: l.uid.clone(),
         name: l.fields.get("name").or(l.fields.get("family")).and_then(|v| v.as_str()).map(str::to_string),
         attrs: l.attrs.clone(),
     }
@@ -595,6 +598,7 @@ fn record(
                 Entry {
                     kind: op.kind,
                     id: live.id.clone(),
+                    uid: live.uid.clone(),
                     name,
                     attrs: live.attrs.clone(),
                     depends_on,

@@ -156,6 +156,9 @@ pub enum ErrorKind {
     Transient,
     /// Something still uses the resource (DependencyViolation, ResourceInUse).
     InUse,
+    /// A create met an object of the same name (made by an earlier attempt
+    /// whose answer was lost, or by someone else).
+    AlreadyExists,
     /// A wait ran out of time, or a deployment failed or rolled back.
     Wait,
     /// Anything else AWS refused.

@@ -342,6 +342,18 @@ const IN_USE: &[&str] = &[
     "RepositoryNotEmptyException",
 ];
 
+/// What a create answers when the name is taken. ELBv2 answers a repeated
+/// identical CreateTargetGroup or CreateLoadBalancer with the object itself
+/// (moto answers DuplicateTargetGroupName instead).
+const ALREADY_EXISTS: &[&str] = &[
+    "RepositoryAlreadyExistsException",
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+    "DuplicateListener",
+];
+
 const TRANSIENT: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -380,6 +392,7 @@ where
             ErrorKind::NotFound
         }
         Some(c) if IN_USE.contains(&c) => ErrorKind::InUse,
+        Some(c) if ALREADY_EXISTS.contains(&c) => ErrorKind::AlreadyExists,
         Some(c) if TRANSIENT.contains(&c) => ErrorKind::Transient,
         Some(c)
             if c.contains("Credentials")

@@ -20,6 +20,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod provider;
+pub mod region;
 pub mod render;
 pub mod resolve;
 pub mod run;

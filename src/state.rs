@@ -135,11 +135,16 @@ impl LocalBackend {
     /// The record, `None` when there is none.
     pub fn load(&self, stack: &str) -> Result<Option<State>, StateError> {
         let path = self.path(stack);
-        let text = match std::fs::read_to_string(&path) {
+        let bytes = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Io { path, source }),
         };
+        // Bytes that are not text are as corrupt as text that is not JSON.
+        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        })?;
         let state: State = serde_json::from_str(&text)
             .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
         if state.version != VERSION {
@@ -359,6 +364,16 @@ mod tests {
             }
             drop(results);
             assert!(!b.lock_path("s").exists(), "round {round}: the lock is removed when released");
+        }
+    }
+
+    #[test]
+    fn binary_garbage_is_a_corrupt_record() {
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        for garbage in [&b"\xff\xfe\x00\x01garbage\x80"[..], b"\0\0\0\0", b"{\"version\": 1\0}"] {
+            std::fs::write(b.path("s"), garbage).unwrap();
+            assert!(matches!(b.load("s"), Err(StateError::Corrupt { .. })), "{garbage:?}: {:?}", b.load("s"));
         }
     }
 

@@ -156,6 +156,13 @@ impl AwsProvider {
                 "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
             ));
         };
+        if let Err(why) = crate::region::check(&region) {
+            let from = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find(|k| std::env::var(k).is_ok_and(|v| v == region))
+                .unwrap_or("the AWS configuration");
+            return Err(ProviderError::new(ErrorKind::Setup, "moor:config", format!("{why} (from {from})")));
+        }
         Ok(AwsProvider::from_config(&config, region, opts))
     }
 

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod diag;
 pub mod expr;
 pub mod graph;
+pub mod interrupt;
 pub mod load;
 pub mod model;
 pub mod observe;

@@ -422,9 +422,14 @@ where
 {
     let start = Instant::now();
     let mut delay = opts.poll;
+    let interrupted =
+        || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
+        }
+        if crate::interrupt::is_set() {
+            return Err(interrupted());
         }
         if start.elapsed() + delay > timeout {
             return Err(ProviderError::new(
@@ -433,7 +438,10 @@ where
                 format!("gave up after {}s waiting for {what}", timeout.as_secs()),
             ));
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = crate::interrupt::signalled() => return Err(interrupted()),
+        }
         delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
@@ -453,8 +461,11 @@ where
     let mut delay = Duration::from_millis(250);
     loop {
         match call().await {
-            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
+            Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = crate::interrupt::signalled() => return Err(e),
+                }
                 delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,

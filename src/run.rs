@@ -518,6 +518,7 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
                 force_delete: false,
                 applied: None,
                 deposed: Vec::new(),
+                unsettled: false,
             },
         );
         state.serial += 1;

@@ -78,6 +78,10 @@ pub struct Entry {
     /// revisions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<Deposed>,
+    /// Made or changed, but the wait for it to be usable was interrupted:
+    /// the next apply waits for it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsettled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +323,7 @@ mod tests {
                 force_delete: true,
                 applied: None,
                 deposed: vec![],
+                unsettled: false,
             },
         );
         b.save(&s).unwrap();

@@ -23,13 +23,11 @@ fn workdir(name: &str, stack: &str) -> PathBuf {
 
 fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_moor"));
-    cmd.args(args)
-        .args(["--state-dir", "state", "--auto-approve"])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args(args).args(["--state-dir", "state"]);
+    if args[0] != "plan" {
+        cmd.arg("--auto-approve");
+    }
+    cmd.current_dir(dir).env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -154,4 +152,69 @@ resources:
     assert!(!d.join("state/sig-wait.lock").exists(), "the lock is released: {err}");
     let r = read();
     assert!(r["resources"]["cluster"]["id"].is_string() && r["resources"]["task"]["id"].is_string(), "{r}");
+    // The service was created: it is recorded, as not settled.
+    let app = &r["resources"]["app"];
+    assert!(app["id"].as_str().is_some_and(|id| id.contains("service/")), "{r}");
+    assert_eq!(app["unsettled"], true, "{r}");
+
+    // The next run waits for it again (and gives up, as it never settles).
+    let (code, err) = finish(start(&d, &["plan", "stack.yaml", "--detailed-exitcode"], &[]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("settled"), "{err}");
+    let (code, err) = finish(start(&d, &["apply", "stack.yaml", "--wait-timeout", "1s"], &[]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("waiting for service") && err.contains("gave up"), "{err}");
+    assert_eq!(read()["resources"]["app"]["unsettled"], true, "still not settled");
+}
+
+/// A service recorded as not settled is waited for by the next apply, and
+/// recorded as settled once its deployment is complete.
+#[test]
+fn an_unsettled_service_is_waited_for_then_recorded_as_settled() {
+    support::moto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let net = rt.block_on(async { support::default_net(support::provider().await.as_ref()).await });
+    let stack = format!(
+        "stack: sig-settle
+region: us-east-1
+resources:
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1.27
+  app:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    desired_count: 1
+    network:
+      subnets: [{}]
+      security_groups: ['{}']
+",
+        net.subnets.join(", "),
+        net.sg
+    );
+    let d = workdir("settle", &stack);
+    let (code, err) = finish(start(&d, &["apply", "stack.yaml"], &[]));
+    assert_eq!(code, Some(0), "{err}");
+    let record = d.join("state/sig-settle.state.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert!(r["resources"]["app"].get("unsettled").is_none(), "{r}");
+    r["resources"]["app"]["unsettled"] = true.into();
+    std::fs::write(&record, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+
+    let (code, err) = finish(start(&d, &["apply", "stack.yaml"], &[]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("settled"), "the plan says it waits: {err}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert!(r["resources"]["app"].get("unsettled").is_none(), "{r}");
+    let (code, err) = finish(start(&d, &["plan", "stack.yaml", "--detailed-exitcode"], &[]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = finish(start(&d, &["destroy", "stack.yaml"], &[]));
+    assert_eq!(code, Some(0), "{err}");
 }

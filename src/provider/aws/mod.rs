@@ -292,6 +292,13 @@ impl Provider for AwsProvider {
         }
     }
 
+    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcsService => ecs::settle(self, t, live).await,
+            _ => Ok(live.clone()),
+        }
+    }
+
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
         match d.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
@@ -394,7 +401,7 @@ where
             _ => ErrorKind::Rejected,
         },
     };
-    ProviderError { kind, operation: operation.to_string(), code, message }
+    ProviderError { kind, operation: operation.to_string(), code, message, made: None }
 }
 
 /// `Ok(None)` for "does not exist", the error otherwise.

@@ -379,7 +379,19 @@ pub async fn apply<P: Provider + 'static>(
                     record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
                     wrote |= op.step.writes();
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    if let Some(made) = e.made.take() {
+                        // Made or changed, then its wait was interrupted: it
+                        // exists, so it is recorded, and the next run waits.
+                        let replaced_old =
+                            (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
+                        let done = Done::Up { live: Some(*made), wrote: true, replaced_old };
+                        record(&mut state, &mut known, stack, graph, op, ch, done, &mut summary);
+                        if let Some(entry) = state.resources.get_mut(&op.resource) {
+                            entry.unsettled = true;
+                        }
+                        wrote = true;
+                    }
                     reporter.failed(&op.resource, op.kind, op.step, &e);
                     summary.failed.push(Failure {
                         resource: op.resource.clone(),
@@ -520,6 +532,10 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
                 }
             }
             if diffs.is_empty() {
+                if ch.diffs.iter().any(|d| d.field == plan::SETTLED) {
+                    let settled = p.settle(&t, live).await?;
+                    return Ok(Done::Up { live: Some(settled), wrote: true, replaced_old: None });
+                }
                 return Ok(Done::Up { live: Some(live.clone()), wrote: false, replaced_old: None });
             }
             let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
@@ -649,6 +665,7 @@ fn record(
                     force_delete,
                     applied,
                     deposed,
+                    unsettled: false,
                 },
             );
             if wrote {

@@ -59,6 +59,10 @@ pub struct FieldDiff {
     pub forces_replacement: bool,
 }
 
+/// The pseudo-field of a resource an earlier run did not see settle (its
+/// wait was interrupted): the apply waits for it again.
+pub const SETTLED: &str = "settled";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
     pub resource: String,
@@ -454,6 +458,16 @@ pub fn plan(
                 }
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
+                if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
+                    // An earlier run's wait for it was interrupted: wait again.
+                    ch.diffs.push(FieldDiff {
+                        field: SETTLED.into(),
+                        before: Some(Value::Bool(false)),
+                        after: Some(Value::Bool(true)),
+                        after_unknown: false,
+                        forces_replacement: false,
+                    });
+                }
                 if ch.diffs.is_empty() {
                     ch.action = Action::NoOp;
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {

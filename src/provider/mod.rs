@@ -176,11 +176,26 @@ pub struct ProviderError {
     /// AWS's error code, like `ClusterNotFoundException`.
     pub code: Option<String>,
     pub message: String,
+    /// The resource as it was made or changed before the error, when a wait
+    /// for it was interrupted: it exists, so it is recorded, as not settled.
+    #[serde(skip)]
+    pub made: Option<Box<Live>>,
 }
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError { kind, operation: operation.into(), code: None, message: message.into() }
+        ProviderError { kind, operation: operation.into(), code: None, message: message.into(), made: None }
+    }
+
+    /// The error of a wait that ended because the run was interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        self.kind == ErrorKind::Wait && self.message.starts_with("interrupted while waiting")
+    }
+
+    /// This error, for a resource that exists as `made` all the same.
+    pub fn with_made(mut self, made: Live) -> Self {
+        self.made = Some(Box::new(made));
+        self
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
@@ -248,6 +263,14 @@ pub trait Provider: Send + Sync {
     /// Changes the named fields in place (for a task definition: registers a
     /// new revision), waits, and returns the resource as read back.
     async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError>;
+
+    /// Waits until a resource made or changed by an earlier run, whose wait
+    /// was interrupted, is usable (a service's deployment complete), and
+    /// returns it as last read.
+    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        let _ = t;
+        Ok(live.clone())
+    }
 
     /// Deletes the resource and waits until it is gone. A resource that is
     /// already gone is not an error.

@@ -93,6 +93,23 @@ pub(super) async fn update(
     }
 }
 
+/// A service whose deployment an interrupted run did not see complete:
+/// waits for whichever deployment is PRIMARY now.
+pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
+    if !waits(s) {
+        return Ok(live.clone());
+    }
+    let cluster = cluster_of_service_arn(&live.id).unwrap_or(&s.cluster).to_string();
+    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
+    let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s))
+        .await
+        .map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
+    let mut back = service_live(&svc, Some(s));
+    back.tags = live.tags.clone();
+    Ok(back)
+}
+
 pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     match d.kind {
         Kind::EcsCluster => delete_cluster(p, d).await,
@@ -1238,6 +1255,15 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     // runs: such an update starts no deployment of its own, and the wait
     // follows whichever deployment is PRIMARY.
     let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
+    let made = |e: ProviderError| match e.is_interrupted() {
+        // The service exists: recorded, as not settled.
+        true => {
+            let mut live = service_live(&svc, Some(s));
+            live.tags = t.tags.clone();
+            e.with_made(live)
+        }
+        false => e,
+    };
     let (again, stable) = futures::try_join!(settings_not_taken(p, cluster, &arn, s, &svc), async {
         match waits(s) {
             true => wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
@@ -1245,7 +1271,8 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
                 .map(Some),
             false => Ok(None),
         }
-    })?;
+    })
+    .map_err(made)?;
     if let Some(again) = again {
         svc = again;
     }
@@ -1375,7 +1402,17 @@ async fn update_service(
         .await?;
         if waits(s) {
             let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
-            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+                .await
+                .map_err(|e| match (e.is_interrupted(), out.service()) {
+                    // The change was made: recorded, as not settled.
+                    (true, Some(svc)) => {
+                        let mut changed = service_live(svc, Some(s));
+                        changed.tags = live.tags.clone();
+                        e.with_made(changed)
+                    }
+                    _ => e,
+                })?;
         }
     }
     if has("tags") {

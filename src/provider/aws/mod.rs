@@ -140,6 +140,13 @@ impl AwsProvider {
                 "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
             ));
         };
+        if let Err(why) = crate::region::check(&region) {
+            let from = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find(|k| std::env::var(k).is_ok_and(|v| v == region))
+                .unwrap_or("the AWS configuration");
+            return Err(ProviderError::new(ErrorKind::Setup, "moor:config", format!("{why} (from {from})")));
+        }
         Ok(AwsProvider::from_config(&config, region, opts))
     }
 
@@ -292,6 +299,13 @@ impl Provider for AwsProvider {
         }
     }
 
+    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcsService => ecs::settle(self, t, live).await,
+            _ => Ok(live.clone()),
+        }
+    }
+
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
         match d.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
@@ -407,7 +421,7 @@ where
             _ => ErrorKind::Rejected,
         },
     };
-    ProviderError { kind, operation: operation.to_string(), code, message }
+    ProviderError { kind, operation: operation.to_string(), code, message, made: None }
 }
 
 /// `Ok(None)` for "does not exist", the error otherwise.
@@ -435,9 +449,14 @@ where
 {
     let start = Instant::now();
     let mut delay = opts.poll;
+    let interrupted =
+        || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
+        }
+        if crate::interrupt::is_set() {
+            return Err(interrupted());
         }
         if start.elapsed() + delay > timeout {
             return Err(ProviderError::new(
@@ -446,7 +465,10 @@ where
                 format!("gave up after {}s waiting for {what}", timeout.as_secs()),
             ));
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = crate::interrupt::signalled() => return Err(interrupted()),
+        }
         delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
@@ -466,8 +488,11 @@ where
     let mut delay = Duration::from_millis(250);
     loop {
         match call().await {
-            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
+            Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = crate::interrupt::signalled() => return Err(e),
+                }
                 delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,

@@ -57,6 +57,10 @@ pub struct FieldDiff {
     /// The new value depends on a resource that is not created yet.
     pub after_unknown: bool,
     pub forces_replacement: bool,
+    /// Sensitive entries whose value changes (`containers.web.environment.DB_PASSWORD`):
+    /// `before` and `after` show them only as `(sensitive)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_changed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -279,6 +283,7 @@ pub fn diff(
                 after: None,
                 after_unknown: true,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
             continue;
         }
@@ -292,6 +297,7 @@ pub fn diff(
                 after: Some(d.clone()),
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
         }
     }
@@ -306,6 +312,7 @@ pub fn diff(
                 after: None,
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
         }
     }
@@ -316,6 +323,7 @@ pub fn diff(
             after: Some(serde_json::to_value(user_tags(tags)).expect("tags")),
             after_unknown: false,
             forces_replacement: false,
+            sensitive_changed: Vec::new(),
         });
     }
     out
@@ -421,6 +429,7 @@ pub fn plan(
                         after: (!unknown.contains(k)).then(|| v.clone()),
                         after_unknown: unknown.contains(k),
                         forces_replacement: false,
+                        sensitive_changed: Vec::new(),
                     })
                     .collect();
                 known.remove(logical);
@@ -448,8 +457,15 @@ pub fn plan(
                     p.changes.push(ch);
                     continue;
                 }
-                let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
-                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
+                // Sensitive values are recorded as hashes: the ones that still
+                // match the file compare as the file's values.
+                let applied = state
+                    .resources
+                    .get(logical)
+                    .filter(|e| e.id == l.id)
+                    .and_then(|e| e.applied.as_ref())
+                    .map(|a| crate::secret::unhash_fields(a, &desired, &stack.name, logical));
+                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied.as_ref());
                 if ch.diffs.is_empty() {
                     ch.action = Action::NoOp;
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {
@@ -508,6 +524,9 @@ pub fn plan(
                 }
             }
         }
+        if let Spec::EcsTaskDefinition(td) = &r.spec {
+            mask_sensitive(&mut ch.diffs, &crate::secret::sensitive_env(td));
+        }
         p.changes.push(ch);
     }
 
@@ -537,6 +556,21 @@ pub fn plan(
         }
     }
     p
+}
+
+/// Shows sensitive environment values as `(sensitive)` in before and after,
+/// and names the ones that change. The plan never holds them: everything
+/// that prints it (text, JSON, apply) shows it as it is.
+pub fn mask_sensitive(diffs: &mut [FieldDiff], sensitive: &crate::secret::Sensitive) {
+    for d in diffs.iter_mut().filter(|d| d.field == "containers") {
+        // A new resource's values are all new: nothing to name.
+        if d.before.is_some() && !d.after_unknown {
+            d.sensitive_changed = crate::secret::changed(d.before.as_ref(), d.after.as_ref(), sensitive);
+        }
+        for v in [d.before.as_mut(), d.after.as_mut()].into_iter().flatten() {
+            crate::secret::mask_containers(v, sensitive);
+        }
+    }
 }
 
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {

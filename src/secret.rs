@@ -127,6 +127,29 @@ pub fn url_passwords(s: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// `s` with every AWS access key id and URL password replaced by `***`:
+/// for text moor did not write, such as AWS's error messages.
+pub fn redact(s: &str) -> String {
+    let mut ranges = access_key_ids(s);
+    ranges.extend(url_passwords(s));
+    if ranges.is_empty() {
+        return s.to_string();
+    }
+    ranges.sort();
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for (a, b) in ranges {
+        if a < at {
+            continue;
+        }
+        out.push_str(&s[at..a]);
+        out.push_str("***");
+        at = b;
+    }
+    out.push_str(&s[at..]);
+    out
+}
+
 /// Why a value looks like a credential on its own, if it does.
 pub fn secret_value(v: &str) -> Option<Reason> {
     if !access_key_ids(v).is_empty() {
@@ -416,6 +439,15 @@ mod tests {
         assert!(url_passwords("https://example.com:8443/x").is_empty());
         assert!(url_passwords("redis://:@h").is_empty(), "empty password");
         assert_eq!(url_passwords("a http://x:y@h b https://u:p@q").len(), 2);
+    }
+
+    #[test]
+    fn redaction_replaces_key_ids_and_url_passwords() {
+        assert_eq!(
+            redact("bad value AKIAQWERTYUIOPASDFGH for mysql://root:pw@db/x, ok"),
+            "bad value *** for mysql://root:***@db/x, ok"
+        );
+        assert_eq!(redact("nothing here"), "nothing here");
     }
 
     #[test]

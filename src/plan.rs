@@ -527,6 +527,10 @@ pub fn plan(
         if let Spec::EcsTaskDefinition(td) = &r.spec {
             mask_sensitive(&mut ch.diffs, &crate::secret::sensitive_env(td));
         }
+        // Credentials anywhere else (a command line, a health check).
+        for d in &mut ch.diffs {
+            d.before.iter_mut().chain(d.after.iter_mut()).for_each(crate::secret::redact_value);
+        }
         p.changes.push(ch);
     }
 

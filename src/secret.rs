@@ -150,6 +150,20 @@ pub fn redact(s: &str) -> String {
     out
 }
 
+/// Redacts every string in a JSON value (see [`redact`]).
+pub fn redact_value(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if secret_value(s).is_some() {
+                *s = redact(s);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::Object(m) => m.values_mut().for_each(redact_value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// Why a value looks like a credential on its own, if it does.
 pub fn secret_value(v: &str) -> Option<Reason> {
     if !access_key_ids(v).is_empty() {
@@ -448,6 +462,9 @@ mod tests {
             "bad value *** for mysql://root:***@db/x, ok"
         );
         assert_eq!(redact("nothing here"), "nothing here");
+        let mut v = json!({"command": ["run", "--db=mysql://root:pw@db/x"], "n": 1});
+        redact_value(&mut v);
+        assert_eq!(v, json!({"command": ["run", "--db=mysql://root:***@db/x"], "n": 1}));
     }
 
     #[test]

@@ -421,6 +421,7 @@ resources:
     containers:
       - name: web
         image: nginx:1
+        command: [serve, \"--db=mysql://root:c0mmandpass@db/x\"]
         sensitive: [SIGNING]
         environment:
           SIGNING: ${var.signing}
@@ -431,8 +432,11 @@ resources:
 async fn a_recorded_secret_is_a_hash_that_still_tells_a_change() {
     let p = fake();
     let stack = stack_from(SECRET_TASK, &[]);
-    let (_, summary, state) = run(&p, &stack, empty(&stack), false, 4).await;
+    let (created, summary, state) = run(&p, &stack, empty(&stack), false, 4).await;
     assert!(summary.ok());
+    let shown = serde_json::to_string(&moor::render::plan_json(&created)).unwrap();
+    assert!(!shown.contains("first-s3cret") && !shown.contains("c0mmandpass"), "{shown}");
+    assert!(shown.contains("mysql://root:***@db/x"), "a URL's password is redacted anywhere: {shown}");
     // Through the record's file, as the command line keeps it.
     let dir = std::env::temp_dir().join(format!("moor-engine-secret-{}", std::process::id()));
     let backend = moor::state::LocalBackend::new(&dir);

@@ -459,13 +459,11 @@ pub fn plan(
                 }
                 // Sensitive values are recorded as hashes: the ones that still
                 // match the file compare as the file's values.
-                let applied = state
-                    .resources
-                    .get(logical)
-                    .filter(|e| e.id == l.id)
-                    .and_then(|e| e.applied.as_ref())
+                let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
+                let unhashed = applied
+                    .filter(|_| kind == Kind::EcsTaskDefinition)
                     .map(|a| crate::secret::unhash_fields(a, &desired, &stack.name, logical));
-                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied.as_ref());
+                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
                 if ch.diffs.is_empty() {
                     ch.action = Action::NoOp;
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {

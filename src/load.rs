@@ -201,12 +201,18 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     // Diagnostics show the lines around what they point at: they show the
     // file with its secret values masked.
     let tree = l.root.take().or_else(|| yaml::parse(text, opts.limits.unwrap_or_default()).ok());
-    if let Some(masked) = crate::secret::mask_source(text, tree.as_ref()) {
+    if let Some((masked, hidden)) = crate::secret::mask_source(text, tree.as_ref()) {
         let masked = SourceFile::new(name, masked);
         for d in &mut diags {
             if d.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, &file)) {
                 d.source = Some(masked.clone());
             }
+            // A type error quotes the value it found.
+            d.message = crate::secret::scrub_text(&d.message, &hidden);
+            for l in &mut d.labels {
+                l.text = crate::secret::scrub_text(&l.text, &hidden);
+            }
+            d.help = d.help.as_deref().map(|h| crate::secret::scrub_text(h, &hidden));
         }
         if let Some(s) = &mut stack {
             s.file = masked;

@@ -329,12 +329,13 @@ pub fn unhash_fields(recorded: &Fields, desired: &Fields, stack: &str, logical: 
 }
 
 /// The stack file's text with every secret value masked (`*` for each byte,
-/// so every span still points where it did), or `None` when it holds none.
+/// so every span still points where it did), and the values masked (so that
+/// messages can leave them out too), or `None` when it holds none.
 ///
 /// Masked: AWS access key ids and URL passwords anywhere; in each
 /// container's `environment`, the values of entries flagged or listed in its
 /// `sensitive`; the default of a variable whose name says it is a secret.
-pub fn mask_source(text: &str, root: Option<&Node>) -> Option<String> {
+pub fn mask_source(text: &str, root: Option<&Node>) -> Option<(String, Vec<String>)> {
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     ranges.extend(access_key_ids(text));
     ranges.extend(url_passwords(text));
@@ -345,17 +346,39 @@ pub fn mask_source(text: &str, root: Option<&Node>) -> Option<String> {
         return None;
     }
     let mut bytes = text.as_bytes().to_vec();
+    let mut hidden = Vec::new();
     for (s, e) in ranges {
         let (s, e) = (s.min(bytes.len()), e.min(bytes.len()));
+        if let Some(v) = text.get(s..e) {
+            let v = v.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+            if v.len() >= 4 {
+                hidden.push(v.to_string());
+            }
+        }
         for b in &mut bytes[s..e] {
             if !matches!(*b, b'\n' | b'\r' | b'"' | b'\'') {
                 *b = b'*';
             }
         }
     }
+    // Longer first, so that a value is hidden before a part of it.
+    hidden.sort_by_key(|h| std::cmp::Reverse(h.len()));
+    hidden.dedup();
     // Whole characters are replaced byte for byte, so this is still UTF-8
     // unless a range cut a character; then fall back to a lossy copy.
-    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    let masked = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Some((masked, hidden))
+}
+
+/// A message with the given values and any credential replaced by `***`.
+pub fn scrub_text(s: &str, hidden: &[String]) -> String {
+    let mut out = s.to_string();
+    for h in hidden {
+        if out.contains(h.as_str()) {
+            out = out.replace(h.as_str(), "***");
+        }
+    }
+    redact(&out)
 }
 
 fn scalar(n: &Node) -> Option<&str> {
@@ -404,6 +427,18 @@ fn env_ranges(resources: &[(Node, Node)], out: &mut Vec<(usize, usize)>, vars: &
                 if scalar(v).is_some_and(|s| !s.starts_with("arn:") && !s.contains("${")) {
                     out.push((v.span.start, v.span.end));
                 }
+            }
+            // `NAME=value` where a mapping belongs (docker compose's form):
+            // a type error, whose value may be a secret.
+            match c.get("environment").map(|e| &e.kind) {
+                Some(NodeKind::Scalar(..)) => {
+                    let e = c.get("environment").expect("matched");
+                    out.push((e.span.start, e.span.end));
+                }
+                Some(NodeKind::Seq(items)) => {
+                    out.extend(items.iter().filter(|i| scalar(i).is_some()).map(|i| (i.span.start, i.span.end)));
+                }
+                _ => {}
             }
             let Some(env) = c.get("environment").and_then(Node::as_map) else { continue };
             let marked: BTreeSet<&str> = match c.get("sensitive").map(|s| &s.kind) {
@@ -529,7 +564,12 @@ mod tests {
     fn source_masking_keeps_offsets_and_hides_values() {
         let text = "stack: s\nvariables:\n  sig: { default: sig-value }\n  other: { default: open }\nresources:\n  t:\n    kind: ecs/task_definition\n    containers:\n      - name: web\n        sensitive: [PLAIN, SIG]\n        environment:\n          PLAIN: \"not-a-pattern\"\n          SIG: ${var.sig}\n          OPEN: ${var.other}\n          DB_PASSWORD: hunter22\n          LINK: mysql://a:b@c\n          MODE: prod\n";
         let root = crate::yaml::parse(text, crate::yaml::Limits::default()).unwrap();
-        let m = mask_source(text, Some(&root)).unwrap();
+        let (m, hidden) = mask_source(text, Some(&root)).unwrap();
+        assert!(
+            hidden.contains(&"hunter22".to_string()) && hidden.contains(&"not-a-pattern".to_string()),
+            "{hidden:?}"
+        );
+        assert_eq!(scrub_text("found string \"x hunter22\"", &hidden), "found string \"x ***\"");
         assert_eq!(m.len(), text.len());
         assert!(!m.contains("not-a-pattern") && !m.contains("hunter22") && !m.contains("a:b@"), "{m}");
         assert!(!m.contains("sig-value"), "the default of a variable that fills a sensitive entry: {m}");

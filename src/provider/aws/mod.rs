@@ -401,6 +401,8 @@ where
         }
         _ => DisplayErrorContext(&e).to_string(),
     };
+    // AWS may quote what it was sent; credentials in it are never shown.
+    let message = crate::secret::redact(&message);
     let kind = match code.as_deref() {
         Some(c) if NOT_FOUND.contains(&c) || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
             ErrorKind::NotFound
@@ -905,5 +907,42 @@ resources:
         assert_eq!(first, second);
         // Another create is another request: another token.
         assert_ne!(super::ecs::client_token(), super::ecs::client_token());
+    }
+
+    #[tokio::test]
+    async fn a_refused_task_definition_echoes_no_environment_value() {
+        let text = r#"
+stack: s
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1
+        sensitive: [SIGNING]
+        environment:
+          SIGNING: plain-s3cret-value
+          DATABASE_URL: postgres://app:Xq9hunter2pass@db/app
+          OTHER_URL: mysql://root:0therpass@db2/x
+          AWS_ACCESS_KEY_ID: AKIAQWERTYUIOPASDFGH
+"#;
+        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
+        let stack = loaded.stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let t = crate::plan::target(&stack, "task", &Default::default(), &state).0;
+        // AWS quoting what it was sent, in part and in full.
+        let refused = serde_json::json!({"__type": "ClientException", "message":
+            "Invalid environment: SIGNING=plain-s3cret-value, DATABASE_URL=postgres://app:Xq9hunter2pass@db, \
+             password 0therpass of mysql://root:0therpass@other, key AKIAQWERTYUIOPASDFGH"});
+        let script = Scripted::default();
+        script.answer("RegisterTaskDefinition", 400, refused);
+        let p = scripted_provider(&script);
+        let e = p.create(&t).await.expect_err("refused").to_string();
+        for secret in ["plain-s3cret-value", "Xq9hunter2pass", "0therpass", "AKIAQWERTYUIOPASDFGH"] {
+            assert!(!e.contains(secret), "{secret} in {e}");
+        }
+        assert!(e.contains("ecs:RegisterTaskDefinition") && e.contains("ClientException"), "{e}");
     }
 }

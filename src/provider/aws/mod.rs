@@ -141,6 +141,34 @@ fn answer_timeout(request: &HttpRequest) -> Duration {
     }
 }
 
+#[cfg(test)]
+mod answer_timeout_tests {
+    use super::*;
+    use aws_smithy_types::body::SdkBody;
+
+    fn request(target: Option<&str>, body: &str) -> HttpRequest {
+        let mut r = HttpRequest::new(SdkBody::from(body.to_string()));
+        if let Some(t) = target {
+            r.headers_mut().insert("x-amz-target", t.to_string());
+        }
+        r
+    }
+
+    #[test]
+    fn reads_wait_less_than_writes_in_both_protocols() {
+        let json = |op: &str| request(Some(&format!("AmazonEC2ContainerServiceV20141113.{op}")), "{}");
+        let query = |op: &str| request(None, &format!("Action={op}&Version=2016-11-15"));
+        assert_eq!(answer_timeout(&json("DescribeServices")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&json("ListClusters")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&json("CreateService")), WRITE_TIMEOUT);
+        assert_eq!(answer_timeout(&query("DescribeVpcs")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&query("GetRole")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&query("CreateLoadBalancer")), WRITE_TIMEOUT);
+        assert_eq!(answer_timeout(&request(None, "")), WRITE_TIMEOUT, "unknown: the longer one");
+        assert!(READ_TIMEOUT < WRITE_TIMEOUT && WRITE_TIMEOUT < OPERATION_DEADLINE);
+    }
+}
+
 /// The longest one read attempt waits for its answer.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest one write attempt waits for its answer.

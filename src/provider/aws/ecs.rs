@@ -1192,6 +1192,15 @@ async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result
     Ok(true)
 }
 
+/// A CreateService idempotency token (at most 36 characters), new for
+/// each call.
+pub(super) fn client_token() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("moor{:x}-{:x}-{n:x}", nanos as u64, std::process::id() & 0xff_ffff)
+}
+
 async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live, ProviderError> {
     let name = t.name.as_deref().ok_or_else(|| invalid("a service needs a name"))?;
     let cluster = s.cluster.as_str();
@@ -1229,7 +1238,11 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
         with_slr(
             p,
             || {
-                let r = req.clone();
+                // The SDK sends this token again with each retry of this
+                // call, so a retry after a lost answer gets the service the
+                // first attempt made instead of "not idempotent". A call
+                // moor makes again after a refusal gets a new token.
+                let r = req.clone().client_token(client_token());
                 async move { r.send().await.map_err(|e| sdk_err("ecs:CreateService", e)) }
             },
             lb_not_ready,

@@ -743,6 +743,8 @@ mod tests {
     struct Scripted {
         answers: Arc<std::sync::Mutex<Answers>>,
         calls: Arc<std::sync::Mutex<Vec<String>>>,
+        /// Each request's body, in order.
+        bodies: Arc<std::sync::Mutex<Vec<String>>>,
     }
 
     impl Scripted {
@@ -757,6 +759,8 @@ mod tests {
             let target = request.headers().get("x-amz-target").unwrap_or_default();
             let op = target.rsplit('.').next().unwrap_or_default().to_string();
             self.calls.lock().unwrap().push(op.clone());
+            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            self.bodies.lock().unwrap().push(body);
             let mut answers = self.answers.lock().unwrap();
             let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
             let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
@@ -878,5 +882,29 @@ resources:
         let e = p.create(&service_target()).await.expect_err("refused");
         assert!(e.to_string().contains("bad subnet"), "{e}");
         assert_eq!(script.calls.lock().unwrap().clone(), ["CreateService", "DescribeServices"]);
+    }
+
+    #[tokio::test]
+    async fn a_retried_service_create_sends_the_same_idempotency_token() {
+        // The first answer is a passing fault, so the SDK sends the same
+        // request again: with the same clientToken, AWS answers it with the
+        // service the first attempt made, if it made one.
+        let script = Scripted::default();
+        script
+            .answer("CreateService", 500, serde_json::json!({"__type": "ServerException", "message": "try again"}))
+            .answer("CreateService", 200, serde_json::json!({"service": active()}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [active()], "failures": []}));
+        let p = scripted_provider(&script);
+        p.create(&service_target()).await.expect("created");
+        let bodies = script.bodies.lock().unwrap().clone();
+        let token = |b: &str| {
+            let v: serde_json::Value = serde_json::from_str(b).unwrap();
+            v["clientToken"].as_str().map(str::to_string)
+        };
+        let (first, second) = (token(&bodies[0]), token(&bodies[1]));
+        assert!(first.as_ref().is_some_and(|t| !t.is_empty() && t.len() <= 36), "{first:?}");
+        assert_eq!(first, second);
+        // Another create is another request: another token.
+        assert_ne!(super::ecs::client_token(), super::ecs::client_token());
     }
 }

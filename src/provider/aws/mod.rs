@@ -502,6 +502,7 @@ impl Provider for AwsProvider {
     async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
         match t.kind {
             Kind::EcsService => ecs::settle(self, t, live).await,
+            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
             _ => Ok(live.clone()),
         }
     }

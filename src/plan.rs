@@ -38,6 +38,10 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// Nothing to change, but the resource is not at its desired state (a
+    /// service whose deployment has not settled): apply waits for it, and
+    /// fails as its deployment's wait would.
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +87,13 @@ pub struct Change {
     /// A replaced object left over from an earlier run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deposed: bool,
+    /// For waits: where the service stands (running and desired tasks,
+    /// failed tasks, rollout state, newest events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+    /// For waits: the last deployment was rolled back, so apply deploys again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redeploy: bool,
     #[serde(skip)]
     pub live: Option<Live>,
     #[serde(skip)]
@@ -128,7 +139,7 @@ impl Plan {
                 Action::Update => c.change += 1,
                 Action::Replace => c.replace += 1,
                 Action::Delete => c.destroy += 1,
-                Action::NoOp | Action::Read => {}
+                Action::NoOp | Action::Read | Action::Wait => {}
             }
         }
         c
@@ -392,6 +403,8 @@ pub fn plan(
             reasons: Vec::new(),
             force_delete: false,
             deposed: false,
+            status: None,
+            redeploy: false,
             live: live.clone(),
             deletion: None,
         };
@@ -450,8 +463,15 @@ pub fn plan(
                 }
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
+                let pending = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.pending.as_ref());
+                let unsettled = unsettled(&r.spec, l, pending);
+                if let Some((why, redeploy)) = &unsettled {
+                    ch.status = l.fields.get(crate::provider::DEPLOYMENT_STATE).cloned();
+                    ch.redeploy = *redeploy;
+                    ch.reasons.push(why.clone());
+                }
                 if ch.diffs.is_empty() {
-                    ch.action = Action::NoOp;
+                    ch.action = if unsettled.is_some() { Action::Wait } else { Action::NoOp };
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {
                     ch.action = Action::Replace;
                     ch.reasons = ch
@@ -539,6 +559,41 @@ pub fn plan(
     p
 }
 
+/// Why a service that exists is not at its desired state, if it is not,
+/// and whether apply must deploy it again (its last deployment was rolled
+/// back) rather than wait: the live deployment has not settled (tasks
+/// missing, rollout not COMPLETED, FAILED, tasks that keep failing), or the
+/// record says the last deployment was rolled back. A service whose wait
+/// ended badly but that settled since is settled. A service the file does
+/// not wait for (`wait: { stable: false }`) is never unsettled.
+fn unsettled(spec: &Spec, live: &Live, pending: Option<&crate::state::Pending>) -> Option<(String, bool)> {
+    let Spec::EcsService(s) = spec else { return None };
+    if !s.wait.as_ref().and_then(|w| w.stable).unwrap_or(true) {
+        return None;
+    }
+    if let Some(p) = pending.filter(|p| p.redeploy) {
+        return Some((format!("the last deployment did not settle ({}); apply deploys it again", p.reason), true));
+    }
+    let state = live.fields.get(crate::provider::DEPLOYMENT_STATE)?;
+    if state.get("settled").and_then(Value::as_bool).unwrap_or(true) {
+        return None;
+    }
+    let n = |k: &str| state.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let mut why = match state.get("failed").and_then(Value::as_str) {
+        Some(f) => format!("deployment failing: {f}"),
+        None => format!(
+            "deployment not settled: {} of {} tasks running, rollout {}",
+            n("running"),
+            n("desired"),
+            state.get("rollout").and_then(Value::as_str).unwrap_or("unknown")
+        ),
+    };
+    if let Some(p) = pending {
+        why.push_str(&format!("; the last apply: {}", p.reason));
+    }
+    Some((why, false))
+}
+
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
     Change {
         resource: logical.to_string(),
@@ -551,6 +606,8 @@ fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: b
         reasons: vec!["replaced earlier; the old one is still there".into()],
         force_delete: force,
         deposed: true,
+        status: None,
+        redeploy: false,
         live: None,
         deletion: Some(deletion(logical, kind, &d.id, d.name.clone(), d.attrs.clone(), force)),
     }
@@ -568,6 +625,8 @@ fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, f
         reasons: vec![why.to_string()],
         force_delete: force,
         deposed: false,
+        status: None,
+        redeploy: false,
         live: Some(live.clone()),
         deletion: Some(deletion(logical, kind, &live.id, name, live.attrs.clone(), force)),
     }

@@ -472,6 +472,7 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
                 force_delete: false,
                 applied: None,
                 deposed: Vec::new(),
+                pending: None,
             },
         );
         state.serial += 1;

@@ -42,6 +42,15 @@ pub type Attrs = BTreeMap<String, Value>;
 pub const TAG_STACK: &str = "moor:stack";
 pub const TAG_RESOURCE: &str = "moor:resource";
 
+/// The live field of a service that says where its deployment stands
+/// (`settled`, `failed`, running and desired counts, rollout state, recent
+/// events). No file sets it, so it is never compared; the plan reads it to
+/// find services that are not at their desired state.
+pub const DEPLOYMENT_STATE: &str = "moor:deployment";
+
+/// The error code of a wait whose deployment was rolled back.
+pub const ROLLED_BACK: &str = "DeploymentRolledBack";
+
 /// What one provider call is about.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -197,6 +206,15 @@ pub trait Provider: Send + Sync {
     /// Deletes the resource and waits until it is gone. A resource that is
     /// already gone is not an error.
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError>;
+
+    /// Waits until a resource that exists is at the state the file asks for
+    /// (a service whose deployment has not settled), failing the way its
+    /// create or update would; with `redeploy`, first starts the deployment
+    /// again (one that was rolled back). Kinds without such a state are
+    /// settled as they are.
+    async fn settle(&self, _t: &Target, live: &Live, _redeploy: bool) -> Result<Live, ProviderError> {
+        Ok(live.clone())
+    }
 
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;

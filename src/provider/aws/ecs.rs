@@ -1015,10 +1015,32 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
     if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
         fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
     }
+    fields.insert(crate::provider::DEPLOYMENT_STATE.into(), deployment_state(s));
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
     Live { id: arn, fields, attrs, tags: live_tags(s.tags()) }
+}
+
+/// Where the service's deployment stands, judged as [`wait_stable`] judges
+/// it (the PRIMARY deployment, of the revision the service runs), with the
+/// counts and the newest events of the DescribeServices answer.
+fn deployment_state(s: &et::Service) -> Value {
+    let (verdict, _) = deployment_verdict(s, None, s.task_definition().unwrap_or_default());
+    let d = primary(s);
+    let events: Vec<String> = s.events().iter().take(3).filter_map(|e| e.message()).map(redact_secret_arns).collect();
+    json!({
+        "settled": verdict == Verdict::Done,
+        "failed": match verdict { Verdict::Failed(why) => Value::String(why), _ => Value::Null },
+        "running": s.running_count(),
+        "desired": s.desired_count(),
+        "pending": s.pending_count(),
+        "failed_tasks": d.map_or(0, |d| d.failed_tasks()),
+        "rollout": d.and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()),
+        "rollout_reason": d.and_then(|d| d.rollout_state_reason()).map(redact_secret_arns),
+        "deployments": s.deployments().len(),
+        "events": events,
+    })
 }
 
 fn network_configuration(n: &Network) -> Result<et::NetworkConfiguration, ProviderError> {
@@ -1386,6 +1408,37 @@ async fn update_service(
         .ok_or_else(|| gone_after("ecs:DescribeServices", "the service"))
 }
 
+/// Waits for a service that is not at its desired state (the plan found
+/// its deployment unsettled, or the record says the last wait failed), and
+/// fails as the wait of its create or update would. With `redeploy` (the
+/// last deployment was rolled back), deploys the file's revision again
+/// first and waits for that deployment.
+pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
+    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
+    let cluster = match cluster_of_service_arn(&live.id) {
+        Some(c) => c.to_string(),
+        None => s.cluster.clone(),
+    };
+    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
+    let mut ours = None;
+    if redeploy {
+        if s.desired_count.unwrap_or(1) > 0 {
+            preflight_images(p, &s.task_definition).await?;
+        }
+        let req = p
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&live.id)
+            .task_definition(&s.task_definition)
+            .force_new_deployment(true);
+        let out = req.send().await.map_err(|e| sdk_err("ecs:UpdateService", e))?;
+        ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
+    }
+    let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+    Ok(service_live(&svc, Some(s)))
+}
+
 /// Failed tasks after which a deployment counts as failing: the deployment
 /// circuit breaker's threshold (half the desired count, at least 3, at most 200).
 fn failure_threshold(desired: i32) -> i32 {
@@ -1427,7 +1480,7 @@ fn deployment_verdict(svc: &et::Service, ours: Option<&str>, task_definition: &s
         || mine_failed
     {
         let why = d.rollout_state_reason().unwrap_or("another deployment replaced it");
-        return (Verdict::Failed(format!("the deployment was rolled back: {why}")), status);
+        return (Verdict::Failed(format!("{ROLLED_BACK_TEXT}: {why}")), status);
     }
     let running = d.running_count() >= d.desired_count() && svc.running_count() >= desired;
     let verdict = match d.rollout_state() {
@@ -1500,7 +1553,11 @@ async fn wait_stable(
     }
 }
 
-/// A failed deployment, with why its tasks stopped.
+/// How a verdict says that the deployment was rolled back.
+const ROLLED_BACK_TEXT: &str = "the deployment was rolled back";
+
+/// A failed deployment, with why its tasks stopped. A rollback carries the
+/// code [`crate::provider::ROLLED_BACK`]: waiting again cannot settle it.
 async fn deployment_failed(p: &AwsProvider, cluster: &str, name: &str, headline: &str) -> ProviderError {
     let reasons = stopped_reasons(p, cluster, name).await;
     let mut message = format!("service `{name}`: {headline}");
@@ -1509,7 +1566,12 @@ async fn deployment_failed(p: &AwsProvider, cluster: &str, name: &str, headline:
     } else {
         message.push_str(&format!("; stopped tasks: {}", reasons.join("; ")));
     }
-    ProviderError::new(ErrorKind::Wait, "ecs:DescribeServices", redact_secret_arns(&message))
+    let e = ProviderError::new(ErrorKind::Wait, "ecs:DescribeServices", redact_secret_arns(&message));
+    if headline.starts_with(ROLLED_BACK_TEXT) {
+        e.with_code(crate::provider::ROLLED_BACK)
+    } else {
+        e
+    }
 }
 
 /// The distinct reasons the service's recently stopped tasks give, most

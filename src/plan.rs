@@ -163,6 +163,9 @@ pub struct Observed {
     pub removed: HashMap<String, Option<Live>>,
     /// Deposed ids that still exist.
     pub deposed: HashMap<String, bool>,
+    /// Logical name → versions with its tags that no record knows (task
+    /// definition revisions registered but never recorded).
+    pub unrecorded: HashMap<String, Vec<Live>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -539,6 +542,15 @@ pub fn plan(
             }
         }
     }
+    // Revisions registered but never recorded, unless a service of the
+    // stack runs one.
+    let used: BTreeSet<&str> = observed
+        .resources
+        .values()
+        .flatten()
+        .filter_map(|l| l.fields.get("task_definition").and_then(Value::as_str))
+        .collect();
+    p.changes.extend(unrecorded_changes(stack, state, observed, &used));
     // Removed from the file: delete, dependents first (the engine orders).
     for (logical, e) in &state.resources {
         if stack.resource(logical).is_some() {
@@ -592,6 +604,25 @@ fn unsettled(spec: &Spec, live: &Live, pending: Option<&crate::state::Pending>) 
         why.push_str(&format!("; the last apply: {}", p.reason));
     }
     Some((why, false))
+}
+
+/// A version moor made but never recorded, deleted like a replaced one:
+/// after its resource is up and its users moved on.
+fn unrecorded_changes(stack: &Stack, state: &State, observed: &Observed, skip: &BTreeSet<&str>) -> Vec<Change> {
+    let sorted: BTreeMap<&String, &Vec<Live>> = observed.unrecorded.iter().collect();
+    let mut out = Vec::new();
+    for (logical, lives) in sorted {
+        let kind = stack.resource(logical).map(|r| r.kind()).or(state.resources.get(logical).map(|e| e.kind));
+        let Some(kind) = kind else { continue };
+        for l in lives.iter().filter(|l| !skip.contains(l.id.as_str())) {
+            let family = l.fields.get("family").or(l.fields.get("name")).and_then(Value::as_str).map(str::to_string);
+            let d = crate::state::Deposed { id: l.id.clone(), name: family, attrs: l.attrs.clone() };
+            let mut ch = deposed_change(logical, kind, &d, false);
+            ch.reasons = vec!["unrecorded revision: registered by moor but never recorded".into()];
+            out.push(ch);
+        }
+    }
+    out
 }
 
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
@@ -675,6 +706,7 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             }
         }
     }
+    p.changes.extend(unrecorded_changes(stack, state, observed, &BTreeSet::new()));
 }
 
 #[cfg(test)]

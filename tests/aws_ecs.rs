@@ -858,3 +858,54 @@ async fn unresolved_identities_are_not_looked_up() {
         assert!(matches!(r.kind(), Kind::EcsService | Kind::EcsTaskDefinition | Kind::EcsCluster));
     }
 }
+
+/// Registers a revision of `family` outside moor, with the tags moor gives
+/// the revisions of `stack`'s `task`, or without.
+async fn register_out_of_band(p: &AwsProvider, family: &str, stack: Option<&str>) -> String {
+    let container = et::ContainerDefinition::builder().name("web").image("nginx:1.25").memory(256).build();
+    let mut req = p.ecs.register_task_definition().family(family).container_definitions(container);
+    if let Some(stack) = stack {
+        req = req
+            .tags(et::Tag::builder().key("moor:stack").value(stack).build())
+            .tags(et::Tag::builder().key("moor:resource").value("task").build());
+    }
+    let out = req.send().await.unwrap();
+    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn revisions_registered_but_never_recorded_are_deregistered_and_others_left_alone() {
+    let p = provider().await;
+    let stack = load(&without_service(&app_stack("ecs-unrecorded", "unrecorded", "")), &[]);
+    let family = "ecs-unrecorded-task";
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let current = id(&state, "task");
+
+    // As if moor was killed right after RegisterTaskDefinition: a revision
+    // with the stack's tags that the record does not know; and one that
+    // someone registered outside moor.
+    let stray = register_out_of_band(&p, family, Some("ecs-unrecorded")).await;
+    let foreign = register_out_of_band(&p, family, None).await;
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    let deletions: Vec<_> = pl.changes.iter().filter(|c| c.action == Action::Delete).collect();
+    assert_eq!(deletions.len(), 1, "{deletions:#?}");
+    assert_eq!((deletions[0].resource.as_str(), deletions[0].id.as_deref()), ("task", Some(stray.as_str())));
+    assert!(pl.has_changes());
+    let text = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
+    assert!(text.contains("unrecorded revision"), "{text}");
+
+    let (_, summary, state) = converge(&p, &stack, state, false).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(td_gone(describe_td(&p, &stray).await), "the unrecorded revision is deregistered");
+    assert!(!td_gone(describe_td(&p, &foreign).await), "a revision without the stack's tags is left alone");
+    assert!(!td_gone(describe_td(&p, &current).await));
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    // Destroy finds them too.
+    let stray = register_out_of_band(&p, family, Some("ecs-unrecorded")).await;
+    let (pl, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(pl.changes.iter().any(|c| c.id.as_deref() == Some(stray.as_str())), "{:#?}", pl.changes);
+    assert!(summary.ok(), "{summary:#?}");
+    assert_eq!(active_revisions(&p, family).await, [foreign]);
+}

@@ -216,6 +216,17 @@ pub trait Provider: Send + Sync {
         Ok(live.clone())
     }
 
+    /// Versions of a resource that carry this stack's and this logical
+    /// name's `moor:*` tags but that no record knows: a task definition
+    /// revision registered by a run that was killed or cancelled before it
+    /// recorded it, or registered twice when the SDK retried a call whose
+    /// answer was lost. `d` names the resource (a task definition's family
+    /// is its `name`); the ids in `known` are accounted for and not read.
+    /// Kinds without versions have none.
+    async fn unrecorded(&self, _d: &Deletion, _stack: &str, _known: &[String]) -> Result<Vec<Live>, ProviderError> {
+        Ok(Vec::new())
+    }
+
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;
 }

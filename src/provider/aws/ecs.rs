@@ -859,6 +859,52 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     Ok(live)
 }
 
+/// The family's ACTIVE revisions that carry the tags moor gives every
+/// revision it registers for this stack's logical resource (`d.logical`),
+/// other than those in `known`: one ListTaskDefinitions (paginated), then a
+/// DescribeTaskDefinition with tags for each revision not known, all at the
+/// same time. Revisions without these tags are never returned.
+pub(super) async fn unrecorded(
+    p: &AwsProvider,
+    d: &Deletion,
+    stack: &str,
+    known: &[String],
+) -> Result<Vec<Live>, ProviderError> {
+    let Some(family) = d.name.as_deref().filter(|f| !f.is_empty()) else { return Ok(Vec::new()) };
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let out = p
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(et::TaskDefinitionStatus::Active)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
+        for arn in out.task_definition_arns() {
+            if family_revision(arn).0 == family && !known.iter().any(|k| k == arn) {
+                arns.push(arn.clone());
+            }
+        }
+        token = out.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let reads = futures::future::join_all(arns.iter().map(|a| describe_td(p, a))).await;
+    let mut out = Vec::new();
+    for read in reads {
+        let Some((td, tags)) = read? else { continue };
+        let live = td_live(&td, &tags, None);
+        if is_active(&td) && live.owned_by(stack, &d.logical) {
+            out.push(live);
+        }
+    }
+    Ok(out)
+}
+
 async fn delete_task_definition(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     match p.ecs.deregister_task_definition().task_definition(&d.id).send().await {
         Ok(_) => {}

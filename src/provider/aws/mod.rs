@@ -302,6 +302,13 @@ impl Provider for AwsProvider {
         }
     }
 
+    async fn unrecorded(&self, d: &Deletion, stack: &str, known: &[String]) -> Result<Vec<Live>, ProviderError> {
+        match d.kind {
+            Kind::EcsTaskDefinition => ecs::unrecorded(self, d, stack, known).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
         match t.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::adopt(self, t, live).await,

@@ -22,9 +22,9 @@
 
 use crate::graph::Graph;
 use crate::model::{Kind, Spec, Stack};
-use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Target};
+use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Owner, Target};
 use crate::resolve::{resolve_spec, Known};
-use crate::state::State;
+use crate::state::{Entry, State};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -115,8 +115,13 @@ pub struct Plan {
     pub destroy: bool,
     pub changes: Vec<Change>,
     pub problems: Vec<Problem>,
-    /// Entries of the state record whose resources are already gone.
+    /// Entries of the state record whose resources are already gone, or
+    /// are no longer the object moor made (see `notices`).
     pub forget: Vec<String>,
+    /// What the user should know but does not stop the plan: a recorded
+    /// object that is now someone else's namesake, dropped from the record
+    /// and left alone.
+    pub notices: Vec<Problem>,
     /// Logical name → resource that exists (from the observation).
     #[serde(skip)]
     pub known: Known,
@@ -161,8 +166,8 @@ pub struct Observed {
     pub resources: HashMap<String, Option<Live>>,
     /// Each state entry that is not in the file, read by id.
     pub removed: HashMap<String, Option<Live>>,
-    /// Deposed ids that still exist.
-    pub deposed: HashMap<String, bool>,
+    /// Each deposed id, read by id (None: gone).
+    pub deposed: HashMap<String, Option<Live>>,
     /// Logical name → versions with its tags that no record knows (task
     /// definition revisions registered but never recorded).
     pub unrecorded: HashMap<String, Vec<Live>>,
@@ -365,6 +370,7 @@ pub fn plan(
         changes: Vec::new(),
         problems: Vec::new(),
         forget: Vec::new(),
+        notices: Vec::new(),
         known: Known::new(),
     };
     let order: Vec<String> = graph
@@ -375,9 +381,7 @@ pub fn plan(
     // What exists, and is ours (or a lookup), is known.
     for r in &stack.resources {
         if let Some(Some(live)) = observed.resources.get(&r.name) {
-            let ours =
-                live.owned_by(&stack.name, &r.name) || state.resources.get(&r.name).is_some_and(|e| e.id == live.id);
-            if ours || r.kind().is_lookup() {
+            if owner(stack, state, &r.name, r.kind(), live).is_us() || r.kind().is_lookup() {
                 p.known.insert(r.name.clone(), live.attrs.clone());
             }
         }
@@ -442,13 +446,13 @@ pub fn plan(
                 known.remove(logical);
             }
             Some(l) => {
-                let recorded = state.resources.get(logical).is_some_and(|e| e.id == l.id);
-                if !l.owned_by(&stack.name, logical) && !recorded {
-                    let owner =
-                        match (l.tags.get(crate::provider::TAG_STACK), l.tags.get(crate::provider::TAG_RESOURCE)) {
-                            (Some(s), Some(res)) => format!("resource `{res}` of stack `{s}`"),
-                            _ => "nothing moor manages".to_string(),
-                        };
+                if let Owner::Other(owner) = owner(stack, state, logical, kind, l) {
+                    let stale = state.resources.get(logical).is_some_and(|e| e.id == l.id);
+                    let owner = if stale {
+                        format!("{owner} (the one moor made was deleted, and this is a namesake made since)")
+                    } else {
+                        owner
+                    };
                     p.problems.push(Problem {
                         resource: logical.clone(),
                         message: format!(
@@ -536,10 +540,8 @@ pub fn plan(
 
     // Replaced objects an earlier run left behind.
     for (logical, e) in &state.resources {
-        for d in &e.deposed {
-            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
-                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
-            }
+        for d in live_deposed(stack, observed, logical, e, &mut p) {
+            p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
         }
     }
     // Revisions registered but never recorded, unless a service of the
@@ -556,16 +558,15 @@ pub fn plan(
         if stack.resource(logical).is_some() {
             continue;
         }
-        match observed.removed.get(logical).cloned().flatten() {
-            Some(live) => p.changes.push(delete_change(
+        if let Some(live) = live_removed(stack, observed, logical, e, &mut p) {
+            p.changes.push(delete_change(
                 logical,
                 e.kind,
                 &live,
                 e.name.clone(),
                 e.force_delete || opts.force,
                 "removed from the file",
-            )),
-            None => p.forget.push(logical.clone()),
+            ));
         }
     }
     p
@@ -616,13 +617,78 @@ fn unrecorded_changes(stack: &Stack, state: &State, observed: &Observed, skip: &
         let Some(kind) = kind else { continue };
         for l in lives.iter().filter(|l| !skip.contains(l.id.as_str())) {
             let family = l.fields.get("family").or(l.fields.get("name")).and_then(Value::as_str).map(str::to_string);
-            let d = crate::state::Deposed { id: l.id.clone(), name: family, attrs: l.attrs.clone() };
+            let d =
+                crate::state::Deposed { id: l.id.clone(), uid: l.uid.clone(), name: family, attrs: l.attrs.clone() };
             let mut ch = deposed_change(logical, kind, &d, false);
             ch.reasons = vec!["unrecorded revision: registered by moor but never recorded".into()];
             out.push(ch);
         }
     }
     out
+}
+
+/// Whose `live`, found for logical resource `logical` of the file, is.
+fn owner(stack: &Stack, state: &State, logical: &str, kind: Kind, live: &Live) -> Owner {
+    let entry = state.resources.get(logical).filter(|e| e.kind == kind);
+    live.owner(&stack.name, logical, kind, entry.map(Entry::recorded))
+}
+
+/// The live object of a recorded entry no longer in the file, when it
+/// still exists and is still the one moor made. One that is gone is
+/// forgotten; one that is now someone else's namesake is forgotten too,
+/// never deleted, and the plan says so.
+fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p: &mut Plan) -> Option<Live> {
+    let live = observed.removed.get(logical).cloned().flatten();
+    match live.as_ref().map(|l| l.owner(&stack.name, logical, e.kind, Some(e.recorded()))) {
+        Some(Owner::Us) => live,
+        Some(Owner::Other(owner)) => {
+            disown(p, logical, e.kind, &e.id, &owner);
+            None
+        }
+        None => {
+            p.forget.push(logical.to_string());
+            None
+        }
+    }
+}
+
+/// The deposed objects of `e` that still exist and are still the ones
+/// moor made (a namesake of someone else's is left alone).
+fn live_deposed<'a>(
+    stack: &Stack,
+    observed: &Observed,
+    logical: &str,
+    e: &'a Entry,
+    p: &mut Plan,
+) -> Vec<&'a crate::state::Deposed> {
+    let mut out = Vec::new();
+    for d in &e.deposed {
+        if let Some(Some(live)) = observed.deposed.get(&d.id) {
+            match live.owner(&stack.name, logical, e.kind, Some(d.recorded())) {
+                Owner::Us => out.push(d),
+                Owner::Other(owner) => p.notices.push(Problem {
+                    resource: logical.to_string(),
+                    message: format!(
+                        "the replaced {} `{}` that moor recorded is now {owner}; it is left alone and dropped from the record",
+                        e.kind, d.id
+                    ),
+                    help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
+                }),
+            }
+        }
+    }
+    out
+}
+
+fn disown(p: &mut Plan, logical: &str, kind: Kind, id: &str, owner: &str) {
+    p.forget.push(logical.to_string());
+    p.notices.push(Problem {
+        resource: logical.to_string(),
+        message: format!(
+            "{kind} `{id}` that the record names for `{logical}` belongs to {owner} now (the one moor made was deleted and the name taken again); it is left alone and dropped from the record"
+        ),
+        help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
+    });
 }
 
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
@@ -677,9 +743,14 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             }
             continue;
         };
-        let recorded = state.resources.get(logical).is_some_and(|e| e.id == live.id);
-        if !live.owned_by(&stack.name, logical) && !recorded {
-            continue;
+        match owner(stack, state, logical, r.kind(), live) {
+            Owner::Us => {}
+            Owner::Other(owner) => {
+                if state.resources.get(logical).is_some_and(|e| e.id == live.id) {
+                    disown(p, logical, r.kind(), &live.id, &owner);
+                }
+                continue;
+            }
         }
         seen.insert(logical.clone());
         let force = empty_on_delete(&r.spec) || opts.force;
@@ -688,22 +759,19 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
     // Resources only the state record knows (removed from the file).
     for (logical, e) in &state.resources {
         if !seen.contains(logical) && stack.resource(logical).is_none() {
-            match observed.removed.get(logical).cloned().flatten() {
-                Some(live) => p.changes.push(delete_change(
+            if let Some(live) = live_removed(stack, observed, logical, e, p) {
+                p.changes.push(delete_change(
                     logical,
                     e.kind,
                     &live,
                     e.name.clone(),
                     e.force_delete || opts.force,
                     "destroy",
-                )),
-                None => p.forget.push(logical.clone()),
+                ));
             }
         }
-        for d in &e.deposed {
-            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
-                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
-            }
+        for d in live_deposed(stack, observed, logical, e, p) {
+            p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
         }
     }
     p.changes.extend(unrecorded_changes(stack, state, observed, &BTreeSet::new()));

@@ -466,6 +466,7 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
             crate::state::Entry {
                 kind: r.kind(),
                 id: live.id.clone(),
+                uid: live.uid.clone(),
                 name: r.physical_name.clone(),
                 attrs: live.attrs.clone(),
                 depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),

@@ -58,6 +58,10 @@ pub struct Entry {
     #[serde(serialize_with = "ser_kind", deserialize_with = "de_kind")]
     pub kind: Kind,
     pub id: String,
+    /// The unique id AWS gave the object ([`crate::provider::Live::uid`]),
+    /// so that a namesake made after it was deleted is not taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
@@ -99,9 +103,24 @@ pub struct Pending {
 pub struct Deposed {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
     pub attrs: Attrs,
+}
+
+impl Entry {
+    /// What the record says the object is, for [`crate::provider::Live::owner`].
+    pub fn recorded(&self) -> (&str, Option<&str>) {
+        (&self.id, self.uid.as_deref())
+    }
+}
+
+impl Deposed {
+    pub fn recorded(&self) -> (&str, Option<&str>) {
+        (&self.id, self.uid.as_deref())
+    }
 }
 
 fn ser_kind<S: Serializer>(k: &Kind, s: S) -> Result<S::Ok, S::Error> {
@@ -276,6 +295,7 @@ mod tests {
             Entry {
                 kind: Kind::EcrRepository,
                 id: "arn:x".into(),
+                uid: None,
                 name: Some("r".into()),
                 attrs: Attrs::new(),
                 depends_on: vec![],

@@ -320,7 +320,7 @@ fn cluster_live(c: &et::Cluster) -> Live {
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
-    Live { id: arn, fields, attrs, tags: live_tags(c.tags()) }
+    Live { id: arn, fields, attrs, tags: live_tags(c.tags()), uid: None }
 }
 
 fn insights_setting(v: &crate::model::ecs::ContainerInsights) -> et::ClusterSetting {
@@ -633,7 +633,7 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("family".into(), json!(family));
     attrs.insert("revision".into(), json!(td.revision()));
-    Live { id: arn, fields, attrs, tags: live_tags(tags) }
+    Live { id: arn, fields, attrs, tags: live_tags(tags), uid: None }
 }
 
 fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Value {
@@ -1065,7 +1065,8 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
-    Live { id: arn, fields, attrs, tags: live_tags(s.tags()) }
+    let uid = s.created_at().and_then(|t| t.to_millis().ok()).map(|ms| ms.to_string());
+    Live { id: arn, fields, attrs, tags: live_tags(s.tags()), uid }
 }
 
 /// Where the service's deployment stands, judged as [`wait_stable`] judges

@@ -132,6 +132,21 @@ impl AwsProvider {
     /// Clients for `region` (or the environment's region) from the standard
     /// credential chain.
     pub async fn connect(region: Option<String>, opts: ProviderOptions) -> Result<AwsProvider, ProviderError> {
+        let config = AwsProvider::config_loader(region).load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(ProviderError::new(
+                ErrorKind::Setup,
+                "moor:config",
+                "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
+            ));
+        };
+        Ok(AwsProvider::from_config(&config, region, opts))
+    }
+
+    /// The SDK configuration [`AwsProvider::connect`] loads (retries,
+    /// timeouts, and `region` or the environment's), before loading: a
+    /// caller may set more (another endpoint) and load it itself.
+    pub fn config_loader(region: Option<String>) -> aws_config::ConfigLoader {
         let retry = aws_config::retry::RetryConfig::adaptive()
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(200))
@@ -148,15 +163,7 @@ impl AwsProvider {
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r));
         }
-        let config = loader.load().await;
-        let Some(region) = config.region().map(|r| r.to_string()) else {
-            return Err(ProviderError::new(
-                ErrorKind::Setup,
-                "moor:config",
-                "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
-            ));
-        };
-        Ok(AwsProvider::from_config(&config, region, opts))
+        loader
     }
 
     /// Clients from an SDK configuration (any endpoint and credentials).
@@ -349,6 +356,18 @@ const IN_USE: &[&str] = &[
     "RepositoryNotEmptyException",
 ];
 
+/// What a create answers when the name is taken. ELBv2 answers a repeated
+/// identical CreateTargetGroup or CreateLoadBalancer with the object itself
+/// (moto answers DuplicateTargetGroupName instead).
+const ALREADY_EXISTS: &[&str] = &[
+    "RepositoryAlreadyExistsException",
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+    "DuplicateListener",
+];
+
 const TRANSIENT: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -387,6 +406,7 @@ where
             ErrorKind::NotFound
         }
         Some(c) if IN_USE.contains(&c) => ErrorKind::InUse,
+        Some(c) if ALREADY_EXISTS.contains(&c) => ErrorKind::AlreadyExists,
         Some(c) if TRANSIENT.contains(&c) => ErrorKind::Transient,
         Some(c)
             if c.contains("Credentials")
@@ -913,6 +933,7 @@ resources:
             crate::state::Entry {
                 kind: Kind::EcsService,
                 id: SERVICE.into(),
+                uid: None,
                 name: Some("s-app".into()),
                 attrs: Default::default(),
                 depends_on: vec![],

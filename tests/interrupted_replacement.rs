@@ -69,7 +69,7 @@ async fn a_replacement_cut_short_after_its_create_is_finished_by_the_next_apply(
     let state = apply_clean(&p, &b, state).await;
     assert_eq!(state.resources["web"].id, made.id);
     assert!(state.resources["web"].deposed.is_empty());
-    assert_eq!(groups_of(&p, &vpc).await, [made.id.clone()]);
+    assert_eq!(groups_of(&p, &vpc).await, std::slice::from_ref(&made.id));
     let l = p.elb.describe_listeners().listener_arns(&state.resources["http"].id).send().await.unwrap();
     assert_eq!(l.listeners()[0].default_actions()[0].target_group_arn(), Some(made.id.as_str()));
     assert_ne!(made.id, old);

@@ -856,7 +856,52 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?;
     let mut live = td_live(new, out.tags(), Some(td));
     live.tags = t.tags.clone();
+    retire_lost_registrations(p, t, family, new.revision()).await;
     Ok(live)
+}
+
+/// Revisions an earlier attempt of this registration left: the SDK retries
+/// a RegisterTaskDefinition whose answer was lost, and ECS, without an
+/// idempotency token, registers again. They are the family's ACTIVE
+/// revisions numbered after the recorded one and before `new`, with this
+/// resource's tags; they are deregistered now (one ListTaskDefinitions; a
+/// describe only of revisions in that range, usually none). Best effort:
+/// what this misses (AWS's listing lags), the next plan finds.
+async fn retire_lost_registrations(p: &AwsProvider, t: &Target, family: &str, new: i32) {
+    let after = t.id.as_deref().and_then(|id| family_revision(id).1).unwrap_or(0);
+    let Ok(new) = u32::try_from(new) else { return };
+    let Ok(out) = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(et::TaskDefinitionStatus::Active)
+        .sort(et::SortOrder::Desc)
+        .send()
+        .await
+    else {
+        return;
+    };
+    let between: Vec<String> = out
+        .task_definition_arns()
+        .iter()
+        .filter(|a| matches!(family_revision(a), (f, Some(r)) if f == family && r > after && r < new))
+        .cloned()
+        .collect();
+    for arn in between {
+        let Ok(Some((td, tags))) = describe_td(p, &arn).await else { continue };
+        let live = td_live(&td, &tags, None);
+        if is_active(&td) && live.owned_by(&t.stack, &t.logical) {
+            let d = Deletion {
+                logical: t.logical.clone(),
+                kind: t.kind,
+                id: arn,
+                name: Some(family.to_string()),
+                attrs: live.attrs,
+                force: false,
+            };
+            let _ = delete_task_definition(p, &d).await;
+        }
+    }
 }
 
 /// The family's ACTIVE revisions that carry the tags moor gives every

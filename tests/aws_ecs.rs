@@ -687,6 +687,17 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert_eq!(summary.failed.len(), 1, "{summary:#?}");
     assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
     assert!(state.resources["app"].pending.as_ref().is_some_and(|p| p.reason.contains("gave up")));
+    // A change of tags alone deploys nothing, and still waits.
+    let tagged = load_with(
+        &app_stack("ecs-failing", "failing", "    wait: { timeout: 2 }\n    tags: { team: web }\n"),
+        &[net_vars(&net), vec!["count=20".into()]].concat(),
+    );
+    let pl = make_plan(p.as_ref(), &tagged, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "app"), ["tags"]);
+    assert!(pl.change("app").unwrap().status.is_some(), "the plan shows where the service stands");
+    let (_, summary, state) = converge(&p, &tagged, state, false).await;
+    assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+    assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
 
     // Without waiting, the same service is fine.
     let nowait = load_with(

@@ -1114,6 +1114,15 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
     Live { id: arn, fields, attrs, tags: live_tags(s.tags()), uid }
 }
 
+/// Whether a service read as `live` had settled (see [`deployment_state`]).
+fn settled(live: &Live) -> bool {
+    live.fields
+        .get(crate::provider::DEPLOYMENT_STATE)
+        .and_then(|d| d.get("settled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
 /// Where the service's deployment stands, judged as [`wait_stable`] judges
 /// it (the PRIMARY deployment, of the revision the service runs), with the
 /// counts and the newest events of the DescribeServices answer.
@@ -1490,6 +1499,10 @@ async fn update_service(
             let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
             wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
         }
+    } else if waits(s) && !settled(live) {
+        // Nothing deploys (a change of tags alone), but the service is not
+        // at its desired state: the update waits for it as a plan's wait would.
+        wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
     }
     if has("tags") {
         sync_tags(p, &live.id, &live.tags, &t.tags).await?;

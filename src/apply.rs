@@ -24,7 +24,7 @@ use crate::model::{Kind, Spec, Stack};
 use crate::plan::{self, Action, Change, Plan, ReplaceOrder};
 use crate::provider::{desired_fields, Deletion, ErrorKind, Live, Owner, Provider, ProviderError, Target};
 use crate::resolve::Known;
-use crate::state::{Deposed, Entry, State, StateError};
+use crate::state::{Deposed, Entry, Pending, State, StateError};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +67,9 @@ pub enum Step {
     /// Delete the old object of a replacement or a superseded revision.
     DeleteOld,
     Delete,
+    /// Wait for a resource that is not at its desired state (a service's
+    /// deployment), deploying it again first when it was rolled back.
+    Wait,
 }
 
 impl Step {
@@ -79,6 +82,7 @@ impl Step {
             Step::CreateReplacement => "created replacement of",
             Step::DeleteOld => "deleted the old",
             Step::Delete => "deleted",
+            Step::Wait => "waited for",
         }
     }
 
@@ -171,6 +175,9 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
             (Action::Read, ..) => {
                 up.insert(&ch.resource, push(Step::Read));
             }
+            (Action::Wait, ..) => {
+                up.insert(&ch.resource, push(Step::Wait));
+            }
             (Action::Create, ..) => {
                 up.insert(&ch.resource, push(Step::Create));
             }
@@ -213,7 +220,7 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
         let (name, step) = (ops[op].resource.clone(), ops[op].step);
         let deps_of = |n: &str| dependents.get(n).cloned().unwrap_or_default();
         match step {
-            Step::Keep | Step::Read | Step::Create | Step::Update | Step::CreateReplacement => {
+            Step::Keep | Step::Read | Step::Create | Step::Update | Step::CreateReplacement | Step::Wait => {
                 for d in graph.dependencies(&name) {
                     if let Some(&u) = up.get(d) {
                         edges.push((op, u));
@@ -327,8 +334,17 @@ pub async fn apply<P: Provider + 'static>(
             }
             reporter.started(&op.resource, op.kind, op.step);
             let provider = provider.clone();
+            // A service's deployment is pending in the record from before
+            // moor waits for it until it settled.
+            if op.kind == Kind::EcsService && matches!(op.step, Step::Update | Step::Wait) {
+                if let Some(e) = state.resources.get_mut(&op.resource).filter(|e| e.pending.is_none()) {
+                    e.pending =
+                        Some(Pending { reason: "moor stopped before its deployment settled".into(), redeploy: false });
+                    save(&mut state, store, &mut summary);
+                }
+            }
             let target = match op.step {
-                Step::Create | Step::Update | Step::CreateReplacement => {
+                Step::Create | Step::Update | Step::CreateReplacement | Step::Wait => {
                     let (t, unknown) = plan::target(stack, &op.resource, &known, &state);
                     if !unknown.is_empty() {
                         let e = ProviderError::new(
@@ -393,6 +409,37 @@ pub async fn apply<P: Provider + 'static>(
                         wrote = true;
                     }
                     reporter.failed(&op.resource, op.kind, op.step, &e);
+                    // The record remembers a deployment that did not settle.
+                    if op.kind == Kind::EcsService && e.kind == crate::provider::ErrorKind::Wait {
+                        let redeploy = e.code.as_deref() == Some(crate::provider::ROLLED_BACK);
+                        let pending = Some(Pending { reason: e.to_string(), redeploy });
+                        match (state.resources.get_mut(&op.resource), &ch.live) {
+                            (Some(entry), _) => entry.pending = pending,
+                            (None, Some(l)) => {
+                                let r = stack.resource(&op.resource);
+                                let entry = Entry {
+                                    kind: op.kind,
+                                    id: l.id.clone(),
+                                    uid: l.uid.clone(),
+                                    name: r.and_then(|r| r.physical_name.clone()),
+                                    attrs: l.attrs.clone(),
+                                    depends_on: graph
+                                        .dependencies(&op.resource)
+                                        .into_iter()
+                                        .map(str::to_string)
+                                        .collect(),
+                                    force_delete: false,
+                                    applied: None,
+                                    deposed: Vec::new(),
+                                    unsettled: false,
+                                    pending,
+                                };
+                                state.resources.insert(op.resource.clone(), entry);
+                            }
+                            (None, None) => {}
+                        }
+                        wrote = true;
+                    }
                     summary.failed.push(Failure {
                         resource: op.resource.clone(),
                         kind: op.kind,
@@ -503,6 +550,12 @@ fn save(state: &mut State, store: &dyn StateStore, summary: &mut Summary) {
 async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<Target>) -> Result<Done, ProviderError> {
     match op.step {
         Step::Keep | Step::Read => Ok(Done::Up { live: ch.live.clone(), wrote: false, replaced_old: None }),
+        Step::Wait => {
+            let t = target.expect("target for wait");
+            let live = ch.live.as_ref().expect("a wait for something that exists");
+            let settled = p.settle(&t, live, ch.redeploy).await?;
+            Ok(Done::Up { live: Some(settled), wrote: ch.redeploy, replaced_old: None })
+        }
         Step::Create | Step::CreateReplacement => {
             let t = target.expect("target for create");
             let live = match p.create(&t).await {
@@ -533,7 +586,7 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             }
             if diffs.is_empty() {
                 if ch.diffs.iter().any(|d| d.field == plan::SETTLED) {
-                    let settled = p.settle(&t, live).await?;
+                    let settled = p.settle(&t, live, false).await?;
                     return Ok(Done::Up { live: Some(settled), wrote: true, replaced_old: None });
                 }
                 return Ok(Done::Up { live: Some(live.clone()), wrote: false, replaced_old: None });
@@ -672,6 +725,7 @@ fn record(
                     applied,
                     deposed,
                     unsettled: false,
+                    pending: None,
                 },
             );
             if wrote {

@@ -52,15 +52,91 @@ pub async fn observe<P: Provider + ?Sized>(
     graph: &Graph,
     state: &State,
 ) -> Result<Observed, Vec<ReadError>> {
-    let (files, recorded) = futures::join!(observe_file(p, stack, graph, state), observe_recorded(p, stack, state));
+    let (files, recorded, unrecorded) = futures::join!(
+        observe_file(p, stack, graph, state),
+        observe_recorded(p, stack, state),
+        observe_unrecorded(p, stack, state)
+    );
     let mut observed = files?;
-    let (removed, deposed, errors) = recorded;
+    let (removed, deposed, mut errors) = recorded;
+    let mut unrecorded = match unrecorded {
+        Ok(u) => u,
+        Err(e) => {
+            errors.extend(e);
+            Default::default()
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
+    // What the file's resources are now is not unrecorded.
+    for (name, lives) in unrecorded.iter_mut() {
+        if let Some(Some(live)) = observed.resources.get(name) {
+            lives.retain(|l| l.id != live.id);
+        }
+    }
+    unrecorded.retain(|_, lives| !lives.is_empty());
     observed.removed = removed;
     observed.deposed = deposed;
+    observed.unrecorded = unrecorded;
     Ok(observed)
+}
+
+/// Versions of the stack's task definitions (of the file, and of the record
+/// only) that carry their tags but that the record does not know, read side
+/// by side with everything else.
+async fn observe_unrecorded<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    state: &State,
+) -> Result<std::collections::HashMap<String, Vec<crate::provider::Live>>, Vec<ReadError>> {
+    use crate::model::Kind;
+    let mut asks: Vec<(Deletion, Vec<String>)> = Vec::new();
+    for r in stack.resources.iter().filter(|r| r.kind() == Kind::EcsTaskDefinition) {
+        let entry = state.resources.get(&r.name).filter(|e| e.kind == r.kind());
+        let known =
+            entry.map(|e| std::iter::once(e.id.clone()).chain(e.deposed.iter().map(|d| d.id.clone())).collect());
+        let d = Deletion {
+            logical: r.name.clone(),
+            kind: r.kind(),
+            id: entry.map(|e| e.id.clone()).unwrap_or_default(),
+            name: r.physical_name.clone(),
+            attrs: Default::default(),
+            force: false,
+        };
+        asks.push((d, known.unwrap_or_default()));
+    }
+    for (name, e) in &state.resources {
+        if e.kind == Kind::EcsTaskDefinition && stack.resource(name).is_none() {
+            let known = std::iter::once(e.id.clone()).chain(e.deposed.iter().map(|d| d.id.clone())).collect();
+            let d = Deletion {
+                logical: name.clone(),
+                kind: e.kind,
+                id: e.id.clone(),
+                name: e.name.clone(),
+                attrs: e.attrs.clone(),
+                force: false,
+            };
+            asks.push((d, known));
+        }
+    }
+    let reads = asks.iter().map(|(d, known)| p.unrecorded(d, &stack.name, known));
+    let mut out = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for ((d, _), r) in asks.iter().zip(futures::future::join_all(reads).await) {
+        match r {
+            Ok(lives) if !lives.is_empty() => {
+                out.insert(d.logical.clone(), lives);
+            }
+            Ok(_) => {}
+            Err(error) => errors.push(ReadError { resource: d.logical.clone(), error }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The resources of the file, in as few rounds as their identities allow.

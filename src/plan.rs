@@ -38,6 +38,10 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// Nothing to change, but the resource is not at its desired state (a
+    /// service whose deployment has not settled): apply waits for it, and
+    /// fails as its deployment's wait would.
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +95,13 @@ pub struct Change {
     /// A replaced object left over from an earlier run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deposed: bool,
+    /// For waits: where the service stands (running and desired tasks,
+    /// failed tasks, rollout state, newest events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+    /// For waits: the last deployment was rolled back, so apply deploys again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redeploy: bool,
     #[serde(skip)]
     pub live: Option<Live>,
     #[serde(skip)]
@@ -141,7 +152,7 @@ impl Plan {
                 Action::Update => c.change += 1,
                 Action::Replace => c.replace += 1,
                 Action::Delete => c.destroy += 1,
-                Action::NoOp | Action::Read => {}
+                Action::NoOp | Action::Read | Action::Wait => {}
             }
         }
         c
@@ -165,6 +176,9 @@ pub struct Observed {
     pub removed: HashMap<String, Option<Live>>,
     /// Each deposed id, read by id (None: gone).
     pub deposed: HashMap<String, Option<Live>>,
+    /// Logical name → versions with its tags that no record knows (task
+    /// definition revisions registered but never recorded).
+    pub unrecorded: HashMap<String, Vec<Live>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -408,6 +422,8 @@ pub fn plan(
             reasons: Vec::new(),
             force_delete: false,
             deposed: false,
+            status: None,
+            redeploy: false,
             live: live.clone(),
             deletion: None,
         };
@@ -483,8 +499,15 @@ pub fn plan(
                         sensitive_changed: Default::default(),
                     });
                 }
+                let pending = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.pending.as_ref());
+                let unsettled = unsettled(&r.spec, l, pending);
+                if let Some((why, redeploy)) = &unsettled {
+                    ch.status = l.fields.get(crate::provider::DEPLOYMENT_STATE).cloned();
+                    ch.redeploy = *redeploy;
+                    ch.reasons.push(why.clone());
+                }
                 if ch.diffs.is_empty() {
-                    ch.action = Action::NoOp;
+                    ch.action = if unsettled.is_some() { Action::Wait } else { Action::NoOp };
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {
                     ch.action = Action::Replace;
                     ch.reasons = ch
@@ -557,6 +580,15 @@ pub fn plan(
             p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
         }
     }
+    // Revisions registered but never recorded, unless a service of the
+    // stack runs one.
+    let used: BTreeSet<&str> = observed
+        .resources
+        .values()
+        .flatten()
+        .filter_map(|l| l.fields.get("task_definition").and_then(Value::as_str))
+        .collect();
+    p.changes.extend(unrecorded_changes(stack, state, observed, &used));
     // Removed from the file: delete, dependents first (the engine orders).
     for (logical, e) in &state.resources {
         if stack.resource(logical).is_some() {
@@ -574,6 +606,61 @@ pub fn plan(
         }
     }
     p
+}
+
+/// Why a service that exists is not at its desired state, if it is not,
+/// and whether apply must deploy it again (its last deployment was rolled
+/// back) rather than wait: the live deployment has not settled (tasks
+/// missing, rollout not COMPLETED, FAILED, tasks that keep failing), or the
+/// record says the last deployment was rolled back. A service whose wait
+/// ended badly but that settled since is settled. A service the file does
+/// not wait for (`wait: { stable: false }`) is never unsettled.
+fn unsettled(spec: &Spec, live: &Live, pending: Option<&crate::state::Pending>) -> Option<(String, bool)> {
+    let Spec::EcsService(s) = spec else { return None };
+    if !s.wait.as_ref().and_then(|w| w.stable).unwrap_or(true) {
+        return None;
+    }
+    if let Some(p) = pending.filter(|p| p.redeploy) {
+        return Some((format!("the last deployment did not settle ({}); apply deploys it again", p.reason), true));
+    }
+    let state = live.fields.get(crate::provider::DEPLOYMENT_STATE)?;
+    if state.get("settled").and_then(Value::as_bool).unwrap_or(true) {
+        return None;
+    }
+    let n = |k: &str| state.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let mut why = match state.get("failed").and_then(Value::as_str) {
+        Some(f) => format!("deployment failing: {f}"),
+        None => format!(
+            "deployment not settled: {} of {} tasks running, rollout {}",
+            n("running"),
+            n("desired"),
+            state.get("rollout").and_then(Value::as_str).unwrap_or("unknown")
+        ),
+    };
+    if let Some(p) = pending {
+        why.push_str(&format!("; the last apply: {}", p.reason));
+    }
+    Some((why, false))
+}
+
+/// A version moor made but never recorded, deleted like a replaced one:
+/// after its resource is up and its users moved on.
+fn unrecorded_changes(stack: &Stack, state: &State, observed: &Observed, skip: &BTreeSet<&str>) -> Vec<Change> {
+    let sorted: BTreeMap<&String, &Vec<Live>> = observed.unrecorded.iter().collect();
+    let mut out = Vec::new();
+    for (logical, lives) in sorted {
+        let kind = stack.resource(logical).map(|r| r.kind()).or(state.resources.get(logical).map(|e| e.kind));
+        let Some(kind) = kind else { continue };
+        for l in lives.iter().filter(|l| !skip.contains(l.id.as_str())) {
+            let family = l.fields.get("family").or(l.fields.get("name")).and_then(Value::as_str).map(str::to_string);
+            let d =
+                crate::state::Deposed { id: l.id.clone(), uid: l.uid.clone(), name: family, attrs: l.attrs.clone() };
+            let mut ch = deposed_change(logical, kind, &d, false);
+            ch.reasons = vec!["unrecorded revision: registered by moor but never recorded".into()];
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// Whose `live`, found for logical resource `logical` of the file, is.
@@ -667,6 +754,8 @@ fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: b
         reasons: vec!["replaced earlier; the old one is still there".into()],
         force_delete: force,
         deposed: true,
+        status: None,
+        redeploy: false,
         live: None,
         deletion: Some(deletion(logical, kind, &d.id, d.name.clone(), d.attrs.clone(), force)),
     }
@@ -684,6 +773,8 @@ fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, f
         reasons: vec![why.to_string()],
         force_delete: force,
         deposed: false,
+        status: None,
+        redeploy: false,
         live: Some(live.clone()),
         deletion: Some(deletion(logical, kind, &live.id, name, live.attrs.clone(), force)),
     }
@@ -734,6 +825,7 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
         }
     }
+    p.changes.extend(unrecorded_changes(stack, state, observed, &BTreeSet::new()));
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ fn symbol(style: Style, c: &Change) -> String {
         Action::Replace => style.magenta("-/+"),
         Action::Delete => style.red("  -"),
         Action::Read => style.cyan(" <="),
+        Action::Wait => style.yellow("  …"),
         Action::NoOp => "   ".to_string(),
     }
 }
@@ -107,6 +108,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
                 }
             }
             (Action::Read, _) => note.push_str("read only"),
+            (Action::Wait, _) => note.push_str(if c.redeploy { "deploy again and wait" } else { "wait" }),
             (Action::NoOp, _) => note.push_str("no change"),
             _ => {}
         }
@@ -122,6 +124,27 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = write!(out, "  {}", style.dim(&format!("({note})")));
         }
         let _ = writeln!(out);
+        if c.status.is_some() || c.action == Action::Wait {
+            for r in &c.reasons {
+                let _ = writeln!(out, "        {}", shorten(r.clone(), 400));
+            }
+            if let Some(st) = &c.status {
+                let n = |k: &str| st.get(k).and_then(Value::as_i64).unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "        {} of {} tasks running, {} pending, {} failed tasks, rollout {}{}",
+                    n("running"),
+                    n("desired"),
+                    n("pending"),
+                    n("failed_tasks"),
+                    st.get("rollout").and_then(Value::as_str).unwrap_or("unknown"),
+                    st.get("rollout_reason").and_then(Value::as_str).map(|r| format!(" ({r})")).unwrap_or_default()
+                );
+                for e in st.get("events").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                    let _ = writeln!(out, "        {}", style.dim(&shorten(format!("event: {e}"), 200)));
+                }
+            }
+        }
         if matches!(c.action, Action::Create | Action::Update | Action::Replace) {
             let fw = c.diffs.iter().map(|d| d.field.len()).max().unwrap_or(0);
             for d in &c.diffs {
@@ -174,12 +197,16 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{} {} to add, {} to change, {} to replace, {} to destroy.",
+            "{} {} to add, {} to change, {} to replace, {} to destroy{}.",
             style.bold("Plan:"),
             style.green(&c.add.to_string()),
             style.yellow(&c.change.to_string()),
             style.magenta(&c.replace.to_string()),
-            style.red(&c.destroy.to_string())
+            style.red(&c.destroy.to_string()),
+            match plan.changes.iter().filter(|c| c.action == Action::Wait).count() {
+                0 => String::new(),
+                n => format!(", {} to wait for", style.yellow(&n.to_string())),
+            }
         );
     }
     for p in &plan.problems {
@@ -280,6 +307,7 @@ fn doing(step: Step) -> &'static str {
         Step::CreateReplacement => "creating the replacement of",
         Step::DeleteOld => "deleting the old",
         Step::Delete => "deleting",
+        Step::Wait => "waiting for",
     }
 }
 

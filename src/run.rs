@@ -520,6 +520,7 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
                 applied: None,
                 deposed: Vec::new(),
                 unsettled: false,
+                pending: None,
             },
         );
         state.serial += 1;

@@ -88,6 +88,22 @@ pub struct Entry {
     /// the next apply waits for it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsettled: bool,
+    /// A service deployment that has not settled: set before moor waits for
+    /// it, kept when the wait fails or never ends (timeout, failed tasks,
+    /// a rollback, moor killed), cleared only once the service is at its
+    /// desired state. The next plan shows it as a wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// Why a service's last deployment is not known to have settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub reason: String,
+    /// The deployment was rolled back: waiting cannot settle it, so the next
+    /// apply deploys again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redeploy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,6 +389,7 @@ mod tests {
                 applied: None,
                 deposed: vec![],
                 unsettled: false,
+                pending: None,
             },
         );
         b.save(&s).unwrap();

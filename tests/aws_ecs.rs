@@ -566,6 +566,17 @@ async fn a_service_without_wait_settings_waits_for_its_deployment_to_complete() 
     assert_eq!(primary.rollout_state(), Some(&et::DeploymentRolloutState::Completed));
     assert!(primary.running_count() >= svc.desired_count());
 
+    // A service whose last wait failed but that settled since is no
+    // change again, and the next apply forgets that it was pending.
+    let mut pending = state.clone();
+    pending.resources.get_mut("app").unwrap().pending =
+        Some(moor::state::Pending { reason: "gave up after 2s".into(), redeploy: false });
+    let pl = make_plan(p.as_ref(), &stack, &pending, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::NoOp, "{:?}", pl.change("app"));
+    let (_, summary, state) = converge(&p, &stack, pending, false).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert_eq!(state.resources["app"].pending, None);
+
     // `wait:` is moor's own setting: it never shows as a change.
     let waitless = load_with(
         &app_stack("ecs-wait-default", "wait", "    wait: { stable: false, timeout: 30 }\n"),
@@ -638,6 +649,24 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert!(!m.contains("secretsmanager") && m.contains("<secret ARN>"), "no secret ARN in errors: {m}");
     assert!(start.elapsed() < Duration::from_secs(20), "failed fast, not at the timeout");
 
+    // The failed deployment stays failed: the next plan shows a wait with
+    // where the service stands, and the next apply fails the same way.
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    let ch = pl.change("app").unwrap();
+    assert_eq!(ch.action, Action::Wait, "{ch:?}");
+    assert!(pl.has_changes(), "plan --detailed-exitcode exits 2");
+    let status = ch.status.as_ref().unwrap();
+    assert_eq!((status["running"].as_i64(), status["failed_tasks"].as_i64()), (Some(0), Some(5)), "{status}");
+    assert!(ch.reasons[0].contains("5 tasks failed to start"), "{:?}", ch.reasons);
+    let json = moor::render::plan_json(&pl).to_string();
+    assert!(json.contains(r#""action":"wait""#) && json.contains(r#""failed_tasks":5"#), "{json}");
+    let (_, summary, state) = converge(&p, &stack, state, false).await;
+    assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+    assert_eq!(summary.failed[0].step, moor::apply::Step::Wait);
+    assert!(summary.failed[0].error.message.contains("5 tasks failed to start"), "{}", summary.failed[0].error);
+    let pending = state.resources["app"].pending.as_ref().expect("recorded as pending");
+    assert!(pending.reason.contains("5 tasks failed to start") && !pending.redeploy, "{pending:?}");
+
     // Failed tasks below the threshold: the deployment never completes and
     // the wait ends at the stack's timeout, saying where it stood.
     let slow = load_with(
@@ -650,6 +679,25 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert_eq!(e.kind, ErrorKind::Wait);
     assert!(e.message.contains("gave up after 2s") && e.message.contains("of 20 tasks running"), "{e}");
     assert!(e.message.contains("ResourceInitializationError") && !e.message.contains("secretsmanager"), "{e}");
+    // A wait that ran out of time is not forgotten either.
+    let pl = make_plan(p.as_ref(), &slow, &state, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::Wait, "{:?}", pl.change("app"));
+    assert!(pl.has_changes());
+    let (_, summary, state) = converge(&p, &slow, state, false).await;
+    assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+    assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
+    assert!(state.resources["app"].pending.as_ref().is_some_and(|p| p.reason.contains("gave up")));
+    // A change of tags alone deploys nothing, and still waits.
+    let tagged = load_with(
+        &app_stack("ecs-failing", "failing", "    wait: { timeout: 2 }\n    tags: { team: web }\n"),
+        &[net_vars(&net), vec!["count=20".into()]].concat(),
+    );
+    let pl = make_plan(p.as_ref(), &tagged, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "app"), ["tags"]);
+    assert!(pl.change("app").unwrap().status.is_some(), "the plan shows where the service stands");
+    let (_, summary, state) = converge(&p, &tagged, state, false).await;
+    assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+    assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
 
     // Without waiting, the same service is fine.
     let nowait = load_with(
@@ -820,4 +868,55 @@ async fn unresolved_identities_are_not_looked_up() {
         assert_eq!(p.read(&t).await.map_err(|e| e.to_string()), Ok(None), "{logical}");
         assert!(matches!(r.kind(), Kind::EcsService | Kind::EcsTaskDefinition | Kind::EcsCluster));
     }
+}
+
+/// Registers a revision of `family` outside moor, with the tags moor gives
+/// the revisions of `stack`'s `task`, or without.
+async fn register_out_of_band(p: &AwsProvider, family: &str, stack: Option<&str>) -> String {
+    let container = et::ContainerDefinition::builder().name("web").image("nginx:1.25").memory(256).build();
+    let mut req = p.ecs.register_task_definition().family(family).container_definitions(container);
+    if let Some(stack) = stack {
+        req = req
+            .tags(et::Tag::builder().key("moor:stack").value(stack).build())
+            .tags(et::Tag::builder().key("moor:resource").value("task").build());
+    }
+    let out = req.send().await.unwrap();
+    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn revisions_registered_but_never_recorded_are_deregistered_and_others_left_alone() {
+    let p = provider().await;
+    let stack = load(&without_service(&app_stack("ecs-unrecorded", "unrecorded", "")), &[]);
+    let family = "ecs-unrecorded-task";
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let current = id(&state, "task");
+
+    // As if moor was killed right after RegisterTaskDefinition: a revision
+    // with the stack's tags that the record does not know; and one that
+    // someone registered outside moor.
+    let stray = register_out_of_band(&p, family, Some("ecs-unrecorded")).await;
+    let foreign = register_out_of_band(&p, family, None).await;
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    let deletions: Vec<_> = pl.changes.iter().filter(|c| c.action == Action::Delete).collect();
+    assert_eq!(deletions.len(), 1, "{deletions:#?}");
+    assert_eq!((deletions[0].resource.as_str(), deletions[0].id.as_deref()), ("task", Some(stray.as_str())));
+    assert!(pl.has_changes());
+    let text = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
+    assert!(text.contains("unrecorded revision"), "{text}");
+
+    let (_, summary, state) = converge(&p, &stack, state, false).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(td_gone(describe_td(&p, &stray).await), "the unrecorded revision is deregistered");
+    assert!(!td_gone(describe_td(&p, &foreign).await), "a revision without the stack's tags is left alone");
+    assert!(!td_gone(describe_td(&p, &current).await));
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    // Destroy finds them too.
+    let stray = register_out_of_band(&p, family, Some("ecs-unrecorded")).await;
+    let (pl, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(pl.changes.iter().any(|c| c.id.as_deref() == Some(stray.as_str())), "{:#?}", pl.changes);
+    assert!(summary.ok(), "{summary:#?}");
+    assert_eq!(active_revisions(&p, family).await, [foreign]);
 }

@@ -42,6 +42,15 @@ pub type Attrs = BTreeMap<String, Value>;
 pub const TAG_STACK: &str = "moor:stack";
 pub const TAG_RESOURCE: &str = "moor:resource";
 
+/// The live field of a service that says where its deployment stands
+/// (`settled`, `failed`, running and desired counts, rollout state, recent
+/// events). No file sets it, so it is never compared; the plan reads it to
+/// find services that are not at their desired state.
+pub const DEPLOYMENT_STATE: &str = "moor:deployment";
+
+/// The error code of a wait whose deployment was rolled back.
+pub const ROLLED_BACK: &str = "DeploymentRolledBack";
+
 /// What one provider call is about.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -264,17 +273,30 @@ pub trait Provider: Send + Sync {
     /// new revision), waits, and returns the resource as read back.
     async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError>;
 
-    /// Waits until a resource made or changed by an earlier run, whose wait
-    /// was interrupted, is usable (a service's deployment complete), and
-    /// returns it as last read.
-    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-        let _ = t;
-        Ok(live.clone())
-    }
-
     /// Deletes the resource and waits until it is gone. A resource that is
     /// already gone is not an error.
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError>;
+
+    /// Waits until a resource that exists is at the state the file asks for
+    /// (a service whose deployment has not settled, a load balancer still
+    /// provisioning, one whose wait an earlier run was interrupted in),
+    /// failing the way its create or update would; with `redeploy`, first
+    /// starts the deployment again (one that was rolled back). Kinds without
+    /// such a state are settled as they are.
+    async fn settle(&self, _t: &Target, live: &Live, _redeploy: bool) -> Result<Live, ProviderError> {
+        Ok(live.clone())
+    }
+
+    /// Versions of a resource that carry this stack's and this logical
+    /// name's `moor:*` tags but that no record knows: a task definition
+    /// revision registered by a run that was killed or cancelled before it
+    /// recorded it, or registered twice when the SDK retried a call whose
+    /// answer was lost. `d` names the resource (a task definition's family
+    /// is its `name`); the ids in `known` are accounted for and not read.
+    /// Kinds without versions have none.
+    async fn unrecorded(&self, _d: &Deletion, _stack: &str, _known: &[String]) -> Result<Vec<Live>, ProviderError> {
+        Ok(Vec::new())
+    }
 
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;

@@ -93,23 +93,6 @@ pub(super) async fn update(
     }
 }
 
-/// A service whose deployment an interrupted run did not see complete:
-/// waits for whichever deployment is PRIMARY now.
-pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
-    if !waits(s) {
-        return Ok(live.clone());
-    }
-    let cluster = cluster_of_service_arn(&live.id).unwrap_or(&s.cluster).to_string();
-    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
-    let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s))
-        .await
-        .map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
-    let mut back = service_live(&svc, Some(s));
-    back.tags = live.tags.clone();
-    Ok(back)
-}
-
 pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     match d.kind {
         Kind::EcsCluster => delete_cluster(p, d).await,
@@ -877,7 +860,98 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?;
     let mut live = td_live(new, out.tags(), Some(td));
     live.tags = t.tags.clone();
+    retire_lost_registrations(p, t, family, new.revision()).await;
     Ok(live)
+}
+
+/// Revisions an earlier attempt of this registration left: the SDK retries
+/// a RegisterTaskDefinition whose answer was lost, and ECS, without an
+/// idempotency token, registers again. They are the family's ACTIVE
+/// revisions numbered after the recorded one and before `new`, with this
+/// resource's tags; they are deregistered now (one ListTaskDefinitions; a
+/// describe only of revisions in that range, usually none). Best effort:
+/// what this misses (AWS's listing lags), the next plan finds.
+async fn retire_lost_registrations(p: &AwsProvider, t: &Target, family: &str, new: i32) {
+    let after = t.id.as_deref().and_then(|id| family_revision(id).1).unwrap_or(0);
+    let Ok(new) = u32::try_from(new) else { return };
+    let Ok(out) = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(et::TaskDefinitionStatus::Active)
+        .sort(et::SortOrder::Desc)
+        .send()
+        .await
+    else {
+        return;
+    };
+    let between: Vec<String> = out
+        .task_definition_arns()
+        .iter()
+        .filter(|a| matches!(family_revision(a), (f, Some(r)) if f == family && r > after && r < new))
+        .cloned()
+        .collect();
+    for arn in between {
+        let Ok(Some((td, tags))) = describe_td(p, &arn).await else { continue };
+        let live = td_live(&td, &tags, None);
+        if is_active(&td) && live.owned_by(&t.stack, &t.logical) {
+            let d = Deletion {
+                logical: t.logical.clone(),
+                kind: t.kind,
+                id: arn,
+                name: Some(family.to_string()),
+                attrs: live.attrs,
+                force: false,
+            };
+            let _ = delete_task_definition(p, &d).await;
+        }
+    }
+}
+
+/// The family's ACTIVE revisions that carry the tags moor gives every
+/// revision it registers for this stack's logical resource (`d.logical`),
+/// other than those in `known`: one ListTaskDefinitions (paginated), then a
+/// DescribeTaskDefinition with tags for each revision not known, all at the
+/// same time. Revisions without these tags are never returned.
+pub(super) async fn unrecorded(
+    p: &AwsProvider,
+    d: &Deletion,
+    stack: &str,
+    known: &[String],
+) -> Result<Vec<Live>, ProviderError> {
+    let Some(family) = d.name.as_deref().filter(|f| !f.is_empty()) else { return Ok(Vec::new()) };
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let out = p
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(et::TaskDefinitionStatus::Active)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
+        for arn in out.task_definition_arns() {
+            if family_revision(arn).0 == family && !known.iter().any(|k| k == arn) {
+                arns.push(arn.clone());
+            }
+        }
+        token = out.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let reads = futures::future::join_all(arns.iter().map(|a| describe_td(p, a))).await;
+    let mut out = Vec::new();
+    for read in reads {
+        let Some((td, tags)) = read? else { continue };
+        let live = td_live(&td, &tags, None);
+        if is_active(&td) && live.owned_by(stack, &d.logical) {
+            out.push(live);
+        }
+    }
+    Ok(out)
 }
 
 async fn delete_task_definition(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
@@ -1036,11 +1110,42 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
     if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
         fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
     }
+    fields.insert(crate::provider::DEPLOYMENT_STATE.into(), deployment_state(s));
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
     let uid = s.created_at().and_then(|t| t.to_millis().ok()).map(|ms| ms.to_string());
     Live { id: arn, fields, attrs, tags: live_tags(s.tags()), uid }
+}
+
+/// Whether a service read as `live` had settled (see [`deployment_state`]).
+fn settled(live: &Live) -> bool {
+    live.fields
+        .get(crate::provider::DEPLOYMENT_STATE)
+        .and_then(|d| d.get("settled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// Where the service's deployment stands, judged as [`wait_stable`] judges
+/// it (the PRIMARY deployment, of the revision the service runs), with the
+/// counts and the newest events of the DescribeServices answer.
+fn deployment_state(s: &et::Service) -> Value {
+    let (verdict, _) = deployment_verdict(s, None, s.task_definition().unwrap_or_default());
+    let d = primary(s);
+    let events: Vec<String> = s.events().iter().take(3).filter_map(|e| e.message()).map(redact_secret_arns).collect();
+    json!({
+        "settled": verdict == Verdict::Done,
+        "failed": match verdict { Verdict::Failed(why) => Value::String(why), _ => Value::Null },
+        "running": s.running_count(),
+        "desired": s.desired_count(),
+        "pending": s.pending_count(),
+        "failed_tasks": d.map_or(0, |d| d.failed_tasks()),
+        "rollout": d.and_then(|d| d.rollout_state()).map(|r| r.as_str().to_string()),
+        "rollout_reason": d.and_then(|d| d.rollout_state_reason()).map(redact_secret_arns),
+        "deployments": s.deployments().len(),
+        "events": events,
+    })
 }
 
 fn network_configuration(n: &Network) -> Result<et::NetworkConfiguration, ProviderError> {
@@ -1431,6 +1536,10 @@ async fn update_service(
                     _ => e,
                 })?;
         }
+    } else if waits(s) && !settled(live) {
+        // Nothing deploys (a change of tags alone), but the service is not
+        // at its desired state: the update waits for it as a plan's wait would.
+        wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
     }
     if has("tags") {
         sync_tags(p, &live.id, &live.tags, &t.tags).await?;
@@ -1439,6 +1548,45 @@ async fn update_service(
     back.filter(|x| x.status() == Some("ACTIVE"))
         .map(|svc| service_live(&svc, Some(s)))
         .ok_or_else(|| gone_after("ecs:DescribeServices", "the service"))
+}
+
+/// Waits for a service that is not at its desired state (the plan found
+/// its deployment unsettled, or the record says the last wait failed), and
+/// fails as the wait of its create or update would. With `redeploy` (the
+/// last deployment was rolled back), deploys the file's revision again
+/// first and waits for that deployment.
+pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
+    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
+    if !redeploy && !waits(s) {
+        return Ok(live.clone());
+    }
+    let cluster = match cluster_of_service_arn(&live.id) {
+        Some(c) => c.to_string(),
+        None => s.cluster.clone(),
+    };
+    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
+    let mut ours = None;
+    if redeploy {
+        if s.desired_count.unwrap_or(1) > 0 {
+            preflight_images(p, &s.task_definition).await?;
+        }
+        let req = p
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&live.id)
+            .task_definition(&s.task_definition)
+            .force_new_deployment(true);
+        let out = req.send().await.map_err(|e| sdk_err("ecs:UpdateService", e))?;
+        ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
+    }
+    // Interrupted, it stays recorded as it is, and unsettled.
+    let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+        .await
+        .map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
+    let mut back = service_live(&svc, Some(s));
+    back.tags = live.tags.clone();
+    Ok(back)
 }
 
 /// Failed tasks after which a deployment counts as failing: the deployment
@@ -1482,7 +1630,7 @@ fn deployment_verdict(svc: &et::Service, ours: Option<&str>, task_definition: &s
         || mine_failed
     {
         let why = d.rollout_state_reason().unwrap_or("another deployment replaced it");
-        return (Verdict::Failed(format!("the deployment was rolled back: {why}")), status);
+        return (Verdict::Failed(format!("{ROLLED_BACK_TEXT}: {why}")), status);
     }
     let running = d.running_count() >= d.desired_count() && svc.running_count() >= desired;
     let verdict = match d.rollout_state() {
@@ -1555,7 +1703,11 @@ async fn wait_stable(
     }
 }
 
-/// A failed deployment, with why its tasks stopped.
+/// How a verdict says that the deployment was rolled back.
+const ROLLED_BACK_TEXT: &str = "the deployment was rolled back";
+
+/// A failed deployment, with why its tasks stopped. A rollback carries the
+/// code [`crate::provider::ROLLED_BACK`]: waiting again cannot settle it.
 async fn deployment_failed(p: &AwsProvider, cluster: &str, name: &str, headline: &str) -> ProviderError {
     let reasons = stopped_reasons(p, cluster, name).await;
     let mut message = format!("service `{name}`: {headline}");
@@ -1564,7 +1716,12 @@ async fn deployment_failed(p: &AwsProvider, cluster: &str, name: &str, headline:
     } else {
         message.push_str(&format!("; stopped tasks: {}", reasons.join("; ")));
     }
-    ProviderError::new(ErrorKind::Wait, "ecs:DescribeServices", redact_secret_arns(&message))
+    let e = ProviderError::new(ErrorKind::Wait, "ecs:DescribeServices", redact_secret_arns(&message));
+    if headline.starts_with(ROLLED_BACK_TEXT) {
+        e.with_code(crate::provider::ROLLED_BACK)
+    } else {
+        e
+    }
 }
 
 /// The distinct reasons the service's recently stopped tasks give, most

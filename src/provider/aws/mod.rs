@@ -499,14 +499,6 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcsService => ecs::settle(self, t, live).await,
-            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
-            _ => Ok(live.clone()),
-        }
-    }
-
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
         match d.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
@@ -514,6 +506,21 @@ impl Provider for AwsProvider {
             Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::delete(self, d).await,
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::delete(self, d).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::delete(self, d).await,
+        }
+    }
+
+    async fn settle(&self, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcsService => ecs::settle(self, t, live, redeploy).await,
+            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
+            _ => Ok(live.clone()),
+        }
+    }
+
+    async fn unrecorded(&self, d: &Deletion, stack: &str, known: &[String]) -> Result<Vec<Live>, ProviderError> {
+        match d.kind {
+            Kind::EcsTaskDefinition => ecs::unrecorded(self, d, stack, known).await,
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -1147,5 +1154,136 @@ resources:
             assert!(!e.contains(secret), "{secret} in {e}");
         }
         assert!(e.contains("ecs:RegisterTaskDefinition") && e.contains("ClientException"), "{e}");
+    }
+
+    /// A service of the given counts and deployments `(id, status, rollout)`,
+    /// all of revision `t:1`, as DescribeServices answers it.
+    fn service_at(desired: i32, running: i32, deployments: &[(&str, &str, &str)]) -> serde_json::Value {
+        let td = "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1";
+        let deployments: Vec<_> = deployments
+            .iter()
+            .map(|(id, status, rollout)| {
+                serde_json::json!({"id": id, "status": status, "taskDefinition": td, "desiredCount": desired,
+                    "runningCount": if *status == "PRIMARY" { running } else { 0 },
+                    "failedTasks": if *rollout == "FAILED" { 3 } else { 0 },
+                    "rolloutState": rollout, "rolloutStateReason": "circuit breaker: tasks failed health checks"})
+            })
+            .collect();
+        serde_json::json!({"serviceArn": SERVICE, "serviceName": "s-app", "status": "ACTIVE",
+            "desiredCount": desired, "runningCount": running, "taskDefinition": td, "deployments": deployments,
+            "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c", "launchType": "FARGATE",
+            "tags": [{"key": "moor:stack", "value": "s"}, {"key": "moor:resource", "value": "app"}],
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}},
+            "events": [{"id": "e1", "message": "(service s-app) rolling back to deployment ecs-svc/1."}]})
+    }
+
+    async fn plan_and_apply(
+        p: &Arc<AwsProvider>,
+        stack: &crate::model::Stack,
+        state: crate::state::State,
+    ) -> (crate::plan::Plan, crate::apply::Summary, crate::state::State) {
+        let (graph, _) = crate::graph::build(stack);
+        let observed = crate::observe::observe(p.as_ref(), stack, &graph, &state).await.expect("read");
+        let plan = crate::plan::plan(stack, &graph, &state, &observed, false, Default::default());
+        let store = crate::apply::MemoryStore::default();
+        let (summary, state) = crate::apply::apply(
+            p.clone(),
+            stack,
+            &graph,
+            &plan,
+            state,
+            &store,
+            &Default::default(),
+            &crate::apply::Quiet,
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .await;
+        (plan, summary, state)
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_deployment_stays_failed_until_a_deployment_settles() {
+        let text = r#"
+stack: s
+resources:
+  app:
+    kind: ecs/service
+    cluster: arn:aws:ecs:us-east-1:123456789012:cluster/c
+    task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/t:1
+    desired_count: 2
+    network:
+      subnets: [subnet-1]
+"#;
+        let stack = crate::load::load_str("s.yaml", text, &Default::default()).stack.expect("a stack");
+        let mut state = crate::state::State::new("s", None);
+        state.resources.insert(
+            "app".into(),
+            crate::state::Entry {
+                kind: Kind::EcsService,
+                id: SERVICE.into(),
+                uid: None,
+                name: Some("s-app".into()),
+                attrs: Default::default(),
+                depends_on: vec![],
+                force_delete: false,
+                applied: None,
+                deposed: vec![],
+                unsettled: false,
+                pending: None,
+            },
+        );
+        let no_td = serde_json::json!({"__type": "ClientException", "message": "Unable to describe task definition."});
+        let script = Scripted::default();
+        script
+            .answer("DescribeTaskDefinition", 400, no_td)
+            .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
+            // Scaled out: the deployment moor started is rolled back by the
+            // circuit breaker to one of the same revision.
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(0, 0, &[("d1", "PRIMARY", "COMPLETED")])]}))
+            .answer("UpdateService", 200, serde_json::json!({"service": service_at(2, 0, &[("d2", "PRIMARY", "IN_PROGRESS"), ("d1", "ACTIVE", "COMPLETED")])}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(2, 2, &[("d3", "PRIMARY", "COMPLETED"), ("d2", "ACTIVE", "FAILED")])]}))
+            // The next plan: the rollback completed, the service looks settled.
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(2, 2, &[("d3", "PRIMARY", "COMPLETED")])]}))
+            // Deployed again, rolled back again.
+            .answer("UpdateService", 200, serde_json::json!({"service": service_at(2, 2, &[("d4", "PRIMARY", "IN_PROGRESS"), ("d3", "ACTIVE", "COMPLETED")])}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(2, 2, &[("d5", "PRIMARY", "COMPLETED"), ("d4", "ACTIVE", "FAILED")])]}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(2, 2, &[("d5", "PRIMARY", "COMPLETED")])]}))
+            // Deployed again, and this time it completes.
+            .answer("UpdateService", 200, serde_json::json!({"service": service_at(2, 2, &[("d6", "PRIMARY", "IN_PROGRESS"), ("d5", "ACTIVE", "COMPLETED")])}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(2, 2, &[("d6", "PRIMARY", "COMPLETED")])]}));
+        let p = Arc::new(scripted_provider(&script));
+
+        let (plan, summary, state) = plan_and_apply(&p, &stack, state).await;
+        assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::Update);
+        assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+        assert!(summary.failed[0].error.message.contains("rolled back"), "{}", summary.failed[0].error);
+        let pending = state.resources["app"].pending.clone().expect("the record remembers the failed deployment");
+        assert!(pending.redeploy && pending.reason.contains("rolled back"), "{pending:?}");
+
+        // The service looks settled, but on the revision it was rolled back
+        // to: the plan is not empty, and apply deploys again and fails again.
+        let state = {
+            let (plan, summary, state) = plan_and_apply(&p, &stack, state).await;
+            let ch = plan.change("app").unwrap();
+            assert_eq!(ch.action, crate::plan::Action::Wait, "{ch:?}");
+            assert!(ch.redeploy && plan.has_changes());
+            assert!(crate::render::plan_text(&plan, crate::render::Style { color: false }, false)
+                .contains("deploy again and wait"));
+            assert_eq!(summary.failed.len(), 1, "{summary:#?}");
+            assert_eq!(summary.failed[0].error.code.as_deref(), Some(crate::provider::ROLLED_BACK));
+            assert!(state.resources["app"].pending.as_ref().is_some_and(|p| p.redeploy));
+            state
+        };
+        let calls = script.calls.lock().unwrap().clone();
+        assert_eq!(calls.iter().filter(|c| *c == "UpdateService").count(), 2, "{calls:?}");
+
+        // Once a deployment completes, the record forgets, and the plan is empty.
+        let (plan, summary, state) = plan_and_apply(&p, &stack, state).await;
+        assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::Wait);
+        assert!(summary.ok(), "{summary:#?}");
+        assert_eq!(state.resources["app"].pending, None);
+        let (plan, summary, _) = plan_and_apply(&p, &stack, state).await;
+        assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::NoOp);
+        assert!(!plan.has_changes() && summary.ok());
     }
 }

@@ -659,7 +659,9 @@ async fn made_before<P: Provider + ?Sized>(p: &P, t: &Target, e: ProviderError) 
     let changed: Vec<String> =
         plan::diff(t.kind, &desired, &BTreeSet::new(), &live, &t.tags, None).into_iter().map(|d| d.field).collect();
     if changed.is_empty() {
-        return Ok(live);
+        // Whatever it waits for (a load balancer provisioning, a service's
+        // first deployment) was not waited for by the attempt that made it.
+        return p.settle(t, &live, false).await;
     }
     p.update(t, &live, &changed).await
 }

@@ -459,19 +459,20 @@ pub fn plan(
                 known.remove(logical);
             }
             Some(l) => {
-                if let Owner::Other(owner) = owner(stack, state, logical, kind, l) {
-                    let stale = state.resources.get(logical).is_some_and(|e| e.id == l.id);
-                    let owner = if stale {
-                        format!("{owner} (the one moor made was deleted, and this is a namesake made since)")
-                    } else {
-                        owner
-                    };
+                let shown = r.physical_name.as_deref().unwrap_or(&l.id);
+                let refused = match owner(stack, state, logical, kind, l) {
+                    Owner::Us => None,
+                    Owner::Other(owner) => {
+                        Some(format!("{kind} `{shown}` exists but belongs to {owner}; moor will not change or delete it"))
+                    }
+                    Owner::Unproven => Some(format!(
+                        "{kind} `{shown}` has the id the record names but not moor's tags, and nothing tells whether it is the one moor made; moor will not change or delete it"
+                    )),
+                };
+                if let Some(message) = refused {
                     p.problems.push(Problem {
                         resource: logical.clone(),
-                        message: format!(
-                            "{kind} `{}` exists but belongs to {owner}; moor will not change or delete it",
-                            r.physical_name.as_deref().unwrap_or(&l.id)
-                        ),
+                        message,
                         help: format!(
                             "to manage it in this stack, run `moor import {logical} {} -f {}`; otherwise give `{logical}` another name",
                             l.id, stack.file.name
@@ -681,6 +682,10 @@ fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p:
             disown(p, logical, e.kind, &e.id, &owner);
             None
         }
+        Some(Owner::Unproven) => {
+            unproven(p, logical, e.kind, &e.id);
+            None
+        }
         None => {
             p.forget.push(logical.to_string());
             None
@@ -720,15 +725,30 @@ fn live_deposed<'a>(
                 Owner::Other(owner) => p.notices.push(Problem {
                     resource: logical.to_string(),
                     message: format!(
-                        "the replaced {} `{}` that moor recorded is now {owner}; it is left alone and dropped from the record",
+                        "the replaced {} `{}` that moor recorded is now {owner}; it is left alone",
                         e.kind, d.id
                     ),
                     help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
                 }),
+                Owner::Unproven => unproven(p, logical, e.kind, &d.id),
             }
         }
     }
     out
+}
+
+/// A recorded object moor cannot prove is its own: not deleted, and kept
+/// in the record, with a notice that says how to settle it.
+fn unproven(p: &mut Plan, logical: &str, kind: Kind, id: &str) {
+    p.notices.push(Problem {
+        resource: logical.to_string(),
+        message: format!(
+            "{kind} `{id}` that the record names for `{logical}` has lost moor's tags, and nothing else tells whether it is the one moor made; it is left alone"
+        ),
+        help: format!(
+            "if it is moor's, tag it again with `moor import {logical} {id} -f FILE`, and the next run manages it; if it is not, it stays someone else's"
+        ),
+    });
 }
 
 fn disown(p: &mut Plan, logical: &str, kind: Kind, id: &str, owner: &str) {
@@ -736,7 +756,7 @@ fn disown(p: &mut Plan, logical: &str, kind: Kind, id: &str, owner: &str) {
     p.notices.push(Problem {
         resource: logical.to_string(),
         message: format!(
-            "{kind} `{id}` that the record names for `{logical}` belongs to {owner} now (the one moor made was deleted and the name taken again); it is left alone and dropped from the record"
+            "{kind} `{id}` that the record names for `{logical}` belongs to {owner} now, not to this stack; it is left alone and dropped from the record"
         ),
         help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
     });
@@ -800,6 +820,10 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
                 if state.resources.get(logical).is_some_and(|e| e.id == live.id) {
                     disown(p, logical, r.kind(), &live.id, &owner);
                 }
+                continue;
+            }
+            Owner::Unproven => {
+                unproven(p, logical, r.kind(), &live.id);
                 continue;
             }
         }

@@ -269,6 +269,12 @@ impl LocalBackend {
             }
             let mut previous = String::new();
             let _ = (&file).take(4096).read_to_string(&mut previous);
+            // A holder that took no OS lock (an older moor, which only made
+            // the file) and still runs on this machine still holds it.
+            if old_holder_alive(&previous) {
+                let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock);
+                return Err(StateError::Locked { stack: stack.to_string(), holder: previous.trim().to_string(), path });
+            }
             let warning = match previous.trim() {
                 "" => None,
                 h => Some(format!("took over the lock of stack `{stack}` left by {h}, which no longer runs")),
@@ -328,11 +334,24 @@ fn hostname() -> String {
 
 /// Who holds a lock: `pid 4242 on build-7 since 2026-01-02T03:04:05Z: moor apply stack.yaml`.
 /// Values given as `NAME=VALUE` (`--var`) are left out: they may be secret.
+/// Whether a lock file's text names a process of this machine, other than
+/// this one, that still runs (`pid N on HOST …`).
+fn old_holder_alive(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let (Some("pid"), Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    host == hostname()
+        && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists())
+}
+
 fn holder_line() -> String {
     let since = aws_smithy_types::DateTime::from_secs(unix_now() as i64)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default();
-    let mut command: String = std::env::args()
+    let mut command: String = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
         .enumerate()
         .map(|(i, a)| match i {
             0 => Path::new(&a).file_name().map_or(a.clone(), |n| n.to_string_lossy().into_owned()),
@@ -485,5 +504,19 @@ mod tests {
         std::fs::write(b.lock_path("s"), format!("pid 999999999 on {}\n", hostname())).unwrap();
         let (_l, w) = b.lock("s").unwrap();
         assert!(w.unwrap().contains("took over"));
+    }
+
+    /// An older moor made the lock file without an OS lock: while the
+    /// process it names runs, the stack stays locked.
+    #[test]
+    fn a_lock_file_of_a_running_older_moor_is_respected() {
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        std::fs::write(b.lock_path("s"), format!("pid 1 on {}\n", hostname())).unwrap();
+        match b.lock("s") {
+            Err(StateError::Locked { holder, .. }) => assert_eq!(holder, format!("pid 1 on {}", hostname())),
+            other => panic!("{other:?}"),
+        }
+        assert!(b.lock_path("s").exists());
     }
 }

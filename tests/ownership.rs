@@ -133,7 +133,7 @@ async fn a_namesake_made_after_a_delete_is_never_taken_for_the_recorded_resource
     );
     assert!(refused["repo"].contains("nothing moor manages"), "{refused:#?}");
     assert!(refused["role"].contains("resource `role` of stack `someone-else`"), "{refused:#?}");
-    assert!(refused["pol"].contains("namesake"), "{refused:#?}");
+    assert!(refused["pol"].contains("the record names this id, but not this object"), "{refused:#?}");
     for c in &pl.changes {
         assert!(matches!(c.action, Action::NoOp | Action::Read | Action::Create), "{}: {:?}", c.resource, c.action);
     }
@@ -144,7 +144,9 @@ async fn a_namesake_made_after_a_delete_is_never_taken_for_the_recorded_resource
     assert!(summary.ok(), "{summary:#?}");
     assert!(pl.changes.iter().all(|c| c.action != Action::Delete), "{:#?}", pl.changes);
     assert_eq!(pl.notices.len(), 4, "{:#?}", pl.notices);
-    assert!(state_after.resources.is_empty(), "{:#?}", state_after.resources);
+    // The cluster has no unique id to tell it from a namesake: it stays
+    // recorded, left alone; the others are known namesakes and dropped.
+    assert_eq!(state_after.resources.keys().map(String::as_str).collect::<Vec<_>>(), ["cluster"]);
     assert_eq!(snapshot(&p, &state).await, before, "a namesake was changed");
 
     // A resource removed from the file whose recorded name was taken again
@@ -187,4 +189,38 @@ async fn a_recorded_resource_that_lost_its_tags_is_still_recognised_by_its_uniqu
     assert!(summary.ok(), "{summary:#?}");
     assert!(state.resources.is_empty());
     assert!(p.iam.get_role().role_name(&role).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_recorded_resource_without_tags_or_unique_id_is_left_alone_and_kept_in_the_record() {
+    let p = provider().await;
+    let stack = stack("t-stale-unproven");
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    // A cluster has no unique id AWS reports, and a record from before
+    // unique ids were kept has none for a role: without moor's tags, neither
+    // can be told from a namesake.
+    let mut state = state;
+    state.resources.get_mut("role").unwrap().uid = None;
+    let cluster = &state.resources["cluster"].id;
+    p.ecs.untag_resource().resource_arn(cluster).tag_keys(TAG_STACK).tag_keys(TAG_RESOURCE).send().await.unwrap();
+    p.iam.untag_role().role_name(name(&state, "role")).tag_keys(TAG_STACK).tag_keys(TAG_RESOURCE).send().await.unwrap();
+
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    let refused = problems(&pl);
+    assert_eq!(refused.keys().map(String::as_str).collect::<Vec<_>>(), ["cluster", "role"], "{refused:#?}");
+    assert!(refused["cluster"].contains("nothing tells whether it is the one moor made"), "{refused:#?}");
+
+    // Destroy deletes the rest, leaves those two, and keeps them recorded.
+    let (pl, summary, after) = converge(&p, &stack, state.clone(), true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(
+        pl.notices.iter().any(|n| n.resource == "cluster" && n.help.contains("moor import cluster")),
+        "{:#?}",
+        pl.notices
+    );
+    assert_eq!(after.resources.keys().map(String::as_str).collect::<Vec<_>>(), ["cluster", "role"]);
+    assert!(p.iam.get_role().role_name(name(&state, "role")).send().await.is_ok());
+    for r in ["role", "cluster"] {
+        p.delete(&deletion(&state, r)).await.unwrap();
+    }
 }

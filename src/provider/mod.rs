@@ -106,7 +106,8 @@ impl Live {
     /// is ours only when the record names this very object: the same id,
     /// and, for kinds whose id is built from the name, the same unique id
     /// ([`Live::uid`]); a namesake re-created by someone else after a
-    /// delete matches the record's id but not its unique id.
+    /// delete matches the record's id but not its unique id. Without a unique
+    /// id on both sides it is [`Owner::Unproven`].
     pub fn owner(&self, stack: &str, logical: &str, kind: Kind, recorded: Option<(&str, Option<&str>)>) -> Owner {
         if self.owned_by(stack, logical) {
             return Owner::Us;
@@ -117,13 +118,20 @@ impl Live {
                 None => format!("stack `{other}`"),
             });
         }
-        let same = recorded.is_some_and(|(id, uid)| {
-            id == self.id && (kind.id_is_unique() || uid.is_some_and(|u| self.uid.as_deref() == Some(u)))
-        });
-        if same {
-            Owner::Us
-        } else {
-            Owner::Other("nothing moor manages".into())
+        match recorded {
+            Some((id, _)) if id == self.id && kind.id_is_unique() => Owner::Us,
+            Some((id, Some(uid))) if id == self.id && self.uid.is_some() => {
+                if self.uid.as_deref() == Some(uid) {
+                    Owner::Us
+                } else {
+                    Owner::Other("nothing moor manages (the record names this id, but not this object)".into())
+                }
+            }
+            // The record's id, and nothing to tell the object moor made from
+            // a namesake: a record from before unique ids were kept, or a
+            // kind AWS gives none (a cluster).
+            Some((id, _)) if id == self.id => Owner::Unproven,
+            _ => Owner::Other("nothing moor manages".into()),
         }
     }
 }
@@ -135,6 +143,10 @@ pub enum Owner {
     /// Someone else, described for a message: "resource `x` of stack `y`",
     /// "nothing moor manages".
     Other(String),
+    /// The object the record names by id, without moor's tags and with
+    /// nothing that proves it is the one moor made: left alone, and kept in
+    /// the record, until `moor import` tags it again.
+    Unproven,
 }
 
 impl Owner {

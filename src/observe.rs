@@ -52,14 +52,27 @@ pub async fn observe<P: Provider + ?Sized>(
     graph: &Graph,
     state: &State,
 ) -> Result<Observed, Vec<ReadError>> {
-    let (files, recorded) = futures::join!(observe_file(p, stack, graph, state), observe_recorded(p, stack, state));
+    let known = crate::discover::known(stack, state);
+    let (files, recorded, found) = futures::join!(
+        observe_file(p, stack, graph, state),
+        observe_recorded(p, stack, state),
+        p.discover(&stack.name, &known)
+    );
     let mut observed = files?;
-    let (removed, deposed, errors) = recorded;
+    let (removed, deposed, mut errors) = recorded;
+    if let Err(error) = &found {
+        errors.push(ReadError {
+            resource: format!("the resources tagged moor:stack={}", stack.name),
+            error: error.clone(),
+        });
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     observed.removed = removed;
     observed.deposed = deposed;
+    let found = found.unwrap_or_default();
+    observed.found = crate::discover::unaccounted(p, stack, state, &observed, found).await?;
     Ok(observed)
 }
 

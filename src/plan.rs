@@ -152,6 +152,9 @@ pub struct Observed {
     pub removed: HashMap<String, Option<Live>>,
     /// Deposed ids that still exist.
     pub deposed: HashMap<String, bool>,
+    /// Resources tagged with the stack that neither the file's reads nor
+    /// the record account for ([`crate::discover`]), as read by id.
+    pub found: Vec<(crate::provider::Found, Live)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -371,6 +374,7 @@ pub fn plan(
 
     if destroy {
         plan_destroy(stack, state, observed, &order, &mut p, opts);
+        p.changes.extend(crate::discover::changes(stack, state, observed, true, opts.force));
         return p;
     }
 
@@ -536,6 +540,7 @@ pub fn plan(
             None => p.forget.push(logical.clone()),
         }
     }
+    p.changes.extend(crate::discover::changes(stack, state, observed, false, opts.force));
     p
 }
 
@@ -556,7 +561,14 @@ fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: b
     }
 }
 
-fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, force: bool, why: &str) -> Change {
+pub(crate) fn delete_change(
+    logical: &str,
+    kind: Kind,
+    live: &Live,
+    name: Option<String>,
+    force: bool,
+    why: &str,
+) -> Change {
     Change {
         resource: logical.to_string(),
         kind,

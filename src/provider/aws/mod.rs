@@ -11,13 +11,14 @@
 //! `read_recorded`, `create`, `update`, `delete`, `adopt`); this module
 //! dispatches on the kind, exhaustively.
 
+mod discover;
 mod ec2;
 mod ecr;
 mod ecs;
 mod elbv2;
 mod iam;
 
-use super::{Deletion, ErrorKind, Live, Provider, ProviderError, ProviderOptions, Target};
+use super::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, ProviderOptions, Target};
 use crate::model::Kind;
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::http::{
@@ -122,6 +123,7 @@ pub struct AwsProvider {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub region: String,
     pub opts: ProviderOptions,
     /// Every call made, by operation.
@@ -192,6 +194,9 @@ impl AwsProvider {
             ),
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(&config).interceptor(calls.clone()).build(),
             ),
             region,
             opts,
@@ -303,6 +308,10 @@ impl Provider for AwsProvider {
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
         }
+    }
+
+    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        discover::discover(self, stack, known).await
     }
 }
 

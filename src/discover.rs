@@ -1,0 +1,233 @@
+//! A lost state record never hides a stack.
+//!
+//! Every plan also asks the provider for everything that carries the
+//! stack's `moor:stack` tag and a `moor:resource` tag
+//! ([`Provider::discover`]), at the same time as it reads the file's
+//! resources and the record's. What it finds that is neither the file's
+//! resource (as read by name) nor in the record — the record was lost, is
+//! stale, or the state directory is another one — is read by its id (the
+//! tagging listing may lag behind a delete) and planned for deletion:
+//! destroy deletes it with the rest; apply deletes it as removed from the
+//! file, or, when the file still has its logical name, as an old object
+//! the resource was replaced by while the record was lost.
+//!
+//! Without the record there are no recorded dependencies between such
+//! resources, so their deletions are ordered by kind ([`delete_rank`]).
+
+use crate::model::{Kind, Stack};
+use crate::observe::ReadError;
+use crate::plan::{Action, Change, Observed, Plan};
+use crate::provider::{Deletion, Found, Live, Provider};
+use crate::state::State;
+use std::collections::{BTreeSet, HashSet};
+
+/// What the plan knows by id or name already: the record's ids (current
+/// and replaced ones) and the file's physical names. The provider may skip
+/// reads only these would need.
+pub fn known(stack: &Stack, state: &State) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in state.resources.values() {
+        out.push(e.id.clone());
+        out.extend(e.deposed.iter().map(|d| d.id.clone()));
+    }
+    out.extend(stack.resources.iter().filter_map(|r| r.physical_name.clone()));
+    out
+}
+
+/// The ids the observation and the record account for.
+fn accounted(state: &State, observed: &Observed) -> HashSet<String> {
+    let mut ids: HashSet<String> = HashSet::new();
+    for e in state.resources.values() {
+        ids.insert(e.id.clone());
+        ids.extend(e.deposed.iter().map(|d| d.id.clone()));
+    }
+    ids.extend(observed.resources.values().flatten().map(|l| l.id.clone()));
+    ids.extend(observed.removed.values().flatten().map(|l| l.id.clone()));
+    ids
+}
+
+fn deletion(f: &Found) -> Deletion {
+    Deletion {
+        logical: f.logical.clone(),
+        kind: f.kind,
+        id: f.id.clone(),
+        name: f.name.clone(),
+        attrs: Default::default(),
+        force: false,
+    }
+}
+
+/// Of what was found, what neither the file's reads nor the record account
+/// for, confirmed by a read by id (each at the same time): the resource as
+/// that read says, or as found when the kind reads nothing more. Only what
+/// carries this stack's tag and a logical name is kept.
+pub async fn unaccounted<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    state: &State,
+    observed: &Observed,
+    found: Vec<Found>,
+) -> Result<Vec<(Found, Live)>, Vec<ReadError>> {
+    let ids = accounted(state, observed);
+    let mut seen = HashSet::new();
+    let orphans: Vec<Found> = found
+        .into_iter()
+        .filter(|f| f.of_stack(&stack.name) && !f.kind.is_lookup() && !ids.contains(&f.id))
+        .filter(|f| seen.insert(f.id.clone()))
+        .collect();
+    let deletions: Vec<Deletion> = orphans.iter().map(deletion).collect();
+    let reads = futures::future::join_all(deletions.iter().map(|d| p.read_recorded(d))).await;
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (f, r) in orphans.into_iter().zip(reads) {
+        match r {
+            // Gone since it was listed (or, for a task definition, INACTIVE).
+            Ok(None) => {}
+            Ok(Some(mut live)) => {
+                // The read decides what exists; the listing's tags decide
+                // ownership when the read has none of its own.
+                if live.tags.is_empty() {
+                    live.tags = f.tags.clone();
+                }
+                out.push((f, live));
+            }
+            Err(error) => errors.push(ReadError { resource: f.logical.clone(), error }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The deletions of what was found and is unaccounted for. The first
+/// resource found under a logical name that neither the file nor the
+/// record has is deleted as removed from the file; any other is deleted as
+/// an old object of its logical name (after its replacement is up).
+pub fn changes(stack: &Stack, state: &State, observed: &Observed, destroy: bool, force: bool) -> Vec<Change> {
+    let mut named: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for (f, live) in &observed.found {
+        if !f.of_stack(&stack.name) || !live.owned_by(&stack.name, &f.logical) {
+            continue;
+        }
+        let known = stack.resource(&f.logical).is_some() || state.resources.contains_key(&f.logical);
+        let old = known || !named.insert(f.logical.as_str());
+        let why = match (destroy, old) {
+            (true, _) => "destroy (found by its moor:stack tag; not in the state record)",
+            (false, false) => "removed from the file (found by its moor:stack tag; not in the state record)",
+            (false, true) => "replaced while the state record was lost (found by its moor:stack tag)",
+        };
+        let mut ch = crate::plan::delete_change(&f.logical, f.kind, live, f.name.clone(), force, why);
+        ch.deposed = old;
+        out.push(ch);
+    }
+    out
+}
+
+/// Deletion order by kind, for resources whose dependencies nobody
+/// recorded: a lower rank goes first. Users go before what they use —
+/// services before their cluster, target groups, security groups, task
+/// definitions and roles; listeners before their load balancer and target
+/// groups; load balancers before their security groups; task definitions
+/// before the roles they name; roles before policies; repositories last
+/// (task definitions and policies name them). Only the first few orders
+/// are ones AWS enforces; the others keep what a user needs longest.
+pub fn delete_rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::EcsService => 0,
+        Kind::Elbv2Listener | Kind::EcsTaskDefinition => 1,
+        Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::EcsCluster => 2,
+        Kind::IamRole | Kind::Ec2SecurityGroup => 3,
+        Kind::IamPolicy => 4,
+        Kind::EcrRepository => 5,
+        Kind::EcrExistingRepository | Kind::IamExistingRole | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 6,
+    }
+}
+
+/// Whether a change deletes something the record does not know.
+fn unrecorded(ch: &Change, state: &State) -> bool {
+    let Some(d) = &ch.deletion else { return false };
+    ch.action == Action::Delete
+        && !state.resources.values().any(|e| e.id == d.id || e.deposed.iter().any(|x| x.id == d.id))
+}
+
+/// Adds edges between deletions (`ops`: each operation's change index and
+/// whether it deletes) so that a deletion the record does not know waits
+/// for, and is waited for by, the others by [`delete_rank`]. An edge that
+/// would close a cycle with the edges already there is left out: what the
+/// file or the record says comes first.
+pub fn order_unrecorded(plan: &Plan, state: &State, ops: &[(usize, bool)], deps: &mut [BTreeSet<usize>]) {
+    let marked: Vec<Option<(bool, u8)>> = ops
+        .iter()
+        .map(|&(change, deletes)| {
+            let ch = &plan.changes[change];
+            deletes.then(|| (unrecorded(ch, state), delete_rank(ch.kind)))
+        })
+        .collect();
+    if !marked.iter().flatten().any(|(u, _)| *u) {
+        return;
+    }
+    for a in 0..ops.len() {
+        for b in 0..ops.len() {
+            let (Some((ua, ra)), Some((ub, rb))) = (marked[a], marked[b]) else { continue };
+            if a == b || !(ua || ub) || rb >= ra || deps[a].contains(&b) || waits_for(deps, b, a) {
+                continue;
+            }
+            deps[a].insert(b);
+        }
+    }
+}
+
+/// Whether `from` waits, directly or not, for `to`.
+fn waits_for(deps: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut next = vec![from];
+    while let Some(i) = next.pop() {
+        if i == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        next.extend(deps[i].iter().copied());
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_rank_before_what_they_use() {
+        use Kind::*;
+        for (user, used) in [
+            (EcsService, EcsCluster),
+            (EcsService, Elbv2TargetGroup),
+            (EcsService, Ec2SecurityGroup),
+            (EcsService, IamRole),
+            (EcsService, EcsTaskDefinition),
+            (Elbv2Listener, Elbv2TargetGroup),
+            (Elbv2Listener, Elbv2LoadBalancer),
+            (Elbv2LoadBalancer, Ec2SecurityGroup),
+            (EcsTaskDefinition, IamRole),
+            (EcsTaskDefinition, EcrRepository),
+            (IamRole, IamPolicy),
+            (IamPolicy, EcrRepository),
+        ] {
+            assert!(delete_rank(user) < delete_rank(used), "{user} before {used}");
+        }
+    }
+
+    #[test]
+    fn an_edge_that_closes_a_cycle_is_left_out() {
+        let mut deps = vec![BTreeSet::from([1]), BTreeSet::new(), BTreeSet::new()];
+        assert!(waits_for(&deps, 0, 1));
+        assert!(!waits_for(&deps, 1, 0));
+        deps[1].insert(2);
+        assert!(waits_for(&deps, 0, 2));
+        assert!(!waits_for(&deps, 2, 0));
+    }
+}

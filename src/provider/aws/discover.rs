@@ -78,7 +78,7 @@ fn found(stack: &str, kind: Kind, id: String, name: Option<String>, tags: Tags) 
 }
 
 /// The regional resources tagged with the stack.
-async fn tagged(p: &AwsProvider, stack: &str) -> Result<Vec<Found>, ProviderError> {
+pub(super) async fn tagged(p: &AwsProvider, stack: &str) -> Result<Vec<Found>, ProviderError> {
     let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder().key(TAG_STACK).values(stack).build();
     let mut pages = p.tagging.get_resources().tag_filters(filter).resources_per_page(100).into_paginator().send();
     let mut out = Vec::new();

@@ -876,7 +876,8 @@ resources:
             );
         let p = scripted_provider(&script);
         let found = discover::tagged(&p, "s").await.expect("listed");
-        let got: Vec<_> = found.iter().map(|f| (f.kind, f.logical.as_str(), f.id.as_str(), f.name.as_deref())).collect();
+        let got: Vec<_> =
+            found.iter().map(|f| (f.kind, f.logical.as_str(), f.id.as_str(), f.name.as_deref())).collect();
         assert_eq!(
             got,
             [

@@ -13,6 +13,13 @@
 //!
 //! Without the record there are no recorded dependencies between such
 //! resources, so their deletions are ordered by kind ([`delete_rank`]).
+//!
+//! The listing runs on every plan, not only when there is no record: a
+//! record can be present and stale (another state directory applied the
+//! stack since, or a run lost its record half way), and only the listing
+//! can tell. It costs a converged plan a few calls in the round its reads
+//! take anyway (what the record and the file know is not read again for
+//! it), and a second round only when it finds something to confirm.
 
 use crate::model::{Kind, Stack};
 use crate::observe::ReadError;

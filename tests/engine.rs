@@ -9,6 +9,7 @@ use moor::model::{Kind, Stack};
 use moor::observe::observe;
 use moor::plan::{plan, Action, Plan, PlanOptions, ReplaceOrder};
 use moor::provider::fake::FakeProvider;
+use moor::provider::{Deletion, Found, Live, ProviderError};
 use moor::state::State;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -510,4 +511,61 @@ async fn a_plan_that_cannot_look_for_the_stacks_tags_stops() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].resource.contains("moor:stack=flask-demo"), "{:?}", errors[0]);
     assert_eq!(errors[0].error.code.as_deref(), Some("InjectedFailure"));
+}
+
+/// A provider whose listing answers everything it holds, whatever the tags
+/// (a listing that ignored the filter).
+struct Careless(Arc<FakeProvider>);
+
+#[async_trait::async_trait]
+impl moor::provider::Provider for Careless {
+    async fn read(&self, t: &moor::provider::Target) -> Result<Option<Live>, ProviderError> {
+        self.0.read(t).await
+    }
+    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        self.0.read_recorded(d).await
+    }
+    async fn create(&self, t: &moor::provider::Target) -> Result<Live, ProviderError> {
+        self.0.create(t).await
+    }
+    async fn update(&self, t: &moor::provider::Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
+        self.0.update(t, live, changed).await
+    }
+    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
+        self.0.delete(d).await
+    }
+    async fn adopt(&self, t: &moor::provider::Target, live: &Live) -> Result<Live, ProviderError> {
+        self.0.adopt(t, live).await
+    }
+    async fn discover(&self, _stack: &str, _known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        let store = self.0.store.lock().unwrap();
+        Ok(store
+            .values()
+            .map(|s| Found {
+                kind: s.kind,
+                logical: s.logical.clone(),
+                id: s.live.id.clone(),
+                name: None,
+                tags: s.live.tags.clone(),
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn only_what_carries_the_stacks_tag_and_a_logical_name_is_ever_planned_for_deletion() {
+    let f = FakeProvider::new();
+    f.seed("app", Kind::EcsService, Some("theirs"), &[("moor:stack", "other"), ("moor:resource", "app")]);
+    f.seed("repo", Kind::EcrRepository, Some("untagged"), &[]);
+    f.seed("half", Kind::EcrRepository, Some("half"), &[("moor:stack", "flask-demo")]);
+    f.seed("cluster", Kind::EcsCluster, Some("other-name"), &[("moor:stack", "flask-demo"), ("moor:resource", "x")]);
+    let mine =
+        f.seed("web", Kind::Elbv2TargetGroup, Some("mine"), &[("moor:stack", "flask-demo"), ("moor:resource", "web")]);
+    let p = Careless(Arc::new(f));
+    let nothing = stack_from("stack: flask-demo\n", &[]);
+    let (graph, _) = build(&nothing);
+    let observed = observe(&p, &nothing, &graph, &empty(&nothing)).await.unwrap();
+    let pl = plan(&nothing, &graph, &empty(&nothing), &observed, true, PlanOptions::default());
+    let ids: Vec<_> = pl.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    assert_eq!(ids, [mine.as_str()], "{:#?}", pl.changes);
 }

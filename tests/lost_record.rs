@@ -145,3 +145,48 @@ async fn apply_deletes_what_left_the_file_while_the_record_was_lost() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
 }
+
+/// A task definition revision left ACTIVE is found; one deregistered (the
+/// tagging API lists it for good) is not, without a read of its own.
+#[tokio::test]
+async fn only_active_task_definition_revisions_are_found() {
+    let d = workdir("revisions", &flask("lost-r", true));
+    apply(&d);
+    let p = support::provider().await;
+    let tags = [("moor:stack", "lost-r"), ("moor:resource", "task")]
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build());
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder().name("web").image("nginx").memory(128).build();
+    let mut revisions = Vec::new();
+    for _ in 0..2 {
+        let out = p
+            .ecs
+            .register_task_definition()
+            .family("lost-r-task")
+            .container_definitions(container.clone())
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        revisions.push(out.task_definition.unwrap().task_definition_arn.unwrap());
+    }
+    p.ecs.deregister_task_definition().task_definition(&revisions[0]).send().await.unwrap();
+    let state: moor::state::State =
+        serde_json::from_str(&std::fs::read_to_string(d.join("state/lost-r.state.json")).unwrap()).unwrap();
+    let known: Vec<String> = state.resources.values().map(|e| e.id.clone()).collect();
+    p.calls.reset();
+    let found = p.discover("lost-r", &known).await.unwrap();
+    let ids: Vec<&str> = found.iter().filter(|f| f.logical == "task").map(|f| f.id.as_str()).collect();
+    assert!(ids.contains(&state.resources["task"].id.as_str()), "{ids:?}");
+    assert!(ids.contains(&revisions[1].as_str()), "{ids:?}");
+    assert!(!ids.contains(&revisions[0].as_str()), "{ids:?}");
+    assert_eq!(p.calls.snapshot().get("ecs:ListTaskDefinitions"), Some(&1), "{:?}", p.calls.snapshot());
+    // The plan deletes the revision left ACTIVE, after the file's is up.
+    let o = moor(&d, &["plan", "stack.yaml", "--var", "desired_count=0", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("replaced while the state record was lost"), "{}", text(&o));
+    apply(&d);
+    let o = moor(&d, &["plan", "stack.yaml", "--var", "desired_count=0", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

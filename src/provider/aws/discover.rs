@@ -11,6 +11,12 @@
 //! role of the stack uses or that are named after the stack. ECR's own
 //! listing is read too, for repositories named after the stack.
 //!
+//! The tagging API also lists task definition revisions that are no longer
+//! ACTIVE; revisions the caller does not know are checked against one
+//! `ListTaskDefinitions(ACTIVE)` per family, after the listing (a second
+//! round, only when there are such revisions: right after moor retired one,
+//! or when revisions were deregistered and not deleted).
+//!
 //! The tagging API is eventually consistent (a resource deleted a moment
 //! ago may still be listed), so the caller reads what it finds by id before
 //! planning anything for it.
@@ -92,6 +98,42 @@ pub(super) async fn tagged(p: &AwsProvider, stack: &str) -> Result<Vec<Found>, P
         }
     }
     Ok(out)
+}
+
+/// Leaves out task definition revisions the caller does not know that are
+/// no longer ACTIVE: the tagging API lists INACTIVE revisions (deregistered,
+/// not deleted) for good, and reading each on every plan would cost a call
+/// per revision. One ACTIVE listing per family of such revisions instead.
+async fn active_revisions(
+    p: &AwsProvider,
+    found: Vec<Found>,
+    known: &HashSet<&str>,
+) -> Result<Vec<Found>, ProviderError> {
+    let unknown = |f: &Found| f.kind == Kind::EcsTaskDefinition && !known.contains(f.id.as_str());
+    let mut families: Vec<String> = found.iter().filter(|f| unknown(f)).filter_map(|f| f.name.clone()).collect();
+    families.sort();
+    families.dedup();
+    let lists = futures::future::join_all(families.iter().map(|family| async move {
+        let mut pages = p
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .into_paginator()
+            .send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
+            arns.extend(page.task_definition_arns().iter().cloned());
+        }
+        Ok::<_, ProviderError>(arns)
+    }))
+    .await;
+    let mut active: HashSet<String> = HashSet::new();
+    for l in lists {
+        active.extend(l?);
+    }
+    Ok(found.into_iter().filter(|f| !unknown(f) || active.contains(&f.id)).collect())
 }
 
 /// Repositories named under the stack's prefix that the caller does not
@@ -199,7 +241,7 @@ pub(super) async fn discover(p: &AwsProvider, stack: &str, known: &[String]) -> 
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
     let (regional, repos, global) =
         futures::join!(tagged(p, stack), repositories(p, stack, &known), iam(p, stack, &known));
-    let mut out = regional?;
+    let mut out = active_revisions(p, regional?, &known).await?;
     out.extend(repos?);
     out.extend(global?);
     Ok(out)

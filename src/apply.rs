@@ -22,7 +22,7 @@
 use crate::graph::Graph;
 use crate::model::{Kind, Spec, Stack};
 use crate::plan::{self, Action, Change, Plan, ReplaceOrder};
-use crate::provider::{desired_fields, Deletion, Live, Provider, ProviderError, Target};
+use crate::provider::{desired_fields, Deletion, ErrorKind, Live, Owner, Provider, ProviderError, Target};
 use crate::resolve::Known;
 use crate::state::{Deposed, Entry, State, StateError};
 use serde::Serialize;
@@ -277,7 +277,9 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
     ops
 }
 
-/// What a finished operation did.
+/// What a finished operation did (one per operation, short-lived: the size
+/// of its larger variant costs nothing worth a box).
+#[allow(clippy::large_enum_variant)]
 enum Done {
     Up { live: Option<Live>, wrote: bool, replaced_old: Option<Deposed> },
     Deleted { deposed_id: Option<String> },
@@ -385,7 +387,19 @@ pub async fn apply<P: Provider + 'static>(
                     record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
                     wrote |= op.step.writes();
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    if let Some(made) = e.made.take() {
+                        // Made or changed, then its wait was interrupted: it
+                        // exists, so it is recorded, and the next run waits.
+                        let replaced_old =
+                            (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
+                        let done = Done::Up { live: Some(*made), wrote: true, replaced_old };
+                        record(&mut state, &mut known, stack, graph, op, ch, done, &mut summary);
+                        if let Some(entry) = state.resources.get_mut(&op.resource) {
+                            entry.unsettled = true;
+                        }
+                        wrote = true;
+                    }
                     reporter.failed(&op.resource, op.kind, op.step, &e);
                     summary.failed.push(Failure {
                         resource: op.resource.clone(),
@@ -499,7 +513,11 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
         Step::Keep | Step::Read => Ok(Done::Up { live: ch.live.clone(), wrote: false, replaced_old: None }),
         Step::Create | Step::CreateReplacement => {
             let t = target.expect("target for create");
-            let live = p.create(&t).await?;
+            let live = match p.create(&t).await {
+                Ok(live) => live,
+                Err(e) if may_have_been_made(&e) => made_before(p, &t, e).await?,
+                Err(e) => return Err(e),
+            };
             let replaced_old = (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
             Ok(Done::Up { live: Some(live), wrote: true, replaced_old })
         }
@@ -522,6 +540,10 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
                 }
             }
             if diffs.is_empty() {
+                if ch.diffs.iter().any(|d| d.field == plan::SETTLED) {
+                    let settled = p.settle(&t, live).await?;
+                    return Ok(Done::Up { live: Some(settled), wrote: true, replaced_old: None });
+                }
                 return Ok(Done::Up { live: Some(live.clone()), wrote: false, replaced_old: None });
             }
             let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
@@ -557,9 +579,50 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
     }
 }
 
+/// Whether a failed create may have made the object all the same: AWS
+/// answered that the name is taken (the SDK retried a create whose first
+/// answer was lost), or no answer came back (the connection dropped or
+/// timed out after the request was sent).
+fn may_have_been_made(e: &ProviderError) -> bool {
+    match e.kind {
+        ErrorKind::AlreadyExists | ErrorKind::Transient | ErrorKind::Setup => true,
+        ErrorKind::Rejected => e.code.is_none(),
+        ErrorKind::NotFound | ErrorKind::InUse | ErrorKind::Wait => false,
+    }
+}
+
+/// After a create failed as [`may_have_been_made`] says: the object of
+/// that name when it carries this stack's tags for this logical name (the
+/// create sent them, so only an earlier attempt of this create made it),
+/// brought to what the file says, since whatever the create would have
+/// done after its first call did not happen. Anything else: the error.
+async fn made_before<P: Provider + ?Sized>(p: &P, t: &Target, e: ProviderError) -> Result<Live, ProviderError> {
+    // By name, not by a recorded id: a replacement's target still names
+    // the object it replaces.
+    let by_name = Target { id: None, recorded: Default::default(), ..t.clone() };
+    let live = match p.read(&by_name).await {
+        Ok(Some(live)) => live,
+        Ok(None) | Err(_) => return Err(e),
+    };
+    if let Owner::Other(owner) = live.owner(&t.stack, &t.logical, t.kind, None) {
+        return Err(ProviderError {
+            message: format!("{} (it belongs to {owner}; moor will not change it)", e.message),
+            ..e
+        });
+    }
+    let desired = desired_fields(&t.spec, t.name.as_deref());
+    let changed: Vec<String> =
+        plan::diff(t.kind, &desired, &BTreeSet::new(), &live, &t.tags, None).into_iter().map(|d| d.field).collect();
+    if changed.is_empty() {
+        return Ok(live);
+    }
+    p.update(t, &live, &changed).await
+}
+
 fn deposed_of(l: &Live) -> Deposed {
     Deposed {
         id: l.id.clone(),
+        uid: l.uid.clone(),
         name: l.fields.get("name").or(l.fields.get("family")).and_then(|v| v.as_str()).map(str::to_string),
         attrs: l.attrs.clone(),
     }
@@ -603,12 +666,14 @@ fn record(
                 Entry {
                     kind: op.kind,
                     id: live.id.clone(),
+                    uid: live.uid.clone(),
                     name,
                     attrs: live.attrs.clone(),
                     depends_on,
                     force_delete,
                     applied,
                     deposed,
+                    unsettled: false,
                 },
             );
             if wrote {

@@ -174,9 +174,72 @@ pub fn render(diags: &[Diag], color: bool, width: usize) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let _ = handler.render_report(&mut out, d);
+        let (shown, places) = shown(d);
+        let _ = handler.render_report(&mut out, &shown);
+        for p in places {
+            out.push_str(&format!("  at {p}\n"));
+        }
     }
     out
+}
+
+/// The longest source line shown under a diagnostic, in characters. miette
+/// pads to a label's column with a formatting width, which the standard
+/// library caps at 65535 and panics past; a line this long is past any
+/// screen anyway, so a diagnostic on one is shown with its place
+/// (`file:line:column`) instead of its source line.
+const MAX_SHOWN_LINE: usize = 1000;
+/// The longest message, label or help shown, in characters (the JSON form
+/// keeps them whole). A 1 MB key quoted in a message is not shown whole.
+const MAX_SHOWN_TEXT: usize = 500;
+
+/// The diagnostic as it is drawn, and the places to print below it when its
+/// source lines are too long to draw.
+fn shown(d: &Diag) -> (Diag, Vec<String>) {
+    let mut shown = d.clone();
+    shown.message = clip(&d.message);
+    shown.help = d.help.as_deref().map(clip);
+    for l in &mut shown.labels {
+        l.text = clip(&l.text);
+    }
+    let Some(file) = &d.source else { return (shown, Vec::new()) };
+    if d.labels.iter().all(|l| longest_line(&file.text, l.span) <= MAX_SHOWN_LINE) {
+        return (shown, Vec::new());
+    }
+    let places = shown
+        .labels
+        .drain(..)
+        .map(|l| {
+            let (line, col) = file.line_col(l.span.start);
+            let what = if l.text.is_empty() { String::new() } else { format!(": {}", l.text) };
+            format!("{}:{line}:{col}{what} (the line is too long to show)", file.name)
+        })
+        .collect();
+    shown.source = None;
+    (shown, places)
+}
+
+/// The length in characters of the longest line a span touches.
+fn longest_line(text: &str, span: Span) -> usize {
+    let start = floor_boundary(text, span.start);
+    let end = floor_boundary(text, span.end.max(span.start));
+    let first = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let last = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    text[first..last].split('\n').map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+fn floor_boundary(text: &str, i: usize) -> usize {
+    (0..=i.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// `text`, or its start and end around `…` when it is too long to show.
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_SHOWN_TEXT {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_SHOWN_TEXT - 100).collect();
+    let tail: String = text.chars().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("{head}…{tail}")
 }
 
 /// The closest candidate to `word`, if it is close enough to be a typo.
@@ -216,6 +279,21 @@ mod tests {
     fn suggestions_find_typos_only() {
         assert_eq!(suggest("scan_on_psh", ["scan_on_push", "name"]), Some("scan_on_push"));
         assert_eq!(suggest("zzzz", ["scan_on_push", "name"]), None);
+    }
+
+    /// A label past column 65535 made miette's renderer panic.
+    #[test]
+    fn a_label_on_a_huge_line_is_shown_by_its_place() {
+        let key = "k".repeat(1_000_000);
+        let text = format!("stack: t\nresources:\n  {key}:\n    kind: x\n  b{key}:\n    kind: y\n");
+        let f = SourceFile::new("big.yaml", text.as_str());
+        let start = text.find("  b").unwrap() + 2;
+        let d = Diag::error("moor::test", format!("bad key `b{key}`"))
+            .in_file(&f)
+            .label(Span { start, end: start + key.len() + 1 }, "here");
+        let out = render(&[d], false, 100);
+        assert!(out.contains("big.yaml:5:3: here (the line is too long to show)"), "{}", &out[..out.len().min(2000)]);
+        assert!(out.contains("× bad key") && out.contains("kkk…") && out.len() < 5000, "{out}");
     }
 
     #[test]

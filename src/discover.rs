@@ -77,9 +77,19 @@ pub async fn unaccounted<P: Provider + ?Sized>(
 ) -> Result<Vec<(Found, Live)>, Vec<ReadError>> {
     let ids = accounted(state, observed);
     let mut seen = HashSet::new();
+    // An object under the physical name the file gives its logical name is
+    // the file's resource: the plan reads, creates or adopts it by that
+    // name (a replacement made, then not recorded, is finished, not
+    // deleted). Task definitions are the exception: every revision has the
+    // family's name, and only the one read is the file's.
+    let files = |f: &Found| {
+        f.kind != Kind::EcsTaskDefinition
+            && f.name.is_some()
+            && stack.resource(&f.logical).is_some_and(|r| r.kind() == f.kind && r.physical_name == f.name)
+    };
     let orphans: Vec<Found> = found
         .into_iter()
-        .filter(|f| f.of_stack(&stack.name) && !f.kind.is_lookup() && !ids.contains(&f.id))
+        .filter(|f| f.of_stack(&stack.name) && !f.kind.is_lookup() && !ids.contains(&f.id) && !files(f))
         .filter(|f| seen.insert(f.id.clone()))
         .collect();
     let deletions: Vec<Deletion> = orphans.iter().map(deletion).collect();

@@ -169,12 +169,38 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
     }
 }
 
+/// The text of a file of at most `max` bytes. Only a regular file is read:
+/// a FIFO, a device or a directory is refused. It is opened without
+/// blocking (opening a FIFO for reading waits for a writer), the kind is
+/// checked on the opened file, and at most `max + 1` bytes are read.
 pub(crate) fn read_limited(path: &Path, max: usize) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let what = match () {
+            _ if t.is_dir() => "a directory",
+            _ if t.is_fifo() => "a FIFO (named pipe)",
+            _ if t.is_socket() => "a socket",
+            _ if t.is_char_device() || t.is_block_device() => "a device",
+            _ => "not a file",
+        };
+        return Err(format!("it is {what}, not a regular file"));
+    }
     if meta.len() > max as u64 {
         return Err(format!("the file is {} bytes; the limit is {max} bytes", meta.len()));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() > max {
+        return Err(format!("the file is over {max} bytes, the limit"));
+    }
     String::from_utf8(bytes)
         .map_err(|e| format!("the file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
 }
@@ -366,6 +392,22 @@ impl Loader<'_> {
         let mut tree = root.clone();
         vars::substitute(&mut tree, &values, &builtins, true);
         let region = region.or_else(|| tree.get("region").and_then(|n| n.as_str()).map(str::to_string));
+        match &self.opts.region {
+            Some(r) => {
+                if let Err(why) = crate::region::check(r) {
+                    self.diags.push(Diag::error("moor::region", format!("--region: {why}")));
+                }
+            }
+            None => {
+                if let Some(node) = tree.get("region").filter(|n| n.as_str().is_some()) {
+                    if let Err(why) = crate::region::check(node.as_str().unwrap_or_default()) {
+                        self.err("moor::region", node.span, why, "not a region").help = Some(
+                            "AWS regions are listed at https://docs.aws.amazon.com/general/latest/gr/rande.html".into(),
+                        );
+                    }
+                }
+            }
+        }
 
         let mut resources = Vec::new();
         let mut failed: HashSet<String> = HashSet::new();

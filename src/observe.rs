@@ -136,8 +136,10 @@ async fn observe_file<P: Provider + ?Sized>(
                 Ok(live) => {
                     known.remove(name);
                     if let Some(l) = &live {
+                        let kind = stack.resource(name).map(|r| r.kind());
+                        let entry = state.resources.get(name).filter(|e| Some(e.kind) == kind);
                         let ours =
-                            l.owned_by(&stack.name, name) || state.resources.get(name).is_some_and(|e| e.id == l.id);
+                            kind.is_some_and(|k| l.owner(&stack.name, name, k, entry.map(|e| e.recorded())).is_us());
                         let lookup = stack.resource(name).is_some_and(|r| r.kind().is_lookup());
                         if ours || lookup {
                             known.insert(name.to_string(), l.attrs.clone());
@@ -159,7 +161,7 @@ async fn observe_file<P: Provider + ?Sized>(
 
 type Recorded = (
     std::collections::HashMap<String, Option<crate::provider::Live>>,
-    std::collections::HashMap<String, bool>,
+    std::collections::HashMap<String, Option<crate::provider::Live>>,
     Vec<ReadError>,
 );
 
@@ -207,7 +209,7 @@ async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &St
                 removed.insert(name.clone(), live);
             }
             (Ok(live), Some(id)) => {
-                deposed.insert(id.clone(), live.is_some());
+                deposed.insert(id.clone(), live);
             }
             (Err(error), _) => errors.push(ReadError { resource: name.clone(), error }),
         }

@@ -22,9 +22,9 @@
 
 use crate::graph::Graph;
 use crate::model::{Kind, Spec, Stack};
-use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Target};
+use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Owner, Target};
 use crate::resolve::{resolve_spec, Known};
-use crate::state::State;
+use crate::state::{Entry, State};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -58,6 +58,10 @@ pub struct FieldDiff {
     pub after_unknown: bool,
     pub forces_replacement: bool,
 }
+
+/// The pseudo-field of a resource an earlier run did not see settle (its
+/// wait was interrupted): the apply waits for it again.
+pub const SETTLED: &str = "settled";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
@@ -104,8 +108,13 @@ pub struct Plan {
     pub destroy: bool,
     pub changes: Vec<Change>,
     pub problems: Vec<Problem>,
-    /// Entries of the state record whose resources are already gone.
+    /// Entries of the state record whose resources are already gone, or
+    /// are no longer the object moor made (see `notices`).
     pub forget: Vec<String>,
+    /// What the user should know but does not stop the plan: a recorded
+    /// object that is now someone else's namesake, dropped from the record
+    /// and left alone.
+    pub notices: Vec<Problem>,
     /// Logical name → resource that exists (from the observation).
     #[serde(skip)]
     pub known: Known,
@@ -150,8 +159,8 @@ pub struct Observed {
     pub resources: HashMap<String, Option<Live>>,
     /// Each state entry that is not in the file, read by id.
     pub removed: HashMap<String, Option<Live>>,
-    /// Deposed ids that still exist.
-    pub deposed: HashMap<String, bool>,
+    /// Each deposed id, read by id (None: gone).
+    pub deposed: HashMap<String, Option<Live>>,
     /// Resources tagged with the stack that neither the file's reads nor
     /// the record account for ([`crate::discover`]), as read by id.
     pub found: Vec<(crate::provider::Found, Live)>,
@@ -354,6 +363,7 @@ pub fn plan(
         changes: Vec::new(),
         problems: Vec::new(),
         forget: Vec::new(),
+        notices: Vec::new(),
         known: Known::new(),
     };
     let order: Vec<String> = graph
@@ -364,9 +374,7 @@ pub fn plan(
     // What exists, and is ours (or a lookup), is known.
     for r in &stack.resources {
         if let Some(Some(live)) = observed.resources.get(&r.name) {
-            let ours =
-                live.owned_by(&stack.name, &r.name) || state.resources.get(&r.name).is_some_and(|e| e.id == live.id);
-            if ours || r.kind().is_lookup() {
+            if owner(stack, state, &r.name, r.kind(), live).is_us() || r.kind().is_lookup() {
                 p.known.insert(r.name.clone(), live.attrs.clone());
             }
         }
@@ -430,13 +438,13 @@ pub fn plan(
                 known.remove(logical);
             }
             Some(l) => {
-                let recorded = state.resources.get(logical).is_some_and(|e| e.id == l.id);
-                if !l.owned_by(&stack.name, logical) && !recorded {
-                    let owner =
-                        match (l.tags.get(crate::provider::TAG_STACK), l.tags.get(crate::provider::TAG_RESOURCE)) {
-                            (Some(s), Some(res)) => format!("resource `{res}` of stack `{s}`"),
-                            _ => "nothing moor manages".to_string(),
-                        };
+                if let Owner::Other(owner) = owner(stack, state, logical, kind, l) {
+                    let stale = state.resources.get(logical).is_some_and(|e| e.id == l.id);
+                    let owner = if stale {
+                        format!("{owner} (the one moor made was deleted, and this is a namesake made since)")
+                    } else {
+                        owner
+                    };
                     p.problems.push(Problem {
                         resource: logical.clone(),
                         message: format!(
@@ -454,6 +462,16 @@ pub fn plan(
                 }
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
+                if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
+                    // An earlier run's wait for it was interrupted: wait again.
+                    ch.diffs.push(FieldDiff {
+                        field: SETTLED.into(),
+                        before: Some(Value::Bool(false)),
+                        after: Some(Value::Bool(true)),
+                        after_unknown: false,
+                        forces_replacement: false,
+                    });
+                }
                 if ch.diffs.is_empty() {
                     ch.action = Action::NoOp;
                 } else if ch.diffs.iter().any(|d| d.forces_replacement) {
@@ -517,10 +535,8 @@ pub fn plan(
 
     // Replaced objects an earlier run left behind.
     for (logical, e) in &state.resources {
-        for d in &e.deposed {
-            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
-                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
-            }
+        for d in live_deposed(stack, observed, logical, e, &mut p) {
+            p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
         }
     }
     // Removed from the file: delete, dependents first (the engine orders).
@@ -528,20 +544,83 @@ pub fn plan(
         if stack.resource(logical).is_some() {
             continue;
         }
-        match observed.removed.get(logical).cloned().flatten() {
-            Some(live) => p.changes.push(delete_change(
+        if let Some(live) = live_removed(stack, observed, logical, e, &mut p) {
+            p.changes.push(delete_change(
                 logical,
                 e.kind,
                 &live,
                 e.name.clone(),
                 e.force_delete || opts.force,
                 "removed from the file",
-            )),
-            None => p.forget.push(logical.clone()),
+            ));
         }
     }
     p.changes.extend(crate::discover::changes(stack, state, observed, false, opts.force));
     p
+}
+
+/// Whose `live`, found for logical resource `logical` of the file, is.
+fn owner(stack: &Stack, state: &State, logical: &str, kind: Kind, live: &Live) -> Owner {
+    let entry = state.resources.get(logical).filter(|e| e.kind == kind);
+    live.owner(&stack.name, logical, kind, entry.map(Entry::recorded))
+}
+
+/// The live object of a recorded entry no longer in the file, when it
+/// still exists and is still the one moor made. One that is gone is
+/// forgotten; one that is now someone else's namesake is forgotten too,
+/// never deleted, and the plan says so.
+fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p: &mut Plan) -> Option<Live> {
+    let live = observed.removed.get(logical).cloned().flatten();
+    match live.as_ref().map(|l| l.owner(&stack.name, logical, e.kind, Some(e.recorded()))) {
+        Some(Owner::Us) => live,
+        Some(Owner::Other(owner)) => {
+            disown(p, logical, e.kind, &e.id, &owner);
+            None
+        }
+        None => {
+            p.forget.push(logical.to_string());
+            None
+        }
+    }
+}
+
+/// The deposed objects of `e` that still exist and are still the ones
+/// moor made (a namesake of someone else's is left alone).
+fn live_deposed<'a>(
+    stack: &Stack,
+    observed: &Observed,
+    logical: &str,
+    e: &'a Entry,
+    p: &mut Plan,
+) -> Vec<&'a crate::state::Deposed> {
+    let mut out = Vec::new();
+    for d in &e.deposed {
+        if let Some(Some(live)) = observed.deposed.get(&d.id) {
+            match live.owner(&stack.name, logical, e.kind, Some(d.recorded())) {
+                Owner::Us => out.push(d),
+                Owner::Other(owner) => p.notices.push(Problem {
+                    resource: logical.to_string(),
+                    message: format!(
+                        "the replaced {} `{}` that moor recorded is now {owner}; it is left alone and dropped from the record",
+                        e.kind, d.id
+                    ),
+                    help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
+                }),
+            }
+        }
+    }
+    out
+}
+
+fn disown(p: &mut Plan, logical: &str, kind: Kind, id: &str, owner: &str) {
+    p.forget.push(logical.to_string());
+    p.notices.push(Problem {
+        resource: logical.to_string(),
+        message: format!(
+            "{kind} `{id}` that the record names for `{logical}` belongs to {owner} now (the one moor made was deleted and the name taken again); it is left alone and dropped from the record"
+        ),
+        help: "nothing to do, unless it should be deleted: then delete it yourself".into(),
+    });
 }
 
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
@@ -599,9 +678,14 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             }
             continue;
         };
-        let recorded = state.resources.get(logical).is_some_and(|e| e.id == live.id);
-        if !live.owned_by(&stack.name, logical) && !recorded {
-            continue;
+        match owner(stack, state, logical, r.kind(), live) {
+            Owner::Us => {}
+            Owner::Other(owner) => {
+                if state.resources.get(logical).is_some_and(|e| e.id == live.id) {
+                    disown(p, logical, r.kind(), &live.id, &owner);
+                }
+                continue;
+            }
         }
         seen.insert(logical.clone());
         let force = empty_on_delete(&r.spec) || opts.force;
@@ -610,22 +694,19 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
     // Resources only the state record knows (removed from the file).
     for (logical, e) in &state.resources {
         if !seen.contains(logical) && stack.resource(logical).is_none() {
-            match observed.removed.get(logical).cloned().flatten() {
-                Some(live) => p.changes.push(delete_change(
+            if let Some(live) = live_removed(stack, observed, logical, e, p) {
+                p.changes.push(delete_change(
                     logical,
                     e.kind,
                     &live,
                     e.name.clone(),
                     e.force_delete || opts.force,
                     "destroy",
-                )),
-                None => p.forget.push(logical.clone()),
+                ));
             }
         }
-        for d in &e.deposed {
-            if observed.deposed.get(&d.id).copied().unwrap_or(false) {
-                p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
-            }
+        for d in live_deposed(stack, observed, logical, e, p) {
+            p.changes.push(deposed_change(logical, e.kind, d, e.force_delete || opts.force));
         }
     }
 }

@@ -139,11 +139,24 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             }
         }
     }
-    if !plan.forget.is_empty() {
+    let gone: Vec<&str> =
+        plan.forget.iter().filter(|f| !plan.notices.iter().any(|n| &n.resource == *f)).map(String::as_str).collect();
+    if !gone.is_empty() {
         let _ = writeln!(
             out,
             "\n{}",
-            style.dim(&format!("Already gone, dropped from the state record: {}", plan.forget.join(", ")))
+            style.dim(&format!("Already gone, dropped from the state record: {}", gone.join(", ")))
+        );
+    }
+    for n in &plan.notices {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {}\n  {} {}",
+            style.yellow("warning:"),
+            n.resource,
+            n.message,
+            style.cyan("help:"),
+            n.help
         );
     }
     let c = plan.counts();
@@ -188,6 +201,7 @@ pub fn plan_json(plan: &Plan) -> Value {
         "changes": plan.changes,
         "forget": plan.forget,
         "problems": plan.problems,
+        "notices": plan.notices,
     })
 }
 

@@ -200,21 +200,31 @@ fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
     Ok(line.trim() == "yes")
 }
 
-/// Ctrl-C: start nothing new, let calls in flight finish; twice: quit now.
-fn on_interrupt(cancel: Arc<AtomicBool>, color: bool) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.store(true, Ordering::SeqCst);
-            let s = Style { color };
-            eprintln!(
-                "\n{} finishing the calls in flight and recording them; press Ctrl-C again to quit at once",
-                s.yellow("interrupted:")
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
+/// Installs the Ctrl-C and SIGTERM handlers (see [`crate::interrupt`])
+/// before anything reaches AWS.
+fn on_interrupt(rt: &tokio::runtime::Runtime, color: bool) {
+    crate::interrupt::install(rt, move |name| {
+        let s = Style { color };
+        eprintln!(
+            "\n{} ({name}) finishing the calls in flight and recording them; send it again to quit at once",
+            s.yellow("interrupted:")
+        );
     });
+}
+
+/// `fut`, or `None` when the run is interrupted first (it is dropped: only
+/// for what changes nothing in AWS).
+async fn unless_interrupted<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        v = fut => Some(v),
+        () = crate::interrupt::signalled() => None,
+    }
+}
+
+/// The exit code of a run stopped before it changed anything.
+fn stopped_unchanged() -> u8 {
+    eprintln!("Interrupted; nothing was changed.");
+    crate::interrupt::code().unwrap_or(EXIT_ERROR)
 }
 
 async fn execute<P: Provider + 'static>(
@@ -226,19 +236,38 @@ async fn execute<P: Provider + 'static>(
     backend: &LocalBackend,
     o: &RunOptions,
 ) -> Summary {
-    let cancel = Arc::new(AtomicBool::new(false));
-    on_interrupt(cancel.clone(), o.color);
+    let cancel = Arc::new(AtomicBool::new(crate::interrupt::is_set()));
+    let flag = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        crate::interrupt::signalled().await;
+        flag.store(true, Ordering::SeqCst);
+    });
     let reporter = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
     let (summary, _state) =
         apply(p, stack, graph, pl, state, backend, &ApplyOptions { parallelism: o.parallelism }, &reporter, cancel)
             .await;
+    watcher.abort();
     summary
 }
 
 /// `moor apply` and `moor destroy`.
 pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> u8 {
     let rt = runtime();
-    let early = connect_early(&rt, o);
+    on_interrupt(&rt, o.color);
+    let code = apply_on(&rt, file, stack_name, destroy, o);
+    // A confirmation still reading the terminal is not waited for.
+    rt.shutdown_background();
+    code
+}
+
+fn apply_on(
+    rt: &tokio::runtime::Runtime,
+    file: Option<&Path>,
+    stack_name: Option<&str>,
+    destroy: bool,
+    o: &RunOptions,
+) -> u8 {
+    let early = connect_early(rt, o);
     let (stack, graph) = match (file, stack_name) {
         (Some(f), _) => match load(f, o) {
             Some(x) => x,
@@ -287,7 +316,10 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
             stack.region = state.region.clone();
         }
         let Some(p) = connect(&stack, o, early).await else { return EXIT_ERROR };
-        let Some(pl) = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await else { return EXIT_ERROR };
+        let Some(planned) = unless_interrupted(make_plan(p.as_ref(), &stack, &graph, &state, destroy, o)).await else {
+            return stopped_unchanged();
+        };
+        let Some(pl) = planned else { return EXIT_ERROR };
         eprint!("{}", render::plan_text(&pl, s, false));
         if !pl.problems.is_empty() {
             eprintln!("\nNothing was changed.");
@@ -297,6 +329,9 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
             let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
+            if let Some(code) = crate::interrupt::code() {
+                return code;
+            }
             if !summary.ok() {
                 eprint!("{}", render::summary_text(&summary, destroy, s));
                 return EXIT_ERROR;
@@ -310,7 +345,13 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
         }
         let question =
             if destroy { format!("\nDestroy stack {}?", stack.name) } else { "\nApply these changes?".to_string() };
-        match confirm(&question, o) {
+        let asked = {
+            let o = o.clone();
+            unless_interrupted(tokio::task::spawn_blocking(move || confirm(&question, &o))).await
+        };
+        let Some(answer) = asked else { return stopped_unchanged() };
+        match answer.unwrap_or_else(|e| Err(e.to_string())) {
+            Ok(true) if crate::interrupt::is_set() => return stopped_unchanged(),
             Ok(true) => {}
             Ok(false) => {
                 eprintln!("Cancelled; nothing was changed.");
@@ -324,6 +365,9 @@ pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o
         eprintln!();
         let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
         eprint!("{}", render::summary_text(&summary, destroy, s));
+        if let Some(code) = crate::interrupt::code() {
+            return code;
+        }
         if summary.ok() && !destroy {
             if let Ok(Some(st)) = backend.load(&stack.name) {
                 print_outputs(&st, o);
@@ -424,7 +468,9 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
         eprintln!("{} `{logical}` is a lookup ({}); lookups read resources without owning them, so there is nothing to import", s.red("error:"), r.kind());
         return EXIT_ERROR;
     }
-    runtime().block_on(async {
+    let rt = runtime();
+    on_interrupt(&rt, o.color);
+    let code = rt.block_on(async {
         let backend = LocalBackend::new(&o.state_dir);
         let _lock = match backend.lock(&stack.name) {
             Ok((l, _)) => l,
@@ -467,12 +513,14 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
             crate::state::Entry {
                 kind: r.kind(),
                 id: live.id.clone(),
+                uid: live.uid.clone(),
                 name: r.physical_name.clone(),
                 attrs: live.attrs.clone(),
                 depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),
                 force_delete: false,
                 applied: None,
                 deposed: Vec::new(),
+                unsettled: false,
             },
         );
         state.serial += 1;
@@ -482,5 +530,6 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
         }
         eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);
         EXIT_OK
-    })
+    });
+    crate::interrupt::code().unwrap_or(code)
 }

@@ -10,9 +10,10 @@
 //! Guarantees:
 //! - A write replaces the file atomically (write to a temporary file, then
 //!   rename), so a crash leaves the old record or the new one, never half.
-//! - One apply or destroy of a stack runs at a time: the lock is a file
-//!   created exclusively; a lock left by a process that no longer runs on
-//!   this machine is taken over, with a warning.
+//! - One apply or destroy of a stack runs at a time: the lock is an OS lock
+//!   on a lock file that names its holder; the lock of a process that died
+//!   is released by the OS and taken over, with a warning, by exactly one
+//!   run.
 //! - A record that cannot be read is never silently ignored: the caller is
 //!   told, and rebuilds it from the resources' `moor:*` tags.
 
@@ -58,6 +59,10 @@ pub struct Entry {
     #[serde(serialize_with = "ser_kind", deserialize_with = "de_kind")]
     pub kind: Kind,
     pub id: String,
+    /// The unique id AWS gave the object ([`crate::provider::Live::uid`]),
+    /// so that a namesake made after it was deleted is not taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
@@ -77,15 +82,34 @@ pub struct Entry {
     /// revisions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<Deposed>,
+    /// Made or changed, but the wait for it to be usable was interrupted:
+    /// the next apply waits for it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsettled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deposed {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
     pub attrs: Attrs,
+}
+
+impl Entry {
+    /// What the record says the object is, for [`crate::provider::Live::owner`].
+    pub fn recorded(&self) -> (&str, Option<&str>) {
+        (&self.id, self.uid.as_deref())
+    }
+}
+
+impl Deposed {
+    pub fn recorded(&self) -> (&str, Option<&str>) {
+        (&self.id, self.uid.as_deref())
+    }
 }
 
 fn ser_kind<S: Serializer>(k: &Kind, s: S) -> Result<S::Ok, S::Error> {
@@ -134,11 +158,16 @@ impl LocalBackend {
     /// The record, `None` when there is none.
     pub fn load(&self, stack: &str) -> Result<Option<State>, StateError> {
         let path = self.path(stack);
-        let text = match std::fs::read_to_string(&path) {
+        let bytes = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Io { path, source }),
         };
+        // Bytes that are not text are as corrupt as text that is not JSON.
+        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        })?;
         let state: State = serde_json::from_str(&text)
             .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
         if state.version != VERSION {
@@ -174,31 +203,57 @@ impl LocalBackend {
     }
 
     /// Takes the stack's lock until the returned guard is dropped.
+    ///
+    /// The lock is an OS lock (`flock`) on the lock file, so the kernel
+    /// releases it when its holder dies, and taking over a dead holder's
+    /// lock is the same single atomic step as taking a free one: of two
+    /// runs that try at once, exactly one gets it. The file says who holds
+    /// it (pid, host, since when, command) for the one who is refused.
     pub fn lock(&self, stack: &str) -> Result<(Lock, Option<String>), StateError> {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::MetadataExt;
         let path = self.lock_path(stack);
         let io = |source| StateError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let me = format!("pid {} on {}", std::process::id(), hostname());
-        let mut warning = None;
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{me}");
-                    return Ok((Lock { path }, warning));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
-                    if is_stale(&holder) {
-                        warning = Some(format!(
-                            "took over the lock of stack `{stack}` left by {holder}, which no longer runs"
-                        ));
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
+        // A holder that releases removes the file, so the file opened here
+        // may be one no one else will see; then open the new one. Each turn
+        // means another run took and released the lock in between.
+        for _ in 0..64 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    let mut holder = String::new();
+                    let _ = (&file).take(4096).read_to_string(&mut holder);
+                    let holder = match holder.trim() {
+                        "" => "another process".to_string(),
+                        h => h.to_string(),
+                    };
                     return Err(StateError::Locked { stack: stack.to_string(), holder, path });
                 }
-                Err(source) => return Err(StateError::Io { path, source }),
+                Err(e) => return Err(io(e.into())),
             }
+            let opened = file.metadata().map_err(io)?;
+            match std::fs::metadata(&path) {
+                Ok(now) if now.dev() == opened.dev() && now.ino() == opened.ino() => {}
+                _ => continue,
+            }
+            let mut previous = String::new();
+            let _ = (&file).take(4096).read_to_string(&mut previous);
+            let warning = match previous.trim() {
+                "" => None,
+                h => Some(format!("took over the lock of stack `{stack}` left by {h}, which no longer runs")),
+            };
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            writeln!(file, "{}", holder_line()).map_err(io)?;
+            return Ok((Lock { path, _file: file }, warning));
         }
         Err(StateError::Locked { stack: stack.to_string(), holder: "another process".into(), path })
     }
@@ -208,6 +263,9 @@ impl LocalBackend {
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    /// Holds the OS lock; closed after the file is removed, so that no one
+    /// can take the lock of a file that is about to go.
+    _file: std::fs::File,
 }
 
 impl Drop for Lock {
@@ -223,14 +281,32 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "this machine".into())
 }
 
-/// A lock of a process of this machine that is gone.
-fn is_stale(holder: &str) -> bool {
-    let mut words = holder.split_whitespace();
-    let (Some("pid"), Some(pid), Some("on"), Some(host)) = (words.next(), words.next(), words.next(), words.next())
-    else {
-        return false;
-    };
-    host == hostname() && pid.parse::<u32>().is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+/// Who holds a lock: `pid 4242 on build-7 since 2026-01-02T03:04:05Z: moor apply stack.yaml`.
+/// Values given as `NAME=VALUE` (`--var`) are left out: they may be secret.
+fn holder_line() -> String {
+    let since = aws_smithy_types::DateTime::from_secs(unix_now() as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    let mut command: String = std::env::args()
+        .enumerate()
+        .map(|(i, a)| match i {
+            0 => Path::new(&a).file_name().map_or(a.clone(), |n| n.to_string_lossy().into_owned()),
+            _ => match a.split_once('=') {
+                Some((name, _)) => format!("{name}=…"),
+                None => a,
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if command.len() > 200 {
+        let cut = (0..=200).rev().find(|&i| command.is_char_boundary(i)).unwrap_or(0);
+        command.truncate(cut);
+        command.push('…');
+    }
+    format!("pid {} on {} since {since}: {command}", std::process::id(), hostname())
 }
 
 fn unix_now() -> u64 {
@@ -260,12 +336,14 @@ mod tests {
             Entry {
                 kind: Kind::EcrRepository,
                 id: "arn:x".into(),
+                uid: None,
                 name: Some("r".into()),
                 attrs: Attrs::new(),
                 depends_on: vec![],
                 force_delete: true,
                 applied: None,
                 deposed: vec![],
+                unsettled: false,
             },
         );
         b.save(&s).unwrap();
@@ -283,12 +361,59 @@ mod tests {
         assert_eq!(b.load("s").unwrap(), None);
     }
 
+    /// Two runs that find the lock of a dead process at the same moment:
+    /// exactly one of them takes it over, every time.
+    #[test]
+    fn a_dead_holders_lock_is_taken_over_by_exactly_one_of_two_racing_runs() {
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        for round in 0..400 {
+            std::fs::write(b.lock_path("s"), format!("pid 999999999 on {}\n", hostname())).unwrap();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (b, start) = (b.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        b.lock("s")
+                    })
+                })
+                .collect();
+            let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "round {round}: {won} runs hold the lock: {results:?}");
+            for r in &results {
+                if let Err(e) = r {
+                    assert!(matches!(e, StateError::Locked { .. }), "round {round}: {e}");
+                }
+            }
+            drop(results);
+            assert!(!b.lock_path("s").exists(), "round {round}: the lock is removed when released");
+        }
+    }
+
+    #[test]
+    fn binary_garbage_is_a_corrupt_record() {
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        for garbage in [&b"\xff\xfe\x00\x01garbage\x80"[..], b"\0\0\0\0", b"{\"version\": 1\0}"] {
+            std::fs::write(b.path("s"), garbage).unwrap();
+            assert!(matches!(b.load("s"), Err(StateError::Corrupt { .. })), "{garbage:?}: {:?}", b.load("s"));
+        }
+    }
+
     #[test]
     fn lock_is_exclusive_and_stale_locks_are_taken_over() {
         let b = LocalBackend::new(dir());
         let (l, w) = b.lock("s").unwrap();
         assert!(w.is_none());
-        assert!(matches!(b.lock("s"), Err(StateError::Locked { .. })));
+        match b.lock("s") {
+            Err(StateError::Locked { holder, .. }) => {
+                let me = format!("pid {} on {} since ", std::process::id(), hostname());
+                assert!(holder.starts_with(&me) && holder.contains("Z: "), "{holder}");
+            }
+            other => panic!("{other:?}"),
+        }
         drop(l);
         std::fs::write(b.lock_path("s"), format!("pid 999999999 on {}\n", hostname())).unwrap();
         let (_l, w) = b.lock("s").unwrap();

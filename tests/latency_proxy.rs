@@ -8,10 +8,10 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
+use support::proxy::FaultProxy;
 
 const DELAY_MS: u64 = 200;
 
@@ -19,83 +19,35 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A running `scripts/latency-proxy` in front of this test's moto; stopped on drop.
-struct Proxy {
-    child: Child,
-    port: u16,
+/// `scripts/latency-proxy` in front of this test's moto, with the delay, a
+/// trace and a record of the plan phase.
+fn start_proxy(trace: &Path, record: &Path) -> FaultProxy {
+    let (trace, record) = (trace.as_os_str(), record.as_os_str());
+    FaultProxy::start_with([
+        OsStr::new("--delay-ms"),
+        OsStr::new(&DELAY_MS.to_string()),
+        OsStr::new("--trace"),
+        trace,
+        OsStr::new("--record"),
+        record,
+        OsStr::new("--record-phases=^plan$"),
+    ])
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proxy {
-    fn start(trace: &Path, record: &Path) -> Proxy {
-        let moto = support::moto();
-        let mut child = Command::new(root().join(".venv/bin/python"))
-            .arg(root().join("scripts/latency-proxy"))
-            .args(["--upstream", &moto.endpoint, "--delay-ms", &DELAY_MS.to_string()])
-            .arg("--trace")
-            .arg(trace)
-            .arg("--record")
-            .arg(record)
-            .arg("--record-phases=^plan$")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start scripts/latency-proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("the proxy printed {line:?}"));
-        Proxy { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// One request to the proxy's control endpoints; the answer's body.
-    fn control(&self, method: &str, path: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: proxy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{method} {path}: {answer}");
-        answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-    }
-
-    fn phase(&self, name: &str) {
-        self.control("POST", &format!("/__proxy__/phase/{name}"));
-    }
-
-    /// `{operation: count}` of one phase.
-    fn counts(&self, phase: &str) -> serde_json::Map<String, Value> {
-        let all: Value = serde_json::from_str(&self.control("GET", "/__proxy__/counts")).unwrap();
-        all["phases"][phase].as_object().cloned().unwrap_or_default()
-    }
-}
-
-fn moor(dir: &Path, proxy: &Proxy, args: &[&str]) -> Output {
+fn moor(dir: &Path, proxy: &FaultProxy, args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--var", "desired_count=0"]);
     moor_file(dir, proxy, &root().join("stacks/flask-app.yaml"), &all)
 }
 
-fn moor_file(dir: &Path, proxy: &Proxy, file: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moor"))
+fn moor_file(dir: &Path, proxy: &FaultProxy, file: &Path, args: &[&str]) -> Output {
+    proxy
+        .moor()
         .args(args)
         .arg(file)
         .arg("--state-dir")
         .arg(dir.join("state"))
         .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .env("NO_COLOR", "1")
         .output()
         .expect("moor runs")
 }
@@ -183,13 +135,13 @@ fn workdir(name: &str) -> PathBuf {
 fn the_flask_stack_through_the_latency_proxy() {
     let d = workdir("flask");
     let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
-    let proxy = Proxy::start(&trace, &record);
+    let proxy = start_proxy(&trace, &record);
 
     proxy.phase("apply");
     let o = moor(&d, &proxy, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Apply complete: 11 created"), "{}", text(&o));
-    let apply = proxy.counts("apply");
+    let apply = proxy.phase_counts("apply");
     for op in ["ecr:CreateRepository", "iam:CreateRole", "elasticloadbalancing:CreateLoadBalancer", "ecs:CreateService"]
     {
         assert_eq!(apply.get(op).and_then(Value::as_u64), Some(1), "{op} once in {apply:?}");
@@ -198,7 +150,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     proxy.phase("plan");
     let o = moor(&d, &proxy, &["plan", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let plan = proxy.counts("plan");
+    let plan = proxy.phase_counts("plan");
     assert!(writes(&plan).is_empty(), "a plan only reads: {plan:?}");
     let n = total(&plan);
     assert!(n > 0, "{plan:?}");
@@ -206,7 +158,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     proxy.phase("noop");
     let o = moor(&d, &proxy, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let noop = proxy.counts("noop");
+    let noop = proxy.phase_counts("noop");
     assert!(writes(&noop).is_empty(), "a no-change apply writes nothing: {noop:?}");
 
     // The plan's reads, sent again to the emulator straight from the record,
@@ -249,7 +201,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     // again and found to be the recorded one (the plan's read can be
     // minutes old by then), with what is attached to it listed beside;
     // then its policy is detached, then the role goes.
-    let destroy = traced_all(&trace, "destroy", total(&proxy.counts("destroy")));
+    let destroy = traced_all(&trace, "destroy", total(&proxy.phase_counts("destroy")));
     let one = |op: &str| span(&destroy, op);
     let (_, listed_end) = one("iam:ListInstanceProfilesForRole");
     let (detach_start, detach_end) = one("iam:DetachRolePolicy");
@@ -330,7 +282,7 @@ async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
     )
     .unwrap();
     let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
-    let proxy = Proxy::start(&trace, &record);
+    let proxy = start_proxy(&trace, &record);
     proxy.phase("lookup");
     let o = moor_file(&d, &proxy, &file, &["plan", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -340,7 +292,7 @@ async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
 
     // The VPC and the subnets with the tags are read side by side; the group
     // by its name in that VPC once the VPC is known.
-    let n = total(&proxy.counts("lookup"));
+    let n = total(&proxy.phase_counts("lookup"));
     let lines = traced_all(&trace, "lookup", n);
     let vpcs = span(&lines, "ec2:DescribeVpcs");
     let subnets = span(&lines, "ec2:DescribeSubnets");

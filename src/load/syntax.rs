@@ -82,6 +82,17 @@ fn syntax(message: &str, mut at: usize, text: &str, file: &Arc<SourceFile>) -> D
     if message.contains("mapping values are not allowed") {
         // Usually a key indented deeper than the key above it.
         let line = &text[line_start..line_end];
+        // Or a key past YAML's limit of 1024 characters for a key on one line.
+        let key_start = line_start + indent(line);
+        if at > key_start && text[key_start..at].chars().count() > 1024 {
+            return Diag::error(
+                "moor::yaml",
+                format!("this key is {} characters long; YAML allows 1024", text[key_start..at].chars().count()),
+            )
+            .in_file(file)
+            .label(Span::new(key_start, key_start + 1), "the key starts here")
+            .help("use a shorter name");
+        }
         let prev_line = text[..line_start]
             .trim_end_matches('\n')
             .rsplit('\n')

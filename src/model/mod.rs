@@ -137,6 +137,30 @@ impl Kind {
         }
     }
 
+    /// Whether AWS gives every new resource of this kind an id never used
+    /// before (a group id, an ARN with a random suffix, a task definition
+    /// revision). For the other kinds the id is built from the name, so a
+    /// namesake made after a delete has the same id, and only the tags or
+    /// [`crate::provider::Live::uid`] tell the two apart.
+    pub fn id_is_unique(self) -> bool {
+        match self {
+            Kind::Ec2SecurityGroup
+            | Kind::Ec2DefaultVpc
+            | Kind::Ec2ExistingVpc
+            | Kind::Elbv2LoadBalancer
+            | Kind::Elbv2TargetGroup
+            | Kind::Elbv2Listener
+            | Kind::EcsTaskDefinition => true,
+            Kind::EcrRepository
+            | Kind::EcrExistingRepository
+            | Kind::IamRole
+            | Kind::IamPolicy
+            | Kind::IamExistingRole
+            | Kind::EcsCluster
+            | Kind::EcsService => false,
+        }
+    }
+
     pub fn attributes(self) -> &'static [Attr] {
         match self {
             Kind::EcrRepository | Kind::EcrExistingRepository => {

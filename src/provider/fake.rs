@@ -68,6 +68,7 @@ impl FakeProvider {
             fields,
             attrs,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            uid: None,
         };
         self.store.lock().unwrap().insert(id.clone(), Stored { logical: logical.into(), kind, live });
         id
@@ -230,7 +231,7 @@ impl Provider for FakeProvider {
         };
         let fields = super::desired_fields(&t.spec, t.name.as_deref());
         let attrs = attrs_for(t.kind, &id, &name, &fields);
-        let live = Live { id: id.clone(), fields, attrs, tags: t.tags.clone() };
+        let live = Live { id: id.clone(), fields, attrs, tags: t.tags.clone(), uid: None };
         self.store.lock().unwrap().insert(id, Stored { logical: t.logical.clone(), kind: t.kind, live: live.clone() });
         _g.finish("create", Ok(live))
     }

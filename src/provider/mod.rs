@@ -72,6 +72,13 @@ pub struct Live {
     pub fields: Fields,
     pub attrs: Attrs,
     pub tags: Tags,
+    /// An id AWS never gives twice, for kinds whose `id` is built from the
+    /// name (a role's RoleId, a policy's PolicyId, a repository's or a
+    /// service's creation time): it tells the resource moor made from a
+    /// namesake someone made after deleting it. `None` where the id itself
+    /// is unique ([`Kind::id_is_unique`]) or AWS gives nothing better.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 impl Live {
@@ -79,6 +86,51 @@ impl Live {
     pub fn owned_by(&self, stack: &str, logical: &str) -> bool {
         self.tags.get(TAG_STACK).map(String::as_str) == Some(stack)
             && self.tags.get(TAG_RESOURCE).map(String::as_str) == Some(logical)
+    }
+
+    /// Whose the resource is, for logical resource `logical` of `stack`
+    /// whose record (if any) says it was `recorded`.
+    ///
+    /// The tags decide when there are any: this stack's tags for this
+    /// logical name make it ours, moor tags of anything else make it
+    /// another's, whatever the record says. A resource without moor's tags
+    /// is ours only when the record names this very object: the same id,
+    /// and, for kinds whose id is built from the name, the same unique id
+    /// ([`Live::uid`]); a namesake re-created by someone else after a
+    /// delete matches the record's id but not its unique id.
+    pub fn owner(&self, stack: &str, logical: &str, kind: Kind, recorded: Option<(&str, Option<&str>)>) -> Owner {
+        if self.owned_by(stack, logical) {
+            return Owner::Us;
+        }
+        if let Some(other) = self.tags.get(TAG_STACK) {
+            return Owner::Other(match self.tags.get(TAG_RESOURCE) {
+                Some(res) => format!("resource `{res}` of stack `{other}`"),
+                None => format!("stack `{other}`"),
+            });
+        }
+        let same = recorded.is_some_and(|(id, uid)| {
+            id == self.id && (kind.id_is_unique() || uid.is_some_and(|u| self.uid.as_deref() == Some(u)))
+        });
+        if same {
+            Owner::Us
+        } else {
+            Owner::Other("nothing moor manages".into())
+        }
+    }
+}
+
+/// The answer of [`Live::owner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Us,
+    /// Someone else, described for a message: "resource `x` of stack `y`",
+    /// "nothing moor manages".
+    Other(String),
+}
+
+impl Owner {
+    pub fn is_us(&self) -> bool {
+        matches!(self, Owner::Us)
     }
 }
 
@@ -101,11 +153,6 @@ impl Found {
     pub fn of_stack(&self, stack: &str) -> bool {
         self.tags.get(TAG_STACK).map(String::as_str) == Some(stack)
             && self.tags.get(TAG_RESOURCE).is_some_and(|l| !l.is_empty() && *l == self.logical)
-    }
-
-    /// As a resource read by its id: its tags, no fields.
-    pub fn live(&self) -> Live {
-        Live { id: self.id.clone(), fields: Fields::new(), attrs: Attrs::new(), tags: self.tags.clone() }
     }
 }
 
@@ -131,6 +178,9 @@ pub enum ErrorKind {
     Transient,
     /// Something still uses the resource (DependencyViolation, ResourceInUse).
     InUse,
+    /// A create met an object of the same name (made by an earlier attempt
+    /// whose answer was lost, or by someone else).
+    AlreadyExists,
     /// A wait ran out of time, or a deployment failed or rolled back.
     Wait,
     /// Anything else AWS refused.
@@ -148,11 +198,26 @@ pub struct ProviderError {
     /// AWS's error code, like `ClusterNotFoundException`.
     pub code: Option<String>,
     pub message: String,
+    /// The resource as it was made or changed before the error, when a wait
+    /// for it was interrupted: it exists, so it is recorded, as not settled.
+    #[serde(skip)]
+    pub made: Option<Box<Live>>,
 }
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError { kind, operation: operation.into(), code: None, message: message.into() }
+        ProviderError { kind, operation: operation.into(), code: None, message: message.into(), made: None }
+    }
+
+    /// The error of a wait that ended because the run was interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        self.kind == ErrorKind::Wait && self.message.starts_with("interrupted while waiting")
+    }
+
+    /// This error, for a resource that exists as `made` all the same.
+    pub fn with_made(mut self, made: Live) -> Self {
+        self.made = Some(Box::new(made));
+        self
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
@@ -220,6 +285,14 @@ pub trait Provider: Send + Sync {
     /// Changes the named fields in place (for a task definition: registers a
     /// new revision), waits, and returns the resource as read back.
     async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError>;
+
+    /// Waits until a resource made or changed by an earlier run, whose wait
+    /// was interrupted, is usable (a service's deployment complete), and
+    /// returns it as last read.
+    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        let _ = t;
+        Ok(live.clone())
+    }
 
     /// Deletes the resource and waits until it is gone. A resource that is
     /// already gone is not an error.

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};
 use moor::graph::build;
 use moor::load::{load_str, LoadOptions};
@@ -79,6 +81,20 @@ pub async fn provider() -> Arc<AwsProvider> {
         ..Default::default()
     };
     Arc::new(AwsProvider::connect(Some("us-east-1".into()), opts).await.expect("provider"))
+}
+
+/// A provider like [`provider`] whose every client goes to `url` (a
+/// [`proxy::FaultProxy`] in front of this process's moto), with the retries
+/// and timeouts `moor` itself uses.
+pub async fn provider_via(url: &str) -> Arc<AwsProvider> {
+    moto();
+    let config = AwsProvider::config_loader(Some("us-east-1".into())).endpoint_url(url).load().await;
+    let opts = ProviderOptions {
+        wait_timeout: Duration::from_secs(60),
+        poll: Duration::from_millis(50),
+        ..Default::default()
+    };
+    Arc::new(AwsProvider::from_config(&config, "us-east-1".into(), opts))
 }
 
 pub fn load(text: &str, vars: &[&str]) -> Stack {

@@ -574,7 +574,7 @@ fn vpc_live(vpc: &Vpc, subnets: &[Subnet], subnet_tags: &Tags, default_only: boo
             fields.insert("name".into(), json!(name));
         }
     }
-    Live { id: vpc_id, fields, attrs, tags: live_tags(vpc.tags()) }
+    Live { id: vpc_id, fields, attrs, tags: live_tags(vpc.tags()), uid: None }
 }
 
 // ---- security group rules --------------------------------------------------------
@@ -981,7 +981,7 @@ fn sg_live(p: &AwsProvider, sg: &SecurityGroup, spec: Option<&SgSpec>) -> Live {
     fields.insert("ingress".into(), Value::Array(ingress));
     fields.insert("egress".into(), Value::Array(egress));
     let attrs = sg_attrs(&id, name, &arn, vpc);
-    Live { id, fields, attrs, tags: live_tags(sg.tags()) }
+    Live { id, fields, attrs, tags: live_tags(sg.tags()), uid: None }
 }
 
 /// A security group's exported attributes.
@@ -1047,7 +1047,7 @@ async fn create_sg(p: &AwsProvider, t: &Target, spec: &SgSpec) -> Result<Live, P
         Some(arn) if !ingress.is_empty() || spec.egress.is_some() => {
             let attrs = sg_attrs(&id, name, arn, &spec.vpc);
             let fields = crate::provider::desired_fields(&t.spec, Some(name));
-            Ok(Live { id, fields, attrs, tags: t.tags.clone() })
+            Ok(Live { id, fields, attrs, tags: t.tags.clone(), uid: None })
         }
         _ => read_back(p, &id, spec).await,
     }

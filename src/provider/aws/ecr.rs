@@ -401,7 +401,15 @@ fn assemble(r: &SdkRepository, spec: Option<&Repository>, d: Details) -> Live {
             f.insert("policy".into(), serde_json::to_value(policy).expect("documents serialize"));
         }
     }
-    Live { id: r.repository_arn().unwrap_or_default().to_string(), fields: f, attrs: repo_attrs(r), tags: d.tags }
+    Live {
+        id: r.repository_arn().unwrap_or_default().to_string(),
+        fields: f,
+        attrs: repo_attrs(r),
+        tags: d.tags,
+        // The creation time to the millisecond: a namesake made after a
+        // delete, even within the same second, has another.
+        uid: r.created_at().and_then(|t| t.to_millis().ok()).map(|ms| ms.to_string()),
+    }
 }
 
 /// A repository as moor reports it; with the file's settings, the lifecycle
@@ -419,6 +427,7 @@ fn lookup_live(r: &SdkRepository) -> Live {
         fields: Fields::from_iter([("name".to_string(), json!(r.repository_name().unwrap_or_default()))]),
         attrs: repo_attrs(r),
         tags: Tags::new(),
+        uid: None,
     }
 }
 

@@ -93,6 +93,23 @@ pub(super) async fn update(
     }
 }
 
+/// A service whose deployment an interrupted run did not see complete:
+/// waits for whichever deployment is PRIMARY now.
+pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
+    if !waits(s) {
+        return Ok(live.clone());
+    }
+    let cluster = cluster_of_service_arn(&live.id).unwrap_or(&s.cluster).to_string();
+    let name = live.fields.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or(&live.id).to_string();
+    let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s))
+        .await
+        .map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
+    let mut back = service_live(&svc, Some(s));
+    back.tags = live.tags.clone();
+    Ok(back)
+}
+
 pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     match d.kind {
         Kind::EcsCluster => delete_cluster(p, d).await,
@@ -320,7 +337,7 @@ fn cluster_live(c: &et::Cluster) -> Live {
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
-    Live { id: arn, fields, attrs, tags: live_tags(c.tags()) }
+    Live { id: arn, fields, attrs, tags: live_tags(c.tags()), uid: None }
 }
 
 fn insights_setting(v: &crate::model::ecs::ContainerInsights) -> et::ClusterSetting {
@@ -633,7 +650,7 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("family".into(), json!(family));
     attrs.insert("revision".into(), json!(td.revision()));
-    Live { id: arn, fields, attrs, tags: live_tags(tags) }
+    Live { id: arn, fields, attrs, tags: live_tags(tags), uid: None }
 }
 
 fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Value {
@@ -1018,7 +1035,8 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
-    Live { id: arn, fields, attrs, tags: live_tags(s.tags()) }
+    let uid = s.created_at().and_then(|t| t.to_millis().ok()).map(|ms| ms.to_string());
+    Live { id: arn, fields, attrs, tags: live_tags(s.tags()), uid }
 }
 
 fn network_configuration(n: &Network) -> Result<et::NetworkConfiguration, ProviderError> {
@@ -1174,6 +1192,15 @@ async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result
     Ok(true)
 }
 
+/// A CreateService idempotency token (at most 36 characters), new for
+/// each call.
+pub(super) fn client_token() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("moor{:x}-{:x}-{n:x}", nanos as u64, std::process::id() & 0xff_ffff)
+}
+
 async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live, ProviderError> {
     let name = t.name.as_deref().ok_or_else(|| invalid("a service needs a name"))?;
     let cluster = s.cluster.as_str();
@@ -1211,7 +1238,11 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
         with_slr(
             p,
             || {
-                let r = req.clone();
+                // The SDK sends this token again with each retry of this
+                // call, so a retry after a lost answer gets the service the
+                // first attempt made instead of "not idempotent". A call
+                // moor makes again after a refusal gets a new token.
+                let r = req.clone().client_token(client_token());
                 async move { r.send().await.map_err(|e| sdk_err("ecs:CreateService", e)) }
             },
             lb_not_ready,
@@ -1237,6 +1268,15 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     // runs: such an update starts no deployment of its own, and the wait
     // follows whichever deployment is PRIMARY.
     let ours = primary(&svc).and_then(|d| d.id()).map(str::to_string);
+    let made = |e: ProviderError| match e.is_interrupted() {
+        // The service exists: recorded, as not settled.
+        true => {
+            let mut live = service_live(&svc, Some(s));
+            live.tags = t.tags.clone();
+            e.with_made(live)
+        }
+        false => e,
+    };
     let (again, stable) = futures::try_join!(settings_not_taken(p, cluster, &arn, s, &svc), async {
         match waits(s) {
             true => wait_stable(p, cluster, &arn, name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
@@ -1244,7 +1284,8 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
                 .map(Some),
             false => Ok(None),
         }
-    })?;
+    })
+    .map_err(made)?;
     if let Some(again) = again {
         svc = again;
     }
@@ -1374,7 +1415,17 @@ async fn update_service(
         .await?;
         if waits(s) {
             let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
-            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s)).await?;
+            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+                .await
+                .map_err(|e| match (e.is_interrupted(), out.service()) {
+                    // The change was made: recorded, as not settled.
+                    (true, Some(svc)) => {
+                        let mut changed = service_live(svc, Some(s));
+                        changed.tags = live.tags.clone();
+                        e.with_made(changed)
+                    }
+                    _ => e,
+                })?;
         }
     }
     if has("tags") {

@@ -293,7 +293,7 @@ fn lb_live_of(lb: &LoadBalancer, attrs_now: &[(String, String)], tags: Tags) -> 
     attrs.insert("dns_name".into(), json!(lb.dns_name().unwrap_or_default()));
     attrs.insert("zone_id".into(), json!(lb.canonical_hosted_zone_id().unwrap_or_default()));
     attrs.insert("arn_suffix".into(), json!(lb_arn_suffix(&arn)));
-    Live { id: arn, fields, attrs, tags }
+    Live { id: arn, fields, attrs, tags, uid: None }
 }
 
 /// Waits until the load balancer is active, then reads it.
@@ -592,7 +592,7 @@ fn tg_live_of(tg: &TargetGroup, spec: Option<&TgSpec>, attrs_now: &[(String, Str
     attrs.insert("name".into(), json!(name));
     attrs.insert("arn_suffix".into(), json!(tg_arn_suffix(&arn)));
     attrs.insert("port".into(), json!(tg.port().unwrap_or_default()));
-    Live { id: arn, fields, attrs, tags }
+    Live { id: arn, fields, attrs, tags, uid: None }
 }
 
 async fn tg_read_back(p: &AwsProvider, arn: &str, spec: &TgSpec) -> Result<Live, ProviderError> {
@@ -906,7 +906,7 @@ fn listener_live_of(l: &Listener, spec: Option<&ListenerSpec>, tags: Tags) -> Li
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("port".into(), json!(port));
-    Live { id: arn, fields, attrs, tags }
+    Live { id: arn, fields, attrs, tags, uid: None }
 }
 
 async fn listener_read_back(p: &AwsProvider, arn: &str, spec: &ListenerSpec) -> Result<Live, ProviderError> {

@@ -587,6 +587,7 @@ fn role_fields(r: &aws_sdk_iam::types::Role, spec: Option<&Role>, extras: RoleEx
         fields: f,
         attrs: role_attrs(r),
         tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+        uid: Some(r.role_id().to_string()),
     }
 }
 
@@ -994,6 +995,7 @@ fn policy_fields(pol: &aws_sdk_iam::types::Policy, spec: Option<&Policy>, docume
             ("default_version".to_string(), json!(pol.default_version_id().unwrap_or_default())),
         ]),
         tags: tag_map(pol.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+        uid: pol.policy_id().map(str::to_string),
     }
 }
 
@@ -1209,6 +1211,7 @@ fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
         fields: Fields::from_iter([("name".to_string(), json!(r.role_name()))]),
         attrs: role_attrs(r),
         tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+        uid: Some(r.role_id().to_string()),
     }
 }
 

@@ -134,6 +134,28 @@ impl AwsProvider {
     /// Clients for `region` (or the environment's region) from the standard
     /// credential chain.
     pub async fn connect(region: Option<String>, opts: ProviderOptions) -> Result<AwsProvider, ProviderError> {
+        let config = AwsProvider::config_loader(region).load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(ProviderError::new(
+                ErrorKind::Setup,
+                "moor:config",
+                "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
+            ));
+        };
+        if let Err(why) = crate::region::check(&region) {
+            let from = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find(|k| std::env::var(k).is_ok_and(|v| v == region))
+                .unwrap_or("the AWS configuration");
+            return Err(ProviderError::new(ErrorKind::Setup, "moor:config", format!("{why} (from {from})")));
+        }
+        Ok(AwsProvider::from_config(&config, region, opts))
+    }
+
+    /// The SDK configuration [`AwsProvider::connect`] loads (retries,
+    /// timeouts, and `region` or the environment's), before loading: a
+    /// caller may set more (another endpoint) and load it itself.
+    pub fn config_loader(region: Option<String>) -> aws_config::ConfigLoader {
         let retry = aws_config::retry::RetryConfig::adaptive()
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(200))
@@ -150,15 +172,7 @@ impl AwsProvider {
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r));
         }
-        let config = loader.load().await;
-        let Some(region) = config.region().map(|r| r.to_string()) else {
-            return Err(ProviderError::new(
-                ErrorKind::Setup,
-                "moor:config",
-                "no AWS region: set `region:` in the stack file, pass --region, or set AWS_REGION",
-            ));
-        };
-        Ok(AwsProvider::from_config(&config, region, opts))
+        loader
     }
 
     /// Clients from an SDK configuration (any endpoint and credentials).
@@ -290,6 +304,13 @@ impl Provider for AwsProvider {
         }
     }
 
+    async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+        match t.kind {
+            Kind::EcsService => ecs::settle(self, t, live).await,
+            _ => Ok(live.clone()),
+        }
+    }
+
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
         match d.kind {
             Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
@@ -344,6 +365,18 @@ const IN_USE: &[&str] = &[
     "RepositoryNotEmptyException",
 ];
 
+/// What a create answers when the name is taken. ELBv2 answers a repeated
+/// identical CreateTargetGroup or CreateLoadBalancer with the object itself
+/// (moto answers DuplicateTargetGroupName instead).
+const ALREADY_EXISTS: &[&str] = &[
+    "RepositoryAlreadyExistsException",
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+    "DuplicateListener",
+];
+
 const TRANSIENT: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -382,6 +415,7 @@ where
             ErrorKind::NotFound
         }
         Some(c) if IN_USE.contains(&c) => ErrorKind::InUse,
+        Some(c) if ALREADY_EXISTS.contains(&c) => ErrorKind::AlreadyExists,
         Some(c) if TRANSIENT.contains(&c) => ErrorKind::Transient,
         Some(c)
             if c.contains("Credentials")
@@ -396,7 +430,7 @@ where
             _ => ErrorKind::Rejected,
         },
     };
-    ProviderError { kind, operation: operation.to_string(), code, message }
+    ProviderError { kind, operation: operation.to_string(), code, message, made: None }
 }
 
 /// `Ok(None)` for "does not exist", the error otherwise.
@@ -424,9 +458,14 @@ where
 {
     let start = Instant::now();
     let mut delay = opts.poll;
+    let interrupted =
+        || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
+        }
+        if crate::interrupt::is_set() {
+            return Err(interrupted());
         }
         if start.elapsed() + delay > timeout {
             return Err(ProviderError::new(
@@ -435,7 +474,10 @@ where
                 format!("gave up after {}s waiting for {what}", timeout.as_secs()),
             ));
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = crate::interrupt::signalled() => return Err(interrupted()),
+        }
         delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
@@ -455,8 +497,11 @@ where
     let mut delay = Duration::from_millis(250);
     loop {
         match call().await {
-            Err(e) if retry(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
+            Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = crate::interrupt::signalled() => return Err(e),
+                }
                 delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,
@@ -706,6 +751,8 @@ mod tests {
     struct Scripted {
         answers: Arc<std::sync::Mutex<Answers>>,
         calls: Arc<std::sync::Mutex<Vec<String>>>,
+        /// Each request's body, in order.
+        bodies: Arc<std::sync::Mutex<Vec<String>>>,
     }
 
     impl Scripted {
@@ -720,6 +767,8 @@ mod tests {
             let target = request.headers().get("x-amz-target").unwrap_or_default();
             let op = target.rsplit('.').next().unwrap_or_default().to_string();
             self.calls.lock().unwrap().push(op.clone());
+            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            self.bodies.lock().unwrap().push(body);
             let mut answers = self.answers.lock().unwrap();
             let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
             let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
@@ -894,5 +943,29 @@ resources:
         let e = discover::tagged(&scripted_provider(&script), "s").await.expect_err("refused");
         assert_eq!(e.operation, "tag:GetResources");
         assert!(e.to_string().contains("not allowed"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_retried_service_create_sends_the_same_idempotency_token() {
+        // The first answer is a passing fault, so the SDK sends the same
+        // request again: with the same clientToken, AWS answers it with the
+        // service the first attempt made, if it made one.
+        let script = Scripted::default();
+        script
+            .answer("CreateService", 500, serde_json::json!({"__type": "ServerException", "message": "try again"}))
+            .answer("CreateService", 200, serde_json::json!({"service": active()}))
+            .answer("DescribeServices", 200, serde_json::json!({"services": [active()], "failures": []}));
+        let p = scripted_provider(&script);
+        p.create(&service_target()).await.expect("created");
+        let bodies = script.bodies.lock().unwrap().clone();
+        let token = |b: &str| {
+            let v: serde_json::Value = serde_json::from_str(b).unwrap();
+            v["clientToken"].as_str().map(str::to_string)
+        };
+        let (first, second) = (token(&bodies[0]), token(&bodies[1]));
+        assert!(first.as_ref().is_some_and(|t| !t.is_empty() && t.len() <= 36), "{first:?}");
+        assert_eq!(first, second);
+        // Another create is another request: another token.
+        assert_ne!(super::ecs::client_token(), super::ecs::client_token());
     }
 }

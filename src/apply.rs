@@ -651,9 +651,15 @@ fn record(
             let name = r.and_then(|r| r.physical_name.clone());
             let depends_on = graph.dependencies(&op.resource).into_iter().map(str::to_string).collect();
             // What the file says now, with every reference known: AWS matches it.
-            let applied = r.map(|_| {
+            // Sensitive environment values are recorded as hashes only.
+            let applied = r.map(|r| {
                 let (t, _) = plan::target(stack, &op.resource, known, state);
-                desired_fields(&t.spec, t.name.as_deref())
+                let mut f = desired_fields(&t.spec, t.name.as_deref());
+                if let Spec::EcsTaskDefinition(td) = &r.spec {
+                    let sensitive = crate::secret::sensitive_env(td);
+                    crate::secret::hash_fields(&mut f, &sensitive, &stack.name, &op.resource);
+                }
+                f
             });
             let mut deposed = state.resources.get(&op.resource).map(|e| e.deposed.clone()).unwrap_or_default();
             if let Some(old) = replaced_old {

@@ -27,6 +27,7 @@ pub mod render;
 pub mod resolve;
 pub mod run;
 pub mod schema;
+pub mod secret;
 pub mod state;
 pub mod validate;
 pub mod yaml;

@@ -207,7 +207,14 @@ pub(crate) fn read_limited(path: &Path, max: usize) -> Result<String, String> {
 
 pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     let file = SourceFile::new(name, text);
-    let mut l = Loader { file: file.clone(), opts, diags: Vec::new(), cx: DeContext::default(), silenced: Vec::new() };
+    let mut l = Loader {
+        file: file.clone(),
+        opts,
+        diags: Vec::new(),
+        cx: DeContext::default(),
+        silenced: Vec::new(),
+        root: None,
+    };
     let stack = l.run();
     let mut diags = l.diags;
     for d in &mut diags {
@@ -216,7 +223,28 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     // Errors first, then in file order; the sort is stable.
     diags.sort_by_key(|d| (!d.is_error(), d.labels.first().map_or(usize::MAX, |l| l.span.start)));
     let has_errors = diags.iter().any(Diag::is_error);
-    Loaded { stack: if has_errors { None } else { stack }, diags }
+    let mut stack = if has_errors { None } else { stack };
+    // Diagnostics show the lines around what they point at: they show the
+    // file with its secret values masked.
+    let tree = l.root.take().or_else(|| yaml::parse(text, opts.limits.unwrap_or_default()).ok());
+    if let Some((masked, hidden)) = crate::secret::mask_source(text, tree.as_ref()) {
+        let masked = SourceFile::new(name, masked);
+        for d in &mut diags {
+            if d.source.as_ref().is_some_and(|s| Arc::ptr_eq(s, &file)) {
+                d.source = Some(masked.clone());
+            }
+            // A type error quotes the value it found.
+            d.message = crate::secret::scrub_text(&d.message, &hidden);
+            for l in &mut d.labels {
+                l.text = crate::secret::scrub_text(&l.text, &hidden);
+            }
+            d.help = d.help.as_deref().map(|h| crate::secret::scrub_text(h, &hidden));
+        }
+        if let Some(s) = &mut stack {
+            s.file = masked;
+        }
+    }
+    Loaded { stack, diags }
 }
 
 /// A label over several lines is drawn as a box around the whole block;
@@ -243,6 +271,9 @@ struct Loader<'o> {
     /// `${var.x}` texts whose variable has no valid value: type errors on
     /// them follow from an error reported already.
     silenced: Vec<String>,
+    /// The parsed file, kept when loading got to the end (secret values in
+    /// it are masked in the diagnostics).
+    root: Option<Node>,
 }
 
 /// A `${…}` found in the file.
@@ -509,6 +540,7 @@ impl Loader<'_> {
         if failed.is_empty() {
             crate::validate::cross_checks(&stack, &tree, &mut self.diags);
         }
+        self.root = Some(root);
         Some(stack)
     }
 

@@ -57,6 +57,10 @@ pub struct FieldDiff {
     /// The new value depends on a resource that is not created yet.
     pub after_unknown: bool,
     pub forces_replacement: bool,
+    /// Sensitive entries whose value changes (`containers.web.environment.DB_PASSWORD`):
+    /// `before` and `after` show them only as `(sensitive)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_changed: Vec<String>,
 }
 
 /// The pseudo-field of a resource an earlier run did not see settle (its
@@ -291,6 +295,7 @@ pub fn diff(
                 after: None,
                 after_unknown: true,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
             continue;
         }
@@ -304,6 +309,7 @@ pub fn diff(
                 after: Some(d.clone()),
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
         }
     }
@@ -318,6 +324,7 @@ pub fn diff(
                 after: None,
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
+                sensitive_changed: Vec::new(),
             });
         }
     }
@@ -328,6 +335,7 @@ pub fn diff(
             after: Some(serde_json::to_value(user_tags(tags)).expect("tags")),
             after_unknown: false,
             forces_replacement: false,
+            sensitive_changed: Vec::new(),
         });
     }
     out
@@ -433,6 +441,7 @@ pub fn plan(
                         after: (!unknown.contains(k)).then(|| v.clone()),
                         after_unknown: unknown.contains(k),
                         forces_replacement: false,
+                        sensitive_changed: Vec::new(),
                     })
                     .collect();
                 known.remove(logical);
@@ -460,8 +469,13 @@ pub fn plan(
                     p.changes.push(ch);
                     continue;
                 }
+                // Sensitive values are recorded as hashes: the ones that still
+                // match the file compare as the file's values.
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
-                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, applied);
+                let unhashed = applied
+                    .filter(|_| kind == Kind::EcsTaskDefinition)
+                    .map(|a| crate::secret::unhash_fields(a, &desired, &stack.name, logical));
+                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
                 if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
                     // An earlier run's wait for it was interrupted: wait again.
                     ch.diffs.push(FieldDiff {
@@ -470,6 +484,7 @@ pub fn plan(
                         after: Some(Value::Bool(true)),
                         after_unknown: false,
                         forces_replacement: false,
+                        sensitive_changed: Default::default(),
                     });
                 }
                 if ch.diffs.is_empty() {
@@ -530,6 +545,13 @@ pub fn plan(
                 }
             }
         }
+        if let Spec::EcsTaskDefinition(td) = &r.spec {
+            mask_sensitive(&mut ch.diffs, &crate::secret::sensitive_env(td));
+        }
+        // Credentials anywhere else (a command line, a health check).
+        for d in &mut ch.diffs {
+            d.before.iter_mut().chain(d.after.iter_mut()).for_each(crate::secret::redact_value);
+        }
         p.changes.push(ch);
     }
 
@@ -580,6 +602,21 @@ fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p:
         None => {
             p.forget.push(logical.to_string());
             None
+        }
+    }
+}
+
+/// Shows sensitive environment values as `(sensitive)` in before and after,
+/// and names the ones that change. The plan never holds them: everything
+/// that prints it (text, JSON, apply) shows it as it is.
+pub fn mask_sensitive(diffs: &mut [FieldDiff], sensitive: &crate::secret::Sensitive) {
+    for d in diffs.iter_mut().filter(|d| d.field == "containers") {
+        // A new resource's values are all new: nothing to name.
+        if d.before.is_some() && !d.after_unknown {
+            d.sensitive_changed = crate::secret::changed(d.before.as_ref(), d.after.as_ref(), sensitive);
+        }
+        for v in [d.before.as_mut(), d.after.as_mut()].into_iter().flatten() {
+            crate::secret::mask_containers(v, sensitive);
         }
     }
 }

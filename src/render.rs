@@ -136,6 +136,14 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
                 };
                 let force = if d.forces_replacement { style.magenta("  # forces replacement") } else { String::new() };
                 let _ = writeln!(out, "        {:fw$}  {line}{force}", d.field);
+                for path in &d.sensitive_changed {
+                    let _ = writeln!(
+                        out,
+                        "        {:fw$}  {}",
+                        "",
+                        style.yellow(&format!("{path} changes {}", crate::secret::MASK))
+                    );
+                }
             }
         }
     }

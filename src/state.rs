@@ -16,6 +16,8 @@
 //!   run.
 //! - A record that cannot be read is never silently ignored: the caller is
 //!   told, and rebuilds it from the resources' `moor:*` tags.
+//! - The record, its temporary file, the lock and a set-aside copy are
+//!   readable by their owner only (0600).
 
 use crate::model::Kind;
 use crate::provider::Attrs;
@@ -185,7 +187,10 @@ impl LocalBackend {
         let io = |source| StateError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let tmp = self.dir.join(format!(".{}.state.json.tmp", state.stack));
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        // The temporary file is private before anything is written to it
+        // (an older one may have been left with other permissions).
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = private(std::fs::OpenOptions::new().write(true).create_new(true)).open(&tmp).map_err(io)?;
         let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
         text.push(b'\n');
         f.write_all(&text).map_err(io)?;
@@ -199,7 +204,9 @@ impl LocalBackend {
     pub fn quarantine(&self, stack: &str) -> Option<PathBuf> {
         let path = self.path(stack);
         let aside = self.dir.join(format!("{stack}.state.json.corrupt-{}", unix_now()));
-        std::fs::rename(&path, &aside).ok().map(|_| aside)
+        std::fs::rename(&path, &aside).ok()?;
+        let _ = set_private(&aside);
+        Some(aside)
     }
 
     /// Takes the stack's lock until the returned guard is dropped.
@@ -219,7 +226,7 @@ impl LocalBackend {
         // may be one no one else will see; then open the new one. Each turn
         // means another run took and released the lock in between.
         for _ in 0..64 {
-            let mut file = std::fs::OpenOptions::new()
+            let mut file = private(&mut std::fs::OpenOptions::new())
                 .read(true)
                 .write(true)
                 .create(true)
@@ -272,6 +279,28 @@ impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Files of the record are readable by their owner only: they name the
+/// account's resources, and hash what is sensitive.
+fn private(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+fn set_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn hostname() -> String {
@@ -400,6 +429,27 @@ mod tests {
             std::fs::write(b.path("s"), garbage).unwrap();
             assert!(matches!(b.load("s"), Err(StateError::Corrupt { .. })), "{garbage:?}: {:?}", b.load("s"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn every_file_of_the_record_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let b = LocalBackend::new(dir());
+        std::fs::create_dir_all(&b.dir).unwrap();
+        // A record and a temporary file left readable by an older version.
+        let tmp = b.dir.join(".s.state.json.tmp");
+        for p in [b.path("s"), tmp.clone()] {
+            std::fs::write(&p, "{}").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let aside = b.quarantine("s").unwrap();
+        assert_eq!(mode(&aside), 0o600, "set-aside copy");
+        b.save(&State::new("s", None)).unwrap();
+        assert_eq!(mode(&b.path("s")), 0o600, "record");
+        let (_l, _) = b.lock("s").unwrap();
+        assert_eq!(mode(&b.lock_path("s")), 0o600, "lock");
     }
 
     #[test]

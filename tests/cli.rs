@@ -196,3 +196,102 @@ async fn the_files_region_beats_the_environments() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!in_region("us-west-2").await, "destroyed in the file's region");
 }
+
+const SECRET_STACK: &str = "\
+stack: cli-secrets
+region: us-east-1
+variables:
+  signing: { default: marked-s3cret-value }
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1
+        sensitive: [SIGNING]
+        environment:
+          DATABASE_URL: postgres://app:Xq9hunter2pass@db.internal:5432/app
+          AWS_ACCESS_KEY_ID: AKIAQWERTYUIOPASDFGH
+          AWS_SECRET_ACCESS_KEY: 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
+          SIGNING: ${var.signing}
+          MODE: production
+";
+
+/// The values no output and no file of moor may hold.
+const SECRETS: [&str; 5] = [
+    "Xq9hunter2pass",
+    "AKIAQWERTYUIOPASDFGH",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8secretK",
+    "marked-s3cret-value",
+    "other-s3cret-value",
+];
+
+fn assert_no_secret(what: &str, out: &str) {
+    for s in SECRETS {
+        assert!(!out.contains(s), "{what} shows the secret {s:?}:\n{out}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_values_are_never_printed_nor_stored() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = workdir("secrets", SECRET_STACK);
+
+    let o = moor_plain(&d, &["validate", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "warnings only: {}", text(&o));
+    assert!(text(&o).contains("moor::secret-in-environment"), "{}", text(&o));
+    assert!(text(&o).contains("`DATABASE_URL` looks like a secret"), "{}", text(&o));
+    assert_no_secret("validate", &text(&o));
+    assert!(text(&o).contains("DATABASE_URL: ****"), "the snippet is there, masked: {}", text(&o));
+    let o = moor_plain(&d, &["validate", "stack.yaml", "--format", "json"]);
+    assert_no_secret("validate --format json", &text(&o));
+    let o = moor_plain(&d, &["graph", "stack.yaml", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret("graph --format json", &text(&o));
+
+    let o = moor(&d, &["plan", "stack.yaml"]);
+    assert!(text(&o).contains(r#""AWS_ACCESS_KEY_ID":"(sensitive)""#), "{}", text(&o));
+    assert_no_secret("plan", &text(&o));
+    let o = moor(&d, &["plan", "stack.yaml", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret("plan --json", &text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    let env = &plan["changes"][0]["diffs"].as_array().unwrap().iter().find(|d| d["field"] == "containers").unwrap()
+        ["after"][0]["environment"];
+    assert_eq!(env["SIGNING"], "(sensitive)");
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], "(sensitive)");
+    assert_eq!(env["MODE"], "production");
+
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret("apply", &text(&o));
+    let state = d.join("state/cli-secrets.state.json");
+    assert_no_secret("the state record", &std::fs::read_to_string(&state).unwrap());
+    assert!(std::fs::read_to_string(&state).unwrap().contains("sha256:"));
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Recorded as hashes, unchanged secrets are no change…
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "no changes after apply: {}", text(&o));
+
+    // …and a changed one is, without either value.
+    let o = moor(&d, &["plan", "stack.yaml", "--json", "--var", "signing=other-s3cret-value"]);
+    assert_no_secret("plan --json of a change", &text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is only JSON");
+    assert_eq!(plan["summary"]["change"], 1, "{plan}");
+    let diff = plan["changes"][0]["diffs"].as_array().unwrap().iter().find(|d| d["field"] == "containers").unwrap();
+    assert_eq!(diff["sensitive_changed"], serde_json::json!(["containers.web.environment.SIGNING"]));
+    assert_eq!(diff["before"][0]["environment"]["SIGNING"], "(sensitive)");
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve", "--var", "signing=other-s3cret-value"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("containers.web.environment.SIGNING changes (sensitive)"), "{}", text(&o));
+    assert_no_secret("apply of a change", &text(&o));
+    assert_no_secret("the state record", &std::fs::read_to_string(&state).unwrap());
+
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_no_secret("destroy", &text(&o));
+}

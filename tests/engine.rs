@@ -569,3 +569,62 @@ async fn only_what_carries_the_stacks_tag_and_a_logical_name_is_ever_planned_for
     let ids: Vec<_> = pl.changes.iter().filter_map(|c| c.id.as_deref()).collect();
     assert_eq!(ids, [mine.as_str()], "{:#?}", pl.changes);
 }
+
+const SECRET_TASK: &str = "\
+stack: sec
+region: us-east-1
+variables:
+  signing: { default: first-s3cret }
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1
+        command: [serve, \"--db=mysql://root:c0mmandpass@db/x\"]
+        sensitive: [SIGNING]
+        environment:
+          SIGNING: ${var.signing}
+          MODE: prod
+";
+
+#[tokio::test]
+async fn a_recorded_secret_is_a_hash_that_still_tells_a_change() {
+    let p = fake();
+    let stack = stack_from(SECRET_TASK, &[]);
+    let (created, summary, state) = run(&p, &stack, empty(&stack), false, 4).await;
+    assert!(summary.ok());
+    let shown = serde_json::to_string(&moor::render::plan_json(&created)).unwrap();
+    assert!(!shown.contains("first-s3cret") && !shown.contains("c0mmandpass"), "{shown}");
+    assert!(shown.contains("mysql://root:***@db/x"), "a URL's password is redacted anywhere: {shown}");
+    // Through the record's file, as the command line keeps it.
+    let dir = std::env::temp_dir().join(format!("moor-engine-secret-{}", std::process::id()));
+    let backend = moor::state::LocalBackend::new(&dir);
+    backend.save(&state).unwrap();
+    let state = backend.load("sec").unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let record = serde_json::to_string(&state).unwrap();
+    assert!(!record.contains("first-s3cret") && record.contains("sha256:"), "{record}");
+
+    // AWS reports a default the file does not set; the hash equals the
+    // file's value, so nothing was narrowed since the last apply.
+    for s in p.store.lock().unwrap().values_mut().filter(|s| s.logical == "task") {
+        let c = s.live.fields.get_mut("containers").and_then(|c| c.get_mut(0)).unwrap();
+        c.as_object_mut().unwrap().insert("cpu".into(), serde_json::json!(0));
+    }
+    let pl = make_plan(&p, &stack, &state, false).await;
+    assert!(!pl.has_changes(), "{:?}", pl.changes);
+
+    let changed = stack_from(SECRET_TASK, &["signing=second-s3cret"]);
+    let pl = make_plan(&p, &changed, &state, false).await;
+    let ch = pl.change("task").unwrap();
+    assert_eq!(ch.action, Action::Update);
+    let d = ch.diffs.iter().find(|d| d.field == "containers").unwrap();
+    assert_eq!(d.sensitive_changed, ["containers.web.environment.SIGNING"]);
+    let shown = serde_json::to_string(&moor::render::plan_json(&pl)).unwrap()
+        + &moor::render::plan_text(&pl, moor::render::Style { color: false }, true);
+    assert!(!shown.contains("first-s3cret") && !shown.contains("second-s3cret"), "{shown}");
+    assert!(shown.contains("(sensitive)"), "{shown}");
+}

@@ -21,6 +21,11 @@ fn moor(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Only what the test gives (the emulator's settings are in this
+    // process's environment once another test started it).
+    for k in ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"] {
+        cmd.env_remove(k);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -107,9 +112,12 @@ fn a_region_of_the_wrong_form_is_refused_before_any_call() {
     let stack = |region: &str| format!("stack: t\nregion: {region}\nresources:\n  repo:\n    kind: ecr/repository\n");
     // Nothing listens here: a call that is made fails differently, after retries.
     let env = [NO_AWS.as_slice(), &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")]].concat();
-    for (region, says) in
-        [("xx-nowhere-9x", "not an AWS region name"), ("US-EAST-1", "lower case (`us-east-1`)"), ("\"\"", "empty")]
-    {
+    for (region, says) in [
+        ("xx-nowhere-9", "start with one of"),
+        ("us-east-1x", "not an AWS region name"),
+        ("US-EAST-1", "lower case (`us-east-1`)"),
+        ("\"\"", "empty"),
+    ] {
         std::fs::write(d.join("stack.yaml"), stack(region)).unwrap();
         let t = refused(&moor(&d, &["plan", "stack.yaml"], &env));
         assert!(t.contains(says) && t.contains("stack.yaml:2:9"), "{region}: {t}");

@@ -167,10 +167,10 @@ resources:
     assert_eq!(read()["resources"]["app"]["unsettled"], true, "still not settled");
 }
 
-/// A service recorded as not settled is waited for by the next apply, and
-/// recorded as settled once its deployment is complete.
+/// A service and a load balancer recorded as not settled are waited for by
+/// the next apply, and recorded as settled once they are.
 #[test]
-fn an_unsettled_service_is_waited_for_then_recorded_as_settled() {
+fn unsettled_resources_are_waited_for_then_recorded_as_settled() {
     support::moto();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let net = rt.block_on(async { support::default_net(support::provider().await.as_ref()).await });
@@ -193,11 +193,15 @@ resources:
     task_definition: ${{task.arn}}
     desired_count: 1
     network:
-      subnets: [{}]
-      security_groups: ['{}']
+      subnets: [{subnets}]
+      security_groups: ['{sg}']
+  lb:
+    kind: elbv2/load_balancer
+    subnets: [{subnets}]
+    security_groups: ['{sg}']
 ",
-        net.subnets.join(", "),
-        net.sg
+        subnets = net.subnets.join(", "),
+        sg = net.sg
     );
     let d = workdir("settle", &stack);
     let (code, err) = finish(start(&d, &["apply", "stack.yaml"], &[]));
@@ -206,13 +210,16 @@ resources:
     let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert!(r["resources"]["app"].get("unsettled").is_none(), "{r}");
     r["resources"]["app"]["unsettled"] = true.into();
+    r["resources"]["lb"]["unsettled"] = true.into();
     std::fs::write(&record, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
 
     let (code, err) = finish(start(&d, &["apply", "stack.yaml"], &[]));
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("settled"), "the plan says it waits: {err}");
+    assert!(err.contains("settled") && err.contains("2 to change"), "the plan says it waits: {err}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert!(r["resources"]["app"].get("unsettled").is_none(), "{r}");
+    assert!(r["resources"]["lb"].get("unsettled").is_none(), "{r}");
+    assert!(r["resources"]["lb"]["attrs"]["dns_name"].is_string(), "{r}");
     let (code, err) = finish(start(&d, &["plan", "stack.yaml", "--detailed-exitcode"], &[]));
     assert_eq!(code, Some(0), "{err}");
     let (code, err) = finish(start(&d, &["destroy", "stack.yaml"], &[]));

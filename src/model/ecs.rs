@@ -125,6 +125,11 @@ pub struct Container {
     /// Environment variables, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// Names of `environment` entries whose values moor never shows or
+    /// stores (plans print `(sensitive)`, the state record keeps a hash).
+    /// Entries whose name or value looks like a secret are sensitive anyway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
     /// Secrets by name: the ARN of a Secrets Manager secret or SSM parameter.
     /// Only the ARN is in the file; the value is never read by moor.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -517,16 +522,28 @@ impl TaskDefinition {
                     );
                 }
             }
-            for key in ct.environment.keys() {
-                let upper = key.to_ascii_uppercase();
-                if ["PASSWORD", "SECRET", "TOKEN", "API_KEY"].iter().any(|w| upper.contains(w)) {
-                    c.warning(
-                        "moor::secret-in-environment",
-                        &["containers", &idx, "environment", key],
-                        format!("environment variable `{key}` looks like a secret"),
-                        "plain text in the task definition",
+            let flagged = crate::secret::flagged(ct.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            for (key, why) in &flagged {
+                // The label points at the entry; the value is masked in the
+                // snippet and named nowhere.
+                c.warning(
+                    "moor::secret-in-environment",
+                    &["containers", &idx, "environment", key],
+                    format!("environment variable `{key}` looks like a secret: {}", why.describe()),
+                    "plain text in the task definition",
+                )
+                .help = Some("move it to `secrets:` as a Secrets Manager or SSM parameter ARN; until then moor shows and stores it only as (sensitive)".into());
+            }
+            for (j, name) in ct.sensitive.iter().enumerate() {
+                if !ct.environment.contains_key(name) {
+                    let names: Vec<&str> = ct.environment.keys().map(String::as_str).collect();
+                    c.error(
+                        "moor::sensitive-unknown",
+                        &["containers", &idx, "sensitive", &j.to_string()],
+                        format!("`{name}` is not an environment variable of container `{}`", ct.name),
+                        "not in `environment`",
                     )
-                    .help = Some("move it to `secrets:` as a Secrets Manager or SSM parameter ARN".into());
+                    .help = Some(crate::diag::did_you_mean(name, &names, "environment variable"));
                 }
             }
         }

@@ -319,6 +319,12 @@ pub fn desired_fields(spec: &Spec, name: Option<&str>) -> Fields {
         _ => Fields::new(),
     };
     fields.remove("tags");
+    // Which environment entries are sensitive is moor's business, not AWS's.
+    if let Some(Value::Array(containers)) = fields.get_mut("containers") {
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            c.remove("sensitive");
+        }
+    }
     if let Some(n) = name {
         let key = if spec.kind() == Kind::EcsTaskDefinition { "family" } else { "name" };
         if spec.kind().naming().is_some() {

@@ -850,12 +850,16 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         req = req.container_definitions(container_definition(p, c)?);
     }
     // Nothing of the environment or the secrets' ARNs goes into an error.
-    let hidden: Vec<&str> = td
+    let mut hidden: Vec<&str> = td
         .containers
         .iter()
         .flat_map(|c| c.environment.values().chain(c.secrets.values()))
         .map(String::as_str)
         .collect();
+    // A URL's password may be quoted alone.
+    let passwords: Vec<&str> =
+        hidden.iter().flat_map(|v| crate::secret::url_passwords(v).into_iter().map(move |(a, b)| &v[a..b])).collect();
+    hidden.extend(passwords);
     let out = eventually(
         || {
             let r = req.clone();

@@ -399,8 +399,22 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
     let written: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     // The attributes are set while the load balancer comes up, and what the
     // wait last described is the answer: no read-back after it.
-    let ((), lb) = futures::try_join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn))?;
+    let created = out.load_balancers().first().cloned();
+    let ((), lb) = futures::try_join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn)).map_err(|e| {
+        match (e.is_interrupted(), &created) {
+            // It exists: recorded, as not settled.
+            (true, Some(lb)) => e.with_made(lb_live_of(lb, &written, t.tags.clone())),
+            _ => e,
+        }
+    })?;
     Ok(lb_live_of(&lb, &written, t.tags.clone()))
+}
+
+/// A load balancer an interrupted run did not see become active.
+pub(super) async fn settle(p: &AwsProvider, live: &Live) -> Result<Live, ProviderError> {
+    let lb =
+        wait_active(p, &live.id).await.map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
+    lb_live(p, &lb).await
 }
 
 async fn update_lb(

@@ -2,8 +2,10 @@
 //!
 //! Credentials come from the standard chain (environment, profiles, SSO,
 //! web identity for CI); `AWS_ENDPOINT_URL` points every client at another
-//! endpoint (the local emulator). The SDK's own retries (adaptive mode,
-//! more attempts than the default) absorb throttling; [`eventually`] retries
+//! endpoint (the local emulator). The SDK's own retries (each request backs
+//! off on its own, with jitter; see `config_loader`) absorb throttling, and
+//! every call has a deadline (a hung endpoint fails it, named, in
+//! [`OPERATION_DEADLINE`]); [`eventually`] retries
 //! the errors IAM's eventual consistency causes; [`wait`] polls quickly at
 //! first and backs off, so a resource that is ready at once costs one poll.
 //!
@@ -25,6 +27,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
@@ -101,8 +104,149 @@ impl HttpConnector for BoundedConnector {
         HttpConnectorFuture::new(async move {
             // Held until the answer's headers are in; the semaphore is never closed.
             let _permit = permits.acquire_owned().await.expect("the semaphore is open");
-            inner.call(request).await
+            // The attempt's clock starts with its turn: time spent waiting
+            // for a turn under `max_requests` is not the endpoint's fault.
+            let limit = answer_timeout(&request);
+            match tokio::time::timeout(limit, inner.call(request)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ConnectorError::timeout(
+                    format!("no answer within {} s of sending the request", limit.as_secs()).into(),
+                )),
+            }
         })
+    }
+}
+
+/// How long one attempt may wait for AWS's answer once sent: AWS answers
+/// reads in well under a second and its slowest writes (creating a load
+/// balancer or a service) in a few seconds. An attempt cut off is retried
+/// (a timeout is a transient error to the SDK), within the call's
+/// [`OPERATION_DEADLINE`].
+fn answer_timeout(request: &HttpRequest) -> Duration {
+    let action = match request.headers().get("x-amz-target") {
+        // JSON protocols: `AmazonEC2ContainerServiceV20141113.ListClusters`.
+        Some(target) => target.rsplit('.').next().unwrap_or_default().to_string(),
+        // Query protocols: `Action=DescribeVpcs&...` in the form body.
+        None => request
+            .body()
+            .bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+            .unwrap_or_default()
+            .to_string(),
+    };
+    if ["Describe", "List", "Get"].iter().any(|p| action.starts_with(p)) {
+        READ_TIMEOUT
+    } else {
+        WRITE_TIMEOUT
+    }
+}
+
+#[cfg(test)]
+mod answer_timeout_tests {
+    use super::*;
+    use aws_smithy_types::body::SdkBody;
+
+    fn request(target: Option<&str>, body: &str) -> HttpRequest {
+        let mut r = HttpRequest::new(SdkBody::from(body.to_string()));
+        if let Some(t) = target {
+            r.headers_mut().insert("x-amz-target", t.to_string());
+        }
+        r
+    }
+
+    #[test]
+    fn reads_wait_less_than_writes_in_both_protocols() {
+        let json = |op: &str| request(Some(&format!("AmazonEC2ContainerServiceV20141113.{op}")), "{}");
+        let query = |op: &str| request(None, &format!("Action={op}&Version=2016-11-15"));
+        assert_eq!(answer_timeout(&json("DescribeServices")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&json("ListClusters")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&json("CreateService")), WRITE_TIMEOUT);
+        assert_eq!(answer_timeout(&query("DescribeVpcs")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&query("GetRole")), READ_TIMEOUT);
+        assert_eq!(answer_timeout(&query("CreateLoadBalancer")), WRITE_TIMEOUT);
+        assert_eq!(answer_timeout(&request(None, "")), WRITE_TIMEOUT, "unknown: the longer one");
+        assert!(READ_TIMEOUT < WRITE_TIMEOUT && WRITE_TIMEOUT < OPERATION_DEADLINE);
+    }
+}
+
+/// The longest one read attempt waits for its answer.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one write attempt waits for its answer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest one call takes, all attempts and backoffs included: a hung
+/// endpoint fails the call in this time, naming it.
+pub const OPERATION_DEADLINE: Duration = Duration::from_secs(30);
+/// A call that has had no answer for this long is named on stderr, once.
+pub const STALL_NOTICE: Duration = Duration::from_secs(5);
+
+/// Says on stderr which call is waiting, once a call has had no answer for
+/// [`STALL_NOTICE`] (retries and their backoff included). Polling moor does
+/// on purpose (for a load balancer or a service to be ready) sleeps between
+/// calls, not in one, so it is never reported.
+#[derive(Debug, Clone)]
+struct StallNotice {
+    after: Duration,
+}
+
+/// The pending notice of one call: cancelled when the call ends (or is
+/// dropped, which drops the call's configuration bag and this with it).
+#[derive(Debug)]
+struct StallTimer(tokio::task::AbortHandle);
+
+impl Drop for StallTimer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl aws_smithy_types::config_bag::Storable for StallTimer {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// `service:Operation` as moor's errors name it.
+fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) -> String {
+    let service = match m.service().to_ascii_lowercase() {
+        s if s.starts_with("elastic load balancing") => "elbv2".to_string(),
+        s => s,
+    };
+    format!("{service}:{}", m.name())
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for StallNotice {
+    fn name(&self) -> &'static str {
+        "moor-stall-notice"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let (Some(m), Ok(runtime)) = (
+            cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return Ok(());
+        };
+        let (operation, after) = (operation_name(m), self.after);
+        let task = runtime.spawn(async move {
+            tokio::time::sleep(after).await;
+            eprintln!("moor: still waiting for AWS: {operation} has had no answer for {} s", after.as_secs());
+        });
+        cfg.interceptor_state().store_put(StallTimer(task.abort_handle()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state().unset::<StallTimer>();
+        Ok(())
     }
 }
 
@@ -115,6 +259,25 @@ fn http_client(config: &aws_config::SdkConfig) -> Option<SharedHttpClient> {
     let version = config.behavior_version().unwrap_or(aws_config::BehaviorVersion::latest());
     let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(version)?;
     plugin.runtime_components(&RuntimeComponentsBuilder::new("moor")).http_client()
+}
+
+/// The most attempts one call makes (the first and its retries).
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The retry quota of one provider's clients (one token bucket for all
+/// five services). The SDK's quota (500 tokens, 5 taken by each retry, 10
+/// by a retry after a timeout, given back as calls succeed) stops retries
+/// when an endpoint keeps failing, so an outage is not made worse; it is
+/// kept for those errors. A retry after throttling takes nothing from it:
+/// each such retry already waits its own backoff, and the attempts and
+/// the call's deadline bound it; counted against the quota, a burst of
+/// throttling over moor's 64 requests in flight (100 throttled retries)
+/// would turn every call after it into a hard failure.
+fn retry_partition() -> aws_smithy_runtime::client::retries::RetryPartition {
+    use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+    let bucket =
+        TokenBucket::builder().capacity(500).retry_cost(5).timeout_retry_cost(10).throttling_retry_cost(0).build();
+    RetryPartition::custom("moor").token_bucket(bucket).build()
 }
 
 pub struct AwsProvider {
@@ -156,16 +319,31 @@ impl AwsProvider {
     /// timeouts, and `region` or the environment's), before loading: a
     /// caller may set more (another endpoint) and load it itself.
     pub fn config_loader(region: Option<String>) -> aws_config::ConfigLoader {
-        let retry = aws_config::retry::RetryConfig::adaptive()
-            .with_max_attempts(8)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(20));
-        // An attempt that hangs is cut off and retried rather than holding
-        // its turn under `max_requests` for good; AWS answers these APIs in
-        // well under a second.
+        // Retries: each request backs off on its own, exponentially with
+        // full jitter (a random wait up to 1 s, 2 s, 4 s, ... capped at
+        // 10 s), for at most 8 attempts. Not the SDK's adaptive mode: its
+        // rate limiter is shared by every call to a service, and one
+        // throttled answer cuts the whole client's rate (to as little as
+        // 0.5 request/s, waits of up to the backoff cap), so a single
+        // throttled request cost 8-20 s and 10 % throttling slowed an apply
+        // 50-200 times. With full jitter the throttled requests spread out
+        // by themselves and the others go on at full speed; `max_requests`
+        // already bounds what moor sends at once. The retry quota is
+        // `RETRY_QUOTA`'s (see `from_config`).
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_secs(1))
+            .with_max_backoff(Duration::from_secs(10));
+        // Timeouts: connecting takes a few seconds at most (3.1 s: just over
+        // the 3 s of a lost SYN's first retransmission); each attempt then
+        // waits for its answer as long as the call needs (`answer_timeout`,
+        // counted from its turn under `max_requests`), and every call ends
+        // within `OPERATION_DEADLINE`, attempts included, so an endpoint
+        // that accepts and never answers fails the call, named, in well
+        // under a minute.
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_millis(3100))
-            .operation_attempt_timeout(Duration::from_secs(60))
+            .operation_timeout(OPERATION_DEADLINE)
             .build();
         let mut loader =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
@@ -193,21 +371,43 @@ impl AwsProvider {
             config = config.into_builder().http_client(bounded).stalled_stream_protection(stalled.build()).build();
         }
         let calls = CallCounter::default();
+        let stall = StallNotice { after: STALL_NOTICE };
+        let quota = retry_partition();
         AwsProvider {
             ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_ecr::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
             ),
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
             ),
             ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_ecs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall)
+                    .retry_partition(quota)
+                    .build(),
             ),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(&config).interceptor(calls.clone()).build(),
@@ -307,6 +507,7 @@ impl Provider for AwsProvider {
     async fn settle(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
         match t.kind {
             Kind::EcsService => ecs::settle(self, t, live).await,
+            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
             _ => Ok(live.clone()),
         }
     }
@@ -400,7 +601,9 @@ where
     let message = match (&e, e.message()) {
         (_, Some(m)) => m.to_string(),
         (SdkError::DispatchFailure(_), None) => format!("could not reach AWS: {}", DisplayErrorContext(&e)),
-        (SdkError::TimeoutError(_), None) => "the request timed out".to_string(),
+        (SdkError::TimeoutError(_), None) => {
+            format!("no answer from AWS within {} s, retries included", OPERATION_DEADLINE.as_secs())
+        }
         // An answer that is not an AWS error document (a proxy, an emulator's crash).
         (SdkError::ServiceError(_) | SdkError::ResponseError(_), None) if code.is_none() => {
             format!(
@@ -410,6 +613,8 @@ where
         }
         _ => DisplayErrorContext(&e).to_string(),
     };
+    // AWS may quote what it was sent; credentials in it are never shown.
+    let message = crate::secret::redact(&message);
     let kind = match code.as_deref() {
         Some(c) if NOT_FOUND.contains(&c) || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
             ErrorKind::NotFound
@@ -967,5 +1172,42 @@ resources:
         assert_eq!(first, second);
         // Another create is another request: another token.
         assert_ne!(super::ecs::client_token(), super::ecs::client_token());
+    }
+
+    #[tokio::test]
+    async fn a_refused_task_definition_echoes_no_environment_value() {
+        let text = r#"
+stack: s
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1
+        sensitive: [SIGNING]
+        environment:
+          SIGNING: plain-s3cret-value
+          DATABASE_URL: postgres://app:Xq9hunter2pass@db/app
+          OTHER_URL: mysql://root:0therpass@db2/x
+          AWS_ACCESS_KEY_ID: AKIAQWERTYUIOPASDFGH
+"#;
+        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
+        let stack = loaded.stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let t = crate::plan::target(&stack, "task", &Default::default(), &state).0;
+        // AWS quoting what it was sent, in part and in full.
+        let refused = serde_json::json!({"__type": "ClientException", "message":
+            "Invalid environment: SIGNING=plain-s3cret-value, DATABASE_URL=postgres://app:Xq9hunter2pass@db, \
+             password 0therpass of mysql://root:0therpass@other, key AKIAQWERTYUIOPASDFGH"});
+        let script = Scripted::default();
+        script.answer("RegisterTaskDefinition", 400, refused);
+        let p = scripted_provider(&script);
+        let e = p.create(&t).await.expect_err("refused").to_string();
+        for secret in ["plain-s3cret-value", "Xq9hunter2pass", "0therpass", "AKIAQWERTYUIOPASDFGH"] {
+            assert!(!e.contains(secret), "{secret} in {e}");
+        }
+        assert!(e.contains("ecs:RegisterTaskDefinition") && e.contains("ClientException"), "{e}");
     }
 }

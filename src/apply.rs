@@ -273,6 +273,14 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
             ops[a].deps.insert(b);
         }
     }
+    // Deletions nobody recorded the dependencies of go in order of kind.
+    let deleting: Vec<(usize, bool)> =
+        ops.iter().map(|o| (o.change, matches!(o.step, Step::Delete | Step::DeleteOld))).collect();
+    let mut deps: Vec<BTreeSet<usize>> = ops.iter().map(|o| o.deps.clone()).collect();
+    crate::discover::order_unrecorded(plan, state, &deleting, &mut deps);
+    for (op, d) in ops.iter_mut().zip(deps) {
+        op.deps = d;
+    }
     ops
 }
 

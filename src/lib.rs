@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod cli;
 pub mod diag;
+pub mod discover;
 pub mod expr;
 pub mod graph;
 pub mod interrupt;

@@ -52,10 +52,12 @@ pub async fn observe<P: Provider + ?Sized>(
     graph: &Graph,
     state: &State,
 ) -> Result<Observed, Vec<ReadError>> {
-    let (files, recorded, unrecorded) = futures::join!(
+    let known = crate::discover::known(stack, state);
+    let (files, recorded, unrecorded, found) = futures::join!(
         observe_file(p, stack, graph, state),
         observe_recorded(p, stack, state),
-        observe_unrecorded(p, stack, state)
+        observe_unrecorded(p, stack, state),
+        p.discover(&stack.name, &known)
     );
     let mut observed = files?;
     let (removed, deposed, mut errors) = recorded;
@@ -66,6 +68,12 @@ pub async fn observe<P: Provider + ?Sized>(
             Default::default()
         }
     };
+    if let Err(error) = &found {
+        errors.push(ReadError {
+            resource: format!("the resources tagged moor:stack={}", stack.name),
+            error: error.clone(),
+        });
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -79,6 +87,12 @@ pub async fn observe<P: Provider + ?Sized>(
     observed.removed = removed;
     observed.deposed = deposed;
     observed.unrecorded = unrecorded;
+    let found = found.unwrap_or_default();
+    let mut found = crate::discover::unaccounted(p, stack, state, &observed, found).await?;
+    // An unrecorded revision of a family in the file or the record is
+    // planned once, as such.
+    found.retain(|(f, _)| !observed.unrecorded.values().flatten().any(|l| l.id == f.id));
+    observed.found = found;
     Ok(observed)
 }
 

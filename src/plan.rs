@@ -179,6 +179,9 @@ pub struct Observed {
     /// Logical name → versions with its tags that no record knows (task
     /// definition revisions registered but never recorded).
     pub unrecorded: HashMap<String, Vec<Live>>,
+    /// Resources tagged with the stack that neither the file's reads nor
+    /// the record account for ([`crate::discover`]), as read by id.
+    pub found: Vec<(crate::provider::Found, Live)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -401,6 +404,7 @@ pub fn plan(
 
     if destroy {
         plan_destroy(stack, state, observed, &order, &mut p, opts);
+        p.changes.extend(crate::discover::changes(stack, state, observed, true, opts.force));
         return p;
     }
 
@@ -606,6 +610,7 @@ pub fn plan(
             ));
         }
     }
+    p.changes.extend(crate::discover::changes(stack, state, observed, false, opts.force));
     p
 }
 
@@ -781,7 +786,14 @@ fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: b
     }
 }
 
-fn delete_change(logical: &str, kind: Kind, live: &Live, name: Option<String>, force: bool, why: &str) -> Change {
+pub(crate) fn delete_change(
+    logical: &str,
+    kind: Kind,
+    live: &Live,
+    name: Option<String>,
+    force: bool,
+    why: &str,
+) -> Change {
     Change {
         resource: logical.to_string(),
         kind,

@@ -146,7 +146,8 @@ async fn make_plan<P: Provider + ?Sized>(
                     .resource(&e.resource)
                     .map(|r| r.kind().to_string())
                     .or_else(|| state.resources.get(&e.resource).map(|x| x.kind.to_string()));
-                eprintln!("{} reading {} ({}): {}", style(o).red("✗"), e.resource, kind.unwrap_or_default(), e.error);
+                let kind = kind.map(|k| format!(" ({k})")).unwrap_or_default();
+                eprintln!("{} reading {}{kind}: {}", style(o).red("✗"), e.resource, e.error);
             }
             eprintln!("could not read the live state of the stack; nothing was changed");
             None

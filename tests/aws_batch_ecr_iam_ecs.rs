@@ -45,6 +45,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ),
         ec2: base.ec2.clone(),
         elb: base.elb.clone(),
+        tagging: base.tagging.clone(),
         region: base.region.clone(),
         opts: base.opts.clone(),
         calls: base.calls.clone(),
@@ -224,15 +225,16 @@ async fn a_converged_stack_is_read_in_few_calls_and_exactly_as_one_by_one() {
     let with_lifecycle = (0..REPOS).filter(|i| i % 3 == 0).count();
     let with_policy = (0..REPOS).filter(|i| i % 5 == 0).count();
     // One Describe call for the recorded repositories, one for the lookup
-    // (another registry parameter); then what only a per-repository call
-    // tells, each once.
-    assert!(count(&snap, "ecr:DescribeRepositories") <= 2, "{snap:?}");
+    // (another registry parameter), one listing for what carries the
+    // stack's tags; then what only a per-repository call tells, each once.
+    assert!(count(&snap, "ecr:DescribeRepositories") <= 3, "{snap:?}");
     assert_eq!(count(&snap, "ecr:ListTagsForResource"), REPOS, "{snap:?}");
     assert_eq!(count(&snap, "ecr:GetLifecyclePolicy"), with_lifecycle, "{snap:?}");
     assert_eq!(count(&snap, "ecr:GetRepositoryPolicy"), with_policy, "{snap:?}");
     // Roles, their policies and documents, and the policies' documents come
     // from the account-wide listings; only a policy's tags need GetPolicy.
-    assert_eq!(count(&snap, "iam:GetAccountAuthorizationDetails"), 1, "{snap:?}");
+    // The listing for what carries the stack's tags is one more.
+    assert_eq!(count(&snap, "iam:GetAccountAuthorizationDetails"), 2, "{snap:?}");
     assert_eq!(count(&snap, "iam:ListRoles"), 1, "{snap:?}");
     assert_eq!(count(&snap, "iam:GetPolicy"), POLICIES, "{snap:?}");
     for op in ["GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy", "GetPolicyVersion"] {
@@ -283,8 +285,9 @@ async fn a_converged_stack_is_read_in_few_calls_and_exactly_as_one_by_one() {
         assert_eq!(c.action, want, "{}: {:?}", c.resource, c.diffs);
     }
     // The batch that failed for the missing name is answered by describing
-    // the registry; the repository gone is looked for by name too.
-    assert!(count(&snap, "ecr:DescribeRepositories") <= 4, "{snap:?}");
+    // the registry; the repository gone is looked for by name too (and the
+    // registry listed once more for what carries the stack's tags).
+    assert!(count(&snap, "ecr:DescribeRepositories") <= 5, "{snap:?}");
     // The listings do not show the role: GetRole says it is gone.
     assert_eq!(count(&snap, "iam:GetRole"), 1, "{snap:?}");
     assert_eq!(count(&snap, "ecs:DescribeClusters"), 1, "{snap:?}");
@@ -314,12 +317,13 @@ async fn a_stack_never_applied_reads_only_what_could_exist() {
         let want = if c.resource == "base" || c.resource == "ops" { Action::Read } else { Action::Create };
         assert_eq!(c.action, want, "{}", c.resource);
     }
-    // Names never created: the registry is described whole at once.
-    assert_eq!(count(&snap, "ecr:DescribeRepositories"), 1, "{snap:?}");
+    // Names never created: the registry is described whole at once (and
+    // listed once more for what carries the stack's tags).
+    assert_eq!(count(&snap, "ecr:DescribeRepositories"), 2, "{snap:?}");
     for op in ["ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy"] {
         assert_eq!(count(&snap, op), 0, "{op}: {snap:?}");
     }
-    assert_eq!(count(&snap, "iam:GetAccountAuthorizationDetails"), 1, "{snap:?}");
+    assert_eq!(count(&snap, "iam:GetAccountAuthorizationDetails"), 2, "{snap:?}");
     assert_eq!(count(&snap, "iam:ListRoles"), 1, "{snap:?}");
     for op in ["iam:GetRole", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicies"] {
         assert_eq!(count(&snap, op), 0, "{op}: {snap:?}");

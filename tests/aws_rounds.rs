@@ -138,3 +138,27 @@ async fn a_recorded_policy_is_read_with_its_version() {
     let (_, summary, _) = converge(&p, &stack, state, true).await;
     assert!(summary.ok(), "{summary:#?}");
 }
+
+/// Looking for what carries the stack's tags costs a converged plan three
+/// calls, in the same round as its reads: one page of the tagging API, one
+/// of IAM's account listing, one of ECR's repositories. What the record and
+/// the file know is never read again for it.
+#[tokio::test]
+async fn a_converged_plan_looks_for_the_stacks_tags_in_three_calls() {
+    let p = provider().await;
+    let stack = load(&flask("rounds-found"), &["desired_count=0"]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    p.calls.reset();
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let snap = p.calls.snapshot();
+    assert_eq!(calls(&snap, "resource groups tagging api:GetResources"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "iam:GetAccountAuthorizationDetails"), 1, "{snap:#?}");
+    // The repository's read and the listing.
+    assert_eq!(calls(&snap, "ecr:DescribeRepositories"), 2, "{snap:#?}");
+    // Only the reads of the file's repository and policy ask for these.
+    assert_eq!(calls(&snap, "ecr:ListTagsForResource"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "iam:GetPolicy"), 1, "{snap:#?}");
+    let (_, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+}

@@ -9,6 +9,7 @@ use moor::model::{Kind, Stack};
 use moor::observe::observe;
 use moor::plan::{plan, Action, Plan, PlanOptions, ReplaceOrder};
 use moor::provider::fake::FakeProvider;
+use moor::provider::{Deletion, Found, Live, ProviderError};
 use moor::state::State;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -406,6 +407,167 @@ async fn a_setting_removed_from_the_file_is_planned_and_applied() {
     assert!(summary.ok());
     let pl = make_plan(&p, &b, &state, false).await;
     assert!(!pl.has_changes(), "{:#?}", pl.changes.iter().filter(|c| c.action != Action::NoOp).collect::<Vec<_>>());
+}
+
+/// The flask stack without its service.
+fn flask_without_the_service() -> Stack {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let cut = text.find("  # The service keeps").unwrap();
+    let end = text.find("outputs:").unwrap();
+    stack_from(&format!("{}{}", &text[..cut], &text[end..]), &[])
+}
+
+#[tokio::test]
+async fn destroy_without_the_record_finds_the_stack_by_its_tags_and_deletes_users_first() {
+    let stack = flask(&[]);
+    let p = fake();
+    run(&p, &stack, empty(&stack), false, 10).await;
+    // Another stack's resources of the same logical names, and an untagged one.
+    let theirs =
+        p.seed("app", Kind::EcsService, Some("other-web"), &[("moor:stack", "other"), ("moor:resource", "app")]);
+    let untagged = p.seed("cluster", Kind::EcsCluster, Some("loose"), &[("moor:resource", "cluster")]);
+    let before = p.write_count();
+    // The record is lost and the file is gone: `destroy --stack flask-demo`.
+    let nothing = stack_from("stack: flask-demo\n", &[]);
+    let (pl, summary, state) = run(&p, &nothing, empty(&nothing), true, 10).await;
+    assert_eq!(pl.counts().destroy, 11, "{:#?}", pl.changes);
+    assert!(summary.ok(), "{summary:?}");
+    assert!(state.resources.is_empty());
+    let left: Vec<String> = p.store.lock().unwrap().keys().filter(|id| !id.starts_with("vpc-")).cloned().collect();
+    assert_eq!(left, vec![untagged, theirs]);
+    // No record says what depends on what: each user still goes before
+    // what it uses, as the file's graph says.
+    let writes = p.writes.lock().unwrap()[before..].to_vec();
+    let (graph, _) = build(&stack);
+    for r in &stack.resources {
+        for d in graph.dependencies(&r.name) {
+            if stack.resource(d).unwrap().kind().is_lookup() {
+                continue;
+            }
+            assert!(
+                position(&writes, &format!("delete {}", r.name)) < position(&writes, &format!("delete {d}")),
+                "{} before {d}: {writes:?}",
+                r.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resource_removed_from_the_file_while_the_record_was_lost_is_deleted_by_apply() {
+    let stack = flask(&[]);
+    let p = fake();
+    run(&p, &stack, empty(&stack), false, 10).await;
+    let smaller = flask_without_the_service();
+    let (pl, summary, state) = run(&p, &smaller, empty(&smaller), false, 10).await;
+    assert_eq!(pl.counts().destroy, 1, "{:#?}", pl.changes);
+    let app = pl.change("app").unwrap();
+    assert_eq!(app.action, Action::Delete);
+    assert!(app.reasons[0].starts_with("removed from the file"), "{:?}", app.reasons);
+    assert!(summary.ok(), "{summary:?}");
+    assert!(p.of_kind(Kind::EcsService).is_empty());
+    // The record is rebuilt, and the next plan has nothing to do.
+    assert!(!state.resources.contains_key("app"));
+    let again = make_plan(&p, &smaller, &state, false).await;
+    assert!(!again.has_changes(), "{:#?}", again.changes);
+}
+
+#[tokio::test]
+async fn a_resource_replaced_while_the_record_was_lost_is_deleted_after_its_replacement() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    // An older target group of the same logical name, left by a run whose
+    // record was lost.
+    let old = p.seed(
+        "web",
+        Kind::Elbv2TargetGroup,
+        Some("flask-demo-old"),
+        &[("moor:stack", "flask-demo"), ("moor:resource", "web")],
+    );
+    let current = state.resources["web"].id.clone();
+    // With the record, and without it: the old one is found either way.
+    for state in [state.clone(), empty(&stack)] {
+        let pl = make_plan(&p, &stack, &state, false).await;
+        let deletes: Vec<_> = pl.changes.iter().filter(|c| c.action == Action::Delete).collect();
+        assert_eq!(deletes.len(), 1, "{deletes:#?}");
+        assert!(deletes[0].deposed && deletes[0].id.as_deref() == Some(old.as_str()), "{:#?}", deletes[0]);
+    }
+    let (_, summary, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    assert!(!p.store.lock().unwrap().contains_key(&old));
+    assert_eq!(state.resources["web"].id, current);
+    assert!(!make_plan(&p, &stack, &state, false).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_plan_that_cannot_look_for_the_stacks_tags_stops() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    p.fail.lock().unwrap().push(("discover", "flask-demo".into()));
+    let (graph, _) = build(&stack);
+    let errors = observe(p.as_ref(), &stack, &graph, &state).await.unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].resource.contains("moor:stack=flask-demo"), "{:?}", errors[0]);
+    assert_eq!(errors[0].error.code.as_deref(), Some("InjectedFailure"));
+}
+
+/// A provider whose listing answers everything it holds, whatever the tags
+/// (a listing that ignored the filter).
+struct Careless(Arc<FakeProvider>);
+
+#[async_trait::async_trait]
+impl moor::provider::Provider for Careless {
+    async fn read(&self, t: &moor::provider::Target) -> Result<Option<Live>, ProviderError> {
+        self.0.read(t).await
+    }
+    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        self.0.read_recorded(d).await
+    }
+    async fn create(&self, t: &moor::provider::Target) -> Result<Live, ProviderError> {
+        self.0.create(t).await
+    }
+    async fn update(&self, t: &moor::provider::Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
+        self.0.update(t, live, changed).await
+    }
+    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
+        self.0.delete(d).await
+    }
+    async fn adopt(&self, t: &moor::provider::Target, live: &Live) -> Result<Live, ProviderError> {
+        self.0.adopt(t, live).await
+    }
+    async fn discover(&self, _stack: &str, _known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        let store = self.0.store.lock().unwrap();
+        Ok(store
+            .values()
+            .map(|s| Found {
+                kind: s.kind,
+                logical: s.logical.clone(),
+                id: s.live.id.clone(),
+                name: None,
+                tags: s.live.tags.clone(),
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn only_what_carries_the_stacks_tag_and_a_logical_name_is_ever_planned_for_deletion() {
+    let f = FakeProvider::new();
+    f.seed("app", Kind::EcsService, Some("theirs"), &[("moor:stack", "other"), ("moor:resource", "app")]);
+    f.seed("repo", Kind::EcrRepository, Some("untagged"), &[]);
+    f.seed("half", Kind::EcrRepository, Some("half"), &[("moor:stack", "flask-demo")]);
+    f.seed("cluster", Kind::EcsCluster, Some("other-name"), &[("moor:stack", "flask-demo"), ("moor:resource", "x")]);
+    let mine =
+        f.seed("web", Kind::Elbv2TargetGroup, Some("mine"), &[("moor:stack", "flask-demo"), ("moor:resource", "web")]);
+    let p = Careless(Arc::new(f));
+    let nothing = stack_from("stack: flask-demo\n", &[]);
+    let (graph, _) = build(&nothing);
+    let observed = observe(&p, &nothing, &graph, &empty(&nothing)).await.unwrap();
+    let pl = plan(&nothing, &graph, &empty(&nothing), &observed, true, PlanOptions::default());
+    let ids: Vec<_> = pl.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    assert_eq!(ids, [mine.as_str()], "{:#?}", pl.changes);
 }
 
 const SECRET_TASK: &str = "\

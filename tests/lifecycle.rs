@@ -7,7 +7,7 @@ mod support;
 use async_trait::async_trait;
 use moor::model::Kind;
 use moor::plan::{Action, ReplaceOrder};
-use moor::provider::{Deletion, Live, Provider, ProviderError, Target};
+use moor::provider::{Deletion, Found, Live, Provider, ProviderError, Target};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use support::*;
@@ -44,6 +44,9 @@ impl<P: Provider> Provider for Counting<P> {
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.adopt(t, live).await
+    }
+    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        self.inner.discover(stack, known).await
     }
 }
 

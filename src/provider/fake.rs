@@ -3,7 +3,7 @@
 //! its calls, records how many ran at once, and can fail a chosen call or
 //! stop working after a chosen number of writes (a process killed half way).
 
-use super::{Attrs, Deletion, ErrorKind, Live, Provider, ProviderError, Target};
+use super::{Attrs, Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target, TAG_RESOURCE, TAG_STACK};
 use crate::model::{AttrType, Kind, Spec};
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -23,7 +23,8 @@ pub struct Stored {
 pub struct FakeProvider {
     /// id → resource.
     pub store: Mutex<BTreeMap<String, Stored>>,
-    /// Calls by operation name (`read`, `create`, `update`, `delete`, `adopt`).
+    /// Calls by operation name (`read`, `create`, `update`, `delete`,
+    /// `adopt`, `discover`).
     pub calls: Mutex<HashMap<&'static str, usize>>,
     /// Write calls (create, update, delete) in order, as `op logical`.
     pub writes: Mutex<Vec<String>>,
@@ -269,5 +270,23 @@ impl Provider for FakeProvider {
         s.live.tags.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         s.logical = t.logical.clone();
         Ok(s.live.clone())
+    }
+
+    async fn discover(&self, stack: &str, _known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        let _g = self.enter("discover", stack, false).await?;
+        let store = self.store.lock().unwrap();
+        Ok(store
+            .values()
+            .filter(|s| s.live.tags.get(TAG_STACK).map(String::as_str) == Some(stack))
+            .filter_map(|s| {
+                Some(Found {
+                    kind: s.kind,
+                    logical: s.live.tags.get(TAG_RESOURCE)?.clone(),
+                    id: s.live.id.clone(),
+                    name: s.live.fields.get(name_key(s.kind)).and_then(Value::as_str).map(str::to_string),
+                    tags: s.live.tags.clone(),
+                })
+            })
+            .collect())
     }
 }

@@ -155,6 +155,28 @@ impl Owner {
     }
 }
 
+/// A resource found by its tags alone (see [`Provider::discover`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub kind: Kind,
+    /// The logical name, from its `moor:resource` tag.
+    pub logical: String,
+    /// The id a deletion uses (an ARN, a group id).
+    pub id: String,
+    /// Physical name, when the kind has one.
+    pub name: Option<String>,
+    pub tags: Tags,
+}
+
+impl Found {
+    /// Whether it carries this stack's tag and a logical name: only such
+    /// resources are ever deleted for being found.
+    pub fn of_stack(&self, stack: &str) -> bool {
+        self.tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+            && self.tags.get(TAG_RESOURCE).is_some_and(|l| !l.is_empty() && *l == self.logical)
+    }
+}
+
 /// What to delete. Deletion works from what was recorded, so a resource
 /// removed from the file (or a whole stack whose file is gone) can go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,6 +334,14 @@ pub trait Provider: Send + Sync {
 
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;
+
+    /// Every resource in the region (and IAM) that carries `moor:stack =
+    /// stack` and a `moor:resource` tag, whatever the state record says: how
+    /// a lost or stale record is kept from hiding what the stack owns.
+    /// `known` are ids and physical names the caller knows already (the
+    /// record's, the file's); a provider may skip reads it would only make
+    /// to learn about those.
+    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError>;
 }
 
 /// The fields a resource should have: its resolved spec as the file says

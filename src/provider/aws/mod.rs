@@ -13,13 +13,14 @@
 //! `read_recorded`, `create`, `update`, `delete`, `adopt`); this module
 //! dispatches on the kind, exhaustively.
 
+mod discover;
 mod ec2;
 mod ecr;
 mod ecs;
 mod elbv2;
 mod iam;
 
-use super::{Deletion, ErrorKind, Live, Provider, ProviderError, ProviderOptions, Target};
+use super::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, ProviderOptions, Target};
 use crate::model::Kind;
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::http::{
@@ -285,6 +286,7 @@ pub struct AwsProvider {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub region: String,
     pub opts: ProviderOptions,
     /// Every call made, by operation.
@@ -406,6 +408,9 @@ impl AwsProvider {
                     .interceptor(stall)
                     .retry_partition(quota)
                     .build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(&config).interceptor(calls.clone()).build(),
             ),
             region,
             opts,
@@ -532,6 +537,10 @@ impl Provider for AwsProvider {
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
         }
+    }
+
+    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        discover::discover(self, stack, known).await
     }
 }
 
@@ -1093,6 +1102,59 @@ resources:
         let e = p.create(&service_target()).await.expect_err("refused");
         assert!(e.to_string().contains("bad subnet"), "{e}");
         assert_eq!(script.calls.lock().unwrap().clone(), ["CreateService", "DescribeServices"]);
+    }
+
+    /// The tagging API's pages are followed to the end; what moor does not
+    /// make, and what lacks the stack's tag or a logical name, is left out.
+    #[tokio::test]
+    async fn the_stacks_tagged_resources_are_listed_page_by_page() {
+        let tags = |stack: &str, logical: Option<&str>| {
+            let mut t = vec![serde_json::json!({"Key": "moor:stack", "Value": stack})];
+            if let Some(l) = logical {
+                t.push(serde_json::json!({"Key": "moor:resource", "Value": l}));
+            }
+            serde_json::Value::Array(t)
+        };
+        let arn = |rest: &str| format!("arn:aws:{rest}");
+        let script = Scripted::default();
+        script
+            .answer(
+                "GetResources",
+                200,
+                serde_json::json!({"PaginationToken": "page-2", "ResourceTagMappingList": [
+                    {"ResourceARN": arn("ecs:us-east-1:123:service/s-c/s-app"), "Tags": tags("s", Some("app"))},
+                    {"ResourceARN": arn("ecs:us-east-1:123:task/s-c/0123"), "Tags": tags("s", Some("app"))},
+                ]}),
+            )
+            .answer(
+                "GetResources",
+                200,
+                serde_json::json!({"PaginationToken": "", "ResourceTagMappingList": [
+                    {"ResourceARN": arn("ec2:us-east-1:123:security-group/sg-1"), "Tags": tags("s", Some("lb_sg"))},
+                    {"ResourceARN": arn("ecr:us-east-1:123:repository/s/web"), "Tags": tags("s", None)},
+                    {"ResourceARN": arn("ecs:us-east-1:123:cluster/x"), "Tags": tags("other", Some("cluster"))},
+                ]}),
+            );
+        let p = scripted_provider(&script);
+        let found = discover::tagged(&p, "s").await.expect("listed");
+        let got: Vec<_> =
+            found.iter().map(|f| (f.kind, f.logical.as_str(), f.id.as_str(), f.name.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::EcsService, "app", "arn:aws:ecs:us-east-1:123:service/s-c/s-app", Some("s-app")),
+                (Kind::Ec2SecurityGroup, "lb_sg", "sg-1", None),
+            ]
+        );
+        assert_eq!(script.calls.lock().unwrap().clone(), ["GetResources", "GetResources"]);
+
+        // Refused: the error says which call and what AWS answered.
+        let script = Scripted::default();
+        let denied = serde_json::json!({"__type": "AccessDeniedException", "Message": "not allowed: tag:GetResources"});
+        script.answer("GetResources", 400, denied);
+        let e = discover::tagged(&scripted_provider(&script), "s").await.expect_err("refused");
+        assert_eq!(e.operation, "tag:GetResources");
+        assert!(e.to_string().contains("not allowed"), "{e}");
     }
 
     #[tokio::test]

@@ -79,3 +79,22 @@ async fn a_replacement_cut_short_after_its_create_is_finished_by_the_next_apply(
     assert!(state.resources.is_empty());
     assert!(groups_of(&p, &vpc).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_replacement_cut_short_after_its_create_is_deleted_by_destroy_too() {
+    let p = provider().await;
+    let a = load(&STACK.replace("t-cut-replace", "t-cut-destroy").replace("@PORT@", "5000"), &[]);
+    let state = apply_clean(&p, &a, empty(&a)).await;
+    let b = load(&STACK.replace("t-cut-replace", "t-cut-destroy").replace("@PORT@", "8000"), &[]);
+    let pl = make_plan(p.as_ref(), &b, &state, false, false).await;
+    let (t, _) = moor::plan::target(&b, "web", &pl.known, &state);
+    let made = p.create(&t).await.unwrap();
+
+    // Destroy from the record that knows only the old group: the new one,
+    // found by its tags, goes too.
+    let (_, summary, state) = support::converge(&p, &b, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+    let left = p.elb.describe_target_groups().target_group_arns(&made.id).send().await;
+    assert!(left.is_err() || left.unwrap().target_groups().is_empty(), "the group made before the cut is gone");
+}

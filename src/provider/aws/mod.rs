@@ -969,6 +969,11 @@ mod tests {
 
     impl Scripted {
         fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {
+            self.answer_raw(op, status, &body.to_string())
+        }
+
+        /// An answer of the query protocols (XML), or any other text.
+        fn answer_raw(&self, op: &str, status: u16, body: &str) -> &Self {
             self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
             self
         }
@@ -977,9 +982,14 @@ mod tests {
     impl HttpConnector for Scripted {
         fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
             let target = request.headers().get("x-amz-target").unwrap_or_default();
-            let op = target.rsplit('.').next().unwrap_or_default().to_string();
-            self.calls.lock().unwrap().push(op.clone());
             let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            // The JSON protocols name the operation in a header, the query
+            // protocols (IAM) in the body.
+            let op = match target {
+                "" => body.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or_default().to_string(),
+                t => t.rsplit('.').next().unwrap_or_default().to_string(),
+            };
+            self.calls.lock().unwrap().push(op.clone());
             self.bodies.lock().unwrap().push(body);
             let mut answers = self.answers.lock().unwrap();
             let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
@@ -1299,6 +1309,16 @@ resources:
         script
             .answer("DescribeTaskDefinition", 400, no_td)
             .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
+            // The stack's tagged resources: nothing but the service.
+            .answer("GetResources", 200, serde_json::json!({"ResourceTagMappingList": []}))
+            .answer("DescribeRepositories", 200, serde_json::json!({"repositories": []}))
+            .answer_raw(
+                "GetAccountAuthorizationDetails",
+                200,
+                "<GetAccountAuthorizationDetailsResponse><GetAccountAuthorizationDetailsResult>\
+                 <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
+                 </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
+            )
             // Scaled out: the deployment moor started is rolled back by the
             // circuit breaker to one of the same revision.
             .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(0, 0, &[("d1", "PRIMARY", "COMPLETED")])]}))

@@ -568,7 +568,7 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             let t = target.expect("target for create");
             let live = match p.create(&t).await {
                 Ok(live) => live,
-                Err(e) if may_have_been_made(&e) => made_before(p, &t, e).await?,
+                Err(e) if may_have_been_made(&e) => made_before(p, &t, ch.live.as_ref(), e).await?,
                 Err(e) => return Err(e),
             };
             let replaced_old = (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
@@ -649,7 +649,12 @@ fn may_have_been_made(e: &ProviderError) -> bool {
 /// create sent them, so only an earlier attempt of this create made it),
 /// brought to what the file says, since whatever the create would have
 /// done after its first call did not happen. Anything else: the error.
-async fn made_before<P: Provider + ?Sized>(p: &P, t: &Target, e: ProviderError) -> Result<Live, ProviderError> {
+async fn made_before<P: Provider + ?Sized>(
+    p: &P,
+    t: &Target,
+    replaced: Option<&Live>,
+    e: ProviderError,
+) -> Result<Live, ProviderError> {
     // By name, not by a recorded id: a replacement's target still names
     // the object it replaces.
     let by_name = Target { id: None, recorded: Default::default(), ..t.clone() };
@@ -657,6 +662,13 @@ async fn made_before<P: Provider + ?Sized>(p: &P, t: &Target, e: ProviderError) 
         Ok(Some(live)) => live,
         Ok(None) | Err(_) => return Err(e),
     };
+    // The object this create replaces, still seen just after its delete
+    // (IAM is eventually consistent), is not the new one.
+    let same_as_replaced = replaced
+        .is_some_and(|old| old.id == live.id && (t.kind.id_is_unique() || (old.uid.is_some() && old.uid == live.uid)));
+    if same_as_replaced {
+        return Err(e);
+    }
     if let Owner::Other(owner) = live.owner(&t.stack, &t.logical, t.kind, None) {
         return Err(ProviderError {
             message: format!("{} (it belongs to {owner}; moor will not change it)", e.message),

@@ -77,19 +77,9 @@ pub async fn unaccounted<P: Provider + ?Sized>(
 ) -> Result<Vec<(Found, Live)>, Vec<ReadError>> {
     let ids = accounted(state, observed);
     let mut seen = HashSet::new();
-    // An object under the physical name the file gives its logical name is
-    // the file's resource: the plan reads, creates or adopts it by that
-    // name (a replacement made, then not recorded, is finished, not
-    // deleted). Task definitions are the exception: every revision has the
-    // family's name, and only the one read is the file's.
-    let files = |f: &Found| {
-        f.kind != Kind::EcsTaskDefinition
-            && f.name.is_some()
-            && stack.resource(&f.logical).is_some_and(|r| r.kind() == f.kind && r.physical_name == f.name)
-    };
     let orphans: Vec<Found> = found
         .into_iter()
-        .filter(|f| f.of_stack(&stack.name) && !f.kind.is_lookup() && !ids.contains(&f.id) && !files(f))
+        .filter(|f| f.of_stack(&stack.name) && !f.kind.is_lookup() && !ids.contains(&f.id))
         .filter(|f| seen.insert(f.id.clone()))
         .collect();
     let deletions: Vec<Deletion> = orphans.iter().map(deletion).collect();
@@ -122,11 +112,23 @@ pub async fn unaccounted<P: Provider + ?Sized>(
 /// resource found under a logical name that neither the file nor the
 /// record has is deleted as removed from the file; any other is deleted as
 /// an old object of its logical name (after its replacement is up).
+/// Whether an object found is under the physical name the file gives its
+/// logical name: then it is the file's resource, which an apply reads,
+/// creates or adopts by that name (a replacement made, then not recorded,
+/// is finished, not deleted), and only a destroy deletes it. Task
+/// definitions are the exception: every revision has the family's name,
+/// and only the one read is the file's.
+fn files(stack: &Stack, f: &Found) -> bool {
+    f.kind != Kind::EcsTaskDefinition
+        && f.name.is_some()
+        && stack.resource(&f.logical).is_some_and(|r| r.kind() == f.kind && r.physical_name == f.name)
+}
+
 pub fn changes(stack: &Stack, state: &State, observed: &Observed, destroy: bool, force: bool) -> Vec<Change> {
     let mut named: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
     for (f, live) in &observed.found {
-        if !f.of_stack(&stack.name) || !live.owned_by(&stack.name, &f.logical) {
+        if !f.of_stack(&stack.name) || !live.owned_by(&stack.name, &f.logical) || (!destroy && files(stack, f)) {
             continue;
         }
         let known = stack.resource(&f.logical).is_some() || state.resources.contains_key(&f.logical);

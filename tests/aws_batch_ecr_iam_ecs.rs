@@ -249,7 +249,9 @@ async fn a_converged_stack_is_read_in_few_calls_and_exactly_as_one_by_one() {
     // but never recorded; none is there, so nothing more is described.
     assert_eq!(count(&snap, "ecs:ListTaskDefinitions"), TASKS, "{snap:?}");
     let total: usize = own_calls(&snap).values().sum();
-    assert!(total <= resources, "at most one call per resource on average here: {total} for {resources}");
+    // At most one call per resource on average, besides the three listings
+    // of what carries the stack's tags, whatever the stack's size.
+    assert!(total <= resources + 3, "at most one call per resource and 3 listings: {total} for {resources}");
 
     // The batch reads exactly what one-by-one reads do.
     let ts = targets(&stack, &state);

@@ -113,22 +113,7 @@ async fn active_revisions(
     let mut families: Vec<String> = found.iter().filter(|f| unknown(f)).filter_map(|f| f.name.clone()).collect();
     families.sort();
     families.dedup();
-    let lists = futures::future::join_all(families.iter().map(|family| async move {
-        let mut pages = p
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .into_paginator()
-            .send();
-        let mut arns = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
-            arns.extend(page.task_definition_arns().iter().cloned());
-        }
-        Ok::<_, ProviderError>(arns)
-    }))
-    .await;
+    let lists = futures::future::join_all(families.iter().map(|family| super::ecs::active_revisions(p, family))).await;
     let mut active: HashSet<String> = HashSet::new();
     for l in lists {
         active.extend(l?);

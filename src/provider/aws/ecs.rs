@@ -547,30 +547,11 @@ async fn read_task_definition(
         return Ok(None);
     }
     // Asked by family, the answer must be an ACTIVE revision.
-    let mut best: Option<(u32, String)> = None;
-    let mut token = None;
-    loop {
-        let out = p
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(et::TaskDefinitionStatus::Active)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
-        for arn in out.task_definition_arns() {
-            if let (f, Some(r)) = family_revision(arn) {
-                if f == family && best.as_ref().is_none_or(|(b, _)| r > *b) {
-                    best = Some((r, arn.clone()));
-                }
-            }
-        }
-        token = out.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let best = active_revisions(p, family)
+        .await?
+        .into_iter()
+        .filter_map(|arn| family_revision(&arn).1.map(|r| (r, arn.clone())))
+        .max_by_key(|(r, _)| *r);
     let Some((_, arn)) = best else { return Ok(None) };
     let Some((td, tags)) = describe_td(p, &arn).await? else { return Ok(None) };
     Ok(is_active(&td).then(|| td_live(&td, &tags, spec)))
@@ -908,6 +889,24 @@ async fn retire_lost_registrations(p: &AwsProvider, t: &Target, family: &str, ne
     }
 }
 
+/// The ARNs of a family's ACTIVE revisions (of that family exactly: the
+/// listing matches by prefix), every page of them.
+pub(super) async fn active_revisions(p: &AwsProvider, family: &str) -> Result<Vec<String>, ProviderError> {
+    let mut pages = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(et::TaskDefinitionStatus::Active)
+        .into_paginator()
+        .send();
+    let mut arns = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
+        arns.extend(page.task_definition_arns().iter().filter(|a| family_revision(a).0 == family).cloned());
+    }
+    Ok(arns)
+}
+
 /// The family's ACTIVE revisions that carry the tags moor gives every
 /// revision it registers for this stack's logical resource (`d.logical`),
 /// other than those in `known`: one ListTaskDefinitions (paginated), then a
@@ -920,28 +919,8 @@ pub(super) async fn unrecorded(
     known: &[String],
 ) -> Result<Vec<Live>, ProviderError> {
     let Some(family) = d.name.as_deref().filter(|f| !f.is_empty()) else { return Ok(Vec::new()) };
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let out = p
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(et::TaskDefinitionStatus::Active)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| sdk_err("ecs:ListTaskDefinitions", e))?;
-        for arn in out.task_definition_arns() {
-            if family_revision(arn).0 == family && !known.iter().any(|k| k == arn) {
-                arns.push(arn.clone());
-            }
-        }
-        token = out.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let mut arns = active_revisions(p, family).await?;
+    arns.retain(|arn| !known.iter().any(|k| k == arn));
     let reads = futures::future::join_all(arns.iter().map(|a| describe_td(p, a))).await;
     let mut out = Vec::new();
     for read in reads {

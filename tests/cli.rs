@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -26,15 +28,7 @@ outputs:
 ";
 
 fn moor(dir: &Path, args: &[&str]) -> Output {
-    support::moto();
-    Command::new(env!("CARGO_BIN_EXE_moor"))
-        .args(args)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("moor runs")
+    support::moor_in(dir, args)
 }
 
 fn moor_plain(dir: &Path, args: &[&str]) -> Output {
@@ -48,15 +42,7 @@ fn moor_plain(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn workdir(name: &str, stack: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("moor-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("stack.yaml"), stack).unwrap();
-    d
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    support::workdir(&format!("cli-{name}"), stack)
 }
 
 #[test]

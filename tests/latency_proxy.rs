@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::text;
+
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -50,10 +52,6 @@ fn moor_file(dir: &Path, proxy: &FaultProxy, file: &Path, args: &[&str]) -> Outp
         .current_dir(dir)
         .output()
         .expect("moor runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 const WRITES: &[&str] = &[

@@ -7,24 +7,14 @@
 
 mod support;
 
+use support::text;
+
 use moor::provider::Provider;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn moor(dir: &Path, args: &[&str]) -> Output {
-    support::moto();
-    Command::new(env!("CARGO_BIN_EXE_moor"))
-        .args(args)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("moor runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    support::moor_in(dir, args)
 }
 
 /// The Flask example as stack `name`, whole or without its service.
@@ -40,11 +30,7 @@ fn flask(name: &str, with_service: bool) -> String {
 }
 
 fn workdir(name: &str, file: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("moor-lost-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("stack.yaml"), file).unwrap();
-    d
+    support::workdir(&format!("lost-{name}"), file)
 }
 
 fn apply(dir: &Path) {

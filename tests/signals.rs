@@ -14,11 +14,7 @@ use std::time::{Duration, Instant};
 const GUARD: Duration = Duration::from_secs(90);
 
 fn workdir(name: &str, stack: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("moor-signals-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("stack.yaml"), stack).unwrap();
-    d
+    support::workdir(&format!("signals-{name}"), stack)
 }
 
 fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {

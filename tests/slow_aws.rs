@@ -10,6 +10,8 @@
 
 mod support;
 
+use support::text;
+
 use moor::provider::aws::{AwsProvider, MAX_ATTEMPTS, OPERATION_DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -39,10 +41,6 @@ fn flask(proxy: &FaultProxy, dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("moor runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// The retry configuration moor's clients get: per-request exponential

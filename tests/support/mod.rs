@@ -205,3 +205,32 @@ pub async fn default_net(p: &AwsProvider) -> Net {
     let sg = groups.security_groups()[0].group_id().unwrap().to_string();
     Net { vpc, subnets, sg }
 }
+
+/// A fresh directory for one test (`moor-NAME-PID` in the temporary
+/// directory), holding `stack` as `stack.yaml`.
+pub fn workdir(name: &str, stack: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("moor-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("stack.yaml"), stack).unwrap();
+    d
+}
+
+/// The `moor` binary run in `dir`, its record under `dir/state`, against
+/// this test process's emulator.
+pub fn moor_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    moto();
+    Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("moor runs")
+}
+
+/// What a run printed: its standard output, then its standard error.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}

@@ -14,7 +14,7 @@ use crate::model::Stack;
 use crate::plan::{self, Observed};
 use crate::provider::{Deletion, Provider, ProviderError};
 use crate::resolve::Known;
-use crate::state::State;
+use crate::state::{Entry, State};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashSet;
 
@@ -108,8 +108,7 @@ async fn observe_unrecorded<P: Provider + ?Sized>(
     let mut asks: Vec<(Deletion, Vec<String>)> = Vec::new();
     for r in stack.resources.iter().filter(|r| r.kind() == Kind::EcsTaskDefinition) {
         let entry = state.resources.get(&r.name).filter(|e| e.kind == r.kind());
-        let known =
-            entry.map(|e| std::iter::once(e.id.clone()).chain(e.deposed.iter().map(|d| d.id.clone())).collect());
+        let known = entry.map(Entry::ids);
         let d = Deletion {
             logical: r.name.clone(),
             kind: r.kind(),
@@ -122,16 +121,7 @@ async fn observe_unrecorded<P: Provider + ?Sized>(
     }
     for (name, e) in &state.resources {
         if e.kind == Kind::EcsTaskDefinition && stack.resource(name).is_none() {
-            let known = std::iter::once(e.id.clone()).chain(e.deposed.iter().map(|d| d.id.clone())).collect();
-            let d = Deletion {
-                logical: name.clone(),
-                kind: e.kind,
-                id: e.id.clone(),
-                name: e.name.clone(),
-                attrs: e.attrs.clone(),
-                force: false,
-            };
-            asks.push((d, known));
+            asks.push((e.deletion(name), e.ids()));
         }
     }
     let reads = asks.iter().map(|(d, known)| p.unrecorded(d, &stack.name, known));
@@ -251,18 +241,7 @@ async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &St
     let mut recorded = Vec::new();
     for (name, e) in &state.resources {
         if stack.resource(name).is_none() {
-            recorded.push((
-                name.clone(),
-                None,
-                Deletion {
-                    logical: name.clone(),
-                    kind: e.kind,
-                    id: e.id.clone(),
-                    name: e.name.clone(),
-                    attrs: e.attrs.clone(),
-                    force: false,
-                },
-            ));
+            recorded.push((name.clone(), None, e.deletion(name)));
         }
         for d in &e.deposed {
             recorded.push((

@@ -77,6 +77,11 @@ fn shorten(s: String, max: usize) -> String {
     }
 }
 
+/// A problem or notice of the plan: `label resource: message`, then its help.
+fn problem_text(out: &mut String, label: &str, p: &crate::plan::Problem, style: Style) {
+    let _ = writeln!(out, "\n{label} {}: {}\n  {} {}", p.resource, p.message, style.cyan("help:"), p.help);
+}
+
 /// The plan as text.
 pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     let mut out = String::new();
@@ -180,15 +185,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
         );
     }
     for n in &plan.notices {
-        let _ = writeln!(
-            out,
-            "\n{} {}: {}\n  {} {}",
-            style.yellow("warning:"),
-            n.resource,
-            n.message,
-            style.cyan("help:"),
-            n.help
-        );
+        problem_text(&mut out, &style.yellow("warning:"), n, style);
     }
     let c = plan.counts();
     let _ = writeln!(out);
@@ -210,15 +207,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
         );
     }
     for p in &plan.problems {
-        let _ = writeln!(
-            out,
-            "\n{} {}: {}\n  {} {}",
-            style.red("error:"),
-            p.resource,
-            p.message,
-            style.cyan("help:"),
-            p.help
-        );
+        problem_text(&mut out, &style.red("error:"), p, style);
     }
     out
 }

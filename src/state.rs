@@ -122,6 +122,25 @@ impl Entry {
     pub fn recorded(&self) -> (&str, Option<&str>) {
         (&self.id, self.uid.as_deref())
     }
+
+    /// The ids of every object recorded under this entry: the current one
+    /// and the replaced ones not yet deleted.
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(self.id.clone()).chain(self.deposed.iter().map(|d| d.id.clone())).collect()
+    }
+
+    /// The deletion of the recorded object itself (contents kept), for the
+    /// resource recorded as `logical`.
+    pub fn deletion(&self, logical: &str) -> crate::provider::Deletion {
+        crate::provider::Deletion {
+            logical: logical.to_string(),
+            kind: self.kind,
+            id: self.id.clone(),
+            name: self.name.clone(),
+            attrs: self.attrs.clone(),
+            force: false,
+        }
+    }
 }
 
 impl Deposed {

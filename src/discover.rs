@@ -154,15 +154,7 @@ pub fn changes(stack: &Stack, state: &State, observed: &Observed, destroy: bool,
 /// (task definitions and policies name them). Only the first few orders
 /// are ones AWS enforces; the others keep what a user needs longest.
 pub fn delete_rank(kind: Kind) -> u8 {
-    match kind {
-        Kind::EcsService => 0,
-        Kind::Elbv2Listener | Kind::EcsTaskDefinition => 1,
-        Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::EcsCluster => 2,
-        Kind::IamRole | Kind::Ec2SecurityGroup => 3,
-        Kind::IamPolicy => 4,
-        Kind::EcrRepository => 5,
-        Kind::EcrExistingRepository | Kind::IamExistingRole | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 6,
-    }
+    kind.facts().delete_rank
 }
 
 /// Whether a change deletes something the record does not know.
@@ -234,27 +226,6 @@ fn positions(deps: &[BTreeSet<usize>], rank: impl Fn(usize) -> u8) -> Vec<Option
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn users_rank_before_what_they_use() {
-        use Kind::*;
-        for (user, used) in [
-            (EcsService, EcsCluster),
-            (EcsService, Elbv2TargetGroup),
-            (EcsService, Ec2SecurityGroup),
-            (EcsService, IamRole),
-            (EcsService, EcsTaskDefinition),
-            (Elbv2Listener, Elbv2TargetGroup),
-            (Elbv2Listener, Elbv2LoadBalancer),
-            (Elbv2LoadBalancer, Ec2SecurityGroup),
-            (EcsTaskDefinition, IamRole),
-            (EcsTaskDefinition, EcrRepository),
-            (IamRole, IamPolicy),
-            (IamPolicy, EcrRepository),
-        ] {
-            assert!(delete_rank(user) < delete_rank(used), "{user} before {used}");
-        }
-    }
 
     #[test]
     fn the_order_keeps_the_edges_there_and_ranks_the_rest() {

@@ -27,7 +27,7 @@ use crate::diag::{did_you_mean, Diag, Label, SourceFile};
 use crate::expr::{self, Piece, Target};
 use crate::model::check::Checker;
 use crate::model::common::Tags;
-use crate::model::{default_name, AttrType, Kind, Output, RefUse, Resource, Stack, VarType};
+use crate::model::{AttrType, Kind, Output, RefUse, Resource, Stack, VarType};
 use crate::yaml::{self, DeContext, DeError, DeErrorKind, Limits, Node, NodeKind, Span};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -971,14 +971,7 @@ impl Loader<'_> {
         if !clean {
             return None;
         }
-        let physical_name = spec.given_name().map(str::to_string).or_else(|| {
-            kind.naming().map(|n| match &spec {
-                crate::model::Spec::Elbv2TargetGroup(tg) => {
-                    crate::model::elbv2::default_target_group_name(stack, &name, tg)
-                }
-                _ => default_name(stack, &name, n),
-            })
-        });
+        let physical_name = spec.given_name().map(str::to_string).or_else(|| spec.default_name(stack, &name));
         Some(Resource { name, spec, physical_name, depends_on, key_span: key.span })
     }
 

@@ -212,23 +212,6 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     (t, unknown)
 }
 
-/// Which fields AWS cannot change in place.
-pub fn replace_fields(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::EcrRepository => &["name", "encryption"],
-        Kind::IamRole => &["name", "path"],
-        Kind::IamPolicy => &["name", "path", "description"],
-        Kind::Ec2SecurityGroup => &["name", "description", "vpc"],
-        Kind::Elbv2LoadBalancer => &["name", "scheme"],
-        Kind::Elbv2TargetGroup => &["name", "port", "protocol", "protocol_version", "target_type", "vpc"],
-        Kind::Elbv2Listener => &["load_balancer"],
-        Kind::EcsCluster => &["name"],
-        Kind::EcsService => &["name", "cluster", "launch_type"],
-        Kind::EcsTaskDefinition => &[],
-        Kind::EcrExistingRepository | Kind::IamExistingRole | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => &[],
-    }
-}
-
 /// An update of these kinds makes a new physical resource (a task
 /// definition revision), so what refers to it changes too.
 fn update_changes_id(kind: Kind) -> bool {
@@ -298,7 +281,7 @@ pub fn diff(
     tags: &crate::model::common::Tags,
     applied: Option<&Fields>,
 ) -> Vec<FieldDiff> {
-    let force_new = replace_fields(kind);
+    let force_new = kind.replace_fields();
     let mut out = Vec::new();
     for (k, d) in desired {
         let before = live.fields.get(k).cloned();

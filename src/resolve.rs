@@ -6,7 +6,7 @@
 //! becomes a literal `${` here, when the value leaves moor.
 
 use crate::expr::{self, Piece, Target};
-use crate::model::{Kind, Spec};
+use crate::model::Spec;
 use crate::provider::Attrs;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -101,32 +101,11 @@ pub fn resolve_spec(spec: &Spec, known: &Known) -> (Spec, BTreeSet<String>) {
         }
         out.insert(k, r);
     }
-    match spec_from_json(spec.kind(), Value::Object(out)) {
+    match spec.kind().spec_from_json(Value::Object(out)) {
         Ok(s) => (s, unknown),
         // A value of the wrong type came from an attribute; keep the text.
         Err(_) => (spec.clone(), unknown),
     }
-}
-
-/// The typed spec of a kind from JSON (serde's own, not the YAML loader).
-pub fn spec_from_json(kind: Kind, v: Value) -> Result<Spec, serde_json::Error> {
-    use serde_json::from_value as f;
-    Ok(match kind {
-        Kind::EcrRepository => Spec::EcrRepository(f(v)?),
-        Kind::EcrExistingRepository => Spec::EcrExistingRepository(f(v)?),
-        Kind::IamRole => Spec::IamRole(f(v)?),
-        Kind::IamPolicy => Spec::IamPolicy(f(v)?),
-        Kind::IamExistingRole => Spec::IamExistingRole(f(v)?),
-        Kind::Ec2SecurityGroup => Spec::Ec2SecurityGroup(f(v)?),
-        Kind::Ec2DefaultVpc => Spec::Ec2DefaultVpc(f(v)?),
-        Kind::Ec2ExistingVpc => Spec::Ec2ExistingVpc(f(v)?),
-        Kind::Elbv2LoadBalancer => Spec::Elbv2LoadBalancer(f(v)?),
-        Kind::Elbv2TargetGroup => Spec::Elbv2TargetGroup(f(v)?),
-        Kind::Elbv2Listener => Spec::Elbv2Listener(f(v)?),
-        Kind::EcsCluster => Spec::EcsCluster(f(v)?),
-        Kind::EcsTaskDefinition => Spec::EcsTaskDefinition(f(v)?),
-        Kind::EcsService => Spec::EcsService(f(v)?),
-    })
 }
 
 /// Turns the `$${` escapes of a fully resolved string into `${`.

@@ -360,9 +360,9 @@ pub fn desired_fields(spec: &Spec, name: Option<&str>) -> Fields {
         }
     }
     if let Some(n) = name {
-        let key = if spec.kind() == Kind::EcsTaskDefinition { "family" } else { "name" };
-        if spec.kind().naming().is_some() {
-            fields.insert(key.into(), Value::String(n.to_string()));
+        let facts = spec.kind().facts();
+        if facts.naming.is_some() {
+            fields.insert(facts.name_field.into(), Value::String(n.to_string()));
         }
     }
     fields

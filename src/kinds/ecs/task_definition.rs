@@ -1,51 +1,12 @@
-//! `ecs/cluster`, `ecs/task_definition` and `ecs/service`.
+//! `ecs/task_definition`.
 
-use super::check::{alnum_hyphen_underscore, Checker, NameRule};
-use super::common::{Size, StrList, Tags};
+use super::*;
+use crate::kinds::{Attr, KindSpec, Naming};
+use crate::model::check::{alnum_hyphen_underscore, Checker, NameRule};
+use crate::model::common::{Size, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// An ECS cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Cluster {
-    /// Cluster name; defaults to `<stack>-<logical name>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// CloudWatch Container Insights: `enabled`, `enhanced` or `disabled` (the default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_insights: Option<ContainerInsights>,
-    /// Capacity providers, such as `FARGATE` and `FARGATE_SPOT`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capacity_providers: Vec<String>,
-    /// The default capacity provider strategy for services that set none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub default_strategy: Vec<Strategy>,
-    #[serde(default, skip_serializing_if = "Tags::is_empty")]
-    pub tags: Tags,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainerInsights {
-    Enabled,
-    Enhanced,
-    Disabled,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Strategy {
-    /// `FARGATE`, `FARGATE_SPOT` or a capacity provider name.
-    pub provider: String,
-    /// Relative share of tasks, 0–1000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<u32>,
-    /// Tasks placed on this provider first, 0–100000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<u32>,
-}
 
 /// An ECS task definition. Every change registers a new revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -76,14 +37,6 @@ pub struct TaskDefinition {
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LaunchType {
-    #[default]
-    Fargate,
-    Ec2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -203,127 +156,6 @@ pub struct Logs {
     pub create_group: bool,
 }
 
-/// An ECS service that keeps `desired_count` tasks running.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Service {
-    /// Service name, unique in its cluster; defaults to `<stack>-<logical name>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The cluster's ARN, `${cluster.arn}`.
-    pub cluster: String,
-    /// The task definition's ARN, `${task.arn}`.
-    pub task_definition: String,
-    /// Number of tasks to keep running (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired_count: Option<u32>,
-    /// `fargate` (the default) or `ec2`; ignored when `capacity_provider_strategy` is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub launch_type: Option<LaunchType>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capacity_provider_strategy: Vec<Strategy>,
-    /// Fargate platform version, `LATEST` by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform_version: Option<String>,
-    /// Subnets and security groups of the tasks (awsvpc).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<Network>,
-    /// Target groups that receive the tasks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load_balancers: Vec<ServiceLoadBalancer>,
-    /// Seconds to ignore failing load balancer health checks after a task starts
-    /// (time for migrations to run), 0–2147483647.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check_grace_period: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<Deployment>,
-    /// Allow `aws ecs execute-command` into tasks.
-    #[serde(default)]
-    pub enable_execute_command: bool,
-    /// How apply waits for the service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<Wait>,
-    #[serde(default, skip_serializing_if = "Tags::is_empty")]
-    pub tags: Tags,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Network {
-    pub subnets: StrList,
-    #[serde(default, skip_serializing_if = "StrList::is_empty")]
-    pub security_groups: StrList,
-    /// Give each task a public IP (needed to pull images in a public subnet
-    /// without a NAT gateway). Default false.
-    #[serde(default)]
-    pub assign_public_ip: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceLoadBalancer {
-    /// The target group's ARN, `${tg.arn}`.
-    pub target_group: String,
-    /// A container of the task definition…
-    pub container: String,
-    /// …and one of its container ports.
-    pub port: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Deployment {
-    /// Stop a failing deployment; `rollback` also returns to the last good one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub circuit_breaker: Option<CircuitBreaker>,
-    /// Lower bound of running tasks during a deployment, percent (default 100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_healthy_percent: Option<u32>,
-    /// Upper bound of running tasks during a deployment, percent (default 200).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_percent: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CircuitBreaker {
-    #[serde(default = "yes")]
-    pub enable: bool,
-    #[serde(default = "yes")]
-    pub rollback: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Wait {
-    /// Wait until the deployment completes (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable: Option<bool>,
-    /// Longest wait in seconds (default 600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u32>,
-}
-
-pub const CLUSTER_NAME: NameRule = NameRule {
-    what: "cluster name",
-    max: 255,
-    charset: alnum_hyphen_underscore,
-    charset_text: "letters, digits, hyphens and underscores",
-    extra: None,
-};
-
-pub const SERVICE_NAME: NameRule = NameRule {
-    what: "service name",
-    max: 255,
-    charset: alnum_hyphen_underscore,
-    charset_text: "letters, digits, hyphens and underscores",
-    extra: None,
-};
-
 pub const FAMILY: NameRule = NameRule {
     what: "task definition family",
     max: 255,
@@ -355,43 +187,13 @@ fn describe_sizes(v: &[u32]) -> String {
     }
 }
 
-impl Cluster {
-    pub fn validate(&self, c: &mut Checker) {
-        if let Some(n) = &self.name {
-            CLUSTER_NAME.check(c, &["name"], n);
-        }
-        for (i, s) in self.default_strategy.iter().enumerate() {
-            check_strategy(c, "default_strategy", i, s);
-            if !self.capacity_providers.contains(&s.provider) {
-                c.error(
-                    "moor::ecs-strategy",
-                    &["default_strategy", &i.to_string(), "provider"],
-                    format!("`{}` is not in `capacity_providers`", s.provider),
-                    "unknown provider",
-                )
-                .help = Some("list it under `capacity_providers` first".into());
-            }
-        }
-    }
-}
-
-fn check_strategy(c: &mut Checker, field: &str, i: usize, s: &Strategy) {
-    let idx = i.to_string();
-    if let Some(w) = s.weight {
-        c.range(&[field, &idx, "weight"], "weight", w.into(), 0, 1000);
-    }
-    if let Some(b) = s.base {
-        c.range(&[field, &idx, "base"], "base", b.into(), 0, 100_000);
-    }
-}
-
 impl TaskDefinition {
     /// CPU units and memory MiB, when both are readable.
     pub fn sizes(&self) -> (Option<u32>, Option<u32>) {
         (self.cpu.cpu_units(), self.memory.memory_mib())
     }
 
-    pub fn validate(&self, c: &mut Checker) {
+    fn check(&self, c: &mut Checker) {
         if let Some(f) = &self.family {
             FAMILY.check(c, &["family"], f);
         }
@@ -562,55 +364,27 @@ impl TaskDefinition {
     }
 }
 
-impl Service {
-    pub fn validate(&self, c: &mut Checker) {
-        if let Some(n) = &self.name {
-            SERVICE_NAME.check(c, &["name"], n);
-        }
-        if self.launch_type.is_some() && !self.capacity_provider_strategy.is_empty() {
-            c.error(
-                "moor::service-launch",
-                &["launch_type"],
-                "set `launch_type` or `capacity_provider_strategy`, not both",
-                "conflicts with capacity_provider_strategy",
-            );
-        }
-        for (i, s) in self.capacity_provider_strategy.iter().enumerate() {
-            check_strategy(c, "capacity_provider_strategy", i, s);
-        }
-        for (i, lb) in self.load_balancers.iter().enumerate() {
-            c.port(&["load_balancers", &i.to_string(), "port"], lb.port);
-        }
-        if let Some(g) = self.health_check_grace_period {
-            if self.load_balancers.is_empty() {
-                c.error(
-                    "moor::service-grace",
-                    &["health_check_grace_period"],
-                    "a health check grace period needs `load_balancers`",
-                    "no load balancer to wait for",
-                );
-            }
-            c.range(&["health_check_grace_period"], "health_check_grace_period", g.into(), 0, 2_147_483_647);
-        }
-        if let Some(d) = &self.deployment {
-            let min = d.min_healthy_percent.unwrap_or(100);
-            let max = d.max_percent.unwrap_or(200);
-            if let Some(m) = d.min_healthy_percent {
-                c.range(&["deployment", "min_healthy_percent"], "min_healthy_percent", m.into(), 0, 100);
-            }
-            if max <= min.min(100) && max < 100 {
-                c.error(
-                    "moor::service-deployment",
-                    &["deployment", "max_percent"],
-                    format!("max_percent {max} leaves no room to deploy"),
-                    "must be at least 100, or above min_healthy_percent",
-                );
-            }
-        }
-        if let Some(w) = &self.wait {
-            if let Some(t) = w.timeout {
-                c.range(&["wait", "timeout"], "wait timeout", t.into(), 1, 86_400);
-            }
-        }
+impl KindSpec for TaskDefinition {
+    const KIND: &'static str = "ecs/task_definition";
+    const ID_IS_UNIQUE: bool = true;
+    const ATTRIBUTES: &'static [Attr] = &[
+        Attr::string("arn", "ARN of the current revision"),
+        Attr::string("family", "family name"),
+        Attr::integer("revision", "current revision number"),
+    ];
+    const NAMING: Option<Naming> = Some(Naming::NAMED);
+    const NAME_FIELD: &'static str = "family";
+    const DELETE_RANK: u8 = 1;
+
+    fn given_name(&self) -> Option<&str> {
+        self.family.as_deref()
+    }
+
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+
+    fn validate(&self, c: &mut Checker) {
+        self.check(c)
     }
 }

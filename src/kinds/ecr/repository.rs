@@ -1,7 +1,8 @@
-//! `ecr/repository` and the `ecr/existing_repository` lookup.
+//! `ecr/repository`.
 
-use super::check::{Checker, NameRule};
-use super::common::{PolicyDocument, Tags};
+use crate::kinds::{Attr, KindSpec, Naming};
+use crate::model::check::{Checker, NameRule};
+use crate::model::common::{PolicyDocument, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -140,8 +141,22 @@ fn ecr_name_shape(name: &str) -> Option<&'static str> {
     None
 }
 
-impl Repository {
-    pub fn validate(&self, c: &mut Checker) {
+impl KindSpec for Repository {
+    const KIND: &'static str = "ecr/repository";
+    const ATTRIBUTES: &'static [Attr] = super::REPOSITORY_ATTRIBUTES;
+    const NAMING: Option<Naming> = Some(Naming { max: 256, separator: '/', lowercase: true, no_underscore: false });
+    const REPLACE_ON: &'static [&'static str] = &["name", "encryption"];
+    const DELETE_RANK: u8 = 5;
+
+    fn given_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+
+    fn validate(&self, c: &mut Checker) {
         if let Some(name) = &self.name {
             NAME.check(c, &["name"], name);
         }
@@ -226,19 +241,5 @@ impl Repository {
                 }
             }
         }
-    }
-}
-
-/// An ECR repository that exists already, read but never changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExistingRepository {
-    /// Repository name.
-    pub name: String,
-}
-
-impl ExistingRepository {
-    pub fn validate(&self, c: &mut Checker) {
-        NAME.check(c, &["name"], &self.name);
     }
 }

@@ -1,7 +1,9 @@
-//! `iam/role`, `iam/policy` and the `iam/existing_role` lookup.
+//! `iam/role`.
 
-use super::check::{check_iam_path, iam_char, Checker, NameRule};
-use super::common::{PolicyDocument, Tags};
+use super::*;
+use crate::kinds::{Attr, KindSpec, Naming};
+use crate::model::check::{check_iam_path, iam_char, Checker, NameRule};
+use crate::model::common::{PolicyDocument, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,31 +59,6 @@ pub struct Trust {
     pub require_mfa: bool,
 }
 
-/// A customer managed IAM policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {
-    /// Policy name; defaults to `<stack>-<logical name>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Set at creation; changing it replaces the policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub document: PolicyDocument,
-    #[serde(default, skip_serializing_if = "Tags::is_empty")]
-    pub tags: Tags,
-}
-
-/// A role that exists already, read but never changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExistingRole {
-    /// Role name (not ARN).
-    pub name: String,
-}
-
 pub const ROLE_NAME: NameRule = NameRule {
     what: "IAM role name",
     max: 64,
@@ -90,84 +67,22 @@ pub const ROLE_NAME: NameRule = NameRule {
     extra: None,
 };
 
-pub const POLICY_NAME: NameRule = NameRule {
-    what: "IAM policy name",
-    max: 128,
-    charset: iam_char,
-    charset_text: "letters, digits and `+=,.@_-`",
-    extra: None,
-};
+impl KindSpec for Role {
+    const KIND: &'static str = "iam/role";
+    const ATTRIBUTES: &'static [Attr] = super::ROLE_ATTRIBUTES;
+    const NAMING: Option<Naming> = Some(Naming { max: 64, ..Naming::NAMED });
+    const REPLACE_ON: &'static [&'static str] = &["name", "path"];
+    const DELETE_RANK: u8 = 3;
 
-pub fn check_document(c: &mut Checker, path: &[&str], doc: &PolicyDocument, resource_policy: bool) {
-    if doc.statements.is_empty() {
-        let mut p = path.to_vec();
-        p.push("statements");
-        c.error("moor::policy-empty", &p, "policy document has no statements", "no statements").help =
-            Some("add a statement such as `- { actions: [ecr:BatchGetImage], resources: [\"*\"] }`".into());
+    fn given_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
-    if let Some(v) = &doc.version {
-        if v != "2012-10-17" && v != "2008-10-17" {
-            let mut p = path.to_vec();
-            p.push("version");
-            c.error("moor::policy-version", &p, format!("unknown policy version `{v}`"), "use 2012-10-17");
-        }
-    }
-    for (i, s) in doc.statements.iter().enumerate() {
-        let idx = i.to_string();
-        let mut p = path.to_vec();
-        p.extend(["statements", idx.as_str()]);
-        if s.actions.is_empty() && s.not_actions.is_empty() {
-            c.error("moor::policy-statement", &p, "statement has no `actions`", "no actions");
-        }
-        for (j, a) in s.actions.iter().enumerate() {
-            if a != "*" && !a.contains(':') && !a.contains("${") {
-                let j = j.to_string();
-                let mut ap = p.clone();
-                ap.extend(["actions", j.as_str()]);
-                c.error(
-                    "moor::policy-action",
-                    &ap,
-                    format!("action `{a}` has no service prefix"),
-                    "expected `service:Action`",
-                )
-                .help = Some("for example `ecr:BatchGetImage` or `logs:*`".into());
-            }
-        }
-        if resource_policy {
-            if s.principals.is_none() {
-                c.error(
-                    "moor::policy-principal",
-                    &p,
-                    "a statement of a resource policy needs `principals`",
-                    "no principals",
-                );
-            }
-        } else {
-            if s.resources.is_empty() {
-                c.error(
-                    "moor::policy-resource",
-                    &p,
-                    "statement has no `resources`",
-                    "use `resources: [\"*\"]` for all",
-                )
-                .help = Some("identity policies name the resources they allow; `*` means all".into());
-            }
-            if s.principals.is_some() {
-                let mut pp = p.clone();
-                pp.push("principals");
-                c.error(
-                    "moor::policy-principal",
-                    &pp,
-                    "an identity policy cannot name principals",
-                    "only in resource policies",
-                );
-            }
-        }
-    }
-}
 
-impl Role {
-    pub fn validate(&self, c: &mut Checker) {
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+
+    fn validate(&self, c: &mut Checker) {
         if let Some(n) = &self.name {
             ROLE_NAME.check(c, &["name"], n);
         }
@@ -230,23 +145,5 @@ impl Role {
             POLICY_NAME.check(c, &["inline_policies", name], name);
             check_document(c, &["inline_policies", name], doc, false);
         }
-    }
-}
-
-impl Policy {
-    pub fn validate(&self, c: &mut Checker) {
-        if let Some(n) = &self.name {
-            POLICY_NAME.check(c, &["name"], n);
-        }
-        if let Some(p) = &self.path {
-            check_iam_path(c, &["path"], p);
-        }
-        check_document(c, &["document"], &self.document, false);
-    }
-}
-
-impl ExistingRole {
-    pub fn validate(&self, c: &mut Checker) {
-        ROLE_NAME.check(c, &["name"], &self.name);
     }
 }

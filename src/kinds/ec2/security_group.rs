@@ -1,7 +1,8 @@
-//! `ec2/security_group` and the VPC lookups `ec2/default_vpc`, `ec2/existing_vpc`.
+//! `ec2/security_group`.
 
-use super::check::{Checker, NameRule};
-use super::common::Tags;
+use crate::kinds::{Attr, KindSpec, Naming};
+use crate::model::check::{Checker, NameRule};
+use crate::model::common::Tags;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -75,26 +76,6 @@ pub enum Protocol {
     All,
 }
 
-/// The default VPC of the region and its default subnets, read only.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultVpc {}
-
-/// An existing VPC, found by id or by its `Name` tag; read only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExistingVpc {
-    /// VPC id (`vpc-…`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Value of the VPC's `Name` tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Only subnets with this tag (`key: value`) are returned in `subnet_ids`.
-    #[serde(default, skip_serializing_if = "Tags::is_empty")]
-    pub subnet_tags: Tags,
-}
-
 pub const NAME: NameRule = NameRule {
     what: "security group name",
     max: 255,
@@ -117,8 +98,28 @@ fn is_cidr(s: &str, v6: bool) -> bool {
     }
 }
 
-impl SecurityGroup {
-    pub fn validate(&self, c: &mut Checker) {
+impl KindSpec for SecurityGroup {
+    const KIND: &'static str = "ec2/security_group";
+    const ID_IS_UNIQUE: bool = true;
+    const ATTRIBUTES: &'static [Attr] = &[
+        Attr::string("id", "group id, `sg-…`"),
+        Attr::string("name", "group name"),
+        Attr::string("arn", "group ARN"),
+        Attr::string("vpc_id", "VPC of the group"),
+    ];
+    const NAMING: Option<Naming> = Some(Naming::NAMED);
+    const REPLACE_ON: &'static [&'static str] = &["name", "description", "vpc"];
+    const DELETE_RANK: u8 = 3;
+
+    fn given_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+
+    fn validate(&self, c: &mut Checker) {
         if let Some(n) = &self.name {
             NAME.check(c, &["name"], n);
         }
@@ -216,23 +217,5 @@ fn check_rule(c: &mut Checker, dir: &str, idx: &str, r: &Rule) {
                 }
             }
         },
-    }
-}
-
-impl ExistingVpc {
-    pub fn validate(&self, c: &mut Checker) {
-        if self.id.is_some() == self.name.is_some() {
-            c.error(
-                "moor::vpc-lookup",
-                &[],
-                "an existing VPC is found by `id` or by `name`",
-                "set exactly one of them",
-            );
-        }
-        if let Some(id) = &self.id {
-            if !id.starts_with("vpc-") && !id.contains("${") {
-                c.error("moor::vpc-lookup", &["id"], format!("`{id}` is not a VPC id"), "expected vpc-…");
-            }
-        }
     }
 }

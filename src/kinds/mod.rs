@@ -1,0 +1,403 @@
+//! The resource kinds: one module per kind, and the one list of them.
+//!
+//! A kind is its spec type (what the file says about one resource) and the
+//! facts the engine needs about it, given by implementing [`KindSpec`]: its
+//! `service/kind` name, validation rules, exported attributes, naming rule,
+//! which fields force a replacement, whether its id is unique, when it is
+//! deleted among found resources. The engine asks these facts through
+//! [`Kind`] and [`Spec`] and never names a kind.
+//!
+//! [`for_each_kind!`] is the registry: one line per kind. From it come the
+//! [`Kind`] and [`Spec`] enums, [`Kind::ALL`], the YAML, JSON and schema
+//! dispatch, and (in `provider::aws`) the typed dispatch to each kind's
+//! provider. Adding a kind: its spec module here, its provider module, one
+//! registry line.
+
+pub mod ec2;
+pub mod ecr;
+pub mod ecs;
+pub mod elbv2;
+pub mod iam;
+
+use crate::model::check::Checker;
+use crate::model::common::Tags;
+use crate::yaml::{DeContext, DeError, Node};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+
+/// The registry: every kind, as `Variant => spec type, managed | lookup;`.
+/// Calls the macro it is given with the list, so each place that needs
+/// every kind (the enums here, the providers' dispatch) is generated from
+/// this one list. The order is the order of [`Kind::ALL`] (and of `Kind`'s
+/// `Ord`).
+#[macro_export]
+macro_rules! for_each_kind {
+    ($m:ident) => {
+        $m! {
+            EcrRepository => $crate::kinds::ecr::Repository, managed;
+            EcrExistingRepository => $crate::kinds::ecr::ExistingRepository, lookup;
+            IamRole => $crate::kinds::iam::Role, managed;
+            IamPolicy => $crate::kinds::iam::Policy, managed;
+            IamExistingRole => $crate::kinds::iam::ExistingRole, lookup;
+            Ec2SecurityGroup => $crate::kinds::ec2::SecurityGroup, managed;
+            Ec2DefaultVpc => $crate::kinds::ec2::DefaultVpc, lookup;
+            Ec2ExistingVpc => $crate::kinds::ec2::ExistingVpc, lookup;
+            Elbv2LoadBalancer => $crate::kinds::elbv2::LoadBalancer, managed;
+            Elbv2TargetGroup => $crate::kinds::elbv2::TargetGroup, managed;
+            Elbv2Listener => $crate::kinds::elbv2::Listener, managed;
+            EcsCluster => $crate::kinds::ecs::Cluster, managed;
+            EcsTaskDefinition => $crate::kinds::ecs::TaskDefinition, managed;
+            EcsService => $crate::kinds::ecs::Service, managed;
+        }
+    };
+}
+
+/// The type of a resource attribute, as seen by references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AttrType {
+    String,
+    Integer,
+    List,
+}
+
+/// An attribute a kind exports to `${resource.attribute}` references.
+#[derive(Debug, Clone, Copy)]
+pub struct Attr {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub doc: &'static str,
+}
+
+impl Attr {
+    pub const fn string(name: &'static str, doc: &'static str) -> Attr {
+        Attr { name, ty: AttrType::String, doc }
+    }
+    pub const fn integer(name: &'static str, doc: &'static str) -> Attr {
+        Attr { name, ty: AttrType::Integer, doc }
+    }
+    pub const fn list(name: &'static str, doc: &'static str) -> Attr {
+        Attr { name, ty: AttrType::List, doc }
+    }
+}
+
+/// How a kind's default physical name is made.
+#[derive(Debug, Clone, Copy)]
+pub struct Naming {
+    pub max: usize,
+    /// `/` for ECR's namespaced names, `-` otherwise.
+    pub separator: char,
+    pub lowercase: bool,
+    /// Replace `_` with `-` (load balancer and target group names).
+    pub no_underscore: bool,
+}
+
+impl Naming {
+    /// `<stack>-<logical>`, up to 255 characters, as given.
+    pub const NAMED: Naming = Naming { max: 255, separator: '-', lowercase: false, no_underscore: false };
+}
+
+/// What a kind is: its spec type and the facts the engine asks about it.
+///
+/// Every constant has the common answer as its default, so a kind states
+/// only how it differs.
+pub trait KindSpec:
+    Sized + Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static
+{
+    /// `service/kind`, as the file's `kind:` says it.
+    const KIND: &'static str;
+    /// A read-only lookup: finds something that exists and never changes it.
+    const LOOKUP: bool = false;
+    /// Whether AWS gives every new resource of this kind an id never used
+    /// before (a group id, an ARN with a random suffix, a task definition
+    /// revision). For the other kinds the id is built from the name, so a
+    /// namesake made after a delete has the same id, and only the tags or
+    /// [`crate::provider::Live::uid`] tell the two apart.
+    const ID_IS_UNIQUE: bool = false;
+    /// What `${resource.attribute}` references may read.
+    const ATTRIBUTES: &'static [Attr];
+    /// Rules for the default physical name; `None` for kinds without a name
+    /// of their own (listeners, lookups).
+    const NAMING: Option<Naming> = None;
+    /// The field that holds the physical name (`family` for a task definition).
+    const NAME_FIELD: &'static str = "name";
+    /// Fields AWS cannot change in place: changing one replaces the resource.
+    const REPLACE_ON: &'static [&'static str] = &[];
+    /// Resources found by their tags alone are deleted in rounds, lowest
+    /// rank first: users before what they use.
+    const DELETE_RANK: u8;
+
+    /// The kind's rules, run on what loaded; errors go to `c`.
+    fn validate(&self, _c: &mut Checker) {}
+
+    /// The physical name the file sets, if any.
+    fn given_name(&self) -> Option<&str> {
+        None
+    }
+
+    /// The physical name moor gives when the file sets none.
+    fn default_name(&self, stack: &str, logical: &str) -> Option<String> {
+        Self::NAMING.map(|n| crate::model::default_name(stack, logical, n))
+    }
+
+    /// The resource's own tags (the stack's tags are added to them); `None`
+    /// for kinds that carry no tags (lookups).
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+}
+
+/// The facts of [`KindSpec`] as values, for code that holds a [`Kind`].
+#[derive(Debug, Clone, Copy)]
+pub struct Facts {
+    pub kind: &'static str,
+    pub lookup: bool,
+    pub id_is_unique: bool,
+    pub attributes: &'static [Attr],
+    pub naming: Option<Naming>,
+    pub name_field: &'static str,
+    pub replace_on: &'static [&'static str],
+    pub delete_rank: u8,
+}
+
+impl Facts {
+    pub const fn of<S: KindSpec>() -> Facts {
+        Facts {
+            kind: S::KIND,
+            lookup: S::LOOKUP,
+            id_is_unique: S::ID_IS_UNIQUE,
+            attributes: S::ATTRIBUTES,
+            naming: S::NAMING,
+            name_field: S::NAME_FIELD,
+            replace_on: S::REPLACE_ON,
+            delete_rank: S::DELETE_RANK,
+        }
+    }
+}
+
+/// The methods of [`KindSpec`] that take a spec, callable on any kind's
+/// spec through [`Spec::as_dyn`].
+pub trait DynSpec {
+    fn validate(&self, c: &mut Checker);
+    fn given_name(&self) -> Option<&str>;
+    fn default_name(&self, stack: &str, logical: &str) -> Option<String>;
+    fn tags(&self) -> Option<&Tags>;
+}
+
+impl<S: KindSpec> DynSpec for S {
+    fn validate(&self, c: &mut Checker) {
+        KindSpec::validate(self, c)
+    }
+    fn given_name(&self) -> Option<&str> {
+        KindSpec::given_name(self)
+    }
+    fn default_name(&self, stack: &str, logical: &str) -> Option<String> {
+        KindSpec::default_name(self, stack, logical)
+    }
+    fn tags(&self) -> Option<&Tags> {
+        KindSpec::tags(self)
+    }
+}
+
+macro_rules! lookup_flag {
+    (managed) => {
+        false
+    };
+    (lookup) => {
+        true
+    };
+}
+
+macro_rules! define_kinds {
+    ($($variant:ident => $ty:ty, $role:ident;)*) => {
+        /// A resource kind.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $($variant,)*
+        }
+
+        /// A resource's settings, by kind.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Spec {
+            $($variant($ty),)*
+        }
+
+        // The registry's `managed`/`lookup` agrees with the kind's own word.
+        $(const _: () = assert!(<$ty as KindSpec>::LOOKUP == lookup_flag!($role));)*
+
+        impl Kind {
+            /// Every kind, in the registry's order.
+            pub const ALL: [Kind; [$(stringify!($variant)),*].len()] = [$(Kind::$variant,)*];
+
+            /// The kind's facts.
+            pub fn facts(self) -> &'static Facts {
+                match self {
+                    $(Kind::$variant => {
+                        const F: Facts = Facts::of::<$ty>();
+                        &F
+                    })*
+                }
+            }
+
+            /// Deserializes this kind's spec from a resource mapping
+            /// (without its `kind` and `depends_on` keys).
+            pub fn spec_from(self, node: &Node, cx: &DeContext) -> Result<Spec, DeError> {
+                Ok(match self {
+                    $(Kind::$variant => Spec::$variant(crate::yaml::from_node(node, cx)?),)*
+                })
+            }
+
+            /// This kind's spec from JSON (serde's own, not the YAML loader).
+            pub fn spec_from_json(self, v: serde_json::Value) -> Result<Spec, serde_json::Error> {
+                Ok(match self {
+                    $(Kind::$variant => Spec::$variant(serde_json::from_value(v)?),)*
+                })
+            }
+
+            /// This kind's JSON Schema (an object schema without `kind`).
+            pub fn schema(self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self {
+                    $(Kind::$variant => <$ty as JsonSchema>::json_schema(g),)*
+                }
+            }
+        }
+
+        impl Spec {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Spec::$variant(_) => Kind::$variant,)*
+                }
+            }
+
+            /// The spec as its kind's [`DynSpec`].
+            pub fn as_dyn(&self) -> &dyn DynSpec {
+                match self {
+                    $(Spec::$variant(s) => s,)*
+                }
+            }
+        }
+    };
+}
+
+for_each_kind!(define_kinds);
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        self.facts().kind
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Read-only lookups find something that exists and never change it.
+    pub fn is_lookup(self) -> bool {
+        self.facts().lookup
+    }
+
+    /// See [`KindSpec::ID_IS_UNIQUE`].
+    pub fn id_is_unique(self) -> bool {
+        self.facts().id_is_unique
+    }
+
+    pub fn attributes(self) -> &'static [Attr] {
+        self.facts().attributes
+    }
+
+    pub fn attribute(self, name: &str) -> Option<Attr> {
+        self.attributes().iter().copied().find(|a| a.name == name)
+    }
+
+    /// Rules for the default physical name; `None` for kinds without a name
+    /// of their own (listeners, lookups).
+    pub fn naming(self) -> Option<Naming> {
+        self.facts().naming
+    }
+
+    /// See [`KindSpec::REPLACE_ON`].
+    pub fn replace_fields(self) -> &'static [&'static str] {
+        self.facts().replace_on
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Kind::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown kind `{s}`")))
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Spec {
+    pub fn validate(&self, c: &mut Checker) {
+        self.as_dyn().validate(c)
+    }
+
+    /// The physical name the file sets, if any (`name`, or `family`).
+    pub fn given_name(&self) -> Option<&str> {
+        self.as_dyn().given_name()
+    }
+
+    /// The physical name moor gives when the file sets none.
+    pub fn default_name(&self, stack: &str, logical: &str) -> Option<String> {
+        self.as_dyn().default_name(stack, logical)
+    }
+
+    /// The resource's own tags (the stack's tags are added to them).
+    pub fn tags(&self) -> Option<&Tags> {
+        self.as_dyn().tags()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_its_name() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn kind_names_are_unique() {
+        let names: std::collections::BTreeSet<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), Kind::ALL.len());
+    }
+
+    #[test]
+    /// Found resources are deleted in rounds by rank (`discover::delete_rank`).
+    fn users_rank_before_what_they_use() {
+        use Kind::*;
+        for (user, used) in [
+            (EcsService, EcsCluster),
+            (EcsService, Elbv2TargetGroup),
+            (EcsService, Ec2SecurityGroup),
+            (EcsService, IamRole),
+            (EcsService, EcsTaskDefinition),
+            (Elbv2Listener, Elbv2TargetGroup),
+            (Elbv2Listener, Elbv2LoadBalancer),
+            (Elbv2LoadBalancer, Ec2SecurityGroup),
+            (EcsTaskDefinition, IamRole),
+            (EcsTaskDefinition, EcrRepository),
+            (IamRole, IamPolicy),
+            (IamPolicy, EcrRepository),
+        ] {
+            assert!(user.facts().delete_rank < used.facts().delete_rank, "{user} before {used}");
+        }
+    }
+}

@@ -60,10 +60,10 @@ impl Cross<'_> {
         c.error(
             "moor::reference-kind",
             path,
-            format!("`{tname}` is {} {tkind}, but this field takes {what}", crate::load::article(tkind.as_str())),
+            format!("`{tname}` is {} {tkind}, but this field takes {what}", crate::text::article(tkind.as_str())),
             format!("expects {want}"),
         )
-        .help = Some(format!("refer to {} {want} resource here", crate::load::article(&want)));
+        .help = Some(format!("refer to {} {want} resource here", crate::text::article(&want)));
     }
 
     /// `security_groups` takes group ids and `subnets` subnet ids.
@@ -105,7 +105,7 @@ impl Cross<'_> {
                         "moor::reference-kind",
                         &p,
                         format!("`{field}` takes {want} ids, but `${{{res}.{attr}}}` is not one"),
-                        format!("not {} {want} id", crate::load::article(want)),
+                        format!("not {} {want} id", crate::text::article(want)),
                     )
                     .help = Some(format!("`{field}` takes {what}"));
             }

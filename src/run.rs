@@ -663,19 +663,9 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> Outco
             }
         }
         let live = p.adopt(&t, &live).await.map_err(|e| Failure::Message(render::error_line(s, logical, r.kind(), &e)))?;
-        state.resources.insert(logical.to_string(), crate::state::Entry {
-            kind: r.kind(),
-            id: live.id.clone(),
-            uid: live.uid.clone(),
-            name: r.physical_name.clone(),
-            attrs: live.attrs.clone(),
-            depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),
-            force_delete: false,
-            applied: None,
-            deposed: Vec::new(),
-            unsettled: false,
-            pending: None,
-        });
+        // What apply would record, without the fields as applied: AWS has
+        // not been made to match the file (the next plan shows how it differs).
+        state.resources.insert(logical.to_string(), crate::apply::entry_of(&stack, &graph, logical, r.kind(), &live));
         state.serial += 1;
         backend.save(&state).map_err(|e| Failure::Error(e.to_string()))?;
         eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);

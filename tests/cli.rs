@@ -392,3 +392,52 @@ fn destroy_by_name_takes_the_name_as_it_is() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("2 deleted"), "{}", text(&o));
 }
+
+const SAME_STACK: &str = "\
+stack: cli-same
+region: us-east-1
+resources:
+  repo:
+    kind: ecr/repository
+    scan_on_push: true
+    empty_on_delete: true
+  cluster:
+    kind: ecs/cluster
+    depends_on: [repo]
+";
+
+/// The record's entries, without the fields as applied: import cannot know
+/// them (AWS has not been made to match the file).
+fn entries_without_applied(dir: &Path, stack: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(format!("state/{stack}.state.json"))).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut entries = record["resources"].take();
+    for (_, e) in entries.as_object_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("applied");
+    }
+    entries
+}
+
+/// Import records a resource as apply records it (id, uid, name, attributes,
+/// dependencies, deletion of contents), all but the fields as applied.
+#[test]
+fn import_records_what_apply_records() {
+    let d = workdir("same", SAME_STACK);
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let applied = entries_without_applied(&d, "cli-same");
+    assert_eq!(applied["repo"]["force_delete"], true, "{applied:#}");
+    assert_eq!(applied["cluster"]["depends_on"], serde_json::json!(["repo"]), "{applied:#}");
+
+    // The record is lost; both are imported back.
+    std::fs::remove_file(d.join("state/cli-same.state.json")).unwrap();
+    for logical in ["repo", "cluster"] {
+        let arn = applied[logical]["attrs"]["arn"].as_str().unwrap_or_else(|| panic!("{applied:#}"));
+        let o = moor(&d, &["import", logical, arn, "-f", "stack.yaml"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert_eq!(entries_without_applied(&d, "cli-same"), applied);
+
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

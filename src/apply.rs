@@ -49,7 +49,8 @@ pub struct MemoryStore(pub std::sync::Mutex<Option<State>>);
 
 impl StateStore for MemoryStore {
     fn save(&self, state: &State) -> Result<(), StateError> {
-        *self.0.lock().unwrap() = Some(state.clone());
+        // A poisoned lock still holds a whole record: it is replaced at once.
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(state.clone());
         Ok(())
     }
 }
@@ -542,6 +543,8 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
     match op.step {
         Step::Keep | Step::Read => Ok(Done::Up { live: ch.live.clone(), wrote: false, replaced_old: None }),
         Step::Wait => {
+            // The plan gives every wait, create and update a target, and
+            // waits and updates are of objects it read (`ch.live`).
             let t = target.expect("target for wait");
             let live = ch.live.as_ref().expect("a wait for something that exists");
             let settled = p.settle(&t, live, ch.redeploy).await?;

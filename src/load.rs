@@ -320,6 +320,7 @@ impl Names {
 impl Loader<'_> {
     fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) -> &mut Diag {
         self.diags.push(Diag::error(code, msg).in_file(&self.file).label(span, label));
+        // Pushed on the line above.
         self.diags.last_mut().expect("pushed")
     }
 
@@ -1286,6 +1287,7 @@ pub fn stack_name_is_valid(name: &str) -> bool {
 }
 
 pub(crate) fn key_span(root: &Node, path: &[&str]) -> Span {
+    // Callers name a key: the path is never empty.
     let (last, parent) = path.split_last().expect("non-empty path");
     root.path(parent).and_then(|p| p.entry(last)).map_or_else(Span::default, |(k, _)| k.span)
 }

@@ -283,7 +283,8 @@ pub struct Progress {
 
 impl Progress {
     fn line(&self, s: String) {
-        let _g = self.lock.lock().unwrap();
+        // The lock only keeps lines whole; it guards no data.
+        let _g = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = writeln!(std::io::stderr(), "{s}");
     }
 }

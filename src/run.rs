@@ -686,3 +686,40 @@ fn under_signal(outcome: Outcome, s: Style) -> Outcome {
     };
     Err(Failure::Signal { code, message })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_has_its_exit_code() {
+        assert_eq!(exit_code(Ok(Success::Done), false), EXIT_OK);
+        assert_eq!(exit_code(Ok(Success::Changes), false), EXIT_CHANGES);
+        assert_eq!(exit_code(Err(Failure::Shown), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Error("e".into())), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Message("m".into())), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Signal { code: 143, message: None }), false), 143);
+    }
+
+    #[test]
+    fn a_stack_from_the_record_alone_has_its_name_and_nothing_else() {
+        let o = RunOptions {
+            load: LoadOptions { region: Some("eu-west-1".into()), ..Default::default() },
+            state_dir: PathBuf::from(".moor"),
+            parallelism: 1,
+            max_requests: 1,
+            wait_timeout: Duration::ZERO,
+            force: false,
+            auto_approve: false,
+            color: false,
+        };
+        let (stack, graph) = recorded_stack("web-prod", &o).unwrap();
+        assert_eq!(stack.name, "web-prod");
+        assert_eq!(stack.region.as_deref(), Some("eu-west-1"));
+        assert!(stack.resources.is_empty() && stack.outputs.is_empty() && stack.tags.is_empty());
+        assert_eq!(graph.topo_order().unwrap_or_default().len(), 0);
+        for bad in ["web # prod", "web\nregion: x", "../web", "", "web-"] {
+            assert!(matches!(recorded_stack(bad, &o), Err(Failure::Error(m)) if m.contains("is not valid")), "{bad:?}");
+        }
+    }
+}

@@ -49,7 +49,8 @@ pub struct MemoryStore(pub std::sync::Mutex<Option<State>>);
 
 impl StateStore for MemoryStore {
     fn save(&self, state: &State) -> Result<(), StateError> {
-        *self.0.lock().unwrap() = Some(state.clone());
+        // A poisoned lock still holds a whole record: it is replaced at once.
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(state.clone());
         Ok(())
     }
 }
@@ -424,24 +425,7 @@ pub async fn apply<P: Provider + 'static>(
                         match (state.resources.get_mut(&op.resource), &ch.live) {
                             (Some(entry), _) => entry.pending = pending,
                             (None, Some(l)) => {
-                                let r = stack.resource(&op.resource);
-                                let entry = Entry {
-                                    kind: op.kind,
-                                    id: l.id.clone(),
-                                    uid: l.uid.clone(),
-                                    name: r.and_then(|r| r.physical_name.clone()),
-                                    attrs: l.attrs.clone(),
-                                    depends_on: graph
-                                        .dependencies(&op.resource)
-                                        .into_iter()
-                                        .map(str::to_string)
-                                        .collect(),
-                                    force_delete: false,
-                                    applied: None,
-                                    deposed: Vec::new(),
-                                    unsettled: false,
-                                    pending,
-                                };
+                                let entry = Entry { pending, ..entry_of(stack, graph, &op.resource, op.kind, l) };
                                 state.resources.insert(op.resource.clone(), entry);
                             }
                             (None, None) => {}
@@ -559,6 +543,8 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
     match op.step {
         Step::Keep | Step::Read => Ok(Done::Up { live: ch.live.clone(), wrote: false, replaced_old: None }),
         Step::Wait => {
+            // The plan gives every wait, create and update a target, and
+            // waits and updates are of objects it read (`ch.live`).
             let t = target.expect("target for wait");
             let live = ch.live.as_ref().expect("a wait for something that exists");
             let settled = p.settle(&t, live, ch.redeploy).await?;
@@ -695,6 +681,27 @@ fn deposed_of(l: &Live) -> Deposed {
     }
 }
 
+/// The record of the logical resource `logical` as the object `live`:
+/// what apply records for it, and what import records, so that the two
+/// cannot differ. Without the fields as applied, replaced objects, an
+/// unsettled wait or a pending deployment: the caller adds what it knows.
+pub fn entry_of(stack: &Stack, graph: &Graph, logical: &str, kind: Kind, live: &Live) -> Entry {
+    let r = stack.resource(logical);
+    Entry {
+        kind,
+        id: live.id.clone(),
+        uid: live.uid.clone(),
+        name: r.and_then(|r| r.physical_name.clone()),
+        attrs: live.attrs.clone(),
+        depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),
+        force_delete: r.is_some_and(|r| matches!(&r.spec, Spec::EcrRepository(x) if x.empty_on_delete)),
+        applied: None,
+        deposed: Vec::new(),
+        unsettled: false,
+        pending: None,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn record(
     state: &mut State,
@@ -714,9 +721,6 @@ fn record(
                 return;
             }
             let r = stack.resource(&op.resource);
-            let force_delete = r.is_some_and(|r| matches!(&r.spec, Spec::EcrRepository(x) if x.empty_on_delete));
-            let name = r.and_then(|r| r.physical_name.clone());
-            let depends_on = graph.dependencies(&op.resource).into_iter().map(str::to_string).collect();
             // What the file says now, with every reference known: AWS matches it.
             // Sensitive environment values are recorded as hashes only.
             let applied = r.map(|r| {
@@ -736,19 +740,7 @@ fn record(
             }
             state.resources.insert(
                 op.resource.clone(),
-                Entry {
-                    kind: op.kind,
-                    id: live.id.clone(),
-                    uid: live.uid.clone(),
-                    name,
-                    attrs: live.attrs.clone(),
-                    depends_on,
-                    force_delete,
-                    applied,
-                    deposed,
-                    unsettled: false,
-                    pending: None,
-                },
+                Entry { applied, deposed, ..entry_of(stack, graph, &op.resource, op.kind, &live) },
             );
             if wrote {
                 summary.writes += 1;

@@ -1,4 +1,5 @@
-//! Command line: raw arguments → validated options → one command → exit code.
+//! Command line: raw arguments → validated options → one command of
+//! [`crate::run`] → exit code. This module only parses arguments.
 //!
 //! Exit codes: 0 success; 1 errors (including a stack file with mistakes);
 //! 2 is reserved for "changes present" (`plan --detailed-exitcode`), so a
@@ -6,11 +7,9 @@
 //! Diagnostics and progress go to stderr; stdout carries only the command's
 //! product (a graph, a schema, JSON), so it can be piped.
 
-use crate::diag::{self, Diag};
-use crate::graph;
-use crate::load::{self, LoadOptions, Loaded};
+use crate::load::LoadOptions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -205,6 +204,8 @@ pub enum GraphFormat {
     Json,
 }
 
+/// Parses the arguments, runs the command, and turns its result into the
+/// exit code, in one place ([`crate::run::exit_code`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = match cli.color {
@@ -212,10 +213,24 @@ pub fn main() -> ExitCode {
         Color::Never => false,
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    let code = match cli.command {
-        Command::Validate { files, vars, format } => u8::from(!validate(&files, &vars, format, color)),
-        Command::Graph { file, vars, format } => u8::from(!graph_cmd(&file, &vars, format, color)),
-        Command::Schema => u8::from(!out(&crate::schema::stack_schema_json())),
+    let result = dispatch(cli.command, color);
+    ExitCode::from(crate::run::exit_code(result, color))
+}
+
+fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
+    match command {
+        Command::Validate { files, vars, format } => {
+            crate::run::validate_cmd(&files, &vars.options(), format == Format::Json, color)
+        }
+        Command::Graph { file, vars, format } => {
+            let format = match format {
+                GraphFormat::Dot => crate::run::GraphFormat::Dot,
+                GraphFormat::Mermaid => crate::run::GraphFormat::Mermaid,
+                GraphFormat::Json => crate::run::GraphFormat::Json,
+            };
+            crate::run::graph_cmd(&file, &vars.options(), format, color)
+        }
+        Command::Schema => crate::run::schema_cmd(),
         Command::Plan { file, run, json, detailed_exitcode, destroy } => {
             crate::run::plan_cmd(&file, destroy, json, detailed_exitcode, &run.options(color, false))
         }
@@ -245,133 +260,5 @@ pub fn main() -> ExitCode {
                 &run.options(color, false),
             )
         }
-    };
-    ExitCode::from(code)
-}
-
-/// Writes the command's product to stdout. A reader that stops early (`| head`)
-/// is not an error.
-pub(crate) fn out(text: &str) -> bool {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
-        Err(e) => {
-            eprintln!("moor: cannot write output: {e}");
-            false
-        }
     }
-}
-
-fn width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
-}
-
-fn eprint_diags(diags: &[Diag], color: bool) {
-    if !diags.is_empty() {
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(diag::render(diags, color, width()).as_bytes());
-    }
-}
-
-/// Loads a stack and builds its graph; every diagnostic of both.
-pub fn load_and_graph(file: &std::path::Path, opts: &LoadOptions) -> (Loaded, Option<graph::Graph>) {
-    let mut loaded = load::load_file(file, opts);
-    let mut g = None;
-    if let Some(stack) = &loaded.stack {
-        let (graph, diags) = graph::build(stack);
-        if diags.iter().any(Diag::is_error) {
-            loaded.stack = None;
-        } else {
-            g = Some(graph);
-        }
-        loaded.diags.extend(diags);
-    }
-    (loaded, g)
-}
-
-fn count(diags: &[Diag]) -> (usize, usize) {
-    let e = diags.iter().filter(|d| d.is_error()).count();
-    (e, diags.len() - e)
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
-fn validate(files: &[PathBuf], vars: &VarArgs, format: Format, color: bool) -> bool {
-    let opts = vars.options();
-    let mut all_ok = true;
-    let mut json_files = Vec::new();
-    for f in files {
-        let (loaded, _) = load_and_graph(f, &opts);
-        let (errors, warnings) = count(&loaded.diags);
-        all_ok &= errors == 0;
-        match format {
-            Format::Human => {
-                eprint_diags(&loaded.diags, color);
-                let name = f.display();
-                match &loaded.stack {
-                    Some(s) => {
-                        let w = if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() };
-                        eprintln!(
-                            "{name}: valid, stack `{}` with {}{w}",
-                            s.name,
-                            plural(s.resources.len(), "resource")
-                        );
-                    }
-                    None => eprintln!("{name}: {}, {}", plural(errors, "error"), plural(warnings, "warning")),
-                }
-            }
-            Format::Json => {
-                json_files.push(serde_json::json!({
-                    "file": f.display().to_string(),
-                    "valid": errors == 0,
-                    "stack": loaded.stack.as_ref().map(|s| s.name.clone()),
-                    "resources": loaded.stack.as_ref().map(|s| s.resources.len()),
-                    "errors": errors,
-                    "warnings": warnings,
-                    "diagnostics": loaded.diags.iter().map(Diag::to_json).collect::<Vec<_>>(),
-                }));
-            }
-        }
-    }
-    if format == Format::Json {
-        let out = serde_json::json!({ "valid": all_ok, "files": json_files });
-        let mut text = serde_json::to_string_pretty(&out).expect("json");
-        text.push('\n');
-        all_ok &= self::out(&text);
-    }
-    all_ok
-}
-
-fn graph_cmd(file: &std::path::Path, vars: &VarArgs, format: GraphFormat, color: bool) -> bool {
-    let (loaded, g) = load_and_graph(file, &vars.options());
-    eprint_diags(&loaded.diags, color);
-    let (Some(stack), Some(g)) = (&loaded.stack, g) else {
-        let (errors, _) = count(&loaded.diags);
-        eprintln!("{}: {}", file.display(), plural(errors, "error"));
-        return false;
-    };
-    let out = match format {
-        GraphFormat::Dot => g.to_dot(&stack.name),
-        GraphFormat::Mermaid => g.to_mermaid(),
-        GraphFormat::Json => {
-            let order = g.topo_order().unwrap_or_default();
-            let nodes: Vec<_> = order
-                .iter()
-                .map(|n| {
-                    let r = stack.resource(n).expect("node is a resource");
-                    serde_json::json!({ "name": n, "kind": r.kind(), "physical_name": r.physical_name, "depends_on": g.dependencies(n) })
-                })
-                .collect();
-            let mut s = serde_json::to_string_pretty(
-                &serde_json::json!({ "stack": stack.name, "order": order, "resources": nodes }),
-            )
-            .expect("json");
-            s.push('\n');
-            s
-        }
-    };
-    self::out(&out)
 }

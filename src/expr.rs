@@ -91,6 +91,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece>, ExprError> {
             i = end;
             continue;
         }
+        // The loop runs while `i < s.len()`, on a character boundary.
         let ch = s[i..].chars().next().expect("in bounds");
         lit.push(ch);
         i += ch.len_utf8();

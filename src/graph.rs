@@ -256,6 +256,7 @@ fn cycles(g: &Graph, stack: &Stack) -> Vec<Diag> {
             continue;
         }
         // Start at the resource that comes first in the file.
+        // A cycle has at least one node.
         let start = *scc.iter().min().expect("non-empty");
         let path = cycle_path(g, start, &scc);
         let names: Vec<&str> = path.iter().map(|i| g.dag[*i].name.as_str()).collect();

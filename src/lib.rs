@@ -30,5 +30,6 @@ pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod state;
+pub mod text;
 pub mod validate;
 pub mod yaml;

@@ -28,6 +28,7 @@ use crate::expr::{self, Piece, Target};
 use crate::model::check::Checker;
 use crate::model::common::Tags;
 use crate::model::{AttrType, Kind, Output, RefUse, Resource, Stack, VarType};
+use crate::text::{abbreviate, article, capital};
 use crate::yaml::{self, DeContext, DeError, DeErrorKind, Limits, Node, NodeKind, Span};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -319,6 +320,7 @@ impl Names {
 impl Loader<'_> {
     fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) -> &mut Diag {
         self.diags.push(Diag::error(code, msg).in_file(&self.file).label(span, label));
+        // Pushed on the line above.
         self.diags.last_mut().expect("pushed")
     }
 
@@ -690,21 +692,14 @@ impl Loader<'_> {
         let Some(node) = root.get("stack") else {
             return name.to_string();
         };
-        let ok = name.len() <= 64
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !name.ends_with('-');
-        if !ok && node.as_str().is_some() {
+        if !stack_name_is_valid(name) && node.as_str().is_some() {
             self.err(
                 "moor::stack-name",
                 node.span,
                 format!("stack name `{}` is not valid", abbreviate(name)),
                 "invalid stack name",
             )
-            .help = Some(
-                "a stack name is 1–64 letters, digits and hyphens, starting with a letter (it prefixes resource names)"
-                    .into(),
-            );
+            .help = Some(STACK_NAME_RULE.into());
         }
         name.to_string()
     }
@@ -1272,31 +1267,22 @@ fn friendly_message(m: &str) -> String {
     m.to_string()
 }
 
+/// What a stack name may be, as the help of a mistake says it.
+pub const STACK_NAME_RULE: &str =
+    "a stack name is 1–64 letters, digits and hyphens, starting with a letter (it prefixes resource names)";
+
+/// Whether `name` follows [`STACK_NAME_RULE`].
+pub fn stack_name_is_valid(name: &str) -> bool {
+    name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-')
+}
+
 pub(crate) fn key_span(root: &Node, path: &[&str]) -> Span {
+    // Callers name a key: the path is never empty.
     let (last, parent) = path.split_last().expect("non-empty path");
     root.path(parent).and_then(|p| p.entry(last)).map_or_else(Span::default, |(k, _)| k.span)
-}
-
-/// "a" or "an", by the word's first letter.
-pub fn article(word: &str) -> &'static str {
-    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
-        _ => "a",
-    }
-}
-
-fn capital(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-}
-
-/// Long names are cut in messages; the caret shows them whole.
-pub fn abbreviate(s: &str) -> String {
-    if s.chars().count() <= 48 {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    }
 }
 
 /// The commit of the work tree, by `git rev-parse HEAD`.

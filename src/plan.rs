@@ -193,6 +193,7 @@ pub struct PlanOptions {
 
 /// The target of a file resource: its spec resolved with what is known.
 pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Target, BTreeSet<String>) {
+    // Callers pass the names of the stack's resources (its graph's nodes).
     let r = stack.resource(logical).expect("resource of the stack");
     let (spec, unknown) = resolve_spec(&r.spec, known);
     let tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
@@ -328,6 +329,7 @@ pub fn diff(
     if !kind.is_lookup() && user_tags(tags) != user_tags(&live.tags) {
         out.push(FieldDiff {
             field: "tags".into(),
+            // Cannot fail: tags are a map of strings to strings.
             before: Some(serde_json::to_value(user_tags(&live.tags)).expect("tags")),
             after: Some(serde_json::to_value(user_tags(tags)).expect("tags")),
             after_unknown: false,
@@ -394,6 +396,7 @@ pub fn plan(
     // Attributes of resources that will change identity are not known yet.
     let mut known = p.known.clone();
     for logical in &order {
+        // The order is the graph's, whose nodes are the stack's resources.
         let r = stack.resource(logical).expect("in stack");
         let kind = r.kind();
         let (t, unknown) = target(stack, logical, &known, state);
@@ -799,6 +802,7 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
     // Resources of the file that exist and are ours, in reverse order.
     let mut seen = BTreeSet::new();
     for logical in order.iter().rev() {
+        // The order is the graph's, whose nodes are the stack's resources.
         let r = stack.resource(logical).expect("in stack");
         if r.kind().is_lookup() {
             continue;

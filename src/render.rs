@@ -233,12 +233,12 @@ pub fn error_line(style: Style, resource: &str, kind: Kind, e: &ProviderError) -
     format!("{} {resource} ({kind}): {e}", style.red("✗"))
 }
 
-/// The end of an apply or destroy, as text.
+/// The end of an apply or destroy, as text. Each failure was printed as it
+/// happened ([`Progress`]), so here it is only counted; what was skipped is
+/// listed here only (some of it, when the run is interrupted, is known only
+/// at the end).
 pub fn summary_text(s: &Summary, destroy: bool, style: Style) -> String {
     let mut out = String::new();
-    for f in &s.failed {
-        let _ = writeln!(out, "{}", error_line(style, &f.resource, f.kind, &f.error));
-    }
     for (r, why) in &s.skipped {
         let _ = writeln!(out, "{} {r}: {why}", style.yellow("skipped"));
     }
@@ -274,7 +274,7 @@ pub fn summary_text(s: &Summary, destroy: bool, style: Style) -> String {
 }
 
 /// Progress on stderr: a line when a step starts on a terminal, a line when
-/// it ends everywhere.
+/// it ends or fails everywhere (what is skipped is in the summary).
 pub struct Progress {
     pub style: Style,
     pub terminal: bool,
@@ -283,7 +283,8 @@ pub struct Progress {
 
 impl Progress {
     fn line(&self, s: String) {
-        let _g = self.lock.lock().unwrap();
+        // The lock only keeps lines whole; it guards no data.
+        let _g = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = writeln!(std::io::stderr(), "{s}");
     }
 }
@@ -318,8 +319,5 @@ impl Reporter for Progress {
     }
     fn failed(&self, resource: &str, kind: Kind, _step: Step, error: &ProviderError) {
         self.line(format!("  {}", error_line(self.style, resource, kind, error)));
-    }
-    fn skipped(&self, resource: &str, because: &str) {
-        self.line(format!("  {} {resource}: {because}", self.style.yellow("skipped")));
     }
 }

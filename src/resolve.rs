@@ -90,6 +90,7 @@ pub fn resolve_str(s: &str, known: &Known) -> (Value, bool) {
 /// A spec with every known reference filled in, and the names of its
 /// top-level fields that still hold an unknown one.
 pub fn resolve_spec(spec: &Spec, known: &Known) -> (Spec, BTreeSet<String>) {
+    // Cannot fail: specs are plain structs with string-keyed maps.
     let v = serde_json::to_value(spec).expect("specs serialize");
     let Value::Object(map) = v else { return (spec.clone(), BTreeSet::new()) };
     let mut unknown = BTreeSet::new();

@@ -1,15 +1,19 @@
-//! The commands that talk to AWS: plan, apply, destroy, import, outputs.
+//! The commands: validate, graph and schema, and those that talk to AWS:
+//! plan, apply, destroy, import, outputs.
 //!
-//! Each is the pipeline of the design: load and check the file, build the
-//! graph, take the stack's lock, read the state record, observe live AWS,
-//! plan, then (for apply and destroy) confirm and apply. Exit codes: 0
-//! success (for `plan --detailed-exitcode`: no changes), 1 error, 2 changes
-//! present (`plan --detailed-exitcode` only).
+//! Each AWS command is the pipeline of the design: load and check the file,
+//! build the graph, take the stack's lock, read the state record, observe
+//! live AWS, plan, then (for apply and destroy) confirm and apply.
+//!
+//! A command returns an [`Outcome`]; [`exit_code`] prints its failure, once,
+//! and maps it to the exit code: 0 success (for `plan --detailed-exitcode`:
+//! no changes), 1 error, 2 changes present (`plan --detailed-exitcode`
+//! only), 128 + the signal's number when a signal stopped the run.
 
 use crate::apply::{apply, ApplyOptions, Summary};
 use crate::diag::Diag;
-use crate::graph::Graph;
-use crate::load::{LoadOptions, Loaded};
+use crate::graph::{self, Graph};
+use crate::load::{self, LoadOptions, Loaded};
 use crate::model::Stack;
 use crate::observe::observe;
 use crate::plan::{plan, Plan, PlanOptions};
@@ -17,6 +21,7 @@ use crate::provider::aws::AwsProvider;
 use crate::provider::{Provider, ProviderOptions};
 use crate::render::{self, Progress, Style};
 use crate::state::{LocalBackend, State, StateError};
+use crate::text::plural;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +45,85 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
 
+/// How a command that did its work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Success {
+    Done,
+    /// `plan --detailed-exitcode` found changes.
+    Changes,
+}
+
+/// Why a command failed. It is printed once, by [`exit_code`], unless it
+/// was shown where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Already on stderr: a file's diagnostics with their count, a plan's
+    /// problems, an apply's failures and summary.
+    Shown,
+    /// Printed as `error: MESSAGE`.
+    Error(String),
+    /// Printed as it is: a hint, a cancellation, lines already styled.
+    Message(String),
+    /// A signal stopped the run; exits 128 + its number (1 when the
+    /// signal's number is not known).
+    Signal { code: u8, message: Option<String> },
+}
+
+impl Failure {
+    /// Stopped by a signal before anything changed.
+    fn stopped_unchanged() -> Failure {
+        Failure::Signal {
+            code: crate::interrupt::code().unwrap_or(EXIT_ERROR),
+            message: Some("Interrupted; nothing was changed.".into()),
+        }
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Signal { code, .. } => *code,
+            Failure::Shown | Failure::Error(_) | Failure::Message(_) => EXIT_ERROR,
+        }
+    }
+}
+
+pub type Outcome = Result<Success, Failure>;
+
+/// Prints the failure of a command, once, and maps its outcome to the exit
+/// code. The only place where a command's end becomes a code.
+pub fn exit_code(outcome: Outcome, color: bool) -> u8 {
+    match outcome {
+        Ok(Success::Done) => EXIT_OK,
+        Ok(Success::Changes) => EXIT_CHANGES,
+        Err(failure) => {
+            match &failure {
+                Failure::Shown | Failure::Signal { message: None, .. } => {}
+                Failure::Error(m) => eprintln!("{} {m}", Style { color }.red("error:")),
+                Failure::Message(m) | Failure::Signal { message: Some(m), .. } => eprintln!("{m}"),
+            }
+            failure.code()
+        }
+    }
+}
+
+/// Writes the command's product to stdout. A reader that stops early (`| head`)
+/// is not an error.
+pub fn out(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Message(format!("moor: cannot write output: {e}"))),
+    }
+}
+
+/// `value` as indented JSON and a newline.
+fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| Failure::Error(format!("cannot write JSON: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}
+
 fn eprint_diags(diags: &[Diag], color: bool) {
     if !diags.is_empty() {
         let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
@@ -51,22 +135,124 @@ fn style(o: &RunOptions) -> Style {
     Style { color: o.color }
 }
 
-/// The stack and its graph, or the diagnostics (printed) and `None`.
-fn load(file: &Path, o: &RunOptions) -> Option<(Stack, Graph)> {
-    let (loaded, graph): (Loaded, Option<Graph>) = crate::cli::load_and_graph(file, &o.load);
+/// Loads a stack and builds its graph; every diagnostic of both.
+pub fn load_and_graph(file: &Path, opts: &LoadOptions) -> (Loaded, Option<Graph>) {
+    let mut loaded = load::load_file(file, opts);
+    let mut g = None;
+    if let Some(stack) = &loaded.stack {
+        let (graph, diags) = graph::build(stack);
+        if diags.iter().any(Diag::is_error) {
+            loaded.stack = None;
+        } else {
+            g = Some(graph);
+        }
+        loaded.diags.extend(diags);
+    }
+    (loaded, g)
+}
+
+fn count(diags: &[Diag]) -> (usize, usize) {
+    let e = diags.iter().filter(|d| d.is_error()).count();
+    (e, diags.len() - e)
+}
+
+/// The stack and its graph; the diagnostics are printed.
+fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+    let (loaded, graph) = load_and_graph(file, &o.load);
     eprint_diags(&loaded.diags, o.color);
     match (loaded.stack, graph) {
-        (Some(s), Some(g)) => Some((s, g)),
+        (Some(s), Some(g)) => Ok((s, g)),
         _ => {
-            let errors = loaded.diags.iter().filter(|d| d.is_error()).count();
-            eprintln!(
-                "{}: {errors} error{}; nothing was read from or sent to AWS",
+            let (errors, _) = count(&loaded.diags);
+            Err(Failure::Message(format!(
+                "{}: {}; nothing was read from or sent to AWS",
                 file.display(),
-                if errors == 1 { "" } else { "s" }
-            );
-            None
+                plural(errors, "error")
+            )))
         }
     }
+}
+
+/// `moor validate`: every mistake of every file; `json` prints them on stdout.
+pub fn validate_cmd(files: &[PathBuf], opts: &LoadOptions, json: bool, color: bool) -> Outcome {
+    let mut all_ok = true;
+    let mut json_files = Vec::new();
+    for f in files {
+        let (loaded, _) = load_and_graph(f, opts);
+        let (errors, warnings) = count(&loaded.diags);
+        all_ok &= errors == 0;
+        if json {
+            json_files.push(serde_json::json!({
+                "file": f.display().to_string(),
+                "valid": errors == 0,
+                "stack": loaded.stack.as_ref().map(|s| s.name.clone()),
+                "resources": loaded.stack.as_ref().map(|s| s.resources.len()),
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": loaded.diags.iter().map(Diag::to_json).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
+        eprint_diags(&loaded.diags, color);
+        let name = f.display();
+        match &loaded.stack {
+            Some(s) => {
+                let w = if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() };
+                eprintln!("{name}: valid, stack `{}` with {}{w}", s.name, plural(s.resources.len(), "resource"));
+            }
+            None => eprintln!("{name}: {}, {}", plural(errors, "error"), plural(warnings, "warning")),
+        }
+    }
+    if json {
+        out(&json_text(&serde_json::json!({ "valid": all_ok, "files": json_files }))?)?;
+    }
+    if all_ok {
+        Ok(Success::Done)
+    } else {
+        Err(Failure::Shown)
+    }
+}
+
+/// The forms of `moor graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+/// `moor graph`: the dependency graph on stdout.
+pub fn graph_cmd(file: &Path, opts: &LoadOptions, format: GraphFormat, color: bool) -> Outcome {
+    let (loaded, g) = load_and_graph(file, opts);
+    eprint_diags(&loaded.diags, color);
+    let (Some(stack), Some(g)) = (&loaded.stack, g) else {
+        let (errors, _) = count(&loaded.diags);
+        return Err(Failure::Message(format!("{}: {}", file.display(), plural(errors, "error"))));
+    };
+    let text = match format {
+        GraphFormat::Dot => g.to_dot(&stack.name),
+        GraphFormat::Mermaid => g.to_mermaid(),
+        GraphFormat::Json => {
+            let order = g.topo_order().unwrap_or_default();
+            // The graph's nodes are the stack's resources.
+            let nodes: Vec<_> = order
+                .iter()
+                .filter_map(|n| stack.resource(n).map(|r| (n, r)))
+                .map(|(n, r)| {
+                    serde_json::json!({ "name": n, "kind": r.kind(), "physical_name": r.physical_name, "depends_on": g.dependencies(n) })
+                })
+                .collect();
+            json_text(&serde_json::json!({ "stack": stack.name, "order": order, "resources": nodes }))?
+        }
+    };
+    out(&text)?;
+    Ok(Success::Done)
+}
+
+/// `moor schema`: the JSON Schema of stack files on stdout.
+pub fn schema_cmd() -> Outcome {
+    out(&crate::schema::stack_schema_json())?;
+    Ok(Success::Done)
 }
 
 fn provider_options(o: &RunOptions) -> ProviderOptions {
@@ -88,7 +274,7 @@ fn connect_early(rt: &tokio::runtime::Runtime, o: &RunOptions) -> Early {
 
 /// The provider for the stack's region: the early one when it is in that
 /// region, else a new one.
-async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Option<Arc<AwsProvider>> {
+async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Result<Arc<AwsProvider>, Failure> {
     let first = match early {
         Some(handle) => handle.await.ok().and_then(Result::ok),
         None => None,
@@ -98,21 +284,15 @@ async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Option<Arc<AwsP
         Some(p) => Ok(p),
         None => AwsProvider::connect(stack.region.clone(), provider_options(o)).await,
     };
-    match made {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            eprintln!("{} {e}", style(o).red("error:"));
-            None
-        }
-    }
+    made.map(Arc::new).map_err(|e| Failure::Error(e.to_string()))
 }
 
 /// The state record; a corrupt one is set aside and rebuilt from the
 /// resources' tags (reads by name find what carries this stack's tags).
-fn read_state(backend: &LocalBackend, stack: &Stack, o: &RunOptions) -> Option<State> {
+fn read_state(backend: &LocalBackend, stack: &Stack, o: &RunOptions) -> Result<State, Failure> {
     match backend.load(&stack.name) {
-        Ok(Some(s)) => Some(s),
-        Ok(None) => Some(State::new(&stack.name, stack.region.as_deref())),
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Ok(State::new(&stack.name, stack.region.as_deref())),
         Err(StateError::Corrupt { path, reason }) => {
             let aside = backend.quarantine(&stack.name);
             eprintln!(
@@ -121,12 +301,9 @@ fn read_state(backend: &LocalBackend, stack: &Stack, o: &RunOptions) -> Option<S
                 path.display(),
                 aside.map_or("(could not move it)".to_string(), |p| p.display().to_string())
             );
-            Some(State::new(&stack.name, stack.region.as_deref()))
+            Ok(State::new(&stack.name, stack.region.as_deref()))
         }
-        Err(e) => {
-            eprintln!("{} {e}", style(o).red("error:"));
-            None
-        }
+        Err(e) => Err(Failure::Error(e.to_string())),
     }
 }
 
@@ -137,51 +314,53 @@ async fn make_plan<P: Provider + ?Sized>(
     state: &State,
     destroy: bool,
     o: &RunOptions,
-) -> Option<Plan> {
+) -> Result<Plan, Failure> {
     match observe(p, stack, graph, state).await {
-        Ok(observed) => Some(plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force })),
+        Ok(observed) => Ok(plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force })),
         Err(errors) => {
+            let mut text = String::new();
             for e in errors {
                 let kind = stack
                     .resource(&e.resource)
                     .map(|r| r.kind().to_string())
                     .or_else(|| state.resources.get(&e.resource).map(|x| x.kind.to_string()));
                 let kind = kind.map(|k| format!(" ({k})")).unwrap_or_default();
-                eprintln!("{} reading {}{kind}: {}", style(o).red("✗"), e.resource, e.error);
+                text.push_str(&format!("{} reading {}{kind}: {}\n", style(o).red("✗"), e.resource, e.error));
             }
-            eprintln!("could not read the live state of the stack; nothing was changed");
-            None
+            text.push_str("could not read the live state of the stack; nothing was changed");
+            Err(Failure::Message(text))
         }
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))
 }
 
 /// `moor plan`.
-pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunOptions) -> u8 {
-    let rt = runtime();
+pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunOptions) -> Outcome {
+    let rt = runtime()?;
     let early = connect_early(&rt, o);
-    let Some((stack, graph)) = load(file, o) else { return EXIT_ERROR };
+    let (stack, graph) = load(file, o)?;
     rt.block_on(async {
-        let Some(p) = connect(&stack, o, early).await else { return EXIT_ERROR };
+        let p = connect(&stack, o, early).await?;
         let backend = LocalBackend::new(&o.state_dir);
-        let Some(state) = read_state(&backend, &stack, o) else { return EXIT_ERROR };
-        let Some(pl) = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await else { return EXIT_ERROR };
+        let state = read_state(&backend, &stack, o)?;
+        let pl = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
         if json {
-            let mut text = serde_json::to_string_pretty(&render::plan_json(&pl)).expect("json");
-            text.push('\n');
-            crate::cli::out(&text);
+            out(&json_text(&render::plan_json(&pl))?)?;
         } else {
             eprint!("{}", render::plan_text(&pl, style(o), false));
         }
         if !pl.problems.is_empty() {
-            EXIT_ERROR
+            Err(Failure::Shown)
         } else if detailed && pl.has_changes() {
-            EXIT_CHANGES
+            Ok(Success::Changes)
         } else {
-            EXIT_OK
+            Ok(Success::Done)
         }
     })
 }
@@ -221,10 +400,12 @@ async fn unless_interrupted<T>(fut: impl std::future::Future<Output = T>) -> Opt
     }
 }
 
-/// The exit code of a run stopped before it changed anything.
-fn stopped_unchanged() -> u8 {
-    eprintln!("Interrupted; nothing was changed.");
-    crate::interrupt::code().unwrap_or(EXIT_ERROR)
+/// The end of a run that a signal stopped, after it may have changed AWS.
+fn check_signal() -> Result<(), Failure> {
+    match crate::interrupt::code() {
+        Some(code) => Err(Failure::Signal { code, message: None }),
+        None => Ok(()),
+    }
 }
 
 async fn execute<P: Provider + 'static>(
@@ -251,13 +432,42 @@ async fn execute<P: Provider + 'static>(
 }
 
 /// `moor apply` and `moor destroy`.
-pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> u8 {
-    let rt = runtime();
+pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> Outcome {
+    let rt = runtime()?;
     on_interrupt(&rt, o.color);
-    let code = apply_on(&rt, file, stack_name, destroy, o);
+    let outcome = apply_on(&rt, file, stack_name, destroy, o);
     // A confirmation still reading the terminal is not waited for.
     rt.shutdown_background();
-    code
+    outcome
+}
+
+/// The stack of a destroy without its file: its name, no resources (the
+/// state record knows what to delete), the region of `--region` or the
+/// environment (else the record's).
+fn recorded_stack(name: &str, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+    if !load::stack_name_is_valid(name) {
+        return Err(Failure::Error(format!(
+            "stack name `{}` is not valid: {}",
+            crate::text::abbreviate(name),
+            load::STACK_NAME_RULE
+        )));
+    }
+    let mut stack = Stack {
+        name: name.to_string(),
+        region: o.load.region.clone().or_else(|| std::env::var("AWS_REGION").ok()),
+        description: None,
+        tags: Default::default(),
+        variables: Vec::new(),
+        resources: Vec::new(),
+        outputs: Vec::new(),
+        refs: Vec::new(),
+        file: crate::diag::SourceFile::new("(no file)", ""),
+        depends_on_spans: Default::default(),
+        index: Default::default(),
+    };
+    stack.reindex();
+    let (g, _) = graph::build(&stack);
+    Ok((stack, g))
 }
 
 fn apply_on(
@@ -266,48 +476,26 @@ fn apply_on(
     stack_name: Option<&str>,
     destroy: bool,
     o: &RunOptions,
-) -> u8 {
+) -> Outcome {
     let early = connect_early(rt, o);
     let (stack, graph) = match (file, stack_name) {
-        (Some(f), _) => match load(f, o) {
-            Some(x) => x,
-            None => return EXIT_ERROR,
-        },
+        (Some(f), _) => load(f, o)?,
         // Destroy without the file: the state record knows what to delete.
-        (None, Some(name)) => {
-            let text = format!("stack: {name}\n");
-            let mut lo = o.load.clone();
-            lo.vars.clear();
-            let l = crate::load::load_str("(no file)", &text, &lo);
-            let Some(mut s) = l.stack else {
-                eprint_diags(&l.diags, o.color);
-                return EXIT_ERROR;
-            };
-            s.region = o.load.region.clone().or_else(|| std::env::var("AWS_REGION").ok());
-            let (g, _) = crate::graph::build(&s);
-            (s, g)
-        }
+        (None, Some(name)) => recorded_stack(name, o)?,
         (None, None) => {
-            eprintln!("give the stack file, or --stack NAME to destroy a stack whose file is gone");
-            return EXIT_ERROR;
+            return Err(Failure::Message(
+                "give the stack file, or --stack NAME to destroy a stack whose file is gone".into(),
+            ))
         }
     };
     let s = style(o);
     rt.block_on(async {
         let backend = LocalBackend::new(&o.state_dir);
-        let _lock = match backend.lock(&stack.name) {
-            Ok((lock, warning)) => {
-                if let Some(w) = warning {
-                    eprintln!("{} {w}", s.yellow("warning:"));
-                }
-                lock
-            }
-            Err(e) => {
-                eprintln!("{} {e}", s.red("error:"));
-                return EXIT_ERROR;
-            }
-        };
-        let Some(mut state) = read_state(&backend, &stack, o) else { return EXIT_ERROR };
+        let (_lock, warning) = backend.lock(&stack.name).map_err(|e| Failure::Error(e.to_string()))?;
+        if let Some(w) = warning {
+            eprintln!("{} {w}", s.yellow("warning:"));
+        }
+        let mut state = read_state(&backend, &stack, o)?;
         if state.region.is_none() {
             state.region = stack.region.clone();
         }
@@ -315,33 +503,30 @@ fn apply_on(
         if stack.region.is_none() {
             stack.region = state.region.clone();
         }
-        let Some(p) = connect(&stack, o, early).await else { return EXIT_ERROR };
+        let p = connect(&stack, o, early).await?;
         let Some(planned) = unless_interrupted(make_plan(p.as_ref(), &stack, &graph, &state, destroy, o)).await else {
-            return stopped_unchanged();
+            return Err(Failure::stopped_unchanged());
         };
-        let Some(pl) = planned else { return EXIT_ERROR };
+        let pl = planned?;
         eprint!("{}", render::plan_text(&pl, s, false));
         if !pl.problems.is_empty() {
-            eprintln!("\nNothing was changed.");
-            return EXIT_ERROR;
+            return Err(Failure::Message("\nNothing was changed.".into()));
         }
         if !pl.has_changes() {
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
             let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
-            if let Some(code) = crate::interrupt::code() {
-                return code;
-            }
+            check_signal()?;
             if !summary.ok() {
                 eprint!("{}", render::summary_text(&summary, destroy, s));
-                return EXIT_ERROR;
+                return Err(Failure::Shown);
             }
             if !destroy {
                 if let Ok(Some(st)) = backend.load(&stack.name) {
-                    print_outputs(&st, o);
+                    print_outputs(&st, o)?;
                 }
             }
-            return EXIT_OK;
+            return Ok(Success::Done);
         }
         let question =
             if destroy { format!("\nDestroy stack {}?", stack.name) } else { "\nApply these changes?".to_string() };
@@ -349,41 +534,32 @@ fn apply_on(
             let o = o.clone();
             unless_interrupted(tokio::task::spawn_blocking(move || confirm(&question, &o))).await
         };
-        let Some(answer) = asked else { return stopped_unchanged() };
+        let Some(answer) = asked else { return Err(Failure::stopped_unchanged()) };
         match answer.unwrap_or_else(|e| Err(e.to_string())) {
-            Ok(true) if crate::interrupt::is_set() => return stopped_unchanged(),
+            Ok(true) if crate::interrupt::is_set() => return Err(Failure::stopped_unchanged()),
             Ok(true) => {}
-            Ok(false) => {
-                eprintln!("Cancelled; nothing was changed.");
-                return EXIT_ERROR;
-            }
-            Err(e) => {
-                eprintln!("{} {e}", s.red("error:"));
-                return EXIT_ERROR;
-            }
+            Ok(false) => return Err(Failure::Message("Cancelled; nothing was changed.".into())),
+            Err(e) => return Err(Failure::Error(e)),
         }
         eprintln!();
         let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
         eprint!("{}", render::summary_text(&summary, destroy, s));
-        if let Some(code) = crate::interrupt::code() {
-            return code;
+        check_signal()?;
+        if !summary.ok() {
+            return Err(Failure::Shown);
         }
-        if summary.ok() && !destroy {
+        if !destroy {
             if let Ok(Some(st)) = backend.load(&stack.name) {
-                print_outputs(&st, o);
+                print_outputs(&st, o)?;
             }
         }
-        if summary.ok() {
-            EXIT_OK
-        } else {
-            EXIT_ERROR
-        }
+        Ok(Success::Done)
     })
 }
 
-fn print_outputs(state: &State, o: &RunOptions) {
+fn print_outputs(state: &State, o: &RunOptions) -> Result<(), Failure> {
     if state.outputs.is_empty() {
-        return;
+        return Ok(());
     }
     eprintln!("\n{}", style(o).bold("Outputs:"));
     let mut text = String::new();
@@ -391,7 +567,7 @@ fn print_outputs(state: &State, o: &RunOptions) {
     for (k, v) in &state.outputs {
         text.push_str(&format!("{k:w$} = {v}\n"));
     }
-    crate::cli::out(&text);
+    out(&text)
 }
 
 /// `moor outputs`: the outputs recorded by the last apply, no AWS call.
@@ -401,136 +577,149 @@ pub fn outputs_cmd(
     json: bool,
     name: Option<&str>,
     o: &RunOptions,
-) -> u8 {
+) -> Outcome {
     let stack = match (file, stack_name) {
         (_, Some(n)) => n.to_string(),
-        (Some(f), None) => match load(f, o) {
-            Some((s, _)) => s.name,
-            None => return EXIT_ERROR,
-        },
-        (None, None) => {
-            eprintln!("give the stack file or --stack NAME");
-            return EXIT_ERROR;
-        }
+        (Some(f), None) => load(f, o)?.0.name,
+        (None, None) => return Err(Failure::Message("give the stack file or --stack NAME".into())),
     };
     let backend = LocalBackend::new(&o.state_dir);
     let state = match backend.load(&stack) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            eprintln!("stack `{stack}` has no state record in {}: apply it first", o.state_dir.display());
-            return EXIT_ERROR;
+            return Err(Failure::Message(format!(
+                "stack `{stack}` has no state record in {}: apply it first",
+                o.state_dir.display()
+            )))
         }
-        Err(e) => {
-            eprintln!("{} {e}", style(o).red("error:"));
-            return EXIT_ERROR;
-        }
+        Err(e) => return Err(Failure::Error(e.to_string())),
     };
     if let Some(n) = name {
-        return match state.outputs.get(n) {
-            Some(v) => {
-                crate::cli::out(&format!("{v}\n"));
-                EXIT_OK
-            }
-            None => {
-                let names: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
-                eprintln!("no output `{n}`; {}", crate::diag::did_you_mean(n, &names, "output"));
-                EXIT_ERROR
-            }
+        let Some(v) = state.outputs.get(n) else {
+            let names: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
+            return Err(Failure::Message(format!(
+                "no output `{n}`; {}",
+                crate::diag::did_you_mean(n, &names, "output")
+            )));
         };
+        out(&format!("{v}\n"))?;
+        return Ok(Success::Done);
     }
     if json {
-        let mut text = serde_json::to_string_pretty(&state.outputs).expect("json");
-        text.push('\n');
-        crate::cli::out(&text);
+        out(&json_text(&state.outputs)?)?;
     } else {
         let w = state.outputs.keys().map(String::len).max().unwrap_or(0);
         let text: String = state.outputs.iter().map(|(k, v)| format!("{k:w$} = {v}\n")).collect();
-        crate::cli::out(&text);
+        out(&text)?;
     }
-    EXIT_OK
+    Ok(Success::Done)
 }
 
 /// `moor import`: adopt an existing resource as a logical resource of the
 /// stack: tag it as the stack's and record it.
-pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> u8 {
-    let Some((stack, _graph)) = load(file, o) else { return EXIT_ERROR };
+pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> Outcome {
+    let (stack, graph) = load(file, o)?;
     let s = style(o);
     let Some(r) = stack.resource(logical) else {
         let names: Vec<&str> = stack.resources.iter().map(|r| r.name.as_str()).collect();
-        eprintln!(
-            "{} the stack has no resource `{logical}`; {}",
-            s.red("error:"),
+        return Err(Failure::Error(format!(
+            "the stack has no resource `{logical}`; {}",
             crate::diag::did_you_mean(logical, &names, "resource")
-        );
-        return EXIT_ERROR;
+        )));
     };
     if r.kind().is_lookup() {
-        eprintln!("{} `{logical}` is a lookup ({}); lookups read resources without owning them, so there is nothing to import", s.red("error:"), r.kind());
-        return EXIT_ERROR;
+        return Err(Failure::Error(format!(
+            "`{logical}` is a lookup ({}); lookups read resources without owning them, so there is nothing to import",
+            r.kind()
+        )));
     }
-    let rt = runtime();
+    let rt = runtime()?;
     on_interrupt(&rt, o.color);
-    let code = rt.block_on(async {
+    let outcome = rt.block_on(async {
         let backend = LocalBackend::new(&o.state_dir);
-        let _lock = match backend.lock(&stack.name) {
-            Ok((l, _)) => l,
-            Err(e) => {
-                eprintln!("{} {e}", s.red("error:"));
-                return EXIT_ERROR;
-            }
-        };
-        let Some(mut state) = read_state(&backend, &stack, o) else { return EXIT_ERROR };
-        let Some(p) = connect(&stack, o, None).await else { return EXIT_ERROR };
+        let (_lock, _) = backend.lock(&stack.name).map_err(|e| Failure::Error(e.to_string()))?;
+        let mut state = read_state(&backend, &stack, o)?;
+        let p = connect(&stack, o, None).await?;
         let (mut t, _) = crate::plan::target(&stack, logical, &Default::default(), &state);
         t.id = Some(id.to_string());
         let live = match p.read(&t).await {
             Ok(Some(l)) => l,
             Ok(None) => {
-                eprintln!("{} no {} with id `{id}` exists in {}", s.red("error:"), r.kind(), stack.region.as_deref().unwrap_or("this region"));
-                return EXIT_ERROR;
+                return Err(Failure::Error(format!(
+                    "no {} with id `{id}` exists in {}",
+                    r.kind(),
+                    stack.region.as_deref().unwrap_or("this region")
+                )))
             }
-            Err(e) => {
-                eprintln!("{}", render::error_line(s, logical, r.kind(), &e));
-                return EXIT_ERROR;
-            }
+            Err(e) => return Err(Failure::Message(render::error_line(s, logical, r.kind(), &e))),
         };
-        if let (Some(other), Some(res)) = (live.tags.get(crate::provider::TAG_STACK), live.tags.get(crate::provider::TAG_RESOURCE)) {
+        if let (Some(other), Some(res)) =
+            (live.tags.get(crate::provider::TAG_STACK), live.tags.get(crate::provider::TAG_RESOURCE))
+        {
             if other != &stack.name || res != logical {
-                eprintln!("{} `{id}` is resource `{res}` of stack `{other}`; remove it from that stack first", s.red("error:"));
-                return EXIT_ERROR;
+                return Err(Failure::Error(format!(
+                    "`{id}` is resource `{res}` of stack `{other}`; remove it from that stack first"
+                )));
             }
         }
-        let live = match p.adopt(&t, &live).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("{}", render::error_line(s, logical, r.kind(), &e));
-                return EXIT_ERROR;
-            }
-        };
-        let (graph, _) = crate::graph::build(&stack);
-        state.resources.insert(
-            logical.to_string(),
-            crate::state::Entry {
-                kind: r.kind(),
-                id: live.id.clone(),
-                uid: live.uid.clone(),
-                name: r.physical_name.clone(),
-                attrs: live.attrs.clone(),
-                depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),
-                force_delete: false,
-                applied: None,
-                deposed: Vec::new(),
-                unsettled: false,
-                pending: None,
-            },
-        );
+        let live = p.adopt(&t, &live).await.map_err(|e| Failure::Message(render::error_line(s, logical, r.kind(), &e)))?;
+        // What apply would record, without the fields as applied: AWS has
+        // not been made to match the file (the next plan shows how it differs).
+        state.resources.insert(logical.to_string(), crate::apply::entry_of(&stack, &graph, logical, r.kind(), &live));
         state.serial += 1;
-        if let Err(e) = backend.save(&state) {
-            eprintln!("{} {e}", s.red("error:"));
-            return EXIT_ERROR;
-        }
+        backend.save(&state).map_err(|e| Failure::Error(e.to_string()))?;
         eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);
-        EXIT_OK
+        Ok(Success::Done)
     });
-    crate::interrupt::code().unwrap_or(code)
+    under_signal(outcome, s)
+}
+
+/// The outcome of a run that a signal may have stopped after it changed
+/// AWS: the signal's exit code, and its failure's message, if any.
+fn under_signal(outcome: Outcome, s: Style) -> Outcome {
+    let Some(code) = crate::interrupt::code() else { return outcome };
+    let message = match outcome {
+        Ok(_) | Err(Failure::Shown) => None,
+        Err(Failure::Error(m)) => Some(format!("{} {m}", s.red("error:"))),
+        Err(Failure::Message(m)) => Some(m),
+        Err(Failure::Signal { message, .. }) => message,
+    };
+    Err(Failure::Signal { code, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_has_its_exit_code() {
+        assert_eq!(exit_code(Ok(Success::Done), false), EXIT_OK);
+        assert_eq!(exit_code(Ok(Success::Changes), false), EXIT_CHANGES);
+        assert_eq!(exit_code(Err(Failure::Shown), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Error("e".into())), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Message("m".into())), false), EXIT_ERROR);
+        assert_eq!(exit_code(Err(Failure::Signal { code: 143, message: None }), false), 143);
+    }
+
+    #[test]
+    fn a_stack_from_the_record_alone_has_its_name_and_nothing_else() {
+        let o = RunOptions {
+            load: LoadOptions { region: Some("eu-west-1".into()), ..Default::default() },
+            state_dir: PathBuf::from(".moor"),
+            parallelism: 1,
+            max_requests: 1,
+            wait_timeout: Duration::ZERO,
+            force: false,
+            auto_approve: false,
+            color: false,
+        };
+        let (stack, graph) = recorded_stack("web-prod", &o).unwrap();
+        assert_eq!(stack.name, "web-prod");
+        assert_eq!(stack.region.as_deref(), Some("eu-west-1"));
+        assert!(stack.resources.is_empty() && stack.outputs.is_empty() && stack.tags.is_empty());
+        assert_eq!(graph.topo_order().unwrap_or_default().len(), 0);
+        for bad in ["web # prod", "web\nregion: x", "../web", "", "web-"] {
+            assert!(matches!(recorded_stack(bad, &o), Err(Failure::Error(m)) if m.contains("is not valid")), "{bad:?}");
+        }
+    }
 }

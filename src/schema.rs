@@ -21,6 +21,9 @@ impl JsonSchema for ResourceSchema {
         let mut variants = Vec::new();
         for kind in Kind::ALL {
             let mut s = kind.schema(g).to_value();
+            // The schemas below are fixed by the types, not by input, and the
+            // generated schema is checked whole by tests/schema.rs: a spec is
+            // a struct (an object schema, with `properties` and `required`).
             let obj = s.as_object_mut().expect("kind schemas are objects");
             let props = obj.entry("properties").or_insert_with(|| json!({}));
             let props = props.as_object_mut().expect("properties is an object");
@@ -52,6 +55,7 @@ impl JsonSchema for ResourceSchema {
                 |(v, k)| json!({ "if": { "properties": { "kind": { "const": k } }, "required": ["kind"] }, "then": v }),
             )
             .collect();
+        // Cannot fail: the value is an object.
         Schema::try_from(json!({
             "type": "object",
             "required": ["kind"],
@@ -70,6 +74,8 @@ pub fn stack_schema_json() -> String {
     let schema = g.into_root_schema_for::<StackFile<ResourceSchema>>();
     let mut v = schema.to_value();
     allow_variables(&mut v);
+    // Cannot fail: a root schema of a struct is an object, and a JSON value
+    // always serializes.
     let obj = v.as_object_mut().expect("root is an object");
     obj.insert("$id".into(), json!("https://moor.dev/schemas/stack.schema.json"));
     obj.insert("title".into(), json!("moor stack file"));

@@ -432,6 +432,7 @@ fn env_ranges(resources: &[(Node, Node)], out: &mut Vec<(usize, usize)>, vars: &
             // a type error, whose value may be a secret.
             match c.get("environment").map(|e| &e.kind) {
                 Some(NodeKind::Scalar(..)) => {
+                    // Matched just above.
                     let e = c.get("environment").expect("matched");
                     out.push((e.span.start, e.span.end));
                 }

@@ -221,13 +221,13 @@ impl LocalBackend {
         let path = self.path(&state.stack);
         let io = |source| StateError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let mut text = serde_json::to_vec_pretty(state).map_err(|e| io(std::io::Error::other(e)))?;
+        text.push(b'\n');
         let tmp = self.dir.join(format!(".{}.state.json.tmp", state.stack));
         // The temporary file is private before anything is written to it
         // (an older one may have been left with other permissions).
         let _ = std::fs::remove_file(&tmp);
         let mut f = private(std::fs::OpenOptions::new().write(true).create_new(true)).open(&tmp).map_err(io)?;
-        let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
-        text.push(b'\n');
         f.write_all(&text).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;

@@ -40,6 +40,7 @@ struct Cross<'a> {
 
 impl Cross<'_> {
     fn checker(&mut self, r: &Resource) -> Checker<'_> {
+        // The stack was loaded from this tree: each resource has its node.
         let node = self.tree.path(&["resources", &r.name]).expect("resource in tree");
         Checker { file: &self.stack.file, node, key_span: r.key_span, logical: "", diags: self.diags }
     }
@@ -60,14 +61,15 @@ impl Cross<'_> {
         c.error(
             "moor::reference-kind",
             path,
-            format!("`{tname}` is {} {tkind}, but this field takes {what}", crate::load::article(tkind.as_str())),
+            format!("`{tname}` is {} {tkind}, but this field takes {what}", crate::text::article(tkind.as_str())),
             format!("expects {want}"),
         )
-        .help = Some(format!("refer to {} {want} resource here", crate::load::article(&want)));
+        .help = Some(format!("refer to {} {want} resource here", crate::text::article(&want)));
     }
 
     /// `security_groups` takes group ids and `subnets` subnet ids.
     fn id_list(&mut self, r: &Resource, path: &[&str], list: &crate::model::common::StrList, want: &str) {
+        // Callers name a field: the path is never empty.
         let field = *path.last().expect("a field");
         let entries: Vec<(Vec<String>, &str)> = match list {
             crate::model::common::StrList::Ref(s) => vec![(path.iter().map(|p| p.to_string()).collect(), s.as_str())],
@@ -105,7 +107,7 @@ impl Cross<'_> {
                         "moor::reference-kind",
                         &p,
                         format!("`{field}` takes {want} ids, but `${{{res}.{attr}}}` is not one"),
-                        format!("not {} {want} id", crate::load::article(want)),
+                        format!("not {} {want} id", crate::text::article(want)),
                     )
                     .help = Some(format!("`{field}` takes {what}"));
             }
@@ -301,6 +303,7 @@ impl Cross<'_> {
         for (tg, listeners) in &forwards {
             let lbs: Vec<&str> = listeners.iter().filter_map(|(_, lb)| *lb).collect();
             if let Some(other) = lbs.iter().find(|l| **l != lbs[0]) {
+                // `other` and `lbs[0]` were taken from `listeners`.
                 let (second, _) = listeners.iter().find(|(_, lb)| lb == &Some(*other)).expect("found above");
                 let (first, _) = listeners.iter().find(|(_, lb)| lb == &Some(lbs[0])).expect("found above");
                 let first_span =

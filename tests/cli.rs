@@ -281,3 +281,163 @@ fn secret_values_are_never_printed_nor_stored() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_no_secret("destroy", &text(&o));
 }
+
+const ONCE_STACK: &str = "\
+stack: cli-once
+region: us-east-1
+resources:
+  repo:
+    kind: ecr/repository
+  cluster:
+    kind: ecs/cluster
+    depends_on: [repo]
+";
+
+/// How many lines of `text` contain `needle`.
+fn lines_with(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// A create that AWS keeps refusing: its failure, with what AWS answered,
+/// is printed once (as it happens, not again in the summary), and what it
+/// stopped is listed once.
+#[test]
+fn a_failed_apply_prints_each_failure_and_each_skip_once() {
+    let d = workdir("once", ONCE_STACK);
+    let proxy = support::proxy::FaultProxy::start();
+    proxy.rate("ecr:CreateRepository", "500", 1.0);
+    let o = proxy
+        .moor()
+        .args(["apply", "stack.yaml", "--auto-approve", "--state-dir"])
+        .arg(d.join("state"))
+        .current_dir(&d)
+        .output()
+        .expect("moor runs");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(proxy.fired("ecr:CreateRepository", "500") > 0, "{}\n{err}", proxy.counts());
+    assert_eq!(lines_with(&err, "repo (ecr/repository):"), 1, "the failure once:\n{err}");
+    assert!(err.contains("InternalFailure") || err.contains("500"), "what AWS answered:\n{err}");
+    assert_eq!(lines_with(&err, "skipped cluster"), 1, "the skip once:\n{err}");
+    assert_eq!(lines_with(&err, "Apply failed:"), 1, "{err}");
+    assert!(err.contains("1 failed, 1 skipped"), "{err}");
+}
+
+/// A command's own failures are printed once, each on its own line.
+#[test]
+fn a_commands_failure_is_printed_once() {
+    let d = workdir("fail-once", &STACK.replace("cli-demo", "cli-fail-once"));
+
+    // No state record yet.
+    let o = moor_plain(&d, &["outputs", "stack.yaml", "--state-dir", "state"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(lines_with(&text(&o), "has no state record"), 1, "{}", text(&o));
+
+    // A broken file: its diagnostic once, its count once, and no AWS call.
+    std::fs::write(d.join("broken.yaml"), "stack: x\nresources:\n  r:\n    kind: ecr/repositry\n").unwrap();
+    let o = moor(&d, &["apply", "broken.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(lines_with(&text(&o), "did you mean `ecr/repository`?"), 1, "{}", text(&o));
+    assert_eq!(lines_with(&text(&o), "nothing was read from or sent to AWS"), 1, "{}", text(&o));
+
+    // No one to confirm.
+    let o = moor(&d, &["apply", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(lines_with(&text(&o), "pass --auto-approve"), 1, "{}", text(&o));
+
+    // A resource the stack does not have.
+    let o = moor(&d, &["import", "rpeo", "arn:aws:ecr:us-east-1:123456789012:repository/x", "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(lines_with(&text(&o), "the stack has no resource `rpeo`"), 1, "{}", text(&o));
+}
+
+/// The product of a command that cannot be written is an error, said once.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_that_cannot_be_written_is_an_error_said_once() {
+    let d = workdir("full", &STACK.replace("cli-demo", "cli-full"));
+    for args in [&["schema"][..], &["graph", "stack.yaml"][..], &["plan", "stack.yaml", "--json"][..]] {
+        support::moto();
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let o = Command::new(env!("CARGO_BIN_EXE_moor"))
+            .args(args)
+            .arg("--color=never")
+            .current_dir(&d)
+            .stdout(full)
+            .output()
+            .expect("moor runs");
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(lines_with(&err, "cannot write output"), 1, "{args:?}: {err}");
+    }
+}
+
+/// `destroy --stack NAME` takes NAME as it is: a name that is not a stack
+/// name is refused, not read as YAML (where `# …` is a comment, and
+/// `cli-gone2 # x` would be the stack `cli-gone2`).
+#[test]
+fn destroy_by_name_takes_the_name_as_it_is() {
+    let d = workdir("byname", &STACK.replace("cli-demo", "cli-byname"));
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for name in ["cli-byname # old", "cli-byname\nregion: us-west-2", "\"cli-byname\""] {
+        let o = moor(&d, &["destroy", "--stack", name, "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(1), "{name:?}: {}", text(&o));
+        assert_eq!(lines_with(&text(&o), "is not valid"), 1, "{name:?}: {}", text(&o));
+        assert!(!text(&o).contains("deleted"), "{name:?}: {}", text(&o));
+    }
+    let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "nothing was destroyed: {}", text(&o));
+    let o = moor(&d, &["destroy", "--stack", "cli-byname", "--region", "us-east-1", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("2 deleted"), "{}", text(&o));
+}
+
+const SAME_STACK: &str = "\
+stack: cli-same
+region: us-east-1
+resources:
+  repo:
+    kind: ecr/repository
+    scan_on_push: true
+    empty_on_delete: true
+  cluster:
+    kind: ecs/cluster
+    depends_on: [repo]
+";
+
+/// The record's entries, without the fields as applied: import cannot know
+/// them (AWS has not been made to match the file).
+fn entries_without_applied(dir: &Path, stack: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(format!("state/{stack}.state.json"))).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut entries = record["resources"].take();
+    for (_, e) in entries.as_object_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("applied");
+    }
+    entries
+}
+
+/// Import records a resource as apply records it (id, uid, name, attributes,
+/// dependencies, deletion of contents), all but the fields as applied.
+#[test]
+fn import_records_what_apply_records() {
+    let d = workdir("same", SAME_STACK);
+    let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let applied = entries_without_applied(&d, "cli-same");
+    assert_eq!(applied["repo"]["force_delete"], true, "{applied:#}");
+    assert_eq!(applied["cluster"]["depends_on"], serde_json::json!(["repo"]), "{applied:#}");
+
+    // The record is lost; both are imported back.
+    std::fs::remove_file(d.join("state/cli-same.state.json")).unwrap();
+    for logical in ["repo", "cluster"] {
+        let arn = applied[logical]["attrs"]["arn"].as_str().unwrap_or_else(|| panic!("{applied:#}"));
+        let o = moor(&d, &["import", logical, arn, "-f", "stack.yaml"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert_eq!(entries_without_applied(&d, "cli-same"), applied);
+
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

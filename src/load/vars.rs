@@ -5,10 +5,11 @@
 //! the declared type is an error at its source; the variable then counts as
 //! having no value, and the places that use it are not reported again.
 
-use super::{article, key_span, read_limited, Loader, Skip, StackFile};
+use super::{key_span, read_limited, Loader, Skip, StackFile};
 use crate::diag::{did_you_mean, Diag, SourceFile};
 use crate::expr::{self, Piece, Target};
 use crate::model::{Value, VarSource, VarType, Variable};
+use crate::text::article;
 use crate::yaml::{self, Limits, Node, NodeKind, Span, Style};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -106,7 +106,7 @@ impl NameRule {
             return;
         }
         let len = name.chars().count();
-        let shown = crate::load::abbreviate(name);
+        let shown = crate::text::abbreviate(name);
         if len == 0 || len > self.max {
             c.error(
                 "moor::name-length",

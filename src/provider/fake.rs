@@ -9,8 +9,14 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+/// The data behind `m`, also when a thread panicked holding it: each change
+/// under these locks is a single insert, push or removal, never half made.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
@@ -70,39 +76,39 @@ impl FakeProvider {
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             uid: None,
         };
-        self.store.lock().unwrap().insert(id.clone(), Stored { logical: logical.into(), kind, live });
+        lock(&self.store).insert(id.clone(), Stored { logical: logical.into(), kind, live });
         id
     }
 
     pub fn count(&self, op: &'static str) -> usize {
-        self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
+        lock(&self.calls).get(op).copied().unwrap_or(0)
     }
 
     pub fn write_count(&self) -> usize {
-        self.writes.lock().unwrap().len()
+        lock(&self.writes).len()
     }
 
     /// The stored resources of one kind.
     pub fn of_kind(&self, kind: Kind) -> Vec<Stored> {
-        self.store.lock().unwrap().values().filter(|s| s.kind == kind).cloned().collect()
+        lock(&self.store).values().filter(|s| s.kind == kind).cloned().collect()
     }
 
     async fn enter(&self, op: &'static str, logical: &str, write: bool) -> Result<Guard<'_>, ProviderError> {
-        *self.calls.lock().unwrap().entry(op).or_default() += 1;
+        *lock(&self.calls).entry(op).or_default() += 1;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let mut guard = Guard(self, false);
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let writes = self.writes.lock().unwrap().len();
-        if write && self.crash_after.lock().unwrap().is_some_and(|n| writes >= n) {
+        let writes = lock(&self.writes).len();
+        if write && lock(&self.crash_after).is_some_and(|n| writes >= n) {
             return Err(ProviderError::new(ErrorKind::Setup, format!("fake:{op}"), "the process was killed"));
         }
         let effect_then_die = write
             && self.crash_after_effect.load(Ordering::SeqCst)
-            && self.crash_after.lock().unwrap().is_some_and(|n| writes + 1 == n);
-        if self.fail.lock().unwrap().iter().any(|(o, l)| *o == op && l == logical) {
+            && lock(&self.crash_after).is_some_and(|n| writes + 1 == n);
+        if lock(&self.fail).iter().any(|(o, l)| *o == op && l == logical) {
             return Err(ProviderError::new(
                 ErrorKind::Rejected,
                 format!("fake:{op}"),
@@ -111,7 +117,7 @@ impl FakeProvider {
             .with_code("InjectedFailure"));
         }
         if write {
-            self.writes.lock().unwrap().push(format!("{op} {logical}"));
+            lock(&self.writes).push(format!("{op} {logical}"));
         }
         guard.1 = effect_then_die;
         Ok(guard)
@@ -119,7 +125,7 @@ impl FakeProvider {
 
     /// How a resource is found without an id.
     fn find(&self, t: &Target) -> Option<Stored> {
-        let store = self.store.lock().unwrap();
+        let store = lock(&self.store);
         if let Some(id) = &t.id {
             return store.get(id).cloned();
         }
@@ -204,7 +210,7 @@ impl Provider for FakeProvider {
 
     async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
         let _g = self.enter("read", &d.logical, false).await?;
-        Ok(self.store.lock().unwrap().get(&d.id).map(|s| s.live.clone()))
+        Ok(lock(&self.store).get(&d.id).map(|s| s.live.clone()))
     }
 
     async fn create(&self, t: &Target) -> Result<Live, ProviderError> {
@@ -232,13 +238,13 @@ impl Provider for FakeProvider {
         let fields = super::desired_fields(&t.spec, t.name.as_deref());
         let attrs = attrs_for(t.kind, &id, &name, &fields);
         let live = Live { id: id.clone(), fields, attrs, tags: t.tags.clone(), uid: None };
-        self.store.lock().unwrap().insert(id, Stored { logical: t.logical.clone(), kind: t.kind, live: live.clone() });
+        lock(&self.store).insert(id, Stored { logical: t.logical.clone(), kind: t.kind, live: live.clone() });
         _g.finish("create", Ok(live))
     }
 
     async fn update(&self, t: &Target, live: &Live, _changed: &[String]) -> Result<Live, ProviderError> {
         let _g = self.enter("update", &t.logical, true).await?;
-        let mut store = self.store.lock().unwrap();
+        let mut store = lock(&self.store);
         let Some(old) = store.get(&live.id).cloned() else {
             return Err(ProviderError::new(ErrorKind::NotFound, "fake:update", format!("{} is gone", live.id)));
         };
@@ -259,13 +265,13 @@ impl Provider for FakeProvider {
 
     async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
         let _g = self.enter("delete", &d.logical, true).await?;
-        self.store.lock().unwrap().remove(&d.id);
+        lock(&self.store).remove(&d.id);
         _g.finish("delete", Ok(()))
     }
 
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
         let _g = self.enter("adopt", &t.logical, true).await?;
-        let mut store = self.store.lock().unwrap();
+        let mut store = lock(&self.store);
         let s = store.get_mut(&live.id).ok_or_else(|| ProviderError::new(ErrorKind::NotFound, "fake:adopt", "gone"))?;
         s.live.tags.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         s.logical = t.logical.clone();
@@ -274,7 +280,7 @@ impl Provider for FakeProvider {
 
     async fn discover(&self, stack: &str, _known: &[String]) -> Result<Vec<Found>, ProviderError> {
         let _g = self.enter("discover", stack, false).await?;
-        let store = self.store.lock().unwrap();
+        let store = lock(&self.store);
         Ok(store
             .values()
             .filter(|s| s.live.tags.get(TAG_STACK).map(String::as_str) == Some(stack))

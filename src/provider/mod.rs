@@ -347,6 +347,7 @@ pub trait Provider: Send + Sync {
 /// The fields a resource should have: its resolved spec as the file says
 /// it, with the physical name, without tags (compared on their own).
 pub fn desired_fields(spec: &Spec, name: Option<&str>) -> Fields {
+    // Cannot fail: specs are plain structs with string-keyed maps.
     let mut v = serde_json::to_value(spec).expect("specs serialize");
     let mut fields = match v.take() {
         Value::Object(m) => m,

@@ -197,6 +197,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         let r: Result<V::Value, DeError> = match &self.node.kind {
             NodeKind::Map(_) => return self.deserialize_map(v),
             NodeKind::Seq(_) => return self.deserialize_seq(v),
+            // Cannot fail: `resolve` answers for every scalar.
             NodeKind::Scalar(..) => match self.node.resolve().expect("scalar") {
                 Resolved::Null => v.visit_unit(),
                 Resolved::Bool(b) => v.visit_bool(b),
@@ -431,6 +432,7 @@ impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAcces
         }
     }
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
+        // serde asks for a value only after its key (`next_key_seed` set both).
         let node = self.value.take().expect("value after key");
         let key_span = self.key_span.expect("key before value");
         seed.deserialize(NodeDe { node, cx: self.cx }).map_err(|e| {

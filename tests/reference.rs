@@ -62,7 +62,9 @@ fn json_text(v: &Value) -> String {
                     '\n' => out.push_str("\\n"),
                     '\t' => out.push_str("\\t"),
                     '\r' => out.push_str("\\r"),
-                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
                         let mut buf = [0u16; 2];
                         for u in c.encode_utf16(&mut buf) {
                             out.push_str(&format!("\\u{:04x}", u));
@@ -686,4 +688,12 @@ fn anchors_follow_github() {
     assert_eq!(s.make("Top-level fields"), "top-level-fields");
     assert_eq!(s.make("Top-level fields"), "top-level-fields-1");
     assert_eq!(s.make("<a>x</a> Y_z"), "x-y_z");
+}
+
+#[test]
+fn values_are_written_as_json_with_spaces() {
+    let v = serde_json::json!({ "keep": [1, "é\n"], "on": false });
+    assert_eq!(json_text(&v), r#"{"keep": [1, "\u00e9\n"], "on": false}"#);
+    assert_eq!(code(&serde_json::json!("allow")), "`allow`");
+    assert_eq!(code(&serde_json::json!([])), "`[]`");
 }

@@ -17,6 +17,7 @@ pub mod discover;
 pub mod expr;
 pub mod graph;
 pub mod interrupt;
+pub mod jsonplan;
 pub mod kinds;
 pub mod load;
 pub mod model;

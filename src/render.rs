@@ -6,7 +6,7 @@ use crate::apply::{Reporter, Step, Summary};
 use crate::model::Kind;
 use crate::plan::{Action, Change, Plan, ReplaceOrder};
 use crate::provider::ProviderError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fmt::Write;
 use std::io::Write as _;
 use std::sync::Mutex;
@@ -212,21 +212,10 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     out
 }
 
-/// The plan as JSON, for pipelines. The shape is stable: `format_version`
-/// changes when it does not stay compatible.
+/// The plan as JSON, for pipelines: [`crate::jsonplan`], whose shape is
+/// stable (`format_version` changes when it does not stay compatible).
 pub fn plan_json(plan: &Plan) -> Value {
-    json!({
-        "format_version": 1,
-        "stack": plan.stack,
-        "region": plan.region,
-        "destroy": plan.destroy,
-        "has_changes": plan.has_changes(),
-        "summary": plan.counts(),
-        "changes": plan.changes,
-        "forget": plan.forget,
-        "problems": plan.problems,
-        "notices": plan.notices,
-    })
+    serde_json::to_value(crate::jsonplan::JsonPlan::from(plan)).expect("a JSON plan is serializable")
 }
 
 pub fn error_line(style: Style, resource: &str, kind: Kind, e: &ProviderError) -> String {

@@ -70,6 +70,9 @@ async fn listener_exists(p: &AwsProvider, arn: &str) -> bool {
 
 #[tokio::test]
 async fn the_default_vpc_lookup_finds_its_default_subnets() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load("stack: lookup-default\nresources:\n  net:\n    kind: ec2/default_vpc\n", &[]);
     let pl = make_plan(p.as_ref(), &stack, &empty(&stack), false, false).await;
@@ -108,6 +111,9 @@ async fn the_default_vpc_lookup_finds_its_default_subnets() {
 
 #[tokio::test]
 async fn an_existing_vpc_is_found_by_name_or_id_with_tagged_subnets() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
     let tags = |rt: ResourceType, pairs: &[(&str, &str)]| {
@@ -313,6 +319,9 @@ async fn rules_of(p: &AwsProvider, id: &str, egress: bool) -> Vec<(String, i32, 
 
 #[tokio::test]
 async fn security_group_rules_of_every_shape_apply_clean_update_in_place_and_destroy() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let v1 = stack_of(SG_STACK, &[("INGRESS", SG_INGRESS_V1.trim_start_matches('\n')), ("TEAM", "net")]);
     let state = apply_clean(&p, &v1, empty(&v1)).await;
@@ -365,6 +374,9 @@ async fn security_group_rules_of_every_shape_apply_clean_update_in_place_and_des
 
 #[tokio::test]
 async fn a_rule_changed_outside_moor_shows_as_drift_and_is_put_back() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = r#"
 stack: sg-drift
@@ -404,6 +416,9 @@ resources:
 
 #[tokio::test]
 async fn a_security_group_with_a_rule_referencing_another_destroys_cleanly() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = r#"
 stack: sg-refs
@@ -442,6 +457,9 @@ resources:
 
 #[tokio::test]
 async fn a_security_group_still_used_by_a_network_interface_names_it() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = r#"
 stack: sg-eni
@@ -637,6 +655,9 @@ async fn update_in_place(p: &Arc<AwsProvider>, stack: &moor::model::Stack, state
 
 #[tokio::test]
 async fn load_balancer_target_groups_and_listeners_apply_clean_update_in_place_and_destroy() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let v1 = web(&WEB_V1);
     let state = apply_clean(&p, &v1, empty(&v1)).await;
@@ -750,6 +771,9 @@ resources:
 
 #[tokio::test]
 async fn a_target_group_port_change_creates_the_new_group_moves_the_listener_then_deletes_the_old() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let a = stack_of(REPLACE_STACK, &[("PORT", "5000")]);
     let state = apply_clean(&p, &a, empty(&a)).await;
@@ -793,6 +817,9 @@ resources:
 
 #[tokio::test]
 async fn a_protected_load_balancer_is_not_deleted_until_protection_is_turned_off() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let on = stack_of(PROTECTED_STACK, &[("PROTECT", "true"), ("SUBNETS", "${net.subnet_ids}")]);
     let state = apply_clean(&p, &on, empty(&on)).await;
@@ -829,6 +856,9 @@ async fn a_protected_load_balancer_is_not_deleted_until_protection_is_turned_off
 
 #[tokio::test]
 async fn an_https_listener_with_a_certificate_and_tls_policy_applies_clean() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     // moto accepts an IAM server certificate without checking its contents;
     // on AWS this would be an ACM certificate.

@@ -137,6 +137,9 @@ outputs:
 
 #[tokio::test]
 async fn a_repository_with_every_setting_applies_clean_and_destroys() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(FULL_REPO, &[]);
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -188,6 +191,9 @@ async fn a_repository_with_every_setting_applies_clean_and_destroys() {
 
 #[tokio::test]
 async fn the_example_ecr_and_iam_stacks_apply_clean_and_destroy() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     for file in ["ecr-repository.yaml", "iam-role-policy.yaml"] {
         let text = std::fs::read_to_string(format!("{}/stacks/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -225,6 +231,9 @@ resources:
 
 #[tokio::test]
 async fn repository_settings_change_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let v1 = load(FIRST_REPO, &[]);
     let state = apply_clean(&p, &v1, empty(&v1)).await;
@@ -322,6 +331,9 @@ resources:
 
 #[tokio::test]
 async fn changing_encryption_replaces_the_repository_only_with_force() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let v1 = load("stack: t-ecr-replace\nresources:\n  repo:\n    kind: ecr/repository\n    encryption: aes256\n", &[]);
     let state = apply_clean(&p, &v1, empty(&v1)).await;
@@ -351,6 +363,9 @@ async fn changing_encryption_replaces_the_repository_only_with_force() {
 
 #[tokio::test]
 async fn a_repository_holding_images_is_only_deleted_when_emptying_is_allowed() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let kept =
         load("stack: t-ecr-images\nresources:\n  repo:\n    kind: ecr/repository\n    empty_on_delete: false\n", &[]);
@@ -402,6 +417,9 @@ async fn a_repository_holding_images_is_only_deleted_when_emptying_is_allowed() 
 
 #[tokio::test]
 async fn an_unowned_repository_of_the_same_name_is_refused() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     p.ecr.create_repository().repository_name("t-ecr-unowned/repo").send().await.unwrap();
     let stack =
@@ -419,6 +437,9 @@ async fn an_unowned_repository_of_the_same_name_is_refused() {
 
 #[tokio::test]
 async fn lookups_are_read_and_never_changed() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     p.ecr.create_repository().repository_name("t-lookup/base").send().await.unwrap();
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -556,6 +577,9 @@ outputs:
 
 #[tokio::test]
 async fn roles_and_policies_with_every_setting_apply_clean_and_destroy() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(FULL_ROLE, &[]);
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -640,6 +664,9 @@ resources:
 
 #[tokio::test]
 async fn role_settings_change_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let inline_a =
         "      a:\n        statements:\n          - actions: [sqs:SendMessage]\n            resources: [\"*\"]";
@@ -713,6 +740,9 @@ async fn role_settings_change_in_place() {
 
 #[tokio::test]
 async fn a_policy_updated_six_times_keeps_within_five_versions() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack_of = |n: usize| {
         let actions: Vec<String> = (0..=n).map(|i| format!("s3:Action{i}")).collect();
@@ -756,6 +786,9 @@ async fn a_policy_updated_six_times_keeps_within_five_versions() {
 
 #[tokio::test]
 async fn destroying_a_policy_detaches_it_from_roles_outside_the_stack() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(
         "stack: t-iam-shared\nresources:\n  pol:\n    kind: iam/policy\n    document:\n      statements:\n        - actions: [s3:GetObject]\n          resources: [\"*\"]\n",
@@ -781,6 +814,9 @@ async fn destroying_a_policy_detaches_it_from_roles_outside_the_stack() {
 
 #[tokio::test]
 async fn resources_deleted_outside_moor_are_created_again() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(
         r#"
@@ -829,6 +865,9 @@ resources:
 
 #[tokio::test]
 async fn existing_resources_are_adopted_keeping_their_tags() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let other = |k: &str, v: &str| aws_sdk_ecr::types::Tag::builder().key(k).value(v).build().unwrap();
     p.ecr.create_repository().repository_name("t-adopt/repo").tags(other("owner", "other")).send().await.unwrap();
@@ -891,6 +930,9 @@ resources:
 /// `policies` read the same at apply time and its update is skipped.
 #[tokio::test]
 async fn replacing_an_attached_policy_attaches_the_new_one() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = |d: &str| {
         format!(

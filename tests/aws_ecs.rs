@@ -115,6 +115,9 @@ fn extra_moto(env: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn cluster_with_insights_and_capacity_providers_applies_clean_updates_and_destroys() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = |insights: &str, providers: &str, strategy: &str, team: &str| {
         format!(
@@ -258,6 +261,9 @@ resources:
 
 #[tokio::test]
 async fn task_definition_with_every_container_field_applies_clean() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(TD_FIELDS, &[]);
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -367,6 +373,9 @@ resources:
 
 #[tokio::test]
 async fn a_new_image_tag_registers_one_revision_retires_the_old_and_updates_the_service() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let text = app_stack("ecs-new-tag", "new-tag", "");
@@ -404,6 +413,9 @@ async fn a_new_image_tag_registers_one_revision_retires_the_old_and_updates_the_
 
 #[tokio::test]
 async fn service_behind_a_load_balancer_applies_clean() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     // The load balancer, target group and listener, made directly.
@@ -492,6 +504,9 @@ async fn service_behind_a_load_balancer_applies_clean() {
 
 #[tokio::test]
 async fn desired_count_environment_and_deployment_changes_update_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let extra = |min: u32, exec: bool, tier: &str| {
@@ -557,6 +572,9 @@ async fn desired_count_environment_and_deployment_changes_update_in_place() {
 
 #[tokio::test]
 async fn a_service_without_wait_settings_waits_for_its_deployment_to_complete() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let stack = load_with(&app_stack("ecs-wait-default", "wait", ""), &net_vars(&net));
@@ -590,6 +608,9 @@ async fn a_service_without_wait_settings_waits_for_its_deployment_to_complete() 
 
 #[tokio::test]
 async fn deployments_that_fail_or_never_finish_fail_the_apply() {
+    if support::skip_emulator() {
+        return;
+    }
     // A second emulator whose services never run a task and report failed
     // ones, as a deployment whose tasks keep stopping does on AWS.
     let endpoint = extra_moto(&[("MOTO_ECS_SERVICE_RUNNING", "0"), ("MOTO_ECS_SERVICE_FAILED_TASKS", "5")]);
@@ -711,6 +732,9 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
 
 #[tokio::test]
 async fn a_missing_ecr_image_fails_before_the_service_is_created() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let repo = p.ecr.create_repository().repository_name("ecs-preflight/app").send().await.unwrap();
@@ -755,6 +779,9 @@ async fn a_missing_ecr_image_fails_before_the_service_is_created() {
 
 #[tokio::test]
 async fn destroy_leaves_nothing_behind() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let stack = load_with(&app_stack("ecs-destroy", "destroy", ""), &[net_vars(&net), vec!["count=2".into()]].concat());
@@ -804,6 +831,9 @@ fn without_service(text: &str) -> String {
 
 #[tokio::test]
 async fn removing_a_service_from_the_file_deletes_it() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let net = default_net(&p).await;
     let full = load_with(&app_stack("ecs-remove", "remove", ""), &net_vars(&net));
@@ -821,6 +851,9 @@ async fn removing_a_service_from_the_file_deletes_it() {
 
 #[tokio::test]
 async fn an_existing_cluster_is_adopted_with_the_stacks_tags() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     p.ecs
         .create_cluster()
@@ -850,6 +883,9 @@ async fn an_existing_cluster_is_adopted_with_the_stacks_tags() {
 
 #[tokio::test]
 async fn unresolved_identities_are_not_looked_up() {
+    if support::skip_emulator() {
+        return;
+    }
     // An endpoint where nothing listens: any call would fail.
     let p = provider_at("http://127.0.0.1:9").await;
     let stack = load(&app_stack("ecs-unresolved", "x", ""), &["subnets=[subnet-a, subnet-b]", "sg=sg-1"]);
@@ -886,6 +922,9 @@ async fn register_out_of_band(p: &AwsProvider, family: &str, stack: Option<&str>
 
 #[tokio::test]
 async fn revisions_registered_but_never_recorded_are_deregistered_and_others_left_alone() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(&without_service(&app_stack("ecs-unrecorded", "unrecorded", "")), &[]);
     let family = "ecs-unrecorded-task";

@@ -41,6 +41,9 @@ fn flask(stack: &str) -> String {
 
 #[tokio::test]
 async fn creates_are_recorded_from_their_answers() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(&flask("rounds-create"), &["desired_count=0"]);
     let (summary, state) = apply_counted(&p, &stack, empty(&stack), false).await;
@@ -102,6 +105,9 @@ resources:
 
 #[tokio::test]
 async fn a_recorded_policy_is_read_with_its_version() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(POLICY, &[]);
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -145,6 +151,9 @@ async fn a_recorded_policy_is_read_with_its_version() {
 /// the file know is never read again for it.
 #[tokio::test]
 async fn a_converged_plan_looks_for_the_stacks_tags_in_three_calls() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = load(&flask("rounds-found"), &["desired_count=0"]);
     let state = apply_clean(&p, &stack, empty(&stack)).await;

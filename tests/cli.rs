@@ -47,6 +47,9 @@ fn workdir(name: &str, stack: &str) -> PathBuf {
 
 #[test]
 fn plan_apply_plan_outputs_destroy_with_pipeline_exit_codes() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("life", STACK);
 
     let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
@@ -93,6 +96,9 @@ fn plan_apply_plan_outputs_destroy_with_pipeline_exit_codes() {
 
 #[test]
 fn a_broken_file_is_an_error_not_a_change() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("broken", "stack: x\nresources:\n  r:\n    kind: ecr/repositry\n");
     let o = moor(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(1));
@@ -102,6 +108,9 @@ fn a_broken_file_is_an_error_not_a_change() {
 
 #[test]
 fn a_corrupt_state_record_is_set_aside_and_rebuilt_from_tags() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("corrupt", &STACK.replace("cli-demo", "cli-corrupt"));
     let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -121,6 +130,9 @@ fn a_corrupt_state_record_is_set_aside_and_rebuilt_from_tags() {
 
 #[test]
 fn destroy_works_when_the_file_is_gone() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("gone", &STACK.replace("cli-demo", "cli-gone"));
     let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -132,6 +144,9 @@ fn destroy_works_when_the_file_is_gone() {
 
 #[test]
 fn import_adopts_an_unowned_resource() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("import", &STACK.replace("cli-demo", "cli-import"));
     // Someone made the repository by hand.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -158,6 +173,9 @@ fn import_adopts_an_unowned_resource() {
 /// `--region` beats both.
 #[tokio::test]
 async fn the_files_region_beats_the_environments() {
+    if support::skip_emulator() {
+        return;
+    }
     let stack = "stack: cli-region\nregion: us-west-2\nresources:\n  repo:\n    kind: ecr/repository\n";
     let dir = workdir("region", stack);
     let o = moor(&dir, &["apply", "stack.yaml", "--auto-approve"]);
@@ -223,6 +241,9 @@ fn assert_no_secret(what: &str, out: &str) {
 #[cfg(unix)]
 #[test]
 fn secret_values_are_never_printed_nor_stored() {
+    if support::skip_emulator() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let d = workdir("secrets", SECRET_STACK);
 

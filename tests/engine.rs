@@ -8,13 +8,16 @@ use moor::load::{load_str, LoadOptions};
 use moor::model::{Kind, Stack};
 use moor::observe::observe;
 use moor::plan::{plan, Action, Plan, PlanOptions, ReplaceOrder};
-use moor::provider::fake::FakeProvider;
 use moor::provider::{Deletion, Found, Live, ProviderError};
 use moor::state::State;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "support/fake.rs"]
+mod fake;
+use fake::FakeProvider;
 
 fn flask(extra_vars: &[&str]) -> Stack {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();

@@ -47,6 +47,9 @@ fn service_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E, Http
 // `Throttling` and `RequestLimitExceeded` (aws-runtime's THROTTLING_ERRORS).
 #[tokio::test]
 async fn throttle_answers_each_protocols_throttling_error_without_forwarding() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let c = config(&proxy).await;
     let ecs = aws_sdk_ecs::Client::new(&c);
@@ -94,6 +97,9 @@ async fn throttle_answers_each_protocols_throttling_error_without_forwarding() {
 
 #[tokio::test]
 async fn status_faults_answer_500_and_503_for_the_next_n_requests() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let c = config(&proxy).await;
     let iam = aws_sdk_iam::Client::new(&c);
@@ -114,6 +120,9 @@ async fn status_faults_answer_500_and_503_for_the_next_n_requests() {
 
 #[tokio::test]
 async fn reset_closes_the_connection_without_forwarding() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let c = config(&proxy).await;
     let ecr = aws_sdk_ecr::Client::new(&c);
@@ -128,6 +137,9 @@ async fn reset_closes_the_connection_without_forwarding() {
 
 #[tokio::test]
 async fn drop_makes_the_change_upstream_and_loses_the_answer() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let c = config(&proxy).await;
     let iam = aws_sdk_iam::Client::new(&c);
@@ -145,6 +157,9 @@ async fn drop_makes_the_change_upstream_and_loses_the_answer() {
 
 #[tokio::test]
 async fn hang_never_answers() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let c = config_with(&proxy, Duration::from_secs(2)).await;
     let ecs = aws_sdk_ecs::Client::new(&c);
@@ -159,6 +174,9 @@ async fn hang_never_answers() {
 
 #[tokio::test]
 async fn any_operation_and_rates_from_the_command_line_and_the_control_endpoint() {
+    if support::skip_emulator() {
+        return;
+    }
     // `*` matches every operation; a rate of 1 fires always, 0 never;
     // cleared faults fire no more, and their fired counts stay.
     let proxy = FaultProxy::start_with([
@@ -224,6 +242,9 @@ async fn any_operation_and_rates_from_the_command_line_and_the_control_endpoint(
 
 #[test]
 fn a_bad_fault_on_the_command_line_is_refused() {
+    if support::skip_emulator() {
+        return;
+    }
     support::moto();
     let o = std::process::Command::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/latency-proxy"))

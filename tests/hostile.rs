@@ -139,6 +139,9 @@ fn a_region_of_the_wrong_form_is_refused_before_any_call() {
 /// as a record of text that is not JSON.
 #[test]
 fn a_binary_garbage_state_record_is_set_aside_and_rebuilt() {
+    if support::skip_emulator() {
+        return;
+    }
     let moto = support::moto();
     let d = workdir("state");
     std::fs::write(

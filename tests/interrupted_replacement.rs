@@ -46,6 +46,9 @@ async fn groups_of(p: &AwsProvider, vpc: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_replacement_cut_short_after_its_create_is_finished_by_the_next_apply() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let a = stack("5000");
     let state = apply_clean(&p, &a, empty(&a)).await;
@@ -82,6 +85,9 @@ async fn a_replacement_cut_short_after_its_create_is_finished_by_the_next_apply(
 
 #[tokio::test]
 async fn a_replacement_cut_short_after_its_create_is_deleted_by_destroy_too() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let a = load(&STACK.replace("t-cut-replace", "t-cut-destroy").replace("@PORT@", "5000"), &[]);
     let state = apply_clean(&p, &a, empty(&a)).await;

@@ -131,6 +131,9 @@ fn workdir(name: &str) -> PathBuf {
 
 #[test]
 fn the_flask_stack_through_the_latency_proxy() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("flask");
     let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
     let proxy = start_proxy(&trace, &record);
@@ -244,6 +247,9 @@ fn span(lines: &[Value], op: &str) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
+    if support::skip_emulator() {
+        return;
+    }
     use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
     let p = support::provider().await;
     let tagged = |rt: ResourceType, k: &str, v: &str| {

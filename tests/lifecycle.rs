@@ -349,16 +349,25 @@ async fn whole_life(file: &str, stack: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flask_app_whole_life() {
+    if support::skip_emulator() {
+        return;
+    }
     whole_life("flask-app.yaml", "lc-flask").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn django_app_whole_life() {
+    if support::skip_emulator() {
+        return;
+    }
     whole_life("django-app.yaml", "lc-django").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unowned_resource_with_the_same_name_is_refused() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let text = example("flask-app.yaml", "lc-unowned");
     p.ecr.create_repository().repository_name("lc-unowned/flask-app").send().await.unwrap();

@@ -76,6 +76,9 @@ async fn count_named(p: &AwsProvider, state: &moor::state::State) -> Vec<usize> 
 
 #[tokio::test]
 async fn a_create_whose_answer_is_lost_is_adopted_not_repeated_or_failed() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let p = provider_via(&proxy.url()).await;
     let stack = stack();
@@ -103,6 +106,9 @@ async fn a_create_whose_answer_is_lost_is_adopted_not_repeated_or_failed() {
 
 #[tokio::test]
 async fn a_namesake_met_by_a_create_is_not_adopted() {
+    if support::skip_emulator() {
+        return;
+    }
     // Someone else's group of the same name appears between the plan and
     // the create: the create fails, saying whose it is, and it is left alone.
     let proxy = FaultProxy::start();

@@ -57,6 +57,9 @@ async fn repository_exists(name: &str) -> bool {
 
 #[tokio::test]
 async fn destroy_without_a_record_finds_the_stack_by_its_tags_and_nothing_else() {
+    if support::skip_emulator() {
+        return;
+    }
     let ours = workdir("stack", &flask("lost-a", true));
     let theirs = workdir("other", &flask("lost-ab", true));
     apply(&ours);
@@ -98,6 +101,9 @@ async fn destroy_without_a_record_finds_the_stack_by_its_tags_and_nothing_else()
 
 #[tokio::test]
 async fn destroy_of_a_file_with_an_empty_state_dir_finds_what_left_the_file() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("empty-dir", &flask("lost-e", true));
     apply(&d);
     // The service left the file, and the record is lost.
@@ -110,6 +116,9 @@ async fn destroy_of_a_file_with_an_empty_state_dir_finds_what_left_the_file() {
 
 #[tokio::test]
 async fn apply_deletes_what_left_the_file_while_the_record_was_lost() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("left", &flask("lost-l", true));
     apply(&d);
     let others = workdir("left-other", &flask("lost-lx", true));
@@ -136,6 +145,9 @@ async fn apply_deletes_what_left_the_file_while_the_record_was_lost() {
 /// tagging API lists it for good) is not, without a read of its own.
 #[tokio::test]
 async fn only_active_task_definition_revisions_are_found() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("revisions", &flask("lost-r", true));
     apply(&d);
     let p = support::provider().await;

@@ -116,6 +116,9 @@ async fn snapshot(p: &AwsProvider, state: &State) -> Vec<String> {
 
 #[tokio::test]
 async fn a_namesake_made_after_a_delete_is_never_taken_for_the_recorded_resource() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = stack("t-stale-own");
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -163,6 +166,9 @@ async fn a_namesake_made_after_a_delete_is_never_taken_for_the_recorded_resource
 
 #[tokio::test]
 async fn a_recorded_resource_that_lost_its_tags_is_still_recognised_by_its_unique_id() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = stack("t-stale-uid");
     let state = apply_clean(&p, &stack, empty(&stack)).await;
@@ -193,6 +199,9 @@ async fn a_recorded_resource_that_lost_its_tags_is_still_recognised_by_its_uniqu
 
 #[tokio::test]
 async fn a_recorded_resource_without_tags_or_unique_id_is_left_alone_and_kept_in_the_record() {
+    if support::skip_emulator() {
+        return;
+    }
     let p = provider().await;
     let stack = stack("t-stale-unproven");
     let state = apply_clean(&p, &stack, empty(&stack)).await;

@@ -93,6 +93,9 @@ fn sigterm_before_anything_changed_leaves_no_lock() {
 /// created before.
 #[test]
 fn sigterm_during_a_wait_ends_it_and_records_what_was_done() {
+    if support::skip_emulator() {
+        return;
+    }
     support::moto();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (p, net) = rt.block_on(async {
@@ -167,6 +170,9 @@ resources:
 /// the next apply, and recorded as settled once they are.
 #[test]
 fn unsettled_resources_are_waited_for_then_recorded_as_settled() {
+    if support::skip_emulator() {
+        return;
+    }
     support::moto();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let net = rt.block_on(async { support::default_net(support::provider().await.as_ref()).await });

@@ -68,6 +68,9 @@ async fn the_retry_and_timeout_configuration() {
 /// and while it waits a line names it.
 #[test]
 fn a_hung_endpoint_fails_the_command_in_bounded_time_naming_the_call() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("hang");
     let proxy = FaultProxy::start_with(["--delay-ms", "0", "--fault", "ecr:DescribeRepositories=hang@1"]);
     let start = Instant::now();
@@ -96,6 +99,9 @@ fn a_hung_endpoint_fails_the_command_in_bounded_time_naming_the_call() {
 /// complete, and the plan after the apply is clean.
 #[test]
 fn an_apply_under_heavy_throttling_completes() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("throttled");
     let proxy = FaultProxy::start_with(["--delay-ms", "0", "--seed", "3", "--fault", "*=throttle@0.3"]);
     let o = flask(&proxy, &d, &["apply", "--auto-approve"]);
@@ -117,6 +123,9 @@ fn an_apply_under_heavy_throttling_completes() {
 /// retry) the 101st retry would be refused and its call fail.
 #[tokio::test]
 async fn a_burst_of_throttling_does_not_use_up_the_retry_quota() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let p = support::provider_via(&proxy.url()).await;
     p.ecs.list_clusters().send().await.unwrap();
@@ -137,6 +146,9 @@ async fn a_burst_of_throttling_does_not_use_up_the_retry_quota() {
 /// moto answering twice on a loopback.
 #[tokio::test]
 async fn one_throttled_request_waits_about_a_second() {
+    if support::skip_emulator() {
+        return;
+    }
     let proxy = FaultProxy::start();
     let p = support::provider_via(&proxy.url()).await;
     p.ecs.list_clusters().send().await.unwrap();

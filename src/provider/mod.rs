@@ -24,7 +24,6 @@
 //! AWS answered.
 
 pub mod aws;
-pub mod fake;
 
 use crate::model::common::Tags;
 use crate::model::{Kind, Spec};

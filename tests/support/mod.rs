@@ -32,10 +32,56 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The switch that skips the tests needing the emulator, for a quick local
+/// run: `MOOR_SKIP_EMULATOR=1 cargo test` (or `scripts/test --quick`).
+pub const SKIP_SWITCH: &str = "MOOR_SKIP_EMULATOR";
+
+/// Whether `switch` (the value of [`SKIP_SWITCH`]) skips the emulator
+/// tests: set and not `0` or empty, and never in CI (`CI=true`), so CI
+/// always runs them all.
+pub fn skipping(switch: Option<&str>, ci: Option<&str>) -> bool {
+    let on = switch.is_some_and(|v| !v.trim().is_empty() && v.trim() != "0");
+    let in_ci = ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    on && !in_ci
+}
+
+fn skip_switch_on() -> bool {
+    skipping(std::env::var(SKIP_SWITCH).ok().as_deref(), std::env::var("CI").ok().as_deref())
+}
+
+/// The first line of every test that needs the emulator:
+/// `if support::skip_emulator() { return; }`. With the switch on, it says
+/// on stderr which test is skipped (past the test harness's capture), and
+/// adds its name to the file `MOOR_SKIP_LOG` names, from which
+/// `scripts/test --quick` prints one count.
+pub fn skip_emulator() -> bool {
+    if !skip_switch_on() {
+        return false;
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let exe = std::env::current_exe().ok();
+    let binary = exe.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let binary = binary.split('-').next().unwrap_or_default().to_string();
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped {binary}::{test}: needs the emulator ({SKIP_SWITCH} is set)");
+    if let Some(log) = std::env::var_os("MOOR_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{binary}::{test}");
+        }
+    }
+    true
+}
+
 /// The moto server of this test process, started on first use.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
+        assert!(
+            !skip_switch_on(),
+            "this test needs the emulator, but {SKIP_SWITCH} is set: its first line should be \
+             `if support::skip_emulator() {{ return; }}`"
+        );
         let st = Command::new("bash").arg(root().join("scripts/moto")).arg("install").status().expect("run scripts/moto install");
         assert!(st.success(), "scripts/moto install failed");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -1,11 +1,16 @@
-//! An in-memory provider for engine tests: it stores what it is asked to
+//! An in-memory provider for the engine tests (test support only, never
+//! part of the library): it stores what it is asked to
 //! create, reports it back exactly (so "apply, then plan" is a no-op), counts
 //! its calls, records how many ran at once, and can fail a chosen call or
 //! stop working after a chosen number of writes (a process killed half way).
 
-use super::{Attrs, Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target, TAG_RESOURCE, TAG_STACK};
-use crate::model::{AttrType, Kind, Spec};
+#![allow(dead_code)]
+
 use async_trait::async_trait;
+use moor::model::{AttrType, Kind, Spec};
+use moor::provider::{
+    desired_fields, Attrs, Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target, TAG_RESOURCE, TAG_STACK,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -235,7 +240,7 @@ impl Provider for FakeProvider {
             Kind::EcsTaskDefinition => format!("arn:fake:{}:{name}:{}", t.kind.as_str(), n + 1),
             _ => format!("arn:fake:{}:{name}:{n}", t.kind.as_str()),
         };
-        let fields = super::desired_fields(&t.spec, t.name.as_deref());
+        let fields = desired_fields(&t.spec, t.name.as_deref());
         let attrs = attrs_for(t.kind, &id, &name, &fields);
         let live = Live { id: id.clone(), fields, attrs, tags: t.tags.clone(), uid: None };
         lock(&self.store).insert(id, Stored { logical: t.logical.clone(), kind: t.kind, live: live.clone() });
@@ -248,7 +253,7 @@ impl Provider for FakeProvider {
         let Some(old) = store.get(&live.id).cloned() else {
             return Err(ProviderError::new(ErrorKind::NotFound, "fake:update", format!("{} is gone", live.id)));
         };
-        let fields = super::desired_fields(&t.spec, t.name.as_deref());
+        let fields = desired_fields(&t.spec, t.name.as_deref());
         let mut new = Live { fields, tags: t.tags.clone(), ..old.live.clone() };
         if t.kind == Kind::EcsTaskDefinition {
             // A new revision; the old one stays registered until deleted.

@@ -9,7 +9,7 @@
 //! the file claims is reported as a rule of its own (so it shows as a
 //! difference). Updates revoke and authorize atoms.
 
-use super::{eventually, found, sdk_err, tag_map, wait, AwsProvider};
+use super::{eventually, found, partition, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::model::common::Tags;
 use crate::model::ec2::{ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::model::{Kind, Spec};
@@ -24,10 +24,6 @@ use std::sync::Mutex;
 
 /// The description of a group whose file sets none.
 const DEFAULT_DESCRIPTION: &str = "Managed by moor";
-
-fn unresolved(s: &str) -> bool {
-    s.contains("${")
-}
 
 fn filter(name: &str, value: impl Into<String>) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -51,16 +47,6 @@ fn lookup_only(kind: Kind, op: &str) -> ProviderError {
 
 fn wrong_spec(kind: Kind) -> ProviderError {
     ProviderError::new(ErrorKind::Rejected, "moor:spec", format!("the settings given are not those of {kind}"))
-}
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 // ---- dispatch ----------------------------------------------------------------

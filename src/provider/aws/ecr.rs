@@ -11,10 +11,8 @@
 //! read at the same time, and for a recorded repository at the same time as
 //! it is described.
 
-use super::iam::{
-    document_json, is_account, parse_document, partition, project_document, split_principals, unresolved,
-};
-use super::{found, retry_for, sdk_err, tag_map, AwsProvider};
+use super::policy::{document_json, is_account, parse_document, project_document, split_principals};
+use super::{found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
 use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
 use crate::model::ecr::{Encryption, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus};
 use crate::model::{Kind, Spec};
@@ -441,13 +439,6 @@ fn mutability(m: Option<TagMutability>) -> ImageTagMutability {
     match m {
         Some(TagMutability::Immutable) => ImageTagMutability::Immutable,
         Some(TagMutability::Mutable) | None => ImageTagMutability::Mutable,
-    }
-}
-
-fn ok_if_gone(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    match r {
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        other => other,
     }
 }
 

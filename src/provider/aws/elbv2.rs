@@ -6,7 +6,7 @@
 //! `#{host}` placeholders of a redirect) are left out, and values AWS
 //! returns as text (ports, status codes) become numbers again.
 
-use super::{found, sdk_err, tag_map, wait, AwsProvider};
+use super::{found, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::model::common::Tags;
 use crate::model::elbv2::{
     Action as FileAction, HealthCheck, Listener as ListenerSpec, LoadBalancer as LbSpec, ProtocolVersion, Scheme,
@@ -29,10 +29,6 @@ use std::time::Duration;
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
-
-fn unresolved(s: &str) -> bool {
-    s.contains("${")
-}
 
 /// A file enum as the file writes it (`HTTP`, `ip`, `internet_facing`).
 fn file_str<T: Serialize>(v: &T) -> String {

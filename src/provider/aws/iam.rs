@@ -4,14 +4,16 @@
 //! Many roles and policies are read from the account's listings at once
 //! ([`read_many`]); one role's calls go out at the same time.
 
+use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::policy::{document_json, is_account, parse_document, project_document, push_unique, split_principals};
 use super::{
-    eventually, found, iam_not_ready, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider,
+    eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map, unresolved,
+    AwsProvider,
 };
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
-use crate::model::iam::{Policy, Role, Trust};
-use crate::model::{Kind, Spec};
+use crate::model::iam::{ExistingRole, Policy, Role, Trust};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleDetail, Tag};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -30,14 +32,6 @@ fn not_visible(e: &ProviderError) -> bool {
     e.kind == ErrorKind::NotFound || iam_not_ready(e)
 }
 
-fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, op, format!("{kind} is not an IAM kind"))
-}
-
-fn lookup_rejected(op: &str) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, op, "iam/existing_role is a lookup: moor reads it and never changes it")
-}
-
 fn iam_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
 }
@@ -47,10 +41,6 @@ fn name_of_arn<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
     let rest = arn.split(':').nth(5)?;
     let rest = rest.strip_prefix(kind)?.strip_prefix('/')?;
     rest.rsplit('/').next().filter(|n| !n.is_empty())
-}
-
-fn opt_str(v: Option<&str>) -> Value {
-    v.map_or(Value::Null, |s| json!(s))
 }
 
 // ---- trust policy -----------------------------------------------------------------
@@ -942,102 +932,156 @@ fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
     }
 }
 
-// ---- the provider functions ----------------------------------------------------------------
+// ---- the providers ------------------------------------------------------------------------
 
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => read_role(p, t, spec).await,
-        Spec::IamPolicy(spec) => {
-            if let Some(live) = read_recorded_policy(p, t, spec).await? {
+/// What IAM's batched read ([`read_many`]) takes for one target.
+pub(super) enum Read<'a> {
+    Role(Typed<'a, Role>),
+    Policy(Typed<'a, Policy>),
+    Existing(Typed<'a, ExistingRole>),
+}
+
+impl<'a> Read<'a> {
+    fn target(&self) -> &'a Target {
+        match self {
+            Read::Role(t) => t.target,
+            Read::Policy(t) => t.target,
+            Read::Existing(t) => t.target,
+        }
+    }
+}
+
+/// Reads one target on its own.
+async fn read(p: &AwsProvider, r: &Read<'_>) -> Result<Option<Live>, ProviderError> {
+    match r {
+        Read::Role(t) => read_role(p, t.target, t.spec).await,
+        Read::Policy(t) => {
+            if let Some(live) = read_recorded_policy(p, t.target, t.spec).await? {
                 return Ok(live);
             }
             let Some(pol) = find_policy(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
-            found(policy_live(p, &pol, Some(spec)).await)
+            found(policy_live(p, &pol, Some(t.spec)).await)
         }
-        Spec::IamExistingRole(spec) => {
-            if unresolved(&spec.name) {
+        Read::Existing(t) => {
+            if unresolved(&t.spec.name) {
                 return Ok(None);
             }
-            Ok(get_role(p, &spec.name).await?.map(|r| lookup_live(&r)))
+            Ok(get_role(p, &t.spec.name).await?.map(|r| lookup_live(&r)))
         }
-        _ => Err(wrong_kind("iam:read", t.kind)),
     }
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    match d.kind {
-        Kind::IamRole => {
-            let by_name = if d.id.starts_with("arn:") { None } else { d.name.as_deref() };
-            let Some(r) = find_role(p, Some(&d.id), by_name).await? else { return Ok(None) };
-            if d.id.starts_with("arn:") && r.arn() != d.id {
-                return Ok(None);
-            }
-            found(role_live(p, &r, None).await)
+/// The target with this stack's tags added to those the resource has
+/// (`moor import` only adds tags: the resource keeps any it has).
+fn with_added_tags(t: &Target, live: &Live) -> Target {
+    let mut want = live.tags.clone();
+    want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Target { tags: want, ..t.clone() }
+}
+
+#[async_trait]
+impl AwsKind for Role {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "role" });
+
+    /// `role/<path>/<name>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Role(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let by_name = if d.id.starts_with("arn:") { None } else { d.name.as_deref() };
+        let Some(r) = find_role(p, Some(&d.id), by_name).await? else { return Ok(None) };
+        if d.id.starts_with("arn:") && r.arn() != d.id {
+            return Ok(None);
         }
-        Kind::IamPolicy => {
-            let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(None) };
-            found(policy_live(p, &pol, None).await)
-        }
-        Kind::IamExistingRole => {
-            let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else { return Ok(None) };
-            Ok(get_role(p, name).await?.map(|r| lookup_live(&r)))
-        }
-        other => Err(wrong_kind("iam:read", other)),
+        found(role_live(p, &r, None).await)
     }
 }
 
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => create_role(p, t, spec).await,
-        Spec::IamPolicy(spec) => create_policy(p, t, spec).await,
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:CreateRole")),
-        _ => Err(wrong_kind("iam:create", t.kind)),
+#[async_trait]
+impl AwsManaged for Role {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_role(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_role(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_role(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        update_role(p, &with_added_tags(t.target, live), t.spec, live, &["tags".to_string()]).await
     }
 }
 
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => update_role(p, t, spec, live, changed).await,
-        Spec::IamPolicy(spec) => update_policy(p, t, spec, live, changed).await,
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:UpdateRole")),
-        _ => Err(wrong_kind("iam:update", t.kind)),
+#[async_trait]
+impl AwsKind for Policy {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "policy" });
+
+    /// `policy/<path>/<name>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Policy(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(None) };
+        found(policy_live(p, &pol, None).await)
     }
 }
 
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    match d.kind {
-        Kind::IamRole => delete_role(p, d).await,
-        Kind::IamPolicy => delete_policy(p, d).await,
-        Kind::IamExistingRole => Err(lookup_rejected("iam:DeleteRole")),
-        other => Err(wrong_kind("iam:delete", other)),
+#[async_trait]
+impl AwsManaged for Policy {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_policy(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_policy(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_policy(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        update_policy(p, &with_added_tags(t.target, live), t.spec, live, &["tags".to_string()]).await
     }
 }
 
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-    let changed = ["tags".to_string()];
-    match &t.spec {
-        Spec::IamRole(spec) => {
-            // Only add tags: the role keeps any it has.
-            let mut want = live.tags.clone();
-            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let t = Target { tags: want, ..t.clone() };
-            update_role(p, &t, spec, live, &changed).await
-        }
-        Spec::IamPolicy(spec) => {
-            let mut want = live.tags.clone();
-            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let t = Target { tags: want, ..t.clone() };
-            update_policy(p, &t, spec, live, &changed).await
-        }
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:TagRole")),
-        _ => Err(wrong_kind("iam:adopt", t.kind)),
+#[async_trait]
+impl AwsKind for ExistingRole {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Existing(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else { return Ok(None) };
+        Ok(get_role(p, name).await?.map(|r| lookup_live(&r)))
     }
 }
+
+impl AwsLookup for ExistingRole {}
 
 // ---- reading many ------------------------------------------------------------------------
 
@@ -1177,15 +1221,15 @@ fn role_from(a: &(aws_sdk_iam::types::Role, RoleDetail), spec: &Role) -> Live {
 }
 
 /// Whether a target needs calls to be read (its identity is known).
-fn needs_calls(t: &Target) -> bool {
-    match &t.spec {
-        Spec::IamRole(_) => first_role_name(t.id.as_deref(), t.name.as_deref()).is_some(),
-        Spec::IamPolicy(_) => match t.id.as_deref() {
+fn needs_calls(r: &Read) -> bool {
+    let t = r.target();
+    match r {
+        Read::Role(_) => first_role_name(t.id.as_deref(), t.name.as_deref()).is_some(),
+        Read::Policy(_) => match t.id.as_deref() {
             Some(id) => !unresolved(id),
             None => t.name.as_deref().is_some_and(|n| !unresolved(n)),
         },
-        Spec::IamExistingRole(spec) => !unresolved(&spec.name),
-        _ => false,
+        Read::Existing(t) => !unresolved(&t.spec.name),
     }
 }
 
@@ -1199,49 +1243,50 @@ fn needs_calls(t: &Target) -> bool {
 /// the listings cannot vouch for (a recorded role they do not show, a
 /// version they lack) is read on its own, and when they fail (no
 /// permission for them, say) every target is.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    if ts.iter().filter(|t| needs_calls(t)).count() < BULK_MIN {
-        return super::read_each(p, ts).await;
+pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    if ts.iter().filter(|r| needs_calls(r)).count() < BULK_MIN {
+        return futures::future::join_all(ts.iter().map(|r| read(p, r))).await;
     }
-    let roles = ts.iter().any(|t| needs_calls(t) && matches!(t.kind, Kind::IamRole | Kind::IamExistingRole));
-    let policies = ts.iter().any(|t| needs_calls(t) && t.kind == Kind::IamPolicy);
+    let roles = ts.iter().any(|r| needs_calls(r) && matches!(r, Read::Role(_) | Read::Existing(_)));
+    let policies = ts.iter().any(|r| needs_calls(r) && matches!(r, Read::Policy(_)));
     // The policies of recorded ARNs are got while the account is listed.
-    let early = futures::future::join_all(ts.iter().map(|t| async move {
-        match (&t.spec, t.id.as_deref()) {
-            (Spec::IamPolicy(_), Some(id)) if !unresolved(id) && id.starts_with("arn:") => {
-                Some(get_policy(p, id).await)
-            }
+    let early = futures::future::join_all(ts.iter().map(|r| async move {
+        match (r, r.target().id.as_deref()) {
+            (Read::Policy(_), Some(id)) if !unresolved(id) && id.starts_with("arn:") => Some(get_policy(p, id).await),
             _ => None,
         }
     }));
     let (account, early) = futures::join!(account(p, roles, policies), early);
     let account = account.ok();
     let account = account.as_ref();
-    let reads = ts.iter().zip(early).map(|(t, early)| async move {
-        if !needs_calls(t) {
-            return read(p, t).await;
+    let reads = ts.iter().zip(early).map(|(r, early)| async move {
+        if !needs_calls(r) {
+            return read(p, r).await;
         }
-        match &t.spec {
-            Spec::IamRole(spec) => {
+        let t = r.target();
+        match r {
+            Read::Role(Typed { spec, .. }) => {
                 let (id, name) = (t.id.as_deref(), t.name.as_deref());
                 let asked = [id.and_then(|id| name_of_arn(id, "role")), name];
                 let Some(a) = account.filter(|a| asked.iter().flatten().all(|n| a.sure(n))) else {
-                    return read(p, t).await;
+                    return read(p, r).await;
                 };
-                let r = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
-                match r {
-                    Ok(Some(r)) => Ok(Some(role_from(a.role(r.role_name()).expect("listed"), spec))),
+                let listed = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
+                match listed {
+                    Ok(Some(role)) => Ok(Some(role_from(a.role(role.role_name()).expect("listed"), spec))),
                     // Not yet listed, or really gone: only GetRole can tell.
-                    _ if id.is_some() => read(p, t).await,
+                    _ if id.is_some() => read(p, r).await,
                     _ => Ok(None),
                 }
             }
-            Spec::IamExistingRole(spec) => match account.filter(|a| a.sure(&spec.name)).map(|a| a.role(&spec.name)) {
-                Some(Some((r, _))) => Ok(Some(lookup_live(r))),
-                Some(None) if t.id.is_none() => Ok(None),
-                _ => read(p, t).await,
-            },
-            Spec::IamPolicy(spec) => {
+            Read::Existing(Typed { spec, .. }) => {
+                match account.filter(|a| a.sure(&spec.name)).map(|a| a.role(&spec.name)) {
+                    Some(Some((r, _))) => Ok(Some(lookup_live(r))),
+                    Some(None) if t.id.is_none() => Ok(None),
+                    _ => read(p, r).await,
+                }
+            }
+            Read::Policy(Typed { spec, .. }) => {
                 let pol = match early {
                     Some(Ok(Some(pol))) => Some(pol),
                     Some(Err(e)) => return Err(e),
@@ -1268,7 +1313,6 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
                     None => found(policy_live(p, &pol, Some(spec)).await),
                 }
             }
-            _ => read(p, t).await,
         }
     });
     futures::future::join_all(reads).await

@@ -9,9 +9,9 @@
 //! the errors IAM's eventual consistency causes; [`wait`] polls quickly at
 //! first and backs off, so a resource that is ready at once costs one poll.
 //!
-//! Each service module offers the same functions for its kinds (`read`,
-//! `read_recorded`, `create`, `update`, `delete`, `adopt`); this module
-//! dispatches on the kind, exhaustively.
+//! Each kind's provider implements the typed traits of [`kinds`], in its
+//! service's module (next to the calls and batched reads its service's
+//! kinds share); `kinds` generates the dispatch from the kinds registry.
 
 mod discover;
 mod ec2;
@@ -19,14 +19,13 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod iam;
+mod kinds;
 mod policy;
 mod shared;
 
 pub(crate) use shared::*;
 
-use super::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, ProviderOptions, Target};
-use crate::model::Kind;
-use async_trait::async_trait;
+use super::{ErrorKind, ProviderError, ProviderOptions};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
@@ -420,134 +419,11 @@ impl AwsProvider {
     }
 }
 
-#[async_trait]
-impl Provider for AwsProvider {
-    async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read(self, t).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read(self, t).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read(self, t).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::read(self, t).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read(self, t).await,
-        }
-    }
-
-    /// Groups the targets by service; each service reads its group with as
-    /// few calls as its API allows (many names per Describe call), and the
-    /// groups run at the same time.
-    async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-        let mut groups: [Vec<usize>; 5] = Default::default();
-        for (i, t) in ts.iter().enumerate() {
-            let g = match t.kind {
-                Kind::EcrRepository | Kind::EcrExistingRepository => 0,
-                Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => 1,
-                Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 2,
-                Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => 3,
-                Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => 4,
-            };
-            groups[g].push(i);
-        }
-        let pick = |g: &Vec<usize>| g.iter().map(|i| &ts[*i]).collect::<Vec<_>>();
-        let (a, b, c, d, e) =
-            (pick(&groups[0]), pick(&groups[1]), pick(&groups[2]), pick(&groups[3]), pick(&groups[4]));
-        // EC2 first: security groups and target groups wait for the VPC
-        // lookups, so their calls go out (and are answered) first.
-        let (c, a, b, d, e) = futures::join!(
-            ec2::read_many(self, &c),
-            ecr::read_many(self, &a),
-            iam::read_many(self, &b),
-            elbv2::read_many(self, &d),
-            ecs::read_many(self, &e)
-        );
-        let results = (a, b, c, d, e);
-        let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..ts.len()).map(|_| None).collect();
-        for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4]) {
-            for (i, r) in g.iter().zip(rs) {
-                out[*i] = Some(r);
-            }
-        }
-        out.into_iter().map(|r| r.expect("every target read")).collect()
-    }
-
-    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-        match d.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read_recorded(self, d).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read_recorded(self, d).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read_recorded(self, d).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
-                elbv2::read_recorded(self, d).await
-            }
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read_recorded(self, d).await,
-        }
-    }
-
-    async fn create(&self, t: &Target) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::create(self, t).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::create(self, t).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::create(self, t).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::create(self, t).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::create(self, t).await,
-        }
-    }
-
-    async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::update(self, t, live, changed).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::update(self, t, live, changed).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => {
-                ec2::update(self, t, live, changed).await
-            }
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
-                elbv2::update(self, t, live, changed).await
-            }
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::update(self, t, live, changed).await,
-        }
-    }
-
-    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
-        match d.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::delete(self, d).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::delete(self, d).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::delete(self, d).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::delete(self, d).await,
-        }
-    }
-
-    async fn settle(&self, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcsService => ecs::settle(self, t, live, redeploy).await,
-            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
-            _ => Ok(live.clone()),
-        }
-    }
-
-    async fn unrecorded(&self, d: &Deletion, stack: &str, known: &[String]) -> Result<Vec<Live>, ProviderError> {
-        match d.kind {
-            Kind::EcsTaskDefinition => ecs::unrecorded(self, d, stack, known).await,
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::adopt(self, t, live).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::adopt(self, t, live).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::adopt(self, t, live).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
-        }
-    }
-
-    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
-        discover::discover(self, stack, known).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Kind;
+    use crate::provider::{Provider, Target};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_types::body::SdkBody;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1117,5 +993,70 @@ resources:
         let (plan, summary, _) = plan_and_apply(&p, &stack, state).await;
         assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::NoOp);
         assert!(!plan.has_changes() && summary.ok());
+    }
+
+    /// A lookup's provider has reads only: a create, update, delete or
+    /// adopt asked of one answers that it is a lookup, and calls nothing.
+    #[tokio::test]
+    async fn a_lookup_is_never_created_changed_deleted_or_adopted() {
+        let text = r#"
+stack: s
+resources:
+  vpc:
+    kind: ec2/default_vpc
+  repo:
+    kind: ecr/existing_repository
+    name: base
+  role:
+    kind: iam/existing_role
+    name: ops
+"#;
+        let stack = crate::load::load_str("s.yaml", text, &Default::default()).stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let script = Scripted::default();
+        let p = scripted_provider(&script);
+        for logical in ["vpc", "repo", "role"] {
+            let t = crate::plan::target(&stack, logical, &Default::default(), &state).0;
+            let live = crate::provider::Live {
+                id: "id-1".into(),
+                fields: Default::default(),
+                attrs: Default::default(),
+                tags: Default::default(),
+                uid: None,
+            };
+            let d = crate::provider::Deletion {
+                logical: logical.into(),
+                kind: t.kind,
+                id: "id-1".into(),
+                name: None,
+                attrs: Default::default(),
+                force: false,
+            };
+            let errors = [
+                p.create(&t).await.map(|_| ()).expect_err("create"),
+                p.update(&t, &live, &["tags".to_string()]).await.map(|_| ()).expect_err("update"),
+                p.delete(&d).await.expect_err("delete"),
+                p.adopt(&t, &live).await.map(|_| ()).expect_err("adopt"),
+            ];
+            for (e, op) in errors.iter().zip(["create", "update", "delete", "adopt"]) {
+                assert_eq!(e.kind, crate::provider::ErrorKind::Rejected, "{e}");
+                assert_eq!(e.operation, format!("moor:{op}"));
+                assert!(e.message.starts_with(&format!("{} is a lookup", t.kind)), "{e}");
+            }
+            assert_eq!(p.settle(&t, &live, true).await.expect("settled as it is"), live);
+            assert!(p.unrecorded(&d, "s", &[]).await.expect("none").is_empty());
+        }
+        assert!(script.calls.lock().unwrap().is_empty());
+    }
+
+    /// Every kind moor manages is found by its tags: its provider says how
+    /// its ARNs look (a new kind that forgot would be left behind by a
+    /// destroy after its record was lost). Lookups are never found.
+    #[test]
+    fn every_managed_kind_is_recognised_in_an_arn() {
+        let found: Vec<Kind> = kinds::arn_kinds().map(|k| k.kind).collect();
+        for k in Kind::ALL {
+            assert_eq!(found.contains(&k), !k.is_lookup(), "{k}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! What every service module uses: AWS's errors in moor's terms, waits and
 //! retries, tag syncing, and the small facts of ARNs. One copy of each.
 
-use super::{AwsProvider, SdkError, OPERATION_DEADLINE};
-use crate::provider::{ErrorKind, Live, Provider, ProviderError, ProviderOptions, Target};
+use super::{SdkError, OPERATION_DEADLINE};
+use crate::provider::{ErrorKind, ProviderError, ProviderOptions};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
@@ -240,12 +240,6 @@ pub(super) fn tag_changes(
     (set, remove)
 }
 
-/// Reads each target on its own, all at once: what a service module does
-/// until it batches.
-pub(crate) async fn read_each(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    futures::future::join_all(ts.iter().map(|t| p.read(t))).await
-}
-
 /// A `Live` tag map from key/value pairs, without AWS's own tags.
 pub(crate) fn tag_map<'a>(
     pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
@@ -279,4 +273,9 @@ pub(crate) fn partition(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// A live field that AWS may leave out: the value, or null.
+pub(crate) fn opt_str(v: Option<&str>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, |s| serde_json::json!(s))
 }

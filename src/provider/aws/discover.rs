@@ -21,6 +21,7 @@
 //! ago may still be listed), so the caller reads what it finds by id before
 //! planning anything for it.
 
+use super::kinds::arn_kinds;
 use super::{sdk_err, AwsProvider};
 use crate::model::common::Tags;
 use crate::model::Kind;
@@ -31,49 +32,29 @@ use std::collections::HashSet;
 /// The largest page of IAM's listings.
 const LIST_PAGE: i32 = 1000;
 
+/// The ARN's service and resource part (after the fifth colon).
+fn arn_parts(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn").then(|| (parts[2], parts[5]))
+}
+
 /// The kind and the id moor uses for a resource of the tagging API's
 /// answer, from its ARN; `None` for what moor does not make (a listener
-/// rule, a task set).
+/// rule, a task set). Each kind's provider says how its ARNs look
+/// ([`super::kinds::AwsKind::ARN_TYPE`]).
 pub(super) fn kind_of_arn(arn: &str) -> Option<(Kind, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" {
-        return None;
-    }
-    let (service, resource) = (parts[2], parts[5]);
-    let (kind, id) = match (service, resource.split_once('/').map(|(t, _)| t).unwrap_or(resource)) {
-        ("ecr", "repository") => (Kind::EcrRepository, arn.to_string()),
-        ("ec2", "security-group") => (Kind::Ec2SecurityGroup, resource.strip_prefix("security-group/")?.to_string()),
-        ("elasticloadbalancing", "loadbalancer") => (Kind::Elbv2LoadBalancer, arn.to_string()),
-        ("elasticloadbalancing", "targetgroup") => (Kind::Elbv2TargetGroup, arn.to_string()),
-        ("elasticloadbalancing", "listener") => (Kind::Elbv2Listener, arn.to_string()),
-        ("ecs", "cluster") => (Kind::EcsCluster, arn.to_string()),
-        ("ecs", "service") => (Kind::EcsService, arn.to_string()),
-        ("ecs", "task-definition") => (Kind::EcsTaskDefinition, arn.to_string()),
-        ("iam", "role") => (Kind::IamRole, arn.to_string()),
-        ("iam", "policy") => (Kind::IamPolicy, arn.to_string()),
-        _ => return None,
-    };
-    (!id.is_empty()).then_some((kind, id))
+    let (service, resource) = arn_parts(arn)?;
+    // `type/...`, or `type:...` (as CloudWatch Logs writes its ARNs).
+    let rtype = resource.split(['/', ':']).next().unwrap_or(resource);
+    let k = arn_kinds().find(|k| k.arn_type.service == service && k.arn_type.resource == rtype)?;
+    let id = (k.id)(arn, resource)?;
+    (!id.is_empty()).then_some((k.kind, id))
 }
 
 /// The physical name in an ARN, for the kinds that have one.
 fn name_of(kind: Kind, arn: &str) -> Option<String> {
-    let resource = arn.splitn(6, ':').nth(5)?;
-    let name = match kind {
-        Kind::EcrRepository => resource.strip_prefix("repository/")?,
-        // app/<name>/<id>, <name>/<id>
-        Kind::Elbv2LoadBalancer => resource.split('/').nth(2)?,
-        Kind::Elbv2TargetGroup => resource.split('/').nth(1)?,
-        Kind::EcsCluster => resource.strip_prefix("cluster/")?,
-        // service/<cluster>/<name>, or the old service/<name>
-        Kind::EcsService => resource.rsplit('/').next()?,
-        // task-definition/<family>:<revision>
-        Kind::EcsTaskDefinition => resource.strip_prefix("task-definition/")?.split(':').next()?,
-        // role/<path>/<name>
-        Kind::IamRole | Kind::IamPolicy => resource.rsplit('/').next()?,
-        _ => return None,
-    };
-    (!name.is_empty()).then(|| name.to_string())
+    let (_, resource) = arn_parts(arn)?;
+    (arn_kinds().find(|k| k.kind == kind)?.name)(resource)
 }
 
 /// A found resource, when it carries the stack's tag and a logical name.

@@ -9,11 +9,12 @@
 //! the file claims is reported as a rule of its own (so it shows as a
 //! difference). Updates revoke and authorize atoms.
 
-use super::{eventually, found, sdk_err, tag_map, wait, AwsProvider};
+use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::{eventually, found, partition, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::model::common::Tags;
-use crate::model::ec2::{ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
-use crate::model::{Kind, Spec};
+use crate::model::ec2::{DefaultVpc, ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Subnet, Tag, TagSpecification,
     UserIdGroupPair, Vpc,
@@ -24,10 +25,6 @@ use std::sync::Mutex;
 
 /// The description of a group whose file sets none.
 const DEFAULT_DESCRIPTION: &str = "Managed by moor";
-
-fn unresolved(s: &str) -> bool {
-    s.contains("${")
-}
 
 fn filter(name: &str, value: impl Into<String>) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -41,105 +38,133 @@ fn live_tags(tags: &[Tag]) -> Tags {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-fn lookup_only(kind: Kind, op: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::Rejected,
-        format!("moor:{op}"),
-        format!("{kind} is a lookup: moor reads it and never creates, changes or deletes it"),
-    )
-}
+// ---- the providers ------------------------------------------------------------
 
-fn wrong_spec(kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, "moor:spec", format!("the settings given are not those of {kind}"))
-}
-
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-// ---- dispatch ----------------------------------------------------------------
-
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    read_wants(p, &[want(t)]).await.pop().expect("one read, one result")
-}
+/// What EC2's batched read ([`read_many`]) takes for one target.
+pub(super) type Read<'a> = Want<'a>;
 
 /// Reads many targets with as few calls as EC2 allows: one
 /// DescribeSecurityGroups for the groups known by id, one for those found
 /// by name, and for the VPC lookups one DescribeVpcs and one
-/// DescribeSubnets at the same time. Results are in the order of `ts`.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let wants: Vec<Want> = ts.iter().map(|t| want(t)).collect();
-    read_wants(p, &wants).await
+/// DescribeSubnets at the same time. Results are in the order of `wants`.
+pub(super) async fn read_many(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    read_wants(p, wants).await
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    let w = if unresolved(&d.id) {
-        Want::Nothing
-    } else {
-        match d.kind {
-            Kind::Ec2SecurityGroup => Want::SgId(&d.id, None),
-            Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => Want::Vpc(VpcWant {
-                by: VpcBy::Id(&d.id),
-                subnet_tags: &NO_TAGS,
-                default_only: d.kind == Kind::Ec2DefaultVpc,
-            }),
-            kind => Want::Fail(wrong_spec(kind)),
-        }
-    };
+async fn read_one(p: &AwsProvider, w: Want<'_>) -> Result<Option<Live>, ProviderError> {
     read_wants(p, &[w]).await.pop().expect("one read, one result")
 }
 
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => create_sg(p, t, spec).await,
-        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "create")),
-        (kind, _) => Err(wrong_spec(kind)),
+#[async_trait]
+impl AwsKind for SgSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "security-group" });
+
+    /// A security group is known by its group id, not its ARN.
+    fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
+        resource.strip_prefix("security-group/").filter(|id| !id.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        super::kinds::Read::Ec2(match &t.id {
+            Some(id) if unresolved(id) => Want::Nothing,
+            Some(id) => Want::SgId(id, Some(spec)),
+            None => match t.name.as_deref().or(spec.name.as_deref()) {
+                Some(name) if !unresolved(name) && !unresolved(&spec.vpc) => {
+                    Want::SgName { name, vpc: &spec.vpc, spec }
+                }
+                _ => Want::Nothing,
+            },
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_one(p, if unresolved(&d.id) { Want::Nothing } else { Want::SgId(&d.id, None) }).await
     }
 }
 
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => update_sg(p, t, spec, live, changed).await,
-        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "update")),
-        (kind, _) => Err(wrong_spec(kind)),
+#[async_trait]
+impl AwsManaged for SgSpec {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_sg(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_sg(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_sg(p, &d.id).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        p.ec2
+            .create_tags()
+            .resources(&live.id)
+            .set_tags(Some(ec2_tags(&t.tags)))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:CreateTags", e))?;
+        read_back(p, &live.id, t.spec).await
     }
 }
 
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    match d.kind {
-        Kind::Ec2SecurityGroup => delete_sg(p, &d.id).await,
-        kind if kind.is_lookup() => Err(lookup_only(kind, "delete")),
-        kind => Err(wrong_spec(kind)),
+/// A VPC lookup's read of a recorded VPC id.
+async fn read_recorded_vpc(p: &AwsProvider, d: &Deletion, default_only: bool) -> Result<Option<Live>, ProviderError> {
+    let w = if unresolved(&d.id) {
+        Want::Nothing
+    } else {
+        Want::Vpc(VpcWant { by: VpcBy::Id(&d.id), subnet_tags: &NO_TAGS, default_only })
+    };
+    read_one(p, w).await
+}
+
+#[async_trait]
+impl AwsKind for DefaultVpc {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let by = match &t.target.id {
+            Some(id) if unresolved(id) => return super::kinds::Read::Ec2(Want::Nothing),
+            Some(id) => VpcBy::Id(id),
+            None => VpcBy::Default,
+        };
+        super::kinds::Read::Ec2(Want::Vpc(VpcWant { by, subnet_tags: &NO_TAGS, default_only: true }))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded_vpc(p, d, true).await
     }
 }
 
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => {
-            p.ec2
-                .create_tags()
-                .resources(&live.id)
-                .set_tags(Some(ec2_tags(&t.tags)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("ec2:CreateTags", e))?;
-            read_back(p, &live.id, spec).await
-        }
-        (kind, _) if kind.is_lookup() => Err(lookup_only(kind, "adopt")),
-        (kind, _) => Err(wrong_spec(kind)),
+impl AwsLookup for DefaultVpc {}
+
+#[async_trait]
+impl AwsKind for ExistingVpc {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        let by = match (&t.id, spec) {
+            (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) if unresolved(id) => None,
+            (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) => Some(VpcBy::Id(id)),
+            (None, ExistingVpc { name: Some(name), .. }) if unresolved(name) => None,
+            (None, ExistingVpc { name: Some(name), .. }) => Some(VpcBy::Name(name)),
+            (None, _) => None,
+        };
+        super::kinds::Read::Ec2(match by {
+            Some(by) => Want::Vpc(VpcWant { by, subnet_tags: &spec.subnet_tags, default_only: false }),
+            None => Want::Nothing,
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded_vpc(p, d, false).await
     }
 }
+
+impl AwsLookup for ExistingVpc {}
 
 // ---- reading ---------------------------------------------------------------------
 
@@ -148,11 +173,10 @@ const FILTER_VALUES: usize = 200;
 
 static NO_TAGS: Tags = Tags::new();
 
-/// What one read asks for.
-enum Want<'a> {
+/// What one read asks for: the batched read's request.
+pub(super) enum Want<'a> {
     /// Nothing to read: what identifies it is a reference not known yet.
     Nothing,
-    Fail(ProviderError),
     SgId(&'a str, Option<&'a SgSpec>),
     SgName {
         name: &'a str,
@@ -163,7 +187,7 @@ enum Want<'a> {
 }
 
 #[derive(Clone, Copy)]
-struct VpcWant<'a> {
+pub(super) struct VpcWant<'a> {
     by: VpcBy<'a>,
     /// Only subnets with these tags.
     subnet_tags: &'a Tags,
@@ -172,45 +196,11 @@ struct VpcWant<'a> {
 }
 
 #[derive(Clone, Copy)]
-enum VpcBy<'a> {
+pub(super) enum VpcBy<'a> {
     Id(&'a str),
     Default,
     /// The `Name` tag (EC2's filter wildcards apply).
     Name(&'a str),
-}
-
-fn want(t: &Target) -> Want<'_> {
-    match (t.kind, &t.spec) {
-        (Kind::Ec2SecurityGroup, Spec::Ec2SecurityGroup(spec)) => match &t.id {
-            Some(id) if unresolved(id) => Want::Nothing,
-            Some(id) => Want::SgId(id, Some(spec)),
-            None => match t.name.as_deref().or(spec.name.as_deref()) {
-                Some(name) if !unresolved(name) && !unresolved(&spec.vpc) => {
-                    Want::SgName { name, vpc: &spec.vpc, spec }
-                }
-                _ => Want::Nothing,
-            },
-        },
-        (Kind::Ec2DefaultVpc, Spec::Ec2DefaultVpc(_)) => {
-            let by = match &t.id {
-                Some(id) if unresolved(id) => return Want::Nothing,
-                Some(id) => VpcBy::Id(id),
-                None => VpcBy::Default,
-            };
-            Want::Vpc(VpcWant { by, subnet_tags: &NO_TAGS, default_only: true })
-        }
-        (Kind::Ec2ExistingVpc, Spec::Ec2ExistingVpc(spec)) => {
-            let by = match (&t.id, spec) {
-                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) if unresolved(id) => return Want::Nothing,
-                (Some(id), _) | (None, ExistingVpc { id: Some(id), .. }) => VpcBy::Id(id),
-                (None, ExistingVpc { name: Some(name), .. }) if unresolved(name) => return Want::Nothing,
-                (None, ExistingVpc { name: Some(name), .. }) => VpcBy::Name(name),
-                (None, _) => return Want::Nothing,
-            };
-            Want::Vpc(VpcWant { by, subnet_tags: &spec.subnet_tags, default_only: false })
-        }
-        (kind, _) => Want::Fail(wrong_spec(kind)),
-    }
 }
 
 fn filter_of(name: &str, values: &[&str]) -> Filter {
@@ -247,7 +237,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                 names.insert((*vpc, *name));
             }
             Want::Vpc(v) => vpcs.push(*v),
-            Want::Nothing | Want::Fail(_) => {}
+            Want::Nothing => {}
         }
     }
     let (ids, names): (Vec<&str>, Vec<(&str, &str)>) = (ids.into_iter().collect(), names.into_iter().collect());
@@ -258,7 +248,6 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
         .iter()
         .map(|w| match w {
             Want::Nothing => Ok(None),
-            Want::Fail(e) => Err(e.clone()),
             Want::SgId(id, spec) => match &by_id {
                 Ok(groups) => Ok(groups.iter().find(|g| g.group_id() == Some(id)).map(|g| sg_live(p, g, *spec))),
                 Err(e) => Err(e.clone()),

@@ -11,14 +11,15 @@
 //! read at the same time, and for a recorded repository at the same time as
 //! it is described.
 
-use super::iam::{
-    document_json, is_account, parse_document, partition, project_document, split_principals, unresolved,
-};
-use super::{found, retry_for, sdk_err, tag_map, AwsProvider};
+use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::policy::{document_json, is_account, parse_document, project_document, split_principals};
+use super::{found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
 use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
-use crate::model::ecr::{Encryption, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus};
-use crate::model::{Kind, Spec};
+use crate::model::ecr::{
+    Encryption, ExistingRepository, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus,
+};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
@@ -27,6 +28,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 type SdkRepository = aws_sdk_ecr::types::Repository;
+
+/// What ECR's batched read ([`read_many`]) takes for one target.
+pub(super) type Read<'a> = Ask<'a>;
 
 // ---- lifecycle policy -------------------------------------------------------------
 
@@ -444,13 +448,6 @@ fn mutability(m: Option<TagMutability>) -> ImageTagMutability {
     }
 }
 
-fn ok_if_gone(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    match r {
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 /// ECR refuses a policy naming a principal IAM has not propagated yet.
 fn policy_not_ready(e: &ProviderError) -> bool {
     e.code.as_deref() == Some("InvalidParameterException") && e.message.contains("Invalid repository policy")
@@ -685,78 +682,83 @@ async fn delete_repo(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
     }
 }
 
-fn lookup_rejected(op: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::Rejected,
-        op,
-        "ecr/existing_repository is a lookup: moor reads it and never changes it",
-    )
+// ---- the providers ------------------------------------------------------------------------
+
+#[async_trait]
+impl AwsKind for Repository {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecr", resource: "repository" });
+
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.strip_prefix("repository/").filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        let id = t.id.as_deref();
+        let by_arn = id.and_then(|id| arn_parts(id).map(|(r, n)| (r, n, id)));
+        let by_name = t.name.as_deref().filter(|n| !unresolved(n));
+        let ask = if id.is_some_and(unresolved) || (by_arn.is_none() && by_name.is_none()) {
+            Ask::Done(Ok(None))
+        } else {
+            Ask::Repo { spec, by_arn, by_name, recorded: id.is_some() }
+        };
+        super::kinds::Read::Ecr(ask)
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(r) = find_recorded(p, d).await? else { return Ok(None) };
+        found(repo_live(p, &r, None).await)
+    }
 }
 
-fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, op, format!("{kind} is not an ECR kind"))
+#[async_trait]
+impl AwsManaged for Repository {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_repo(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_repo(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_repo(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        // Only add tags: the repository keeps any it has.
+        let mut want = live.tags.clone();
+        want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        tag(p, &live.id, &want, &live.tags).await?;
+        let registry = live.attrs.get("registry_id").and_then(Value::as_str).filter(|r| !r.is_empty());
+        let name = live.attrs.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or_default();
+        read_back(p, name, registry, t.spec).await
+    }
 }
 
-// ---- the provider functions ----------------------------------------------------------------
+#[async_trait]
+impl AwsKind for ExistingRepository {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let name = &t.spec.name;
+        super::kinds::Read::Ecr(if unresolved(name) { Ask::Done(Ok(None)) } else { Ask::Lookup(name) })
+    }
 
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    // One target is a batch of one: its calls go out at the same time.
-    read_many(p, &[t]).await.pop().expect("one result per target")
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        Ok(find_recorded(p, d).await?.map(|r| lookup_live(&r)))
+    }
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+impl AwsLookup for ExistingRepository {}
+
+/// A recorded repository, by its ARN (or by name when the record has no ARN).
+async fn find_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<SdkRepository>, ProviderError> {
     let by_name = if arn_parts(&d.id).is_some() { None } else { d.name.as_deref() };
-    let Some(r) = find_repo(p, Some(&d.id), by_name).await? else { return Ok(None) };
-    match d.kind {
-        Kind::EcrRepository => found(repo_live(p, &r, None).await),
-        Kind::EcrExistingRepository => Ok(Some(lookup_live(&r))),
-        other => Err(wrong_kind("ecr:read", other)),
-    }
-}
-
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::EcrRepository(spec) => create_repo(p, t, spec).await,
-        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:CreateRepository")),
-        _ => Err(wrong_kind("ecr:create", t.kind)),
-    }
-}
-
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::EcrRepository(spec) => update_repo(p, t, spec, live, changed).await,
-        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:UpdateRepository")),
-        _ => Err(wrong_kind("ecr:update", t.kind)),
-    }
-}
-
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    match d.kind {
-        Kind::EcrRepository => delete_repo(p, d).await,
-        Kind::EcrExistingRepository => Err(lookup_rejected("ecr:DeleteRepository")),
-        other => Err(wrong_kind("ecr:delete", other)),
-    }
-}
-
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::EcrRepository(spec) => {
-            // Only add tags: the repository keeps any it has.
-            let mut want = live.tags.clone();
-            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            tag(p, &live.id, &want, &live.tags).await?;
-            let registry = live.attrs.get("registry_id").and_then(Value::as_str).filter(|r| !r.is_empty());
-            let name = live.attrs.get("name").and_then(Value::as_str).or(t.name.as_deref()).unwrap_or_default();
-            read_back(p, name, registry, spec).await
-        }
-        Spec::EcrExistingRepository(_) => Err(lookup_rejected("ecr:TagResource")),
-        _ => Err(wrong_kind("ecr:adopt", t.kind)),
-    }
+    find_repo(p, Some(&d.id), by_name).await
 }
 
 // ---- reading many ------------------------------------------------------------------------
@@ -859,34 +861,20 @@ async fn describe_names(
     Ok(out)
 }
 
-/// How one target is read.
-enum Ask<'a> {
+/// How one target is read: the batched read's request.
+pub(super) enum Ask<'a> {
     /// Answered without a call.
     Done(Result<Option<Live>, ProviderError>),
     /// A repository: by its recorded ARN (registry, name, ARN), else by name.
-    Repo { spec: &'a Repository, by_arn: Option<(&'a str, &'a str, &'a str)>, by_name: Option<&'a str> },
+    Repo {
+        spec: &'a Repository,
+        by_arn: Option<(&'a str, &'a str, &'a str)>,
+        by_name: Option<&'a str>,
+        /// Whether an id was recorded (without one, the name is expected to be new).
+        recorded: bool,
+    },
     /// An `ecr/existing_repository`, by name in the caller's registry.
     Lookup(&'a str),
-}
-
-fn ask(t: &Target) -> Ask<'_> {
-    match &t.spec {
-        Spec::EcrRepository(spec) => {
-            let id = t.id.as_deref();
-            if id.is_some_and(unresolved) {
-                return Ask::Done(Ok(None));
-            }
-            let by_arn = id.and_then(|id| arn_parts(id).map(|(r, n)| (r, n, id)));
-            let by_name = t.name.as_deref().filter(|n| !unresolved(n));
-            if by_arn.is_none() && by_name.is_none() {
-                return Ask::Done(Ok(None));
-            }
-            Ask::Repo { spec, by_arn, by_name }
-        }
-        Spec::EcrExistingRepository(spec) if unresolved(&spec.name) => Ask::Done(Ok(None)),
-        Spec::EcrExistingRepository(spec) => Ask::Lookup(&spec.name),
-        _ => Ask::Done(Err(wrong_kind("ecr:read", t.kind))),
-    }
 }
 
 /// What is known of each registry (`None`: the caller's).
@@ -914,20 +902,19 @@ fn lookup_in(d: &Described, registry: Option<&str>, name: &str) -> Result<Option
 /// [`describe_names`]), and what only per-repository calls tell (tags,
 /// lifecycle and repository policies) at the same time as those for a
 /// repository whose ARN was recorded, so that a converged stack is read in
-/// one round trip. Each target gets exactly what [`read`] would say.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let asks: Vec<Ask> = ts.iter().map(|t| ask(t)).collect();
+/// one round trip. Each target gets exactly what reading it alone would say.
+pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
     // First the recorded ARNs, names never created, and lookups.
     let mut wanted: BTreeMap<Option<String>, (BTreeSet<String>, bool)> = BTreeMap::new();
-    for (t, a) in ts.iter().zip(&asks) {
+    for a in asks {
         match a {
             Ask::Repo { by_arn: Some((registry, name, _)), .. } => {
                 wanted.entry(Some(registry.to_string())).or_default().0.insert(name.to_string());
             }
-            Ask::Repo { by_arn: None, by_name: Some(name), .. } => {
+            Ask::Repo { by_arn: None, by_name: Some(name), recorded, .. } => {
                 let w = wanted.entry(None).or_default();
                 w.0.insert(name.to_string());
-                w.1 |= t.id.is_none();
+                w.1 |= !recorded;
             }
             Ask::Lookup(name) => {
                 wanted.entry(None).or_default().0.insert(name.to_string());
@@ -957,7 +944,7 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
         _ => None,
     };
     let mut again: BTreeSet<String> = BTreeSet::new();
-    for a in &asks {
+    for a in asks {
         if let Ask::Repo { by_arn: Some(_), by_name: Some(name), .. } = a {
             let known = matches!(described.get(&None), Some(Ok(reg)) if reg.get(name).is_some());
             if by_arn(&described, a).is_none() && !known {
@@ -1009,11 +996,11 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
     }))
     .await;
 
-    asks.into_iter()
+    asks.iter()
         .zip(found_repos)
         .zip(early.iter_mut().zip(late))
         .map(|((a, f), (early, late))| match a {
-            Ask::Done(r) => r,
+            Ask::Done(r) => r.clone(),
             Ask::Lookup(_) => f.map(|r| r.map(|(r, _)| lookup_live(&r))),
             Ask::Repo { spec, .. } => {
                 let Some((r, recorded)) = f? else { return Ok(None) };

@@ -26,11 +26,12 @@
 //! Reads describe many clusters, and many services of a cluster, per call
 //! ([`read_many`]).
 
-use super::{eventually, found, iam_not_ready, sdk_err, tag_map, wait, AwsProvider};
+use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
 use crate::model::common::{Size, StrList, Tags};
 use crate::model::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
-use crate::model::{Kind, Spec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_ecs::types as et;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -40,84 +41,195 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-// ---- dispatch -----------------------------------------------------------------
+/// What ECS's batched read ([`read_many`]) takes for one target.
+pub(super) type Read<'a> = Ask<'a>;
 
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    read_many(p, &[t]).await.pop().expect("one result per target")
+// ---- the providers ------------------------------------------------------------
+
+#[async_trait]
+impl AwsKind for Cluster {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "cluster" });
+
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.strip_prefix("cluster/").filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Ecs(match ident(t.target.id.as_deref().or(t.target.name.as_deref())) {
+            Some(key) => Ask::Cluster(key),
+            None => Ask::Done(Ok(None)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_cluster(p, &d.id).await
+    }
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    match d.kind {
-        Kind::EcsCluster => read_cluster(p, &d.id).await,
-        Kind::EcsTaskDefinition => {
-            let Some((td, tags)) = describe_td(p, &d.id).await? else { return Ok(None) };
-            Ok(is_active(&td).then(|| td_live(&td, &tags, None)))
+#[async_trait]
+impl AwsManaged for Cluster {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_cluster(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_cluster(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_cluster(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        read_cluster(p, &live.id).await?.ok_or_else(adopted_gone)
+    }
+}
+
+#[async_trait]
+impl AwsKind for TaskDefinition {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "task-definition" });
+
+    /// `task-definition/<family>:<revision>`: the family.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        let family = resource.strip_prefix("task-definition/")?.split(':').next()?;
+        (!family.is_empty()).then(|| family.to_string())
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Ecs(match ident(t.target.id.as_deref().or(t.target.name.as_deref())) {
+            Some(key) => Ask::TaskDefinition(key, t.spec),
+            None => Ask::Done(Ok(None)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some((td, tags)) = describe_td(p, &d.id).await? else { return Ok(None) };
+        Ok(is_active(&td).then(|| td_live(&td, &tags, None)))
+    }
+}
+
+#[async_trait]
+impl AwsManaged for TaskDefinition {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        register(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        if changed.iter().all(|f| f == "tags") {
+            // Tags alone need no new revision.
+            sync_tags(p, &live.id, &live.tags, &t.tags).await?;
+            let back = read_task_definition(p, &live.id, Some(t.spec)).await?;
+            return back.ok_or_else(|| gone_after("ecs:DescribeTaskDefinition", "the task definition revision"));
         }
-        Kind::EcsService => {
-            let Some(cluster) = service_cluster(p, &d.id).await? else { return Ok(None) };
-            let svc = describe_service(p, &cluster, &d.id).await?;
-            Ok(svc.filter(|s| s.status() != Some("INACTIVE")).map(|s| service_live(&s, None)))
-        }
-        other => Err(wrong_kind(other)),
+        register(p, t.target, t.spec).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_task_definition(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        read_task_definition(p, &live.id, Some(t.spec)).await?.ok_or_else(adopted_gone)
+    }
+
+    async fn unrecorded(
+        p: &AwsProvider,
+        d: &Deletion,
+        stack: &str,
+        known: &[String],
+    ) -> Result<Vec<Live>, ProviderError> {
+        unrecorded(p, d, stack, known).await
     }
 }
 
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::EcsCluster(c) => create_cluster(p, t, c).await,
-        Spec::EcsTaskDefinition(td) => register(p, t, td).await,
-        Spec::EcsService(s) => create_service(p, t, s).await,
-        _ => Err(wrong_kind(t.kind)),
+#[async_trait]
+impl AwsKind for Service {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "service" });
+
+    /// `service/<cluster>/<name>`, or the old `service/<name>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec: s } = t;
+        let which = match t.id.as_deref() {
+            Some(id) => ident(Some(id)).and_then(|id| {
+                let cluster = cluster_of_service_arn(id).or_else(|| ident(Some(&s.cluster)))?;
+                Some((cluster.to_string(), id))
+            }),
+            None => match (ident(Some(&s.cluster)), ident(t.name.as_deref())) {
+                (Some(cluster), Some(name)) => Some((cluster.to_string(), name)),
+                _ => None,
+            },
+        };
+        super::kinds::Read::Ecs(match which {
+            Some((cluster, key)) => Ask::Service(cluster, key, s),
+            None => Ask::Done(Ok(None)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(cluster) = service_cluster(p, &d.id).await? else { return Ok(None) };
+        let svc = describe_service(p, &cluster, &d.id).await?;
+        Ok(svc.filter(|s| s.status() != Some("INACTIVE")).map(|s| service_live(&s, None)))
     }
 }
 
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::EcsCluster(c) => update_cluster(p, t, c, live, changed).await,
-        Spec::EcsTaskDefinition(td) => {
-            if changed.iter().all(|f| f == "tags") {
-                // Tags alone need no new revision.
-                sync_tags(p, &live.id, &live.tags, &t.tags).await?;
-                let back = read_task_definition(p, &live.id, Some(td)).await?;
-                return back.ok_or_else(|| gone_after("ecs:DescribeTaskDefinition", "the task definition revision"));
-            }
-            register(p, t, td).await
-        }
-        Spec::EcsService(s) => update_service(p, t, s, live, changed).await,
-        _ => Err(wrong_kind(t.kind)),
+#[async_trait]
+impl AwsManaged for Service {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_service(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_service(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_service(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        let Some(cluster) = service_cluster(p, &live.id).await? else {
+            return Err(gone_after("ecs:DescribeServices", "the service"));
+        };
+        let back = describe_service(p, &cluster, &live.id).await?.map(|svc| service_live(&svc, Some(t.spec)));
+        back.ok_or_else(adopted_gone)
+    }
+
+    async fn settle(p: &AwsProvider, t: Typed<'_, Self>, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
+        settle(p, t.target, t.spec, live, redeploy).await
     }
 }
 
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    match d.kind {
-        Kind::EcsCluster => delete_cluster(p, d).await,
-        Kind::EcsTaskDefinition => delete_task_definition(p, d).await,
-        Kind::EcsService => delete_service(p, d).await,
-        other => Err(wrong_kind(other)),
-    }
-}
-
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+/// Adds this stack's tags to a resource's own (`moor import`).
+async fn add_tags(p: &AwsProvider, t: &Target, live: &Live) -> Result<(), ProviderError> {
     let mut want = live.tags.clone();
     want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-    sync_tags(p, &live.id, &live.tags, &want).await?;
-    let back = match &t.spec {
-        Spec::EcsCluster(_) => read_cluster(p, &live.id).await?,
-        Spec::EcsTaskDefinition(td) => read_task_definition(p, &live.id, Some(td)).await?,
-        Spec::EcsService(s) => {
-            let Some(cluster) = service_cluster(p, &live.id).await? else {
-                return Err(gone_after("ecs:DescribeServices", "the service"));
-            };
-            describe_service(p, &cluster, &live.id).await?.map(|svc| service_live(&svc, Some(s)))
-        }
-        _ => return Err(wrong_kind(t.kind)),
-    };
-    back.ok_or_else(|| gone_after("ecs:TagResource", "the resource"))
+    sync_tags(p, &live.id, &live.tags, &want).await
+}
+
+fn adopted_gone() -> ProviderError {
+    gone_after("ecs:TagResource", "the resource")
 }
 
 // ---- shared -------------------------------------------------------------------
@@ -125,10 +237,6 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Li
 /// An identifying value, unless it still waits for a reference.
 fn ident(v: Option<&str>) -> Option<&str> {
     v.filter(|s| !s.is_empty() && !s.contains("${"))
-}
-
-fn wrong_kind(kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, "moor:ecs", format!("{kind} is not an ECS kind"))
 }
 
 fn gone_after(op: &str, what: &str) -> ProviderError {
@@ -569,10 +677,6 @@ fn size_value(spec: Option<&Size>, live: Option<&str>, units: fn(&Size) -> Optio
     lu.map_or_else(|| json!(l), |n| json!(n))
 }
 
-fn opt_str(v: Option<&str>) -> Value {
-    v.map_or(Value::Null, |s| json!(s))
-}
-
 fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefinition>) -> Live {
     let arn = td.task_definition_arn().unwrap_or_default().to_string();
     let family = td.family().unwrap_or_default().to_string();
@@ -912,12 +1016,7 @@ pub(super) async fn active_revisions(p: &AwsProvider, family: &str) -> Result<Ve
 /// other than those in `known`: one ListTaskDefinitions (paginated), then a
 /// DescribeTaskDefinition with tags for each revision not known, all at the
 /// same time. Revisions without these tags are never returned.
-pub(super) async fn unrecorded(
-    p: &AwsProvider,
-    d: &Deletion,
-    stack: &str,
-    known: &[String],
-) -> Result<Vec<Live>, ProviderError> {
+async fn unrecorded(p: &AwsProvider, d: &Deletion, stack: &str, known: &[String]) -> Result<Vec<Live>, ProviderError> {
     let Some(family) = d.name.as_deref().filter(|f| !f.is_empty()) else { return Ok(Vec::new()) };
     let mut arns = active_revisions(p, family).await?;
     arns.retain(|arn| !known.iter().any(|k| k == arn));
@@ -1534,8 +1633,7 @@ async fn update_service(
 /// fails as the wait of its create or update would. With `redeploy` (the
 /// last deployment was rolled back), deploys the file's revision again
 /// first and waits for that deployment.
-pub(super) async fn settle(p: &AwsProvider, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
-    let Spec::EcsService(s) = &t.spec else { return Ok(live.clone()) };
+async fn settle(p: &AwsProvider, t: &Target, s: &Service, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
     if !redeploy && !waits(s) {
         return Ok(live.clone());
     }
@@ -1851,8 +1949,8 @@ async fn describe_services(
     out
 }
 
-/// How one target is read.
-enum Ask<'a> {
+/// How one target is read: the batched read's request.
+pub(super) enum Ask<'a> {
     /// Answered without a call.
     Done(Result<Option<Live>, ProviderError>),
     Cluster(&'a str),
@@ -1861,43 +1959,12 @@ enum Ask<'a> {
     Service(String, &'a str, &'a Service),
 }
 
-fn ask(t: &Target) -> Ask<'_> {
-    match &t.spec {
-        Spec::EcsCluster(_) => match ident(t.id.as_deref().or(t.name.as_deref())) {
-            Some(key) => Ask::Cluster(key),
-            None => Ask::Done(Ok(None)),
-        },
-        Spec::EcsTaskDefinition(td) => match ident(t.id.as_deref().or(t.name.as_deref())) {
-            Some(key) => Ask::TaskDefinition(key, td),
-            None => Ask::Done(Ok(None)),
-        },
-        Spec::EcsService(s) => {
-            let which = match t.id.as_deref() {
-                Some(id) => ident(Some(id)).and_then(|id| {
-                    let cluster = cluster_of_service_arn(id).or_else(|| ident(Some(&s.cluster)))?;
-                    Some((cluster.to_string(), id))
-                }),
-                None => match (ident(Some(&s.cluster)), ident(t.name.as_deref())) {
-                    (Some(cluster), Some(name)) => Some((cluster.to_string(), name)),
-                    _ => None,
-                },
-            };
-            match which {
-                Some((cluster, key)) => Ask::Service(cluster, key, s),
-                None => Ask::Done(Ok(None)),
-            }
-        }
-        _ => Ask::Done(Err(wrong_kind(t.kind))),
-    }
-}
-
 /// Reads many targets with as few calls as ECS allows: every cluster in
 /// DescribeClusters calls of a hundred, the services of each cluster in
 /// DescribeServices calls of ten, and each task definition with its own
 /// DescribeTaskDefinition (ECS has no call for many), all at the same
-/// time. Each target gets exactly what [`read`] would say.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let asks: Vec<Ask> = ts.iter().map(|t| ask(t)).collect();
+/// time. Each target gets exactly what reading it alone would say.
+pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
     let mut cluster_keys: Vec<&str> = asks
         .iter()
         .filter_map(|a| match a {
@@ -1908,7 +1975,7 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
     cluster_keys.sort_unstable();
     cluster_keys.dedup();
     let mut service_keys: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for a in &asks {
+    for a in asks {
         if let Ask::Service(cluster, key, _) = a {
             service_keys.entry(cluster.as_str()).or_default().push(key);
         }

@@ -6,14 +6,15 @@
 //! `#{host}` placeholders of a redirect) are left out, and values AWS
 //! returns as text (ports, status codes) become numbers again.
 
-use super::{found, sdk_err, tag_map, wait, AwsProvider};
+use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::{found, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::model::common::Tags;
 use crate::model::elbv2::{
     Action as FileAction, HealthCheck, Listener as ListenerSpec, LoadBalancer as LbSpec, ProtocolVersion, Scheme,
     TargetGroup as TgSpec,
 };
-use crate::model::{Kind, Spec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, IpAddressType, Listener, LoadBalancer,
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
@@ -30,20 +31,12 @@ const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 
-fn unresolved(s: &str) -> bool {
-    s.contains("${")
-}
-
 /// A file enum as the file writes it (`HTTP`, `ip`, `internet_facing`).
 fn file_str<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(Value::String(s)) => s,
         _ => String::new(),
     }
-}
-
-fn wrong_spec(kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, "moor:spec", format!("the settings given are not those of {kind}"))
 }
 
 fn missing(op: &str, what: &str) -> ProviderError {
@@ -138,94 +131,197 @@ async fn sync_tags(p: &AwsProvider, arn: &str, live: &Tags, want: &Tags) -> Resu
     .await
 }
 
-// ---- dispatch ----------------------------------------------------------------------
+// ---- the providers ------------------------------------------------------------
 
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    read_wants(p, &[want(t)]).await.pop().expect("one read, one result")
-}
+/// What ELBv2's batched read ([`read_many`]) takes for one target.
+pub(super) type Read<'a> = Want<'a>;
 
 /// Reads many targets with as few calls as ELBv2 allows: load balancers,
 /// target groups and listeners `PER_CALL` names or ARNs per Describe call,
 /// listeners found by port one call per load balancer, the tags of all of
 /// them `PER_CALL` ARNs per call, and the attributes (which have no batch
 /// form) one call per load balancer or group, all at the same time.
-/// Results are in the order of `ts`.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let wants: Vec<Want> = ts.iter().map(|t| want(t)).collect();
-    read_wants(p, &wants).await
+/// Results are in the order of `wants`.
+pub(super) async fn read_many(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    read_wants(p, wants).await
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    let w = if unresolved(&d.id) {
-        Want::Nothing
-    } else {
-        match d.kind {
-            Kind::Elbv2LoadBalancer => Want::LbArn(&d.id),
-            Kind::Elbv2TargetGroup => Want::TgArn(&d.id, None),
-            Kind::Elbv2Listener => Want::ListenerArn(&d.id, None),
-            kind => Want::Fail(wrong_spec(kind)),
-        }
-    };
+/// Reads a recorded resource: `want` of its (resolved) id.
+async fn read_recorded<'a>(
+    p: &AwsProvider,
+    d: &'a Deletion,
+    want: impl FnOnce(&'a str) -> Want<'a>,
+) -> Result<Option<Live>, ProviderError> {
+    let w = if unresolved(&d.id) { Want::Nothing } else { want(&d.id) };
     read_wants(p, &[w]).await.pop().expect("one read, one result")
 }
 
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => create_lb(p, t, spec).await,
-        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => create_tg(p, t, spec).await,
-        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => create_listener(p, t, spec).await,
-        (kind, _) => Err(wrong_spec(kind)),
-    }
-}
-
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match (t.kind, &t.spec) {
-        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => update_lb(p, t, spec, live, changed).await,
-        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => update_tg(p, t, spec, live, changed).await,
-        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => update_listener(p, t, spec, live, changed).await,
-        (kind, _) => Err(wrong_spec(kind)),
-    }
-}
-
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    if unresolved(&d.id) {
-        return Ok(());
-    }
-    match d.kind {
-        Kind::Elbv2LoadBalancer => delete_lb(p, &d.id).await,
-        Kind::Elbv2TargetGroup => delete_tg(p, &d.id).await,
-        Kind::Elbv2Listener => {
-            let r = p
-                .elb
-                .delete_listener()
-                .listener_arn(&d.id)
-                .send()
-                .await
-                .map_err(|e| sdk_err("elbv2:DeleteListener", e));
-            found(r).map(|_| ())
-        }
-        kind => Err(wrong_spec(kind)),
-    }
-}
-
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
+/// Adds this stack's tags to a resource (`moor import`).
+async fn add_tags(p: &AwsProvider, t: &Target, live: &Live) -> Result<(), ProviderError> {
     p.elb
         .add_tags()
         .resource_arns(&live.id)
         .set_tags(Some(elb_tags(&t.tags)))
         .send()
         .await
-        .map_err(|e| sdk_err("elbv2:AddTags", e))?;
-    match (t.kind, &t.spec) {
-        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(_)) => lb_read_back(p, &live.id).await,
-        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => tg_read_back(p, &live.id, spec).await,
-        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => listener_read_back(p, &live.id, spec).await,
-        (kind, _) => Err(wrong_spec(kind)),
+        .map(|_| ())
+        .map_err(|e| sdk_err("elbv2:AddTags", e))
+}
+
+#[async_trait]
+impl AwsKind for LbSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "loadbalancer" });
+
+    /// `loadbalancer/app/<name>/<id>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.split('/').nth(2).filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        super::kinds::Read::Elbv2(match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+            (Some(id), _) if unresolved(id) => Want::Nothing,
+            (Some(id), _) => Want::LbArn(id),
+            (None, Some(name)) if !unresolved(name) => Want::LbName(name),
+            (None, _) => Want::Nothing,
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded(p, d, Want::LbArn).await
+    }
+}
+
+#[async_trait]
+impl AwsManaged for LbSpec {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_lb(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_lb(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        if unresolved(&d.id) {
+            return Ok(());
+        }
+        delete_lb(p, &d.id).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        lb_read_back(p, &live.id).await
+    }
+
+    async fn settle(p: &AwsProvider, _t: Typed<'_, Self>, live: &Live, _redeploy: bool) -> Result<Live, ProviderError> {
+        settle(p, live).await
+    }
+}
+
+#[async_trait]
+impl AwsKind for TgSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "targetgroup" });
+
+    /// `targetgroup/<name>/<id>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.split('/').nth(1).filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        super::kinds::Read::Elbv2(match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
+            (Some(id), _) if unresolved(id) => Want::Nothing,
+            (Some(id), _) => Want::TgArn(id, Some(spec)),
+            (None, Some(name)) if !unresolved(name) => Want::TgName(name, Some(spec)),
+            (None, _) => Want::Nothing,
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded(p, d, |id| Want::TgArn(id, None)).await
+    }
+}
+
+#[async_trait]
+impl AwsManaged for TgSpec {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_tg(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_tg(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        if unresolved(&d.id) {
+            return Ok(());
+        }
+        delete_tg(p, &d.id).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        tg_read_back(p, &live.id, t.spec).await
+    }
+}
+
+#[async_trait]
+impl AwsKind for ListenerSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "listener" });
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        super::kinds::Read::Elbv2(match &t.id {
+            Some(id) if unresolved(id) => Want::Nothing,
+            Some(id) => Want::ListenerArn(id, Some(spec)),
+            None if unresolved(&spec.load_balancer) => Want::Nothing,
+            None => Want::ListenerPort(&spec.load_balancer, spec.port as i32, Some(spec)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded(p, d, |id| Want::ListenerArn(id, None)).await
+    }
+}
+
+#[async_trait]
+impl AwsManaged for ListenerSpec {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_listener(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_listener(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        if unresolved(&d.id) {
+            return Ok(());
+        }
+        let r =
+            p.elb.delete_listener().listener_arn(&d.id).send().await.map_err(|e| sdk_err("elbv2:DeleteListener", e));
+        found(r).map(|_| ())
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        listener_read_back(p, &live.id, t.spec).await
     }
 }
 
@@ -1003,11 +1099,10 @@ const PER_CALL: usize = 20;
 /// At most this many attribute reads at a time (they have no batch form).
 const ATTRIBUTE_READS: usize = 32;
 
-/// What one read asks for.
-enum Want<'a> {
+/// What one read asks for: the batched read's request.
+pub(super) enum Want<'a> {
     /// Nothing to read: what identifies it is a reference not known yet.
     Nothing,
-    Fail(ProviderError),
     LbArn(&'a str),
     LbName(&'a str),
     TgArn(&'a str, Option<&'a TgSpec>),
@@ -1015,34 +1110,6 @@ enum Want<'a> {
     ListenerArn(&'a str, Option<&'a ListenerSpec>),
     /// A listener by its load balancer's ARN and its port.
     ListenerPort(&'a str, i32, Option<&'a ListenerSpec>),
-}
-
-fn want(t: &Target) -> Want<'_> {
-    match (t.kind, &t.spec) {
-        (Kind::Elbv2LoadBalancer, Spec::Elbv2LoadBalancer(spec)) => {
-            match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
-                (Some(id), _) if unresolved(id) => Want::Nothing,
-                (Some(id), _) => Want::LbArn(id),
-                (None, Some(name)) if !unresolved(name) => Want::LbName(name),
-                (None, _) => Want::Nothing,
-            }
-        }
-        (Kind::Elbv2TargetGroup, Spec::Elbv2TargetGroup(spec)) => {
-            match (&t.id, t.name.as_deref().or(spec.name.as_deref())) {
-                (Some(id), _) if unresolved(id) => Want::Nothing,
-                (Some(id), _) => Want::TgArn(id, Some(spec)),
-                (None, Some(name)) if !unresolved(name) => Want::TgName(name, Some(spec)),
-                (None, _) => Want::Nothing,
-            }
-        }
-        (Kind::Elbv2Listener, Spec::Elbv2Listener(spec)) => match &t.id {
-            Some(id) if unresolved(id) => Want::Nothing,
-            Some(id) => Want::ListenerArn(id, Some(spec)),
-            None if unresolved(&spec.load_balancer) => Want::Nothing,
-            None => Want::ListenerPort(&spec.load_balancer, spec.port as i32, Some(spec)),
-        },
-        (kind, _) => Want::Fail(wrong_spec(kind)),
-    }
 }
 
 /// What a set of Describe calls found, and the names or ARNs whose call
@@ -1267,7 +1334,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
             Want::TgName(n, _) => tg_names.insert(n.to_string()),
             Want::ListenerArn(a, _) => l_arns.insert(a.to_string()),
             Want::ListenerPort(lb, _, _) => l_lbs.insert(lb.to_string()),
-            Want::Nothing | Want::Fail(_) => false,
+            Want::Nothing => false,
         };
     }
     let v = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
@@ -1300,7 +1367,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
         .iter()
         .map(|w| {
             Ok(match w {
-                Want::Nothing | Want::Fail(_) => None,
+                Want::Nothing => None,
                 Want::LbArn(a) => lbs_a.get(a, |lb| lb.load_balancer_arn() == Some(a))?.map(Hit::Lb),
                 Want::LbName(n) => lbs_n.get(n, |lb| lb.load_balancer_name() == Some(n))?.map(Hit::Lb),
                 Want::TgArn(a, spec) => {
@@ -1347,13 +1414,8 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
 
     // A follow-up read that says the resource is gone now: not found.
     hits.into_iter()
-        .zip(wants)
-        .map(|(hit, w)| {
-            let hit = match (hit?, w) {
-                (_, Want::Fail(e)) => return Err(e.clone()),
-                (None, _) => return Ok(None),
-                (Some(hit), _) => hit,
-            };
+        .map(|hit| {
+            let Some(hit) = hit? else { return Ok(None) };
             let arn = hit.arn();
             let Some(tags) = part(&tags, arn)? else { return Ok(None) };
             Ok(match hit {

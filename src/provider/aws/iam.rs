@@ -1,257 +1,24 @@
-//! `iam/role`, `iam/policy` and the `iam/existing_role` lookup; and the
-//! policy document conversions that ECR's repository policy shares.
-//!
-//! IAM returns documents URL-encoded and as they were sent (or reformatted):
-//! they are decoded, parsed into moor's lower-case form, and projected onto
-//! the file's document (its statement order, its single values or lists,
-//! account ids for `:root` ARNs), so that only a real difference shows.
+//! `iam/role`, `iam/policy` and the `iam/existing_role` lookup. Their
+//! documents are read and written by [`super::policy`].
 //!
 //! Many roles and policies are read from the account's listings at once
 //! ([`read_many`]); one role's calls go out at the same time.
 
-use super::{eventually, found, iam_not_ready, retry_for, sdk_err, tag_map, AwsProvider};
+use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::policy::{document_json, is_account, parse_document, project_document, push_unique, split_principals};
+use super::{
+    eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map, unresolved,
+    AwsProvider,
+};
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
-use crate::model::iam::{Policy, Role, Trust};
-use crate::model::{Kind, Spec};
+use crate::model::iam::{ExistingRole, Policy, Role, Trust};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
 use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleDetail, Tag};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
-
-// ---- policy documents (shared with ecr.rs) ------------------------------------
-
-/// moor's document as IAM JSON.
-pub(super) fn document_json(doc: &PolicyDocument) -> String {
-    let statements: Vec<Value> = doc.statements.iter().map(statement_json).collect();
-    json!({ "Version": doc.version.as_deref().unwrap_or("2012-10-17"), "Statement": statements }).to_string()
-}
-
-fn statement_json(s: &Statement) -> Value {
-    let mut m = Map::new();
-    if let Some(sid) = &s.sid {
-        m.insert("Sid".into(), json!(sid));
-    }
-    m.insert("Effect".into(), json!(if s.effect == Effect::Deny { "Deny" } else { "Allow" }));
-    if let Some(p) = &s.principals {
-        let mut pm = Map::new();
-        if !p.aws.is_empty() {
-            pm.insert("AWS".into(), json!(p.aws));
-        }
-        if !p.services.is_empty() {
-            pm.insert("Service".into(), json!(p.services));
-        }
-        m.insert("Principal".into(), Value::Object(pm));
-    }
-    if !s.actions.is_empty() {
-        m.insert("Action".into(), json!(s.actions));
-    }
-    if !s.not_actions.is_empty() {
-        m.insert("NotAction".into(), json!(s.not_actions));
-    }
-    if !s.resources.is_empty() {
-        m.insert("Resource".into(), json!(s.resources));
-    }
-    if !s.conditions.is_empty() {
-        m.insert("Condition".into(), serde_json::to_value(&s.conditions).expect("conditions serialize"));
-    }
-    Value::Object(m)
-}
-
-/// Decodes `%XX` escapes (RFC 3986, as IAM encodes documents; `+` stays).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The JSON text of a document IAM may have URL-encoded.
-fn decode(text: &str) -> String {
-    if text.trim_start().starts_with('{') {
-        text.to_string()
-    } else {
-        percent_decode(text)
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// One string or a list of them, as IAM JSON allows either.
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().map(scalar).collect(),
-        Some(other) => vec![scalar(other)],
-    }
-}
-
-fn parse_statement(v: &Value) -> Statement {
-    let effect = match v.get("Effect").and_then(Value::as_str) {
-        Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
-        _ => Effect::Allow,
-    };
-    let principals = v.get("Principal").map(|p| match p {
-        Value::String(s) => Principals { aws: vec![s.clone()], services: Vec::new() },
-        _ => Principals { aws: strings(p.get("AWS")), services: strings(p.get("Service")) },
-    });
-    let conditions = v
-        .get("Condition")
-        .and_then(Value::as_object)
-        .map(|ops| {
-            ops.iter()
-                .map(|(op, keys)| {
-                    let keys = keys
-                        .as_object()
-                        .map(|k| {
-                            k.iter()
-                                .map(|(key, val)| {
-                                    let val = match val {
-                                        Value::Array(a) => OneOrMany::Many(a.iter().map(scalar).collect()),
-                                        other => OneOrMany::One(scalar(other)),
-                                    };
-                                    (key.clone(), val)
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (op.clone(), keys)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Statement {
-        sid: v.get("Sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-        effect,
-        actions: strings(v.get("Action")),
-        not_actions: strings(v.get("NotAction")),
-        resources: strings(v.get("Resource")),
-        principals,
-        conditions,
-    }
-}
-
-/// A document as IAM or ECR returns it (plain or URL-encoded JSON) in
-/// moor's form. `None` when it is not JSON.
-pub(super) fn parse_document(text: &str) -> Option<PolicyDocument> {
-    let v: Value = serde_json::from_str(&decode(text)).ok()?;
-    let statements = match v.get("Statement") {
-        Some(Value::Array(a)) => a.iter().map(parse_statement).collect(),
-        Some(o @ Value::Object(_)) => vec![parse_statement(o)],
-        _ => Vec::new(),
-    };
-    Some(PolicyDocument { version: v.get("Version").and_then(Value::as_str).map(str::to_string), statements })
-}
-
-/// The account id of `arn:<partition>:iam::<account>:root`.
-pub(super) fn account_of_root(a: &str) -> Option<&str> {
-    let parts: Vec<&str> = a.split(':').collect();
-    (parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5] == "root" && is_account(parts[4]))
-        .then(|| parts[4])
-}
-
-pub(super) fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The ARN partition of a region.
-pub(super) fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-/// A live statement in the file's notation where both mean the same: single
-/// values or lists in conditions, an account id for its `:root` ARN.
-fn project_statement(mut l: Statement, s: &Statement) -> Statement {
-    for (op, keys) in l.conditions.iter_mut() {
-        let Some(skeys) = s.conditions.get(op) else { continue };
-        for (key, val) in keys.iter_mut() {
-            let Some(sval) = skeys.get(key) else { continue };
-            let projected = match (sval, &*val) {
-                (OneOrMany::One(_), OneOrMany::Many(v)) if v.len() == 1 => Some(OneOrMany::One(v[0].clone())),
-                (OneOrMany::Many(_), OneOrMany::One(x)) => Some(OneOrMany::Many(vec![x.clone()])),
-                _ => None,
-            };
-            if let Some(p) = projected {
-                *val = p;
-            }
-        }
-    }
-    if let (Some(lp), Some(sp)) = (&mut l.principals, &s.principals) {
-        for a in lp.aws.iter_mut() {
-            if let Some(id) = account_of_root(a).filter(|id| sp.aws.iter().any(|x| x == id)) {
-                *a = id.to_string();
-            }
-        }
-    }
-    l
-}
-
-/// A live document in the file's order and notation. Statements are paired
-/// with the file's by `sid`, then by equality; the rest keep their order.
-pub(super) fn project_document(live: PolicyDocument, spec: Option<&PolicyDocument>) -> PolicyDocument {
-    let Some(spec) = spec else { return live };
-    let mut pool: Vec<Option<Statement>> = live.statements.into_iter().map(Some).collect();
-    let mut slots: Vec<Option<Statement>> = vec![None; spec.statements.len()];
-    for (i, s) in spec.statements.iter().enumerate() {
-        let Some(sid) = &s.sid else { continue };
-        if let Some(j) = pool.iter().position(|l| l.as_ref().is_some_and(|l| l.sid.as_ref() == Some(sid))) {
-            slots[i] = pool[j].take().map(|l| project_statement(l, s));
-        }
-    }
-    for (i, s) in spec.statements.iter().enumerate() {
-        if slots[i].is_some() {
-            continue;
-        }
-        let want = serde_json::to_value(s).expect("statements serialize");
-        let same = |l: &Statement| {
-            let got = serde_json::to_value(project_statement(l.clone(), s)).expect("statements serialize");
-            crate::plan::matches(&want, &got, "statements")
-        };
-        if let Some(j) = pool.iter().position(|l| l.as_ref().is_some_and(same)) {
-            slots[i] = pool[j].take().map(|l| project_statement(l, s));
-        }
-    }
-    for (i, s) in spec.statements.iter().enumerate() {
-        if slots[i].is_some() {
-            continue;
-        }
-        if let Some(j) = pool.iter().position(Option::is_some) {
-            slots[i] = pool[j].take().map(|l| project_statement(l, s));
-        }
-    }
-    let mut statements: Vec<Statement> = slots.into_iter().flatten().collect();
-    statements.extend(pool.into_iter().flatten());
-    PolicyDocument { version: live.version, statements }
-}
-
-/// Whether an identifying value still holds a reference not yet known.
-pub(super) fn unresolved(s: &str) -> bool {
-    s.contains("${")
-}
 
 /// IAM rejects a principal it has not propagated yet as invalid.
 fn principal_not_ready(e: &ProviderError) -> bool {
@@ -265,21 +32,6 @@ fn not_visible(e: &ProviderError) -> bool {
     e.kind == ErrorKind::NotFound || iam_not_ready(e)
 }
 
-fn ok_if_gone(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    match r {
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-fn wrong_kind(op: &str, kind: Kind) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, op, format!("{kind} is not an IAM kind"))
-}
-
-fn lookup_rejected(op: &str) -> ProviderError {
-    ProviderError::new(ErrorKind::Rejected, op, "iam/existing_role is a lookup: moor reads it and never changes it")
-}
-
 fn iam_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
 }
@@ -289,10 +41,6 @@ fn name_of_arn<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
     let rest = arn.split(':').nth(5)?;
     let rest = rest.strip_prefix(kind)?.strip_prefix('/')?;
     rest.rsplit('/').next().filter(|n| !n.is_empty())
-}
-
-fn opt_str(v: Option<&str>) -> Value {
-    v.map_or(Value::Null, |s| json!(s))
 }
 
 // ---- trust policy -----------------------------------------------------------------
@@ -337,37 +85,6 @@ fn trust_document(t: &Trust, partition: &str) -> PolicyDocument {
         statements.push(statement(Principals { aws, services: Vec::new() }, conditions));
     }
     PolicyDocument { version: Some("2012-10-17".into()), statements }
-}
-
-fn push_unique(v: &mut Vec<String>, s: &str) {
-    if !v.iter().any(|x| x == s) {
-        v.push(s.to_string());
-    }
-}
-
-/// AWS principals of a policy split into moor's `accounts` (ids, from
-/// `:root` ARNs) and `principals`; a `:root` ARN the file lists among its
-/// principals stays there.
-pub(super) fn split_principals(
-    aws: &[String],
-    file_accounts: &[String],
-    file_principals: &[String],
-) -> (Vec<String>, Vec<String>) {
-    let (mut accounts, mut principals) = (Vec::new(), Vec::new());
-    for a in aws {
-        let id = account_of_root(a).or(is_account(a).then_some(a.as_str()));
-        match id {
-            Some(id) if !file_principals.contains(a) && file_accounts.iter().any(|x| x == id) => {
-                push_unique(&mut accounts, id)
-            }
-            Some(id) => match file_principals.iter().find(|p| *p == a || account_of_root(p) == Some(id)) {
-                Some(p) => push_unique(&mut principals, p),
-                None => push_unique(&mut accounts, id),
-            },
-            None => push_unique(&mut principals, a),
-        }
-    }
-    (accounts, principals)
 }
 
 /// `assumed_by` read back from a trust policy, in the file's terms.
@@ -1215,102 +932,156 @@ fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
     }
 }
 
-// ---- the provider functions ----------------------------------------------------------------
+// ---- the providers ------------------------------------------------------------------------
 
-pub(super) async fn read(p: &AwsProvider, t: &Target) -> Result<Option<Live>, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => read_role(p, t, spec).await,
-        Spec::IamPolicy(spec) => {
-            if let Some(live) = read_recorded_policy(p, t, spec).await? {
+/// What IAM's batched read ([`read_many`]) takes for one target.
+pub(super) enum Read<'a> {
+    Role(Typed<'a, Role>),
+    Policy(Typed<'a, Policy>),
+    Existing(Typed<'a, ExistingRole>),
+}
+
+impl<'a> Read<'a> {
+    fn target(&self) -> &'a Target {
+        match self {
+            Read::Role(t) => t.target,
+            Read::Policy(t) => t.target,
+            Read::Existing(t) => t.target,
+        }
+    }
+}
+
+/// Reads one target on its own.
+async fn read(p: &AwsProvider, r: &Read<'_>) -> Result<Option<Live>, ProviderError> {
+    match r {
+        Read::Role(t) => read_role(p, t.target, t.spec).await,
+        Read::Policy(t) => {
+            if let Some(live) = read_recorded_policy(p, t.target, t.spec).await? {
                 return Ok(live);
             }
             let Some(pol) = find_policy(p, t.id.as_deref(), t.name.as_deref()).await? else { return Ok(None) };
-            found(policy_live(p, &pol, Some(spec)).await)
+            found(policy_live(p, &pol, Some(t.spec)).await)
         }
-        Spec::IamExistingRole(spec) => {
-            if unresolved(&spec.name) {
+        Read::Existing(t) => {
+            if unresolved(&t.spec.name) {
                 return Ok(None);
             }
-            Ok(get_role(p, &spec.name).await?.map(|r| lookup_live(&r)))
+            Ok(get_role(p, &t.spec.name).await?.map(|r| lookup_live(&r)))
         }
-        _ => Err(wrong_kind("iam:read", t.kind)),
     }
 }
 
-pub(super) async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-    match d.kind {
-        Kind::IamRole => {
-            let by_name = if d.id.starts_with("arn:") { None } else { d.name.as_deref() };
-            let Some(r) = find_role(p, Some(&d.id), by_name).await? else { return Ok(None) };
-            if d.id.starts_with("arn:") && r.arn() != d.id {
-                return Ok(None);
-            }
-            found(role_live(p, &r, None).await)
+/// The target with this stack's tags added to those the resource has
+/// (`moor import` only adds tags: the resource keeps any it has).
+fn with_added_tags(t: &Target, live: &Live) -> Target {
+    let mut want = live.tags.clone();
+    want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Target { tags: want, ..t.clone() }
+}
+
+#[async_trait]
+impl AwsKind for Role {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "role" });
+
+    /// `role/<path>/<name>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Role(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let by_name = if d.id.starts_with("arn:") { None } else { d.name.as_deref() };
+        let Some(r) = find_role(p, Some(&d.id), by_name).await? else { return Ok(None) };
+        if d.id.starts_with("arn:") && r.arn() != d.id {
+            return Ok(None);
         }
-        Kind::IamPolicy => {
-            let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(None) };
-            found(policy_live(p, &pol, None).await)
-        }
-        Kind::IamExistingRole => {
-            let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else { return Ok(None) };
-            Ok(get_role(p, name).await?.map(|r| lookup_live(&r)))
-        }
-        other => Err(wrong_kind("iam:read", other)),
+        found(role_live(p, &r, None).await)
     }
 }
 
-pub(super) async fn create(p: &AwsProvider, t: &Target) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => create_role(p, t, spec).await,
-        Spec::IamPolicy(spec) => create_policy(p, t, spec).await,
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:CreateRole")),
-        _ => Err(wrong_kind("iam:create", t.kind)),
+#[async_trait]
+impl AwsManaged for Role {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_role(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_role(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_role(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        update_role(p, &with_added_tags(t.target, live), t.spec, live, &["tags".to_string()]).await
     }
 }
 
-pub(super) async fn update(
-    p: &AwsProvider,
-    t: &Target,
-    live: &Live,
-    changed: &[String],
-) -> Result<Live, ProviderError> {
-    match &t.spec {
-        Spec::IamRole(spec) => update_role(p, t, spec, live, changed).await,
-        Spec::IamPolicy(spec) => update_policy(p, t, spec, live, changed).await,
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:UpdateRole")),
-        _ => Err(wrong_kind("iam:update", t.kind)),
+#[async_trait]
+impl AwsKind for Policy {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "policy" });
+
+    /// `policy/<path>/<name>`: the name.
+    fn name_of_arn(resource: &str) -> Option<String> {
+        resource.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Policy(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(pol) = find_policy(p, Some(&d.id), None).await? else { return Ok(None) };
+        found(policy_live(p, &pol, None).await)
     }
 }
 
-pub(super) async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
-    match d.kind {
-        Kind::IamRole => delete_role(p, d).await,
-        Kind::IamPolicy => delete_policy(p, d).await,
-        Kind::IamExistingRole => Err(lookup_rejected("iam:DeleteRole")),
-        other => Err(wrong_kind("iam:delete", other)),
+#[async_trait]
+impl AwsManaged for Policy {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_policy(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_policy(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        delete_policy(p, d).await
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        update_policy(p, &with_added_tags(t.target, live), t.spec, live, &["tags".to_string()]).await
     }
 }
 
-pub(super) async fn adopt(p: &AwsProvider, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-    let changed = ["tags".to_string()];
-    match &t.spec {
-        Spec::IamRole(spec) => {
-            // Only add tags: the role keeps any it has.
-            let mut want = live.tags.clone();
-            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let t = Target { tags: want, ..t.clone() };
-            update_role(p, &t, spec, live, &changed).await
-        }
-        Spec::IamPolicy(spec) => {
-            let mut want = live.tags.clone();
-            want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let t = Target { tags: want, ..t.clone() };
-            update_policy(p, &t, spec, live, &changed).await
-        }
-        Spec::IamExistingRole(_) => Err(lookup_rejected("iam:TagRole")),
-        _ => Err(wrong_kind("iam:adopt", t.kind)),
+#[async_trait]
+impl AwsKind for ExistingRole {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Iam(Read::Existing(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(name) = name_of_arn(&d.id, "role").or(d.name.as_deref()) else { return Ok(None) };
+        Ok(get_role(p, name).await?.map(|r| lookup_live(&r)))
     }
 }
+
+impl AwsLookup for ExistingRole {}
 
 // ---- reading many ------------------------------------------------------------------------
 
@@ -1450,15 +1221,15 @@ fn role_from(a: &(aws_sdk_iam::types::Role, RoleDetail), spec: &Role) -> Live {
 }
 
 /// Whether a target needs calls to be read (its identity is known).
-fn needs_calls(t: &Target) -> bool {
-    match &t.spec {
-        Spec::IamRole(_) => first_role_name(t.id.as_deref(), t.name.as_deref()).is_some(),
-        Spec::IamPolicy(_) => match t.id.as_deref() {
+fn needs_calls(r: &Read) -> bool {
+    let t = r.target();
+    match r {
+        Read::Role(_) => first_role_name(t.id.as_deref(), t.name.as_deref()).is_some(),
+        Read::Policy(_) => match t.id.as_deref() {
             Some(id) => !unresolved(id),
             None => t.name.as_deref().is_some_and(|n| !unresolved(n)),
         },
-        Spec::IamExistingRole(spec) => !unresolved(&spec.name),
-        _ => false,
+        Read::Existing(t) => !unresolved(&t.spec.name),
     }
 }
 
@@ -1472,49 +1243,50 @@ fn needs_calls(t: &Target) -> bool {
 /// the listings cannot vouch for (a recorded role they do not show, a
 /// version they lack) is read on its own, and when they fail (no
 /// permission for them, say) every target is.
-pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    if ts.iter().filter(|t| needs_calls(t)).count() < BULK_MIN {
-        return super::read_each(p, ts).await;
+pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    if ts.iter().filter(|r| needs_calls(r)).count() < BULK_MIN {
+        return futures::future::join_all(ts.iter().map(|r| read(p, r))).await;
     }
-    let roles = ts.iter().any(|t| needs_calls(t) && matches!(t.kind, Kind::IamRole | Kind::IamExistingRole));
-    let policies = ts.iter().any(|t| needs_calls(t) && t.kind == Kind::IamPolicy);
+    let roles = ts.iter().any(|r| needs_calls(r) && matches!(r, Read::Role(_) | Read::Existing(_)));
+    let policies = ts.iter().any(|r| needs_calls(r) && matches!(r, Read::Policy(_)));
     // The policies of recorded ARNs are got while the account is listed.
-    let early = futures::future::join_all(ts.iter().map(|t| async move {
-        match (&t.spec, t.id.as_deref()) {
-            (Spec::IamPolicy(_), Some(id)) if !unresolved(id) && id.starts_with("arn:") => {
-                Some(get_policy(p, id).await)
-            }
+    let early = futures::future::join_all(ts.iter().map(|r| async move {
+        match (r, r.target().id.as_deref()) {
+            (Read::Policy(_), Some(id)) if !unresolved(id) && id.starts_with("arn:") => Some(get_policy(p, id).await),
             _ => None,
         }
     }));
     let (account, early) = futures::join!(account(p, roles, policies), early);
     let account = account.ok();
     let account = account.as_ref();
-    let reads = ts.iter().zip(early).map(|(t, early)| async move {
-        if !needs_calls(t) {
-            return read(p, t).await;
+    let reads = ts.iter().zip(early).map(|(r, early)| async move {
+        if !needs_calls(r) {
+            return read(p, r).await;
         }
-        match &t.spec {
-            Spec::IamRole(spec) => {
+        let t = r.target();
+        match r {
+            Read::Role(Typed { spec, .. }) => {
                 let (id, name) = (t.id.as_deref(), t.name.as_deref());
                 let asked = [id.and_then(|id| name_of_arn(id, "role")), name];
                 let Some(a) = account.filter(|a| asked.iter().flatten().all(|n| a.sure(n))) else {
-                    return read(p, t).await;
+                    return read(p, r).await;
                 };
-                let r = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
-                match r {
-                    Ok(Some(r)) => Ok(Some(role_from(a.role(r.role_name()).expect("listed"), spec))),
+                let listed = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
+                match listed {
+                    Ok(Some(role)) => Ok(Some(role_from(a.role(role.role_name()).expect("listed"), spec))),
                     // Not yet listed, or really gone: only GetRole can tell.
-                    _ if id.is_some() => read(p, t).await,
+                    _ if id.is_some() => read(p, r).await,
                     _ => Ok(None),
                 }
             }
-            Spec::IamExistingRole(spec) => match account.filter(|a| a.sure(&spec.name)).map(|a| a.role(&spec.name)) {
-                Some(Some((r, _))) => Ok(Some(lookup_live(r))),
-                Some(None) if t.id.is_none() => Ok(None),
-                _ => read(p, t).await,
-            },
-            Spec::IamPolicy(spec) => {
+            Read::Existing(Typed { spec, .. }) => {
+                match account.filter(|a| a.sure(&spec.name)).map(|a| a.role(&spec.name)) {
+                    Some(Some((r, _))) => Ok(Some(lookup_live(r))),
+                    Some(None) if t.id.is_none() => Ok(None),
+                    _ => read(p, r).await,
+                }
+            }
+            Read::Policy(Typed { spec, .. }) => {
                 let pol = match early {
                     Some(Ok(Some(pol))) => Some(pol),
                     Some(Err(e)) => return Err(e),
@@ -1541,7 +1313,6 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
                     None => found(policy_live(p, &pol, Some(spec)).await),
                 }
             }
-            _ => read(p, t).await,
         }
     });
     futures::future::join_all(reads).await
@@ -1550,16 +1321,6 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn documents_decode_and_parse() {
-        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGet%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
-        let d = parse_document(enc).unwrap();
-        assert_eq!(d.version.as_deref(), Some("2012-10-17"));
-        assert_eq!(d.statements[0].actions, vec!["s3:Get*"]);
-        assert_eq!(d.statements[0].resources, vec!["*"]);
-        assert_eq!(percent_decode("a+b%20c%"), "a+b c%");
-    }
 
     #[test]
     fn trust_round_trips() {

@@ -9,9 +9,9 @@
 //! the errors IAM's eventual consistency causes; [`wait`] polls quickly at
 //! first and backs off, so a resource that is ready at once costs one poll.
 //!
-//! Each service module offers the same functions for its kinds (`read`,
-//! `read_recorded`, `create`, `update`, `delete`, `adopt`); this module
-//! dispatches on the kind, exhaustively.
+//! Each kind's provider implements the typed traits of [`kinds`], in its
+//! service's module (next to the calls and batched reads its service's
+//! kinds share); `kinds` generates the dispatch from the kinds registry.
 
 mod discover;
 mod ec2;
@@ -19,10 +19,13 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod iam;
+mod kinds;
+mod policy;
+mod shared;
 
-use super::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, ProviderOptions, Target};
-use crate::model::Kind;
-use async_trait::async_trait;
+pub(crate) use shared::*;
+
+use super::{ErrorKind, ProviderError, ProviderOptions};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
@@ -32,11 +35,8 @@ pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Counts the AWS calls a provider makes, by `service:Operation` (one per
@@ -419,385 +419,11 @@ impl AwsProvider {
     }
 }
 
-#[async_trait]
-impl Provider for AwsProvider {
-    async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read(self, t).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read(self, t).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read(self, t).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::read(self, t).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read(self, t).await,
-        }
-    }
-
-    /// Groups the targets by service; each service reads its group with as
-    /// few calls as its API allows (many names per Describe call), and the
-    /// groups run at the same time.
-    async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-        let mut groups: [Vec<usize>; 5] = Default::default();
-        for (i, t) in ts.iter().enumerate() {
-            let g = match t.kind {
-                Kind::EcrRepository | Kind::EcrExistingRepository => 0,
-                Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => 1,
-                Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 2,
-                Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => 3,
-                Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => 4,
-            };
-            groups[g].push(i);
-        }
-        let pick = |g: &Vec<usize>| g.iter().map(|i| &ts[*i]).collect::<Vec<_>>();
-        let (a, b, c, d, e) =
-            (pick(&groups[0]), pick(&groups[1]), pick(&groups[2]), pick(&groups[3]), pick(&groups[4]));
-        // EC2 first: security groups and target groups wait for the VPC
-        // lookups, so their calls go out (and are answered) first.
-        let (c, a, b, d, e) = futures::join!(
-            ec2::read_many(self, &c),
-            ecr::read_many(self, &a),
-            iam::read_many(self, &b),
-            elbv2::read_many(self, &d),
-            ecs::read_many(self, &e)
-        );
-        let results = (a, b, c, d, e);
-        let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..ts.len()).map(|_| None).collect();
-        for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4]) {
-            for (i, r) in g.iter().zip(rs) {
-                out[*i] = Some(r);
-            }
-        }
-        out.into_iter().map(|r| r.expect("every target read")).collect()
-    }
-
-    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-        match d.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::read_recorded(self, d).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::read_recorded(self, d).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read_recorded(self, d).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
-                elbv2::read_recorded(self, d).await
-            }
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read_recorded(self, d).await,
-        }
-    }
-
-    async fn create(&self, t: &Target) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::create(self, t).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::create(self, t).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::create(self, t).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::create(self, t).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::create(self, t).await,
-        }
-    }
-
-    async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::update(self, t, live, changed).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::update(self, t, live, changed).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => {
-                ec2::update(self, t, live, changed).await
-            }
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => {
-                elbv2::update(self, t, live, changed).await
-            }
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::update(self, t, live, changed).await,
-        }
-    }
-
-    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
-        match d.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::delete(self, d).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::delete(self, d).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::delete(self, d).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::delete(self, d).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::delete(self, d).await,
-        }
-    }
-
-    async fn settle(&self, t: &Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcsService => ecs::settle(self, t, live, redeploy).await,
-            Kind::Elbv2LoadBalancer => elbv2::settle(self, live).await,
-            _ => Ok(live.clone()),
-        }
-    }
-
-    async fn unrecorded(&self, d: &Deletion, stack: &str, known: &[String]) -> Result<Vec<Live>, ProviderError> {
-        match d.kind {
-            Kind::EcsTaskDefinition => ecs::unrecorded(self, d, stack, known).await,
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-        match t.kind {
-            Kind::EcrRepository | Kind::EcrExistingRepository => ecr::adopt(self, t, live).await,
-            Kind::IamRole | Kind::IamPolicy | Kind::IamExistingRole => iam::adopt(self, t, live).await,
-            Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::adopt(self, t, live).await,
-            Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
-            Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
-        }
-    }
-
-    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
-        discover::discover(self, stack, known).await
-    }
-}
-
-// ---- shared helpers for the service modules ----------------------------------
-
-/// AWS error codes that mean "does not exist".
-const NOT_FOUND: &[&str] = &[
-    "RepositoryNotFoundException",
-    "NoSuchEntity",
-    "InvalidGroup.NotFound",
-    "InvalidGroupId.NotFound",
-    "InvalidVpcID.NotFound",
-    "LoadBalancerNotFound",
-    "TargetGroupNotFound",
-    "ListenerNotFound",
-    "ClusterNotFoundException",
-    "ServiceNotFoundException",
-    "ResourceNotFoundException",
-    "LifecyclePolicyNotFoundException",
-    "RepositoryPolicyNotFoundException",
-];
-
-/// AWS error codes that mean "something still uses it".
-const IN_USE: &[&str] = &[
-    "ResourceInUse",
-    "DependencyViolation",
-    "DeleteConflict",
-    "ClusterContainsServicesException",
-    "ClusterContainsTasksException",
-    "RepositoryNotEmptyException",
-];
-
-/// What a create answers when the name is taken. ELBv2 answers a repeated
-/// identical CreateTargetGroup or CreateLoadBalancer with the object itself
-/// (moto answers DuplicateTargetGroupName instead).
-const ALREADY_EXISTS: &[&str] = &[
-    "RepositoryAlreadyExistsException",
-    "EntityAlreadyExists",
-    "InvalidGroup.Duplicate",
-    "DuplicateTargetGroupName",
-    "DuplicateLoadBalancerName",
-    "DuplicateListener",
-];
-
-const TRANSIENT: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalError",
-    "ServerException",
-];
-
-/// A provider error from an SDK error: which call, AWS's code and message.
-/// Never includes request parameters, so nothing secret can leak.
-pub(crate) fn sdk_err<E>(operation: &str, e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let code = e.code().map(str::to_string);
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    let message = match (&e, e.message()) {
-        (_, Some(m)) => m.to_string(),
-        (SdkError::DispatchFailure(_), None) => format!("could not reach AWS: {}", DisplayErrorContext(&e)),
-        (SdkError::TimeoutError(_), None) => {
-            format!("no answer from AWS within {} s, retries included", OPERATION_DEADLINE.as_secs())
-        }
-        // An answer that is not an AWS error document (a proxy, an emulator's crash).
-        (SdkError::ServiceError(_) | SdkError::ResponseError(_), None) if code.is_none() => {
-            format!(
-                "the endpoint answered HTTP {} without an AWS error",
-                status.map_or("?".to_string(), |s| s.to_string())
-            )
-        }
-        _ => DisplayErrorContext(&e).to_string(),
-    };
-    // AWS may quote what it was sent; credentials in it are never shown.
-    let message = crate::secret::redact(&message);
-    let kind = match code.as_deref() {
-        Some(c) if NOT_FOUND.contains(&c) || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
-            ErrorKind::NotFound
-        }
-        Some(c) if IN_USE.contains(&c) => ErrorKind::InUse,
-        Some(c) if ALREADY_EXISTS.contains(&c) => ErrorKind::AlreadyExists,
-        Some(c) if TRANSIENT.contains(&c) => ErrorKind::Transient,
-        Some(c)
-            if c.contains("Credentials")
-                || c == "UnrecognizedClientException"
-                || c == "InvalidClientTokenId"
-                || c == "ExpiredToken" =>
-        {
-            ErrorKind::Setup
-        }
-        _ => match &e {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => ErrorKind::Setup,
-            _ => ErrorKind::Rejected,
-        },
-    };
-    ProviderError { kind, operation: operation.to_string(), code, message, made: None }
-}
-
-/// `Ok(None)` for "does not exist", the error otherwise.
-pub(crate) fn found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Polls `check` until it returns `Some`, starting at `opts.poll` and
-/// backing off to 15 s, for at most `timeout`. `what` says what is awaited,
-/// for the error.
-pub(crate) async fn wait<T, F, Fut>(
-    opts: &ProviderOptions,
-    timeout: Duration,
-    operation: &str,
-    what: &str,
-    mut check: F,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, ProviderError>>,
-{
-    let start = Instant::now();
-    let mut delay = opts.poll;
-    let interrupted =
-        || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if crate::interrupt::is_set() {
-            return Err(interrupted());
-        }
-        if start.elapsed() + delay > timeout {
-            return Err(ProviderError::new(
-                ErrorKind::Wait,
-                operation,
-                format!("gave up after {}s waiting for {what}", timeout.as_secs()),
-            ));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = crate::interrupt::signalled() => return Err(interrupted()),
-        }
-        delay = (delay * 2).min(Duration::from_secs(15));
-    }
-}
-
-/// Retries `call` while `retry` accepts its error, for at most `limit`,
-/// waiting 250 ms at first and twice as long each time (at most 4 s).
-pub(crate) async fn retry_for<T, F, Fut>(
-    limit: Duration,
-    mut call: F,
-    retry: impl Fn(&ProviderError) -> bool,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-{
-    let deadline = Instant::now() + limit;
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match call().await {
-            Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = crate::interrupt::signalled() => return Err(e),
-                }
-                delay = (delay * 2).min(Duration::from_secs(4));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// [`retry_for`] for about a minute: what IAM's eventual consistency needs
-/// (a role created a second ago is not yet usable).
-pub(crate) async fn eventually<T, F, Fut>(call: F, retry: impl Fn(&ProviderError) -> bool) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-{
-    retry_for(Duration::from_secs(60), call, retry).await
-}
-
-/// Whether an error is IAM not having caught up with a new role or policy.
-pub(crate) fn iam_not_ready(e: &ProviderError) -> bool {
-    let m = e.message.to_ascii_lowercase();
-    (m.contains("role") || m.contains("iam") || m.contains("passrole"))
-        && (m.contains("unable to assume")
-            || m.contains("not authorized")
-            || m.contains("is not valid")
-            || m.contains("does not exist")
-            || m.contains("cannot be assumed"))
-}
-
-/// Brings a resource's tags from `have` to `want`: `untag` the keys no
-/// longer wanted (never AWS's own `aws:` tags), then `tag` the new and
-/// changed ones; each only when it has something to do.
-pub(crate) async fn retag<U, UF, S, SF>(
-    want: &crate::model::common::Tags,
-    have: &crate::model::common::Tags,
-    untag: U,
-    tag: S,
-) -> Result<(), ProviderError>
-where
-    U: FnOnce(Vec<String>) -> UF,
-    UF: Future<Output = Result<(), ProviderError>>,
-    S: FnOnce(crate::model::common::Tags) -> SF,
-    SF: Future<Output = Result<(), ProviderError>>,
-{
-    let (set, remove) = tag_changes(want, have);
-    if !remove.is_empty() {
-        untag(remove).await?;
-    }
-    if !set.is_empty() {
-        tag(set).await?;
-    }
-    Ok(())
-}
-
-/// Tags to set and tag keys to remove to go from `have` to `want` (AWS's
-/// own `aws:` tags are never removed).
-fn tag_changes(
-    want: &crate::model::common::Tags,
-    have: &crate::model::common::Tags,
-) -> (crate::model::common::Tags, Vec<String>) {
-    let set = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let remove = have.keys().filter(|k| !want.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
-    (set, remove)
-}
-
-/// Reads each target on its own, all at once: what a service module does
-/// until it batches.
-pub(crate) async fn read_each(p: &AwsProvider, ts: &[&Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-    futures::future::join_all(ts.iter().map(|t| p.read(t))).await
-}
-
-/// A `Live` tag map from key/value pairs, without AWS's own tags.
-pub(crate) fn tag_map<'a>(
-    pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> crate::model::common::Tags {
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or("").to_string())))
-        .filter(|(k, _)| !k.starts_with("aws:"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Kind;
+    use crate::provider::{Provider, Target};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_types::body::SdkBody;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1367,5 +993,70 @@ resources:
         let (plan, summary, _) = plan_and_apply(&p, &stack, state).await;
         assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::NoOp);
         assert!(!plan.has_changes() && summary.ok());
+    }
+
+    /// A lookup's provider has reads only: a create, update, delete or
+    /// adopt asked of one answers that it is a lookup, and calls nothing.
+    #[tokio::test]
+    async fn a_lookup_is_never_created_changed_deleted_or_adopted() {
+        let text = r#"
+stack: s
+resources:
+  vpc:
+    kind: ec2/default_vpc
+  repo:
+    kind: ecr/existing_repository
+    name: base
+  role:
+    kind: iam/existing_role
+    name: ops
+"#;
+        let stack = crate::load::load_str("s.yaml", text, &Default::default()).stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let script = Scripted::default();
+        let p = scripted_provider(&script);
+        for logical in ["vpc", "repo", "role"] {
+            let t = crate::plan::target(&stack, logical, &Default::default(), &state).0;
+            let live = crate::provider::Live {
+                id: "id-1".into(),
+                fields: Default::default(),
+                attrs: Default::default(),
+                tags: Default::default(),
+                uid: None,
+            };
+            let d = crate::provider::Deletion {
+                logical: logical.into(),
+                kind: t.kind,
+                id: "id-1".into(),
+                name: None,
+                attrs: Default::default(),
+                force: false,
+            };
+            let errors = [
+                p.create(&t).await.map(|_| ()).expect_err("create"),
+                p.update(&t, &live, &["tags".to_string()]).await.map(|_| ()).expect_err("update"),
+                p.delete(&d).await.expect_err("delete"),
+                p.adopt(&t, &live).await.map(|_| ()).expect_err("adopt"),
+            ];
+            for (e, op) in errors.iter().zip(["create", "update", "delete", "adopt"]) {
+                assert_eq!(e.kind, crate::provider::ErrorKind::Rejected, "{e}");
+                assert_eq!(e.operation, format!("moor:{op}"));
+                assert!(e.message.starts_with(&format!("{} is a lookup", t.kind)), "{e}");
+            }
+            assert_eq!(p.settle(&t, &live, true).await.expect("settled as it is"), live);
+            assert!(p.unrecorded(&d, "s", &[]).await.expect("none").is_empty());
+        }
+        assert!(script.calls.lock().unwrap().is_empty());
+    }
+
+    /// Every kind moor manages is found by its tags: its provider says how
+    /// its ARNs look (a new kind that forgot would be left behind by a
+    /// destroy after its record was lost). Lookups are never found.
+    #[test]
+    fn every_managed_kind_is_recognised_in_an_arn() {
+        let found: Vec<Kind> = kinds::arn_kinds().map(|k| k.kind).collect();
+        for k in Kind::ALL {
+            assert_eq!(found.contains(&k), !k.is_lookup(), "{k}");
+        }
     }
 }

@@ -40,6 +40,11 @@ pub(super) fn kind_of_arn(arn: &str) -> Option<(Kind, String)> {
         return None;
     }
     let (service, resource) = (parts[2], parts[5]);
+    if service == "logs" {
+        // log-group:<name>, which may hold `/`.
+        return super::logs::name_of_arn(arn)
+            .map(|_| (Kind::LogsLogGroup, arn.strip_suffix(":*").unwrap_or(arn).to_string()));
+    }
     let (kind, id) = match (service, resource.split_once('/').map(|(t, _)| t).unwrap_or(resource)) {
         ("ecr", "repository") => (Kind::EcrRepository, arn.to_string()),
         ("ec2", "security-group") => (Kind::Ec2SecurityGroup, resource.strip_prefix("security-group/")?.to_string()),
@@ -71,6 +76,7 @@ fn name_of(kind: Kind, arn: &str) -> Option<String> {
         Kind::EcsTaskDefinition => resource.strip_prefix("task-definition/")?.split(':').next()?,
         // role/<path>/<name>
         Kind::IamRole | Kind::IamPolicy => resource.rsplit('/').next()?,
+        Kind::LogsLogGroup => super::logs::name_of_arn(arn)?,
         _ => return None,
     };
     (!name.is_empty()).then(|| name.to_string())
@@ -224,11 +230,18 @@ async fn iam(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<
 /// same time.
 pub(super) async fn discover(p: &AwsProvider, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let (regional, repos, global) =
-        futures::join!(tagged(p, stack), repositories(p, stack, &known), iam(p, stack, &known));
+    let (regional, repos, global, groups) = futures::join!(
+        tagged(p, stack),
+        repositories(p, stack, &known),
+        iam(p, stack, &known),
+        super::logs::named_after(p, stack, &known)
+    );
     let mut out = active_revisions(p, regional?, &known).await?;
     out.extend(repos?);
     out.extend(global?);
+    out.extend(
+        groups?.into_iter().filter_map(|(arn, name, tags)| found(stack, Kind::LogsLogGroup, arn, Some(name), tags)),
+    );
     Ok(out)
 }
 
@@ -264,6 +277,7 @@ mod tests {
             ("arn:aws:ecs:us-east-1:123:service/s-web", Kind::EcsService, None, Some("s-web")),
             ("arn:aws:ecs:us-east-1:123:task-definition/s-web:7", Kind::EcsTaskDefinition, None, Some("s-web")),
             ("arn:aws:iam::123:role/svc/s-exec", Kind::IamRole, None, Some("s-exec")),
+            ("arn:aws:logs:us-east-1:123:log-group:/ecs/s/app", Kind::LogsLogGroup, None, Some("/ecs/s/app")),
         ];
         for (arn, kind, id, name) in cases {
             let (k, got) = kind_of_arn(arn).unwrap_or_else(|| panic!("{arn}"));

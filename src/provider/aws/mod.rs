@@ -19,6 +19,7 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod iam;
+mod logs;
 
 use super::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, ProviderOptions, Target};
 use crate::model::Kind;
@@ -286,6 +287,7 @@ pub struct AwsProvider {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub region: String,
     pub opts: ProviderOptions,
@@ -405,6 +407,13 @@ impl AwsProvider {
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
                     .interceptor(stall)
                     .retry_partition(quota)
                     .build(),
@@ -428,6 +437,7 @@ impl Provider for AwsProvider {
             Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::read(self, t).await,
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::read(self, t).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read(self, t).await,
+            Kind::LogsLogGroup => logs::read_many(self, &[t]).await.pop().expect("one result per target"),
         }
     }
 
@@ -435,7 +445,7 @@ impl Provider for AwsProvider {
     /// few calls as its API allows (many names per Describe call), and the
     /// groups run at the same time.
     async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-        let mut groups: [Vec<usize>; 5] = Default::default();
+        let mut groups: [Vec<usize>; 6] = Default::default();
         for (i, t) in ts.iter().enumerate() {
             let g = match t.kind {
                 Kind::EcrRepository | Kind::EcrExistingRepository => 0,
@@ -443,24 +453,32 @@ impl Provider for AwsProvider {
                 Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => 2,
                 Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => 3,
                 Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => 4,
+                Kind::LogsLogGroup => 5,
             };
             groups[g].push(i);
         }
         let pick = |g: &Vec<usize>| g.iter().map(|i| &ts[*i]).collect::<Vec<_>>();
-        let (a, b, c, d, e) =
-            (pick(&groups[0]), pick(&groups[1]), pick(&groups[2]), pick(&groups[3]), pick(&groups[4]));
+        let (a, b, c, d, e, f) = (
+            pick(&groups[0]),
+            pick(&groups[1]),
+            pick(&groups[2]),
+            pick(&groups[3]),
+            pick(&groups[4]),
+            pick(&groups[5]),
+        );
         // EC2 first: security groups and target groups wait for the VPC
         // lookups, so their calls go out (and are answered) first.
-        let (c, a, b, d, e) = futures::join!(
+        let (c, a, b, d, e, f) = futures::join!(
             ec2::read_many(self, &c),
             ecr::read_many(self, &a),
             iam::read_many(self, &b),
             elbv2::read_many(self, &d),
-            ecs::read_many(self, &e)
+            ecs::read_many(self, &e),
+            logs::read_many(self, &f)
         );
-        let results = (a, b, c, d, e);
+        let results = (a, b, c, d, e, f);
         let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..ts.len()).map(|_| None).collect();
-        for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4]) {
+        for (g, rs) in groups.iter().zip([results.0, results.1, results.2, results.3, results.4, results.5]) {
             for (i, r) in g.iter().zip(rs) {
                 out[*i] = Some(r);
             }
@@ -477,6 +495,7 @@ impl Provider for AwsProvider {
                 elbv2::read_recorded(self, d).await
             }
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::read_recorded(self, d).await,
+            Kind::LogsLogGroup => logs::read_recorded(self, d).await,
         }
     }
 
@@ -487,6 +506,7 @@ impl Provider for AwsProvider {
             Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::create(self, t).await,
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::create(self, t).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::create(self, t).await,
+            Kind::LogsLogGroup => logs::create(self, t, logs::spec(t)?).await,
         }
     }
 
@@ -501,6 +521,7 @@ impl Provider for AwsProvider {
                 elbv2::update(self, t, live, changed).await
             }
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::update(self, t, live, changed).await,
+            Kind::LogsLogGroup => logs::update(self, t, logs::spec(t)?, live, changed).await,
         }
     }
 
@@ -511,6 +532,7 @@ impl Provider for AwsProvider {
             Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::delete(self, d).await,
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::delete(self, d).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::delete(self, d).await,
+            Kind::LogsLogGroup => logs::delete(self, d).await,
         }
     }
 
@@ -536,6 +558,7 @@ impl Provider for AwsProvider {
             Kind::Ec2SecurityGroup | Kind::Ec2DefaultVpc | Kind::Ec2ExistingVpc => ec2::adopt(self, t, live).await,
             Kind::Elbv2LoadBalancer | Kind::Elbv2TargetGroup | Kind::Elbv2Listener => elbv2::adopt(self, t, live).await,
             Kind::EcsCluster | Kind::EcsTaskDefinition | Kind::EcsService => ecs::adopt(self, t, live).await,
+            Kind::LogsLogGroup => logs::adopt(self, t, logs::spec(t)?, live).await,
         }
     }
 
@@ -583,6 +606,7 @@ const ALREADY_EXISTS: &[&str] = &[
     "DuplicateTargetGroupName",
     "DuplicateLoadBalancerName",
     "DuplicateListener",
+    "ResourceAlreadyExistsException",
 ];
 
 const TRANSIENT: &[&str] = &[

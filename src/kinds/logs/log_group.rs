@@ -84,8 +84,8 @@ impl KindSpec for LogGroup {
     }
 
     /// `/ecs/<stack>/<logical>`: the `/ecs/` prefix the ECS console gives
-    /// its task definitions' groups, and one prefix per stack, under which
-    /// a lost record's groups are found again.
+    /// its task definitions' groups, and one prefix per stack, so an IAM
+    /// policy can name all of a stack's groups (`log-group:/ecs/<stack>/*`).
     fn default_name(&self, stack: &str, logical: &str) -> Option<String> {
         Some(crate::model::truncate_name(&format!("/ecs/{stack}/{logical}"), 512))
     }

@@ -230,18 +230,11 @@ async fn iam(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<
 /// same time.
 pub(super) async fn discover(p: &AwsProvider, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let (regional, repos, global, groups) = futures::join!(
-        tagged(p, stack),
-        repositories(p, stack, &known),
-        iam(p, stack, &known),
-        super::logs::named_after(p, stack, &known)
-    );
+    let (regional, repos, global) =
+        futures::join!(tagged(p, stack), repositories(p, stack, &known), iam(p, stack, &known));
     let mut out = active_revisions(p, regional?, &known).await?;
     out.extend(repos?);
     out.extend(global?);
-    out.extend(
-        groups?.into_iter().filter_map(|(arn, name, tags)| found(stack, Kind::LogsLogGroup, arn, Some(name), tags)),
-    );
     Ok(out)
 }
 

@@ -340,31 +340,6 @@ pub(super) async fn adopt(p: &AwsProvider, t: &Target, _spec: &LogGroup, live: &
     read_named(p, name).await?.ok_or_else(|| gone("logs:DescribeLogGroups"))
 }
 
-/// Groups named under the stack's default prefix (`/ecs/<stack>/`) that the
-/// caller does not know, as `(ARN, name, tags)`: the tagging API lists log
-/// groups on AWS, this listing finds them where it does not (the emulator)
-/// and is never behind a create.
-pub(super) async fn named_after(
-    p: &AwsProvider,
-    stack: &str,
-    known: &std::collections::HashSet<&str>,
-) -> Result<Vec<(String, String, Tags)>, ProviderError> {
-    let listed = list(p, &format!("/ecs/{stack}/")).await?;
-    let asked: Vec<(String, String)> = listed
-        .values()
-        .map(|g| (group_arn(g), g.log_group_name().unwrap_or_default().to_string()))
-        .filter(|(arn, name)| !known.contains(arn.as_str()) && !known.contains(name.as_str()))
-        .collect();
-    let got = futures::future::join_all(asked.iter().map(|(arn, _)| tags_of(p, arn))).await;
-    let mut out = Vec::new();
-    for ((arn, name), tags) in asked.into_iter().zip(got) {
-        if let Some(tags) = tags? {
-            out.push((arn, name, tags));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -389,4 +389,162 @@ mod tests {
         let got: Vec<String> = prefixes(&names).into_iter().collect();
         assert_eq!(got, ["/a", "/b"]);
     }
+
+    /// Answers CloudWatch Logs calls from a script (by operation, in order;
+    /// the last answer repeats) and notes each call with its body: how AWS
+    /// answers what the emulator does not do (AssociateKmsKey).
+    #[derive(Debug, Clone, Default)]
+    struct Script {
+        answers: std::sync::Arc<std::sync::Mutex<HashMap<String, Vec<(u16, String)>>>>,
+        calls: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    }
+
+    impl Script {
+        fn answer(&self, op: &str, status: u16, body: Value) -> &Self {
+            self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
+            self
+        }
+        fn calls(&self) -> Vec<(String, Value)> {
+            self.calls.lock().unwrap().clone()
+        }
+        fn ops(&self) -> Vec<String> {
+            self.calls().into_iter().map(|(op, _)| op).collect()
+        }
+    }
+
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+    impl HttpConnector for Script {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let op = request.headers().get("x-amz-target").unwrap_or_default().rsplit('.').next().unwrap().to_string();
+            let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+            self.calls.lock().unwrap().push((op.clone(), body));
+            let mut answers = self.answers.lock().unwrap();
+            let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
+            let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
+            let mut response = HttpResponse::new(status.try_into().unwrap(), body.into());
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl HttpClient for Script {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    fn scripted(script: &Script) -> AwsProvider {
+        let config = aws_config::SdkConfig::builder()
+            .http_client(script.clone())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
+                aws_sdk_ecr::config::Credentials::for_tests(),
+            ))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        AwsProvider::from_config(&config, "us-east-1".into(), Default::default())
+    }
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn target(settings: &str) -> Target {
+        let text = format!("stack: s\nresources:\n  app:\n    kind: logs/log_group\n{settings}");
+        let stack = crate::load::load_str("s.yaml", &text, &Default::default()).stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        crate::plan::target(&stack, "app", &Default::default(), &state).0
+    }
+
+    fn described(extra: Value) -> Value {
+        let mut g = json!({"logGroupName": "/ecs/s/app", "arn": format!("{ARN}:*"), "logGroupArn": ARN,
+            "creationTime": 1_700_000_000_123_i64});
+        g.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({"logGroups": [g]})
+    }
+
+    #[tokio::test]
+    async fn a_key_is_associated_and_disassociated_in_place() {
+        let script = Script::default();
+        script
+            .answer("AssociateKmsKey", 200, json!({}))
+            .answer("DisassociateKmsKey", 200, json!({}))
+            .answer("DescribeLogGroups", 200, described(json!({"kmsKeyId": KEY})))
+            .answer("DescribeLogGroups", 200, described(json!({})))
+            .answer("ListTagsForResource", 200, json!({"tags": {"moor:stack": "s", "moor:resource": "app"}}));
+        let p = scripted(&script);
+        let t = target(&format!("    kms_key: {KEY}\n"));
+        let before = live_of(&SdkGroup::builder().log_group_name("/ecs/s/app").log_group_arn(ARN).build(), Tags::new());
+        let live = update(&p, &t, spec(&t).unwrap(), &before, &["kms_key".into()]).await.expect("associated");
+        assert_eq!(live.fields["kms_key"], json!(KEY));
+        let calls = script.calls();
+        assert_eq!(calls[0].0, "AssociateKmsKey");
+        assert_eq!(calls[0].1, json!({"logGroupName": "/ecs/s/app", "kmsKeyId": KEY}));
+
+        // Left out of the file: the key goes, the group stays.
+        let t = target("");
+        let live = update(&p, &t, spec(&t).unwrap(), &live, &["kms_key".into()]).await.expect("disassociated");
+        assert!(!live.fields.contains_key("kms_key"));
+        let ops = script.ops();
+        assert_eq!(ops.iter().filter(|o| *o == "DisassociateKmsKey").count(), 1, "{ops:?}");
+        assert!(!ops.iter().any(|o| o.contains("Delete") || o.contains("Create")), "{ops:?}");
+    }
+
+    #[tokio::test]
+    async fn a_create_sends_tags_and_key_then_sets_retention() {
+        let script = Script::default();
+        script.answer("CreateLogGroup", 200, json!({})).answer("PutRetentionPolicy", 200, json!({})).answer(
+            "DescribeLogGroups",
+            200,
+            described(json!({})),
+        );
+        let p = scripted(&script);
+        let t = target(&format!("    retention_days: 30\n    kms_key: {KEY}\n    tags: {{ app: web }}\n"));
+        let live = create(&p, &t, spec(&t).unwrap()).await.expect("created");
+        let calls = script.calls();
+        let create_body = &calls.iter().find(|(op, _)| op == "CreateLogGroup").unwrap().1;
+        assert_eq!(create_body["logGroupName"], "/ecs/s/app");
+        assert_eq!(create_body["kmsKeyId"], KEY);
+        assert_eq!(create_body["tags"], json!({"app": "web", "moor:stack": "s", "moor:resource": "app"}));
+        let put = &calls.iter().find(|(op, _)| op == "PutRetentionPolicy").unwrap().1;
+        assert_eq!(put, &json!({"logGroupName": "/ecs/s/app", "retentionInDays": 30}));
+        // What was sent, with the listing's ARN and creation time.
+        assert_eq!(live.fields["retention_days"], json!(30));
+        assert_eq!(live.fields["kms_key"], json!(KEY));
+        assert_eq!((live.id.as_str(), live.uid.as_deref()), (ARN, Some("1700000000123")));
+    }
+
+    #[tokio::test]
+    async fn aws_errors_map_to_what_moor_does_with_them() {
+        let script = Script::default();
+        script
+            .answer(
+                "CreateLogGroup",
+                400,
+                json!({"__type": "ResourceAlreadyExistsException", "message": "The specified log group already exists"}),
+            )
+            .answer(
+                "DeleteLogGroup",
+                400,
+                json!({"__type": "ResourceNotFoundException", "message": "The specified log group does not exist."}),
+            );
+        let p = scripted(&script);
+        let t = target("");
+        let e = create(&p, &t, spec(&t).unwrap()).await.expect_err("taken");
+        assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
+        assert!(e.to_string().contains("logs:CreateLogGroup") && e.to_string().contains("already exists"), "{e}");
+        let d = Deletion {
+            logical: "app".into(),
+            kind: crate::model::Kind::LogsLogGroup,
+            id: ARN.into(),
+            name: None,
+            attrs: Default::default(),
+            force: false,
+        };
+        delete(&p, &d).await.expect("gone is deleted");
+        assert_eq!(script.calls().last().unwrap().1, json!({"logGroupName": "/ecs/s/app"}));
+    }
 }

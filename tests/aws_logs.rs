@@ -8,6 +8,7 @@ mod support;
 
 use moor::plan::{Action, Plan, ReplaceOrder};
 use moor::provider::aws::AwsProvider;
+use moor::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
 use support::{apply_clean, converge, empty, load, make_plan, provider};
 
@@ -155,6 +156,21 @@ async fn a_namesake_someone_else_made_is_not_adopted() {
     let g = group(&p, name).await.expect("still there");
     assert_eq!(g.retention_in_days(), None, "untouched");
     assert_eq!(tags(&p, &g).await.get("moor:stack"), None);
+
+    // `moor import` tags it (it keeps its own tags); then it is managed.
+    let state = empty(&s);
+    let t = moor::plan::target(&s, "logs", &Default::default(), &state).0;
+    let live = p.read(&t).await.expect("read").expect("found");
+    let adopted = p.adopt(&t, &live).await.expect("adopted");
+    assert_eq!(adopted.uid, g.creation_time().map(|t| t.to_string()));
+    let t = tags(&p, &g).await;
+    assert_eq!(
+        (t.get("moor:stack"), t.get("owner")),
+        (Some(&"t-logs-theirs".to_string()), Some(&"someone".to_string()))
+    );
+    let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    assert_eq!(changed(&pl, "logs"), BTreeSet::from(["retention_days".to_string(), "tags".to_string()]));
 }
 
 #[tokio::test]

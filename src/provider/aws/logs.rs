@@ -48,20 +48,17 @@ fn group_arn(g: &SdkGroup) -> String {
     }
 }
 
-/// A group as moor reports it: the fields a file sets, in the file's form
-/// (no retention is "never expire": the field is left out, as the file
-/// leaves it out).
+/// A group as moor reports it: the fields a file sets, in the file's form.
+/// No retention ("never expire") and no key are `null`, not left out: a
+/// field left out is never compared, and a file that sets a retention must
+/// see the group that has none differ.
 fn live_of(g: &SdkGroup, tags: Tags) -> Live {
     let name = g.log_group_name().unwrap_or_default();
     let arn = group_arn(g);
     let mut f = Fields::new();
     f.insert("name".into(), json!(name));
-    if let Some(days) = g.retention_in_days() {
-        f.insert("retention_days".into(), json!(days));
-    }
-    if let Some(key) = g.kms_key_id().filter(|k| !k.is_empty()) {
-        f.insert("kms_key".into(), json!(key));
-    }
+    f.insert("retention_days".into(), json!(g.retention_in_days()));
+    f.insert("kms_key".into(), json!(g.kms_key_id().filter(|k| !k.is_empty())));
     let attrs: Attrs = BTreeMap::from([("name".to_string(), json!(name)), ("arn".to_string(), json!(arn))]);
     Live { id: arn, fields: f, attrs, tags, uid: g.creation_time().map(|ms| ms.to_string()) }
 }
@@ -252,14 +249,8 @@ pub(super) async fn create(p: &AwsProvider, t: &Target, spec: &LogGroup) -> Resu
     let g = listed?.remove(name).ok_or_else(|| gone("logs:DescribeLogGroups"))?;
     let mut live = live_of(&g, t.tags.clone());
     retention?;
-    live.fields.remove("retention_days");
-    if let Some(d) = spec.retention_days {
-        live.fields.insert("retention_days".into(), json!(d));
-    }
-    live.fields.remove("kms_key");
-    if let Some(k) = &spec.kms_key {
-        live.fields.insert("kms_key".into(), json!(k));
-    }
+    live.fields.insert("retention_days".into(), json!(spec.retention_days));
+    live.fields.insert("kms_key".into(), json!(spec.kms_key));
     Ok(live)
 }
 
@@ -359,12 +350,12 @@ mod tests {
         assert_eq!(live.attrs["arn"], json!(ARN));
         assert_eq!(live.attrs["name"], json!("/ecs/s/app"));
         assert_eq!(live.uid.as_deref(), Some("1700000000123"));
-        assert_eq!(Value::Object(live.fields), json!({"name": "/ecs/s/app", "retention_days": 14}));
+        assert_eq!(Value::Object(live.fields), json!({"name": "/ecs/s/app", "retention_days": 14, "kms_key": null}));
 
-        // Never expires, no key: neither field, as a file without them.
+        // Never expires, no key: both null, so a file that sets them differs.
         let g = SdkGroup::builder().log_group_name("x").log_group_arn("arn:aws:logs:r:1:log-group:x").build();
         let live = live_of(&g, Tags::new());
-        assert_eq!(Value::Object(live.fields), json!({"name": "x"}));
+        assert_eq!(Value::Object(live.fields), json!({"name": "x", "retention_days": null, "kms_key": null}));
         assert_eq!(live.id, "arn:aws:logs:r:1:log-group:x");
         assert_eq!(live.uid, None);
     }
@@ -393,9 +384,12 @@ mod tests {
     /// Answers CloudWatch Logs calls from a script (by operation, in order;
     /// the last answer repeats) and notes each call with its body: how AWS
     /// answers what the emulator does not do (AssociateKmsKey).
+    /// Answers (status, body) by operation.
+    type Answers = HashMap<String, Vec<(u16, String)>>;
+
     #[derive(Debug, Clone, Default)]
     struct Script {
-        answers: std::sync::Arc<std::sync::Mutex<HashMap<String, Vec<(u16, String)>>>>,
+        answers: std::sync::Arc<std::sync::Mutex<Answers>>,
         calls: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
     }
 
@@ -487,7 +481,7 @@ mod tests {
         // Left out of the file: the key goes, the group stays.
         let t = target("");
         let live = update(&p, &t, spec(&t).unwrap(), &live, &["kms_key".into()]).await.expect("disassociated");
-        assert!(!live.fields.contains_key("kms_key"));
+        assert_eq!(live.fields["kms_key"], Value::Null);
         let ops = script.ops();
         assert_eq!(ops.iter().filter(|o| *o == "DisassociateKmsKey").count(), 1, "{ops:?}");
         assert!(!ops.iter().any(|o| o.contains("Delete") || o.contains("Create")), "{ops:?}");

@@ -77,7 +77,15 @@ async fn a_log_group_applies_clean_changes_in_place_and_is_replaced_by_a_rename(
     let uid = state.resources["logs"].uid.clone();
     assert_eq!(uid, g.creation_time().map(|t| t.to_string()), "updated in place, not made again");
 
-    // A new name is a new group: made first, then the old one deleted.
+    // `retain: true` is a tag on the group, set in place.
+    let v3r = load(&stack("t-logs-life", "    retain: true\n    tags: { app: django }\n"), &[]);
+    let pl = make_plan(p.as_ref(), &v3r, &state, false, false).await;
+    assert_eq!(changed(&pl, "logs"), BTreeSet::from(["tags".to_string()]));
+    let state = apply_clean(&p, &v3r, state).await;
+    assert_eq!(tags(&p, &g).await.get("moor:retain").map(String::as_str), Some("true"));
+
+    // A new name is a new group: made first, then the old one deleted,
+    // retained or not.
     let v4 = load(&stack("t-logs-life", "    name: /ecs/t-logs-life/app\n    tags: { app: django }\n"), &[]);
     let pl = make_plan(p.as_ref(), &v4, &state, false, false).await;
     let ch = pl.change("logs").unwrap();

@@ -222,6 +222,25 @@ fn gone(op: &str) -> ProviderError {
     ProviderError::new(ErrorKind::NotFound, op, "the log group is gone")
 }
 
+/// How long a group just made may stay out of the listing and unknown to
+/// PutRetentionPolicy (AWS's reads may lag behind a create).
+const CREATE_LAG: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn not_found(e: &ProviderError) -> bool {
+    e.kind == ErrorKind::NotFound
+}
+
+/// Reads a group that must exist (just made or changed), while the reads
+/// have not caught up.
+async fn read_back(p: &AwsProvider, name: &str) -> Result<SdkGroup, ProviderError> {
+    super::retry_for(
+        CREATE_LAG,
+        || async { list(p, name).await?.remove(name).ok_or_else(|| gone("logs:DescribeLogGroups")) },
+        not_found,
+    )
+    .await
+}
+
 /// Creates the group with its tags and key, then sets its retention and
 /// reads it (for its ARN and creation time) at the same time: the listing
 /// may show the retention before or after the put, so the fields are what
@@ -240,13 +259,15 @@ pub(super) async fn create(p: &AwsProvider, t: &Target, spec: &LogGroup) -> Resu
     let (retention, listed) = futures::join!(
         async {
             match spec.retention_days {
-                Some(_) => put_retention(p, name, spec.retention_days).await,
+                Some(_) => {
+                    super::retry_for(CREATE_LAG, || put_retention(p, name, spec.retention_days), not_found).await
+                }
                 None => Ok(()),
             }
         },
-        list(p, name)
+        read_back(p, name)
     );
-    let g = listed?.remove(name).ok_or_else(|| gone("logs:DescribeLogGroups"))?;
+    let g = listed?;
     let mut live = live_of(&g, t.tags.clone());
     retention?;
     live.fields.insert("retention_days".into(), json!(spec.retention_days));
@@ -540,5 +561,26 @@ mod tests {
         };
         delete(&p, &d).await.expect("gone is deleted");
         assert_eq!(script.calls().last().unwrap().1, json!({"logGroupName": "/ecs/s/app"}));
+    }
+
+    #[tokio::test]
+    async fn a_create_waits_for_reads_that_lag_behind_it() {
+        let not_yet =
+            json!({"__type": "ResourceNotFoundException", "message": "The specified log group does not exist."});
+        let script = Script::default();
+        script
+            .answer("CreateLogGroup", 200, json!({}))
+            .answer("PutRetentionPolicy", 400, not_yet)
+            .answer("PutRetentionPolicy", 200, json!({}))
+            .answer("DescribeLogGroups", 200, json!({"logGroups": []}))
+            .answer("DescribeLogGroups", 200, described(json!({})));
+        let p = scripted(&script);
+        let t = target("    retention_days: 7\n");
+        let live = create(&p, &t, spec(&t).unwrap()).await.expect("created");
+        assert_eq!(live.id, ARN);
+        let ops = script.ops();
+        assert_eq!(ops.iter().filter(|o| *o == "PutRetentionPolicy").count(), 2, "{ops:?}");
+        assert_eq!(ops.iter().filter(|o| *o == "DescribeLogGroups").count(), 2, "{ops:?}");
+        assert_eq!(ops.iter().filter(|o| *o == "CreateLogGroup").count(), 1, "{ops:?}");
     }
 }

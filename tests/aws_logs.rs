@@ -165,6 +165,36 @@ async fn a_namesake_someone_else_made_is_not_adopted() {
     assert_eq!(g.retention_in_days(), None, "untouched");
     assert_eq!(tags(&p, &g).await.get("moor:stack"), None);
 
+    // A record that names its ARN, with another creation time: the group
+    // is a namesake of the one moor made, not moor's; with its own
+    // creation time, the record proves it is moor's.
+    let arn = g.log_group_arn().unwrap().to_string();
+    let recorded = |uid: &str| {
+        let mut state = empty(&s);
+        state.resources.insert(
+            "logs".into(),
+            moor::state::Entry {
+                kind: moor::model::Kind::LogsLogGroup,
+                id: arn.clone(),
+                uid: Some(uid.to_string()),
+                name: Some(name.to_string()),
+                attrs: Default::default(),
+                depends_on: vec![],
+                force_delete: false,
+                applied: None,
+                deposed: vec![],
+                unsettled: false,
+                pending: None,
+            },
+        );
+        state
+    };
+    let pl = make_plan(p.as_ref(), &s, &recorded("1"), false, false).await;
+    assert!(pl.problems.iter().any(|x| x.message.contains("not this object")), "{:?}", pl.problems);
+    let created = g.creation_time().unwrap().to_string();
+    let pl = make_plan(p.as_ref(), &s, &recorded(&created), false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+
     // `moor import` tags it (it keeps its own tags); then it is managed.
     let state = empty(&s);
     let t = moor::plan::target(&s, "logs", &Default::default(), &state).0;

@@ -96,7 +96,10 @@ pub async fn unaccounted<P: Provider + ?Sized>(
                 if live.tags.is_empty() {
                     live.tags = f.tags.clone();
                 }
-                out.push((f, live));
+                // `retain: true`: never deleted for being found.
+                if !crate::plan::retained(&live) {
+                    out.push((f, live));
+                }
             }
             Err(error) => errors.push(ReadError { resource: f.logical.clone(), error }),
         }

@@ -196,7 +196,10 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     // Callers pass the names of the stack's resources (its graph's nodes).
     let r = stack.resource(logical).expect("resource of the stack");
     let (spec, unknown) = resolve_spec(&r.spec, known);
-    let tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
+    let mut tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
+    if r.spec.retain() {
+        tags.insert(crate::provider::TAG_RETAIN.into(), "true".into());
+    }
     let entry = state.resources.get(logical).filter(|e| e.kind == r.kind());
     let id = entry.map(|e| e.id.clone());
     let recorded = entry.map(|e| e.attrs.clone()).unwrap_or_default();
@@ -586,6 +589,10 @@ pub fn plan(
             continue;
         }
         if let Some(live) = live_removed(stack, observed, logical, e, &mut p) {
+            if retained(&live) {
+                retain(&mut p, logical, e.kind, &live.id);
+                continue;
+            }
             p.changes.push(delete_change(
                 logical,
                 e.kind,
@@ -753,6 +760,22 @@ fn disown(p: &mut Plan, logical: &str, kind: Kind, id: &str, owner: &str) {
     });
 }
 
+/// Whether a resource carries the tag of `retain: true`.
+pub(crate) fn retained(live: &Live) -> bool {
+    live.tags.get(crate::provider::TAG_RETAIN).is_some_and(|v| v == "true")
+}
+
+/// A resource kept by `retain: true`: not deleted, dropped from the
+/// record, and the plan says so.
+fn retain(p: &mut Plan, logical: &str, kind: Kind, id: &str) {
+    p.forget.push(logical.to_string());
+    p.notices.push(Problem {
+        resource: logical.to_string(),
+        message: format!("{kind} `{id}` of `{logical}` is kept (`retain: true`): it is not deleted, and is dropped from the state record"),
+        help: "delete it yourself when it is no longer needed".into(),
+    });
+}
+
 fn deposed_change(logical: &str, kind: Kind, d: &crate::state::Deposed, force: bool) -> Change {
     Change {
         resource: logical.to_string(),
@@ -827,13 +850,23 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             }
         }
         seen.insert(logical.clone());
+        if r.spec.retain() {
+            retain(p, logical, r.kind(), &live.id);
+            continue;
+        }
         let force = empty_on_delete(&r.spec) || opts.force;
         p.changes.push(delete_change(logical, r.kind(), live, r.physical_name.clone(), force, "destroy"));
     }
     // Resources only the state record knows (removed from the file).
     for (logical, e) in &state.resources {
         if !seen.contains(logical) && stack.resource(logical).is_none() {
-            if let Some(live) = live_removed(stack, observed, logical, e, p) {
+            if let Some(live) = live_removed(stack, observed, logical, e, p).filter(|l| {
+                let keep = retained(l);
+                if keep {
+                    retain(p, logical, e.kind, &l.id);
+                }
+                !keep
+            }) {
                 p.changes.push(delete_change(
                     logical,
                     e.kind,

@@ -197,7 +197,8 @@ impl Cross<'_> {
             | Spec::Ec2DefaultVpc(_)
             | Spec::Ec2ExistingVpc(_)
             | Spec::Elbv2TargetGroup(_)
-            | Spec::EcsCluster(_) => {}
+            | Spec::EcsCluster(_)
+            | Spec::LogsLogGroup(_) => {}
         }
     }
 

@@ -45,6 +45,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ),
         ec2: base.ec2.clone(),
         elb: base.elb.clone(),
+        logs: base.logs.clone(),
         tagging: base.tagging.clone(),
         region: base.region.clone(),
         opts: base.opts.clone(),

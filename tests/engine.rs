@@ -96,8 +96,8 @@ async fn apply_from_empty_creates_everything_in_dependency_order() {
     let p = fake();
     let (pl, summary, state) = run(&p, &stack, empty(&stack), false, 10).await;
     assert!(summary.ok(), "{summary:?}");
-    assert_eq!(pl.counts().add, 11);
-    assert_eq!(summary.created.len(), 11);
+    assert_eq!(pl.counts().add, 12);
+    assert_eq!(summary.created.len(), 12);
     let writes = p.writes.lock().unwrap().clone();
     let (graph, _) = build(&stack);
     for r in &stack.resources {
@@ -117,9 +117,9 @@ async fn apply_from_empty_creates_everything_in_dependency_order() {
     }
     // The service comes after the listener (implicit edge).
     assert!(position(&writes, "create http") < position(&writes, "create app"));
-    assert_eq!(state.resources.len(), 11);
+    assert_eq!(state.resources.len(), 12);
     assert!(state.outputs["url"].starts_with("http://dns_name-of-"), "{:?}", state.outputs);
-    assert_eq!(inventory(&p).values().copied().collect::<Vec<_>>(), vec![1; 11]);
+    assert_eq!(inventory(&p).values().copied().collect::<Vec<_>>(), vec![1; 12]);
 }
 
 #[tokio::test]
@@ -185,13 +185,13 @@ async fn a_failure_skips_exactly_its_dependents() {
     skipped.sort();
     assert_eq!(skipped, ["app", "http"], "only what depends on web");
     assert!(summary.skipped.iter().all(|(_, why)| why.contains("`web`")));
-    assert_eq!(summary.created.len(), 8);
+    assert_eq!(summary.created.len(), 9);
     // The next run finishes the job.
     p.fail.lock().unwrap().clear();
     let (pl, summary, _) = run(&p, &stack, state, false, 10).await;
     assert_eq!(pl.counts().add, 3);
     assert!(summary.ok());
-    assert_eq!(inventory(&p).len(), 11);
+    assert_eq!(inventory(&p).len(), 12);
 }
 
 async fn interrupted_then_resumed(effect_before_crash: bool) {
@@ -199,7 +199,7 @@ async fn interrupted_then_resumed(effect_before_crash: bool) {
     let clean = fake();
     run(&clean, &stack, empty(&stack), false, 10).await;
     let total = clean.write_count();
-    assert_eq!(total, 11);
+    assert_eq!(total, 12);
     for k in 0..total {
         let p = fake();
         *p.crash_after.lock().unwrap() = Some(k);
@@ -210,9 +210,9 @@ async fn interrupted_then_resumed(effect_before_crash: bool) {
         let (_, summary, state) = run(&p, &stack, state, false, 10).await;
         assert!(summary.ok(), "resume after crash at write {k}: {summary:?}");
         let inv = inventory(&p);
-        assert_eq!(inv.len(), 11, "crash at {k}: {inv:?}");
+        assert_eq!(inv.len(), 12, "crash at {k}: {inv:?}");
         assert!(inv.values().all(|n| *n == 1), "no duplicates after crash at {k}: {inv:?}");
-        assert_eq!(state.resources.len(), 11);
+        assert_eq!(state.resources.len(), 12);
         for (name, e) in &state.resources {
             assert!(p.store.lock().unwrap().contains_key(&e.id), "{name} recorded as what exists");
         }
@@ -257,7 +257,7 @@ async fn destroy_deletes_everything_dependents_first() {
     let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
     let before = p.write_count();
     let (pl, summary, state) = run(&p, &stack, state, true, 10).await;
-    assert_eq!(pl.counts().destroy, 11);
+    assert_eq!(pl.counts().destroy, 12);
     assert!(summary.ok(), "{summary:?}");
     assert!(inventory(&p).is_empty());
     assert!(state.resources.is_empty());
@@ -433,7 +433,7 @@ async fn destroy_without_the_record_finds_the_stack_by_its_tags_and_deletes_user
     // The record is lost and the file is gone: `destroy --stack flask-demo`.
     let nothing = stack_from("stack: flask-demo\n", &[]);
     let (pl, summary, state) = run(&p, &nothing, empty(&nothing), true, 10).await;
-    assert_eq!(pl.counts().destroy, 11, "{:#?}", pl.changes);
+    assert_eq!(pl.counts().destroy, 12, "{:#?}", pl.changes);
     assert!(summary.ok(), "{summary:?}");
     assert!(state.resources.is_empty());
     let left: Vec<String> = p.store.lock().unwrap().keys().filter(|id| !id.starts_with("vpc-")).cloned().collect();

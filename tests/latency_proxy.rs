@@ -141,7 +141,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     proxy.phase("apply");
     let o = moor(&d, &proxy, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("Apply complete: 11 created"), "{}", text(&o));
+    assert!(text(&o).contains("Apply complete: 12 created"), "{}", text(&o));
     let apply = proxy.phase_counts("apply");
     for op in ["ecr:CreateRepository", "iam:CreateRole", "elasticloadbalancing:CreateLoadBalancer", "ecs:CreateService"]
     {
@@ -178,7 +178,7 @@ fn the_flask_stack_through_the_latency_proxy() {
     proxy.phase("destroy");
     let o = moor(&d, &proxy, &["destroy", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("11 deleted"), "{}", text(&o));
+    assert!(text(&o).contains("12 deleted"), "{}", text(&o));
     proxy.phase("idle");
 
     // The trace: every request paid the delay, and the no-change plan's reads

@@ -106,7 +106,7 @@ fn an_apply_under_heavy_throttling_completes() {
     let proxy = FaultProxy::start_with(["--delay-ms", "0", "--seed", "3", "--fault", "*=throttle@0.3"]);
     let o = flask(&proxy, &d, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("Apply complete: 11 created"), "{}", text(&o));
+    assert!(text(&o).contains("Apply complete: 12 created"), "{}", text(&o));
     let throttled = proxy.fired("*", "throttle");
     assert!(throttled >= 5, "the apply was throttled: {}", proxy.counts());
 
@@ -114,7 +114,7 @@ fn an_apply_under_heavy_throttling_completes() {
     assert_eq!(o.status.code(), Some(0), "nothing left to change: {}", text(&o));
     let o = flask(&proxy, &d, &["destroy", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("11 deleted"), "{}", text(&o));
+    assert!(text(&o).contains("12 deleted"), "{}", text(&o));
     assert!(proxy.fired("*", "throttle") > throttled, "the destroy was throttled too");
 }
 

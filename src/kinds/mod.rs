@@ -18,6 +18,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
 pub mod iam;
+pub mod logs;
 
 use crate::model::check::Checker;
 use crate::model::common::Tags;
@@ -50,6 +51,7 @@ macro_rules! for_each_kind {
             EcsCluster => $crate::kinds::ecs::Cluster, managed;
             EcsTaskDefinition => $crate::kinds::ecs::TaskDefinition, managed;
             EcsService => $crate::kinds::ecs::Service, managed;
+            LogsLogGroup => $crate::kinds::logs::LogGroup, managed;
         }
     };
 }
@@ -146,6 +148,12 @@ pub trait KindSpec:
     fn tags(&self) -> Option<&Tags> {
         None
     }
+
+    /// Whether destroying the stack, or removing the resource from the
+    /// file, keeps the resource and only forgets it (`retain: true`).
+    fn retain(&self) -> bool {
+        false
+    }
 }
 
 /// The facts of [`KindSpec`] as values, for code that holds a [`Kind`].
@@ -183,6 +191,7 @@ pub trait DynSpec {
     fn given_name(&self) -> Option<&str>;
     fn default_name(&self, stack: &str, logical: &str) -> Option<String>;
     fn tags(&self) -> Option<&Tags>;
+    fn retain(&self) -> bool;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -197,6 +206,9 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn tags(&self) -> Option<&Tags> {
         KindSpec::tags(self)
+    }
+    fn retain(&self) -> bool {
+        KindSpec::retain(self)
     }
 }
 
@@ -360,6 +372,11 @@ impl Spec {
     pub fn tags(&self) -> Option<&Tags> {
         self.as_dyn().tags()
     }
+
+    /// See [`KindSpec::retain`].
+    pub fn retain(&self) -> bool {
+        self.as_dyn().retain()
+    }
 }
 
 #[cfg(test)]
@@ -393,6 +410,8 @@ mod tests {
             (Elbv2Listener, Elbv2LoadBalancer),
             (Elbv2LoadBalancer, Ec2SecurityGroup),
             (EcsTaskDefinition, IamRole),
+            (EcsService, LogsLogGroup),
+            (EcsTaskDefinition, LogsLogGroup),
             (EcsTaskDefinition, EcrRepository),
             (IamRole, IamPolicy),
             (IamPolicy, EcrRepository),

@@ -40,6 +40,10 @@ pub type Attrs = BTreeMap<String, Value>;
 /// Tag keys moor puts on what it creates.
 pub const TAG_STACK: &str = "moor:stack";
 pub const TAG_RESOURCE: &str = "moor:resource";
+/// Tag on a resource whose file says `retain: true` (value `true`): a
+/// destroy, or its removal from the file, forgets it instead of deleting it,
+/// even when only the record or the tags know it.
+pub const TAG_RETAIN: &str = "moor:retain";
 
 /// The live field of a service that says where its deployment stands
 /// (`settled`, `failed`, running and desired counts, rollout state, recent

@@ -245,6 +245,7 @@ mod tests {
             ("arn:aws:ecs:us-east-1:123:service/s-web", Kind::EcsService, None, Some("s-web")),
             ("arn:aws:ecs:us-east-1:123:task-definition/s-web:7", Kind::EcsTaskDefinition, None, Some("s-web")),
             ("arn:aws:iam::123:role/svc/s-exec", Kind::IamRole, None, Some("s-exec")),
+            ("arn:aws:logs:us-east-1:123:log-group:/ecs/s/app", Kind::LogsLogGroup, None, Some("/ecs/s/app")),
         ];
         for (arn, kind, id, name) in cases {
             let (k, got) = kind_of_arn(arn).unwrap_or_else(|| panic!("{arn}"));

@@ -20,6 +20,7 @@ mod ecs;
 mod elbv2;
 mod iam;
 mod kinds;
+mod logs;
 mod policy;
 mod shared;
 
@@ -286,6 +287,7 @@ pub struct AwsProvider {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub region: String,
     pub opts: ProviderOptions,
@@ -404,6 +406,13 @@ impl AwsProvider {
             ),
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .interceptor(stall)
                     .retry_partition(quota)

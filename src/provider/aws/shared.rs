@@ -45,6 +45,7 @@ const ALREADY_EXISTS: &[&str] = &[
     "DuplicateTargetGroupName",
     "DuplicateLoadBalancerName",
     "DuplicateListener",
+    "ResourceAlreadyExistsException",
 ];
 
 const TRANSIENT: &[&str] = &[

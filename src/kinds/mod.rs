@@ -127,6 +127,25 @@ pub trait KindSpec:
     /// Resources found by their tags alone are deleted in rounds, lowest
     /// rank first: users before what they use.
     const DELETE_RANK: u8;
+    /// Whether an update registers a new version under the same name, with
+    /// an id of its own (a task definition's revision): what refers to it
+    /// changes with it, the previous version is retired once its users moved
+    /// on, every version carries the name (so the name is not unique and
+    /// does not tell the file's version from the others), and a run cut short
+    /// may leave versions registered that no record knows.
+    const VERSIONED: bool = false;
+    /// Whether AWS refuses to delete it while another resource uses it (a
+    /// target group a listener forwards to, a load balancer with listeners):
+    /// with a fixed name it cannot be replaced by deleting it first while it
+    /// has users.
+    const IN_USE_BLOCKS_DELETE: bool = false;
+    /// Whether an update (or a wait) follows a deployment that may not
+    /// settle (a service's): the record marks the deployment pending from
+    /// before the call until it settled, and remembers one whose wait failed.
+    const DEPLOYS: bool = false;
+    /// What it holds that its delete takes with it (a repository's images),
+    /// if anything.
+    const CONTENTS: Option<Contents> = None;
 
     /// The kind's rules, run on what loaded; errors go to `c`.
     fn validate(&self, _c: &mut Checker) {}
@@ -146,6 +165,31 @@ pub trait KindSpec:
     fn tags(&self) -> Option<&Tags> {
         None
     }
+
+    /// Whether its delete takes its [`KindSpec::CONTENTS`] with it (the file
+    /// asks for that), rather than fail while it holds any.
+    fn deletes_contents(&self) -> bool {
+        false
+    }
+
+    /// Whether apply waits for it to settle, and a plan reports it while it
+    /// has not (a service's deployment, unless `wait: { stable: false }`).
+    fn waits_until_settled(&self) -> bool {
+        false
+    }
+
+    /// Values that are never shown or stored as they are (sensitive
+    /// environment entries); `None` for kinds that hold none.
+    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
+        None
+    }
+
+    /// The resources whose attributes identify this one when it is read (a
+    /// group's VPC, a listener's load balancer, a service's cluster): its
+    /// read waits for theirs. Kinds found by their own name or id have none.
+    fn identified_by(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// The facts of [`KindSpec`] as values, for code that holds a [`Kind`].
@@ -159,6 +203,20 @@ pub struct Facts {
     pub name_field: &'static str,
     pub replace_on: &'static [&'static str],
     pub delete_rank: u8,
+    pub versioned: bool,
+    pub in_use_blocks_delete: bool,
+    pub deploys: bool,
+    pub contents: Option<Contents>,
+}
+
+/// What a resource holds that goes with its delete: `image`/`images` of a
+/// repository, and the field that lets its delete empty it.
+#[derive(Debug, Clone, Copy)]
+pub struct Contents {
+    pub one: &'static str,
+    pub many: &'static str,
+    /// The field of the file that empties it on delete.
+    pub empty_field: &'static str,
 }
 
 impl Facts {
@@ -172,6 +230,10 @@ impl Facts {
             name_field: S::NAME_FIELD,
             replace_on: S::REPLACE_ON,
             delete_rank: S::DELETE_RANK,
+            versioned: S::VERSIONED,
+            in_use_blocks_delete: S::IN_USE_BLOCKS_DELETE,
+            deploys: S::DEPLOYS,
+            contents: S::CONTENTS,
         }
     }
 }
@@ -183,6 +245,10 @@ pub trait DynSpec {
     fn given_name(&self) -> Option<&str>;
     fn default_name(&self, stack: &str, logical: &str) -> Option<String>;
     fn tags(&self) -> Option<&Tags>;
+    fn deletes_contents(&self) -> bool;
+    fn waits_until_settled(&self) -> bool;
+    fn sensitive(&self) -> Option<crate::secret::Sensitive>;
+    fn identified_by(&self) -> Vec<&str>;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -197,6 +263,18 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn tags(&self) -> Option<&Tags> {
         KindSpec::tags(self)
+    }
+    fn deletes_contents(&self) -> bool {
+        KindSpec::deletes_contents(self)
+    }
+    fn waits_until_settled(&self) -> bool {
+        KindSpec::waits_until_settled(self)
+    }
+    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
+        KindSpec::sensitive(self)
+    }
+    fn identified_by(&self) -> Vec<&str> {
+        KindSpec::identified_by(self)
     }
 }
 

@@ -119,6 +119,10 @@ impl KindSpec for SecurityGroup {
         Some(&self.tags)
     }
 
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.vpc)
+    }
+
     fn validate(&self, c: &mut Checker) {
         if let Some(n) = &self.name {
             NAME.check(c, &["name"], n);

@@ -126,6 +126,7 @@ impl KindSpec for Service {
     const NAMING: Option<Naming> = Some(Naming::NAMED);
     const REPLACE_ON: &'static [&'static str] = &["name", "cluster", "launch_type"];
     const DELETE_RANK: u8 = 0;
+    const DEPLOYS: bool = true;
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -133,6 +134,14 @@ impl KindSpec for Service {
 
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
+    }
+
+    fn waits_until_settled(&self) -> bool {
+        self.wait.as_ref().and_then(|w| w.stable).unwrap_or(true)
+    }
+
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.cluster)
     }
 
     fn validate(&self, c: &mut Checker) {

@@ -82,6 +82,10 @@ impl KindSpec for Listener {
         Some(&self.tags)
     }
 
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.load_balancer)
+    }
+
     fn validate(&self, c: &mut Checker) {
         c.port(&["port"], self.port);
         match self.protocol {

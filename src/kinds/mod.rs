@@ -190,6 +190,84 @@ pub trait KindSpec:
     fn identified_by(&self) -> Vec<&str> {
         Vec::new()
     }
+
+    /// The resources this one attaches so that others can use them (a
+    /// listener attaches the target group it forwards to, to its load
+    /// balancer). What [`KindSpec::needs_attached`] waits for.
+    fn attaches(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// The resources that must be attached (by another's
+    /// [`KindSpec::attaches`]) before this one is made (a service's target
+    /// groups: CreateService fails while one has no load balancer). It
+    /// depends on what attaches them, though no reference says so.
+    fn needs_attached(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Why this one waits for `attacher`, which attaches `attached`.
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String {
+        format!("`{attacher}` attaches `{attached}`, which this one needs attached first")
+    }
+
+    /// The resources whatever uses this one also depends on (a role's
+    /// managed policies: they exist before the role is used and are kept
+    /// until its users are gone).
+    fn users_need(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Why `user`, which uses `me`, depends on `needed`.
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String {
+        format!("`{user}` uses `{me}`, which needs `{needed}`")
+    }
+
+    /// What its reference fields may name: checked against the stack
+    /// before any API call (a service's `cluster` names a cluster).
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        Vec::new()
+    }
+
+    /// Rules between this resource (`r`) and those it refers to, which AWS
+    /// would refuse only after a long apply (a service's port against its
+    /// task definition, two listeners on one port).
+    fn cross_check(&self, _r: &crate::model::Resource, _x: &mut crate::validate::Cross<'_>) {}
+
+    /// Where its physical name must be unique besides its kind (a service's
+    /// cluster); `""` for the whole region or account.
+    fn name_scope(&self) -> &str {
+        ""
+    }
+}
+
+/// A rule on one reference field of a resource (see
+/// [`KindSpec::reference_rules`]).
+#[derive(Debug, Clone)]
+pub enum RefRule<'a> {
+    /// The field at `path`, set to `value`, takes the ARN (or id) of a
+    /// resource of one of `kinds`; `what` says so in words ("a cluster").
+    Kind { path: Vec<String>, value: &'a str, kinds: &'static [Kind], what: &'static str },
+    /// The list at `path` takes ids of one sort, each `${res.attr}`.
+    Ids { path: Vec<String>, list: &'a crate::model::common::StrList, ids: Ids },
+}
+
+/// A sort of id a list field takes (security group ids, subnet ids).
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    /// In words: `security group`.
+    pub want: &'static str,
+    /// The kinds whose attribute gives such ids; any kind when empty.
+    pub kinds: &'static [Kind],
+    /// The attribute that gives them.
+    pub attr: &'static str,
+    /// How the field is filled, for the help line.
+    pub example: &'static str,
+}
+
+/// A path of a rule, from its parts.
+pub fn path(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
 }
 
 /// The facts of [`KindSpec`] as values, for code that holds a [`Kind`].
@@ -249,6 +327,14 @@ pub trait DynSpec {
     fn waits_until_settled(&self) -> bool;
     fn sensitive(&self) -> Option<crate::secret::Sensitive>;
     fn identified_by(&self) -> Vec<&str>;
+    fn attaches(&self) -> Vec<&str>;
+    fn needs_attached(&self) -> Vec<&str>;
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String;
+    fn users_need(&self) -> Vec<&str>;
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String;
+    fn reference_rules(&self) -> Vec<RefRule<'_>>;
+    fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>);
+    fn name_scope(&self) -> &str;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -275,6 +361,30 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn identified_by(&self) -> Vec<&str> {
         KindSpec::identified_by(self)
+    }
+    fn attaches(&self) -> Vec<&str> {
+        KindSpec::attaches(self)
+    }
+    fn needs_attached(&self) -> Vec<&str> {
+        KindSpec::needs_attached(self)
+    }
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String {
+        KindSpec::needs_attached_why(self, attacher, attached)
+    }
+    fn users_need(&self) -> Vec<&str> {
+        KindSpec::users_need(self)
+    }
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String {
+        KindSpec::users_need_why(self, user, me, needed)
+    }
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        KindSpec::reference_rules(self)
+    }
+    fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
+        KindSpec::cross_check(self, r, x)
+    }
+    fn name_scope(&self) -> &str {
+        KindSpec::name_scope(self)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ecs/task_definition`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule};
 use crate::model::check::{alnum_hyphen_underscore, Checker, NameRule};
 use crate::model::common::{Size, Tags};
 use crate::secret::Sensitive;
@@ -392,6 +392,18 @@ impl KindSpec for TaskDefinition {
 
     fn sensitive(&self) -> Option<Sensitive> {
         Some(sensitive_env(self))
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        const ROLES: &[Kind] = &[Kind::IamRole, Kind::IamExistingRole];
+        let roles = [("execution_role", &self.execution_role), ("task_role", &self.task_role)];
+        roles
+            .into_iter()
+            .filter_map(|(field, v)| {
+                let value = v.as_deref()?;
+                Some(RefRule::Kind { path: path(&[field]), value, kinds: ROLES, what: "a role" })
+            })
+            .collect()
     }
 }
 

@@ -563,13 +563,13 @@ pub fn plan(
             p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
         }
     }
-    // Revisions registered but never recorded, unless a service of the
-    // stack runs one.
+    // Versions registered but never recorded, unless a resource of the
+    // stack runs one (a service its task definition's revision).
     let used: BTreeSet<&str> = observed
         .resources
-        .values()
-        .flatten()
-        .filter_map(|l| l.fields.get("task_definition").and_then(Value::as_str))
+        .iter()
+        .filter_map(|(logical, l)| Some((stack.resource(logical)?.kind().facts().runs_version?, l.as_ref()?)))
+        .filter_map(|(field, l)| l.fields.get(field).and_then(Value::as_str))
         .collect();
     p.changes.extend(unrecorded_changes(stack, state, observed, &used));
     // Removed from the file: delete, dependents first (the engine orders).

@@ -628,3 +628,31 @@ async fn a_recorded_secret_is_a_hash_that_still_tells_a_change() {
     assert!(!shown.contains("first-s3cret") && !shown.contains("second-s3cret"), "{shown}");
     assert!(shown.contains("(sensitive)"), "{shown}");
 }
+
+/// A version registered but never recorded is deregistered, unless a
+/// resource of the stack runs it (a service still on that revision).
+#[tokio::test]
+async fn an_unrecorded_revision_a_service_runs_is_left_alone() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    let (graph, _) = build(&stack);
+    let mut observed = observe(p.as_ref(), &stack, &graph, &state).await.map_err(|e| format!("{e:?}")).unwrap();
+    let stray = Live {
+        id: "arn:aws:ecs:us-east-1:123456789012:task-definition/stray:9".into(),
+        fields: Default::default(),
+        attrs: Default::default(),
+        tags: Default::default(),
+        uid: None,
+    };
+    observed.unrecorded.insert("task".into(), vec![stray.clone()]);
+    let unrecorded = |pl: &Plan| {
+        pl.changes.iter().filter(|c| c.reasons.iter().any(|r| r.starts_with("unrecorded revision"))).count()
+    };
+    let pl = plan(&stack, &graph, &state, &observed, false, PlanOptions::default());
+    assert_eq!(unrecorded(&pl), 1, "no service runs it: deregistered");
+    let service = observed.resources.get_mut("app").unwrap().as_mut().expect("the service exists");
+    service.fields.insert("task_definition".into(), stray.id.clone().into());
+    let pl = plan(&stack, &graph, &state, &observed, false, PlanOptions::default());
+    assert_eq!(unrecorded(&pl), 0, "the service runs it: left alone");
+}

@@ -4,8 +4,14 @@
 //! facts the engine needs about it, given by implementing [`KindSpec`]: its
 //! `service/kind` name, validation rules, exported attributes, naming rule,
 //! which fields force a replacement, whether its id is unique, when it is
-//! deleted among found resources. The engine asks these facts through
-//! [`Kind`] and [`Spec`] and never names a kind.
+//! deleted among found resources, whether it has versions, deploys, holds
+//! contents or sensitive values, what identifies it on read, what its
+//! references may name, the dependencies no reference states, and its
+//! checks against the resources it refers to. Each fact is named by what it
+//! means and defaults to the common answer, so a kind states only how it
+//! differs. The engine asks these facts through [`Kind::facts`] and
+//! [`Spec::as_dyn`] and never names a kind: `tests/engine_knows_no_kind.rs`
+//! fails, naming file and line, where an engine file does.
 //!
 //! [`for_each_kind!`] is the registry: one line per kind. From it come the
 //! [`Kind`] and [`Spec`] enums, [`Kind::ALL`], the YAML, JSON and schema
@@ -146,6 +152,10 @@ pub trait KindSpec:
     /// What it holds that its delete takes with it (a repository's images),
     /// if anything.
     const CONTENTS: Option<Contents> = None;
+    /// The live field that holds the id of a version it runs (a service's
+    /// `task_definition`): a version registered but never recorded is left
+    /// alone while a resource of the stack runs it.
+    const RUNS_VERSION: Option<&'static str> = None;
 
     /// The kind's rules, run on what loaded; errors go to `c`.
     fn validate(&self, _c: &mut Checker) {}
@@ -285,6 +295,7 @@ pub struct Facts {
     pub in_use_blocks_delete: bool,
     pub deploys: bool,
     pub contents: Option<Contents>,
+    pub runs_version: Option<&'static str>,
 }
 
 /// What a resource holds that goes with its delete: `image`/`images` of a
@@ -312,6 +323,7 @@ impl Facts {
             in_use_blocks_delete: S::IN_USE_BLOCKS_DELETE,
             deploys: S::DEPLOYS,
             contents: S::CONTENTS,
+            runs_version: S::RUNS_VERSION,
         }
     }
 }

@@ -131,6 +131,7 @@ impl KindSpec for Service {
     const REPLACE_ON: &'static [&'static str] = &["name", "cluster", "launch_type"];
     const DELETE_RANK: u8 = 0;
     const DEPLOYS: bool = true;
+    const RUNS_VERSION: Option<&'static str> = Some("task_definition");
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()

@@ -194,6 +194,10 @@ pub trait KindSpec:
         None
     }
 
+    /// Removes from its desired fields what only moor reads and AWS never
+    /// holds, so it is never compared (a container's `sensitive` list).
+    fn strip_moor_only(&self, _fields: &mut crate::provider::Fields) {}
+
     /// The resources whose attributes identify this one when it is read (a
     /// group's VPC, a listener's load balancer, a service's cluster): its
     /// read waits for theirs. Kinds found by their own name or id have none.
@@ -338,6 +342,7 @@ pub trait DynSpec {
     fn deletes_contents(&self) -> bool;
     fn waits_until_settled(&self) -> bool;
     fn sensitive(&self) -> Option<crate::secret::Sensitive>;
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields);
     fn identified_by(&self) -> Vec<&str>;
     fn attaches(&self) -> Vec<&str>;
     fn needs_attached(&self) -> Vec<&str>;
@@ -370,6 +375,9 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn sensitive(&self) -> Option<crate::secret::Sensitive> {
         KindSpec::sensitive(self)
+    }
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
+        KindSpec::strip_moor_only(self, fields)
     }
     fn identified_by(&self) -> Vec<&str> {
         KindSpec::identified_by(self)

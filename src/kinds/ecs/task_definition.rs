@@ -394,6 +394,15 @@ impl KindSpec for TaskDefinition {
         Some(sensitive_env(self))
     }
 
+    /// Which environment entries are sensitive is moor's business, not AWS's.
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
+        if let Some(serde_json::Value::Array(containers)) = fields.get_mut("containers") {
+            for c in containers.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                c.remove("sensitive");
+            }
+        }
+    }
+
     fn reference_rules(&self) -> Vec<RefRule<'_>> {
         const ROLES: &[Kind] = &[Kind::IamRole, Kind::IamExistingRole];
         let roles = [("execution_role", &self.execution_role), ("task_role", &self.task_role)];

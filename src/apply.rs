@@ -20,7 +20,7 @@
 //! starts nothing new, lets the calls in flight finish and records them.
 
 use crate::graph::Graph;
-use crate::model::{Kind, Spec, Stack};
+use crate::model::{Kind, Stack};
 use crate::plan::{self, Action, Change, Plan, ReplaceOrder};
 use crate::provider::{desired_fields, Deletion, ErrorKind, Live, Owner, Provider, ProviderError, Target};
 use crate::resolve::Known;
@@ -184,8 +184,8 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
             }
             (Action::Update, ..) => {
                 up.insert(&ch.resource, push(Step::Update));
-                if ch.kind == Kind::EcsTaskDefinition {
-                    // The previous revision is retired once services moved on.
+                if ch.kind.facts().versioned {
+                    // The previous version is retired once its users moved on.
                     delete_old.entry(&ch.resource).or_default().push(push(Step::DeleteOld));
                 }
             }
@@ -343,9 +343,9 @@ pub async fn apply<P: Provider + 'static>(
             }
             reporter.started(&op.resource, op.kind, op.step);
             let provider = provider.clone();
-            // A service's deployment is pending in the record from before
-            // moor waits for it until it settled.
-            if op.kind == Kind::EcsService && matches!(op.step, Step::Update | Step::Wait) {
+            // A deployment is pending in the record from before moor waits
+            // for it until it settled.
+            if op.kind.facts().deploys && matches!(op.step, Step::Update | Step::Wait) {
                 if let Some(e) = state.resources.get_mut(&op.resource).filter(|e| e.pending.is_none()) {
                     e.pending =
                         Some(Pending { reason: "moor stopped before its deployment settled".into(), redeploy: false });
@@ -408,8 +408,9 @@ pub async fn apply<P: Provider + 'static>(
                     if let Some(made) = e.made.take() {
                         // Made or changed, then its wait was interrupted: it
                         // exists, so it is recorded, and the next run waits.
-                        let replaced_old =
-                            (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
+                        let replaced_old = (op.step == Step::CreateReplacement)
+                            .then(|| ch.live.as_ref().map(|l| deposed_of(op.kind, l)))
+                            .flatten();
                         let done = Done::Up { live: Some(*made), wrote: true, replaced_old };
                         record(&mut state, &mut known, stack, graph, op, ch, done, &mut summary);
                         if let Some(entry) = state.resources.get_mut(&op.resource) {
@@ -419,7 +420,7 @@ pub async fn apply<P: Provider + 'static>(
                     }
                     reporter.failed(&op.resource, op.kind, op.step, &e);
                     // The record remembers a deployment that did not settle.
-                    if op.kind == Kind::EcsService && e.kind == crate::provider::ErrorKind::Wait {
+                    if op.kind.facts().deploys && e.kind == crate::provider::ErrorKind::Wait {
                         let redeploy = e.code.as_deref() == Some(crate::provider::ROLLED_BACK);
                         let pending = Some(Pending { reason: e.to_string(), redeploy });
                         match (state.resources.get_mut(&op.resource), &ch.live) {
@@ -557,7 +558,9 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
                 Err(e) if may_have_been_made(&e) => made_before(p, &t, ch.live.as_ref(), e).await?,
                 Err(e) => return Err(e),
             };
-            let replaced_old = (op.step == Step::CreateReplacement).then(|| ch.live.as_ref().map(deposed_of)).flatten();
+            let replaced_old = (op.step == Step::CreateReplacement)
+                .then(|| ch.live.as_ref().map(|l| deposed_of(op.kind, l)))
+                .flatten();
             Ok(Done::Up { live: Some(live), wrote: true, replaced_old })
         }
         Step::Update => {
@@ -587,7 +590,7 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             }
             let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
             let new = p.update(&t, live, &changed).await?;
-            let replaced_old = (new.id != planned.id).then(|| deposed_of(planned));
+            let replaced_old = (new.id != planned.id).then(|| deposed_of(op.kind, planned));
             Ok(Done::Up { live: Some(new), wrote: true, replaced_old })
         }
         Step::DeleteOld | Step::Delete => {
@@ -672,11 +675,11 @@ async fn made_before<P: Provider + ?Sized>(
     p.update(t, &live, &changed).await
 }
 
-fn deposed_of(l: &Live) -> Deposed {
+fn deposed_of(kind: Kind, l: &Live) -> Deposed {
     Deposed {
         id: l.id.clone(),
         uid: l.uid.clone(),
-        name: l.fields.get("name").or(l.fields.get("family")).and_then(|v| v.as_str()).map(str::to_string),
+        name: l.fields.get(kind.facts().name_field).and_then(|v| v.as_str()).map(str::to_string),
         attrs: l.attrs.clone(),
     }
 }
@@ -694,7 +697,7 @@ pub fn entry_of(stack: &Stack, graph: &Graph, logical: &str, kind: Kind, live: &
         name: r.and_then(|r| r.physical_name.clone()),
         attrs: live.attrs.clone(),
         depends_on: graph.dependencies(logical).into_iter().map(str::to_string).collect(),
-        force_delete: r.is_some_and(|r| matches!(&r.spec, Spec::EcrRepository(x) if x.empty_on_delete)),
+        force_delete: r.is_some_and(|r| r.spec.as_dyn().deletes_contents()),
         applied: None,
         deposed: Vec::new(),
         unsettled: false,
@@ -726,8 +729,7 @@ fn record(
             let applied = r.map(|r| {
                 let (t, _) = plan::target(stack, &op.resource, known, state);
                 let mut f = desired_fields(&t.spec, t.name.as_deref());
-                if let Spec::EcsTaskDefinition(td) = &r.spec {
-                    let sensitive = crate::secret::sensitive_env(td);
+                if let Some(sensitive) = r.spec.as_dyn().sensitive() {
                     crate::secret::hash_fields(&mut f, &sensitive, &stack.name, &op.resource);
                 }
                 f

@@ -118,11 +118,11 @@ pub async fn unaccounted<P: Provider + ?Sized>(
 /// Whether an object found is under the physical name the file gives its
 /// logical name: then it is the file's resource, which an apply reads,
 /// creates or adopts by that name (a replacement made, then not recorded,
-/// is finished, not deleted), and only a destroy deletes it. Task
-/// definitions are the exception: every revision has the family's name,
-/// and only the one read is the file's.
+/// is finished, not deleted), and only a destroy deletes it. Versioned
+/// kinds are the exception: every version of a task definition has the
+/// family's name, and only the one read is the file's.
 fn files(stack: &Stack, f: &Found) -> bool {
-    f.kind != Kind::EcsTaskDefinition
+    !f.kind.facts().versioned
         && f.name.is_some()
         && stack.resource(&f.logical).is_some_and(|r| r.kind() == f.kind && r.physical_name == f.name)
 }

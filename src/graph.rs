@@ -2,7 +2,9 @@
 //!
 //! An edge `a → b` means "a depends on b": b is created first and deleted
 //! last. Edges come from `${b.attr}` references, from `depends_on`, and from
-//! rules a user should not have to write down:
+//! rules a user should not have to write down, which the kinds state
+//! (see [`crate::kinds::KindSpec::needs_attached`] and
+//! [`crate::kinds::KindSpec::users_need`]):
 //!
 //! - a service depends on the listener that forwards to its target group:
 //!   CreateService fails while the group has no load balancer, and no
@@ -14,9 +16,7 @@
 //! Destroy walks the same graph reversed.
 
 use crate::diag::{Diag, Label};
-use crate::model::common::ref_resource;
-use crate::model::elbv2::Action;
-use crate::model::{Kind, Spec, Stack};
+use crate::model::{Kind, Stack};
 use crate::yaml::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
@@ -198,51 +198,35 @@ pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
     (graph, diags)
 }
 
+/// The edges no reference states, from the kinds' hooks: what needs a
+/// resource attached depends on what attaches it
+/// ([`crate::kinds::KindSpec::needs_attached`]), and whatever uses a
+/// resource depends on what its users need
+/// ([`crate::kinds::KindSpec::users_need`]).
 fn implicit_edges(stack: &Stack) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    // Listeners by the target group they forward to.
-    let mut listeners: HashMap<&str, Vec<&str>> = HashMap::new();
+    // Attachers by what they attach.
+    let mut attachers: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in &stack.resources {
-        if let Spec::Elbv2Listener(l) = &r.spec {
-            if let Action::Forward(tg) = &l.default_action {
-                if let Some(t) = ref_resource(tg) {
-                    listeners.entry(t).or_default().push(&r.name);
-                }
+        for a in r.spec.as_dyn().attaches() {
+            attachers.entry(a).or_default().push(&r.name);
+        }
+    }
+    for r in &stack.resources {
+        let spec = r.spec.as_dyn();
+        for needed in spec.needs_attached() {
+            for a in attachers.get(needed).into_iter().flatten() {
+                out.push((r.name.clone(), a.to_string(), spec.needs_attached_why(a, needed)));
             }
         }
     }
-    for r in &stack.resources {
-        if let Spec::EcsService(s) = &r.spec {
-            for lb in &s.load_balancers {
-                let Some(tg) = ref_resource(&lb.target_group) else {
-                    continue;
-                };
-                for l in listeners.get(tg).into_iter().flatten() {
-                    out.push((
-                        r.name.clone(),
-                        l.to_string(),
-                        format!("listener `{l}` attaches target group `{tg}` to its load balancer; CreateService needs that first"),
-                    ));
-                }
-            }
-        }
-    }
-    // Users of a role depend on the policies attached to it.
-    let mut role_policies: HashMap<&str, Vec<&str>> = HashMap::new();
-    for r in &stack.resources {
-        if let Spec::IamRole(role) = &r.spec {
-            let ps = role.policies.iter().filter_map(|p| ref_resource(p)).collect();
-            role_policies.insert(&r.name, ps);
-        }
-    }
+    // Users of a resource depend on what its users need.
     for u in &stack.refs {
         let Some(from) = &u.from else { continue };
-        for p in role_policies.get(u.resource.as_str()).into_iter().flatten() {
-            out.push((
-                from.clone(),
-                p.to_string(),
-                format!("`{from}` uses role `{}`, which needs policy `{p}` attached", u.resource),
-            ));
+        let Some(used) = stack.resource(&u.resource) else { continue };
+        let spec = used.spec.as_dyn();
+        for needed in spec.users_need() {
+            out.push((from.clone(), needed.to_string(), spec.users_need_why(from, &u.resource, needed)));
         }
     }
     out

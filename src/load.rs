@@ -860,7 +860,7 @@ impl Loader<'_> {
                 format!("resource `{name}` is not a mapping"),
                 format!("found {}", node.type_name()),
             )
-            .help = Some("a resource is a mapping with a `kind`, such as `kind: ecr/repository`".into());
+            .help = Some(format!("a resource is a mapping with a `kind`, such as `kind: {}`", Kind::ALL[0]));
             return None;
         };
         let kind_names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();

@@ -25,25 +25,12 @@ pub struct ReadError {
     pub error: ProviderError,
 }
 
-/// Kinds found through another resource (a security group by its VPC, a
-/// listener by its load balancer, a service by its cluster): they wait for
-/// those reads. Every other kind is found by its own name or recorded id.
-fn identity_depends(kind: crate::model::Kind) -> bool {
-    use crate::model::Kind;
-    matches!(kind, Kind::Ec2SecurityGroup | Kind::Elbv2Listener | Kind::EcsService)
-}
-
-/// The resources whose attributes identify this one (a group's VPC, a
-/// listener's load balancer, a service's cluster); none for other kinds.
+/// The resources whose attributes identify this one when it is read (a
+/// group's VPC, a listener's load balancer, a service's cluster): its read
+/// waits for theirs. None for kinds found by their own name or recorded id
+/// ([`crate::kinds::KindSpec::identified_by`]).
 fn identified_by(spec: &crate::model::Spec) -> Vec<&str> {
-    use crate::model::common::refs_in;
-    use crate::model::Spec;
-    match spec {
-        Spec::Ec2SecurityGroup(g) => refs_in(&g.vpc),
-        Spec::Elbv2Listener(l) => refs_in(&l.load_balancer),
-        Spec::EcsService(s) => refs_in(&s.cluster),
-        _ => Vec::new(),
-    }
+    spec.as_dyn().identified_by()
 }
 
 pub async fn observe<P: Provider + ?Sized>(
@@ -96,17 +83,16 @@ pub async fn observe<P: Provider + ?Sized>(
     Ok(observed)
 }
 
-/// Versions of the stack's task definitions (of the file, and of the record
-/// only) that carry their tags but that the record does not know, read side
-/// by side with everything else.
+/// Versions of the stack's versioned resources (task definitions; of the
+/// file, and of the record only) that carry their tags but that the record
+/// does not know, read side by side with everything else.
 async fn observe_unrecorded<P: Provider + ?Sized>(
     p: &P,
     stack: &Stack,
     state: &State,
 ) -> Result<std::collections::HashMap<String, Vec<crate::provider::Live>>, Vec<ReadError>> {
-    use crate::model::Kind;
     let mut asks: Vec<(Deletion, Vec<String>)> = Vec::new();
-    for r in stack.resources.iter().filter(|r| r.kind() == Kind::EcsTaskDefinition) {
+    for r in stack.resources.iter().filter(|r| r.kind().facts().versioned) {
         let entry = state.resources.get(&r.name).filter(|e| e.kind == r.kind());
         let known = entry.map(Entry::ids);
         let d = Deletion {
@@ -120,7 +106,7 @@ async fn observe_unrecorded<P: Provider + ?Sized>(
         asks.push((d, known.unwrap_or_default()));
     }
     for (name, e) in &state.resources {
-        if e.kind == Kind::EcsTaskDefinition && stack.resource(name).is_none() {
+        if e.kind.facts().versioned && stack.resource(name).is_none() {
             asks.push((e.deletion(name), e.ids()));
         }
     }
@@ -172,7 +158,6 @@ async fn observe_file<P: Provider + ?Sized>(
             let recorded = state.resources.get(**n).is_some_and(|e| Some(e.kind) == kind);
             let ids = stack.resource(n).map(|r| identified_by(&r.spec)).unwrap_or_default();
             recorded
-                || !kind.is_some_and(identity_depends)
                 || ids.iter().all(|d| done.contains(d) || known.contains_key(*d) || !graph.dependencies(n).contains(d))
         });
         left = rest;

@@ -216,12 +216,6 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     (t, unknown)
 }
 
-/// An update of these kinds makes a new physical resource (a task
-/// definition revision), so what refers to it changes too.
-fn update_changes_id(kind: Kind) -> bool {
-    kind == Kind::EcsTaskDefinition
-}
-
 /// Lists compared in order; every other list is a set.
 const ORDERED: [&str; 3] = ["command", "entry_point", "statements"];
 
@@ -354,10 +348,6 @@ fn deletion(
     Deletion { logical: logical.to_string(), kind, id: id.to_string(), name, attrs, force }
 }
 
-fn empty_on_delete(spec: &Spec) -> bool {
-    matches!(spec, Spec::EcrRepository(r) if r.empty_on_delete)
-}
-
 pub fn plan(
     stack: &Stack,
     graph: &Graph,
@@ -478,8 +468,9 @@ pub fn plan(
                 // Sensitive values are recorded as hashes: the ones that still
                 // match the file compare as the file's values.
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
+                let sensitive = r.spec.as_dyn().sensitive();
                 let unhashed = applied
-                    .filter(|_| kind == Kind::EcsTaskDefinition)
+                    .filter(|_| sensitive.is_some())
                     .map(|a| crate::secret::unhash_fields(a, &desired, &stack.name, logical));
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
                 if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
@@ -510,7 +501,7 @@ pub fn plan(
                         .filter(|d| d.forces_replacement)
                         .map(|d| format!("forces replacement: {}", d.field))
                         .collect();
-                    let name_changes = ch.diffs.iter().any(|d| d.field == "name" || d.field == "family");
+                    let name_changes = ch.diffs.iter().any(|d| d.field == kind.facts().name_field);
                     ch.replace = Some(if kind.naming().is_some() && !name_changes {
                         ReplaceOrder::DeleteBeforeCreate
                     } else {
@@ -522,7 +513,7 @@ pub fn plan(
                         .filter(|o| graph.dependencies(&o.name).contains(&logical.as_str()))
                         .map(|o| o.name.as_str())
                         .collect();
-                    let in_use = matches!(kind, Kind::Elbv2TargetGroup | Kind::Elbv2LoadBalancer) && !users.is_empty();
+                    let in_use = kind.facts().in_use_blocks_delete && !users.is_empty();
                     if ch.replace == Some(ReplaceOrder::DeleteBeforeCreate) && in_use {
                         p.problems.push(Problem {
                             resource: logical.clone(),
@@ -534,11 +525,14 @@ pub fn plan(
                             help: "remove its `name:` so moor names the new one and moves its users to it first, or give it a new name".into(),
                         });
                     }
-                    if kind == Kind::EcrRepository && !opts.force {
+                    if let Some(c) = kind.facts().contents.filter(|_| !opts.force) {
                         p.problems.push(Problem {
                             resource: logical.clone(),
-                            message: format!("replacing ecr/repository `{logical}` deletes every image in it"),
-                            help: "push the images again after the apply, and run with --force to allow it".into(),
+                            message: format!("replacing {kind} `{logical}` deletes every {} in it", c.one),
+                            help: format!(
+                                "push the {} again after the apply, and run with --force to allow it",
+                                c.many
+                            ),
                         });
                     }
                     ch.deletion = Some(deletion(
@@ -552,14 +546,15 @@ pub fn plan(
                     known.remove(logical);
                 } else {
                     ch.action = Action::Update;
-                    if update_changes_id(kind) {
+                    // A new version has a new id: what refers to it changes too.
+                    if kind.facts().versioned {
                         known.remove(logical);
                     }
                 }
             }
         }
-        if let Spec::EcsTaskDefinition(td) = &r.spec {
-            mask_sensitive(&mut ch.diffs, &crate::secret::sensitive_env(td));
+        if let Some(sensitive) = r.spec.as_dyn().sensitive() {
+            mask_sensitive(&mut ch.diffs, &sensitive);
         }
         // Credentials anywhere else (a command line, a health check).
         for d in &mut ch.diffs {
@@ -574,13 +569,13 @@ pub fn plan(
             p.changes.push(deposed_change(logical, e.kind, d, e.force_delete));
         }
     }
-    // Revisions registered but never recorded, unless a service of the
-    // stack runs one.
+    // Versions registered but never recorded, unless a resource of the
+    // stack runs one (a service its task definition's revision).
     let used: BTreeSet<&str> = observed
         .resources
-        .values()
-        .flatten()
-        .filter_map(|l| l.fields.get("task_definition").and_then(Value::as_str))
+        .iter()
+        .filter_map(|(logical, l)| Some((stack.resource(logical)?.kind().facts().runs_version?, l.as_ref()?)))
+        .filter_map(|(field, l)| l.fields.get(field).and_then(Value::as_str))
         .collect();
     p.changes.extend(unrecorded_changes(stack, state, observed, &used));
     // Removed from the file: delete, dependents first (the engine orders).
@@ -615,8 +610,7 @@ pub fn plan(
 /// ended badly but that settled since is settled. A service the file does
 /// not wait for (`wait: { stable: false }`) is never unsettled.
 fn unsettled(spec: &Spec, live: &Live, pending: Option<&crate::state::Pending>) -> Option<(String, bool)> {
-    let Spec::EcsService(s) = spec else { return None };
-    if !s.wait.as_ref().and_then(|w| w.stable).unwrap_or(true) {
+    if !spec.as_dyn().waits_until_settled() {
         return None;
     }
     if let Some(p) = pending.filter(|p| p.redeploy) {
@@ -651,7 +645,7 @@ fn unrecorded_changes(stack: &Stack, state: &State, observed: &Observed, skip: &
         let kind = stack.resource(logical).map(|r| r.kind()).or(state.resources.get(logical).map(|e| e.kind));
         let Some(kind) = kind else { continue };
         for l in lives.iter().filter(|l| !skip.contains(l.id.as_str())) {
-            let family = l.fields.get("family").or(l.fields.get("name")).and_then(Value::as_str).map(str::to_string);
+            let family = l.fields.get(kind.facts().name_field).and_then(Value::as_str).map(str::to_string);
             let d =
                 crate::state::Deposed { id: l.id.clone(), uid: l.uid.clone(), name: family, attrs: l.attrs.clone() };
             let mut ch = deposed_change(logical, kind, &d, false);
@@ -854,7 +848,7 @@ fn plan_destroy(stack: &Stack, state: &State, observed: &Observed, order: &[Stri
             retain(p, logical, r.kind(), &live.id);
             continue;
         }
-        let force = empty_on_delete(&r.spec) || opts.force;
+        let force = r.spec.as_dyn().deletes_contents() || opts.force;
         p.changes.push(delete_change(logical, r.kind(), live, r.physical_name.clone(), force, "destroy"));
     }
     // Resources only the state record knows (removed from the file).

@@ -106,10 +106,13 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             }
             (Action::Delete, _) => {
                 note.push_str(&c.reasons.join(", "));
-                if c.force_delete && c.kind == Kind::EcrRepository {
-                    note.push_str(", with its images");
-                } else if c.kind == Kind::EcrRepository {
-                    note.push_str("; fails if it holds images (set empty_on_delete or use --force)");
+                // What the delete takes with it, or fails on.
+                match c.kind.facts().contents {
+                    Some(x) if c.force_delete => note.push_str(&format!(", with its {}", x.many)),
+                    Some(x) => {
+                        note.push_str(&format!("; fails if it holds {} (set {} or use --force)", x.many, x.empty_field))
+                    }
+                    None => {}
                 }
             }
             (Action::Read, _) => note.push_str("read only"),

@@ -22,7 +22,6 @@
 //! apply to the next so an unchanged secret is not a change. Names do both
 //! without another field in the record.
 
-use crate::model::ecs::TaskDefinition;
 use crate::provider::Fields;
 use crate::yaml::{Node, NodeKind};
 use serde_json::Value;
@@ -198,19 +197,6 @@ pub fn flagged<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)> + Clone
 
 /// Sensitive environment entries: container name → entry names.
 pub type Sensitive = BTreeMap<String, BTreeSet<String>>;
-
-/// The sensitive entries of a task definition: marked, or flagged.
-pub fn sensitive_env(td: &TaskDefinition) -> Sensitive {
-    let mut out = Sensitive::new();
-    for c in &td.containers {
-        let mut set: BTreeSet<String> = c.sensitive.iter().cloned().collect();
-        set.extend(flagged(c.environment.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_keys());
-        if !set.is_empty() {
-            out.insert(c.name.clone(), set);
-        }
-    }
-    out
-}
 
 /// The sensitive entry names of one container object of the `containers`
 /// field: what the file says for that container, and what looks secret.
@@ -559,23 +545,5 @@ mod tests {
         assert_ne!(unhash_fields(&rec, &other, "st", "task"), other, "changed: still differs");
         // The salt keeps equal values in other stacks apart.
         assert_ne!(hash(&salt("a", "t", "c", "K"), "v"), hash(&salt("b", "t", "c", "K"), "v"));
-    }
-
-    #[test]
-    fn source_masking_keeps_offsets_and_hides_values() {
-        let text = "stack: s\nvariables:\n  sig: { default: sig-value }\n  other: { default: open }\nresources:\n  t:\n    kind: ecs/task_definition\n    containers:\n      - name: web\n        sensitive: [PLAIN, SIG]\n        environment:\n          PLAIN: \"not-a-pattern\"\n          SIG: ${var.sig}\n          OPEN: ${var.other}\n          DB_PASSWORD: hunter22\n          LINK: mysql://a:b@c\n          MODE: prod\n";
-        let root = crate::yaml::parse(text, crate::yaml::Limits::default()).unwrap();
-        let (m, hidden) = mask_source(text, Some(&root)).unwrap();
-        assert!(
-            hidden.contains(&"hunter22".to_string()) && hidden.contains(&"not-a-pattern".to_string()),
-            "{hidden:?}"
-        );
-        assert_eq!(scrub_text("found string \"x hunter22\"", &hidden), "found string \"x ***\"");
-        assert_eq!(m.len(), text.len());
-        assert!(!m.contains("not-a-pattern") && !m.contains("hunter22") && !m.contains("a:b@"), "{m}");
-        assert!(!m.contains("sig-value"), "the default of a variable that fills a sensitive entry: {m}");
-        assert!(m.contains("MODE: prod") && m.contains("PLAIN: \"*") && m.contains("LINK: ****"), "{m}");
-        assert!(m.contains("default: open") && m.contains("OPEN: ${var.other}"), "{m}");
-        assert_eq!(mask_source("stack: s\n", None), None);
     }
 }

@@ -414,22 +414,25 @@ mod tests {
         let b = LocalBackend::new(dir());
         assert_eq!(b.load("s").unwrap(), None);
         let mut s = State::new("s", Some("us-east-1"));
-        s.resources.insert(
-            "repo".into(),
-            Entry {
-                kind: Kind::EcrRepository,
-                id: "arn:x".into(),
-                uid: None,
-                name: Some("r".into()),
-                attrs: Attrs::new(),
-                depends_on: vec![],
-                force_delete: true,
-                applied: None,
-                deposed: vec![],
-                unsettled: false,
-                pending: None,
-            },
-        );
+        // One entry of every kind: each kind's name reads back as the kind.
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            s.resources.insert(
+                format!("r{i}"),
+                Entry {
+                    kind,
+                    id: format!("arn:{i}"),
+                    uid: None,
+                    name: Some(format!("r{i}")),
+                    attrs: Attrs::new(),
+                    depends_on: vec![],
+                    force_delete: i == 0,
+                    applied: None,
+                    deposed: vec![],
+                    unsettled: false,
+                    pending: None,
+                },
+            );
+        }
         b.save(&s).unwrap();
         assert_eq!(b.load("s").unwrap(), Some(s));
     }

@@ -1,21 +1,22 @@
 //! Rules between resources: what AWS would refuse only after a long apply,
 //! checked before any API call.
 //!
-//! - a reference field names a resource of the right kind;
-//! - the service's container and port exist in its task definition;
-//! - a Fargate/awsvpc service sends traffic to target groups of type `ip`,
-//!   and has a `network` block;
-//! - a service's target group is forwarded to by a listener (CreateService
-//!   fails without one), and a target group serves one load balancer only;
-//! - one listener per port of a load balancer;
+//! - a reference field names a resource of the right kind (each kind lists
+//!   its reference fields: [`crate::kinds::KindSpec::reference_rules`]);
+//! - a kind's own rules between it and what it refers to
+//!   ([`crate::kinds::KindSpec::cross_check`]): the service's container and
+//!   port exist in its task definition, a Fargate/awsvpc service sends
+//!   traffic to target groups of type `ip` and has a `network` block, a
+//!   service's target group is forwarded to by a listener (CreateService
+//!   fails without one), a target group serves one load balancer only, one
+//!   listener per port of a load balancer;
 //! - physical names are unique where AWS requires it.
 
 use crate::diag::{Diag, Label};
+use crate::kinds::{Ids, RefRule};
 use crate::model::check::Checker;
 use crate::model::common::ref_resource;
-use crate::model::ecs::NetworkMode;
-use crate::model::elbv2::{Action, TargetType};
-use crate::model::{Kind, Resource, Spec, Stack};
+use crate::model::{Kind, Resource, Stack};
 use crate::yaml::{Node, Span};
 use std::collections::HashMap;
 
@@ -23,30 +24,52 @@ pub fn cross_checks(stack: &Stack, tree: &Node, diags: &mut Vec<Diag>) {
     let mut v = Cross { stack, tree, diags };
     for r in &stack.resources {
         v.kinds_of_refs(r);
-        if let Spec::EcsService(_) = &r.spec {
-            v.service(r);
-        }
+        r.spec.as_dyn().cross_check(r, &mut v);
     }
-    v.target_groups();
-    v.listener_ports();
     v.unique_names();
 }
 
-struct Cross<'a> {
-    stack: &'a Stack,
+/// What a kind's [`crate::kinds::KindSpec::cross_check`] works with: the
+/// stack, the file's tree, and where its findings go.
+pub struct Cross<'a> {
+    pub stack: &'a Stack,
     tree: &'a Node,
     diags: &'a mut Vec<Diag>,
 }
 
-impl Cross<'_> {
-    fn checker(&mut self, r: &Resource) -> Checker<'_> {
+impl<'a> Cross<'a> {
+    /// Reports about `r`, at paths inside its mapping.
+    pub fn checker(&mut self, r: &Resource) -> Checker<'_> {
         // The stack was loaded from this tree: each resource has its node.
         let node = self.tree.path(&["resources", &r.name]).expect("resource in tree");
         Checker { file: &self.stack.file, node, key_span: r.key_span, logical: "", diags: self.diags }
     }
 
-    fn target(&self, value: &str) -> Option<&Resource> {
+    /// The resource a whole-value reference (`${res.attr}`) names.
+    pub fn target(&self, value: &str) -> Option<&'a Resource> {
         self.stack.resource(ref_resource(value)?)
+    }
+
+    /// Where `path` of resource `logical` is in the file, for a second label.
+    pub fn span_of(&self, logical: &str, path: &[&str]) -> Option<Span> {
+        let mut full = vec!["resources", logical];
+        full.extend_from_slice(path);
+        self.tree.path(&full).map(|n| n.span)
+    }
+
+    fn kinds_of_refs(&mut self, r: &Resource) {
+        for rule in r.spec.as_dyn().reference_rules() {
+            match rule {
+                RefRule::Kind { path, value, kinds, what } => {
+                    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                    self.expect_kind(r, &path, value, kinds, what);
+                }
+                RefRule::Ids { path, list, ids } => {
+                    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                    self.id_list(r, &path, list, ids);
+                }
+            }
+        }
     }
 
     /// A field that takes the ARN (or id) of a resource names the right kind.
@@ -67,8 +90,10 @@ impl Cross<'_> {
         .help = Some(format!("refer to {} {want} resource here", crate::text::article(&want)));
     }
 
-    /// `security_groups` takes group ids and `subnets` subnet ids.
-    fn id_list(&mut self, r: &Resource, path: &[&str], list: &crate::model::common::StrList, want: &str) {
+    /// A list of ids (`security_groups` takes group ids and `subnets`
+    /// subnet ids) refers to attributes that give such ids.
+    fn id_list(&mut self, r: &Resource, path: &[&str], list: &crate::model::common::StrList, ids: Ids) {
+        let want = ids.want;
         // Callers name a field: the path is never empty.
         let field = *path.last().expect("a field");
         let entries: Vec<(Vec<String>, &str)> = match list {
@@ -91,17 +116,10 @@ impl Cross<'_> {
             if matches!(list, crate::model::common::StrList::Ref(_)) && !is_list {
                 continue;
             }
-            let ok = match want {
-                "security group" => target.kind() == Kind::Ec2SecurityGroup && attr == "id",
-                _ => attr == "subnet_ids",
-            };
+            let ok = (ids.kinds.is_empty() || ids.kinds.contains(&target.kind())) && attr == ids.attr;
             if !ok {
                 let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                let what = if want == "security group" {
-                    "security group ids, such as `${app_sg.id}`"
-                } else {
-                    "subnet ids, such as `${net.subnet_ids}`"
-                };
+                let what = ids.example;
                 self.checker(r)
                     .error(
                         "moor::reference-kind",
@@ -114,253 +132,13 @@ impl Cross<'_> {
         }
     }
 
-    fn kinds_of_refs(&mut self, r: &Resource) {
-        match &r.spec {
-            Spec::Elbv2LoadBalancer(lb) => {
-                self.id_list(r, &["subnets"], &lb.subnets, "subnet");
-                self.id_list(r, &["security_groups"], &lb.security_groups, "security group");
-            }
-            Spec::EcsService(s) => {
-                if let Some(n) = &s.network {
-                    self.id_list(r, &["network", "subnets"], &n.subnets, "subnet");
-                    self.id_list(r, &["network", "security_groups"], &n.security_groups, "security group");
-                }
-                self.expect_kind(r, &["cluster"], &s.cluster, &[Kind::EcsCluster], "a cluster");
-                self.expect_kind(
-                    r,
-                    &["task_definition"],
-                    &s.task_definition,
-                    &[Kind::EcsTaskDefinition],
-                    "a task definition",
-                );
-                for (i, lb) in s.load_balancers.iter().enumerate() {
-                    self.expect_kind(
-                        r,
-                        &["load_balancers", &i.to_string(), "target_group"],
-                        &lb.target_group,
-                        &[Kind::Elbv2TargetGroup],
-                        "a target group",
-                    );
-                }
-            }
-            Spec::EcsTaskDefinition(t) => {
-                let roles = [Kind::IamRole, Kind::IamExistingRole];
-                if let Some(x) = &t.execution_role {
-                    self.expect_kind(r, &["execution_role"], x, &roles, "a role");
-                }
-                if let Some(x) = &t.task_role {
-                    self.expect_kind(r, &["task_role"], x, &roles, "a role");
-                }
-            }
-            Spec::Elbv2Listener(l) => {
-                self.expect_kind(
-                    r,
-                    &["load_balancer"],
-                    &l.load_balancer,
-                    &[Kind::Elbv2LoadBalancer],
-                    "a load balancer",
-                );
-                if let Action::Forward(tg) = &l.default_action {
-                    self.expect_kind(
-                        r,
-                        &["default_action", "forward"],
-                        tg,
-                        &[Kind::Elbv2TargetGroup],
-                        "a target group",
-                    );
-                }
-            }
-            Spec::IamRole(role) => {
-                for (i, p) in role.policies.iter().enumerate() {
-                    self.expect_kind(r, &["policies", &i.to_string()], p, &[Kind::IamPolicy], "a managed policy ARN");
-                }
-            }
-            Spec::Ec2SecurityGroup(sg) => {
-                for (dir, rules) in [("ingress", Some(&sg.ingress)), ("egress", sg.egress.as_ref())] {
-                    for (i, rule) in rules.into_iter().flatten().enumerate() {
-                        if let Some(src) = &rule.source_group {
-                            self.expect_kind(
-                                r,
-                                &[dir, &i.to_string(), "source_group"],
-                                src,
-                                &[Kind::Ec2SecurityGroup],
-                                "a security group",
-                            );
-                        }
-                    }
-                }
-            }
-            Spec::EcrRepository(_)
-            | Spec::EcrExistingRepository(_)
-            | Spec::IamPolicy(_)
-            | Spec::IamExistingRole(_)
-            | Spec::Ec2DefaultVpc(_)
-            | Spec::Ec2ExistingVpc(_)
-            | Spec::Elbv2TargetGroup(_)
-            | Spec::EcsCluster(_)
-            | Spec::LogsLogGroup(_) => {}
-        }
-    }
-
-    fn service(&mut self, r: &Resource) {
-        let Spec::EcsService(svc) = &r.spec else {
-            return;
-        };
-        let td = match self.target(&svc.task_definition).map(|t| &t.spec) {
-            Some(Spec::EcsTaskDefinition(td)) => Some(td.clone()),
-            _ => None,
-        };
-        let Some(td) = td else { return };
-        let td_name = ref_resource(&svc.task_definition).unwrap_or("").to_string();
-        if td.network_mode == NetworkMode::Awsvpc && svc.network.is_none() {
-            self.checker(r)
-                .error("moor::service-network", &[], "a service of an awsvpc task definition needs `network`", "no network block")
-                .help = Some("add `network: { subnets: ${net.subnet_ids}, security_groups: [\"${svc_sg.id}\"], assign_public_ip: true }`".into());
-        }
-        for (i, lb) in svc.load_balancers.iter().enumerate() {
-            let idx = i.to_string();
-            match td.containers.iter().find(|c| c.name == lb.container) {
-                None => {
-                    let names: Vec<&str> = td.containers.iter().map(|c| c.name.as_str()).collect();
-                    let help = crate::diag::did_you_mean(&lb.container, &names, "container");
-                    self.checker(r)
-                        .error(
-                            "moor::service-container",
-                            &["load_balancers", &idx, "container"],
-                            format!("task definition `{td_name}` has no container `{}`", lb.container),
-                            "unknown container",
-                        )
-                        .help = Some(help);
-                }
-                Some(c) => {
-                    if !c.port_mappings.iter().any(|p| p.container_port == lb.port) {
-                        let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
-                        let help = if ports.is_empty() {
-                            format!(
-                                "add `port_mappings: [{{ container_port: {} }}]` to container `{}`",
-                                lb.port, c.name
-                            )
-                        } else {
-                            format!("container `{}` maps port(s) {}", c.name, ports.join(", "))
-                        };
-                        self.checker(r)
-                            .error(
-                                "moor::service-port",
-                                &["load_balancers", &idx, "port"],
-                                format!("container `{}` has no port mapping for {}", c.name, lb.port),
-                                "port not mapped",
-                            )
-                            .help = Some(help);
-                    }
-                }
-            }
-            // Fargate / awsvpc tasks register by IP.
-            if td.network_mode == NetworkMode::Awsvpc {
-                if let Some(tg) = self.target(&lb.target_group) {
-                    if let Spec::Elbv2TargetGroup(g) = &tg.spec {
-                        if g.target_type != TargetType::Ip {
-                            let tg_name = tg.name.clone();
-                            let tg_res = tg.clone();
-                            self.checker(&tg_res)
-                                .error("moor::target-type", &["target_type"], format!("target group `{tg_name}` must have target type `ip`: service `{}` runs awsvpc tasks", r.name), "must be `ip`")
-                                .help = Some("awsvpc (and so Fargate) tasks register by IP address; set `target_type: ip`".into());
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn target_groups(&mut self) {
-        // target group → listeners (with their load balancer) that forward to it
-        let mut forwards: HashMap<&str, Vec<(&Resource, Option<&str>)>> = HashMap::new();
-        for r in &self.stack.resources {
-            if let Spec::Elbv2Listener(l) = &r.spec {
-                if let Action::Forward(tg) = &l.default_action {
-                    if let Some(t) = ref_resource(tg) {
-                        forwards.entry(t).or_default().push((r, ref_resource(&l.load_balancer)));
-                    }
-                }
-            }
-        }
-        for r in &self.stack.resources {
-            let Spec::EcsService(svc) = &r.spec else {
-                continue;
-            };
-            for (i, lb) in svc.load_balancers.iter().enumerate() {
-                let Some(tg) = ref_resource(&lb.target_group) else {
-                    continue;
-                };
-                if self.stack.resource(tg).is_some_and(|t| t.kind() == Kind::Elbv2TargetGroup)
-                    && !forwards.contains_key(tg)
-                {
-                    let r = r.clone();
-                    self.checker(&r)
-                        .error("moor::target-group-unattached", &["load_balancers", &i.to_string(), "target_group"], format!("no listener forwards to target group `{tg}`"), "not attached to a load balancer")
-                        .help = Some("ECS refuses a target group without a load balancer; add an elbv2/listener with `default_action: { forward: \"${".to_string() + tg + ".arn}\" }`");
-                }
-            }
-        }
-        for (tg, listeners) in &forwards {
-            let lbs: Vec<&str> = listeners.iter().filter_map(|(_, lb)| *lb).collect();
-            if let Some(other) = lbs.iter().find(|l| **l != lbs[0]) {
-                // `other` and `lbs[0]` were taken from `listeners`.
-                let (second, _) = listeners.iter().find(|(_, lb)| lb == &Some(*other)).expect("found above");
-                let (first, _) = listeners.iter().find(|(_, lb)| lb == &Some(lbs[0])).expect("found above");
-                let first_span =
-                    self.tree.path(&["resources", &first.name, "default_action", "forward"]).map(|n| n.span);
-                let second = (*second).clone();
-                let first_lb = lbs[0].to_string();
-                let mut c = self.checker(&second);
-                let d = c.error(
-                    "moor::target-group-shared",
-                    &["default_action", "forward"],
-                    format!("target group `{tg}` is used by load balancers `{first_lb}` and `{other}`"),
-                    format!("forwards from `{other}`"),
-                );
-                if let Some(span) = first_span {
-                    d.labels.push(Label { span, text: format!("forwards from `{first_lb}`") });
-                }
-                d.help =
-                    Some("a target group belongs to one load balancer; make a target group per load balancer".into());
-            }
-        }
-    }
-
-    fn listener_ports(&mut self) {
-        let mut seen: HashMap<(String, u32), String> = HashMap::new();
-        for r in &self.stack.resources {
-            let Spec::Elbv2Listener(l) = &r.spec else {
-                continue;
-            };
-            let key = (l.load_balancer.clone(), l.port);
-            if let Some(first) = seen.get(&key) {
-                let first = first.clone();
-                let first_span = self.tree.path(&["resources", &first, "port"]).map(|n| n.span);
-                let r = r.clone();
-                let mut c = self.checker(&r);
-                let d = c.error(
-                    "moor::listener-port",
-                    &["port"],
-                    format!("listeners `{first}` and `{}` both use port {} of one load balancer", r.name, l.port),
-                    "second listener on this port",
-                );
-                if let Some(span) = first_span {
-                    d.labels.push(Label { span, text: "first listener on this port".into() });
-                }
-                d.help = Some("a load balancer has one listener per port; give one of them another `port`".into());
-            } else {
-                seen.insert(key, r.name.clone());
-            }
-        }
-    }
-
     /// Names that AWS requires to be unique: per kind (and per cluster for
     /// services). Names with `${…}` are only known at apply.
     fn unique_names(&mut self) {
         let mut seen: HashMap<(Kind, String, String), (String, Span)> = HashMap::new();
         for r in &self.stack.resources {
-            if r.kind().is_lookup() || r.kind() == Kind::EcsTaskDefinition {
+            // Every version of a versioned kind carries its name.
+            if r.kind().is_lookup() || r.kind().facts().versioned {
                 continue;
             }
             let Some(name) = &r.physical_name else {
@@ -369,10 +147,7 @@ impl Cross<'_> {
             if name.contains("${") {
                 continue;
             }
-            let scope = match &r.spec {
-                Spec::EcsService(s) => s.cluster.clone(),
-                _ => String::new(),
-            };
+            let scope = r.spec.as_dyn().name_scope().to_string();
             let node = self.tree.path(&["resources", &r.name]);
             let span = node.and_then(|n| n.get("name")).map_or(r.key_span, |n| n.span);
             let key = (r.kind(), name.clone(), scope);

@@ -631,3 +631,72 @@ async fn a_recorded_secret_is_a_hash_that_still_tells_a_change() {
     assert!(!shown.contains("first-s3cret") && !shown.contains("second-s3cret"), "{shown}");
     assert!(shown.contains("(sensitive)"), "{shown}");
 }
+
+/// A version registered but never recorded is deregistered, unless a
+/// resource of the stack runs it (a service still on that revision).
+#[tokio::test]
+async fn an_unrecorded_revision_a_service_runs_is_left_alone() {
+    let stack = flask(&[]);
+    let p = fake();
+    let (_, _, state) = run(&p, &stack, empty(&stack), false, 10).await;
+    let (graph, _) = build(&stack);
+    let mut observed = observe(p.as_ref(), &stack, &graph, &state).await.map_err(|e| format!("{e:?}")).unwrap();
+    let stray = Live {
+        id: "arn:aws:ecs:us-east-1:123456789012:task-definition/stray:9".into(),
+        fields: Default::default(),
+        attrs: Default::default(),
+        tags: Default::default(),
+        uid: None,
+    };
+    observed.unrecorded.insert("task".into(), vec![stray.clone()]);
+    let unrecorded = |pl: &Plan| {
+        pl.changes.iter().filter(|c| c.reasons.iter().any(|r| r.starts_with("unrecorded revision"))).count()
+    };
+    let pl = plan(&stack, &graph, &state, &observed, false, PlanOptions::default());
+    assert_eq!(unrecorded(&pl), 1, "no service runs it: deregistered");
+    let service = observed.resources.get_mut("app").unwrap().as_mut().expect("the service exists");
+    service.fields.insert("task_definition".into(), stray.id.clone().into());
+    let pl = plan(&stack, &graph, &state, &observed, false, PlanOptions::default());
+    assert_eq!(unrecorded(&pl), 0, "the service runs it: left alone");
+}
+
+/// A target group AWS refuses to delete while a listener forwards to it
+/// cannot be replaced delete-first under its fixed name: the plan says so
+/// and names its users, rather than fail halfway through the apply.
+#[tokio::test]
+async fn replacing_a_fixed_name_target_group_in_use_is_a_problem_naming_its_users() {
+    let p = fake();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let fixed = text.replace("kind: elbv2/target_group\n", "kind: elbv2/target_group\n    name: web-fixed\n");
+    let a = stack_from(&fixed, &[]);
+    let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
+    let b = stack_from(&fixed.replace("5000", "8000"), &[]);
+    let pl = make_plan(&p, &b, &state, false).await;
+    assert_eq!(pl.change("web").unwrap().replace, Some(ReplaceOrder::DeleteBeforeCreate));
+    let problems: Vec<&str> = pl.problems.iter().map(|x| x.message.as_str()).collect();
+    assert!(
+        matches!(&problems[..], [m] if m.contains("fixed name means deleting it first while") && m.contains("`http`")),
+        "{problems:?}"
+    );
+}
+
+/// A destroy plan says what a repository's delete does with its images:
+/// takes them with it when the file empties it on delete, else fails on
+/// them.
+#[tokio::test]
+async fn a_destroy_plan_says_whether_a_repository_goes_with_its_images() {
+    let line = |pl: &Plan| {
+        let text = moor::render::plan_text(pl, moor::render::Style { color: false }, false);
+        text.lines().find(|l| l.contains("course/flask-app")).expect("the repository's line").to_string()
+    };
+    let p = fake();
+    let a = flask(&[]);
+    let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
+    let pl = make_plan(&p, &a, &state, true).await;
+    assert!(line(&pl).contains(", with its images)"), "{}", line(&pl));
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
+    let kept = stack_from(&text.replace("empty_on_delete: true", "empty_on_delete: false"), &[]);
+    let (_, _, state) = run(&p, &kept, state, false, 10).await;
+    let pl = make_plan(&p, &kept, &state, true).await;
+    assert!(line(&pl).contains("; fails if it holds images (set empty_on_delete or use --force)"), "{}", line(&pl));
+}

@@ -4,8 +4,14 @@
 //! facts the engine needs about it, given by implementing [`KindSpec`]: its
 //! `service/kind` name, validation rules, exported attributes, naming rule,
 //! which fields force a replacement, whether its id is unique, when it is
-//! deleted among found resources. The engine asks these facts through
-//! [`Kind`] and [`Spec`] and never names a kind.
+//! deleted among found resources, whether it has versions, deploys, holds
+//! contents or sensitive values, what identifies it on read, what its
+//! references may name, the dependencies no reference states, and its
+//! checks against the resources it refers to. Each fact is named by what it
+//! means and defaults to the common answer, so a kind states only how it
+//! differs. The engine asks these facts through [`Kind::facts`] and
+//! [`Spec::as_dyn`] and never names a kind: `tests/engine_knows_no_kind.rs`
+//! fails, naming file and line, where an engine file does.
 //!
 //! [`for_each_kind!`] is the registry: one line per kind. From it come the
 //! [`Kind`] and [`Spec`] enums, [`Kind::ALL`], the YAML, JSON and schema
@@ -129,6 +135,29 @@ pub trait KindSpec:
     /// Resources found by their tags alone are deleted in rounds, lowest
     /// rank first: users before what they use.
     const DELETE_RANK: u8;
+    /// Whether an update registers a new version under the same name, with
+    /// an id of its own (a task definition's revision): what refers to it
+    /// changes with it, the previous version is retired once its users moved
+    /// on, every version carries the name (so the name is not unique and
+    /// does not tell the file's version from the others), and a run cut short
+    /// may leave versions registered that no record knows.
+    const VERSIONED: bool = false;
+    /// Whether AWS refuses to delete it while another resource uses it (a
+    /// target group a listener forwards to, a load balancer with listeners):
+    /// with a fixed name it cannot be replaced by deleting it first while it
+    /// has users.
+    const IN_USE_BLOCKS_DELETE: bool = false;
+    /// Whether an update (or a wait) follows a deployment that may not
+    /// settle (a service's): the record marks the deployment pending from
+    /// before the call until it settled, and remembers one whose wait failed.
+    const DEPLOYS: bool = false;
+    /// What it holds that its delete takes with it (a repository's images),
+    /// if anything.
+    const CONTENTS: Option<Contents> = None;
+    /// The live field that holds the id of a version it runs (a service's
+    /// `task_definition`): a version registered but never recorded is left
+    /// alone while a resource of the stack runs it.
+    const RUNS_VERSION: Option<&'static str> = None;
 
     /// The kind's rules, run on what loaded; errors go to `c`.
     fn validate(&self, _c: &mut Checker) {}
@@ -154,6 +183,113 @@ pub trait KindSpec:
     fn retain(&self) -> bool {
         false
     }
+
+    /// Whether its delete takes its [`KindSpec::CONTENTS`] with it (the file
+    /// asks for that), rather than fail while it holds any.
+    fn deletes_contents(&self) -> bool {
+        false
+    }
+
+    /// Whether apply waits for it to settle, and a plan reports it while it
+    /// has not (a service's deployment, unless `wait: { stable: false }`).
+    fn waits_until_settled(&self) -> bool {
+        false
+    }
+
+    /// Values that are never shown or stored as they are (sensitive
+    /// environment entries); `None` for kinds that hold none.
+    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
+        None
+    }
+
+    /// Removes from its desired fields what only moor reads and AWS never
+    /// holds, so it is never compared (a container's `sensitive` list).
+    fn strip_moor_only(&self, _fields: &mut crate::provider::Fields) {}
+
+    /// The resources whose attributes identify this one when it is read (a
+    /// group's VPC, a listener's load balancer, a service's cluster): its
+    /// read waits for theirs. Kinds found by their own name or id have none.
+    fn identified_by(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// The resources this one attaches so that others can use them (a
+    /// listener attaches the target group it forwards to, to its load
+    /// balancer). What [`KindSpec::needs_attached`] waits for.
+    fn attaches(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// The resources that must be attached (by another's
+    /// [`KindSpec::attaches`]) before this one is made (a service's target
+    /// groups: CreateService fails while one has no load balancer). It
+    /// depends on what attaches them, though no reference says so.
+    fn needs_attached(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Why this one waits for `attacher`, which attaches `attached`.
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String {
+        format!("`{attacher}` attaches `{attached}`, which this one needs attached first")
+    }
+
+    /// The resources whatever uses this one also depends on (a role's
+    /// managed policies: they exist before the role is used and are kept
+    /// until its users are gone).
+    fn users_need(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Why `user`, which uses `me`, depends on `needed`.
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String {
+        format!("`{user}` uses `{me}`, which needs `{needed}`")
+    }
+
+    /// What its reference fields may name: checked against the stack
+    /// before any API call (a service's `cluster` names a cluster).
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        Vec::new()
+    }
+
+    /// Rules between this resource (`r`) and those it refers to, which AWS
+    /// would refuse only after a long apply (a service's port against its
+    /// task definition, two listeners on one port).
+    fn cross_check(&self, _r: &crate::model::Resource, _x: &mut crate::validate::Cross<'_>) {}
+
+    /// Where its physical name must be unique besides its kind (a service's
+    /// cluster); `""` for the whole region or account.
+    fn name_scope(&self) -> &str {
+        ""
+    }
+}
+
+/// A rule on one reference field of a resource (see
+/// [`KindSpec::reference_rules`]).
+#[derive(Debug, Clone)]
+pub enum RefRule<'a> {
+    /// The field at `path`, set to `value`, takes the ARN (or id) of a
+    /// resource of one of `kinds`; `what` says so in words ("a cluster").
+    Kind { path: Vec<String>, value: &'a str, kinds: &'static [Kind], what: &'static str },
+    /// The list at `path` takes ids of one sort, each `${res.attr}`.
+    Ids { path: Vec<String>, list: &'a crate::model::common::StrList, ids: Ids },
+}
+
+/// A sort of id a list field takes (security group ids, subnet ids).
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    /// In words: `security group`.
+    pub want: &'static str,
+    /// The kinds whose attribute gives such ids; any kind when empty.
+    pub kinds: &'static [Kind],
+    /// The attribute that gives them.
+    pub attr: &'static str,
+    /// How the field is filled, for the help line.
+    pub example: &'static str,
+}
+
+/// A path of a rule, from its parts.
+pub fn path(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
 }
 
 /// The facts of [`KindSpec`] as values, for code that holds a [`Kind`].
@@ -167,6 +303,21 @@ pub struct Facts {
     pub name_field: &'static str,
     pub replace_on: &'static [&'static str],
     pub delete_rank: u8,
+    pub versioned: bool,
+    pub in_use_blocks_delete: bool,
+    pub deploys: bool,
+    pub contents: Option<Contents>,
+    pub runs_version: Option<&'static str>,
+}
+
+/// What a resource holds that goes with its delete: `image`/`images` of a
+/// repository, and the field that lets its delete empty it.
+#[derive(Debug, Clone, Copy)]
+pub struct Contents {
+    pub one: &'static str,
+    pub many: &'static str,
+    /// The field of the file that empties it on delete.
+    pub empty_field: &'static str,
 }
 
 impl Facts {
@@ -180,6 +331,11 @@ impl Facts {
             name_field: S::NAME_FIELD,
             replace_on: S::REPLACE_ON,
             delete_rank: S::DELETE_RANK,
+            versioned: S::VERSIONED,
+            in_use_blocks_delete: S::IN_USE_BLOCKS_DELETE,
+            deploys: S::DEPLOYS,
+            contents: S::CONTENTS,
+            runs_version: S::RUNS_VERSION,
         }
     }
 }
@@ -192,6 +348,19 @@ pub trait DynSpec {
     fn default_name(&self, stack: &str, logical: &str) -> Option<String>;
     fn tags(&self) -> Option<&Tags>;
     fn retain(&self) -> bool;
+    fn deletes_contents(&self) -> bool;
+    fn waits_until_settled(&self) -> bool;
+    fn sensitive(&self) -> Option<crate::secret::Sensitive>;
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields);
+    fn identified_by(&self) -> Vec<&str>;
+    fn attaches(&self) -> Vec<&str>;
+    fn needs_attached(&self) -> Vec<&str>;
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String;
+    fn users_need(&self) -> Vec<&str>;
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String;
+    fn reference_rules(&self) -> Vec<RefRule<'_>>;
+    fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>);
+    fn name_scope(&self) -> &str;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -209,6 +378,45 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn retain(&self) -> bool {
         KindSpec::retain(self)
+    }
+    fn deletes_contents(&self) -> bool {
+        KindSpec::deletes_contents(self)
+    }
+    fn waits_until_settled(&self) -> bool {
+        KindSpec::waits_until_settled(self)
+    }
+    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
+        KindSpec::sensitive(self)
+    }
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
+        KindSpec::strip_moor_only(self, fields)
+    }
+    fn identified_by(&self) -> Vec<&str> {
+        KindSpec::identified_by(self)
+    }
+    fn attaches(&self) -> Vec<&str> {
+        KindSpec::attaches(self)
+    }
+    fn needs_attached(&self) -> Vec<&str> {
+        KindSpec::needs_attached(self)
+    }
+    fn needs_attached_why(&self, attacher: &str, attached: &str) -> String {
+        KindSpec::needs_attached_why(self, attacher, attached)
+    }
+    fn users_need(&self) -> Vec<&str> {
+        KindSpec::users_need(self)
+    }
+    fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String {
+        KindSpec::users_need_why(self, user, me, needed)
+    }
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        KindSpec::reference_rules(self)
+    }
+    fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
+        KindSpec::cross_check(self, r, x)
+    }
+    fn name_scope(&self) -> &str {
+        KindSpec::name_scope(self)
     }
 }
 

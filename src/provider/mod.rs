@@ -357,12 +357,7 @@ pub fn desired_fields(spec: &Spec, name: Option<&str>) -> Fields {
         _ => Fields::new(),
     };
     fields.remove("tags");
-    // Which environment entries are sensitive is moor's business, not AWS's.
-    if let Some(Value::Array(containers)) = fields.get_mut("containers") {
-        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
-            c.remove("sensitive");
-        }
-    }
+    spec.as_dyn().strip_moor_only(&mut fields);
     if let Some(n) = name {
         let facts = spec.kind().facts();
         if facts.naming.is_some() {

@@ -1,6 +1,6 @@
 //! `ec2/security_group`.
 
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule};
 use crate::model::check::{Checker, NameRule};
 use crate::model::common::Tags;
 use schemars::JsonSchema;
@@ -117,6 +117,27 @@ impl KindSpec for SecurityGroup {
 
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
+    }
+
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.vpc)
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        let mut out = Vec::new();
+        for (dir, rules) in [("ingress", Some(&self.ingress)), ("egress", self.egress.as_ref())] {
+            for (i, rule) in rules.into_iter().flatten().enumerate() {
+                if let Some(src) = &rule.source_group {
+                    out.push(RefRule::Kind {
+                        path: path(&[dir, &i.to_string(), "source_group"]),
+                        value: src,
+                        kinds: &[Kind::Ec2SecurityGroup],
+                        what: "a security group",
+                    });
+                }
+            }
+        }
+        out
     }
 
     fn validate(&self, c: &mut Checker) {

@@ -1,6 +1,6 @@
 //! `ecr/repository`.
 
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{Attr, Contents, KindSpec, Naming};
 use crate::model::check::{Checker, NameRule};
 use crate::model::common::{PolicyDocument, Tags};
 use schemars::JsonSchema;
@@ -147,6 +147,7 @@ impl KindSpec for Repository {
     const NAMING: Option<Naming> = Some(Naming { max: 256, separator: '/', lowercase: true, no_underscore: false });
     const REPLACE_ON: &'static [&'static str] = &["name", "encryption"];
     const DELETE_RANK: u8 = 5;
+    const CONTENTS: Option<Contents> = Some(Contents { one: "image", many: "images", empty_field: "empty_on_delete" });
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -154,6 +155,10 @@ impl KindSpec for Repository {
 
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
+    }
+
+    fn deletes_contents(&self) -> bool {
+        self.empty_on_delete
     }
 
     fn validate(&self, c: &mut Checker) {

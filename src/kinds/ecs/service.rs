@@ -1,9 +1,13 @@
 //! `ecs/service`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::elbv2::TargetType;
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule, Spec};
 use crate::model::check::{alnum_hyphen_underscore, Checker, NameRule};
+use crate::model::common::ref_resource;
 use crate::model::common::{StrList, Tags};
+use crate::model::Resource;
+use crate::validate::Cross;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +130,8 @@ impl KindSpec for Service {
     const NAMING: Option<Naming> = Some(Naming::NAMED);
     const REPLACE_ON: &'static [&'static str] = &["name", "cluster", "launch_type"];
     const DELETE_RANK: u8 = 0;
+    const DEPLOYS: bool = true;
+    const RUNS_VERSION: Option<&'static str> = Some("task_definition");
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -133,6 +139,65 @@ impl KindSpec for Service {
 
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
+    }
+
+    fn waits_until_settled(&self) -> bool {
+        self.wait.as_ref().and_then(|w| w.stable).unwrap_or(true)
+    }
+
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.cluster)
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        use crate::kinds::ec2::{SECURITY_GROUP_IDS, SUBNET_IDS};
+        let mut out = Vec::new();
+        if let Some(n) = &self.network {
+            out.push(RefRule::Ids { path: path(&["network", "subnets"]), list: &n.subnets, ids: SUBNET_IDS });
+            out.push(RefRule::Ids {
+                path: path(&["network", "security_groups"]),
+                list: &n.security_groups,
+                ids: SECURITY_GROUP_IDS,
+            });
+        }
+        out.push(RefRule::Kind {
+            path: path(&["cluster"]),
+            value: &self.cluster,
+            kinds: &[Kind::EcsCluster],
+            what: "a cluster",
+        });
+        out.push(RefRule::Kind {
+            path: path(&["task_definition"]),
+            value: &self.task_definition,
+            kinds: &[Kind::EcsTaskDefinition],
+            what: "a task definition",
+        });
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            out.push(RefRule::Kind {
+                path: path(&["load_balancers", &i.to_string(), "target_group"]),
+                value: &lb.target_group,
+                kinds: &[Kind::Elbv2TargetGroup],
+                what: "a target group",
+            });
+        }
+        out
+    }
+
+    fn name_scope(&self) -> &str {
+        &self.cluster
+    }
+
+    fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
+        self.check_task_definition(r, x);
+        self.check_attached(r, x);
+    }
+
+    fn needs_attached(&self) -> Vec<&str> {
+        self.load_balancers.iter().filter_map(|lb| crate::model::common::ref_resource(&lb.target_group)).collect()
+    }
+
+    fn needs_attached_why(&self, listener: &str, target_group: &str) -> String {
+        format!("listener `{listener}` attaches target group `{target_group}` to its load balancer; CreateService needs that first")
     }
 
     fn validate(&self, c: &mut Checker) {
@@ -182,6 +247,99 @@ impl KindSpec for Service {
         if let Some(w) = &self.wait {
             if let Some(t) = w.timeout {
                 c.range(&["wait", "timeout"], "wait timeout", t.into(), 1, 86_400);
+            }
+        }
+    }
+}
+
+impl Service {
+    /// Its containers and ports exist in its task definition, it has a
+    /// `network` block for awsvpc tasks, and its target groups register
+    /// awsvpc tasks by IP.
+    fn check_task_definition(&self, r: &Resource, x: &mut Cross<'_>) {
+        let Some(Spec::EcsTaskDefinition(td)) = x.target(&self.task_definition).map(|t| &t.spec) else {
+            return;
+        };
+        let td_name = ref_resource(&self.task_definition).unwrap_or("").to_string();
+        if td.network_mode == NetworkMode::Awsvpc && self.network.is_none() {
+            x.checker(r)
+                .error("moor::service-network", &[], "a service of an awsvpc task definition needs `network`", "no network block")
+                .help = Some("add `network: { subnets: ${net.subnet_ids}, security_groups: [\"${svc_sg.id}\"], assign_public_ip: true }`".into());
+        }
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            let idx = i.to_string();
+            match td.containers.iter().find(|c| c.name == lb.container) {
+                None => {
+                    let names: Vec<&str> = td.containers.iter().map(|c| c.name.as_str()).collect();
+                    let help = crate::diag::did_you_mean(&lb.container, &names, "container");
+                    x.checker(r)
+                        .error(
+                            "moor::service-container",
+                            &["load_balancers", &idx, "container"],
+                            format!("task definition `{td_name}` has no container `{}`", lb.container),
+                            "unknown container",
+                        )
+                        .help = Some(help);
+                }
+                Some(c) => {
+                    if !c.port_mappings.iter().any(|p| p.container_port == lb.port) {
+                        let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
+                        let help = if ports.is_empty() {
+                            format!(
+                                "add `port_mappings: [{{ container_port: {} }}]` to container `{}`",
+                                lb.port, c.name
+                            )
+                        } else {
+                            format!("container `{}` maps port(s) {}", c.name, ports.join(", "))
+                        };
+                        x.checker(r)
+                            .error(
+                                "moor::service-port",
+                                &["load_balancers", &idx, "port"],
+                                format!("container `{}` has no port mapping for {}", c.name, lb.port),
+                                "port not mapped",
+                            )
+                            .help = Some(help);
+                    }
+                }
+            }
+            // Fargate / awsvpc tasks register by IP.
+            if td.network_mode == NetworkMode::Awsvpc {
+                if let Some(tg) = x.target(&lb.target_group) {
+                    if let Spec::Elbv2TargetGroup(g) = &tg.spec {
+                        if g.target_type != TargetType::Ip {
+                            x.checker(tg)
+                                .error(
+                                    "moor::target-type",
+                                    &["target_type"],
+                                    format!(
+                                        "target group `{}` must have target type `ip`: service `{}` runs awsvpc tasks",
+                                        tg.name, r.name
+                                    ),
+                                    "must be `ip`",
+                                )
+                                .help = Some(
+                                "awsvpc (and so Fargate) tasks register by IP address; set `target_type: ip`".into(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each target group of the stack it sends traffic to is attached to a
+    /// load balancer by something (a listener that forwards to it).
+    fn check_attached(&self, r: &Resource, x: &mut Cross<'_>) {
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            let Some(tg) = ref_resource(&lb.target_group) else {
+                continue;
+            };
+            let attached = x.stack.resources.iter().any(|o| o.spec.as_dyn().attaches().contains(&tg));
+            if x.stack.resource(tg).is_some_and(|t| t.kind() == Kind::Elbv2TargetGroup) && !attached {
+                x.checker(r)
+                    .error("moor::target-group-unattached", &["load_balancers", &i.to_string(), "target_group"], format!("no listener forwards to target group `{tg}`"), "not attached to a load balancer")
+                    .help = Some(format!("ECS refuses a target group without a load balancer; add an {} with `default_action: {{ forward: \"${{{tg}.arn}}\" }}`", Kind::Elbv2Listener));
             }
         }
     }

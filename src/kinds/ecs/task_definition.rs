@@ -1,12 +1,13 @@
 //! `ecs/task_definition`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule};
 use crate::model::check::{alnum_hyphen_underscore, Checker, NameRule};
 use crate::model::common::{Size, Tags};
+use crate::secret::Sensitive;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An ECS task definition. Every change registers a new revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -375,6 +376,7 @@ impl KindSpec for TaskDefinition {
     const NAMING: Option<Naming> = Some(Naming::NAMED);
     const NAME_FIELD: &'static str = "family";
     const DELETE_RANK: u8 = 1;
+    const VERSIONED: bool = true;
 
     fn given_name(&self) -> Option<&str> {
         self.family.as_deref()
@@ -386,5 +388,76 @@ impl KindSpec for TaskDefinition {
 
     fn validate(&self, c: &mut Checker) {
         self.check(c)
+    }
+
+    fn sensitive(&self) -> Option<Sensitive> {
+        Some(sensitive_env(self))
+    }
+
+    /// Which environment entries are sensitive is moor's business, not AWS's.
+    fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
+        if let Some(serde_json::Value::Array(containers)) = fields.get_mut("containers") {
+            for c in containers.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                c.remove("sensitive");
+            }
+        }
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        const ROLES: &[Kind] = &[Kind::IamRole, Kind::IamExistingRole];
+        let roles = [("execution_role", &self.execution_role), ("task_role", &self.task_role)];
+        roles
+            .into_iter()
+            .filter_map(|(field, v)| {
+                let value = v.as_deref()?;
+                Some(RefRule::Kind { path: path(&[field]), value, kinds: ROLES, what: "a role" })
+            })
+            .collect()
+    }
+}
+
+/// The sensitive entries of a task definition: marked, or flagged.
+pub fn sensitive_env(td: &TaskDefinition) -> Sensitive {
+    let mut out = Sensitive::new();
+    for c in &td.containers {
+        let mut set: BTreeSet<String> = c.sensitive.iter().cloned().collect();
+        set.extend(crate::secret::flagged(c.environment.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_keys());
+        if !set.is_empty() {
+            out.insert(c.name.clone(), set);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_entries_are_the_marked_and_the_flagged() {
+        let text = "stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    containers:\n      - name: web\n        image: nginx\n        sensitive: [PLAIN]\n        environment:\n          PLAIN: x\n          DB_PASSWORD: y\n          MODE: prod\n      - name: side\n        image: nginx\n        environment:\n          MODE: prod\n";
+        let l = crate::load::load_str("t.yaml", text, &Default::default());
+        let stack = l.stack.expect("loads");
+        let s = stack.resources[0].spec.as_dyn().sensitive().expect("a task definition holds sensitive values");
+        let web: BTreeSet<String> = ["DB_PASSWORD".to_string(), "PLAIN".to_string()].into();
+        assert_eq!(s, Sensitive::from([("web".to_string(), web)]), "no entry for a container without any");
+    }
+
+    #[test]
+    fn source_masking_keeps_offsets_and_hides_values() {
+        let text = "stack: s\nvariables:\n  sig: { default: sig-value }\n  other: { default: open }\nresources:\n  t:\n    kind: ecs/task_definition\n    containers:\n      - name: web\n        sensitive: [PLAIN, SIG]\n        environment:\n          PLAIN: \"not-a-pattern\"\n          SIG: ${var.sig}\n          OPEN: ${var.other}\n          DB_PASSWORD: hunter22\n          LINK: mysql://a:b@c\n          MODE: prod\n";
+        let root = crate::yaml::parse(text, crate::yaml::Limits::default()).unwrap();
+        let (m, hidden) = crate::secret::mask_source(text, Some(&root)).unwrap();
+        assert!(
+            hidden.contains(&"hunter22".to_string()) && hidden.contains(&"not-a-pattern".to_string()),
+            "{hidden:?}"
+        );
+        assert_eq!(crate::secret::scrub_text("found string \"x hunter22\"", &hidden), "found string \"x ***\"");
+        assert_eq!(m.len(), text.len());
+        assert!(!m.contains("not-a-pattern") && !m.contains("hunter22") && !m.contains("a:b@"), "{m}");
+        assert!(!m.contains("sig-value"), "the default of a variable that fills a sensitive entry: {m}");
+        assert!(m.contains("MODE: prod") && m.contains("PLAIN: \"*") && m.contains("LINK: ****"), "{m}");
+        assert!(m.contains("default: open") && m.contains("OPEN: ${var.other}"), "{m}");
+        assert_eq!(crate::secret::mask_source("stack: s\n", None), None);
     }
 }

@@ -1,9 +1,13 @@
 //! `elbv2/listener`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec};
+use crate::diag::Label;
+use crate::kinds::{path, Attr, Kind, KindSpec, RefRule, Spec};
 use crate::model::check::Checker;
+use crate::model::common::ref_resource;
 use crate::model::common::Tags;
+use crate::model::Resource;
+use crate::validate::Cross;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +84,40 @@ impl KindSpec for Listener {
 
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
+    }
+
+    fn identified_by(&self) -> Vec<&str> {
+        crate::model::common::refs_in(&self.load_balancer)
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        let mut out = vec![RefRule::Kind {
+            path: path(&["load_balancer"]),
+            value: &self.load_balancer,
+            kinds: &[Kind::Elbv2LoadBalancer],
+            what: "a load balancer",
+        }];
+        if let Action::Forward(tg) = &self.default_action {
+            out.push(RefRule::Kind {
+                path: path(&["default_action", "forward"]),
+                value: tg,
+                kinds: &[Kind::Elbv2TargetGroup],
+                what: "a target group",
+            });
+        }
+        out
+    }
+
+    fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
+        self.check_one_load_balancer(r, x);
+        self.check_port(r, x);
+    }
+
+    fn attaches(&self) -> Vec<&str> {
+        match &self.default_action {
+            Action::Forward(tg) => crate::model::common::ref_resource(tg).into_iter().collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn validate(&self, c: &mut Checker) {
@@ -163,5 +201,71 @@ impl KindSpec for Listener {
                 }
             }
         }
+    }
+}
+
+impl Listener {
+    /// A target group serves one load balancer: of the listeners that
+    /// forward to one group, the first whose load balancer is not the first
+    /// listener's reports it.
+    fn check_one_load_balancer(&self, r: &Resource, x: &mut Cross<'_>) {
+        let Some(tg) = self.attaches().first().copied() else {
+            return;
+        };
+        // The listeners that forward to it, with their load balancer.
+        let listeners: Vec<(&Resource, Option<&str>)> = x
+            .stack
+            .resources
+            .iter()
+            .filter_map(|o| match &o.spec {
+                Spec::Elbv2Listener(l) if l.attaches().contains(&tg) => Some((o, ref_resource(&l.load_balancer))),
+                _ => None,
+            })
+            .collect();
+        let lbs: Vec<&str> = listeners.iter().filter_map(|(_, lb)| *lb).collect();
+        let Some(other) = lbs.iter().find(|l| **l != lbs[0]) else {
+            return;
+        };
+        let (second, _) = listeners.iter().find(|(_, lb)| lb == &Some(*other)).expect("found above");
+        if second.name != r.name {
+            return;
+        }
+        let (first, _) = listeners.iter().find(|(_, lb)| lb == &Some(lbs[0])).expect("found above");
+        let first_span = x.span_of(&first.name, &["default_action", "forward"]);
+        let first_lb = lbs[0];
+        let mut c = x.checker(r);
+        let d = c.error(
+            "moor::target-group-shared",
+            &["default_action", "forward"],
+            format!("target group `{tg}` is used by load balancers `{first_lb}` and `{other}`"),
+            format!("forwards from `{other}`"),
+        );
+        if let Some(span) = first_span {
+            d.labels.push(Label { span, text: format!("forwards from `{first_lb}`") });
+        }
+        d.help = Some("a target group belongs to one load balancer; make a target group per load balancer".into());
+    }
+
+    /// One listener per port of a load balancer: each after the first on a
+    /// port reports it.
+    fn check_port(&self, r: &Resource, x: &mut Cross<'_>) {
+        let first = x.stack.resources.iter().find(|o| {
+            matches!(&o.spec, Spec::Elbv2Listener(l) if l.load_balancer == self.load_balancer && l.port == self.port)
+        });
+        let Some(first) = first.filter(|f| f.name != r.name) else {
+            return;
+        };
+        let first_span = x.span_of(&first.name, &["port"]);
+        let mut c = x.checker(r);
+        let d = c.error(
+            "moor::listener-port",
+            &["port"],
+            format!("listeners `{}` and `{}` both use port {} of one load balancer", first.name, r.name, self.port),
+            "second listener on this port",
+        );
+        if let Some(span) = first_span {
+            d.labels.push(Label { span, text: "first listener on this port".into() });
+        }
+        d.help = Some("a load balancer has one listener per port; give one of them another `port`".into());
     }
 }

@@ -1,7 +1,7 @@
 //! `elbv2/load_balancer`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{path, Attr, KindSpec, Naming, RefRule};
 use crate::model::check::{alnum_hyphen, Checker, NameRule};
 use crate::model::common::{StrList, Tags};
 use schemars::JsonSchema;
@@ -71,6 +71,18 @@ impl KindSpec for LoadBalancer {
     const NAMING: Option<Naming> = Some(super::ELB_NAMING);
     const REPLACE_ON: &'static [&'static str] = &["name", "scheme"];
     const DELETE_RANK: u8 = 2;
+    const IN_USE_BLOCKS_DELETE: bool = true;
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        vec![
+            RefRule::Ids { path: path(&["subnets"]), list: &self.subnets, ids: crate::kinds::ec2::SUBNET_IDS },
+            RefRule::Ids {
+                path: path(&["security_groups"]),
+                list: &self.security_groups,
+                ids: crate::kinds::ec2::SECURITY_GROUP_IDS,
+            },
+        ]
+    }
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()

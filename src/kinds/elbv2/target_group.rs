@@ -117,6 +117,7 @@ impl KindSpec for TargetGroup {
     const NAMING: Option<Naming> = Some(super::ELB_NAMING);
     const REPLACE_ON: &'static [&'static str] = &["name", "port", "protocol", "protocol_version", "target_type", "vpc"];
     const DELETE_RANK: u8 = 2;
+    const IN_USE_BLOCKS_DELETE: bool = true;
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()

@@ -1,7 +1,7 @@
 //! `iam/role`.
 
 use super::*;
-use crate::kinds::{Attr, KindSpec, Naming};
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule};
 use crate::model::check::{check_iam_path, iam_char, Checker, NameRule};
 use crate::model::common::{PolicyDocument, Tags};
 use schemars::JsonSchema;
@@ -76,6 +76,26 @@ impl KindSpec for Role {
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        let policies = self.policies.iter().enumerate();
+        policies
+            .map(|(i, p)| RefRule::Kind {
+                path: path(&["policies", &i.to_string()]),
+                value: p,
+                kinds: &[Kind::IamPolicy],
+                what: "a managed policy ARN",
+            })
+            .collect()
+    }
+
+    fn users_need(&self) -> Vec<&str> {
+        self.policies.iter().filter_map(|p| crate::model::common::ref_resource(p)).collect()
+    }
+
+    fn users_need_why(&self, user: &str, role: &str, policy: &str) -> String {
+        format!("`{user}` uses role `{role}`, which needs policy `{policy}` attached")
     }
 
     fn tags(&self) -> Option<&Tags> {

@@ -1,0 +1,107 @@
+//! The engine never names a resource kind: every fact about a kind lives in
+//! that kind's module (`src/kinds/<service>/<kind>.rs`) behind `KindSpec`,
+//! so adding a kind touches no engine file. This test reads the engine's
+//! files and fails, naming file and line, where one names a kind's variant
+//! (`Kind::EcsService`, `Spec::EcsService`), a kind's spec type through its
+//! service module (`ecs::Service`, `model::elbv2`), or a kind's name as a
+//! file says it (`ecs/service`), in code, tests or comments.
+
+use moor::model::Kind;
+
+/// The engine: every stage between the file and the providers.
+const ENGINE: [&str; 13] = [
+    "src/plan.rs",
+    "src/apply.rs",
+    "src/observe.rs",
+    "src/graph.rs",
+    "src/render.rs",
+    "src/resolve.rs",
+    "src/load.rs",
+    "src/run.rs",
+    "src/validate.rs",
+    "src/discover.rs",
+    "src/state.rs",
+    "src/secret.rs",
+    "src/provider/mod.rs",
+];
+
+fn ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether `word` occurs in `line` with no identifier character just
+/// before it, and (when `whole`) none just after it.
+fn occurs(line: &str, word: &str, whole: bool) -> bool {
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back().is_some_and(ident);
+        let after = whole && line[i + word.len()..].chars().next().is_some_and(ident);
+        !before && !after
+    })
+}
+
+/// What in `line` names a kind, if anything.
+fn names_a_kind(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut services = std::collections::BTreeSet::new();
+    for k in Kind::ALL {
+        let variant = format!("{k:?}");
+        if occurs(line, &variant, true) {
+            out.push(format!("variant `{variant}`"));
+        }
+        if occurs(line, k.as_str(), true) {
+            out.push(format!("kind name `{k}`"));
+        }
+        services.insert(k.as_str().split('/').next().expect("service/kind").to_string());
+    }
+    for s in services {
+        let path = format!("{s}::");
+        if occurs(line, &path, false) {
+            out.push(format!("spec module `{path}`"));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_check_catches_each_way_of_naming_a_kind() {
+    for line in [
+        "    kind == Kind::EcsTaskDefinition",
+        "    matches!(spec, Spec::EcrRepository(r) if r.empty_on_delete)",
+        "use Kind::*; let user = EcsService;",
+        "use crate::model::elbv2::Action;",
+        "use crate::model::ecs::TaskDefinition;",
+        "    if let Action::Forward(tg) = &ecs::Service::default() {}",
+        r#"    message: format!("replacing ecr/repository `{logical}` deletes every image in it"),"#,
+        "/// add an elbv2/listener that forwards to it",
+    ] {
+        assert!(!names_a_kind(line).is_empty(), "not caught: {line}");
+    }
+    for line in [
+        "    if r.kind().is_lookup() || r.kind().facts().versioned {",
+        "use crate::model::{Kind, Spec, Stack};",
+        "let c = aws_sdk_ecs::Client::new(&conf);",
+        "    // a task definition's family; ecs/service_x is no kind",
+        "    ErrorKind::NotFound => {}",
+    ] {
+        assert_eq!(names_a_kind(line), Vec::<String>::new(), "caught by mistake: {line}");
+    }
+}
+
+#[test]
+fn engine_files_name_no_kind() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut hits = Vec::new();
+    for file in ENGINE {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for (i, line) in text.lines().enumerate() {
+            for what in names_a_kind(line) {
+                hits.push(format!("{file}:{}: {what}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "the engine names kinds; move each fact into the kind's module (src/kinds) behind KindSpec:\n{}",
+        hits.join("\n")
+    );
+}

@@ -498,7 +498,7 @@ outputs:
 
     // A name that still holds a reference is not looked up.
     let mut t = t.clone();
-    t.spec = moor::model::Spec::IamExistingRole(moor::model::iam::ExistingRole { name: "${x.name}".into() });
+    t.spec = moor::model::Spec::IamExistingRole(moor::kinds::iam::ExistingRole { name: "${x.name}".into() });
     assert!(p.read(&t).await.unwrap().is_none());
 
     destroy(&p, &stack, state).await;

@@ -9,12 +9,13 @@
 use moor::model::Kind;
 
 /// The engine: every stage between the file and the providers.
-const ENGINE: [&str; 13] = [
+const ENGINE: [&str; 14] = [
     "src/plan.rs",
     "src/apply.rs",
     "src/observe.rs",
     "src/graph.rs",
     "src/render.rs",
+    "src/cli.rs",
     "src/resolve.rs",
     "src/load.rs",
     "src/run.rs",

@@ -49,7 +49,7 @@ fn var<'a>(s: &'a Stack, name: &str) -> (&'a Value, &'a VarSource) {
     (&v.value, &v.source)
 }
 
-fn service(s: &Stack) -> &moor::model::ecs::Service {
+fn service(s: &Stack) -> &moor::kinds::ecs::Service {
     match &s.resource("svc").unwrap().spec {
         Spec::EcsService(x) => x,
         _ => unreachable!(),

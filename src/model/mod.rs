@@ -6,7 +6,6 @@
 pub mod check;
 pub mod common;
 
-pub use crate::kinds::{ec2, ecr, ecs, elbv2, iam, logs};
 pub use crate::kinds::{Attr, AttrType, Kind, Naming, Spec};
 
 use crate::diag::SourceFile;

@@ -11,8 +11,8 @@
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::{eventually, found, partition, sdk_err, tag_map, unresolved, wait, AwsProvider};
+use crate::kinds::ec2::{DefaultVpc, ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::model::common::Tags;
-use crate::model::ec2::{DefaultVpc, ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{

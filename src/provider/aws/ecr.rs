@@ -14,10 +14,10 @@
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::policy::{document_json, is_account, parse_document, project_document, split_principals};
 use super::{found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
-use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
-use crate::model::ecr::{
+use crate::kinds::ecr::{
     Encryption, ExistingRepository, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus,
 };
+use crate::model::common::{Effect, PolicyDocument, Principals, Statement, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_ecr::types::{

@@ -28,8 +28,8 @@
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
+use crate::kinds::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
 use crate::model::common::{Size, StrList, Tags};
-use crate::model::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_ecs::types as et;
@@ -431,7 +431,7 @@ fn cluster_live(c: &et::Cluster) -> Live {
     Live { id: arn, fields, attrs, tags: live_tags(c.tags()), uid: None }
 }
 
-fn insights_setting(v: &crate::model::ecs::ContainerInsights) -> et::ClusterSetting {
+fn insights_setting(v: &crate::kinds::ecs::ContainerInsights) -> et::ClusterSetting {
     et::ClusterSetting::builder().name(et::ClusterSettingName::ContainerInsights).value(serde_name(v)).build()
 }
 

@@ -8,11 +8,11 @@
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{found, sdk_err, tag_map, unresolved, wait, AwsProvider};
-use crate::model::common::Tags;
-use crate::model::elbv2::{
+use crate::kinds::elbv2::{
     Action as FileAction, HealthCheck, Listener as ListenerSpec, LoadBalancer as LbSpec, ProtocolVersion, Scheme,
     TargetGroup as TgSpec,
 };
+use crate::model::common::Tags;
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{

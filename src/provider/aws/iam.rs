@@ -10,8 +10,8 @@ use super::{
     eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map, unresolved,
     AwsProvider,
 };
+use crate::kinds::iam::{ExistingRole, Policy, Role, Trust};
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
-use crate::model::iam::{ExistingRole, Policy, Role, Trust};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleDetail, Tag};

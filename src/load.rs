@@ -318,6 +318,18 @@ impl Names {
 }
 
 impl Loader<'_> {
+    /// Tag keys that start with `moor:` are moor's own: they say who owns a
+    /// resource and whether destroy keeps it, so a file cannot set them.
+    fn reserved_tags(&mut self, tags: Option<&Node>) {
+        for (k, _) in tags.and_then(Node::as_map).unwrap_or_default() {
+            let Some(key) = k.as_str().filter(|key| key.starts_with("moor:")) else { continue };
+            self.err("moor::reserved-tag", k.span, format!("tag key `{key}` is reserved"), "moor's own tag")
+                .help = Some(
+                "moor sets the `moor:` tags itself (ownership, `retain: true`); give the tag another key".into(),
+            );
+        }
+    }
+
     fn err(&mut self, code: &'static str, span: Span, msg: impl Into<String>, label: impl Into<String>) -> &mut Diag {
         self.diags.push(Diag::error(code, msg).in_file(&self.file).label(span, label));
         // Pushed on the line above.
@@ -521,6 +533,7 @@ impl Loader<'_> {
             })
             .collect();
 
+        self.reserved_tags(tree.get("tags"));
         let tags = tree.get("tags").and_then(|n| yaml::from_node::<Tags>(n, &self.cx).ok()).unwrap_or(header.tags);
 
         let mut stack = Stack {
@@ -958,6 +971,7 @@ impl Loader<'_> {
         for e in soft.into_iter().chain(errors) {
             self.de_error(e, ctx);
         }
+        self.reserved_tags(node.get("tags"));
         let spec = spec?;
         // Rules of the kind run on what did load, so the file's other
         // mistakes show in this same run.

@@ -324,6 +324,9 @@ fn lines_with(text: &str, needle: &str) -> usize {
 /// stopped is listed once.
 #[test]
 fn a_failed_apply_prints_each_failure_and_each_skip_once() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("once", ONCE_STACK);
     let proxy = support::proxy::FaultProxy::start();
     proxy.rate("ecr:CreateRepository", "500", 1.0);
@@ -347,6 +350,9 @@ fn a_failed_apply_prints_each_failure_and_each_skip_once() {
 /// A command's own failures are printed once, each on its own line.
 #[test]
 fn a_commands_failure_is_printed_once() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("fail-once", &STACK.replace("cli-demo", "cli-fail-once"));
 
     // No state record yet.
@@ -376,6 +382,9 @@ fn a_commands_failure_is_printed_once() {
 #[cfg(target_os = "linux")]
 #[test]
 fn output_that_cannot_be_written_is_an_error_said_once() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("full", &STACK.replace("cli-demo", "cli-full"));
     for args in [&["schema"][..], &["graph", "stack.yaml"][..], &["plan", "stack.yaml", "--json"][..]] {
         support::moto();
@@ -398,6 +407,9 @@ fn output_that_cannot_be_written_is_an_error_said_once() {
 /// `cli-gone2 # x` would be the stack `cli-gone2`).
 #[test]
 fn destroy_by_name_takes_the_name_as_it_is() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("byname", &STACK.replace("cli-demo", "cli-byname"));
     let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -443,6 +455,9 @@ fn entries_without_applied(dir: &Path, stack: &str) -> serde_json::Value {
 /// dependencies, deletion of contents), all but the fields as applied.
 #[test]
 fn import_records_what_apply_records() {
+    if support::skip_emulator() {
+        return;
+    }
     let d = workdir("same", SAME_STACK);
     let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

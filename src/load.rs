@@ -323,10 +323,8 @@ impl Loader<'_> {
     fn reserved_tags(&mut self, tags: Option<&Node>) {
         for (k, _) in tags.and_then(Node::as_map).unwrap_or_default() {
             let Some(key) = k.as_str().filter(|key| key.starts_with("moor:")) else { continue };
-            self.err("moor::reserved-tag", k.span, format!("tag key `{key}` is reserved"), "moor's own tag")
-                .help = Some(
-                "moor sets the `moor:` tags itself (ownership, `retain: true`); give the tag another key".into(),
-            );
+            self.err("moor::reserved-tag", k.span, format!("tag key `{key}` is reserved"), "moor's own tag").help =
+                Some("moor sets the `moor:` tags itself (ownership, `retain: true`); give the tag another key".into());
         }
     }
 

@@ -34,9 +34,7 @@ impl AwsKind for LogGroup {
     }
 
     fn name_of_arn(resource: &str) -> Option<String> {
-        let name = resource.strip_prefix("log-group:")?;
-        let name = name.strip_suffix(":*").unwrap_or(name);
-        (!name.is_empty()).then(|| name.to_string())
+        group_name(resource).map(str::to_string)
     }
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
@@ -78,7 +76,12 @@ impl AwsManaged for LogGroup {
 /// A group's name from its ARN (`arn:aws:logs:<region>:<account>:log-group:<name>`,
 /// with or without `:*`).
 fn name_of_arn(arn: &str) -> Option<&str> {
-    let resource = arn.splitn(6, ':').nth(5)?;
+    group_name(arn.splitn(6, ':').nth(5)?)
+}
+
+/// A group's name from an ARN's resource part (`log-group:<name>`, with or
+/// without `:*`).
+fn group_name(resource: &str) -> Option<&str> {
     let name = resource.strip_prefix("log-group:")?;
     let name = name.strip_suffix(":*").unwrap_or(name);
     (!name.is_empty()).then_some(name)
@@ -157,7 +160,7 @@ fn prefixes(names: &BTreeSet<&str>) -> BTreeSet<String> {
 /// is read as it is, and the plan sees the name change), else its
 /// physical name.
 fn wanted(t: &Target) -> Option<&str> {
-    t.id.as_deref().and_then(name_of_arn).or(t.name.as_deref()).filter(|n| !n.contains("${"))
+    t.id.as_deref().and_then(name_of_arn).or(t.name.as_deref()).filter(|n| !super::unresolved(n))
 }
 
 /// Reads the groups of many targets: one listing per prefix, at the same
@@ -346,40 +349,31 @@ async fn update(
 ) -> Result<Live, ProviderError> {
     let name = live_name(t, live).ok_or_else(|| not_named("logs:update"))?;
     let has = |f: &str| changed.iter().any(|c| c == f);
-    let (r, k, g) = futures::join!(
-        async {
-            match has("retention_days") {
-                true => put_retention(p, name, spec.retention_days).await,
-                false => Ok(()),
-            }
-        },
-        async {
-            match has("kms_key") {
-                true => set_kms_key(p, name, spec.kms_key.as_deref()).await,
-                false => Ok(()),
-            }
-        },
-        async {
-            match has("tags") {
-                true => tag(p, &live.id, &t.tags, &live.tags).await,
-                false => Ok(()),
-            }
-        }
-    );
-    r?;
-    k?;
-    g?;
-    read_named(p, name).await?.ok_or_else(|| gone("logs:DescribeLogGroups"))
+    // One after another: AWS answers OperationAbortedException to
+    // concurrent changes of one group.
+    if has("retention_days") {
+        put_retention(p, name, spec.retention_days).await?;
+    }
+    if has("kms_key") {
+        set_kms_key(p, name, spec.kms_key.as_deref()).await?;
+    }
+    if has("tags") {
+        tag(p, &live.id, &t.tags, &live.tags).await?;
+    }
+    let mut back = read_named(p, name).await?.ok_or_else(|| gone("logs:DescribeLogGroups"))?;
+    // A key change takes up to five minutes to show in DescribeLogGroups:
+    // what was set is what the group has.
+    if has("kms_key") {
+        back.fields.insert("kms_key".into(), json!(spec.kms_key));
+    }
+    Ok(back)
 }
 
 /// Deletes the group and its events; one already gone is deleted.
 async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
     let Some(name) = name_of_arn(&d.id).or(d.name.as_deref()) else { return Ok(()) };
     let r = p.logs.delete_log_group().log_group_name(name).send().await.map_err(|e| sdk_err("logs:DeleteLogGroup", e));
-    match r {
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        other => other.map(|_| ()),
-    }
+    super::ok_if_gone(r.map(|_| ()))
 }
 
 /// Adds this stack's tags to a group that exists (it keeps its own).
@@ -553,6 +547,23 @@ mod tests {
         let ops = script.ops();
         assert_eq!(ops.iter().filter(|o| *o == "DisassociateKmsKey").count(), 1, "{ops:?}");
         assert!(!ops.iter().any(|o| o.contains("Delete") || o.contains("Create")), "{ops:?}");
+    }
+
+    /// AWS takes up to five minutes to show a new key in DescribeLogGroups:
+    /// the group has the key that was set, so the next plan has nothing to do.
+    #[tokio::test]
+    async fn a_key_that_the_listing_does_not_show_yet_is_the_key_that_was_set() {
+        let script = Script::default();
+        script.answer("AssociateKmsKey", 200, json!({})).answer("DescribeLogGroups", 200, described(json!({}))).answer(
+            "ListTagsForResource",
+            200,
+            json!({"tags": {"moor:stack": "s", "moor:resource": "app"}}),
+        );
+        let p = scripted(&script);
+        let t = target(&format!("    kms_key: {KEY}\n"));
+        let before = live_of(&SdkGroup::builder().log_group_name("/ecs/s/app").log_group_arn(ARN).build(), Tags::new());
+        let live = update(&p, &t, spec(&t).unwrap(), &before, &["kms_key".into()]).await.expect("associated");
+        assert_eq!(live.fields["kms_key"], json!(KEY));
     }
 
     #[tokio::test]

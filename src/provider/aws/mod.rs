@@ -209,6 +209,7 @@ impl aws_smithy_types::config_bag::Storable for StallTimer {
 fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) -> String {
     let service = match m.service().to_ascii_lowercase() {
         s if s.starts_with("elastic load balancing") => "elbv2".to_string(),
+        s if s.starts_with("cloudwatch logs") => "logs".to_string(),
         s => s,
     };
     format!("{service}:{}", m.name())

@@ -149,13 +149,8 @@ pub fn changes(stack: &Stack, state: &State, observed: &Observed, destroy: bool,
 }
 
 /// Deletion order by kind, for resources whose dependencies nobody
-/// recorded: a lower rank goes first. Users go before what they use —
-/// services before their cluster, target groups, security groups, task
-/// definitions and roles; listeners before their load balancer and target
-/// groups; load balancers before their security groups; task definitions
-/// before the roles they name; roles before policies; repositories last
-/// (task definitions and policies name them). Only the first few orders
-/// are ones AWS enforces; the others keep what a user needs longest.
+/// recorded: a lower rank goes first, users before what they use. Each kind
+/// says its rank ([`crate::kinds::KindSpec::DELETE_RANK`]).
 pub fn delete_rank(kind: Kind) -> u8 {
     kind.facts().delete_rank
 }

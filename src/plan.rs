@@ -25,12 +25,10 @@ use crate::model::{Kind, Spec, Stack};
 use crate::provider::{desired_fields, stack_tags, Deletion, Fields, Live, Owner, Target};
 use crate::resolve::{resolve_spec, Known};
 use crate::state::{Entry, State};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     NoOp,
     Read,
@@ -44,26 +42,22 @@ pub enum Action {
     Wait,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplaceOrder {
     CreateBeforeDelete,
     DeleteBeforeCreate,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldDiff {
     pub field: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
     /// The new value depends on a resource that is not created yet.
     pub after_unknown: bool,
     pub forces_replacement: bool,
     /// Sensitive entries whose value changes (`containers.web.environment.DB_PASSWORD`):
     /// `before` and `after` show them only as `(sensitive)`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive_changed: Vec<String>,
 }
 
@@ -71,52 +65,41 @@ pub struct FieldDiff {
 /// wait was interrupted): the apply waits for it again.
 pub const SETTLED: &str = "settled";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Change {
     pub resource: String,
     pub kind: Kind,
     pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replace: Option<ReplaceOrder>,
     /// Physical name after the change (or of what is deleted).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Physical id of what exists now.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FieldDiff>,
     /// Why: "forces replacement: port", "removed from the file", …
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     /// For deletes: contents go too (an ECR repository's images).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub force_delete: bool,
     /// A replaced object left over from an earlier run.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deposed: bool,
     /// For waits: where the service stands (running and desired tasks,
     /// failed tasks, rollout state, newest events).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
     /// For waits: the last deployment was rolled back, so apply deploys again.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub redeploy: bool,
-    #[serde(skip)]
     pub live: Option<Live>,
-    #[serde(skip)]
     pub deletion: Option<Deletion>,
 }
 
 /// Something that stops the plan from being applied.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     pub resource: String,
     pub message: String,
     pub help: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub stack: String,
     pub region: Option<String>,
@@ -131,11 +114,10 @@ pub struct Plan {
     /// and left alone.
     pub notices: Vec<Problem>,
     /// Logical name → resource that exists (from the observation).
-    #[serde(skip)]
     pub known: Known,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub add: usize,
     pub change: usize,

@@ -149,7 +149,7 @@ impl<'a> Cross<'a> {
             }
             let scope = r.spec.as_dyn().name_scope().to_string();
             let node = self.tree.path(&["resources", &r.name]);
-            let span = node.and_then(|n| n.get("name")).map_or(r.key_span, |n| n.span);
+            let span = node.and_then(|n| n.get(r.kind().facts().name_field)).map_or(r.key_span, |n| n.span);
             let key = (r.kind(), name.clone(), scope);
             if let Some((first, first_span)) = seen.get(&key) {
                 let mut d = Diag::error(

@@ -108,8 +108,9 @@ impl Naming {
 
 /// What a kind is: its spec type and the facts the engine asks about it.
 ///
-/// Every constant has the common answer as its default, so a kind states
-/// only how it differs.
+/// `KIND`, `ATTRIBUTES` and `DELETE_RANK` are required. Every other item
+/// has the common answer as its default, so a kind states only how it
+/// differs.
 pub trait KindSpec:
     Sized + Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static
 {

@@ -437,8 +437,17 @@ impl<'a> Reference<'a> {
         header.shift_remove("resources");
         let mut acc = Vec::new();
         self.refs_in(&Value::Object(header), &mut acc);
-        let top_types: Vec<String> =
-            acc.into_iter().filter(|n| self.is_table_type(n) && section_of(n).is_none()).collect();
+        // The mapping form of an output is shown in the Outputs section.
+        let output_form = self.defs.get("OutputDecl").and_then(|o| {
+            list_of(o, "anyOf")
+                .iter()
+                .chain(list_of(o, "oneOf"))
+                .find_map(|a| str_of(a, "$ref").and_then(|r| r.rsplit('/').next()).map(str::to_string))
+        });
+        let top_types: Vec<String> = acc
+            .into_iter()
+            .filter(|n| self.is_table_type(n) && section_of(n).is_none() && output_form.as_ref() != Some(n))
+            .collect();
         let shared: Vec<String> = self
             .defs
             .keys()
@@ -519,11 +528,12 @@ impl<'a> Reference<'a> {
             "",
         ]);
         let odecl = self.defs.get("OutputDecl").cloned().unwrap_or(Value::Null);
-        let obj = list_of(&odecl, "anyOf")
-            .iter()
-            .chain(list_of(&odecl, "oneOf"))
-            .find(|a| str_of(a, "type") == Some("object"))
-            .cloned();
+        let obj = list_of(&odecl, "anyOf").iter().chain(list_of(&odecl, "oneOf")).find_map(|a| {
+            match str_of(a, "$ref").and_then(|r| r.rsplit('/').next()) {
+                Some(name) => self.defs.get(name).cloned(),
+                None => (str_of(a, "type") == Some("object")).then(|| a.clone()),
+            }
+        });
         if let Some(obj) = obj {
             let props = get(&obj, "properties").and_then(Value::as_object).cloned().unwrap_or_default();
             self.table(&props, &required_of(&obj), &[]);
@@ -696,4 +706,18 @@ fn values_are_written_as_json_with_spaces() {
     assert_eq!(json_text(&v), r#"{"keep": [1, "\u00e9\n"], "on": false}"#);
     assert_eq!(code(&serde_json::json!("allow")), "`allow`");
     assert_eq!(code(&serde_json::json!([])), "`[]`");
+}
+
+#[test]
+fn each_section_shows_its_own_fields() {
+    let page = generate();
+    let section = |title: &str| {
+        let start = page.find(&format!("\n## {title}\n")).unwrap_or_else(|| panic!("no section {title}"));
+        let rest = &page[start + 1..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3);
+        rest[..end].to_string()
+    };
+    let (variables, outputs) = (section("Variables"), section("Outputs"));
+    assert!(outputs.contains("| `value` |"), "an output's mapping form is in Outputs:\n{outputs}");
+    assert!(!variables.contains("| `value` |"), "and not in Variables:\n{variables}");
 }

@@ -21,7 +21,7 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// The description of a group whose file sets none.
 const DEFAULT_DESCRIPTION: &str = "Managed by moor";
@@ -52,7 +52,7 @@ pub(super) async fn read_many(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result
 }
 
 async fn read_one(p: &AwsProvider, w: Want<'_>) -> Result<Option<Live>, ProviderError> {
-    read_wants(p, &[w]).await.pop().expect("one read, one result")
+    read_wants(p, &[w]).await.pop().expect("read_wants answers each want: one want, one result")
 }
 
 #[async_trait]
@@ -259,7 +259,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                     .map(|g| sg_live(p, g, Some(spec)))),
                 Err(e) => Err(e.clone()),
             },
-            Want::Vpc(_) => vpc_lives.next().expect("one result per VPC lookup"),
+            Want::Vpc(_) => vpc_lives.next().expect("read_vpcs answers each of `vpcs`, one per Want::Vpc"),
         })
         .collect()
 }
@@ -523,8 +523,9 @@ async fn read_vpcs(p: &AwsProvider, wants: &[VpcWant<'_>]) -> Vec<Result<Option<
         .iter()
         .map(|w| {
             let vpc = match w.by {
-                VpcBy::Id(id) => by_id[ids.iter().position(|i| *i == id).expect("asked for")].clone()?,
-                VpcBy::Default => the_default.clone().expect("asked for")?,
+                // `ids` holds every VpcBy::Id of `wants`, and vpcs_by_id answers each.
+                VpcBy::Id(id) => by_id[ids.iter().position(|i| *i == id).expect("every Id is in `ids`")].clone()?,
+                VpcBy::Default => the_default.clone().expect("a VpcBy::Default sets `default`, so it was read")?,
                 VpcBy::Name(name) => by_name(name)?,
             };
             let Some(vpc) = vpc else { return Ok(None) };
@@ -756,7 +757,7 @@ fn project(desired: &[Rule], live: Vec<Atom>) -> Vec<Value> {
         let idx: Option<Vec<usize>> =
             atoms.iter().map(|a| left.iter().position(|l| l.as_ref().is_some_and(|l| l.key == a.key))).collect();
         let Some(idx) = idx else { continue };
-        let mut v = serde_json::to_value(r).expect("rules serialize");
+        let mut v = serde_json::to_value(r).expect("plain data, string keys: infallible");
         if let (Some(want), Value::Object(m)) = (&r.description, &mut v) {
             let other = idx
                 .iter()
@@ -1166,13 +1167,13 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
         "the security group to be free",
         move || async move {
             // The first look was made with the describe above.
-            let first = enis_ref.lock().unwrap().take();
+            let first = enis_ref.lock().unwrap_or_else(PoisonError::into_inner).take();
             let enis = match first {
                 Some(enis) => enis,
                 None => interfaces_using(p, id).await?,
             };
             if !enis.is_empty() {
-                *blockers_ref.lock().unwrap() = (enis, None);
+                *blockers_ref.lock().unwrap_or_else(PoisonError::into_inner) = (enis, None);
                 return Ok(None);
             }
             match p
@@ -1187,7 +1188,7 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
                 Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(())),
                 Err(e) if e.kind == ErrorKind::InUse => {
                     let groups = groups_referencing(p, id).await.unwrap_or_default();
-                    *blockers_ref.lock().unwrap() = (groups, Some(e));
+                    *blockers_ref.lock().unwrap_or_else(PoisonError::into_inner) = (groups, Some(e));
                     Ok(None)
                 }
                 Err(e) => Err(e),
@@ -1197,7 +1198,7 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     .await;
     match r {
         Err(e) if e.kind == ErrorKind::Wait => {
-            let (names, last) = blockers.into_inner().unwrap();
+            let (names, last) = blockers.into_inner().unwrap_or_else(PoisonError::into_inner);
             let secs = p.opts.wait_timeout.as_secs();
             let message = match (&last, names.is_empty()) {
                 (None, false) => format!(

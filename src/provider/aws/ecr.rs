@@ -13,7 +13,7 @@
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::policy::{document_json, is_account, parse_document, project_document, split_principals};
-use super::{found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
+use super::{build_failed, found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
 use crate::kinds::ecr::{
     Encryption, ExistingRepository, Lifecycle, LifecycleRule, PullAccess, Repository, TagMutability, TagStatus,
 };
@@ -397,12 +397,12 @@ fn assemble(r: &SdkRepository, spec: Option<&Repository>, d: Details) -> Live {
     f.insert("encryption".into(), encryption_value(r, spec.and_then(|s| s.encryption.as_ref())));
     if let Some(s) = spec {
         if let Some(l) = d.lifecycle {
-            f.insert("lifecycle".into(), serde_json::to_value(l).expect("lifecycle serializes"));
+            f.insert("lifecycle".into(), serde_json::to_value(l).expect("plain data, string keys: infallible"));
         }
         if let Some(policy) = d.policy {
             let (pa, policy) = split_policy(policy, s);
-            f.insert("pull_access".into(), serde_json::to_value(pa).expect("pull access serializes"));
-            f.insert("policy".into(), serde_json::to_value(policy).expect("documents serialize"));
+            f.insert("pull_access".into(), serde_json::to_value(pa).expect("plain data, string keys: infallible"));
+            f.insert("policy".into(), serde_json::to_value(policy).expect("plain data, string keys: infallible"));
         }
     }
     Live {
@@ -437,8 +437,9 @@ fn lookup_live(r: &SdkRepository) -> Live {
 
 // ---- writing ------------------------------------------------------------------------------
 
-fn ecr_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
+/// The tags of a request to `operation`.
+fn ecr_tags(operation: &str, tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| build_failed(operation, e))).collect()
 }
 
 fn mutability(m: Option<TagMutability>) -> ImageTagMutability {
@@ -536,7 +537,8 @@ async fn create_repo(p: &AwsProvider, t: &Target, spec: &Repository) -> Result<L
         .name
         .as_deref()
         .ok_or_else(|| ProviderError::new(ErrorKind::Rejected, "ecr:CreateRepository", "the repository has no name"))?;
-    let mut req = p.ecr.create_repository().repository_name(name).set_tags(Some(ecr_tags(&t.tags)));
+    let mut req =
+        p.ecr.create_repository().repository_name(name).set_tags(Some(ecr_tags("ecr:CreateRepository", &t.tags)?));
     if let Some(m) = spec.tag_mutability {
         req = req.image_tag_mutability(mutability(Some(m)));
     }
@@ -646,8 +648,9 @@ async fn tag(p: &AwsProvider, arn: &str, want: &Tags, have: &Tags) -> Result<(),
             r.map(|_| ()).map_err(|e| sdk_err("ecr:UntagResource", e))
         },
         |set| async move {
-            let r = p.ecr.tag_resource().resource_arn(arn).set_tags(Some(ecr_tags(&set))).send().await;
-            r.map(|_| ()).map_err(|e| sdk_err("ecr:TagResource", e))
+            const OP: &str = "ecr:TagResource";
+            let r = p.ecr.tag_resource().resource_arn(arn).set_tags(Some(ecr_tags(OP, &set)?)).send().await;
+            r.map(|_| ()).map_err(|e| sdk_err(OP, e))
         },
     )
     .await
@@ -1004,7 +1007,9 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
             Ask::Lookup(_) => f.map(|r| r.map(|(r, _)| lookup_live(&r))),
             Ask::Repo { spec, .. } => {
                 let Some((r, recorded)) = f? else { return Ok(None) };
-                let d = if recorded { early.take() } else { late }.expect("details were read");
+                // `early` read the details of each Repo with a recorded ARN
+                // (found by it: `recorded`), `late` of each found by name.
+                let d = if recorded { early.take() } else { late }.expect("found, so its details were read");
                 found(d.map(|d| assemble(&r, Some(spec), d)))
             }
         })

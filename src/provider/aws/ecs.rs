@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// What ECS's batched read ([`read_many`]) takes for one target.
@@ -1758,7 +1758,7 @@ async fn wait_stable(
             ));
         }
         let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
-        *last.lock().unwrap() = status;
+        *last.lock().unwrap_or_else(PoisonError::into_inner) = status;
         match verdict {
             Verdict::Done => Ok(Some(svc)),
             Verdict::Waiting => Ok(None),
@@ -1768,7 +1768,7 @@ async fn wait_stable(
     .await;
     match r {
         Err(e) if e.kind == ErrorKind::Wait && e.message.starts_with("gave up") => {
-            let state = last.lock().unwrap().clone();
+            let state = last.lock().unwrap_or_else(PoisonError::into_inner).clone();
             let reasons = stopped_reasons(p, cluster, name).await;
             let mut message = format!("{} ({state})", e.message);
             if !reasons.is_empty() {
@@ -2007,7 +2007,7 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .map(|(a, td)| match a {
             Ask::Done(r) => r.clone(),
             Ask::Cluster(key) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
-            Ask::TaskDefinition(..) => td.expect("read"),
+            Ask::TaskDefinition(..) => td.expect("`task_definitions` reads each Ask::TaskDefinition"),
             // A service that is still draining is on its way out: to the
             // file it is gone (create waits until it is INACTIVE).
             Ask::Service(cluster, key, s) => services[&(cluster.as_str(), *key)]

@@ -24,7 +24,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
@@ -153,7 +153,7 @@ async fn read_recorded<'a>(
     want: impl FnOnce(&'a str) -> Want<'a>,
 ) -> Result<Option<Live>, ProviderError> {
     let w = if unresolved(&d.id) { Want::Nothing } else { want(&d.id) };
-    read_wants(p, &[w]).await.pop().expect("one read, one result")
+    read_wants(p, &[w]).await.pop().expect("read_wants answers each want: one want, one result")
 }
 
 /// Adds this stack's tags to a resource (`moor import`).
@@ -831,7 +831,7 @@ async fn delete_tg(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
                 Ok(_) => Ok(Some(())),
                 Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(())),
                 Err(e) if e.kind == ErrorKind::InUse => {
-                    *last_ref.lock().unwrap() = Some(e);
+                    *last_ref.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                     Ok(None)
                 }
                 Err(e) => Err(e),
@@ -840,7 +840,9 @@ async fn delete_tg(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
     )
     .await;
     match r {
-        Err(e) if e.kind == ErrorKind::Wait => Err(last.into_inner().unwrap().unwrap_or(e)),
+        Err(e) if e.kind == ErrorKind::Wait => {
+            Err(last.into_inner().unwrap_or_else(PoisonError::into_inner).unwrap_or(e))
+        }
         other => other,
     }
 }

@@ -7,8 +7,8 @@
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::policy::{document_json, is_account, parse_document, project_document, push_unique, split_principals};
 use super::{
-    eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map, unresolved,
-    AwsProvider,
+    build_failed, eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map,
+    unresolved, AwsProvider,
 };
 use crate::kinds::iam::{ExistingRole, Policy, Role, Trust};
 use crate::model::common::{Effect, OneOrMany, PolicyDocument, Principals, Statement, Tags};
@@ -16,7 +16,7 @@ use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, T
 use async_trait::async_trait;
 use aws_sdk_iam::types::{EntityType, ManagedPolicyDetail, PolicyScopeType, RoleDetail, Tag};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,8 +32,9 @@ fn not_visible(e: &ProviderError) -> bool {
     e.kind == ErrorKind::NotFound || iam_not_ready(e)
 }
 
-fn iam_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set")).collect()
+/// The tags of a request to `operation`.
+fn iam_tags(operation: &str, tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| build_failed(operation, e))).collect()
 }
 
 /// The name in an IAM ARN (`arn:aws:iam::123:role/path/name` → `name`).
@@ -232,13 +233,15 @@ async fn inline_policies(
         role_policy_names(p, role),
         futures::future::join_all(spec.iter().map(|(n, d)| inline_policy(p, role, n, Some(d))))
     );
-    let names = names?;
+    // A name listed twice (a listing paged while it changed) is read once.
+    let names: BTreeSet<String> = names?.into_iter().collect();
     let mut guessed: HashMap<String, Result<PolicyDocument, ProviderError>> =
         spec.keys().cloned().zip(guessed).collect();
     let others: Vec<String> = names.iter().filter(|n| !guessed.contains_key(*n)).cloned().collect();
     let more = futures::future::join_all(others.iter().map(|n| inline_policy(p, role, n, None))).await;
     guessed.extend(others.into_iter().zip(more));
-    names.into_iter().map(|n| guessed.remove(&n).expect("read").map(|d| (n, d))).collect()
+    // Each name is one of the file's (got with the listing) or one of `others`.
+    names.into_iter().map(|n| guessed.remove(&n).expect("every listed name was got").map(|d| (n, d))).collect()
 }
 
 fn role_attrs(r: &aws_sdk_iam::types::Role) -> Attrs {
@@ -286,7 +289,7 @@ fn role_fields(r: &aws_sdk_iam::types::Role, spec: Option<&Role>, extras: RoleEx
         .and_then(parse_document)
         .map(|d| parse_trust(&d, spec.map(|s| &s.assumed_by)))
         .unwrap_or_default();
-    f.insert("assumed_by".into(), serde_json::to_value(&trust).expect("trust serializes"));
+    f.insert("assumed_by".into(), serde_json::to_value(&trust).expect("plain data, string keys: infallible"));
     f.insert("max_session_duration".into(), json!(r.max_session_duration().unwrap_or(3600)));
     f.insert(
         "permissions_boundary".into(),
@@ -297,7 +300,7 @@ fn role_fields(r: &aws_sdk_iam::types::Role, spec: Option<&Role>, extras: RoleEx
         f.insert("policies".into(), json!(a));
     }
     if let Some(docs) = inline {
-        f.insert("inline_policies".into(), serde_json::to_value(docs).expect("documents serialize"));
+        f.insert("inline_policies".into(), serde_json::to_value(docs).expect("plain data, string keys: infallible"));
     }
     Live {
         id: r.arn().to_string(),
@@ -402,7 +405,7 @@ async fn create_role(p: &AwsProvider, t: &Target, spec: &Role) -> Result<Live, P
         .set_description(spec.description.clone())
         .set_max_session_duration(spec.max_session_duration.map(|d| d as i32))
         .set_permissions_boundary(spec.permissions_boundary.clone())
-        .set_tags(Some(iam_tags(&t.tags)));
+        .set_tags(Some(iam_tags("iam:CreateRole", &t.tags)?));
     let role = retry_for(
         Duration::from_secs(30),
         || async { req.clone().send().await.map_err(|e| sdk_err("iam:CreateRole", e)) },
@@ -535,7 +538,7 @@ async fn update_role(
                 r.map(|_| ()).map_err(|e| sdk_err("iam:UntagRole", e))
             },
             |set| async move {
-                let r = p.iam.tag_role().role_name(name).set_tags(Some(iam_tags(&set))).send().await;
+                let r = p.iam.tag_role().role_name(name).set_tags(Some(iam_tags("iam:TagRole", &set)?)).send().await;
                 r.map(|_| ()).map_err(|e| sdk_err("iam:TagRole", e))
             },
         )
@@ -701,7 +704,7 @@ fn policy_fields(pol: &aws_sdk_iam::types::Policy, spec: Option<&Policy>, docume
     f.insert("description".into(), opt_str(pol.description().filter(|d| !d.is_empty())));
     if let Some(doc) = document.and_then(parse_document) {
         let doc = project_document(doc, spec.map(|s| &s.document));
-        f.insert("document".into(), serde_json::to_value(doc).expect("documents serialize"));
+        f.insert("document".into(), serde_json::to_value(doc).expect("plain data, string keys: infallible"));
     }
     Live {
         id: arn.to_string(),
@@ -741,7 +744,7 @@ async fn create_policy(p: &AwsProvider, t: &Target, spec: &Policy) -> Result<Liv
         .set_path(spec.path.clone())
         .set_description(spec.description.clone())
         .policy_document(document_json(&spec.document))
-        .set_tags(Some(iam_tags(&t.tags)))
+        .set_tags(Some(iam_tags("iam:CreatePolicy", &t.tags)?))
         .send()
         .await
         .map_err(|e| sdk_err("iam:CreatePolicy", e))?;
@@ -833,7 +836,8 @@ async fn update_policy(
                 r.map(|_| ()).map_err(|e| sdk_err("iam:UntagPolicy", e))
             },
             |set| async move {
-                let r = p.iam.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&set))).send().await;
+                let r =
+                    p.iam.tag_policy().policy_arn(arn).set_tags(Some(iam_tags("iam:TagPolicy", &set)?)).send().await;
                 r.map(|_| ()).map_err(|e| sdk_err("iam:TagPolicy", e))
             },
         )
@@ -1273,7 +1277,8 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Op
                 };
                 let listed = find_role_by(id, name, |n| async move { Ok(a.role(&n).map(|(r, _)| r.clone())) }).await;
                 match listed {
-                    Ok(Some(role)) => Ok(Some(role_from(a.role(role.role_name()).expect("listed"), spec))),
+                    // The listed roles are keyed by their own names: this one is there.
+                    Ok(Some(role)) => Ok(Some(role_from(a.role(role.role_name()).expect("keyed by its name"), spec))),
                     // Not yet listed, or really gone: only GetRole can tell.
                     _ if id.is_some() => read(p, r).await,
                     _ => Ok(None),

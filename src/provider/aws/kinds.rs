@@ -118,6 +118,19 @@ pub(crate) trait AwsManaged: AwsKind {
 /// A read-only lookup: found, read, never changed.
 pub(crate) trait AwsLookup: AwsKind {}
 
+/// What a target's read gives when its service's batched read gave no
+/// result for it: an error naming the target, never a panic.
+fn answered(t: &Target, r: Option<Result<Option<Live>, ProviderError>>) -> Result<Option<Live>, ProviderError> {
+    r.unwrap_or_else(|| {
+        let what = t.name.as_deref().unwrap_or(&t.logical);
+        Err(ProviderError::new(
+            ErrorKind::Rejected,
+            "moor:read",
+            format!("{} `{what}`: the batched read gave no result for it", t.kind),
+        ))
+    })
+}
+
 /// The error of a change asked of a lookup (the engine never asks one).
 pub(crate) fn lookup_only(kind: Kind, op: &str) -> ProviderError {
     ProviderError::new(
@@ -138,17 +151,19 @@ macro_rules! services {
             $($variant($module::Read<'a>),)*
         }
 
-        /// Reads one target: a batch of one.
-        async fn read_one(p: &AwsProvider, r: Read<'_>) -> Result<Option<Live>, ProviderError> {
+        /// Reads one target: a batch of one. `None` only if its service's
+        /// read broke its promise of one result per target.
+        async fn read_one(p: &AwsProvider, r: Read<'_>) -> Option<Result<Option<Live>, ProviderError>> {
             match r {
-                $(Read::$variant(r) => $module::read_many(p, &[r]).await.pop().expect("one result per target"),)*
+                $(Read::$variant(r) => $module::read_many(p, &[r]).await.pop(),)*
             }
         }
 
         /// Groups the reads by service; each service reads its group with as
         /// few calls as its API allows, and the groups run at the same time.
-        /// Results are in the order of `reads`.
-        async fn read_by_service(p: &AwsProvider, reads: Vec<Read<'_>>) -> Vec<Result<Option<Live>, ProviderError>> {
+        /// Results are in the order of `reads`, one for each (`None` where a
+        /// service's read broke its promise of one result per target).
+        async fn read_by_service(p: &AwsProvider, reads: Vec<Read<'_>>) -> Vec<Option<Result<Option<Live>, ProviderError>>> {
             #[derive(Default)]
             struct Groups<'a> {
                 $($module: (Vec<usize>, Vec<$module::Read<'a>>),)*
@@ -168,7 +183,7 @@ macro_rules! services {
             $(for (i, r) in g.$module.0.iter().zip($module) {
                 out[*i] = Some(r);
             })*
-            out.into_iter().map(|r| r.expect("every target read")).collect()
+            out
         }
     };
 }
@@ -238,11 +253,12 @@ macro_rules! aws_dispatch {
         #[async_trait]
         impl Provider for AwsProvider {
             async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError> {
-                read_one(self, read_as(t)).await
+                answered(t, read_one(self, read_as(t)).await)
             }
 
             async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-                read_by_service(self, ts.iter().map(read_as).collect()).await
+                let got = read_by_service(self, ts.iter().map(read_as).collect()).await;
+                ts.iter().zip(got).map(|(t, r)| answered(t, r)).collect()
             }
 
             async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
@@ -303,3 +319,23 @@ macro_rules! aws_dispatch {
 }
 
 crate::for_each_kind!(aws_dispatch);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target its service's read gave no result for is an error that
+    /// names it; a result is passed on as it is.
+    #[test]
+    fn a_target_left_unanswered_is_an_error_naming_it() {
+        let text = "stack: s\nresources:\n  app:\n    kind: logs/log_group\n    name: /ecs/s/app\n";
+        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
+        let stack = loaded.stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let t = crate::plan::target(&stack, "app", &Default::default(), &state).0;
+        let e = answered(&t, None).expect_err("no result");
+        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::Rejected, "moor:read"));
+        assert!(e.message.starts_with("logs/log_group `/ecs/s/app`"), "{}", e.message);
+        assert_eq!(answered(&t, Some(Ok(None))).expect("passed on"), None);
+    }
+}

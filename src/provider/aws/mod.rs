@@ -36,7 +36,7 @@ pub(crate) use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -47,13 +47,13 @@ pub struct CallCounter(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMa
 
 impl CallCounter {
     pub fn snapshot(&self) -> std::collections::BTreeMap<String, usize> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
     pub fn total(&self) -> usize {
-        self.0.lock().unwrap().values().sum()
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
     }
     pub fn reset(&self) {
-        self.0.lock().unwrap().clear();
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 }
 
@@ -71,7 +71,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
             let key = format!("{}:{}", m.service().to_ascii_lowercase(), m.name());
-            *self.0.lock().unwrap().entry(key).or_default() += 1;
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
         }
         Ok(())
     }
@@ -104,7 +104,7 @@ impl HttpConnector for BoundedConnector {
         let (inner, permits) = (self.inner.clone(), self.permits.clone());
         HttpConnectorFuture::new(async move {
             // Held until the answer's headers are in; the semaphore is never closed.
-            let _permit = permits.acquire_owned().await.expect("the semaphore is open");
+            let _permit = permits.acquire_owned().await.expect("nothing closes the semaphore");
             // The attempt's clock starts with its turn: time spent waiting
             // for a turn under `max_requests` is not the endpoint's fault.
             let limit = answer_timeout(&request);
@@ -1068,5 +1068,90 @@ resources:
         for k in Kind::ALL {
             assert_eq!(found.contains(&k), !k.is_lookup(), "{k}");
         }
+    }
+
+    /// A request part the SDK will not build is refused, naming the call.
+    #[test]
+    fn an_unbuilt_request_is_refused_naming_its_call() {
+        let unbuilt = aws_sdk_iam::types::Tag::builder().key("team").build().expect_err("no value");
+        let e = build_failed("iam:TagRole", unbuilt);
+        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::Rejected, "iam:TagRole"));
+        assert!(e.message.starts_with("could not build the request") && e.message.contains("value"), "{}", e.message);
+    }
+
+    /// A lock poisoned by a thread that panicked while holding it still
+    /// counts: the counter never panics in turn.
+    #[test]
+    fn the_call_counter_survives_a_poisoned_lock() {
+        let counter = CallCounter::default();
+        counter.0.lock().unwrap_or_else(PoisonError::into_inner).insert("ecr:DescribeRepositories".into(), 2);
+        let held = counter.clone();
+        let poisoner = std::thread::spawn(move || {
+            let _guard = held.0.lock().unwrap_or_else(PoisonError::into_inner);
+            panic!("poisons the lock");
+        });
+        assert!(poisoner.join().is_err());
+        assert!(counter.0.is_poisoned());
+        assert_eq!(counter.total(), 2);
+        assert_eq!(counter.snapshot().get("ecr:DescribeRepositories"), Some(&2));
+        counter.reset();
+        assert_eq!(counter.total(), 0);
+    }
+
+    /// A role's inline policy listed twice (a listing paged while it
+    /// changed) is read once, the file's or not, and the read answers.
+    #[tokio::test]
+    async fn an_inline_policy_listed_twice_is_read_once() {
+        let text = r#"
+stack: s
+resources:
+  app:
+    kind: iam/role
+    assumed_by:
+      services: [ecs-tasks.amazonaws.com]
+    inline_policies:
+      deploy:
+        statements:
+          - actions: [logs:PutLogEvents]
+            resources: ["*"]
+"#;
+        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
+        let stack = loaded.stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        let t = crate::plan::target(&stack, "app", &Default::default(), &state).0;
+        // {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}
+        let doc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C\
+                   %22Action%22%3A%22logs%3APutLogEvents%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
+        let script = Scripted::default();
+        script
+            .answer_raw(
+                "GetRole",
+                200,
+                "<GetRoleResponse><GetRoleResult><Role><Path>/</Path><RoleName>s-app</RoleName>\
+                 <RoleId>AROAEXAMPLE</RoleId><Arn>arn:aws:iam::123456789012:role/s-app</Arn>\
+                 <CreateDate>2024-01-01T00:00:00Z</CreateDate></Role></GetRoleResult></GetRoleResponse>",
+            )
+            .answer_raw(
+                "ListRolePolicies",
+                200,
+                "<ListRolePoliciesResponse><ListRolePoliciesResult><PolicyNames>\
+                 <member>deploy</member><member>deploy</member><member>extra</member><member>extra</member>\
+                 </PolicyNames><IsTruncated>false</IsTruncated></ListRolePoliciesResult></ListRolePoliciesResponse>",
+            )
+            .answer_raw(
+                "GetRolePolicy",
+                200,
+                &format!(
+                    "<GetRolePolicyResponse><GetRolePolicyResult><RoleName>s-app</RoleName>\
+                     <PolicyName>deploy</PolicyName><PolicyDocument>{doc}</PolicyDocument>\
+                     </GetRolePolicyResult></GetRolePolicyResponse>"
+                ),
+            );
+        let p = scripted_provider(&script);
+        let live = p.read(&t).await.expect("read").expect("the role exists");
+        let inline = live.fields["inline_policies"].as_object().expect("inline policies");
+        assert_eq!(inline.keys().collect::<Vec<_>>(), ["deploy", "extra"]);
+        let calls = script.calls.lock().unwrap().clone();
+        assert_eq!(calls.iter().filter(|c| *c == "GetRolePolicy").count(), 2, "{calls:?}");
     }
 }

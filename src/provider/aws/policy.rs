@@ -41,7 +41,7 @@ fn statement_json(s: &Statement) -> Value {
         m.insert("Resource".into(), json!(s.resources));
     }
     if !s.conditions.is_empty() {
-        m.insert("Condition".into(), serde_json::to_value(&s.conditions).expect("conditions serialize"));
+        m.insert("Condition".into(), serde_json::to_value(&s.conditions).expect("plain data, string keys: infallible"));
     }
     Value::Object(m)
 }
@@ -202,9 +202,10 @@ pub(crate) fn project_document(live: PolicyDocument, spec: Option<&PolicyDocumen
         if slots[i].is_some() {
             continue;
         }
-        let want = serde_json::to_value(s).expect("statements serialize");
+        let want = serde_json::to_value(s).expect("plain data, string keys: infallible");
         let same = |l: &Statement| {
-            let got = serde_json::to_value(project_statement(l.clone(), s)).expect("statements serialize");
+            let got =
+                serde_json::to_value(project_statement(l.clone(), s)).expect("plain data, string keys: infallible");
             crate::plan::matches(&want, &got, "statements")
         };
         if let Some(j) = pool.iter().position(|l| l.as_ref().is_some_and(same)) {

@@ -60,6 +60,12 @@ const TRANSIENT: &[&str] = &[
     "ServerException",
 ];
 
+/// A request part the SDK would not build (a required field left unset):
+/// the call is refused before anything is sent.
+pub(crate) fn build_failed(operation: &str, e: aws_smithy_types::error::operation::BuildError) -> ProviderError {
+    ProviderError::new(ErrorKind::Rejected, operation, format!("could not build the request: {e}"))
+}
+
 /// A provider error from an SDK error: which call, AWS's code and message.
 /// Never includes request parameters, so nothing secret can leak.
 pub(crate) fn sdk_err<E>(operation: &str, e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> ProviderError

@@ -725,13 +725,16 @@ fn record(
             }
             let r = stack.resource(&op.resource);
             // What the file says now, with every reference known: AWS matches it.
-            // Sensitive environment values are recorded as hashes only.
+            // Sensitive values are recorded as hashes only.
             let applied = r.map(|r| {
                 let (t, _) = plan::target(stack, &op.resource, known, state);
                 let mut f = desired_fields(&t.spec, t.name.as_deref());
-                if let Some(sensitive) = r.spec.as_dyn().sensitive() {
-                    crate::secret::hash_fields(&mut f, &sensitive, &stack.name, &op.resource);
-                }
+                crate::secret::hash_fields(
+                    &mut f,
+                    &|k, v| r.spec.as_dyn().secret_leaves(k, v),
+                    &stack.name,
+                    &op.resource,
+                );
                 f
             });
             let mut deposed = state.resources.get(&op.resource).map(|e| e.deposed.clone()).unwrap_or_default();

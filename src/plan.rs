@@ -198,26 +198,32 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     (t, unknown)
 }
 
-/// Lists compared in order; every other list is a set.
-const ORDERED: [&str; 3] = ["command", "entry_point", "statements"];
-
-/// Whether `live` has every value `desired` sets.
+/// Whether `live` has every value `desired` sets. A list under a key that
+/// any kind orders ([`crate::kinds::KindSpec::ORDERED_LISTS`]) is compared
+/// in order, every other list as a set: for code that compares without a
+/// kind at hand; [`diff`] asks the resource's own kind.
 pub fn matches(desired: &Value, live: &Value, key: &str) -> bool {
+    compare(desired, live, key, &|k| Kind::ALL.iter().any(|kind| kind.facts().ordered_lists.contains(&k)))
+}
+
+/// Whether `live` has every value `desired` sets; lists under a key
+/// `ordered` accepts are compared in order, every other list as a set.
+fn compare(desired: &Value, live: &Value, key: &str, ordered: &dyn Fn(&str) -> bool) -> bool {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, dv)| match l.get(k) {
-            Some(lv) => matches(dv, lv, k),
+            Some(lv) => compare(dv, lv, k, ordered),
             None => dv.is_null() || dv == &Value::Bool(false) || dv.as_array().is_some_and(Vec::is_empty),
         }),
         (Value::Array(d), Value::Array(l)) => {
             if d.len() != l.len() {
                 return false;
             }
-            if ORDERED.contains(&key) {
-                return d.iter().zip(l).all(|(a, b)| matches(a, b, key));
+            if ordered(key) {
+                return d.iter().zip(l).all(|(a, b)| compare(a, b, key, ordered));
             }
             let mut used = vec![false; l.len()];
             d.iter().all(|dv| {
-                let found = l.iter().enumerate().find(|(i, lv)| !used[*i] && matches(dv, lv, key));
+                let found = l.iter().enumerate().find(|(i, lv)| !used[*i] && compare(dv, lv, key, ordered));
                 match found {
                     Some((i, _)) => {
                         used[i] = true;
@@ -262,6 +268,8 @@ pub fn diff(
     applied: Option<&Fields>,
 ) -> Vec<FieldDiff> {
     let force_new = kind.replace_fields();
+    let ordered = |k: &str| kind.facts().ordered_lists.contains(&k);
+    let matches = |d: &Value, l: &Value, k: &str| compare(d, l, k, &ordered);
     let mut out = Vec::new();
     for (k, d) in desired {
         let before = live.fields.get(k).cloned();
@@ -450,10 +458,9 @@ pub fn plan(
                 // Sensitive values are recorded as hashes: the ones that still
                 // match the file compare as the file's values.
                 let applied = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.applied.as_ref());
-                let sensitive = r.spec.as_dyn().sensitive();
-                let unhashed = applied
-                    .filter(|_| sensitive.is_some())
-                    .map(|a| crate::secret::unhash_fields(a, &desired, &stack.name, logical));
+                let leaves = |f: &str, v: &Value| r.spec.as_dyn().secret_leaves(f, v);
+                let unhashed =
+                    applied.map(|a| crate::secret::unhash_fields(a, &desired, &leaves, &stack.name, logical));
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
                 if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
                     // An earlier run's wait for it was interrupted: wait again.
@@ -535,9 +542,7 @@ pub fn plan(
                 }
             }
         }
-        if let Some(sensitive) = r.spec.as_dyn().sensitive() {
-            mask_sensitive(&mut ch.diffs, &sensitive);
-        }
+        mask_sensitive(&mut ch.diffs, &|f, v| r.spec.as_dyn().secret_leaves(f, v));
         // Credentials anywhere else (a command line, a health check).
         for d in &mut ch.diffs {
             d.before.iter_mut().chain(d.after.iter_mut()).for_each(crate::secret::redact_value);
@@ -667,17 +672,18 @@ fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p:
     }
 }
 
-/// Shows sensitive environment values as `(sensitive)` in before and after,
-/// and names the ones that change. The plan never holds them: everything
-/// that prints it (text, JSON, apply) shows it as it is.
-pub fn mask_sensitive(diffs: &mut [FieldDiff], sensitive: &crate::secret::Sensitive) {
-    for d in diffs.iter_mut().filter(|d| d.field == "containers") {
+/// Shows sensitive values (the kind's [`crate::secret::Leaf`]s) as
+/// `(sensitive)` in before and after, and names the ones that change. The
+/// plan never holds them: everything that prints it (text, JSON, apply)
+/// shows it as it is.
+pub fn mask_sensitive(diffs: &mut [FieldDiff], leaves: crate::secret::Leaves<'_>) {
+    for d in diffs.iter_mut() {
         // A new resource's values are all new: nothing to name.
         if d.before.is_some() && !d.after_unknown {
-            d.sensitive_changed = crate::secret::changed(d.before.as_ref(), d.after.as_ref(), sensitive);
+            d.sensitive_changed = crate::secret::changed(&d.field, d.before.as_ref(), d.after.as_ref(), leaves);
         }
         for v in [d.before.as_mut(), d.after.as_mut()].into_iter().flatten() {
-            crate::secret::mask_containers(v, sensitive);
+            crate::secret::mask(&d.field, v, leaves);
         }
     }
 }
@@ -868,8 +874,29 @@ mod tests {
     #[test]
     fn lists_are_sets_unless_ordered() {
         assert!(matches(&json!(["a", "b"]), &json!(["b", "a"]), "subnets"));
-        assert!(!matches(&json!(["a", "b"]), &json!(["b", "a"]), "command"));
         assert!(!matches(&json!(["a"]), &json!(["a", "b"]), "subnets"));
+        let mut ordering = Kind::ALL.into_iter().filter(|k| !k.facts().ordered_lists.is_empty()).peekable();
+        assert!(ordering.peek().is_some(), "some kind orders a list");
+        for kind in ordering {
+            for key in kind.facts().ordered_lists {
+                assert!(!matches(&json!(["a", "b"]), &json!(["b", "a"]), key), "{kind}: {key}");
+                // The resource's own kind says which of its lists are ordered.
+                let fields = |v: Value| -> Fields { [(key.to_string(), v)].into_iter().collect() };
+                let live = Live {
+                    id: "x".into(),
+                    fields: fields(json!(["b", "a"])),
+                    attrs: Default::default(),
+                    tags: Default::default(),
+                    uid: None,
+                };
+                let tags = crate::model::common::Tags::default();
+                let d = diff(kind, &fields(json!(["a", "b"])), &BTreeSet::new(), &live, &tags, None);
+                assert_eq!(d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(), [*key], "{kind}");
+                let other = Kind::ALL.into_iter().find(|k| !k.facts().ordered_lists.contains(key)).expect("a kind");
+                let d = diff(other, &fields(json!(["a", "b"])), &BTreeSet::new(), &live, &tags, None);
+                assert!(d.iter().all(|d| d.field != *key), "{other} does not order {key}");
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! (`sensitive: [NAME]` on the container), when its name says so
 //! (`…PASSWORD…`, `…TOKEN…`), or when its value looks like a credential: an
 //! AWS access key id, a 40-character secret key next to one, or a URL with a
-//! password. Then:
+//! password. Which values may be secrets, and where, the kind says
+//! ([`crate::kinds::KindSpec::secret_leaves`] in its fields,
+//! [`crate::kinds::KindSpec::SECRETS_IN_FILE`] in the file's text); this
+//! module masks, names and hashes them by path. Then:
 //! - diagnostics show the file with such values (and any value of a
 //!   container's `secrets:` that is not an ARN) masked (miette prints the
 //!   lines around a label, so a warning about one line would show its
@@ -22,6 +25,7 @@
 //! apply to the next so an unchanged secret is not a change. Names do both
 //! without another field in the record.
 
+use crate::kinds::{Kind, SecretPlace};
 use crate::provider::Fields;
 use crate::yaml::{Node, NodeKind};
 use serde_json::Value;
@@ -195,65 +199,77 @@ pub fn flagged<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)> + Clone
     out
 }
 
-/// Sensitive environment entries: container name → entry names.
-pub type Sensitive = BTreeMap<String, BTreeSet<String>>;
-
-/// The sensitive entry names of one container object of the `containers`
-/// field: what the file says for that container, and what looks secret.
-fn container_sensitive(c: &serde_json::Map<String, Value>, sensitive: &Sensitive) -> BTreeSet<String> {
-    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-    let mut set = sensitive.get(name).cloned().unwrap_or_default();
-    if let Some(env) = c.get("environment").and_then(Value::as_object) {
-        let entries: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))).collect();
-        set.extend(flagged(entries.iter().copied()).into_keys());
-    }
-    set
+/// A value of a resource's fields that may hold a secret, as its kind
+/// finds it ([`crate::kinds::KindSpec::secret_leaves`]): an environment
+/// entry of a container, for instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    /// Where it is: the field, then the object keys and list indexes down
+    /// to the value.
+    pub at: Vec<String>,
+    /// What plans call it: the same wherever a list holds it, so that the
+    /// file's value and AWS's compare by it.
+    pub name: String,
+    /// What its recorded hash is salted with besides the stack and the
+    /// resource: the same from one apply to the next.
+    pub salt: String,
+    /// Whether it is never shown or stored as it is.
+    pub sensitive: bool,
 }
 
-/// Replaces sensitive environment values in a `containers` field with
-/// [`MASK`].
-pub fn mask_containers(v: &mut Value, sensitive: &Sensitive) {
-    let Some(list) = v.as_array_mut() else { return };
-    for c in list {
-        let Some(obj) = c.as_object_mut() else { continue };
-        let set = container_sensitive(obj, sensitive);
-        if let Some(env) = obj.get_mut("environment").and_then(Value::as_object_mut) {
-            for (k, val) in env.iter_mut() {
-                if set.contains(k) {
-                    *val = Value::String(MASK.into());
-                }
-            }
+/// The [`Leaf`]s of one field's value (the field's name, its value): what a
+/// resource's kind finds in it.
+pub type Leaves<'a> = &'a dyn Fn(&str, &Value) -> Vec<Leaf>;
+
+/// The value at `at` (object keys and list indexes) under `v`.
+fn get<'a>(mut v: &'a Value, at: &[String]) -> Option<&'a Value> {
+    for step in at {
+        v = match v {
+            Value::Object(m) => m.get(step)?,
+            Value::Array(items) => items.get(step.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// The value at `at` (object keys and list indexes) under `v`, to change.
+fn get_mut<'a>(mut v: &'a mut Value, at: &[String]) -> Option<&'a mut Value> {
+    for step in at {
+        v = match v {
+            Value::Object(m) => m.get_mut(step)?,
+            Value::Array(items) => items.get_mut(step.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Replaces the sensitive values of field `field`'s value `v` with [`MASK`].
+pub fn mask(field: &str, v: &mut Value, leaves: Leaves<'_>) {
+    for l in leaves(field, v).into_iter().filter(|l| l.sensitive) {
+        if let Some(x) = get_mut(v, &l.at[1..]) {
+            *x = Value::String(MASK.into());
         }
     }
 }
 
-fn env_of<'a>(containers: Option<&'a Value>, name: &str) -> Option<&'a serde_json::Map<String, Value>> {
-    containers?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))?
-        .get("environment")?
-        .as_object()
-}
-
-/// The sensitive entries whose value differs between two `containers`
-/// values, as `containers.<container>.environment.<NAME>`.
-pub fn changed(before: Option<&Value>, after: Option<&Value>, sensitive: &Sensitive) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    for side in [before, after].into_iter().flatten() {
-        for c in side.as_array().into_iter().flatten() {
-            let Some(obj) = c.as_object() else { continue };
-            let name = obj.get("name").and_then(Value::as_str).unwrap_or("");
-            for k in container_sensitive(obj, sensitive) {
-                let b = env_of(before, name).and_then(|e| e.get(&k));
-                let a = env_of(after, name).and_then(|e| e.get(&k));
-                if b != a {
-                    out.insert(format!("containers.{name}.environment.{k}"));
-                }
-            }
+/// The names of the sensitive values that differ between two values of
+/// field `field`; a value is sensitive if either side finds it so.
+pub fn changed(field: &str, before: Option<&Value>, after: Option<&Value>, leaves: Leaves<'_>) -> Vec<String> {
+    let side = |v: Option<&Value>| {
+        let found = v.map(|v| leaves(field, v)).unwrap_or_default();
+        let mut values: BTreeMap<String, Option<Value>> = BTreeMap::new();
+        for l in &found {
+            values.entry(l.name.clone()).or_insert_with(|| v.and_then(|v| get(v, &l.at[1..])).cloned());
         }
-    }
-    out.into_iter().collect()
+        let sensitive: BTreeSet<String> = found.into_iter().filter(|l| l.sensitive).map(|l| l.name).collect();
+        (values, sensitive)
+    };
+    let (b, b_sensitive) = side(before);
+    let (a, a_sensitive) = side(after);
+    let value = |m: &BTreeMap<String, Option<Value>>, n: &str| m.get(n).cloned().flatten();
+    b_sensitive.union(&a_sensitive).filter(|n| value(&b, n) != value(&a, n)).cloned().collect()
 }
 
 /// `sha256:<hex>` of a value with its salt.
@@ -270,22 +286,17 @@ pub fn hash(salt: &str, value: &str) -> String {
     out
 }
 
-fn salt(stack: &str, logical: &str, container: &str, entry: &str) -> String {
-    format!("moor/{stack}/{logical}/{container}/{entry}")
+fn salt(stack: &str, logical: &str, leaf: &str) -> String {
+    format!("moor/{stack}/{logical}/{leaf}")
 }
 
-/// The fields to record for a task definition, with each sensitive
-/// environment value replaced by its hash.
-pub fn hash_fields(fields: &mut Fields, sensitive: &Sensitive, stack: &str, logical: &str) {
-    let Some(list) = fields.get_mut("containers").and_then(Value::as_array_mut) else { return };
-    for c in list {
-        let Some(obj) = c.as_object_mut() else { continue };
-        let set = container_sensitive(obj, sensitive);
-        let name = obj.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-        if let Some(env) = obj.get_mut("environment").and_then(Value::as_object_mut) {
-            for (k, val) in env.iter_mut() {
-                if let (true, Some(s)) = (set.contains(k), val.as_str()) {
-                    *val = Value::String(hash(&salt(stack, logical, &name, k), s));
+/// The fields to record, with each sensitive value replaced by its hash.
+pub fn hash_fields(fields: &mut Fields, leaves: Leaves<'_>, stack: &str, logical: &str) {
+    for (field, v) in fields.iter_mut() {
+        for l in leaves(field, v).into_iter().filter(|l| l.sensitive) {
+            if let Some(x) = get_mut(v, &l.at[1..]) {
+                if let Some(s) = x.as_str() {
+                    *x = Value::String(hash(&salt(stack, logical, &l.salt), s));
                 }
             }
         }
@@ -295,19 +306,21 @@ pub fn hash_fields(fields: &mut Fields, sensitive: &Sensitive, stack: &str, logi
 /// The recorded fields with each hashed value that equals the file's value
 /// put back as that value, so that comparing them with the file finds only
 /// real changes. A hash that does not match stays, and so differs.
-pub fn unhash_fields(recorded: &Fields, desired: &Fields, stack: &str, logical: &str) -> Fields {
+pub fn unhash_fields(recorded: &Fields, desired: &Fields, leaves: Leaves<'_>, stack: &str, logical: &str) -> Fields {
     let mut out = recorded.clone();
-    let Some(list) = out.get_mut("containers").and_then(Value::as_array_mut) else { return out };
-    for c in list {
-        let Some(obj) = c.as_object_mut() else { continue };
-        let name = obj.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-        let Some(want) = env_of(desired.get("containers"), &name) else { continue };
-        if let Some(env) = obj.get_mut("environment").and_then(Value::as_object_mut) {
-            for (k, val) in env.iter_mut() {
-                let (Some(h), Some(plain)) = (val.as_str(), want.get(k).and_then(Value::as_str)) else { continue };
-                if h.starts_with("sha256:") && hash(&salt(stack, logical, &name, k), plain) == h {
-                    *val = Value::String(plain.to_string());
-                }
+    for (field, v) in out.iter_mut() {
+        let Some(want) = desired.get(field) else { continue };
+        let mut plain: BTreeMap<String, &str> = BTreeMap::new();
+        for l in leaves(field, want) {
+            if let Some(s) = get(want, &l.at[1..]).and_then(Value::as_str) {
+                plain.entry(l.name).or_insert(s);
+            }
+        }
+        for l in leaves(field, v) {
+            let Some(x) = get_mut(v, &l.at[1..]) else { continue };
+            let (Some(h), Some(p)) = (x.as_str(), plain.get(&l.name)) else { continue };
+            if h.starts_with("sha256:") && hash(&salt(stack, logical, &l.salt), p) == h {
+                *x = Value::String(p.to_string());
             }
         }
     }
@@ -404,48 +417,84 @@ fn tree_ranges(root: &Node, out: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// The nodes at `at` under `n`: keys of mappings, and `*` for every item
+/// of a list.
+fn nodes_at<'a>(n: &'a Node, at: &[&str], out: &mut Vec<&'a Node>) {
+    match at.split_first() {
+        None => out.push(n),
+        Some((&"*", rest)) => {
+            if let NodeKind::Seq(items) = &n.kind {
+                items.iter().for_each(|i| nodes_at(i, rest, out));
+            }
+        }
+        Some((key, rest)) => {
+            if let Some(c) = n.get(key) {
+                nodes_at(c, rest, out);
+            }
+        }
+    }
+}
+
+/// The ranges of the secrets every resource holds at the places kinds name
+/// ([`SecretPlace`]); the names of the variables that fill one go to `vars`.
+/// Every resource is searched at every kind's places: one whose `kind:` is
+/// wrong or missing still has its secrets masked.
 fn env_ranges(resources: &[(Node, Node)], out: &mut Vec<(usize, usize)>, vars: &mut BTreeSet<String>) {
+    let places: Vec<SecretPlace> = Kind::ALL.iter().flat_map(|k| k.facts().secrets_in_file.iter().copied()).collect();
     for (_, r) in resources {
-        let Some(NodeKind::Seq(containers)) = r.get("containers").map(|c| &c.kind) else { continue };
-        for c in containers {
-            // `secrets:` takes ARNs; anything else there is likely the secret itself.
-            for (_, v) in c.get("secrets").and_then(Node::as_map).unwrap_or_default() {
-                if scalar(v).is_some_and(|s| !s.starts_with("arn:") && !s.contains("${")) {
-                    out.push((v.span.start, v.span.end));
-                }
-            }
-            // `NAME=value` where a mapping belongs (docker compose's form):
-            // a type error, whose value may be a secret.
-            match c.get("environment").map(|e| &e.kind) {
-                Some(NodeKind::Scalar(..)) => {
-                    // Matched just above.
-                    let e = c.get("environment").expect("matched");
-                    out.push((e.span.start, e.span.end));
-                }
-                Some(NodeKind::Seq(items)) => {
-                    out.extend(items.iter().filter(|i| scalar(i).is_some()).map(|i| (i.span.start, i.span.end)));
-                }
-                _ => {}
-            }
-            let Some(env) = c.get("environment").and_then(Node::as_map) else { continue };
-            let marked: BTreeSet<&str> = match c.get("sensitive").map(|s| &s.kind) {
-                Some(NodeKind::Seq(items)) => items.iter().filter_map(scalar).collect(),
-                _ => BTreeSet::new(),
-            };
-            let pairs: Vec<(&str, &str)> =
-                env.iter().filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or("")))).collect();
-            let flagged = flagged(pairs.iter().copied());
-            for (k, v) in env {
-                let Some(k) = scalar(k) else { continue };
-                if marked.contains(k) || flagged.contains_key(k) {
-                    out.push((v.span.start, v.span.end));
-                    let mut rest = scalar(v).unwrap_or("");
-                    while let Some(i) = rest.find("${var.") {
-                        rest = &rest[i + 6..];
-                        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-                        vars.insert(rest[..end].to_string());
+        for place in &places {
+            match *place {
+                SecretPlace::Arns { at } => {
+                    let mut maps = Vec::new();
+                    nodes_at(r, at, &mut maps);
+                    for (_, v) in maps.into_iter().filter_map(Node::as_map).flatten() {
+                        if scalar(v).is_some_and(|s| !s.starts_with("arn:") && !s.contains("${")) {
+                            out.push((v.span.start, v.span.end));
+                        }
                     }
                 }
+                SecretPlace::Entries { at, marked } => {
+                    let Some((key, parent)) = at.split_last() else { continue };
+                    let mut parents = Vec::new();
+                    nodes_at(r, parent, &mut parents);
+                    for c in parents {
+                        entry_ranges(c, key, marked, out, vars);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The secrets of the mapping under `key` of `c`, whose names marked
+/// sensitive are listed under `marked`.
+fn entry_ranges(c: &Node, key: &str, marked: &str, out: &mut Vec<(usize, usize)>, vars: &mut BTreeSet<String>) {
+    // `NAME=value` where a mapping belongs (docker compose's form):
+    // a type error, whose value may be a secret.
+    match c.get(key) {
+        Some(e @ Node { kind: NodeKind::Scalar(..), .. }) => out.push((e.span.start, e.span.end)),
+        Some(Node { kind: NodeKind::Seq(items), .. }) => {
+            out.extend(items.iter().filter(|i| scalar(i).is_some()).map(|i| (i.span.start, i.span.end)));
+        }
+        _ => {}
+    }
+    let Some(env) = c.get(key).and_then(Node::as_map) else { return };
+    let marked: BTreeSet<&str> = match c.get(marked).map(|s| &s.kind) {
+        Some(NodeKind::Seq(items)) => items.iter().filter_map(scalar).collect(),
+        _ => BTreeSet::new(),
+    };
+    let pairs: Vec<(&str, &str)> =
+        env.iter().filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or("")))).collect();
+    let flagged = flagged(pairs.iter().copied());
+    for (k, v) in env {
+        let Some(k) = scalar(k) else { continue };
+        if marked.contains(k) || flagged.contains_key(k) {
+            out.push((v.span.start, v.span.end));
+            let mut rest = scalar(v).unwrap_or("");
+            while let Some(i) = rest.find("${var.") {
+                rest = &rest[i + 6..];
+                let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                vars.insert(rest[..end].to_string());
             }
         }
     }
@@ -507,43 +556,69 @@ mod tests {
         assert!(flagged([("CHECKSUM", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")]).is_empty());
     }
 
-    fn containers(db: &str) -> Value {
-        json!([{ "name": "web", "environment": { "DB": db, "MODE": "prod", "URL": "https://u:p@h" } }])
+    /// A made-up kind: field `vault` is a list of `{ id, values: {K: V} }`,
+    /// and a value is sensitive when its key starts with `S` or it looks
+    /// like a credential.
+    fn vault_leaves(field: &str, v: &Value) -> Vec<Leaf> {
+        let mut out = Vec::new();
+        if field != "vault" {
+            return out;
+        }
+        for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+            let id = item.get("id").and_then(Value::as_str).unwrap_or("");
+            for (k, val) in item.get("values").and_then(Value::as_object).into_iter().flatten() {
+                out.push(Leaf {
+                    at: vec![field.into(), i.to_string(), "values".into(), k.clone()],
+                    name: format!("vault.{id}.{k}"),
+                    salt: format!("{id}/{k}"),
+                    sensitive: k.starts_with('S') || secret_value(val.as_str().unwrap_or("")).is_some(),
+                });
+            }
+        }
+        out
+    }
+
+    fn vault(s: &str) -> Value {
+        json!([{ "id": "a", "values": { "SK": s, "MODE": "prod", "URL": "https://u:p@h" } }])
     }
 
     #[test]
-    fn masking_hides_marked_and_flagged_values_only() {
-        let mut s = Sensitive::new();
-        s.insert("web".into(), ["DB".to_string()].into());
-        let mut v = containers("plain-secret");
-        mask_containers(&mut v, &s);
-        assert_eq!(v, json!([{ "name": "web", "environment": { "DB": MASK, "MODE": "prod", "URL": MASK } }]));
+    fn masking_hides_the_sensitive_leaves_only() {
+        let mut v = vault("plain-secret");
+        mask("vault", &mut v, &vault_leaves);
+        assert_eq!(v, json!([{ "id": "a", "values": { "SK": MASK, "MODE": "prod", "URL": MASK } }]));
+        let mut other = vault("plain-secret");
+        mask("other", &mut other, &vault_leaves);
+        assert_eq!(other, vault("plain-secret"), "another field holds no leaves");
     }
 
     #[test]
     fn a_changed_sensitive_value_is_named_without_its_value() {
-        let mut s = Sensitive::new();
-        s.insert("web".into(), ["DB".to_string()].into());
-        let (a, b) = (containers("one"), containers("two"));
-        assert_eq!(changed(Some(&a), Some(&b), &s), ["containers.web.environment.DB"]);
-        assert!(changed(Some(&a), Some(&a), &s).is_empty());
-        assert_eq!(changed(None, Some(&a), &s).len(), 2, "created: both sensitive entries are new");
+        let (a, b) = (vault("one"), vault("two"));
+        assert_eq!(changed("vault", Some(&a), Some(&b), &vault_leaves), ["vault.a.SK"]);
+        assert!(changed("vault", Some(&a), Some(&a), &vault_leaves).is_empty());
+        assert_eq!(changed("vault", None, Some(&a), &vault_leaves).len(), 2, "created: both sensitive values are new");
+        // Compared by name, wherever the list holds them.
+        let moved =
+            json!([{ "id": "z" }, { "id": "a", "values": { "SK": "one", "MODE": "prod", "URL": "https://u:p@h" } }]);
+        assert!(changed("vault", Some(&a), Some(&moved), &vault_leaves).is_empty());
+        // Sensitive on one side only (a credential that is no longer one) still counts.
+        let plain = json!([{ "id": "a", "values": { "SK": "one", "MODE": "prod", "URL": "https://h" } }]);
+        assert_eq!(changed("vault", Some(&a), Some(&plain), &vault_leaves), ["vault.a.URL"]);
     }
 
     #[test]
     fn recorded_hashes_compare_equal_only_to_the_same_value() {
-        let mut s = Sensitive::new();
-        s.insert("web".into(), ["DB".to_string()].into());
-        let desired: Fields = [("containers".to_string(), containers("one"))].into_iter().collect();
+        let desired: Fields = [("vault".to_string(), vault("one"))].into_iter().collect();
         let mut rec = desired.clone();
-        hash_fields(&mut rec, &s, "st", "task");
+        hash_fields(&mut rec, &vault_leaves, "st", "task");
         let text = serde_json::to_string(&rec).unwrap();
         assert!(!text.contains("\"one\"") && !text.contains("u:p@h"), "{text}");
-        assert!(text.contains("sha256:"));
-        assert_eq!(unhash_fields(&rec, &desired, "st", "task"), desired, "unchanged: equal again");
-        let other: Fields = [("containers".to_string(), containers("two"))].into_iter().collect();
-        assert_ne!(unhash_fields(&rec, &other, "st", "task"), other, "changed: still differs");
+        assert!(text.contains(&hash("moor/st/task/a/SK", "one")), "salted with stack, resource and the leaf's salt");
+        assert_eq!(unhash_fields(&rec, &desired, &vault_leaves, "st", "task"), desired, "unchanged: equal again");
+        let other: Fields = [("vault".to_string(), vault("two"))].into_iter().collect();
+        assert_ne!(unhash_fields(&rec, &other, &vault_leaves, "st", "task"), other, "changed: still differs");
         // The salt keeps equal values in other stacks apart.
-        assert_ne!(hash(&salt("a", "t", "c", "K"), "v"), hash(&salt("b", "t", "c", "K"), "v"));
+        assert_ne!(hash(&salt("a", "t", "c/K"), "v"), hash(&salt("b", "t", "c/K"), "v"));
     }
 }

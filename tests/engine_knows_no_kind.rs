@@ -106,3 +106,110 @@ fn engine_files_name_no_kind() {
         hits.join("\n")
     );
 }
+
+/// Field names that belong to one kind (a task definition's containers and
+/// their environment, a policy's statements, a family): the engine asks the
+/// kind about them and never spells them.
+const KIND_FIELDS: [&str; 5] = ["containers", "environment", "entry_point", "statements", "family"];
+
+/// The string literals of Rust source, each with its line number (of its
+/// opening quote) and its text. Comments and character literals are skipped.
+fn literals(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let (mut i, mut line) = (0, 1);
+    while i < b.len() {
+        match b[i] {
+            b'\n' => line += 1,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            // '"' and '\"' are characters, not the start of a string.
+            b'\'' if b[i + 1..].starts_with(b"\"'") => i += 2,
+            b'\'' if b[i + 1..].starts_with(b"\\\"'") => i += 3,
+            b'r' if b[i + 1..].starts_with(b"#\"") || b[i + 1..].starts_with(b"\"") => {
+                let hashes = b[i + 1..].iter().take_while(|c| **c == b'#').count();
+                let start = i + 1 + hashes + 1;
+                let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                let end =
+                    b[start..].windows(close.len()).position(|w| w == close.as_slice()).map_or(b.len(), |e| start + e);
+                out.push((line, String::from_utf8_lossy(&b[start..end]).into_owned()));
+                line += b[start..end].iter().filter(|c| **c == b'\n').count();
+                i = end + close.len();
+                continue;
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let end = j.min(b.len());
+                out.push((line, String::from_utf8_lossy(&b[start..end]).into_owned()));
+                line += b[start..end].iter().filter(|c| **c == b'\n').count();
+                i = end + 1;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The kind's field names that the string literals of `text` spell, as
+/// whole words, with their line numbers.
+fn spells_a_kind_field(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (line, lit) in literals(text) {
+        for f in KIND_FIELDS {
+            if occurs(&lit, f, true) {
+                out.push((line, format!("field name `{f}` in \"{lit}\"")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_check_catches_a_kind_field_in_a_string() {
+    for text in [
+        r#"let Some(list) = fields.get_mut("containers") else { return };"#,
+        r#"out.insert(format!("containers.{name}.environment.{k}"));"#,
+        "const ORDERED: [&str; 3] = [\"command\", \"entry_point\", \"statements\"];",
+        "let s = \"a multi-line\n string about family\";",
+        r##"let s = r#"the "statements" of it"#;"##,
+    ] {
+        assert!(!spells_a_kind_field(text).is_empty(), "not caught: {text}");
+    }
+    for text in [
+        "// the \"containers\" of a task definition are in its module",
+        "let containers = familyname(\"statements_x\", 'a');",
+        "if matches!(*b, b'\"' | b'\\'') { x(\"ok\") }",
+        "let t = \"x\"; // \"environment\"",
+        r#"let s = "\"quoted\" containers_x";"#,
+    ] {
+        assert_eq!(spells_a_kind_field(text), Vec::<(usize, String)>::new(), "caught by mistake: {text}");
+    }
+    assert_eq!(spells_a_kind_field("let a = 1;\nlet b = \"x\n\";\nlet c = \"family\";")[0].0, 4);
+}
+
+#[test]
+fn engine_files_spell_no_kind_field() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut hits = Vec::new();
+    for file in ENGINE {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for (line, what) in spells_a_kind_field(&text) {
+            hits.push(format!("{file}:{line}: {what}"));
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "the engine spells a kind's field names; ask the kind (KindSpec) instead:\n{}",
+        hits.join("\n")
+    );
+}

@@ -159,6 +159,13 @@ pub trait KindSpec:
     /// `task_definition`): a version registered but never recorded is left
     /// alone while a resource of the stack runs it.
     const RUNS_VERSION: Option<&'static str> = None;
+    /// The keys, anywhere in its fields, of lists whose order matters (a
+    /// container's command, a policy's statements): compared item by item.
+    /// Every other list is compared as a set.
+    const ORDERED_LISTS: &'static [&'static str] = &[];
+    /// Where its resources hold secrets in the stack file, so that
+    /// diagnostics mask them even in a file that does not load.
+    const SECRETS_IN_FILE: &'static [SecretPlace] = &[];
 
     /// The kind's rules, run on what loaded; errors go to `c`.
     fn validate(&self, _c: &mut Checker) {}
@@ -197,10 +204,14 @@ pub trait KindSpec:
         false
     }
 
-    /// Values that are never shown or stored as they are (sensitive
-    /// environment entries); `None` for kinds that hold none.
-    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
-        None
+    /// The values of field `field` (its value `value`, as the file or AWS
+    /// has it) that may hold secrets (a container's environment entries),
+    /// each saying whether it is sensitive. Plans show the sensitive ones
+    /// as `(sensitive)` and name those that change, the record keeps their
+    /// hashes, and a recorded hash compares equal to the file's value at a
+    /// leaf of the same name. None for kinds that hold no secrets.
+    fn secret_leaves(&self, _field: &str, _value: &serde_json::Value) -> Vec<crate::secret::Leaf> {
+        Vec::new()
     }
 
     /// Removes from its desired fields what only moor reads and AWS never
@@ -309,6 +320,24 @@ pub struct Facts {
     pub deploys: bool,
     pub contents: Option<Contents>,
     pub runs_version: Option<&'static str>,
+    pub ordered_lists: &'static [&'static str],
+    pub secrets_in_file: &'static [SecretPlace],
+}
+
+/// A place in a resource's mapping of the stack file that holds secrets
+/// (see [`KindSpec::SECRETS_IN_FILE`]). `at` is a path of keys from the
+/// resource's mapping, where `*` is every item of a list.
+#[derive(Debug, Clone, Copy)]
+pub enum SecretPlace {
+    /// A mapping of names to values (an environment): the value of each
+    /// entry flagged by [`crate::secret::flagged`], or named in the list
+    /// under the key `marked` beside the mapping, is a secret. Where a
+    /// mapping belongs, a string (`NAME=value`) or a list of strings is
+    /// masked whole.
+    Entries { at: &'static [&'static str], marked: &'static str },
+    /// A mapping whose values must be ARNs (or `${…}` references): any
+    /// other value there is likely the secret itself.
+    Arns { at: &'static [&'static str] },
 }
 
 /// What a resource holds that goes with its delete: `image`/`images` of a
@@ -337,6 +366,8 @@ impl Facts {
             deploys: S::DEPLOYS,
             contents: S::CONTENTS,
             runs_version: S::RUNS_VERSION,
+            ordered_lists: S::ORDERED_LISTS,
+            secrets_in_file: S::SECRETS_IN_FILE,
         }
     }
 }
@@ -351,7 +382,7 @@ pub trait DynSpec {
     fn retain(&self) -> bool;
     fn deletes_contents(&self) -> bool;
     fn waits_until_settled(&self) -> bool;
-    fn sensitive(&self) -> Option<crate::secret::Sensitive>;
+    fn secret_leaves(&self, field: &str, value: &serde_json::Value) -> Vec<crate::secret::Leaf>;
     fn strip_moor_only(&self, fields: &mut crate::provider::Fields);
     fn identified_by(&self) -> Vec<&str>;
     fn attaches(&self) -> Vec<&str>;
@@ -386,8 +417,8 @@ impl<S: KindSpec> DynSpec for S {
     fn waits_until_settled(&self) -> bool {
         KindSpec::waits_until_settled(self)
     }
-    fn sensitive(&self) -> Option<crate::secret::Sensitive> {
-        KindSpec::sensitive(self)
+    fn secret_leaves(&self, field: &str, value: &serde_json::Value) -> Vec<crate::secret::Leaf> {
+        KindSpec::secret_leaves(self, field, value)
     }
     fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
         KindSpec::strip_moor_only(self, fields)

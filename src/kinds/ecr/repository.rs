@@ -147,6 +147,8 @@ impl KindSpec for Repository {
     const NAMING: Option<Naming> = Some(Naming { max: 256, separator: '/', lowercase: true, no_underscore: false });
     const REPLACE_ON: &'static [&'static str] = &["name", "encryption"];
     const DELETE_RANK: u8 = 5;
+    /// The statements of its repository policy, in the order the file gives them.
+    const ORDERED_LISTS: &'static [&'static str] = &["statements"];
     const CONTENTS: Option<Contents> = Some(Contents { one: "image", many: "images", empty_field: "empty_on_delete" });
 
     fn given_name(&self) -> Option<&str> {

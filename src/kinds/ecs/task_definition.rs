@@ -1,12 +1,13 @@
 //! `ecs/task_definition`.
 
 use super::*;
-use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule};
+use crate::kinds::{path, Attr, Kind, KindSpec, Naming, RefRule, SecretPlace};
 use crate::model::check::{alnum_hyphen_underscore, Checker, NameRule};
 use crate::model::common::{Size, Tags};
-use crate::secret::Sensitive;
+use crate::secret::Leaf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An ECS task definition. Every change registers a new revision.
@@ -377,6 +378,14 @@ impl KindSpec for TaskDefinition {
     const NAME_FIELD: &'static str = "family";
     const DELETE_RANK: u8 = 1;
     const VERSIONED: bool = true;
+    /// A container's command and entry point, and its health check's command.
+    const ORDERED_LISTS: &'static [&'static str] = &["command", "entry_point"];
+    /// A container's `secrets:` take ARNs; its `environment` entries are
+    /// secrets when flagged or listed in its `sensitive`.
+    const SECRETS_IN_FILE: &'static [SecretPlace] = &[
+        SecretPlace::Arns { at: &["containers", "*", "secrets"] },
+        SecretPlace::Entries { at: &["containers", "*", "environment"], marked: "sensitive" },
+    ];
 
     fn given_name(&self) -> Option<&str> {
         self.family.as_deref()
@@ -390,8 +399,34 @@ impl KindSpec for TaskDefinition {
         self.check(c)
     }
 
-    fn sensitive(&self) -> Option<Sensitive> {
-        Some(sensitive_env(self))
+    /// Every environment entry of every container in `containers`, named
+    /// `containers.<container>.environment.<NAME>` and salted with the
+    /// container's and the entry's names; sensitive when the file marks or
+    /// flags it for that container, or its value (on either side) looks
+    /// like a credential.
+    fn secret_leaves(&self, field: &str, value: &Value) -> Vec<Leaf> {
+        let mut out = Vec::new();
+        if field != "containers" {
+            return out;
+        }
+        let sensitive = sensitive_env(self);
+        for (i, c) in value.as_array().into_iter().flatten().enumerate() {
+            let Some(obj) = c.as_object() else { continue };
+            let name = obj.get("name").and_then(Value::as_str).unwrap_or("");
+            let Some(env) = obj.get("environment").and_then(Value::as_object) else { continue };
+            let mut set = sensitive.get(name).cloned().unwrap_or_default();
+            let entries: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))).collect();
+            set.extend(crate::secret::flagged(entries.iter().copied()).into_keys());
+            for k in env.keys() {
+                out.push(Leaf {
+                    at: vec![field.to_string(), i.to_string(), "environment".into(), k.clone()],
+                    name: format!("containers.{name}.environment.{k}"),
+                    salt: format!("{name}/{k}"),
+                    sensitive: set.contains(k),
+                });
+            }
+        }
+        out
     }
 
     /// Which environment entries are sensitive is moor's business, not AWS's.
@@ -416,6 +451,9 @@ impl KindSpec for TaskDefinition {
     }
 }
 
+/// Sensitive environment entries: container name → entry names.
+pub type Sensitive = BTreeMap<String, BTreeSet<String>>;
+
 /// The sensitive entries of a task definition: marked, or flagged.
 pub fn sensitive_env(td: &TaskDefinition) -> Sensitive {
     let mut out = Sensitive::new();
@@ -438,9 +476,62 @@ mod tests {
         let text = "stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    containers:\n      - name: web\n        image: nginx\n        sensitive: [PLAIN]\n        environment:\n          PLAIN: x\n          DB_PASSWORD: y\n          MODE: prod\n      - name: side\n        image: nginx\n        environment:\n          MODE: prod\n";
         let l = crate::load::load_str("t.yaml", text, &Default::default());
         let stack = l.stack.expect("loads");
-        let s = stack.resources[0].spec.as_dyn().sensitive().expect("a task definition holds sensitive values");
+        let crate::kinds::Spec::EcsTaskDefinition(td) = &stack.resources[0].spec else { panic!("a task definition") };
+        let s = sensitive_env(td);
         let web: BTreeSet<String> = ["DB_PASSWORD".to_string(), "PLAIN".to_string()].into();
         assert_eq!(s, Sensitive::from([("web".to_string(), web)]), "no entry for a container without any");
+    }
+
+    fn task(marked: &str) -> TaskDefinition {
+        let text = format!("stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    containers:\n      - name: web\n        image: nginx\n        sensitive: [{marked}]\n        environment:\n          DB: x\n          MODE: prod\n          URL: https://u:p@h\n");
+        let stack = crate::load::load_str("t.yaml", &text, &Default::default()).stack.expect("loads");
+        let crate::kinds::Spec::EcsTaskDefinition(td) = &stack.resources[0].spec else { panic!("a task definition") };
+        td.clone()
+    }
+
+    fn containers(db: &str) -> Value {
+        serde_json::json!([{ "name": "web", "environment": { "DB": db, "MODE": "prod", "URL": "https://u:p@h" } }])
+    }
+
+    #[test]
+    fn the_engine_masks_names_and_hashes_the_marked_and_flagged_entries() {
+        let td = task("DB");
+        let leaves = |f: &str, v: &Value| td.secret_leaves(f, v);
+        let mut v = containers("plain-secret");
+        crate::secret::mask("containers", &mut v, &leaves);
+        let m = crate::secret::MASK;
+        assert_eq!(v, serde_json::json!([{ "name": "web", "environment": { "DB": m, "MODE": "prod", "URL": m } }]));
+        let (a, b) = (containers("one"), containers("two"));
+        assert_eq!(
+            crate::secret::changed("containers", Some(&a), Some(&b), &leaves),
+            ["containers.web.environment.DB"]
+        );
+        assert!(td.secret_leaves("family", &a).is_empty(), "only containers hold secrets");
+        let desired: crate::provider::Fields = [("containers".to_string(), a.clone())].into_iter().collect();
+        let mut rec = desired.clone();
+        crate::secret::hash_fields(&mut rec, &leaves, "st", "task");
+        // The salt is the one records have always used: stack, resource, container, entry.
+        let db = crate::secret::hash("moor/st/task/web/DB", "one");
+        assert_eq!(rec["containers"][0]["environment"]["DB"], Value::String(db));
+        assert!(rec["containers"][0]["environment"]["URL"].as_str().is_some_and(|u| u.starts_with("sha256:")));
+        assert_eq!(crate::secret::unhash_fields(&rec, &desired, &leaves, "st", "task"), desired);
+        // Unmarked, DB is plain.
+        let td = task("URL");
+        let mut v = containers("plain-secret");
+        crate::secret::mask("containers", &mut v, &|f, v| td.secret_leaves(f, v));
+        assert_eq!(v["environment"], Value::Null);
+        assert_eq!(v[0]["environment"]["DB"], "plain-secret");
+    }
+
+    #[test]
+    fn source_masking_finds_the_places_in_every_resource_whatever_its_kind() {
+        let text = "stack: s\nresources:\n  t:\n    kind: ecs/task_defintion\n    containers:\n      - name: web\n        secrets: { K: raw-secret-value, A: \"arn:aws:ssm:r:1:parameter/p\" }\n        environment: { DB_PASSWORD: hunter22, MODE: prod }\n  u:\n    containers:\n      - environment: API_TOKEN=token-value\n      - environment: [\"KEY=list-value\"]\n";
+        let root = crate::yaml::parse(text, crate::yaml::Limits::default()).unwrap();
+        let (m, _) = crate::secret::mask_source(text, Some(&root)).expect("secrets to mask");
+        for v in ["raw-secret-value", "hunter22", "token-value", "list-value"] {
+            assert!(!m.contains(v), "{v}: {m}");
+        }
+        assert!(m.contains("arn:aws:ssm:r:1:parameter/p") && m.contains("MODE: prod"), "{m}");
     }
 
     #[test]

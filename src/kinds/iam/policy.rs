@@ -42,6 +42,8 @@ impl KindSpec for Policy {
     const NAMING: Option<Naming> = Some(Naming { max: 128, ..Naming::NAMED });
     const REPLACE_ON: &'static [&'static str] = &["name", "path", "description"];
     const DELETE_RANK: u8 = 4;
+    /// The statements of its document, in the order the file gives them.
+    const ORDERED_LISTS: &'static [&'static str] = &["statements"];
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()

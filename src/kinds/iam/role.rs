@@ -73,6 +73,8 @@ impl KindSpec for Role {
     const NAMING: Option<Naming> = Some(Naming { max: 64, ..Naming::NAMED });
     const REPLACE_ON: &'static [&'static str] = &["name", "path"];
     const DELETE_RANK: u8 = 3;
+    /// The statements of its inline policies, in the order the file gives them.
+    const ORDERED_LISTS: &'static [&'static str] = &["statements"];
 
     fn given_name(&self) -> Option<&str> {
         self.name.as_deref()

@@ -443,67 +443,10 @@ mod tests {
         assert_eq!(got, ["/a", "/b"]);
     }
 
-    /// Answers CloudWatch Logs calls from a script (by operation, in order;
-    /// the last answer repeats) and notes each call with its body: how AWS
-    /// answers what the emulator does not do (AssociateKmsKey).
-    /// Answers (status, body) by operation.
-    type Answers = HashMap<String, Vec<(u16, String)>>;
-
-    #[derive(Debug, Clone, Default)]
-    struct Script {
-        answers: std::sync::Arc<std::sync::Mutex<Answers>>,
-        calls: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
-    }
-
-    impl Script {
-        fn answer(&self, op: &str, status: u16, body: Value) -> &Self {
-            self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
-            self
-        }
-        fn calls(&self) -> Vec<(String, Value)> {
-            self.calls.lock().unwrap().clone()
-        }
-        fn ops(&self) -> Vec<String> {
-            self.calls().into_iter().map(|(op, _)| op).collect()
-        }
-    }
-
-    use aws_smithy_runtime_api::client::http::{
-        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-    };
-    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-
-    impl HttpConnector for Script {
-        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-            let op = request.headers().get("x-amz-target").unwrap_or_default().rsplit('.').next().unwrap().to_string();
-            let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
-            self.calls.lock().unwrap().push((op.clone(), body));
-            let mut answers = self.answers.lock().unwrap();
-            let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
-            let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
-            let mut response = HttpResponse::new(status.try_into().unwrap(), body.into());
-            response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
-            HttpConnectorFuture::ready(Ok(response))
-        }
-    }
-
-    impl HttpClient for Script {
-        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
-            SharedHttpConnector::new(self.clone())
-        }
-    }
+    use super::super::tests::{test_config, Scripted as Script};
 
     fn scripted(script: &Script) -> AwsProvider {
-        let config = aws_config::SdkConfig::builder()
-            .http_client(script.clone())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
-                aws_sdk_ecr::config::Credentials::for_tests(),
-            ))
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        AwsProvider::from_config(&config, "us-east-1".into(), Default::default())
+        AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default())
     }
 
     const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -536,7 +479,7 @@ mod tests {
         let before = live_of(&SdkGroup::builder().log_group_name("/ecs/s/app").log_group_arn(ARN).build(), Tags::new());
         let live = update(&p, &t, spec(&t).unwrap(), &before, &["kms_key".into()]).await.expect("associated");
         assert_eq!(live.fields["kms_key"], json!(KEY));
-        let calls = script.calls();
+        let calls = script.requests();
         assert_eq!(calls[0].0, "AssociateKmsKey");
         assert_eq!(calls[0].1, json!({"logGroupName": "/ecs/s/app", "kmsKeyId": KEY}));
 
@@ -577,7 +520,7 @@ mod tests {
         let p = scripted(&script);
         let t = target(&format!("    retention_days: 30\n    kms_key: {KEY}\n    tags: {{ app: web }}\n"));
         let live = create(&p, &t, spec(&t).unwrap()).await.expect("created");
-        let calls = script.calls();
+        let calls = script.requests();
         let create_body = &calls.iter().find(|(op, _)| op == "CreateLogGroup").unwrap().1;
         assert_eq!(create_body["logGroupName"], "/ecs/s/app");
         assert_eq!(create_body["kmsKeyId"], KEY);
@@ -618,7 +561,7 @@ mod tests {
             force: false,
         };
         delete(&p, &d).await.expect("gone is deleted");
-        assert_eq!(script.calls().last().unwrap().1, json!({"logGroupName": "/ecs/s/app"}));
+        assert_eq!(script.requests().last().unwrap().1, json!({"logGroupName": "/ecs/s/app"}));
     }
 
     #[tokio::test]

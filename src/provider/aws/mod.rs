@@ -466,7 +466,7 @@ mod tests {
     }
 
     /// A configuration with this HTTP client and test credentials.
-    fn test_config(client: impl HttpClient + 'static) -> aws_config::SdkConfig {
+    pub(super) fn test_config(client: impl HttpClient + 'static) -> aws_config::SdkConfig {
         aws_config::SdkConfig::builder()
             .http_client(client)
             .region(aws_config::Region::new("us-east-1"))
@@ -592,11 +592,12 @@ mod tests {
     }
 
     /// Answers (status, body) by operation, in order; the last one repeats.
-    type Answers = std::collections::HashMap<String, Vec<(u16, String)>>;
+    pub(super) type Answers = std::collections::HashMap<String, Vec<(u16, String)>>;
 
-    /// Answers ECS calls from a script, by operation, and notes the calls.
+    /// Answers AWS calls from a script, by operation, and notes the calls:
+    /// how AWS answers what the emulator does not do.
     #[derive(Debug, Clone, Default)]
-    struct Scripted {
+    pub(super) struct Scripted {
         answers: Arc<std::sync::Mutex<Answers>>,
         calls: Arc<std::sync::Mutex<Vec<String>>>,
         /// Each request's body, in order.
@@ -604,7 +605,7 @@ mod tests {
     }
 
     impl Scripted {
-        fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {
+        pub(super) fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {
             self.answer_raw(op, status, &body.to_string())
         }
 
@@ -612,6 +613,18 @@ mod tests {
         fn answer_raw(&self, op: &str, status: u16, body: &str) -> &Self {
             self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
             self
+        }
+
+        /// The operations called, in order.
+        pub(super) fn ops(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        /// The operations called with their JSON bodies (`null` for others).
+        pub(super) fn requests(&self) -> Vec<(String, serde_json::Value)> {
+            let bodies = self.bodies.lock().unwrap().clone();
+            let parsed = bodies.iter().map(|b| serde_json::from_str(b).unwrap_or(serde_json::Value::Null));
+            self.ops().into_iter().zip(parsed).collect()
         }
     }
 

@@ -341,7 +341,12 @@ fn a_failed_apply_prints_each_failure_and_each_skip_once() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(proxy.fired("ecr:CreateRepository", "500") > 0, "{}\n{err}", proxy.counts());
     assert_eq!(lines_with(&err, "repo (ecr/repository):"), 1, "the failure once:\n{err}");
-    assert!(err.contains("InternalFailure") || err.contains("500"), "what AWS answered:\n{err}");
+    // What AWS answered; or, when the SDK's backoff between the retried
+    // 500s outlasts the call's deadline (a busy machine), that deadline.
+    assert!(
+        err.contains("InternalFailure") || err.contains("500") || err.contains("no answer from AWS within"),
+        "what AWS answered:\n{err}"
+    );
     assert_eq!(lines_with(&err, "skipped cluster"), 1, "the skip once:\n{err}");
     assert_eq!(lines_with(&err, "Apply failed:"), 1, "{err}");
     assert!(err.contains("1 failed, 1 skipped"), "{err}");

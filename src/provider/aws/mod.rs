@@ -662,20 +662,26 @@ mod tests {
         AwsProvider::from_config(&config, "us-east-1".into(), opts)
     }
 
-    fn service_target() -> Target {
-        let text = r#"
+    /// A stack of one service `app` in a fixed cluster, with `desired` tasks.
+    fn service_stack(desired: u32) -> crate::model::Stack {
+        let text = format!(
+            "
 stack: s
 resources:
   app:
     kind: ecs/service
     cluster: arn:aws:ecs:us-east-1:123456789012:cluster/c
     task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/t:1
-    desired_count: 0
+    desired_count: {desired}
     network:
       subnets: [subnet-1]
-"#;
-        let loaded = crate::load::load_str("s.yaml", text, &Default::default());
-        let stack = loaded.stack.expect("a stack");
+"
+        );
+        crate::load::load_str("s.yaml", &text, &Default::default()).stack.expect("a stack")
+    }
+
+    fn service_target() -> Target {
+        let stack = service_stack(0);
         let state = crate::state::State::new("s", None);
         crate::plan::target(&stack, "app", &Default::default(), &state).0
     }
@@ -924,18 +930,7 @@ resources:
 
     #[tokio::test]
     async fn a_rolled_back_deployment_stays_failed_until_a_deployment_settles() {
-        let text = r#"
-stack: s
-resources:
-  app:
-    kind: ecs/service
-    cluster: arn:aws:ecs:us-east-1:123456789012:cluster/c
-    task_definition: arn:aws:ecs:us-east-1:123456789012:task-definition/t:1
-    desired_count: 2
-    network:
-      subnets: [subnet-1]
-"#;
-        let stack = crate::load::load_str("s.yaml", text, &Default::default()).stack.expect("a stack");
+        let stack = service_stack(2);
         let mut state = crate::state::State::new("s", None);
         state.resources.insert(
             "app".into(),

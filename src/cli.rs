@@ -107,11 +107,94 @@ pub enum Command {
         name: Option<String>,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = ".moor")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArg,
     },
     /// Print the JSON Schema of stack files.
     Schema,
+    /// Work on state records and their locks: unlock, migrate, show.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Remove a stack's lock left by a run that died, if its id is ID.
+    Unlock {
+        /// The lock id the refused run printed.
+        id: String,
+        /// The stack file; or --stack NAME.
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        stack: Option<String>,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Copy a stack's record from one backend to another, under both locks.
+    Migrate {
+        /// Where the record is now: a directory or s3://bucket/prefix.
+        #[arg(long)]
+        from: String,
+        /// Where it goes: a directory or s3://bucket/prefix.
+        #[arg(long)]
+        to: String,
+        /// The stack file; or --stack NAME.
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        stack: Option<String>,
+        /// Replace a different record at the destination.
+        #[arg(long, env = "MOOR_FORCE")]
+        force: bool,
+        /// Delete the source record once the copy reads back the same.
+        #[arg(long, env = "MOOR_REMOVE_SOURCE")]
+        remove_source: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// AWS region of the state bucket(s).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Print a stack's state record as JSON.
+    Show {
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        stack: Option<String>,
+        #[command(flatten)]
+        state: StateArg,
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+/// Where the state record is.
+#[derive(Args, Debug, Default)]
+pub struct StateArg {
+    /// Where the state record lives: a directory (default `.moor`) or
+    /// `s3://bucket/prefix`; beats the stack file's `state:`.
+    #[arg(long = "state", visible_alias = "state-dir", env = "MOOR_STATE", value_name = "LOCATION")]
+    pub state: Option<String>,
+}
+
+/// How a run takes the stack's lock.
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// How long to wait for a lock another run holds: `0` (fail at once), `90s`, `10m`.
+    #[arg(long, env = "MOOR_LOCK_TIMEOUT", default_value = "0", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// An S3 lock not refreshed for longer than this is taken over, with a warning.
+    #[arg(long, env = "MOOR_LOCK_STALE_AFTER", default_value = "15m", value_parser = parse_duration)]
+    pub lock_stale_after: std::time::Duration,
+}
+
+impl LockArgs {
+    fn options(&self) -> crate::backend::LockOptions {
+        crate::backend::LockOptions { timeout: self.lock_timeout, stale_after: self.lock_stale_after }
+    }
 }
 
 /// Options of the commands that reach AWS.
@@ -119,9 +202,10 @@ pub enum Command {
 pub struct RunArgs {
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Where the state record lives.
-    #[arg(long, default_value = ".moor")]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// How many resources are worked on at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
@@ -154,7 +238,8 @@ impl RunArgs {
     fn options(&self, color: bool, auto_approve: bool) -> crate::run::RunOptions {
         crate::run::RunOptions {
             load: self.vars.options(),
-            state_dir: self.state_dir.clone(),
+            state: self.state.state.clone(),
+            lock: self.lock.options(),
             parallelism: self.parallelism.into(),
             max_requests: self.max_requests.into(),
             wait_timeout: self.wait_timeout,
@@ -243,10 +328,12 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
         }
-        Command::Outputs { file, stack, name, json, state_dir } => {
+        Command::State { command } => state_command(command, color),
+        Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
                 vars: VarArgs::default(),
-                state_dir,
+                state,
+                lock: LockArgs::default(),
                 parallelism: 1,
                 max_requests: 64,
                 wait_timeout: std::time::Duration::ZERO,
@@ -259,6 +346,52 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
                 name.as_deref(),
                 &run.options(color, false),
             )
+        }
+    }
+}
+
+impl Default for LockArgs {
+    fn default() -> Self {
+        let d = crate::backend::LockOptions::default();
+        LockArgs { lock_timeout: d.timeout, lock_stale_after: d.stale_after }
+    }
+}
+
+/// The options of a `moor state` command.
+fn state_options(state: Option<String>, region: Option<String>, lock: LockArgs, color: bool) -> crate::run::RunOptions {
+    let run = RunArgs {
+        vars: VarArgs { region, ..VarArgs::default() },
+        state: StateArg { state },
+        lock,
+        parallelism: 1,
+        max_requests: 64,
+        wait_timeout: std::time::Duration::ZERO,
+        force: false,
+    };
+    run.options(color, false)
+}
+
+fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
+    match command {
+        StateCommand::Unlock { id, file, stack, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::run::state_unlock_cmd(&id, file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::Show { file, stack, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::run::state_show_cmd(file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => {
+            let o = state_options(None, region, lock, color);
+            let m = crate::run::Migrate {
+                from: &from,
+                to: &to,
+                file: file.as_deref(),
+                stack: stack.as_deref(),
+                force,
+                remove_source,
+            };
+            crate::run::state_migrate_cmd(&m, &o)
         }
     }
 }

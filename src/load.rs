@@ -543,6 +543,7 @@ impl Loader<'_> {
             resources,
             outputs,
             refs,
+            state: None,
             file: self.file.clone(),
             depends_on_spans,
             index: HashMap::new(),

@@ -272,6 +272,11 @@ pub struct LockInfo {
     /// When it was taken (RFC 3339).
     pub since: String,
     pub command: String,
+    /// How many times its holder refreshed it: every refresh writes a new
+    /// body, so its ETag changes, and a takeover based on what was read
+    /// before a refresh is refused.
+    #[serde(default)]
+    pub refreshes: u64,
 }
 
 impl LockInfo {
@@ -283,6 +288,7 @@ impl LockInfo {
             pid: std::process::id(),
             since: rfc3339(crate::state::unix_now()),
             command: crate::state::command_line(),
+            refreshes: 0,
         }
     }
 
@@ -562,7 +568,7 @@ impl S3Backend {
         let key = self.lock_key(stack);
         let etag = Arc::new(tokio::sync::Mutex::new(etag));
         let lost = Arc::new((AtomicBool::new(false), tokio::sync::Notify::new()));
-        let body = serde_json::to_vec(&info).unwrap_or_default();
+        let mut info_now = info.clone();
         // Refreshed well within the staleness, and at least every 30 s.
         let every = (opts.stale_after / 3).clamp(Duration::from_millis(200), Duration::from_secs(30));
         let refresher = {
@@ -575,13 +581,15 @@ impl S3Backend {
                     tokio::time::sleep(every).await;
                     let mut held = etag.lock().await;
                     let Some(tag) = held.clone() else { return };
+                    info_now.refreshes += 1;
+                    let body = serde_json::to_vec(&info_now).unwrap_or_default();
                     let sent = client
                         .put_object()
                         .bucket(&bucket)
                         .key(&key)
                         .content_type("application/json")
                         .if_match(tag)
-                        .body(ByteStream::from(body.clone()))
+                        .body(ByteStream::from(body))
                         .send()
                         .await;
                     match sent {

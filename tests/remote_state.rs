@@ -397,3 +397,75 @@ fn migrate_local_to_s3_and_back() {
     let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", "other"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// The holder refreshes its lock object while it runs (so a lock in use
+/// never looks stale), learns when the lock was taken from it, and then
+/// does not remove the new holder's lock when it releases.
+#[test]
+fn a_held_lock_is_refreshed_and_its_holder_learns_when_it_was_taken() {
+    if support::skip_emulator() {
+        return;
+    }
+    rt().block_on(async {
+        let c = client(None).await;
+        let key = "refresh/r.state.json.lock";
+        let _ = c.delete_object().bucket(BUCKET).key(key).send().await;
+        let backend =
+            Backend::S3(S3Backend::from_client(client(None).await, BUCKET, KeyRule::Prefix("refresh".into())));
+        // Refreshed every 200 ms at this staleness.
+        let opts = LockOptions { timeout: Duration::ZERO, stale_after: Duration::from_millis(600) };
+        let (held, _) = backend.lock("r", opts, &|_| {}).await.unwrap();
+        let (_, first) = get(&c, key).await.unwrap();
+        let start = Instant::now();
+        let etag = loop {
+            let (_, now) = get(&c, key).await.unwrap();
+            if now != first {
+                break now;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the lock object was never refreshed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Another run takes it over (as after a takeover of a stale lock).
+        c.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .if_match(&etag)
+            .body(b"{\"id\":\"other\",\"who\":\"x@y\",\"pid\":1,\"since\":\"-\",\"command\":\"moor\"}".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), held.lost()).await.expect("the holder learns it lost the lock");
+        held.release().await;
+        let (body, _) = get(&c, key).await.expect("the new holder's lock stays");
+        assert!(body.contains("\"other\""), "{body}");
+    });
+}
+
+/// `--lock-timeout` on the local backend: without it a locked stack fails
+/// at once; with it the run waits for the lock and then proceeds.
+#[test]
+fn lock_timeout_waits_for_a_local_lock() {
+    if support::skip_emulator() {
+        return;
+    }
+    let d = support::workdir("rs-local-wait", &stack("rs-local-wait", false));
+    let local = moor::state::LocalBackend::new(d.join("here"));
+    let (lock, _) = local.lock("rs-local-wait").unwrap();
+    let apply = ["apply", "stack.yaml", "--auto-approve", "--state-dir", "here"];
+    let o = moor(&d, &apply);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("is locked by") && text(&o).contains("moor state unlock"), "{}", text(&o));
+    let mut waiting = moor_cmd(&d, &apply, None)
+        .env("MOOR_LOCK_TIMEOUT", "5m")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(waiting.try_wait().unwrap().is_none(), "still waiting while the lock is held");
+    drop(lock);
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", "here"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

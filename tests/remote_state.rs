@@ -469,3 +469,53 @@ fn lock_timeout_waits_for_a_local_lock() {
     let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", "here"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// `state: {s3: …}` in the stack file: its mistakes are diagnostics at
+/// their field and line; a right one is the backend (key default
+/// `moor/<stack>.state.json`) unless `--state` says otherwise.
+#[test]
+fn the_stack_files_state_setting_is_checked_and_used() {
+    let load = |text: &str| moor::load::load_str("stack.yaml", text, &moor::load::LoadOptions::default());
+    let bad = load(
+        "stack: s\nregion: us-east-1\nstate:\n  s3:\n    bucket: Not_A_Bucket\n    key: /abs\n    region: mars-1\n    acl: public\nresources: {}\n",
+    );
+    let said: Vec<String> = bad.diags.iter().map(|d| format!("{} {:?}", d.message, d.labels)).collect();
+    let all = said.join("\n");
+    for (what, line) in [("not an S3 bucket name", 5), ("not an S3 object key", 6), ("acl", 8)] {
+        let d = bad.diags.iter().find(|d| d.message.contains(what)).unwrap_or_else(|| panic!("{what}: {all}"));
+        let (file, at, _) = d.location().unwrap_or_else(|| panic!("{what} has no place: {all}"));
+        assert_eq!((file.as_str(), at), ("stack.yaml", line), "{what}: {all}");
+    }
+    assert!(
+        bad.diags.iter().any(|d| d.message.contains("mars-1") || d.labels.iter().any(|l| l.text == "not a region")),
+        "{all}"
+    );
+    assert!(bad.has_errors());
+
+    let good =
+        load("stack: s\nregion: us-east-1\nstate:\n  s3: { bucket: my-bucket, region: eu-west-1 }\nresources: {}\n");
+    assert!(!good.has_errors(), "{:?}", good.diags);
+    assert_eq!(good.stack.unwrap().state.unwrap().record("s"), "s3://my-bucket/moor/s.state.json",);
+
+    if support::skip_emulator() {
+        return;
+    }
+    let name = "rs-file-state";
+    let d = support::workdir("rs-file-state", &format!("{}state:\n  s3:\n    bucket: {BUCKET}\n", stack(name, false)));
+    rt().block_on(async {
+        let c = client(None).await;
+        let o = moor(&d, &["apply", "stack.yaml", "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(get(&c, &format!("moor/{name}.state.json")).await.is_some(), "the record is where the file says");
+        assert!(!d.join(".moor").exists());
+        let o = moor(&d, &["state", "show", "stack.yaml"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let shown: State = serde_json::from_slice(&o.stdout).expect("the record as JSON");
+        assert!(shown.resources.contains_key("repo"));
+        let o = moor(&d, &["state", "show", "stack.yaml", "--state", "elsewhere"]);
+        assert_eq!(o.status.code(), Some(1), "--state beats the file: {}", text(&o));
+        assert!(text(&o).contains("no state record at elsewhere/rs-file-state.state.json"), "{}", text(&o));
+        let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    });
+}

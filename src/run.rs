@@ -553,7 +553,7 @@ fn apply_on(
         let (held, loaded) = tokio::join!(backend.lock(&stack.name, o.lock, &warn), backend.load(&stack.name));
         let (held, at_once) = held.map_err(|e| Failure::Error(e.to_string()))?;
         let loaded = if at_once { loaded } else { backend.load(&stack.name).await };
-        let outcome = apply_locked(&backend, &held, loaded, stack, &graph, destroy, early, o).await;
+        let outcome = apply_locked(&backend, &held, loaded, stack, graph, destroy, early, o).await;
         held.release().await;
         outcome
     })
@@ -566,7 +566,7 @@ async fn apply_locked(
     held: &Held,
     loaded: Result<Option<State>, StateError>,
     stack: Stack,
-    graph: &Graph,
+    graph: Graph,
     destroy: bool,
     early: Early,
     o: &RunOptions,

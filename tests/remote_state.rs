@@ -519,3 +519,67 @@ fn the_stack_files_state_setting_is_checked_and_used() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     });
 }
+
+/// Ctrl-C during an apply: the run records what it did and releases its
+/// lock object before it exits.
+#[test]
+fn an_interrupted_apply_releases_its_s3_lock() {
+    if support::skip_emulator() {
+        return;
+    }
+    let slow = FaultProxy::start_with(["--delay-ms", "150"]);
+    let name = "rs-interrupted";
+    let state = s3("interrupted");
+    let d = support::workdir("rs-interrupted", &stack(name, true));
+    rt().block_on(async {
+        let c = client(None).await;
+        let lock_key = format!("interrupted/{name}.state.json.lock");
+        let run = spawn(&d, &["apply", "stack.yaml", "--auto-approve", "--state", &state], Some(&slow.url()));
+        appears(&c, &lock_key).await;
+        let st = Command::new("kill").args(["-INT", &run.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let o = run.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+        assert!(get(&c, &lock_key).await.is_none(), "the lock was released: {}", text(&o));
+        let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", &state]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    });
+}
+
+/// A run whose lock is taken from it while it works (its refresh is
+/// refused) stops starting new work, says so, and leaves the new holder's
+/// lock alone.
+#[test]
+fn a_run_whose_lock_was_taken_stops_and_says_so() {
+    if support::skip_emulator() {
+        return;
+    }
+    let slow = FaultProxy::start_with(["--delay-ms", "300"]);
+    let name = "rs-taken";
+    let state = s3("taken");
+    let d = support::workdir("rs-taken", &stack(name, true));
+    rt().block_on(async {
+        let c = client(None).await;
+        let lock_key = format!("taken/{name}.state.json.lock");
+        // Refreshed every 333 ms at this staleness.
+        let args = ["apply", "stack.yaml", "--auto-approve", "--parallelism", "1", "--lock-stale-after", "1s"];
+        let run = spawn(&d, &[&args[..], &["--state", &state]].concat(), Some(&slow.url()));
+        appears(&c, &lock_key).await;
+        let other = b"{\"id\":\"other\",\"who\":\"x@y\",\"pid\":1,\"since\":\"-\",\"command\":\"moor\"}".to_vec();
+        c.put_object().bucket(BUCKET).key(&lock_key).body(other.into()).send().await.unwrap();
+        let o = run.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let said = text(&o);
+        assert!(
+            said.contains(&format!("the lock of stack `{name}` (s3://{BUCKET}/{lock_key}) was taken from this run")),
+            "{said}"
+        );
+        assert!(said.contains("so it stopped starting new work"), "{said}");
+        assert!(!said.contains("Apply complete"), "{said}");
+        let (body, _) = get(&c, &lock_key).await.expect("the new holder's lock stays");
+        assert!(body.contains("\"other\""), "{body}");
+        c.delete_object().bucket(BUCKET).key(&lock_key).send().await.unwrap();
+        let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", &state]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    });
+}

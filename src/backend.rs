@@ -381,6 +381,19 @@ impl S3Backend {
         }
     }
 
+    /// A failed S3 call, as AWS's code and message.
+    fn failed<E>(
+        &self,
+        key: &str,
+        call: &'static str,
+        e: aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> StateError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        StateError::Remote { location: self.url(key), call, message: sdk_text(e) }
+    }
+
     fn seen(&self, stack: &str) -> Seen {
         self.seen
             .lock()
@@ -406,8 +419,8 @@ impl S3Backend {
                 let body = o.body.collect().await.map_err(|e| self.remote(key, "GetObject", e))?;
                 Ok(Some((body.into_bytes().to_vec(), etag, modified)))
             }
-            Err(e) if status(&e) == Some(404) => Ok(None),
-            Err(e) => Err(self.remote(key, "GetObject", e)),
+            Err(e) if status(&e) == Some(404) && !no_bucket(&e) => Ok(None),
+            Err(e) => Err(self.failed(key, "GetObject", e)),
         }
     }
 
@@ -427,10 +440,11 @@ impl S3Backend {
         };
         match req.send().await {
             Ok(o) => Ok(Put::Done(o.e_tag().map(str::to_string))),
+            Err(e) if no_bucket(&e) => Err(self.failed(key, "PutObject", e)),
             Err(e) => match status(&e) {
                 Some(412) => Ok(Put::Refused),
                 Some(404 | 409) => Ok(Put::Again),
-                _ => Err(self.remote(key, "PutObject", e)),
+                _ => Err(self.failed(key, "PutObject", e)),
             },
         }
     }
@@ -439,8 +453,8 @@ impl S3Backend {
     async fn delete_if(&self, key: &str, etag: &str) -> Result<bool, StateError> {
         match self.client.delete_object().bucket(&self.bucket).key(key).if_match(etag).send().await {
             Ok(_) => Ok(true),
-            Err(e) if matches!(status(&e), Some(412 | 404 | 409)) => Ok(false),
-            Err(e) => Err(self.remote(key, "DeleteObject", e)),
+            Err(e) if matches!(status(&e), Some(412 | 404 | 409)) && !no_bucket(&e) => Ok(false),
+            Err(e) => Err(self.failed(key, "DeleteObject", e)),
         }
     }
 
@@ -612,7 +626,7 @@ impl S3Backend {
                             if !complained {
                                 eprintln!(
                                     "warning: could not refresh the lock of stack `{stack}` (s3://{bucket}/{key}): {}; trying again",
-                                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                                    sdk_text(e)
                                 );
                                 complained = true;
                             }
@@ -685,7 +699,7 @@ impl S3Lock {
                     self.bucket,
                     self.key,
                     self.id,
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    sdk_text(e),
                     self.id
                 );
             }
@@ -699,6 +713,36 @@ impl Drop for S3Lock {
             r.abort();
         }
     }
+}
+
+/// A 404 for the bucket rather than the key: a mistyped bucket is an
+/// error, never "no record".
+fn no_bucket<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("NoSuchBucket")
+}
+
+/// AWS's code and message of a failed call (never the request).
+fn sdk_text<E>(e: aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let http = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    let text = match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}{http}"),
+        (Some(c), None) => format!("{c}{http}"),
+        _ => match &e {
+            SdkError::TimeoutError(_) => "no answer from S3 in time, retries included".to_string(),
+            SdkError::ServiceError(_) | SdkError::ResponseError(_) if status.is_some() => {
+                format!("the endpoint answered{http} without an S3 error")
+            }
+            _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        },
+    };
+    crate::secret::redact(&text)
 }
 
 fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> Option<u16> {

@@ -249,6 +249,7 @@ fn a_fresh_runner_with_the_same_backend_plans_no_changes_and_deletes_what_left_t
     if support::skip_emulator() {
         return;
     }
+    rt().block_on(client(None));
     let name = "rs-fresh";
     let state = s3("fresh");
     let a = support::workdir("rs-fresh-a", &stack(name, true));
@@ -356,6 +357,7 @@ fn migrate_local_to_s3_and_back() {
     if support::skip_emulator() {
         return;
     }
+    rt().block_on(client(None));
     let name = "rs-migrate";
     let d = support::workdir("rs-migrate", &stack(name, false));
     let state = s3("migrate");
@@ -582,4 +584,24 @@ fn a_run_whose_lock_was_taken_stops_and_says_so() {
         let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve", "--state", &state]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     });
+}
+
+/// A bucket that does not exist is an error that names it, never an empty
+/// record (which would plan the stack as new) nor a lock that "changed
+/// hands".
+#[test]
+fn a_missing_bucket_is_an_error_not_an_empty_record() {
+    if support::skip_emulator() {
+        return;
+    }
+    let d = support::workdir("rs-no-bucket", &stack("rs-no-bucket", false));
+    for command in [&["plan", "stack.yaml"][..], &["apply", "stack.yaml", "--auto-approve"]] {
+        let o = moor(&d, &[command, &["--state", "s3://moor-no-such-bucket/p"]].concat());
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let said = text(&o);
+        assert!(
+            said.contains("s3://moor-no-such-bucket/p/rs-no-bucket.state.json") && said.contains("NoSuchBucket"),
+            "{said}"
+        );
+    }
 }

@@ -428,6 +428,7 @@ fn check_signal() -> Result<(), Failure> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute<P: Provider + 'static>(
     p: Arc<P>,
     stack: &Stack,

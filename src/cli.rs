@@ -2,8 +2,8 @@
 //! [`crate::run`] → exit code. This module only parses arguments.
 //!
 //! Exit codes: 0 success; 1 errors (including a stack file with mistakes);
-//! 2 is reserved for "changes present" (`plan --detailed-exitcode`), so a
-//! pipeline never mistakes a broken file for a pending change.
+//! 2 is reserved for "changes present" (`plan --detailed-exitcode`, and
+//! `drift`), so a pipeline never mistakes a broken file for a pending change.
 //! Diagnostics and progress go to stderr; stdout carries only the command's
 //! product (a graph, a schema, JSON), so it can be piped.
 //!
@@ -408,17 +408,26 @@ mod tests {
         assert!(help.contains("[env: MOOR_AUTO_APPROVE=]"), "{help}");
     }
 
-    /// Parses `args` with only `vars` set in the environment (the variables
-    /// of this test are its own: no other test reads them).
+    /// Parses `args` with `vars` and no other of moor's variables set in
+    /// the environment; the environment is put back afterwards (no other
+    /// test reads these variables).
     fn parse_with(vars: &[(&str, &str)], args: &[&str]) -> Result<Cli, clap::Error> {
-        let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();
         let _guard = ENV_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ours: Vec<String> = environment_variables().into_iter().map(|(v, ..)| v).collect();
+        let saved: Vec<(String, std::ffi::OsString)> =
+            ours.iter().filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v))).collect();
+        for k in &ours {
+            std::env::remove_var(k);
+        }
         for (k, v) in vars {
             std::env::set_var(k, v);
         }
         let parsed = Cli::try_parse_from(args);
-        for k in names {
+        for (k, _) in vars {
             std::env::remove_var(k);
+        }
+        for (k, v) in saved {
+            std::env::set_var(k, v);
         }
         parsed
     }

@@ -236,6 +236,14 @@ async fn drift_exits_2_when_aws_was_changed_out_of_band() {
     assert_eq!(plan["has_changes"], true);
     assert_eq!(plan["summary"]["change"], 1);
 
+    // The same as a pull-request comment, on stdout, chosen by the variable.
+    let o = moor_cmd(&d, &["plan", "stack.yaml"]).env("MOOR_PLAN_FORMAT", "markdown").output().expect("moor runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.starts_with("### moor plan for stack <code>kit-drift</code>"), "{md}");
+    assert!(md.contains("<code>~ repo</code>") && md.contains("```diff"), "{md}");
+    assert!(!md.contains('\x1b'), "{md}");
+
     // An error is 1, never 2.
     std::fs::write(d.join("broken.yaml"), "stack: kit-drift\nresources:\n  r:\n    kind: ecr/repositry\n").unwrap();
     let o = moor(&d, &["drift", "broken.yaml"]);

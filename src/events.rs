@@ -151,26 +151,48 @@ impl SummaryEvent {
     }
 }
 
-/// Writes events, one line each, to stdout. A reader that went away
-/// (`| head`) stops nothing.
-pub fn emit(event: &Event) {
+/// `event` as one line of JSON.
+pub fn line(event: &Event) -> String {
     // Cannot fail: every member is a string, a number, a map of strings or a JSON value.
     let mut line = serde_json::to_string(event).expect("an event is serializable");
     line.push('\n');
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());
+    line
 }
+
+/// Writes an event, one line, to stdout. A reader that went away (`| head`)
+/// stops nothing.
+pub fn emit(event: &Event) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line(event).as_bytes()).and_then(|_| out.flush());
+}
+
+/// Where [`JsonEvents`] writes its lines.
+pub type Sink = Box<dyn Write + Send>;
 
 /// The engine's reporter that streams [`Event`]s and passes every call on
 /// to `inner` (the progress on stderr).
 pub struct JsonEvents<'a> {
     pub inner: &'a dyn Reporter,
     started: Mutex<HashMap<(String, String), Instant>>,
+    /// The lines go here whole, one at a time, flushed each.
+    sink: Mutex<Sink>,
 }
 
 impl<'a> JsonEvents<'a> {
+    /// Events on stdout.
     pub fn new(inner: &'a dyn Reporter) -> Self {
-        JsonEvents { inner, started: Mutex::new(HashMap::new()) }
+        Self::to(inner, Box::new(std::io::stdout()))
+    }
+
+    /// Events written to `sink`.
+    pub fn to(inner: &'a dyn Reporter, sink: Sink) -> Self {
+        JsonEvents { inner, started: Mutex::new(HashMap::new()), sink: Mutex::new(sink) }
+    }
+
+    fn emit(&self, event: &Event) {
+        let mut sink = self.sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A reader that went away stops nothing.
+        let _ = sink.write_all(line(event).as_bytes()).and_then(|_| sink.flush());
     }
 
     fn since(&self, resource: &str, step: Step) -> u64 {
@@ -197,14 +219,14 @@ impl Reporter for JsonEvents<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert((resource.to_string(), step_name(step)), Instant::now());
         let e = step_event(resource, kind, step, 0);
-        emit(&if step == Step::Wait { Event::Waiting(e) } else { Event::Started(e) });
+        self.emit(&if step == Step::Wait { Event::Waiting(e) } else { Event::Started(e) });
         self.inner.started(resource, kind, step);
     }
 
     fn finished(&self, resource: &str, kind: Kind, step: Step, elapsed: Duration) {
         let mut e = step_event(resource, kind, step, elapsed.as_millis() as u64);
         e.message = Some(format!("{} {resource}", step.verb()));
-        emit(&Event::Done(e));
+        self.emit(&Event::Done(e));
         self.inner.finished(resource, kind, step, elapsed);
     }
 
@@ -212,14 +234,14 @@ impl Reporter for JsonEvents<'_> {
         let mut e = step_event(resource, kind, step, self.since(resource, step));
         e.message = Some(error.to_string());
         e.error = Some(step_error(error));
-        emit(&Event::Failed(e));
+        self.emit(&Event::Failed(e));
         self.inner.failed(resource, kind, step, error);
     }
 
     fn skipped_step(&self, resource: &str, kind: Kind, step: Step, because: &str) {
         let mut e = step_event(resource, kind, step, 0);
         e.message = Some(because.to_string());
-        emit(&Event::Skipped(e));
+        self.emit(&Event::Skipped(e));
         self.inner.skipped_step(resource, kind, step, because);
     }
 

@@ -340,8 +340,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))
 }
 
+/// The forms of a plan: text on stderr, JSON or markdown on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
 /// `moor plan`.
-pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunOptions) -> Outcome {
+pub fn plan_cmd(file: &Path, destroy: bool, format: PlanFormat, detailed: bool, o: &RunOptions) -> Outcome {
     let rt = runtime()?;
     let early = connect_early(&rt, o);
     let (stack, graph) = load(file, o)?;
@@ -350,10 +358,10 @@ pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunO
         let backend = LocalBackend::new(&o.state_dir);
         let state = read_state(&backend, &stack, o)?;
         let pl = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
-        if json {
-            out(&json_text(&render::plan_json(&pl))?)?;
-        } else {
-            eprint!("{}", render::plan_text(&pl, style(o), false));
+        match format {
+            PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
+            PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
+            PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
         }
         if !pl.problems.is_empty() {
             Err(Failure::Shown)
@@ -363,6 +371,18 @@ pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunO
             Ok(Success::Done)
         }
     })
+}
+
+/// `moor drift`: the plan of the file, exit 2 when live AWS differs from
+/// it (a scheduled job's signal), 0 when it matches, 1 on error.
+pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
+    let outcome = plan_cmd(file, false, format, true, o);
+    match outcome {
+        Ok(Success::Changes) => eprintln!("{} live AWS differs from {}.", style(o).yellow("Drift:"), file.display()),
+        Ok(Success::Done) => eprintln!("No drift: live AWS matches {}.", file.display()),
+        Err(_) => {}
+    }
+    outcome
 }
 
 fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
@@ -408,6 +428,7 @@ fn check_signal() -> Result<(), Failure> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute<P: Provider + 'static>(
     p: Arc<P>,
     stack: &Stack,
@@ -415,6 +436,7 @@ async fn execute<P: Provider + 'static>(
     pl: &Plan,
     state: State,
     backend: &LocalBackend,
+    json: bool,
     o: &RunOptions,
 ) -> Summary {
     let cancel = Arc::new(AtomicBool::new(crate::interrupt::is_set()));
@@ -423,19 +445,22 @@ async fn execute<P: Provider + 'static>(
         crate::interrupt::signalled().await;
         flag.store(true, Ordering::SeqCst);
     });
-    let reporter = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let progress = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let events = crate::events::JsonEvents::new(&progress);
+    let reporter: &dyn crate::apply::Reporter = if json { &events } else { &progress };
     let (summary, _state) =
-        apply(p, stack, graph, pl, state, backend, &ApplyOptions { parallelism: o.parallelism }, &reporter, cancel)
+        apply(p, stack, graph, pl, state, backend, &ApplyOptions { parallelism: o.parallelism }, reporter, cancel)
             .await;
     watcher.abort();
     summary
 }
 
-/// `moor apply` and `moor destroy`.
-pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> Outcome {
+/// `moor apply` and `moor destroy`; `json` streams their events on stdout
+/// ([`crate::events`]).
+pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, json: bool, o: &RunOptions) -> Outcome {
     let rt = runtime()?;
     on_interrupt(&rt, o.color);
-    let outcome = apply_on(&rt, file, stack_name, destroy, o);
+    let outcome = apply_on(&rt, file, stack_name, destroy, json, o);
     // A confirmation still reading the terminal is not waited for.
     rt.shutdown_background();
     outcome
@@ -475,6 +500,7 @@ fn apply_on(
     file: Option<&Path>,
     stack_name: Option<&str>,
     destroy: bool,
+    json: bool,
     o: &RunOptions,
 ) -> Outcome {
     let early = connect_early(rt, o);
@@ -509,19 +535,26 @@ fn apply_on(
         };
         let pl = planned?;
         eprint!("{}", render::plan_text(&pl, s, false));
+        if json {
+            let plan = crate::jsonplan::JsonPlan::from(&pl);
+            crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
+        }
         if !pl.problems.is_empty() {
             return Err(Failure::Message("\nNothing was changed.".into()));
         }
         if !pl.has_changes() {
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
-            let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
+            let summary = execute(p, &stack, &graph, &pl, state, &backend, json, o).await;
+            if json {
+                emit_summary(&summary, destroy, &backend, &stack.name);
+            }
             check_signal()?;
             if !summary.ok() {
                 eprint!("{}", render::summary_text(&summary, destroy, s));
                 return Err(Failure::Shown);
             }
-            if !destroy {
+            if !destroy && !json {
                 if let Ok(Some(st)) = backend.load(&stack.name) {
                     print_outputs(&st, o)?;
                 }
@@ -542,19 +575,31 @@ fn apply_on(
             Err(e) => return Err(Failure::Error(e)),
         }
         eprintln!();
-        let summary = execute(p, &stack, &graph, &pl, state, &backend, o).await;
+        let summary = execute(p, &stack, &graph, &pl, state, &backend, json, o).await;
         eprint!("{}", render::summary_text(&summary, destroy, s));
+        if json {
+            emit_summary(&summary, destroy, &backend, &stack.name);
+        }
         check_signal()?;
         if !summary.ok() {
             return Err(Failure::Shown);
         }
-        if !destroy {
+        if !destroy && !json {
             if let Ok(Some(st)) = backend.load(&stack.name) {
                 print_outputs(&st, o)?;
             }
         }
         Ok(Success::Done)
     })
+}
+
+/// The last event of `apply --json`: the summary, with the outputs recorded.
+fn emit_summary(summary: &Summary, destroy: bool, backend: &LocalBackend, stack: &str) {
+    let outputs = match backend.load(stack) {
+        Ok(Some(st)) if !destroy => st.outputs.into_iter().collect(),
+        _ => Default::default(),
+    };
+    crate::events::emit(&crate::events::Event::Summary(crate::events::SummaryEvent::new(summary, outputs)));
 }
 
 fn print_outputs(state: &State, o: &RunOptions) -> Result<(), Failure> {

@@ -101,6 +101,10 @@ pub trait Reporter: Send + Sync {
     fn finished(&self, _resource: &str, _kind: Kind, _step: Step, _elapsed: Duration) {}
     fn failed(&self, _resource: &str, _kind: Kind, _step: Step, _error: &ProviderError) {}
     fn skipped(&self, _resource: &str, _because: &str) {}
+    /// A step that will not run because `because`; by default [`Reporter::skipped`].
+    fn skipped_step(&self, resource: &str, _kind: Kind, _step: Step, because: &str) {
+        self.skipped(resource, because)
+    }
 }
 
 pub struct Quiet;
@@ -445,7 +449,7 @@ pub async fn apply<P: Provider + 'static>(
                     // Everything downstream is skipped, once, naming the cause.
                     let why = format!("{} of `{}` failed", op.step.verb().trim_end_matches(" of"), op.resource);
                     for d in order.failed(job.op) {
-                        reporter.skipped(&ops[d].resource, &why);
+                        reporter.skipped_step(&ops[d].resource, ops[d].kind, ops[d].step, &why);
                         summary.skipped.push((ops[d].resource.clone(), why.clone()));
                     }
                 }

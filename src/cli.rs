@@ -2,13 +2,18 @@
 //! [`crate::run`] → exit code. This module only parses arguments.
 //!
 //! Exit codes: 0 success; 1 errors (including a stack file with mistakes);
-//! 2 is reserved for "changes present" (`plan --detailed-exitcode`), so a
-//! pipeline never mistakes a broken file for a pending change.
+//! 2 is reserved for "changes present" (`plan --detailed-exitcode`, and
+//! `drift`), so a pipeline never mistakes a broken file for a pending change.
 //! Diagnostics and progress go to stderr; stdout carries only the command's
 //! product (a graph, a schema, JSON), so it can be piped.
+//!
+//! Every option can also be set by an environment variable (`MOOR_…`,
+//! shown in `--help`); the command line beats the environment. Switches
+//! take `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off` from it.
 
 use crate::load::LoadOptions;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +22,7 @@ use std::process::ExitCode;
 #[command(name = "moor", version, about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
 pub struct Cli {
     /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "MOOR_COLOR")]
     pub color: Color,
     #[command(subcommand)]
     pub command: Command,
@@ -39,7 +44,7 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
         /// `human` (stderr) or `json` (stdout).
-        #[arg(long, value_enum, default_value_t = Format::Human)]
+        #[arg(long, value_enum, default_value_t = Format::Human, env = "MOOR_VALIDATE_FORMAT")]
         format: Format,
     },
     /// Print the dependency graph of a stack.
@@ -47,7 +52,7 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot, env = "MOOR_GRAPH_FORMAT")]
         format: GraphFormat,
     },
     /// Show what apply would change: per resource, field by field.
@@ -55,15 +60,29 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
-        /// Print the plan as JSON on stdout.
-        #[arg(long)]
+        /// How to show the plan: `human` (stderr), `json` or `markdown`
+        /// (stdout; markdown is fit for a pull-request comment).
+        #[arg(long, value_enum, env = "MOOR_PLAN_FORMAT")]
+        format: Option<PlanFormat>,
+        /// Print the plan as JSON on stdout: `--format json`.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_DETAILED_EXITCODE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         detailed_exitcode: bool,
         /// Plan the destruction of the stack instead.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_PLAN_DESTROY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         destroy: bool,
+    },
+    /// Compare live AWS with the file: exit 0 when they match, 2 when they
+    /// differ (what differs is shown as a plan), 1 on error.
+    Drift {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// How to show what differs: `human` (stderr), `json` or `markdown` (stdout).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Human, env = "MOOR_DRIFT_FORMAT")]
+        format: PlanFormat,
     },
     /// Create, change and delete resources so that AWS matches the file.
     Apply {
@@ -71,20 +90,28 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
         /// Do not ask for confirmation (pipelines).
-        #[arg(long)]
+        #[arg(long, env = "MOOR_AUTO_APPROVE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         auto_approve: bool,
+        /// Stream one JSON event per line on stdout: the plan, each step, the summary.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
     },
     /// Delete every resource of the stack, dependents first.
     Destroy {
         /// The stack file; without it, `--stack` names a stack whose file is gone.
         file: Option<PathBuf>,
-        /// Destroy the stack of this name from its state record alone.
-        #[arg(long, conflicts_with = "file")]
+        /// Destroy the stack of this name from its state record alone
+        /// (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
         stack: Option<String>,
         #[command(flatten)]
         run: RunArgs,
-        #[arg(long)]
+        /// Do not ask for confirmation (pipelines).
+        #[arg(long, env = "MOOR_AUTO_APPROVE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         auto_approve: bool,
+        /// Stream one JSON event per line on stdout: the plan, each step, the summary.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
     },
     /// Adopt an existing resource as LOGICAL of the stack: tag it and record it.
     Import {
@@ -92,7 +119,7 @@ pub enum Command {
         /// Its physical id (an ARN, or a security group id).
         id: String,
         /// The stack file.
-        #[arg(short, long)]
+        #[arg(short, long, env = "MOOR_FILE")]
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
@@ -100,12 +127,15 @@ pub enum Command {
     /// Print the outputs recorded by the last apply.
     Outputs {
         file: Option<PathBuf>,
-        #[arg(long, conflicts_with = "file")]
+        /// The stack of this name, without its file (MOOR_STACK is used only
+        /// when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
         stack: Option<String>,
         /// Only this output, as plain text.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_OUTPUT_NAME")]
         name: Option<String>,
-        #[arg(long)]
+        /// All outputs as one JSON object.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
         #[command(flatten)]
         state: StateArg,
@@ -127,46 +157,50 @@ pub enum StateCommand {
         id: String,
         /// The stack file; or --stack NAME.
         file: Option<PathBuf>,
-        #[arg(long, conflicts_with = "file")]
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
         stack: Option<String>,
         #[command(flatten)]
         state: StateArg,
         /// AWS region of the state bucket.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
     /// Copy a stack's record from one backend to another, under both locks.
     Migrate {
         /// Where the record is now: a directory or s3://bucket/prefix.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_MIGRATE_FROM")]
         from: String,
         /// Where it goes: a directory or s3://bucket/prefix.
-        #[arg(long)]
+        #[arg(long, env = "MOOR_MIGRATE_TO")]
         to: String,
         /// The stack file; or --stack NAME.
         file: Option<PathBuf>,
-        #[arg(long, conflicts_with = "file")]
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
         stack: Option<String>,
         /// Replace a different record at the destination.
-        #[arg(long, env = "MOOR_FORCE")]
+        #[arg(long, env = "MOOR_FORCE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         force: bool,
         /// Delete the source record once the copy reads back the same.
-        #[arg(long, env = "MOOR_REMOVE_SOURCE")]
+        #[arg(long, env = "MOOR_REMOVE_SOURCE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         remove_source: bool,
         #[command(flatten)]
         lock: LockArgs,
         /// AWS region of the state bucket(s).
-        #[arg(long)]
+        #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
     /// Print a stack's state record as JSON.
     Show {
         file: Option<PathBuf>,
-        #[arg(long, conflicts_with = "file")]
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
         stack: Option<String>,
         #[command(flatten)]
         state: StateArg,
-        #[arg(long)]
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
 }
@@ -207,17 +241,17 @@ pub struct RunArgs {
     #[command(flatten)]
     pub lock: LockArgs,
     /// How many resources are worked on at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256), env = "MOOR_PARALLELISM")]
     pub parallelism: u16,
     /// Most AWS requests in flight at once, reads and writes of every
     /// service together (the SDK backs off and retries when AWS throttles).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024), env = "MOOR_MAX_REQUESTS")]
     pub max_requests: u16,
     /// Longest wait for one resource to settle: `600`, `90s`, `10m`, `1h`.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "MOOR_WAIT_TIMEOUT")]
     pub wait_timeout: std::time::Duration,
     /// Allow what loses data: replacing or deleting an ECR repository that holds images.
-    #[arg(long)]
+    #[arg(long, env = "MOOR_FORCE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub force: bool,
 }
 
@@ -252,14 +286,15 @@ impl RunArgs {
 
 #[derive(Args, Debug, Default)]
 pub struct VarArgs {
-    /// Set a variable: `--var name=value` (repeatable; beats --var-file and MOOR_VAR_name).
+    /// Set a variable: `--var name=value` (repeatable; beats --var-file and
+    /// MOOR_VAR_name, the environment's form of this option).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
     /// Read variables from a YAML file of `name: value` (repeatable; a later file wins).
-    #[arg(long = "var-file", value_name = "FILE")]
+    #[arg(long = "var-file", value_name = "FILE", env = "MOOR_VAR_FILE")]
     pub var_files: Vec<PathBuf>,
-    /// AWS region; beats the file's `region`.
-    #[arg(long)]
+    /// AWS region; beats the file's `region` (AWS_REGION does not).
+    #[arg(long, env = "MOOR_REGION")]
     pub region: Option<String>,
 }
 
@@ -282,6 +317,27 @@ pub enum Format {
     Json,
 }
 
+/// The forms of a plan.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PlanFormat {
+    /// Text on stderr.
+    Human,
+    /// The JSON plan (docs/json-plan.md) on stdout.
+    Json,
+    /// Markdown on stdout, for a pull-request comment.
+    Markdown,
+}
+
+impl From<PlanFormat> for crate::run::PlanFormat {
+    fn from(f: PlanFormat) -> Self {
+        match f {
+            PlanFormat::Human => crate::run::PlanFormat::Human,
+            PlanFormat::Json => crate::run::PlanFormat::Json,
+            PlanFormat::Markdown => crate::run::PlanFormat::Markdown,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum GraphFormat {
     Dot,
@@ -292,7 +348,11 @@ pub enum GraphFormat {
 /// Parses the arguments, runs the command, and turns its result into the
 /// exit code, in one place ([`crate::run::exit_code`]).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(e) = stack_and_file(&matches) {
+        e.exit();
+    }
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
@@ -300,6 +360,21 @@ pub fn main() -> ExitCode {
     };
     let result = dispatch(cli.command, color);
     ExitCode::from(crate::run::exit_code(result, color))
+}
+
+/// A file and `--stack` on the command line name the stack twice; a file
+/// and `MOOR_STACK` is the file (the variable serves runs without one).
+fn stack_and_file(matches: &clap::ArgMatches) -> Option<clap::Error> {
+    let (mut name, mut sub) = matches.subcommand()?;
+    if name == "state" {
+        (name, sub) = sub.subcommand()?;
+    }
+    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show")
+        && sub.get_one::<PathBuf>("file").is_some()
+        && sub.value_source("stack") == Some(clap::parser::ValueSource::CommandLine);
+    both.then(|| {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, "give the stack file or --stack NAME, not both")
+    })
 }
 
 fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
@@ -316,14 +391,17 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, json, detailed_exitcode, destroy } => {
-            crate::run::plan_cmd(&file, destroy, json, detailed_exitcode, &run.options(color, false))
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy } => {
+            // `--format` (or its variable) beats `--json`.
+            let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
+            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, &run.options(color, false))
         }
-        Command::Apply { file, run, auto_approve } => {
-            crate::run::apply_cmd(Some(&file), None, false, &run.options(color, auto_approve))
+        Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
+        Command::Apply { file, run, auto_approve, json } => {
+            crate::run::apply_cmd(Some(&file), None, false, json, &run.options(color, auto_approve))
         }
-        Command::Destroy { file, stack, run, auto_approve } => {
-            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, &run.options(color, auto_approve))
+        Command::Destroy { file, stack, run, auto_approve, json } => {
+            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &run.options(color, auto_approve))
         }
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
@@ -339,6 +417,8 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
                 wait_timeout: std::time::Duration::ZERO,
                 force: false,
             };
+            // The file beats MOOR_STACK (`stack_and_file` refused both on the command line).
+            let stack = stack.filter(|_| file.is_none());
             crate::run::outputs_cmd(
                 file.as_deref(),
                 stack.as_deref(),
@@ -372,6 +452,25 @@ fn state_options(state: Option<String>, region: Option<String>, lock: LockArgs, 
 }
 
 fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
+    // The file beats MOOR_STACK (`stack_and_file` refused both on the command line).
+    let command = match command {
+        StateCommand::Unlock { id, file, stack, state, region } => {
+            StateCommand::Unlock { stack: stack.filter(|_| file.is_none()), id, file, state, region }
+        }
+        StateCommand::Show { file, stack, state, region } => {
+            StateCommand::Show { stack: stack.filter(|_| file.is_none()), file, state, region }
+        }
+        StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => StateCommand::Migrate {
+            stack: stack.filter(|_| file.is_none()),
+            from,
+            to,
+            file,
+            force,
+            remove_source,
+            lock,
+            region,
+        },
+    };
     match command {
         StateCommand::Unlock { id, file, stack, state, region } => {
             let o = state_options(state.state, region, LockArgs::default(), color);
@@ -393,5 +492,197 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
             };
             crate::run::state_migrate_cmd(&m, &o)
         }
+    }
+}
+
+/// Every environment variable of the command line: (variable, option,
+/// commands that take it), in the order of the variable's name.
+pub fn environment_variables() -> Vec<(String, String, Vec<String>)> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut found: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for (name, sub) in commands(&cmd) {
+        for arg in sub.get_arguments() {
+            if let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) {
+                let key = (env.to_string_lossy().to_string(), format!("--{long}"));
+                found.entry(key).or_default().push(name.clone());
+            }
+        }
+    }
+    found.into_iter().map(|((env, long), cmds)| (env, long, cmds)).collect()
+}
+
+/// Every command that runs (`apply`, `state unlock`), by its name; not the
+/// groups of commands (`state`).
+fn commands(cmd: &clap::Command) -> Vec<(String, &clap::Command)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        if sub.has_subcommands() {
+            for inner in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+                out.push((format!("{} {}", sub.get_name(), inner.get_name()), inner));
+            }
+        } else {
+            out.push((sub.get_name().to_string(), sub));
+        }
+    }
+    out
+}
+
+/// The table of [`environment_variables`] in README.md, between
+/// `<!-- env:begin -->` and `<!-- env:end -->`.
+pub fn environment_table() -> String {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut all: Vec<String> = commands(&cmd).into_iter().map(|(name, _)| name).collect();
+    all.sort();
+    let mut out = String::from("| Variable | Option | Commands |\n|---|---|---|\n");
+    for (env, long, mut cmds) in environment_variables() {
+        cmds.sort();
+        let which = if cmds == all { "all".to_string() } else { cmds.join(", ") };
+        out.push_str(&format!("| `{env}` | `{long}` | {which} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Options whose environment form is not one variable: `--var` is set
+    /// by `MOOR_VAR_<name>`, one variable per stack variable.
+    const NO_VARIABLE: &[&str] = &["var"];
+
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            let long = arg.get_long().unwrap_or(id);
+            if arg.is_positional() || matches!(id, "help" | "version") || NO_VARIABLE.contains(&long) {
+                continue;
+            }
+            match arg.get_env() {
+                None => missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id))),
+                Some(env) => {
+                    let env = env.to_string_lossy();
+                    assert!(env.starts_with("MOOR_"), "{path} --{id}: {env} is not a MOOR_ variable");
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    #[test]
+    fn every_option_of_every_command_has_an_environment_variable() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "moor", &mut missing);
+        assert!(missing.is_empty(), "options without an environment variable (`env = \"MOOR_…\"`): {missing:#?}");
+        // The variables are shown in --help.
+        let help = cmd.find_subcommand_mut("apply").unwrap().render_long_help().to_string();
+        assert!(help.contains("[env: MOOR_AUTO_APPROVE=]"), "{help}");
+    }
+
+    /// Parses `args` with `vars` and no other of moor's variables set in
+    /// the environment; the environment is put back afterwards (no other
+    /// test reads these variables).
+    fn parse_with(vars: &[(&str, &str)], args: &[&str]) -> Result<Cli, clap::Error> {
+        let _guard = ENV_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ours: Vec<String> = environment_variables().into_iter().map(|(v, ..)| v).collect();
+        let saved: Vec<(String, std::ffi::OsString)> =
+            ours.iter().filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v))).collect();
+        for k in &ours {
+            std::env::remove_var(k);
+        }
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+        let parsed = Cli::try_parse_from(args);
+        for (k, _) in vars {
+            std::env::remove_var(k);
+        }
+        for (k, v) in saved {
+            std::env::set_var(k, v);
+        }
+        parsed
+    }
+
+    static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn environment_variables_set_their_options() {
+        let apply = |vars: &[(&str, &str)]| match parse_with(vars, &["moor", "apply", "s.yaml"]) {
+            Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+                (run, auto_approve, json, color)
+            }
+            other => panic!("{other:?}"),
+        };
+        let (run, auto, json, color) = apply(&[]);
+        assert!(!auto && !json && !run.force && color == Color::Auto);
+        assert_eq!((run.parallelism, run.max_requests, run.vars.region.clone()), (10, 64, None));
+        let (run, auto, json, color) = apply(&[
+            ("MOOR_AUTO_APPROVE", "true"),
+            ("MOOR_JSON", "1"),
+            ("MOOR_FORCE", "yes"),
+            ("MOOR_PARALLELISM", "3"),
+            ("MOOR_MAX_REQUESTS", "7"),
+            ("MOOR_WAIT_TIMEOUT", "2m"),
+            ("MOOR_REGION", "eu-west-3"),
+            ("MOOR_COLOR", "never"),
+            ("MOOR_STATE", "/tmp/st"),
+        ]);
+        assert!(auto && json && run.force && color == Color::Never);
+        assert_eq!((run.parallelism, run.max_requests), (3, 7));
+        assert_eq!(run.wait_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(run.vars.region.as_deref(), Some("eu-west-3"));
+        assert_eq!(run.state.state.as_deref(), Some("/tmp/st"));
+        // Switches read false from the environment too.
+        for no in ["false", "0", "no", "off"] {
+            let (run, auto, ..) = apply(&[("MOOR_AUTO_APPROVE", no), ("MOOR_FORCE", no)]);
+            assert!(!auto && !run.force, "{no}");
+        }
+        // A value that is no boolean is refused, naming the option.
+        let e = parse_with(&[("MOOR_FORCE", "maybe")], &["moor", "apply", "s.yaml"]).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        // The command line beats the environment.
+        let (run, ..) =
+            match parse_with(&[("MOOR_PARALLELISM", "3")], &["moor", "apply", "s.yaml", "--parallelism", "5"]) {
+                Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+                    (run, auto_approve, json, color)
+                }
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(run.parallelism, 5);
+    }
+
+    #[test]
+    fn plan_format_from_the_command_line_and_the_environment() {
+        let format = |vars: &[(&str, &str)], args: &[&str]| match parse_with(vars, args) {
+            Ok(Cli { command: Command::Plan { format, json, detailed_exitcode, .. }, .. }) => {
+                (format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human }), detailed_exitcode)
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(format(&[], &["moor", "plan", "s.yaml"]), (PlanFormat::Human, false));
+        assert_eq!(format(&[], &["moor", "plan", "s.yaml", "--json"]).0, PlanFormat::Json);
+        assert_eq!(format(&[], &["moor", "plan", "s.yaml", "--format", "markdown"]).0, PlanFormat::Markdown);
+        assert_eq!(format(&[("MOOR_PLAN_FORMAT", "markdown")], &["moor", "plan", "s.yaml"]).0, PlanFormat::Markdown);
+        assert!(format(&[("MOOR_DETAILED_EXITCODE", "true")], &["moor", "plan", "s.yaml"]).1);
+    }
+
+    #[test]
+    fn the_readme_lists_every_environment_variable() {
+        let readme = include_str!("../README.md");
+        let table = environment_table();
+        let shown = readme
+            .split_once("<!-- env:begin -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- env:end -->"))
+            .map(|(t, _)| t);
+        assert_eq!(
+            shown,
+            Some(table.as_str()),
+            "README.md's table of environment variables (between <!-- env:begin --> and <!-- env:end -->) should be:\n{table}"
+        );
     }
 }

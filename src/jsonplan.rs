@@ -1,4 +1,5 @@
 //! The JSON plan: what `moor plan --json` prints on stdout.
+//! docs/json-plan.md documents it for users (a test keeps the two in step).
 //!
 //! These types are the format, kept apart from the planner's own
 //! [`crate::plan::Plan`] so that the planner can change without changing

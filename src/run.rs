@@ -370,8 +370,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))
 }
 
+/// The forms of a plan: text on stderr, JSON or markdown on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
 /// `moor plan`.
-pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunOptions) -> Outcome {
+pub fn plan_cmd(file: &Path, destroy: bool, format: PlanFormat, detailed: bool, o: &RunOptions) -> Outcome {
     let rt = runtime()?;
     let early = connect_early(&rt, o);
     let (stack, graph) = load(file, o)?;
@@ -381,10 +389,10 @@ pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunO
         let (p, backend) = (p?, backend?);
         let state = read_state(&backend, &stack, o).await?;
         let pl = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
-        if json {
-            out(&json_text(&render::plan_json(&pl))?)?;
-        } else {
-            eprint!("{}", render::plan_text(&pl, style(o), false));
+        match format {
+            PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
+            PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
+            PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
         }
         if !pl.problems.is_empty() {
             Err(Failure::Shown)
@@ -394,6 +402,18 @@ pub fn plan_cmd(file: &Path, destroy: bool, json: bool, detailed: bool, o: &RunO
             Ok(Success::Done)
         }
     })
+}
+
+/// `moor drift`: the plan of the file, exit 2 when live AWS differs from
+/// it (a scheduled job's signal), 0 when it matches, 1 on error.
+pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
+    let outcome = plan_cmd(file, false, format, true, o);
+    match outcome {
+        Ok(Success::Changes) => eprintln!("{} live AWS differs from {}.", style(o).yellow("Drift:"), file.display()),
+        Ok(Success::Done) => eprintln!("No drift: live AWS matches {}.", file.display()),
+        Err(_) => {}
+    }
+    outcome
 }
 
 fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
@@ -451,6 +471,7 @@ async fn execute<P: Provider + 'static>(
     state: State,
     backend: &Backend,
     held: &Held,
+    json: bool,
     o: &RunOptions,
 ) -> (Summary, State, bool) {
     let cancel = Arc::new(AtomicBool::new(crate::interrupt::is_set()));
@@ -459,9 +480,11 @@ async fn execute<P: Provider + 'static>(
         crate::interrupt::signalled().await;
         flag.store(true, Ordering::SeqCst);
     });
-    let reporter = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let progress = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let events = crate::events::JsonEvents::new(&progress);
+    let reporter: &dyn crate::apply::Reporter = if json { &events } else { &progress };
     let options = ApplyOptions { parallelism: o.parallelism };
-    let applying = apply(p, stack, graph, pl, state, backend, &options, &reporter, cancel.clone());
+    let applying = apply(p, stack, graph, pl, state, backend, &options, reporter, cancel.clone());
     tokio::pin!(applying);
     let mut lost = false;
     let (summary, state) = loop {
@@ -486,11 +509,12 @@ fn lock_lost(stack: &Stack) -> Failure {
     ))
 }
 
-/// `moor apply` and `moor destroy`.
-pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, o: &RunOptions) -> Outcome {
+/// `moor apply` and `moor destroy`; `json` streams their events on stdout
+/// ([`crate::events`]).
+pub fn apply_cmd(file: Option<&Path>, stack_name: Option<&str>, destroy: bool, json: bool, o: &RunOptions) -> Outcome {
     let rt = runtime()?;
     on_interrupt(&rt, o.color);
-    let outcome = apply_on(&rt, file, stack_name, destroy, o);
+    let outcome = apply_on(&rt, file, stack_name, destroy, json, o);
     // A confirmation still reading the terminal is not waited for.
     rt.shutdown_background();
     outcome
@@ -531,6 +555,7 @@ fn apply_on(
     file: Option<&Path>,
     stack_name: Option<&str>,
     destroy: bool,
+    json: bool,
     o: &RunOptions,
 ) -> Outcome {
     let early = connect_early(rt, o);
@@ -553,7 +578,7 @@ fn apply_on(
         let (held, loaded) = tokio::join!(backend.lock(&stack.name, o.lock, &warn), backend.load(&stack.name));
         let (held, at_once) = held.map_err(|e| Failure::Error(e.to_string()))?;
         let loaded = if at_once { loaded } else { backend.load(&stack.name).await };
-        let outcome = apply_locked(&backend, &held, loaded, stack, graph, destroy, early, o).await;
+        let outcome = apply_locked(&backend, &held, loaded, stack, graph, destroy, json, early, o).await;
         held.release().await;
         outcome
     })
@@ -568,6 +593,7 @@ async fn apply_locked(
     stack: Stack,
     graph: Graph,
     destroy: bool,
+    json: bool,
     early: Early,
     o: &RunOptions,
 ) -> Outcome {
@@ -587,19 +613,26 @@ async fn apply_locked(
         };
         let pl = planned?;
         eprint!("{}", render::plan_text(&pl, s, false));
+        if json {
+            let plan = crate::jsonplan::JsonPlan::from(&pl);
+            crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
+        }
         if !pl.problems.is_empty() {
             return Err(Failure::Message("\nNothing was changed.".into()));
         }
         if !pl.has_changes() {
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
-            let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, o).await;
+            let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, json, o).await;
+            if json {
+                emit_summary(&summary, destroy, &st);
+            }
             check_signal()?;
             if !summary.ok() {
                 eprint!("{}", render::summary_text(&summary, destroy, s));
                 return Err(if lost { lock_lost(&stack) } else { Failure::Shown });
             }
-            if !destroy {
+            if !destroy && !json {
                 print_outputs(&st, o)?;
             }
             return Ok(Success::Done);
@@ -618,8 +651,11 @@ async fn apply_locked(
             Err(e) => return Err(Failure::Error(e)),
         }
         eprintln!();
-        let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, o).await;
+        let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, json, o).await;
         eprint!("{}", render::summary_text(&summary, destroy, s));
+        if json {
+            emit_summary(&summary, destroy, &st);
+        }
         check_signal()?;
         if lost {
             return Err(lock_lost(&stack));
@@ -627,11 +663,17 @@ async fn apply_locked(
         if !summary.ok() {
             return Err(Failure::Shown);
         }
-        if !destroy {
+        if !destroy && !json {
             print_outputs(&st, o)?;
         }
         Ok(Success::Done)
     }
+}
+
+/// The last event of `apply --json`: the summary, with the outputs recorded.
+fn emit_summary(summary: &Summary, destroy: bool, st: &State) {
+    let outputs = if destroy { Default::default() } else { st.outputs.clone().into_iter().collect() };
+    crate::events::emit(&crate::events::Event::Summary(crate::events::SummaryEvent::new(summary, outputs)));
 }
 
 fn print_outputs(state: &State, o: &RunOptions) -> Result<(), Failure> {

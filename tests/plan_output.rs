@@ -11,6 +11,7 @@ use fake::FakeProvider;
 use moor::graph::build;
 use moor::jsonplan::{JsonPlan, FORMAT_VERSION};
 use moor::load::{load_str, LoadOptions};
+use moor::mdplan::plan_markdown;
 use moor::model::Kind;
 use moor::observe::observe;
 use moor::plan::{plan, Plan, PlanOptions};
@@ -65,4 +66,135 @@ fn the_json_plan_reads_back_into_its_own_types() {
     assert_eq!(read.format_version, FORMAT_VERSION);
     assert_eq!(read.changes.len(), pl.changes.len());
     assert_eq!(serde_json::to_value(&read).unwrap(), shown, "nothing is lost or added on the way back");
+}
+
+#[test]
+fn markdown_plans_of_the_example_stacks() {
+    insta::glob!("../stacks", "*.yaml", |path| {
+        let pl = plan_of(path);
+        insta::assert_snapshot!(plan_markdown(&pl));
+    });
+}
+
+/// The flask example with a second repository that holds images, a
+/// password in the environment, and its variables as given.
+fn flask_variant(extra: bool, port: u16, password: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/flask-app.yaml")).unwrap();
+    let mut text =
+        text.replace("    port: 5000\n    target_type: ip", &format!("    port: {port}\n    target_type: ip")).replace(
+            "          FLASK_ENV: production\n",
+            &format!("          FLASK_ENV: production\n          DB_PASSWORD: {password}\n"),
+        );
+    if extra {
+        text = text.replace(
+            "  cluster:\n    kind: ecs/cluster\n",
+            "  cluster:\n    kind: ecs/cluster\n\n  old_images:\n    kind: ecr/repository\n    empty_on_delete: true\n",
+        );
+    }
+    text
+}
+
+fn load_text(text: &str, vars: &[&str]) -> moor::model::Stack {
+    let opts = LoadOptions { vars: vars.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let loaded = load_str("stack.yaml", text, &opts);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    loaded.stack.unwrap()
+}
+
+/// Applied with the first file, then planned with the second: an update
+/// (desired count, a password), a replacement (the target group's port) and
+/// deletions (a repository and its images, the superseded task revision).
+fn changed_plan(destroy: bool) -> Plan {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let p = std::sync::Arc::new(FakeProvider::new());
+        p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
+        let before = load_text(&flask_variant(true, 5000, "hunter2-old"), &[]);
+        let (graph, _) = build(&before);
+        let state = State::new(&before.name, before.region.as_deref());
+        let observed = observe(p.as_ref(), &before, &graph, &state).await.unwrap();
+        let pl = plan(&before, &graph, &state, &observed, false, PlanOptions::default());
+        let store = moor::apply::MemoryStore::default();
+        let (summary, state) = moor::apply::apply(
+            p.clone(),
+            &before,
+            &graph,
+            &pl,
+            state,
+            &store,
+            &moor::apply::ApplyOptions::default(),
+            &moor::apply::Quiet,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .await;
+        assert!(summary.ok(), "{summary:?}");
+        let after = load_text(&flask_variant(false, 5001, "hunter2-new"), &["desired_count=3"]);
+        let (graph, _) = build(&after);
+        let observed = observe(p.as_ref(), &after, &graph, &state).await.unwrap();
+        plan(&after, &graph, &state, &observed, destroy, PlanOptions::default())
+    })
+}
+
+#[test]
+fn markdown_plan_of_an_update_a_replacement_and_a_deletion() {
+    let pl = changed_plan(false);
+    let c = pl.counts();
+    assert!(c.change >= 1 && c.replace >= 1 && c.destroy >= 1, "{c:?}");
+    let md = plan_markdown(&pl);
+    // The password is masked exactly as the text plan masks it.
+    let text = plan_text(&pl, Style { color: false }, false);
+    for shown in [&md, &text] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("DB_PASSWORD changes (sensitive)"), "{shown}");
+    }
+    assert!(!md.contains('\x1b'), "no colour codes");
+    // Replacements and deletions come before the per-resource sections.
+    let risky = md.find("**Replaced or deleted:**").expect("replacements and deletions are called out");
+    assert!(risky < md.find("<details>").unwrap());
+    assert!(md.contains("its images are deleted with it"), "{md}");
+    insta::assert_snapshot!(md);
+    insta::assert_snapshot!("markdown_destroy_plan", plan_markdown(&changed_plan(true)));
+}
+
+#[test]
+fn a_markdown_plan_without_changes_is_one_line() {
+    let mut pl = changed_plan(false);
+    pl.changes.retain(|c| c.action == moor::plan::Action::NoOp || c.action == moor::plan::Action::Read);
+    pl.forget.clear();
+    let md = plan_markdown(&pl);
+    assert_eq!(md.lines().count(), 1, "{md}");
+    assert!(md.contains("no changes"), "{md}");
+}
+
+#[test]
+fn a_long_markdown_plan_stays_under_githubs_comment_limit() {
+    let mut pl = changed_plan(false);
+    let template: Vec<_> = pl.changes.iter().filter(|c| !c.diffs.is_empty()).cloned().collect();
+    let mut many = Vec::new();
+    for i in 0..400 {
+        for c in &template {
+            let mut c = c.clone();
+            c.resource = format!("{}_{i}", c.resource);
+            for d in &mut c.diffs {
+                d.after = Some(serde_json::Value::String("x".repeat(3000)));
+            }
+            many.push(c);
+        }
+    }
+    let n = many.len();
+    pl.changes = many;
+    let md = plan_markdown(&pl);
+    assert!(md.chars().count() < moor::mdplan::LIMIT, "{} characters", md.chars().count());
+    let note = md.lines().last().unwrap();
+    assert!(note.starts_with("**Truncated:**") && note.contains("left out"), "{note}");
+    // The count in the note is what is missing.
+    let shown = md.matches("<details>").count();
+    let risky = pl
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, moor::plan::Action::Replace | moor::plan::Action::Delete))
+        .count();
+    let listed = md.lines().filter(|l| l.starts_with("- **")).count();
+    let left: usize = note.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(left, n + risky - shown - listed, "{note}");
 }

@@ -625,6 +625,33 @@ mod tests {
         assert!(w.unwrap().contains("took over"));
     }
 
+    /// A local lock names its id; `unlock` removes it only for that id, and
+    /// the refusal of a locked run names the id and the command.
+    #[test]
+    fn a_local_lock_is_removed_only_by_its_id() {
+        let b = LocalBackend::new(dir());
+        let (l, _) = b.lock("s").unwrap();
+        let (_, id) = b.lock_holder("s").unwrap();
+        let id = id.expect("the lock file names its id");
+        match b.lock("s") {
+            Err(e @ StateError::Locked { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("lock id {id}")) && text.contains(&format!("moor state unlock {id}")),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        std::mem::forget(l);
+        let wrong = b.unlock("s", "0000000000000000").unwrap_err().to_string();
+        assert!(wrong.contains(&format!("has id {id}, not 0000000000000000")), "{wrong}");
+        assert!(b.lock_path("s").exists());
+        let holder = b.unlock("s", &id).unwrap();
+        assert!(holder.starts_with(&format!("pid {} on ", std::process::id())), "{holder}");
+        assert!(!b.lock_path("s").exists());
+    }
+
     /// An older moor made the lock file without an OS lock: while the
     /// process it names runs, the stack stays locked.
     #[test]

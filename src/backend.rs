@@ -770,6 +770,89 @@ mod tests {
         assert_eq!(fixed.record("whatever"), "s3://b-1/moor/x.json");
     }
 
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    /// Answers S3 calls from a script, in order, as AWS does what the
+    /// emulator does not (409 to a conditional write that raced another);
+    /// notes each call as `METHOD key [If-None-Match|If-Match]`.
+    #[derive(Debug, Clone, Default)]
+    struct Script {
+        answers: Arc<Mutex<Vec<(u16, &'static str)>>>,
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl HttpConnector for Script {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let cond = match (request.headers().get("if-none-match"), request.headers().get("if-match")) {
+                (Some(v), _) => format!(" If-None-Match:{v}"),
+                (_, Some(v)) => format!(" If-Match:{v}"),
+                _ => String::new(),
+            };
+            let path = request.uri().split('?').next().unwrap_or_default().rsplit("/b/").next().unwrap_or_default();
+            self.calls.lock().unwrap().push(format!("{} {path}{cond}", request.method()));
+            let (status, body) = self.answers.lock().unwrap().remove(0);
+            let mut response = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(body));
+            response.headers_mut().insert("etag", "\"e1\"");
+            response.headers_mut().insert("content-type", "application/xml");
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl HttpClient for Script {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    fn scripted(answers: Vec<(u16, &'static str)>) -> (Backend, Script) {
+        let script = Script { answers: Arc::new(Mutex::new(answers)), ..Script::default() };
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            .endpoint_url("http://s3.test")
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .http_client(script.clone())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        (Backend::S3(S3Backend::from_client(client, "b", KeyRule::Prefix("p".into()))), script)
+    }
+
+    const CONFLICT: &str =
+        "<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting operation is in progress</Message></Error>";
+    const NO_KEY: &str = "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+
+    /// AWS answers 409 to a conditional write that raced another one for
+    /// the key: taking the lock looks again and tries again; writing the
+    /// record is a conflict, never a silent success.
+    #[tokio::test]
+    async fn a_conflicting_conditional_write_on_aws_is_tried_again_or_refused() {
+        let (b, script) = scripted(vec![(409, CONFLICT), (404, NO_KEY), (200, ""), (204, "")]);
+        let (held, at_once) = b.lock("s", LockOptions::default(), &|_| {}).await.expect("taken at the second try");
+        assert!(at_once, "no other holder was found");
+        held.release().await;
+        assert_eq!(
+            *script.calls.lock().unwrap(),
+            [
+                "PUT p/s.state.json.lock If-None-Match:*",
+                "GET p/s.state.json.lock",
+                "PUT p/s.state.json.lock If-None-Match:*",
+                "DELETE p/s.state.json.lock If-Match:\"e1\"",
+            ]
+        );
+
+        let (b, script) = scripted(vec![(409, CONFLICT)]);
+        let err = b.save(&State::new("s", None)).await.unwrap_err();
+        assert!(matches!(err, StateError::Conflict { .. }), "{err}");
+        assert_eq!(*script.calls.lock().unwrap(), ["PUT p/s.state.json If-None-Match:*"]);
+    }
+
     #[test]
     fn ages_read_well() {
         assert_eq!(age_text(Duration::from_secs(42)), "42s");

@@ -558,3 +558,182 @@ pub fn host_name() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live(fields: Value, tags: &[(&str, &str)]) -> Live {
+        Live {
+            id: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            attrs: Default::default(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            uid: None,
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_ignores_member_order_set_order_and_what_moves_on_its_own() {
+        let td = Some(Kind::ALL.iter().copied().find(|k| k.as_str() == "ecs/task_definition").unwrap());
+        let deployment = |running: u32, events: &[&str]| {
+            json!({ "settled": true, "failed": null, "running": running, "desired": 2, "pending": 0,
+                    "rollout": "COMPLETED", "deployments": 1, "events": events })
+        };
+        let a = live(
+            json!({ "cpu": 256, "ports": [80, 443], "command": ["run", "--fast"], "moor:deployment": deployment(2, &["a"]) }),
+            &[("team", "web")],
+        );
+        let b = live(
+            json!({ "moor:deployment": deployment(1, &["b", "c"]), "command": ["run", "--fast"], "ports": [443, 80], "cpu": 256 }),
+            &[("team", "web")],
+        );
+        assert_eq!(live_fingerprint(&a, td), live_fingerprint(&b, td), "the same resource, read twice");
+
+        let mut c = a.clone();
+        c.fields.insert("command".into(), json!(["--fast", "run"]));
+        assert_ne!(live_fingerprint(&a, td), live_fingerprint(&c, td), "a command's order matters");
+        let mut t = a.clone();
+        t.tags.insert("owner".into(), "x".into());
+        assert_ne!(live_fingerprint(&a, td), live_fingerprint(&t, td), "a tag");
+        let mut u = a.clone();
+        u.uid = Some("other".into());
+        assert_ne!(live_fingerprint(&a, td), live_fingerprint(&u, td), "a namesake made again");
+        let mut s = a.clone();
+        s.fields.insert("moor:deployment".into(), json!({ "settled": false, "running": 2, "desired": 2 }));
+        assert_ne!(live_fingerprint(&a, td), live_fingerprint(&s, td), "whether it settled");
+    }
+
+    fn saved(live: &[(&str, Option<&str>)], state: &[(&str, &str)], resources: &[(&str, &str)]) -> PlanFile {
+        PlanFile {
+            moor_plan: FORMAT,
+            moor_version: VERSION.into(),
+            created_at: now_utc(),
+            created_on: host_name(),
+            file: StackFileRef { path: "stack.yaml".into(), sha256: sha256(b"x") },
+            stack: "s".into(),
+            region: Some("us-east-1".into()),
+            account: None,
+            destroy: false,
+            force: false,
+            variables: BTreeMap::new(),
+            resources: resource_map(resources),
+            state: state.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            live: live.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect(),
+            plan: json!({}),
+            plan_text: String::new(),
+        }
+    }
+
+    fn resource_map(resources: &[(&str, &str)]) -> BTreeMap<String, SavedResource> {
+        resources
+            .iter()
+            .map(|(k, h)| {
+                let r = SavedResource {
+                    kind: "ecs/cluster".into(),
+                    name: None,
+                    depends_on: vec![],
+                    spec: json!({}),
+                    sha256: h.to_string(),
+                };
+                (k.to_string(), r)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_difference_is_named_with_how_it_differs() {
+        let plan = saved(
+            &[("web", Some("1")), ("db", Some("2")), ("new", None), ("same", Some("3"))],
+            &[("web", "s1"), ("old", "s2")],
+            &[("web", "f1"), ("gone", "f2")],
+        );
+        let live: BTreeMap<String, Option<String>> =
+            [("web", Some("9")), ("db", None), ("new", Some("4")), ("same", Some("3"))]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect();
+        let state = [("web".to_string(), "s9".to_string())].into_iter().collect();
+        let d = differences(&plan, &resource_map(&[("web", "f9"), ("added", "f3")]), &state, &live);
+        let text: Vec<String> = d.iter().map(|d| format!("{}: {}", d.what, d.how)).collect();
+        assert_eq!(
+            text,
+            [
+                "gone: removed from the file",
+                "web: changed in the file",
+                "added: added to the file",
+                "old: gone from the state record",
+                "web: changed in the state record",
+                "db: gone from AWS",
+                "new: new in AWS",
+                "web: changed in AWS",
+            ]
+        );
+        let same = saved(&[("web", Some("1"))], &[("web", "s1")], &[("web", "f1")]);
+        let live = [("web".to_string(), Some("1".to_string()))].into_iter().collect();
+        let state = [("web".to_string(), "s1".to_string())].into_iter().collect();
+        assert!(differences(&same, &resource_map(&[("web", "f1")]), &state, &live).is_empty());
+    }
+
+    fn temp(name: &str, content: &[u8]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("moor-planfile-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_plan_file_is_told_from_a_stack_file_by_its_start() {
+        let plan = saved(&[], &[], &[]);
+        let path = temp("plan.json", serde_json::to_string_pretty(&plan).unwrap().as_bytes());
+        assert!(is_plan_file(&path));
+        assert_eq!(read(&path).unwrap(), plan, "read back as written");
+        assert!(!is_plan_file(&temp("stack.yaml", b"stack: web\nresources: {}\n")));
+        assert!(!is_plan_file(&temp("stack.json", b"{\"stack\": \"web\", \"moor_plan\": 1}")), "a stack in JSON");
+        assert!(!is_plan_file(&temp("bin", b"\x00\xff\xfe")));
+        assert!(!is_plan_file(Path::new("/nonexistent/plan")));
+        assert!(is_plan_file(&temp("compact.json", b"{\"moor_plan\":1")), "cut short: still a plan file, refused on reading");
+    }
+
+    #[test]
+    fn unreadable_plan_files_get_a_clear_error() {
+        let plan = serde_json::to_string_pretty(&saved(&[], &[], &[])).unwrap();
+        let cut = temp("cut.json", &plan.as_bytes()[..plan.len() / 2]);
+        assert!(read(&cut).unwrap_err().contains("is not a valid moor plan file"));
+        let old = temp("old.json", plan.replace(VERSION, "0.0.0-old").as_bytes());
+        let e = read(&old).unwrap_err();
+        assert!(e.contains("saved by moor 0.0.0-old") && e.contains(&format!("this is moor {VERSION}")), "{e}");
+        let missing = temp("missing.json", b"{\"moor_plan\": 1, \"moor_version\": \"\"}");
+        assert!(read(&missing).unwrap_err().contains("moor  (plan format 1)"));
+        let extra = plan.replacen("\"moor_version\"", "\"surprise\": 1, \"moor_version\"", 1);
+        assert!(read(&temp("extra.json", extra.as_bytes())).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn a_plan_file_holding_a_secret_is_not_written() {
+        let mut plan = saved(&[], &[], &[]);
+        plan.plan_text = "DB=p\"ss-w0rd".into();
+        let path = std::env::temp_dir().join(format!("moor-planfile-{}-secret.json", std::process::id()));
+        let e = write(&path, &plan, &["p\"ss-w0rd".into()]).unwrap_err();
+        assert!(e.contains("secret") && !e.contains("w0rd"), "{e}");
+        assert!(!path.exists());
+        plan.plan_text = String::new();
+        write(&path, &plan, &["p\"ss-w0rd".into()]).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn paths_are_kept_relative_to_the_plan_file_and_times_in_utc() {
+        let stack = temp("s.yaml", b"stack: s\n");
+        let dir = stack.parent().unwrap();
+        std::fs::create_dir_all(dir.join("plans")).unwrap();
+        assert_eq!(relative_to(&stack, &dir.join("plans")), "../s.yaml");
+        assert_eq!(relative_to(&stack, dir), "s.yaml");
+        let t = now_utc();
+        assert!(t.len() == 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        assert!(t.as_str() > "2024-01-01" && t.as_str() < "2200-01-01", "{t}");
+    }
+}

@@ -347,3 +347,47 @@ fn one_file_serves_dev_and_prod_side_by_side() {
     assert!(refused(&o).contains("--stack-name: stack name `bad name` is not valid"), "{}", text(&o));
     ok(&moor(&d, &["destroy", "stack.yaml", "--var-file", "envs/prod.yaml", "--auto-approve"]));
 }
+
+async fn push_image(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str) {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "a".repeat(64))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", "b".repeat(64))}],
+    });
+    p.ecr.put_image().repository_name(repo).image_manifest(manifest.to_string()).image_tag(tag).send().await.unwrap();
+}
+
+/// The example stack under its own names.
+fn flask(stack: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/stacks/flask-app.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    text.replace("stack: flask-demo", &format!("stack: {stack}")).replace("course/", &format!("{stack}/"))
+}
+
+#[test]
+fn the_same_aws_state_gives_the_same_fingerprints() {
+    if support::skip_emulator() {
+        return;
+    }
+    // Every kind of a whole app: load balancer, service (whose deployment
+    // counts and events move on their own), roles, groups, task definition.
+    let d = workdir("stable", &flask("saved-stable"));
+    // The service waits for its image: the repository first, then the image.
+    assert_eq!(moor(&d, &["apply", "stack.yaml", "--auto-approve"]).status.code(), Some(1));
+    let p = rt().block_on(support::provider());
+    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest"));
+    ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
+    ok(&moor(&d, &["plan", "stack.yaml", "-o", "a.json"]));
+    ok(&moor(&d, &["plan", "stack.yaml", "-o", "b.json"]));
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap()
+    };
+    let (a, b) = (read("a.json"), read("b.json"));
+    assert!(a["live"].as_object().is_some_and(|l| l.len() >= 8), "{}", a["live"]);
+    assert_eq!(a["live"], b["live"]);
+    assert_eq!(a["state"], b["state"]);
+    assert_eq!(a["resources"], b["resources"]);
+    let o = moor(&d, &["apply", "a.json"]);
+    assert!(ok(&o).contains("No changes"), "{}", text(&o));
+    ok(&moor(&d, &["destroy", "stack.yaml", "--auto-approve"]));
+}

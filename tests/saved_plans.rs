@@ -218,6 +218,18 @@ fn a_plan_of_another_version_or_a_corrupt_one_is_refused_clearly() {
         assert_eq!(o.status.code(), Some(1), "{g:?}: {}", text(&o));
         assert!(!text(&o).contains("panicked"), "{}", text(&o));
     }
+    // A plan for another region, stack or account.
+    let out = refused(&moor(&d, &["apply", "plan.json", "--region", "eu-west-1"]));
+    assert!(out.contains("is a plan for us-east-1, not for --region eu-west-1"), "{out}");
+    let out = refused(&moor(&d, &["apply", "plan.json", "--stack-name", "saved-other"]));
+    assert!(out.contains("is a plan for stack `saved-version`, not for --stack-name saved-other"), "{out}");
+    let saved: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let account = saved["account"].as_str().expect("the account is recorded").to_string();
+    assert_eq!(account.len(), 12, "{account}");
+    std::fs::write(d.join("account.json"), good.replace(&format!("\"account\": \"{account}\""), "\"account\": \"000011112222\"")).unwrap();
+    let out = refused(&moor(&d, &["apply", "account.json"]));
+    assert!(out.contains(&format!("plan for AWS account 000011112222, but these credentials are for account {account}")), "{out}");
+
     let p = rt().block_on(support::provider());
     assert!(!rt().block_on(repo_exists(&p, "saved-version/repo")), "nothing was applied");
 }

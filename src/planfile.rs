@@ -132,7 +132,15 @@ pub struct Difference {
 /// content (it starts as a JSON object whose first member is `moor_plan`).
 pub fn is_plan_file(path: &Path) -> bool {
     use std::io::Read;
-    let Ok(f) = std::fs::File::open(path) else { return false };
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without blocking (a FIFO waits for a writer), read only if a
+    // regular file.
+    let opened =
+        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path);
+    let Ok(f) = opened else { return false };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = Vec::new();
     if f.take(256).read_to_end(&mut head).is_err() {
         return false;
@@ -694,7 +702,17 @@ mod tests {
         assert!(!is_plan_file(&temp("stack.json", b"{\"stack\": \"web\", \"moor_plan\": 1}")), "a stack in JSON");
         assert!(!is_plan_file(&temp("bin", b"\x00\xff\xfe")));
         assert!(!is_plan_file(Path::new("/nonexistent/plan")));
-        assert!(is_plan_file(&temp("compact.json", b"{\"moor_plan\":1")), "cut short: still a plan file, refused on reading");
+        assert!(!is_plan_file(path.parent().unwrap()), "a directory");
+        // A FIFO without a writer: not waited for.
+        let fifo = path.with_file_name("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            assert!(!is_plan_file(&fifo));
+        }
+        assert!(
+            is_plan_file(&temp("compact.json", b"{\"moor_plan\":1")),
+            "cut short: still a plan file, refused on reading"
+        );
     }
 
     #[test]

@@ -372,6 +372,17 @@ pub fn plan_cmd(
     let rt = runtime()?;
     let early = connect_early(&rt, o);
     let (stack, graph) = load(file, o)?;
+    if let Some(path) = save {
+        let same = |a: &Path, b: &Path| {
+            std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+        };
+        if same(path, file) {
+            return Err(Failure::Error(format!(
+                "-o {} would overwrite the stack file; save the plan elsewhere",
+                path.display()
+            )));
+        }
+    }
     rt.block_on(async {
         let p = connect(&stack, o, early).await?;
         let backend = LocalBackend::new(&o.state_dir);
@@ -381,6 +392,9 @@ pub fn plan_cmd(
             PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
             PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
             PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
+        }
+        if save.is_some() && !pl.problems.is_empty() {
+            eprintln!("\nThe plan has problems, so it was not saved.");
         }
         if let (Some(path), true) = (save, pl.problems.is_empty()) {
             let account = account_of(p.as_ref(), &observed).await;
@@ -760,7 +774,8 @@ fn under_signal(outcome: Outcome, s: Style) -> Outcome {
 
 /// The text of a stack file that loaded.
 fn stack_text(file: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(file).map_err(|e| Failure::Error(format!("cannot read {}: {e}", file.display())))
+    let max = crate::yaml::Limits::default().max_bytes;
+    load::read_limited(file, max).map_err(|e| Failure::Error(format!("cannot read {}: {e}", file.display())))
 }
 
 fn secret_vars(file: &Path, stack: &Stack) -> Result<std::collections::BTreeSet<String>, Failure> {
@@ -815,7 +830,7 @@ fn var_given(load: &LoadOptions, name: &str) -> bool {
     let flag = load.vars.iter().any(|f| f.split_once('=').is_some_and(|(k, _)| k.trim() == name));
     let env = load.env.iter().any(|(k, _)| *k == format!("MOOR_VAR_{name}"));
     let file = load.var_files.iter().any(|f| {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let text = load::read_limited(f, crate::yaml::Limits::default().max_bytes).unwrap_or_default();
         crate::yaml::parse(&text, Default::default()).is_ok_and(|n| n.get(name).is_some())
     });
     flag || env || file
@@ -856,7 +871,7 @@ fn apply_saved(
         )));
     }
     let file = pf::stack_path(saved, path);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
+    let text = load::read_limited(&file, o.load.limits.unwrap_or_default().max_bytes).map_err(|e| {
         Failure::Error(format!("cannot read {}, the stack file the plan {name} was made from: {e}", file.display()))
     })?;
     let missing: Vec<&str> = saved
@@ -871,15 +886,16 @@ fn apply_saved(
             missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
         )));
     }
-    // The plan's values, then the user's: a value given again must match.
+    // The plan's values, below any the user gives again (environment,
+    // --var-file, --var), which must match them.
     let mut load_opts = o.load.clone();
-    let mut vars: Vec<String> = saved
+    let mut env: Vec<(String, String)> = saved
         .variables
         .iter()
-        .filter_map(|(k, v)| v.value.as_ref().and_then(json_var).map(|x| format!("{k}={}", pf::var_text(&x))))
+        .filter_map(|(k, v)| v.value.as_ref().and_then(json_var).map(|x| (format!("MOOR_VAR_{k}"), pf::var_text(&x))))
         .collect();
-    vars.extend(o.load.vars.iter().cloned());
-    load_opts.vars = vars;
+    env.extend(o.load.env.iter().cloned());
+    load_opts.env = env;
     load_opts.region = saved.region.clone();
     load_opts.stack_name = Some(saved.stack.clone());
     let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };

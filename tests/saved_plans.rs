@@ -158,6 +158,19 @@ fn an_edited_file_or_a_changed_variable_is_refused() {
     let o = moor(&d, &["apply", "plan.json", "--var", "keep=31"]);
     let out = refused(&o);
     assert!(out.contains("variable `keep`: was 30 when the plan was made, now 31"), "{out}");
+    // Or in a var file, or in the environment.
+    std::fs::write(d.join("more.yaml"), "keep: 32\n").unwrap();
+    let o = moor(&d, &["apply", "plan.json", "--var-file", "more.yaml"]);
+    assert!(refused(&o).contains("variable `keep`: was 30 when the plan was made, now 32"), "{}", text(&o));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(["apply", "plan.json", "--state-dir"])
+        .arg(d.join("state"))
+        .current_dir(&d)
+        .env("NO_COLOR", "1")
+        .env("MOOR_VAR_keep", "33")
+        .output()
+        .unwrap();
+    assert!(refused(&o).contains("variable `keep`: was 30 when the plan was made, now 33"), "{}", text(&o));
     // Given again with the same value: fine, and the plan's value is used
     // when not given.
     let o = moor(&d, &["plan", "stack.yaml", "--var", "keep=30", "-o", "plan.json"]);
@@ -191,6 +204,9 @@ fn a_plan_of_another_version_or_a_corrupt_one_is_refused_clearly() {
     let d = workdir("version", &stack("saved-version"));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "plan.json"]));
     let good = std::fs::read_to_string(d.join("plan.json")).unwrap();
+    let o = moor(&d, &["plan", "stack.yaml", "-o", "stack.yaml"]);
+    assert!(refused(&o).contains("would overwrite the stack file"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(d.join("stack.yaml")).unwrap(), stack("saved-version"));
     let version = env!("CARGO_PKG_VERSION");
 
     let other = good.replace(&format!("\"moor_version\": \"{version}\""), "\"moor_version\": \"0.0.1-old\"");
@@ -226,9 +242,16 @@ fn a_plan_of_another_version_or_a_corrupt_one_is_refused_clearly() {
     let saved: serde_json::Value = serde_json::from_str(&good).unwrap();
     let account = saved["account"].as_str().expect("the account is recorded").to_string();
     assert_eq!(account.len(), 12, "{account}");
-    std::fs::write(d.join("account.json"), good.replace(&format!("\"account\": \"{account}\""), "\"account\": \"000011112222\"")).unwrap();
+    std::fs::write(
+        d.join("account.json"),
+        good.replace(&format!("\"account\": \"{account}\""), "\"account\": \"000011112222\""),
+    )
+    .unwrap();
     let out = refused(&moor(&d, &["apply", "account.json"]));
-    assert!(out.contains(&format!("plan for AWS account 000011112222, but these credentials are for account {account}")), "{out}");
+    assert!(
+        out.contains(&format!("plan for AWS account 000011112222, but these credentials are for account {account}")),
+        "{out}"
+    );
 
     let p = rt().block_on(support::provider());
     assert!(!rt().block_on(repo_exists(&p, "saved-version/repo")), "nothing was applied");
@@ -391,9 +414,8 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "a.json"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "b.json"]));
-    let read = |f: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap()
-    };
+    let read =
+        |f: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap() };
     let (a, b) = (read("a.json"), read("b.json"));
     assert!(a["live"].as_object().is_some_and(|l| l.len() >= 8), "{}", a["live"]);
     assert_eq!(a["live"], b["live"]);

@@ -22,7 +22,8 @@
 //!   "file": { "path": "../stack.yaml", "sha256": "…" },  // relative to the plan file, or absolute
 //!   "stack": "shop-dev", "region": "us-east-1", "account": "123456789012",
 //!   "destroy": false, "force": false,
-//!   "variables": { "env": { "value": "dev" }, "db_password": { "sha256": "sha256:…" } },
+//!   "variables": { "env": { "value": "dev" }, "db_password": { "sha256": "sha256:…" },
+//!                  "log_days": { "value": 7, "default": true } },   // default: the file's
 //!   "resources": { "repo": { "kind": "ecr/repository", "name": "shop-dev/repo",
 //!                            "depends_on": [], "spec": { … }, "sha256": "…" } },
 //!   "state": { "repo": "…" },          // fingerprint of each state record entry
@@ -44,7 +45,8 @@
 //!   its text mask them already, and a variable whose value reaches a
 //!   sensitive leaf (or whose name or value says it is a secret) is stored
 //!   as a hash only: `apply PLANFILE` needs it given again (`--var`,
-//!   `--var-file`, `MOOR_VAR_<name>`) and checks it against the hash. The
+//!   `--var-file`, `MOOR_VAR_<name>`; unless the plan used the file's
+//!   default) and checks it against the hash. The
 //!   file is checked for every secret value before it is written.
 //! - the account is that of the credentials (ECR's registry id), or else the
 //!   one in the ARNs of what was observed.
@@ -106,6 +108,9 @@ pub struct SavedVar {
     pub value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The value was the file's default (a secret one need not be given again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -357,10 +362,11 @@ pub fn saved_variables(stack: &Stack, secret: &BTreeSet<String>) -> BTreeMap<Str
         .variables
         .iter()
         .map(|v| {
+            let default = v.source == crate::model::VarSource::Default;
             let saved = if secret.contains(&v.name) {
-                SavedVar { value: None, sha256: Some(var_hash(&stack.name, &v.name, &v.value)) }
+                SavedVar { value: None, sha256: Some(var_hash(&stack.name, &v.name, &v.value)), default }
             } else {
-                SavedVar { value: Some(var_json(&v.value)), sha256: None }
+                SavedVar { value: Some(var_json(&v.value)), sha256: None, default }
             };
             (v.name.clone(), saved)
         })

@@ -877,7 +877,7 @@ fn apply_saved(
     let missing: Vec<&str> = saved
         .variables
         .iter()
-        .filter(|(k, v)| v.sha256.is_some() && !var_given(&o.load, k))
+        .filter(|(k, v)| v.sha256.is_some() && !v.default && !var_given(&o.load, k))
         .map(|(k, _)| k.as_str())
         .collect();
     if !missing.is_empty() {

@@ -261,6 +261,7 @@ const SECRET_STACK: &str = "stack: saved-secret
 region: us-east-1
 variables:
   db_password: { type: string }
+  api_token: { default: tok-default-5e4d3c2b1a }
 resources:
   task:
     kind: ecs/task_definition
@@ -272,6 +273,8 @@ resources:
         environment:
           DB_PASSWORD: ${var.db_password}
           APP_MODE: production
+          API_TOKEN: ${var.api_token}
+          SESSION_SECRET: sess-literal-a1b2c3d4e5
         sensitive: [LICENSE]
         secrets: {}
 ";
@@ -296,6 +299,8 @@ fn a_plan_file_holds_no_secret_and_needs_them_given_again() {
     assert!(!saved.contains(given), "the --var secret is in the plan file");
     assert!(!saved.contains(literal), "the file's literal secret is in the plan file");
     assert!(!saved.contains("hunter2"), "no part of it either");
+    assert!(!saved.contains("sess-literal-a1b2c3d4e5"), "a literal secret by its name");
+    assert!(!saved.contains("tok-default-5e4d3c2b1a"), "a secret variable's default");
     let v: serde_json::Value = serde_json::from_str(&saved).unwrap();
     assert!(v["variables"]["db_password"]["value"].is_null());
     assert!(v["variables"]["db_password"]["sha256"].as_str().is_some_and(|h| h.starts_with("sha256:")));
@@ -304,6 +309,7 @@ fn a_plan_file_holds_no_secret_and_needs_them_given_again() {
     let o = moor(&d, &["apply", "plan.json"]);
     let out = refused(&o);
     assert!(out.contains("`db_password`") && out.contains("give them again"), "{out}");
+    assert!(!out.contains("`api_token`"), "the plan used its default, which the file still has: {out}");
     // Given with another value: refused without showing either value.
     let o = moor(&d, &["apply", "plan.json", "--var", "db_password=not-the-same"]);
     let out = refused(&o);

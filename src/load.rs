@@ -51,6 +51,8 @@ pub struct LoadOptions {
     pub stack_name: Option<String>,
     /// Directory whose git commit `${git.sha}` names; the current one when `None`.
     pub git_dir: Option<PathBuf>,
+    /// The commit `${git.sha}` names, instead of asking git (a saved plan's).
+    pub git_sha: Option<String>,
     pub limits: Option<Limits>,
 }
 
@@ -581,7 +583,7 @@ impl Loader<'_> {
                 }
             },
             Target::GitSha | Target::GitShortSha => {
-                let sha = git.get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref())).clone();
+                let sha = git.get_or_insert_with(|| head_commit(self.opts)).clone();
                 match sha {
                     Ok(sha) => {
                         builtins.insert(Target::GitSha, sha.clone());
@@ -1350,6 +1352,14 @@ pub(crate) fn key_span(root: &Node, path: &[&str]) -> Span {
 }
 
 /// The commit of the work tree, by `git rev-parse HEAD`.
+/// The commit `${git.sha}` names with these options.
+pub fn head_commit(opts: &LoadOptions) -> Result<String, String> {
+    match &opts.git_sha {
+        Some(sha) => Ok(sha.clone()),
+        None => git_sha(opts.git_dir.as_deref()),
+    }
+}
+
 fn git_sha(dir: Option<&Path>) -> Result<String, String> {
     let mut cmd = std::process::Command::new("git");
     cmd.args(["rev-parse", "--verify", "HEAD"]);

@@ -22,6 +22,7 @@
 //!   "file": { "path": "../stack.yaml", "sha256": "…" },  // relative to the plan file, or absolute
 //!   "stack": "shop-dev", "region": "us-east-1", "account": "123456789012",
 //!   "destroy": false, "force": false,
+//!   "git_sha": "…",                   // the commit `${git.sha}` named, if the file uses it
 //!   "variables": { "env": { "value": "dev" }, "db_password": { "sha256": "sha256:…" },
 //!                  "log_days": { "value": 7, "default": true } },   // default: the file's
 //!   "resources": { "repo": { "kind": "ecr/repository", "name": "shop-dev/repo",
@@ -34,7 +35,10 @@
 //! ```
 //!
 //! - `resources` is the stack as moor resolved it (variables and built-ins
-//!   substituted; references to other resources still as written);
+//!   substituted; references to other resources still as written). The
+//!   apply resolves the file again with the plan's variables, region, stack
+//!   name and commit (`${git.sha}` names the reviewed commit, not the one
+//!   checked out where the plan is applied, a merge commit for instance);
 //! - a live fingerprint is the SHA-256 of what the plan reads of the
 //!   resource: id, unique id, fields (lists that AWS keeps as sets sorted),
 //!   tags, and of a service's deployment only whether it settled, failed and
@@ -84,6 +88,9 @@ pub struct PlanFile {
     pub account: Option<String>,
     pub destroy: bool,
     pub force: bool,
+    /// The commit `${git.sha}` and `${git.short_sha}` named, when the file uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_sha: Option<String>,
     pub variables: BTreeMap<String, SavedVar>,
     pub resources: BTreeMap<String, SavedResource>,
     pub state: BTreeMap<String, String>,
@@ -263,8 +270,8 @@ pub fn saved_resources(stack: &Stack) -> BTreeMap<String, SavedResource> {
         }
         let spec = Value::Object(fields);
         let kind = r.kind().to_string();
-        let whole =
-            serde_json::json!({ "kind": kind, "name": r.physical_name, "depends_on": r.depends_on, "spec": spec });
+        let tags = crate::provider::stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
+        let whole = serde_json::json!({ "kind": kind, "name": r.physical_name, "depends_on": r.depends_on, "spec": spec, "tags": tags });
         let sha256 = fingerprint(&whole, Some(r.kind()));
         out.insert(
             r.name.clone(),
@@ -631,6 +638,7 @@ mod tests {
             account: None,
             destroy: false,
             force: false,
+            git_sha: None,
             variables: BTreeMap::new(),
             resources: resource_map(resources),
             state: state.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),

@@ -816,6 +816,7 @@ fn saved_plan(
         account,
         destroy,
         force: o.force,
+        git_sha: text.contains("${git.").then(|| load::head_commit(&o.load).ok()).flatten(),
         variables: pf::saved_variables(stack, &secret),
         resources: pf::saved_resources(stack),
         state: pf::state_fingerprints(state),
@@ -898,6 +899,7 @@ fn apply_saved(
     load_opts.env = env;
     load_opts.region = saved.region.clone();
     load_opts.stack_name = Some(saved.stack.clone());
+    load_opts.git_sha = saved.git_sha.clone().or(load_opts.git_sha);
     let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };
     let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
     let (stack, graph) = match load(&file, &lo) {

@@ -431,3 +431,42 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     assert!(ok(&o).contains("No changes"), "{}", text(&o));
     ok(&moor(&d, &["destroy", "stack.yaml", "--auto-approve"]));
 }
+
+#[test]
+fn a_saved_plan_keeps_the_commit_it_was_reviewed_at() {
+    if support::skip_emulator() {
+        return;
+    }
+    let file = "stack: saved-git
+region: us-east-1
+resources:
+  repo:
+    kind: ecr/repository
+    tags:
+      commit: ${git.short_sha}
+";
+    let d = workdir("git", file);
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=moor", "-c", "user.email=moor@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "stack.yaml"]);
+    git(&["commit", "-qm", "reviewed"]);
+    let reviewed = git(&["rev-parse", "--short=7", "HEAD"]);
+    ok(&moor(&d, &["plan", "stack.yaml", "-o", "plan.json"]));
+    // Merged: another commit is checked out where the plan is applied.
+    git(&["commit", "-q", "--allow-empty", "-m", "merge"]);
+    assert_ne!(git(&["rev-parse", "--short=7", "HEAD"]), reviewed);
+    ok(&moor(&d, &["apply", "plan.json"]));
+    let p = rt().block_on(support::provider());
+    let tags = rt().block_on(repo_tags(&p, "saved-git/repo"));
+    assert!(tags.contains(&("commit".into(), reviewed)), "{tags:?}");
+    ok(&moor(&d, &["destroy", "stack.yaml", "--auto-approve"]));
+}

@@ -32,6 +32,17 @@ fn moor(dir: &Path, args: &[&str]) -> Output {
     support::moor_in(dir, args)
 }
 
+/// `moor ARGS` with environment variables.
+fn moor_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    support::moto();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_moor"));
+    cmd.args(args).arg("--state-dir").arg(dir.join("state")).current_dir(dir).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("moor runs")
+}
+
 fn workdir(name: &str, text: &str) -> PathBuf {
     support::workdir(&format!("saved-{name}"), text)
 }
@@ -162,19 +173,12 @@ fn an_edited_file_or_a_changed_variable_is_refused() {
     std::fs::write(d.join("more.yaml"), "keep: 32\n").unwrap();
     let o = moor(&d, &["apply", "plan.json", "--var-file", "more.yaml"]);
     assert!(refused(&o).contains("variable `keep`: was 30 when the plan was made, now 32"), "{}", text(&o));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_moor"))
-        .args(["apply", "plan.json", "--state-dir"])
-        .arg(d.join("state"))
-        .current_dir(&d)
-        .env("NO_COLOR", "1")
-        .env("MOOR_VAR_keep", "33")
-        .output()
-        .unwrap();
+    let o = moor_env(&d, &["apply", "plan.json"], &[("MOOR_VAR_keep", "33")]);
     assert!(refused(&o).contains("variable `keep`: was 30 when the plan was made, now 33"), "{}", text(&o));
     // Given again with the same value: fine, and the plan's value is used
     // when not given.
-    let o = moor(&d, &["plan", "stack.yaml", "--var", "keep=30", "-o", "plan.json"]);
-    ok(&o);
+    let o = moor_env(&d, &["plan", "stack.yaml", "--var", "keep=30"], &[("MOOR_OUT", "plan.json")]);
+    assert!(ok(&o).contains("Saved the plan to plan.json"), "MOOR_OUT is -o: {}", text(&o));
 
     // The file edited after the plan.
     let edited = stack("saved-edit").replace("scan_on_push: true", "scan_on_push: false");
@@ -316,14 +320,7 @@ fn a_plan_file_holds_no_secret_and_needs_them_given_again() {
     assert!(out.contains("variable `db_password`: not the value the plan was made with"), "{out}");
     assert!(!out.contains("not-the-same") && !out.contains(given), "{out}");
     // Given again, from the environment: applies.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_moor"))
-        .args(["apply", "plan.json", "--state-dir"])
-        .arg(d.join("state"))
-        .current_dir(&d)
-        .env("NO_COLOR", "1")
-        .env("MOOR_VAR_db_password", given)
-        .output()
-        .unwrap();
+    let o = moor_env(&d, &["apply", "plan.json"], &[("MOOR_VAR_db_password", given)]);
     assert!(ok(&o).contains("1 created"), "{}", text(&o));
     ok(&moor(&d, &["destroy", "stack.yaml", "--var", &pass, "--auto-approve"]));
 }
@@ -384,6 +381,10 @@ fn one_file_serves_dev_and_prod_side_by_side() {
     let o = moor(&d, &["plan", "stack.yaml", "--stack-name", "savedshop-preview", "--json"]);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(plan["stack"], "savedshop-preview", "{}", text(&o));
+    let o = moor_env(&d, &["plan", "stack.yaml", "--json"], &[("MOOR_STACK_NAME", "savedshop-env")]);
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(plan["stack"], "savedshop-env", "{}", text(&o));
+    assert!(plan["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["name"] == "savedshop-env/repo")), "{plan}");
     let o = moor(&d, &["plan", "stack.yaml", "--stack-name", "bad name"]);
     assert!(refused(&o).contains("--stack-name: stack name `bad name` is not valid"), "{}", text(&o));
     ok(&moor(&d, &["destroy", "stack.yaml", "--var-file", "envs/prod.yaml", "--auto-approve"]));

@@ -90,7 +90,9 @@ impl Loaded {
 #[serde(deny_unknown_fields)]
 pub struct StackFile<R, O = OutputDecl> {
     /// Stack name: letters, digits and hyphens. It prefixes default resource
-    /// names and is recorded in the `moor:stack` tag.
+    /// names and is recorded in the `moor:stack` tag. It may use variables
+    /// and `${region}` (`shop-${var.env}`: one file, several environments);
+    /// `--stack-name` replaces it.
     pub stack: String,
     /// AWS region, e.g. `us-east-1`. `--region` and `AWS_REGION` apply when not set.
     #[serde(default)]

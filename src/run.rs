@@ -983,7 +983,10 @@ fn apply_saved(
             return Err(Failure::Message("\nNothing was changed.".into()));
         }
         if pl.has_changes() {
-            eprintln!("\nApplying the saved plan {name}, as it was reviewed.\n");
+            eprintln!(
+                "\nApplying the saved plan {name} (made {} on {}), as it was reviewed.\n",
+                saved.created_at, saved.created_on
+            );
         }
         let summary = execute(p, &stack, &graph, &pl, state, &backend, json, &lo).await;
         if pl.has_changes() || !summary.ok() {

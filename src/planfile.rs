@@ -230,7 +230,17 @@ pub fn live_fingerprints(stack: &Stack, state: &State, observed: &Observed) -> B
         |name: &str| stack.resource(name).map(|r| r.kind()).or_else(|| state.resources.get(name).map(|e| e.kind));
     let mut out = BTreeMap::new();
     for (name, live) in observed.resources.iter().chain(&observed.removed) {
-        out.insert(name.clone(), live.as_ref().map(|l| live_fingerprint(l, kind_of(name))));
+        // Secrets as their salted hashes, as the file's side keeps them.
+        let hashed = live.as_ref().map(|l| match stack.resource(name) {
+            Some(r) => {
+                let mut l = l.clone();
+                let leaves = |f: &str, v: &Value| r.spec.as_dyn().secret_leaves(f, v);
+                crate::secret::hash_fields(&mut l.fields, &leaves, &stack.name, name);
+                l
+            }
+            None => l.clone(),
+        });
+        out.insert(name.clone(), hashed.as_ref().map(|l| live_fingerprint(l, kind_of(name))));
     }
     for (id, live) in &observed.deposed {
         out.insert(format!("replaced {id}"), live.as_ref().map(|l| live_fingerprint(l, None)));

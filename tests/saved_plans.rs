@@ -112,11 +112,18 @@ fn a_saved_plan_is_applied_as_reviewed_without_asking() {
     let o = moor(&d, &["apply", "same.json"]);
     assert!(ok(&o).contains("No changes"), "{}", text(&o));
 
-    // A saved destroy plan destroys.
+    // A saved destroy plan destroys; --json streams the events as apply's.
     ok(&moor(&d, &["plan", "--destroy", "stack.yaml", "-o", "destroy.json"]));
     assert!(rt().block_on(repo_exists(&p, "saved-apply/repo")), "planning changes nothing");
-    let o = moor(&d, &["apply", "destroy.json"]);
+    let o = moor(&d, &["apply", "destroy.json", "--json"]);
     assert!(ok(&o).contains("2 deleted"), "{}", text(&o));
+    let events: Vec<moor::events::Event> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    assert!(
+        matches!(events.first(), Some(moor::events::Event::Plan { plan, .. }) if plan.destroy && plan.summary.destroy == 2),
+        "{events:?}"
+    );
+    assert!(matches!(events.last(), Some(moor::events::Event::Summary(_))), "{events:?}");
     assert!(!rt().block_on(repo_exists(&p, "saved-apply/repo")));
 }
 

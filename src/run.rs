@@ -882,9 +882,14 @@ fn apply_saved(
         .map(|(k, _)| k.as_str())
         .collect();
     if !missing.is_empty() {
+        let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+        let (what, them) = if missing.len() == 1 {
+            (format!("variable {names} holds a secret"), "it")
+        } else {
+            (format!("variables {names} hold secrets"), "them")
+        };
         return Err(Failure::Error(format!(
-            "the plan's variables {} hold secrets, so {name} keeps only their hashes: give them again (--var NAME=VALUE, --var-file or MOOR_VAR_NAME); nothing was changed",
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+            "the plan's {what}, so {name} keeps only a hash: give {them} again (--var NAME=VALUE, --var-file or MOOR_VAR_NAME); nothing was changed"
         )));
     }
     // The plan's values, below any the user gives again (environment,

@@ -319,7 +319,7 @@ fn a_plan_file_holds_no_secret_and_needs_them_given_again() {
     // Not given again: named, refused.
     let o = moor(&d, &["apply", "plan.json"]);
     let out = refused(&o);
-    assert!(out.contains("`db_password`") && out.contains("give them again"), "{out}");
+    assert!(out.contains("variable `db_password` holds a secret") && out.contains("give it again"), "{out}");
     assert!(!out.contains("`api_token`"), "the plan used its default, which the file still has: {out}");
     // Given with another value: refused without showing either value.
     let o = moor(&d, &["apply", "plan.json", "--var", "db_password=not-the-same"]);

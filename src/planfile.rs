@@ -636,6 +636,22 @@ mod tests {
         assert_ne!(live_fingerprint(&a, td), live_fingerprint(&s, td), "whether it settled");
     }
 
+    #[test]
+    fn the_account_is_found_in_the_arns_of_what_was_observed() {
+        let mut observed = Observed::default();
+        assert_eq!(account_in(&observed), None);
+        let mut sg = live(json!({}), &[]);
+        sg.id = "sg-0123".into();
+        observed.resources.insert("sg".into(), Some(sg));
+        observed.resources.insert("gone".into(), None);
+        assert_eq!(account_in(&observed), None, "a group id names no account");
+        let mut role = live(json!({}), &[]);
+        role.id = "r".into();
+        role.attrs.insert("arn".into(), json!("arn:aws:iam::210987654321:role/x"));
+        observed.removed.insert("role".into(), Some(role));
+        assert_eq!(account_in(&observed).as_deref(), Some("210987654321"));
+    }
+
     fn saved(live: &[(&str, Option<&str>)], state: &[(&str, &str)], resources: &[(&str, &str)]) -> PlanFile {
         PlanFile {
             moor_plan: FORMAT,

@@ -437,6 +437,18 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     assert_eq!(a["resources"], b["resources"]);
     let o = moor(&d, &["apply", "a.json"]);
     assert!(ok(&o).contains("No changes"), "{}", text(&o));
+
+    // The service's desired count changed by someone else after the plan.
+    ok(&moor(&d, &["plan", "stack.yaml", "-o", "c.json"]));
+    let record = moor::state::LocalBackend::new(d.join("state")).load("saved-stable").unwrap().unwrap();
+    let (cluster, service) = (&record.resources["cluster"].id, &record.resources["app"].id);
+    rt().block_on(async {
+        p.ecs.update_service().cluster(cluster).service(service).desired_count(5).send().await.unwrap();
+    });
+    let o = moor(&d, &["apply", "c.json"]);
+    let out = refused(&o);
+    assert!(out.contains("app: changed in AWS"), "{out}");
+    assert!(!out.contains("task:") && !out.contains("lb:"), "{out}");
     ok(&moor(&d, &["destroy", "stack.yaml", "--auto-approve"]));
 }
 

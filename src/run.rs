@@ -158,6 +158,10 @@ fn count(diags: &[Diag]) -> (usize, usize) {
 
 /// The stack and its graph; the diagnostics are printed.
 fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+    if crate::planfile::is_plan_file(file) {
+        let f = file.display();
+        return Err(Failure::Error(format!("{f} is a saved plan, not a stack file: `moor apply {f}` applies it")));
+    }
     let (loaded, graph) = load_and_graph(file, &o.load);
     eprint_diags(&loaded.diags, o.color);
     match (loaded.stack, graph) {

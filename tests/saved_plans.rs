@@ -215,6 +215,14 @@ fn a_plan_of_another_version_or_a_corrupt_one_is_refused_clearly() {
     let d = workdir("version", &stack("saved-version"));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "plan.json"]));
     let good = std::fs::read_to_string(d.join("plan.json")).unwrap();
+    for cmd in ["plan", "destroy"] {
+        let o = moor(&d, &[cmd, "plan.json"]);
+        assert!(
+            refused(&o).contains("plan.json is a saved plan, not a stack file: `moor apply plan.json`"),
+            "{}",
+            text(&o)
+        );
+    }
     let o = moor(&d, &["plan", "stack.yaml", "-o", "stack.yaml"]);
     assert!(refused(&o).contains("would overwrite the stack file"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(d.join("stack.yaml")).unwrap(), stack("saved-version"));

@@ -43,15 +43,23 @@
 //!   resource: id, unique id, fields (lists that AWS keeps as sets sorted),
 //!   tags, and of a service's deployment only whether it settled, failed and
 //!   how its rollout stands (not its running counts or events, which move
-//!   on their own). The same AWS state gives the same fingerprint;
+//!   on their own); secret values enter it as their salted hashes. The same
+//!   AWS state gives the same fingerprint. Besides the file's and the
+//!   record's resources by logical name, `live` has `replaced ID` (an
+//!   object an earlier replacement left), `NAME (unrecorded versions)` and
+//!   `KIND ID` (what carries the stack's tags that nothing accounts for);
+//! - a value given again to `apply PLANFILE` (`--var`, `--var-file`,
+//!   `MOOR_VAR_<name>`) must be the plan's; and as a last check the plan
+//!   made at apply time must be the saved one (but for a waiting service's
+//!   counts and events);
 //! - **no secret values**: sensitive leaves of the specs (see
 //!   [`crate::secret`]) are stored as their salted hashes, the JSON plan and
 //!   its text mask them already, and a variable whose value reaches a
 //!   sensitive leaf (or whose name or value says it is a secret) is stored
 //!   as a hash only: `apply PLANFILE` needs it given again (`--var`,
 //!   `--var-file`, `MOOR_VAR_<name>`; unless the plan used the file's
-//!   default) and checks it against the hash. The
-//!   file is checked for every secret value before it is written.
+//!   default) and checks it against the hash. The file is checked for
+//!   every secret value before it is written;
 //! - the account is that of the credentials (ECR's registry id), or else the
 //!   one in the ARNs of what was observed.
 

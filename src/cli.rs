@@ -73,6 +73,9 @@ pub enum Command {
         /// Plan the destruction of the stack instead.
         #[arg(long, env = "MOOR_PLAN_DESTROY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         destroy: bool,
+        /// Also save the plan to this file, for `moor apply PLANFILE` (no secret values in it).
+        #[arg(short = 'o', long = "out", env = "MOOR_OUT", value_name = "PLANFILE")]
+        out: Option<PathBuf>,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -86,6 +89,8 @@ pub enum Command {
     },
     /// Create, change and delete resources so that AWS matches the file.
     Apply {
+        /// The stack file, or a plan saved by `moor plan -o` (applied as
+        /// reviewed, without asking, if nothing changed since).
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
@@ -208,6 +213,9 @@ pub struct VarArgs {
     /// AWS region; beats the file's `region` (AWS_REGION does not).
     #[arg(long, env = "MOOR_REGION")]
     pub region: Option<String>,
+    /// Stack name; beats the file's `stack` (one file, several environments).
+    #[arg(long, env = "MOOR_STACK_NAME", value_name = "NAME")]
+    pub stack_name: Option<String>,
 }
 
 impl VarArgs {
@@ -216,6 +224,7 @@ impl VarArgs {
         o.vars = self.vars.clone();
         o.var_files = self.var_files.clone();
         o.region = self.region.clone();
+        o.stack_name = self.stack_name.clone();
         if let Ok(r) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
             o.env.push(("AWS_REGION".into(), r));
         }
@@ -300,10 +309,14 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
-            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, &run.options(color, false))
+            let o = run.options(color, false);
+            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
+        }
+        Command::Apply { file, run, auto_approve, json } if crate::planfile::is_plan_file(&file) => {
+            crate::run::apply_saved_cmd(&file, json, &run.options(color, auto_approve))
         }
         Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
         Command::Apply { file, run, auto_approve, json } => {

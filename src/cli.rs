@@ -73,6 +73,9 @@ pub enum Command {
         /// Plan the destruction of the stack instead.
         #[arg(long, env = "MOOR_PLAN_DESTROY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         destroy: bool,
+        /// Also save the plan to this file, for `moor apply PLANFILE` (no secret values in it).
+        #[arg(short = 'o', long = "out", env = "MOOR_OUT", value_name = "PLANFILE")]
+        out: Option<PathBuf>,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -86,6 +89,8 @@ pub enum Command {
     },
     /// Create, change and delete resources so that AWS matches the file.
     Apply {
+        /// The stack file, or a plan saved by `moor plan -o` (applied as
+        /// reviewed, without asking, if nothing changed since).
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
@@ -296,6 +301,9 @@ pub struct VarArgs {
     /// AWS region; beats the file's `region` (AWS_REGION does not).
     #[arg(long, env = "MOOR_REGION")]
     pub region: Option<String>,
+    /// Stack name; beats the file's `stack` (one file, several environments).
+    #[arg(long, env = "MOOR_STACK_NAME", value_name = "NAME")]
+    pub stack_name: Option<String>,
 }
 
 impl VarArgs {
@@ -304,6 +312,7 @@ impl VarArgs {
         o.vars = self.vars.clone();
         o.var_files = self.var_files.clone();
         o.region = self.region.clone();
+        o.stack_name = self.stack_name.clone();
         if let Ok(r) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
             o.env.push(("AWS_REGION".into(), r));
         }
@@ -391,10 +400,14 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
-            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, &run.options(color, false))
+            let o = run.options(color, false);
+            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
+        }
+        Command::Apply { file, run, auto_approve, json } if crate::planfile::is_plan_file(&file) => {
+            crate::run::apply_saved_cmd(&file, json, &run.options(color, auto_approve))
         }
         Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
         Command::Apply { file, run, auto_approve, json } => {
@@ -574,14 +587,16 @@ mod tests {
 
     #[test]
     fn every_option_of_every_command_has_an_environment_variable() {
+        // Help shows a variable's value when it is set: no other test may set one meanwhile.
+        let _guard = ENV_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut cmd = Cli::command();
         cmd.build();
         let mut missing = Vec::new();
         walk(&cmd, "moor", &mut missing);
-        assert!(missing.is_empty(), "options without an environment variable (`env = \"MOOR_…\"`): {missing:#?}");
+        assert!(missing.is_empty(), "options without a MOOR_ variable (`env = \"MOOR_…\"`): {missing:#?}");
         // The variables are shown in --help.
         let help = cmd.find_subcommand_mut("apply").unwrap().render_long_help().to_string();
-        assert!(help.contains("[env: MOOR_AUTO_APPROVE=]"), "{help}");
+        assert!(help.contains("[env: MOOR_AUTO_APPROVE"), "{help}");
     }
 
     /// Parses `args` with `vars` and no other of moor's variables set in
@@ -682,7 +697,7 @@ mod tests {
         assert_eq!(
             shown,
             Some(table.as_str()),
-            "README.md's table of environment variables (between <!-- env:begin --> and <!-- env:end -->) should be:\n{table}"
+            "README.md's table of MOOR_ variables (between <!-- env:begin --> and <!-- env:end -->) should be:\n{table}"
         );
     }
 }

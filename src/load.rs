@@ -47,8 +47,12 @@ pub struct LoadOptions {
     pub env: Vec<(String, String)>,
     /// `--region`, which beats the file's `region`.
     pub region: Option<String>,
+    /// `--stack-name`, which beats the file's `stack`.
+    pub stack_name: Option<String>,
     /// Directory whose git commit `${git.sha}` names; the current one when `None`.
     pub git_dir: Option<PathBuf>,
+    /// The commit `${git.sha}` names, instead of asking git (a saved plan's).
+    pub git_sha: Option<String>,
     pub limits: Option<Limits>,
 }
 
@@ -86,7 +90,9 @@ impl Loaded {
 #[serde(deny_unknown_fields)]
 pub struct StackFile<R, O = OutputDecl> {
     /// Stack name: letters, digits and hyphens. It prefixes default resource
-    /// names and is recorded in the `moor:stack` tag.
+    /// names and is recorded in the `moor:stack` tag. It may use variables
+    /// and `${region}` (`shop-${var.env}`: one file, several environments);
+    /// `--stack-name` replaces it.
     pub stack: String,
     /// AWS region, e.g. `us-east-1`. `--region` and `AWS_REGION` apply when not set.
     #[serde(default)]
@@ -396,8 +402,6 @@ impl Loader<'_> {
             self.de_error(e, ctx);
         }
         let header = header?;
-        let stack_name = self.check_stack_name(&root, &header.stack);
-        let state = header.state.as_ref().and_then(|d| self.state_location(&root, d, &stack_name));
 
         let vars = vars::resolve(self, &root, &header);
         self.silenced = vars.failed.iter().map(|v| format!("${{var.{v}}}")).collect();
@@ -414,7 +418,6 @@ impl Loader<'_> {
         let mut used_vars = HashSet::new();
         let mut git: Option<Result<String, String>> = None;
         let mut builtins: HashMap<Target, String> = HashMap::new();
-        builtins.insert(Target::Stack, stack_name.clone());
         for f in &found {
             match &f.target {
                 Target::Var(v) => {
@@ -441,6 +444,11 @@ impl Loader<'_> {
         for (t, span) in std::mem::take(&mut vars.builtin_uses) {
             self.builtin(&t, span, region.as_deref(), &mut git, &mut builtins);
         }
+        // The name may use what is known before the resources: variables
+        // and built-ins other than itself.
+        let stack_name = self.stack_name(&root, &header.stack, &vars, &builtins, &found);
+        let state = header.state.as_ref().and_then(|d| self.state_location(&root, d, &stack_name));
+        builtins.insert(Target::Stack, stack_name.clone());
         for v in &mut vars.values {
             vars::expand_builtins(&mut v.value, &builtins);
         }
@@ -605,7 +613,7 @@ impl Loader<'_> {
                 }
             },
             Target::GitSha | Target::GitShortSha => {
-                let sha = git.get_or_insert_with(|| git_sha(self.opts.git_dir.as_deref())).clone();
+                let sha = git.get_or_insert_with(|| head_commit(self.opts)).clone();
                 match sha {
                     Ok(sha) => {
                         builtins.insert(Target::GitSha, sha.clone());
@@ -763,20 +771,68 @@ impl Loader<'_> {
         })
     }
 
-    fn check_stack_name(&mut self, root: &Node, name: &str) -> String {
+    /// The stack's name: the file's `stack:` with its variables and
+    /// built-ins substituted, or `--stack-name`; either is checked against
+    /// [`STACK_NAME_RULE`], the file's at its `stack:` line.
+    fn stack_name(
+        &mut self,
+        root: &Node,
+        name: &str,
+        vars: &vars::Vars,
+        builtins: &HashMap<Target, String>,
+        found: &[Found],
+    ) -> String {
         let Some(node) = root.get("stack") else {
             return name.to_string();
         };
-        if !stack_name_is_valid(name) && node.as_str().is_some() {
-            self.err(
-                "moor::stack-name",
-                node.span,
-                format!("stack name `{}` is not valid", abbreviate(name)),
-                "invalid stack name",
-            )
-            .help = Some(STACK_NAME_RULE.into());
+        let mut resolved = name.to_string();
+        let mut reported = false;
+        if node.as_str().is_some_and(crate::expr::has_interpolation) {
+            let refs: Vec<&Found> = found.iter().filter(|f| f.node_span == node.span).collect();
+            for f in refs.iter().filter(|f| matches!(f.target, Target::Stack | Target::Attr { .. })) {
+                reported = true;
+                self.err(
+                    "moor::stack-name",
+                    f.span,
+                    format!("`stack:` cannot use {}", f.target),
+                    "not known before the stack's name",
+                )
+                .help =
+                    Some("the stack name may use variables, `${region}`, `${git.sha}` and `${git.short_sha}`".into());
+            }
+            // A variable without a valid value was reported already.
+            reported |= refs.iter().any(|f| matches!(&f.target, Target::Var(v) if vars.failed.contains(v)));
+            let mut values = vars.values.clone();
+            for v in &mut values {
+                vars::expand_builtins(&mut v.value, builtins);
+            }
+            let values: HashMap<&str, &crate::model::Value> =
+                values.iter().map(|v| (v.name.as_str(), &v.value)).collect();
+            let mut n = node.clone();
+            vars::substitute(&mut n, &values, builtins, false);
+            resolved = n.as_str().unwrap_or(name).to_string();
         }
-        name.to_string()
+        if let Some(given) = &self.opts.stack_name {
+            if !stack_name_is_valid(given) {
+                self.diags.push(
+                    Diag::error(
+                        "moor::stack-name",
+                        format!("--stack-name: stack name `{}` is not valid", abbreviate(given)),
+                    )
+                    .help(STACK_NAME_RULE),
+                );
+            }
+            return given.clone();
+        }
+        if !reported && !stack_name_is_valid(&resolved) && node.as_str().is_some() {
+            let message = if resolved == name {
+                format!("stack name `{}` is not valid", abbreviate(name))
+            } else {
+                format!("stack name `{}` (from `{}`) is not valid", abbreviate(&resolved), abbreviate(name))
+            };
+            self.err("moor::stack-name", node.span, message, "invalid stack name").help = Some(STACK_NAME_RULE.into());
+        }
+        resolved
     }
 
     // ---- references ----------------------------------------------------------
@@ -1362,6 +1418,14 @@ pub(crate) fn key_span(root: &Node, path: &[&str]) -> Span {
 }
 
 /// The commit of the work tree, by `git rev-parse HEAD`.
+/// The commit `${git.sha}` names with these options.
+pub fn head_commit(opts: &LoadOptions) -> Result<String, String> {
+    match &opts.git_sha {
+        Some(sha) => Ok(sha.clone()),
+        None => git_sha(opts.git_dir.as_deref()),
+    }
+}
+
 fn git_sha(dir: Option<&Path>) -> Result<String, String> {
     let mut cmd = std::process::Command::new("git");
     cmd.args(["rev-parse", "--verify", "HEAD"]);

@@ -17,7 +17,7 @@ use crate::graph::{self, Graph};
 use crate::load::{self, LoadOptions, Loaded};
 use crate::model::Stack;
 use crate::observe::observe;
-use crate::plan::{plan, Plan, PlanOptions};
+use crate::plan::{plan, Observed, Plan, PlanOptions};
 use crate::provider::aws::AwsProvider;
 use crate::provider::{Provider, ProviderOptions};
 use crate::render::{self, Progress, Style};
@@ -161,6 +161,10 @@ fn count(diags: &[Diag]) -> (usize, usize) {
 
 /// The stack and its graph; the diagnostics are printed.
 fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+    if crate::planfile::is_plan_file(file) {
+        let f = file.display();
+        return Err(Failure::Error(format!("{f} is a saved plan, not a stack file: `moor apply {f}` applies it")));
+    }
     let (loaded, graph) = load_and_graph(file, &o.load);
     eprint_diags(&loaded.diags, o.color);
     match (loaded.stack, graph) {
@@ -345,8 +349,20 @@ async fn make_plan<P: Provider + ?Sized>(
     destroy: bool,
     o: &RunOptions,
 ) -> Result<Plan, Failure> {
+    observe_and_plan(p, stack, graph, state, destroy, o).await.map(|(pl, _)| pl)
+}
+
+/// The plan, and what was observed for it.
+async fn observe_and_plan<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    graph: &Graph,
+    state: &State,
+    destroy: bool,
+    o: &RunOptions,
+) -> Result<(Plan, Observed), Failure> {
     match observe(p, stack, graph, state).await {
-        Ok(observed) => Ok(plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force })),
+        Ok(observed) => Ok((plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force }), observed)),
         Err(errors) => {
             let mut text = String::new();
             for e in errors {
@@ -378,21 +394,49 @@ pub enum PlanFormat {
     Markdown,
 }
 
-/// `moor plan`.
-pub fn plan_cmd(file: &Path, destroy: bool, format: PlanFormat, detailed: bool, o: &RunOptions) -> Outcome {
+/// `moor plan`; with `save`, the plan is saved there too ([`crate::planfile`]).
+pub fn plan_cmd(
+    file: &Path,
+    destroy: bool,
+    format: PlanFormat,
+    detailed: bool,
+    save: Option<&Path>,
+    o: &RunOptions,
+) -> Outcome {
     let rt = runtime()?;
     let early = connect_early(&rt, o);
     let (stack, graph) = load(file, o)?;
+    if let Some(path) = save {
+        let same = |a: &Path, b: &Path| {
+            std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+        };
+        if same(path, file) {
+            return Err(Failure::Error(format!(
+                "-o {} would overwrite the stack file; save the plan elsewhere",
+                path.display()
+            )));
+        }
+    }
     rt.block_on(async {
         let (p, backend) =
             tokio::join!(connect(&stack, o, early), open_backend(o, stack.state.as_ref(), stack.region.as_deref()));
         let (p, backend) = (p?, backend?);
         let state = read_state(&backend, &stack, o).await?;
-        let pl = make_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
+        let (pl, observed) = observe_and_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
         match format {
             PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
             PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
             PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
+        }
+        if save.is_some() && !pl.problems.is_empty() {
+            eprintln!("\nThe plan has problems, so it was not saved.");
+        }
+        if let (Some(path), true) = (save, pl.problems.is_empty()) {
+            let account = account_of(p.as_ref(), &observed).await;
+            let saved = saved_plan(file, path, &stack, &state, &observed, &pl, account, destroy, o)?;
+            let secrets = crate::planfile::secret_values(&stack, &stack_text(file)?, &secret_vars(file, &stack)?);
+            crate::planfile::write(path, &saved, &secrets).map_err(Failure::Error)?;
+            eprintln!("\nSaved the plan to {}; `moor apply {}` applies exactly it.", path.display(), path.display());
         }
         if !pl.problems.is_empty() {
             Err(Failure::Shown)
@@ -407,7 +451,7 @@ pub fn plan_cmd(file: &Path, destroy: bool, format: PlanFormat, detailed: bool, 
 /// `moor drift`: the plan of the file, exit 2 when live AWS differs from
 /// it (a scheduled job's signal), 0 when it matches, 1 on error.
 pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
-    let outcome = plan_cmd(file, false, format, true, o);
+    let outcome = plan_cmd(file, false, format, true, None, o);
     match outcome {
         Ok(Success::Changes) => eprintln!("{} live AWS differs from {}.", style(o).yellow("Drift:"), file.display()),
         Ok(Success::Done) => eprintln!("No drift: live AWS matches {}.", file.display()),
@@ -988,6 +1032,267 @@ fn under_signal(outcome: Outcome, s: Style) -> Outcome {
         Err(Failure::Signal { message, .. }) => message,
     };
     Err(Failure::Signal { code, message })
+}
+
+/// The text of a stack file that loaded.
+fn stack_text(file: &Path) -> Result<String, Failure> {
+    let max = crate::yaml::Limits::default().max_bytes;
+    load::read_limited(file, max).map_err(|e| Failure::Error(format!("cannot read {}: {e}", file.display())))
+}
+
+fn secret_vars(file: &Path, stack: &Stack) -> Result<std::collections::BTreeSet<String>, Failure> {
+    Ok(crate::planfile::secret_variables(stack, &stack_text(file)?))
+}
+
+/// The account of the credentials (ECR's registry id), else the one in
+/// the ARNs of what was observed.
+async fn account_of(p: &AwsProvider, observed: &Observed) -> Option<String> {
+    let registry = p.ecr.describe_registry().send().await.ok().and_then(|r| r.registry_id().map(str::to_string));
+    registry.or_else(|| crate::planfile::account_in(observed))
+}
+
+/// What `moor plan -o` saves.
+#[allow(clippy::too_many_arguments)]
+fn saved_plan(
+    file: &Path,
+    path: &Path,
+    stack: &Stack,
+    state: &State,
+    observed: &Observed,
+    pl: &Plan,
+    account: Option<String>,
+    destroy: bool,
+    o: &RunOptions,
+) -> Result<crate::planfile::PlanFile, Failure> {
+    use crate::planfile as pf;
+    let text = stack_text(file)?;
+    let secret = pf::secret_variables(stack, &text);
+    Ok(pf::PlanFile {
+        moor_plan: pf::FORMAT,
+        moor_version: pf::VERSION.into(),
+        created_at: pf::now_utc(),
+        created_on: pf::host_name(),
+        file: pf::StackFileRef { path: pf::relative_to(file, &pf::dir_of(path)), sha256: pf::sha256(text.as_bytes()) },
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+        account,
+        destroy,
+        force: o.force,
+        git_sha: text.contains("${git.").then(|| load::head_commit(&o.load).ok()).flatten(),
+        variables: pf::saved_variables(stack, &secret),
+        resources: pf::saved_resources(stack),
+        state: pf::state_fingerprints(state),
+        live: pf::live_fingerprints(stack, state, observed),
+        plan: render::plan_json(pl),
+        plan_text: render::plan_text(pl, Style { color: false }, false),
+    })
+}
+
+/// Whether the user gives variable `name` (`--var`, `MOOR_VAR_name`, a `--var-file`).
+fn var_given(load: &LoadOptions, name: &str) -> bool {
+    let flag = load.vars.iter().any(|f| f.split_once('=').is_some_and(|(k, _)| k.trim() == name));
+    let env = load.env.iter().any(|(k, _)| *k == format!("MOOR_VAR_{name}"));
+    let file = load.var_files.iter().any(|f| {
+        let text = load::read_limited(f, crate::yaml::Limits::default().max_bytes).unwrap_or_default();
+        crate::yaml::parse(&text, Default::default()).is_ok_and(|n| n.get(name).is_some())
+    });
+    flag || env || file
+}
+
+/// `moor apply PLANFILE`: applies a saved plan, as it was reviewed, or
+/// refuses when what it was made from has changed ([`crate::planfile`]).
+/// `json` streams its events on stdout, as `apply --json` does.
+pub fn apply_saved_cmd(path: &Path, json: bool, o: &RunOptions) -> Outcome {
+    let saved = crate::planfile::read(path).map_err(Failure::Error)?;
+    let rt = runtime()?;
+    on_interrupt(&rt, o.color);
+    let outcome = apply_saved(&rt, path, &saved, json, o);
+    rt.shutdown_background();
+    outcome
+}
+
+fn apply_saved(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    saved: &crate::planfile::PlanFile,
+    json: bool,
+    o: &RunOptions,
+) -> Outcome {
+    use crate::planfile as pf;
+    let s = style(o);
+    let name = path.display();
+    if let Some(r) = o.load.region.as_ref().filter(|r| Some(*r) != saved.region.as_ref()) {
+        let planned = saved.region.as_deref().unwrap_or("the default region");
+        return Err(Failure::Error(format!(
+            "{name} is a plan for {planned}, not for --region {r}; nothing was changed"
+        )));
+    }
+    if let Some(n) = o.load.stack_name.as_ref().filter(|n| **n != saved.stack) {
+        return Err(Failure::Error(format!(
+            "{name} is a plan for stack `{}`, not for --stack-name {n}; nothing was changed",
+            saved.stack
+        )));
+    }
+    let file = pf::stack_path(saved, path);
+    let text = load::read_limited(&file, o.load.limits.unwrap_or_default().max_bytes).map_err(|e| {
+        Failure::Error(format!("cannot read {}, the stack file the plan {name} was made from: {e}", file.display()))
+    })?;
+    let missing: Vec<&str> = saved
+        .variables
+        .iter()
+        .filter(|(k, v)| v.sha256.is_some() && !v.default && !var_given(&o.load, k))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+        let (what, them) = if missing.len() == 1 {
+            (format!("variable {names} holds a secret"), "it")
+        } else {
+            (format!("variables {names} hold secrets"), "them")
+        };
+        return Err(Failure::Error(format!(
+            "the plan's {what}, so {name} keeps only a hash: give {them} again (--var NAME=VALUE, --var-file or MOOR_VAR_NAME); nothing was changed"
+        )));
+    }
+    // The plan's values, below any the user gives again (environment,
+    // --var-file, --var), which must match them.
+    let mut load_opts = o.load.clone();
+    let mut env: Vec<(String, String)> = saved
+        .variables
+        .iter()
+        .filter_map(|(k, v)| v.value.as_ref().and_then(json_var).map(|x| (format!("MOOR_VAR_{k}"), pf::var_text(&x))))
+        .collect();
+    env.extend(o.load.env.iter().cloned());
+    load_opts.env = env;
+    load_opts.region = saved.region.clone();
+    load_opts.stack_name = Some(saved.stack.clone());
+    load_opts.git_sha = saved.git_sha.clone().or(load_opts.git_sha);
+    let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };
+    let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
+    let (stack, graph) = match load(&file, &lo) {
+        Ok(x) => x,
+        Err(_) if file_changed => {
+            return Err(Failure::Error(format!(
+                "{} changed since the plan {name} was made, and no longer loads; nothing was changed",
+                file.display()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let mut diffs = Vec::new();
+    for (k, v) in &saved.variables {
+        let now = stack.variables.iter().find(|x| x.name == *k);
+        let how = match (now, &v.sha256, &v.value) {
+            (None, _, _) => Some("no longer declared".to_string()),
+            (Some(x), Some(h), _) if pf::var_hash(&stack.name, k, &x.value) != *h => {
+                Some("not the value the plan was made with (a secret: the value is not shown)".to_string())
+            }
+            (Some(x), None, Some(planned)) if pf::var_json(&x.value) != *planned => {
+                Some(format!("was {planned} when the plan was made, now {}", pf::var_json(&x.value)))
+            }
+            _ => None,
+        };
+        if let Some(how) = how {
+            diffs.push(pf::Difference { what: format!("variable `{k}`"), how });
+        }
+    }
+    let resources = pf::saved_resources(&stack);
+    rt.block_on(async {
+        let backend = open_backend(&lo, stack.state.as_ref(), stack.region.as_deref()).await?;
+        let warn = |w: String| eprintln!("{} {w}", s.yellow("warning:"));
+        let (held, loaded) = tokio::join!(backend.lock(&stack.name, lo.lock, &warn), backend.load(&stack.name));
+        let (held, at_once) = held.map_err(|e| Failure::Error(e.to_string()))?;
+        let loaded = if at_once { loaded } else { backend.load(&stack.name).await };
+        let outcome = async {
+        let mut state = state_of(loaded, &backend, &stack, &lo).await?;
+        if state.region.is_none() {
+            state.region = stack.region.clone();
+        }
+        let p = connect(&stack, &lo, None).await?;
+        let Some(planned) =
+            unless_interrupted(observe_and_plan(p.as_ref(), &stack, &graph, &state, saved.destroy, &lo)).await
+        else {
+            return Err(Failure::stopped_unchanged());
+        };
+        let (pl, observed) = planned?;
+        let account = account_of(p.as_ref(), &observed).await;
+        if let (Some(a), Some(b)) = (&saved.account, &account) {
+            if a != b {
+                return Err(Failure::Error(format!(
+                    "{name} is a plan for AWS account {a}, but these credentials are for account {b}; nothing was changed"
+                )));
+            }
+        }
+        let live = pf::live_fingerprints(&stack, &state, &observed);
+        diffs.extend(pf::differences(saved, &resources, &pf::state_fingerprints(&state), &live));
+        if file_changed && !diffs.iter().any(|d| d.how.contains("file")) {
+            diffs.push(pf::Difference { what: file.display().to_string(), how: "changed in the file".into() });
+        }
+        if diffs.is_empty() && pf::comparable_plan(&render::plan_json(&pl)) != pf::comparable_plan(&saved.plan) {
+            diffs.push(pf::Difference { what: "the plan".into(), how: "would now differ from the saved one".into() });
+        }
+        if !diffs.is_empty() {
+            let mut text = format!(
+                "{} {name} no longer matches what it was made from; nothing was changed:\n",
+                s.red("error:")
+            );
+            for d in &diffs {
+                text.push_str(&format!("  {}: {}\n", d.what, d.how));
+            }
+            text.push_str("Make a new plan with `moor plan -o`, review it, and apply that.");
+            return Err(Failure::Message(text));
+        }
+        eprint!("{}", render::plan_text(&pl, s, false));
+        if json {
+            let plan = crate::jsonplan::JsonPlan::from(&pl);
+            crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
+        }
+        if !pl.problems.is_empty() {
+            return Err(Failure::Message("\nNothing was changed.".into()));
+        }
+        if pl.has_changes() {
+            eprintln!(
+                "\nApplying the saved plan {name} (made {} on {}), as it was reviewed.\n",
+                saved.created_at, saved.created_on
+            );
+        }
+        let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, &backend, &held, json, &lo).await;
+        if pl.has_changes() || !summary.ok() {
+            eprint!("{}", render::summary_text(&summary, saved.destroy, s));
+        }
+        if json {
+            emit_summary(&summary, saved.destroy, &st);
+        }
+        check_signal()?;
+        if lost {
+            return Err(lock_lost(&stack));
+        }
+        if !summary.ok() {
+            return Err(Failure::Shown);
+        }
+        if !saved.destroy && !json {
+            print_outputs(&st, &lo)?;
+        }
+        Ok(Success::Done)
+        }
+        .await;
+        held.release().await;
+        outcome
+    })
+}
+
+/// A saved variable's value back as the loader's.
+fn json_var(v: &serde_json::Value) -> Option<crate::model::Value> {
+    use crate::model::Value as V;
+    match v {
+        serde_json::Value::String(s) => Some(V::String(s.clone())),
+        serde_json::Value::Bool(b) => Some(V::Boolean(*b)),
+        serde_json::Value::Number(n) => n.as_i64().map(V::Integer),
+        serde_json::Value::Array(items) => {
+            items.iter().map(|i| i.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().map(V::List)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -417,6 +417,17 @@ fn tree_ranges(root: &Node, out: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// The variables of a stack file (its parsed tree) that fill a sensitive
+/// entry of a resource: their values are secrets too.
+pub fn secret_variables(root: &Node) -> BTreeSet<String> {
+    let mut ranges = Vec::new();
+    let mut vars = BTreeSet::new();
+    if let Some(resources) = root.get("resources").and_then(Node::as_map) {
+        env_ranges(resources, &mut ranges, &mut vars);
+    }
+    vars
+}
+
 /// The nodes at `at` under `n`: keys of mappings, and `*` for every item
 /// of a list.
 fn nodes_at<'a>(n: &'a Node, at: &[&str], out: &mut Vec<&'a Node>) {

@@ -11,9 +11,9 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Options of the agreed surface that are built on another branch at the
-/// same time as this example (`plan -o/--out` saves a plan, `MOOR_STATE`
-/// names the state's location). Used only while moor does not have them.
-const ELSEWHERE_OPTIONS: &[&str] = &["-o", "--out"];
+/// same time as this example (`MOOR_STATE` names the state's location).
+/// Used only while moor does not have them.
+const ELSEWHERE_OPTIONS: &[&str] = &[];
 const ELSEWHERE_VARIABLES: &[&str] = &["MOOR_STATE"];
 
 fn dir() -> &'static Path {

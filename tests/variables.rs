@@ -186,3 +186,63 @@ fn git_builtins_name_the_commit_of_the_work_tree() {
     assert_eq!(r.physical_name.as_deref(), Some(format!("c-{}", &sha.trim()[..7]).as_str()));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+const ENVS: &str = "stack: shop-${var.env}-${region}
+region: eu-west-1
+variables:
+  env: { default: dev }
+resources:
+  repo:
+    kind: ecr/repository
+";
+
+fn load_envs(text: &str, opts: LoadOptions) -> moor::load::Loaded {
+    load_str("envs.yaml", text, &opts)
+}
+
+#[test]
+fn the_stack_name_may_use_variables_and_builtins() {
+    let dev = load_envs(ENVS, LoadOptions::default()).stack.expect("loads");
+    assert_eq!(dev.name, "shop-dev-eu-west-1");
+    let repo = dev.resource("repo").unwrap();
+    assert_eq!(repo.physical_name.as_deref(), Some("shop-dev-eu-west-1/repo"), "names follow the stack's");
+    let prod = load_envs(ENVS, LoadOptions { vars: vec!["env=prod".into()], ..Default::default() }).stack.unwrap();
+    assert_eq!(prod.name, "shop-prod-eu-west-1");
+    // The example: one file, a --var-file per environment.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shop = std::fs::read_to_string(root.join("stacks/shop.yaml")).unwrap();
+    for env in ["dev", "prod"] {
+        let opts = LoadOptions { var_files: vec![root.join(format!("stacks/envs/{env}.yaml"))], ..Default::default() };
+        let l = load_envs(&shop, opts);
+        assert!(l.diags.is_empty(), "{:?}", l.diags);
+        let s = l.stack.unwrap();
+        assert_eq!(s.name, format!("shop-{env}"));
+        assert_eq!(s.tags.get("environment").map(String::as_str), Some(env));
+    }
+}
+
+#[test]
+fn a_stack_name_that_breaks_the_rule_after_substitution_points_at_the_stack_line() {
+    let l = load_envs(ENVS, LoadOptions { vars: vec!["env=Bad_Env".into()], ..Default::default() });
+    assert!(l.stack.is_none());
+    let d = l.diags.iter().find(|d| d.code == "moor::stack-name").expect("a stack-name diagnostic");
+    assert!(d.message.contains("shop-Bad_Env-eu-west-1") && d.message.contains("${var.env}"), "{}", d.message);
+    assert_eq!(d.labels[0].span.start, ENVS.find("shop-").unwrap(), "points at the `stack:` value");
+    // A resource attribute is not known before the stack's name.
+    let l = load_envs("stack: x-${repo.arn}\nresources:\n  repo:\n    kind: ecr/repository\n", LoadOptions::default());
+    let d = l.diags.iter().find(|d| d.code == "moor::stack-name").expect("a stack-name diagnostic");
+    assert!(d.message.contains("cannot use"), "{}", d.message);
+}
+
+#[test]
+fn stack_name_flag_beats_the_file_and_is_checked() {
+    let l = load_envs(ENVS, LoadOptions { stack_name: Some("shop-preview-42".into()), ..Default::default() });
+    assert_eq!(l.stack.expect("loads").name, "shop-preview-42");
+    let l = load_envs(ENVS, LoadOptions { stack_name: Some("no spaces".into()), ..Default::default() });
+    assert!(l.stack.is_none());
+    assert!(
+        l.diags.iter().any(|d| d.code == "moor::stack-name" && d.message.contains("--stack-name")),
+        "{:?}",
+        l.diags
+    );
+}

@@ -33,12 +33,14 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Where the engine writes the state record after each step.
+#[async_trait::async_trait]
 pub trait StateStore: Send + Sync {
-    fn save(&self, state: &State) -> Result<(), StateError>;
+    async fn save(&self, state: &State) -> Result<(), StateError>;
 }
 
+#[async_trait::async_trait]
 impl StateStore for crate::state::LocalBackend {
-    fn save(&self, state: &State) -> Result<(), StateError> {
+    async fn save(&self, state: &State) -> Result<(), StateError> {
         crate::state::LocalBackend::save(self, state)
     }
 }
@@ -47,8 +49,9 @@ impl StateStore for crate::state::LocalBackend {
 #[derive(Default)]
 pub struct MemoryStore(pub std::sync::Mutex<Option<State>>);
 
+#[async_trait::async_trait]
 impl StateStore for MemoryStore {
-    fn save(&self, state: &State) -> Result<(), StateError> {
+    async fn save(&self, state: &State) -> Result<(), StateError> {
         // A poisoned lock still holds a whole record: it is replaced at once.
         *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(state.clone());
         Ok(())
@@ -328,7 +331,7 @@ pub async fn apply<P: Provider + 'static>(
         for f in &plan.forget {
             state.resources.remove(f);
         }
-        save(&mut state, store, &mut summary);
+        save(&mut state, store, &mut summary).await;
     }
 
     loop {
@@ -353,7 +356,7 @@ pub async fn apply<P: Provider + 'static>(
                 if let Some(e) = state.resources.get_mut(&op.resource).filter(|e| e.pending.is_none()) {
                     e.pending =
                         Some(Pending { reason: "moor stopped before its deployment settled".into(), redeploy: false });
-                    save(&mut state, store, &mut summary);
+                    save(&mut state, store, &mut summary).await;
                 }
             }
             let target = match op.step {
@@ -453,7 +456,7 @@ pub async fn apply<P: Provider + 'static>(
             }
         }
         if wrote {
-            save(&mut state, store, &mut summary);
+            save(&mut state, store, &mut summary).await;
         }
     }
     if cancel.load(Ordering::SeqCst) {
@@ -478,7 +481,7 @@ pub async fn apply<P: Provider + 'static>(
     } else {
         state.outputs.clear();
     }
-    save(&mut state, store, &mut summary);
+    save(&mut state, store, &mut summary).await;
     (summary, state)
 }
 
@@ -537,9 +540,9 @@ impl Order {
     }
 }
 
-fn save(state: &mut State, store: &dyn StateStore, summary: &mut Summary) {
+async fn save(state: &mut State, store: &dyn StateStore, summary: &mut Summary) {
     state.serial += 1;
-    if let Err(e) = store.save(state) {
+    if let Err(e) = store.save(state).await {
         summary.state_error = Some(e.to_string());
     }
 }

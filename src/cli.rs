@@ -142,12 +142,98 @@ pub enum Command {
         /// All outputs as one JSON object.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
-        /// Where the state record lives.
-        #[arg(long, default_value = ".moor", env = "MOOR_STATE_DIR")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArg,
     },
     /// Print the JSON Schema of stack files.
     Schema,
+    /// Work on state records and their locks: unlock, migrate, show.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Remove a stack's lock left by a run that died, if its id is ID.
+    Unlock {
+        /// The lock id the refused run printed.
+        id: String,
+        /// The stack file; or --stack NAME.
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+    /// Copy a stack's record from one backend to another, under both locks.
+    Migrate {
+        /// Where the record is now: a directory or s3://bucket/prefix.
+        #[arg(long, env = "MOOR_MIGRATE_FROM")]
+        from: String,
+        /// Where it goes: a directory or s3://bucket/prefix.
+        #[arg(long, env = "MOOR_MIGRATE_TO")]
+        to: String,
+        /// The stack file; or --stack NAME.
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// Replace a different record at the destination.
+        #[arg(long, env = "MOOR_FORCE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        force: bool,
+        /// Delete the source record once the copy reads back the same.
+        #[arg(long, env = "MOOR_REMOVE_SOURCE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        remove_source: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// AWS region of the state bucket(s).
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+    /// Print a stack's state record as JSON.
+    Show {
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+}
+
+/// Where the state record is.
+#[derive(Args, Debug, Default)]
+pub struct StateArg {
+    /// Where the state record lives: a directory (default `.moor`) or
+    /// `s3://bucket/prefix`; beats the stack file's `state:`.
+    #[arg(long = "state", visible_alias = "state-dir", env = "MOOR_STATE", value_name = "LOCATION")]
+    pub state: Option<String>,
+}
+
+/// How a run takes the stack's lock.
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// How long to wait for a lock another run holds: `0` (fail at once), `90s`, `10m`.
+    #[arg(long, env = "MOOR_LOCK_TIMEOUT", default_value = "0", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// An S3 lock not refreshed for longer than this is taken over, with a warning.
+    #[arg(long, env = "MOOR_LOCK_STALE_AFTER", default_value = "15m", value_parser = parse_duration)]
+    pub lock_stale_after: std::time::Duration,
+}
+
+impl LockArgs {
+    fn options(&self) -> crate::backend::LockOptions {
+        crate::backend::LockOptions { timeout: self.lock_timeout, stale_after: self.lock_stale_after }
+    }
 }
 
 /// Options of the commands that reach AWS.
@@ -155,9 +241,10 @@ pub enum Command {
 pub struct RunArgs {
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Where the state record lives.
-    #[arg(long, default_value = ".moor", env = "MOOR_STATE_DIR")]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// How many resources are worked on at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256), env = "MOOR_PARALLELISM")]
     pub parallelism: u16,
@@ -190,7 +277,8 @@ impl RunArgs {
     fn options(&self, color: bool, auto_approve: bool) -> crate::run::RunOptions {
         crate::run::RunOptions {
             load: self.vars.options(),
-            state_dir: self.state_dir.clone(),
+            state: self.state.state.clone(),
+            lock: self.lock.options(),
             parallelism: self.parallelism.into(),
             max_requests: self.max_requests.into(),
             wait_timeout: self.wait_timeout,
@@ -286,8 +374,11 @@ pub fn main() -> ExitCode {
 /// A file and `--stack` on the command line name the stack twice; a file
 /// and `MOOR_STACK` is the file (the variable serves runs without one).
 fn stack_and_file(matches: &clap::ArgMatches) -> Option<clap::Error> {
-    let (name, sub) = matches.subcommand()?;
-    let both = matches!(name, "destroy" | "outputs")
+    let (mut name, mut sub) = matches.subcommand()?;
+    if name == "state" {
+        (name, sub) = sub.subcommand()?;
+    }
+    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show")
         && sub.get_one::<PathBuf>("file").is_some()
         && sub.value_source("stack") == Some(clap::parser::ValueSource::CommandLine);
     both.then(|| {
@@ -328,10 +419,12 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
         }
-        Command::Outputs { file, stack, name, json, state_dir } => {
+        Command::State { command } => state_command(command, color),
+        Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
                 vars: VarArgs::default(),
-                state_dir,
+                state,
+                lock: LockArgs::default(),
                 parallelism: 1,
                 max_requests: 64,
                 wait_timeout: std::time::Duration::ZERO,
@@ -350,27 +443,110 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
     }
 }
 
+impl Default for LockArgs {
+    fn default() -> Self {
+        let d = crate::backend::LockOptions::default();
+        LockArgs { lock_timeout: d.timeout, lock_stale_after: d.stale_after }
+    }
+}
+
+/// The options of a `moor state` command.
+fn state_options(state: Option<String>, region: Option<String>, lock: LockArgs, color: bool) -> crate::run::RunOptions {
+    let run = RunArgs {
+        vars: VarArgs { region, ..VarArgs::default() },
+        state: StateArg { state },
+        lock,
+        parallelism: 1,
+        max_requests: 64,
+        wait_timeout: std::time::Duration::ZERO,
+        force: false,
+    };
+    run.options(color, false)
+}
+
+fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
+    // The file beats MOOR_STACK (`stack_and_file` refused both on the command line).
+    let command = match command {
+        StateCommand::Unlock { id, file, stack, state, region } => {
+            StateCommand::Unlock { stack: stack.filter(|_| file.is_none()), id, file, state, region }
+        }
+        StateCommand::Show { file, stack, state, region } => {
+            StateCommand::Show { stack: stack.filter(|_| file.is_none()), file, state, region }
+        }
+        StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => StateCommand::Migrate {
+            stack: stack.filter(|_| file.is_none()),
+            from,
+            to,
+            file,
+            force,
+            remove_source,
+            lock,
+            region,
+        },
+    };
+    match command {
+        StateCommand::Unlock { id, file, stack, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::run::state_unlock_cmd(&id, file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::Show { file, stack, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::run::state_show_cmd(file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => {
+            let o = state_options(None, region, lock, color);
+            let m = crate::run::Migrate {
+                from: &from,
+                to: &to,
+                file: file.as_deref(),
+                stack: stack.as_deref(),
+                force,
+                remove_source,
+            };
+            crate::run::state_migrate_cmd(&m, &o)
+        }
+    }
+}
+
 /// Every environment variable of the command line: (variable, option,
 /// commands that take it), in the order of the variable's name.
 pub fn environment_variables() -> Vec<(String, String, Vec<String>)> {
     let mut cmd = Cli::command();
     cmd.build();
     let mut found: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
-    for sub in cmd.get_subcommands() {
+    for (name, sub) in commands(&cmd) {
         for arg in sub.get_arguments() {
             if let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) {
                 let key = (env.to_string_lossy().to_string(), format!("--{long}"));
-                found.entry(key).or_default().push(sub.get_name().to_string());
+                found.entry(key).or_default().push(name.clone());
             }
         }
     }
     found.into_iter().map(|((env, long), cmds)| (env, long, cmds)).collect()
 }
 
+/// Every command that runs (`apply`, `state unlock`), by its name; not the
+/// groups of commands (`state`).
+fn commands(cmd: &clap::Command) -> Vec<(String, &clap::Command)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        if sub.has_subcommands() {
+            for inner in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+                out.push((format!("{} {}", sub.get_name(), inner.get_name()), inner));
+            }
+        } else {
+            out.push((sub.get_name().to_string(), sub));
+        }
+    }
+    out
+}
+
 /// The table of [`environment_variables`] in README.md, between
 /// `<!-- env:begin -->` and `<!-- env:end -->`.
 pub fn environment_table() -> String {
-    let mut all: Vec<String> = Cli::command().get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut all: Vec<String> = commands(&cmd).into_iter().map(|(name, _)| name).collect();
     all.sort();
     let mut out = String::from("| Variable | Option | Commands |\n|---|---|---|\n");
     for (env, long, mut cmds) in environment_variables() {
@@ -469,13 +645,13 @@ mod tests {
             ("MOOR_WAIT_TIMEOUT", "2m"),
             ("MOOR_REGION", "eu-west-3"),
             ("MOOR_COLOR", "never"),
-            ("MOOR_STATE_DIR", "/tmp/st"),
+            ("MOOR_STATE", "/tmp/st"),
         ]);
         assert!(auto && json && run.force && color == Color::Never);
         assert_eq!((run.parallelism, run.max_requests), (3, 7));
         assert_eq!(run.wait_timeout, std::time::Duration::from_secs(120));
         assert_eq!(run.vars.region.as_deref(), Some("eu-west-3"));
-        assert_eq!(run.state_dir, PathBuf::from("/tmp/st"));
+        assert_eq!(run.state.state.as_deref(), Some("/tmp/st"));
         // Switches read false from the environment too.
         for no in ["false", "0", "no", "off"] {
             let (run, auto, ..) = apply(&[("MOOR_AUTO_APPROVE", no), ("MOOR_FORCE", no)]);

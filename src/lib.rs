@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod backend;
 pub mod cli;
 pub mod diag;
 pub mod discover;

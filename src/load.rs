@@ -111,6 +111,32 @@ pub struct StackFile<R, O = OutputDecl> {
     /// Values printed after apply, such as the load balancer's URL.
     #[serde(default)]
     pub outputs: BTreeMap<String, O>,
+    /// Where the state record and its lock are kept: the local `.moor`
+    /// directory when not set. `--state` and `MOOR_STATE` beat it.
+    #[serde(default)]
+    pub state: Option<StateDecl>,
+}
+
+/// A state backend (see docs/state.md).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateDecl {
+    /// An S3 bucket: the record, its lock beside it (`KEY.lock`).
+    pub s3: S3StateDecl,
+}
+
+/// The S3 state backend. Values are taken as written (no `${…}`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3StateDecl {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The record's key; `moor/<stack>.state.json` when not set.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The bucket's region; the stack's when not set.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// Accepts anything; the loader handles that part of the file itself.
@@ -421,6 +447,7 @@ impl Loader<'_> {
         // The name may use what is known before the resources: variables
         // and built-ins other than itself.
         let stack_name = self.stack_name(&root, &header.stack, &vars, &builtins, &found);
+        let state = header.state.as_ref().and_then(|d| self.state_location(&root, d, &stack_name));
         builtins.insert(Target::Stack, stack_name.clone());
         for v in &mut vars.values {
             vars::expand_builtins(&mut v.value, &builtins);
@@ -551,6 +578,7 @@ impl Loader<'_> {
             resources,
             outputs,
             refs,
+            state,
             file: self.file.clone(),
             depends_on_spans,
             index: HashMap::new(),
@@ -706,6 +734,42 @@ impl Loader<'_> {
     }
 
     // ---- header --------------------------------------------------------------
+
+    /// The file's `state: {s3: …}` as a location; each mistake at its field.
+    fn state_location(&mut self, root: &Node, d: &StateDecl, stack: &str) -> Option<crate::backend::Location> {
+        let at = |field: &str| {
+            root.path(&["state", "s3"])
+                .and_then(|n| n.get(field))
+                .map_or_else(|| key_span(root, &["state"]), |n| n.span)
+        };
+        let mut ok = true;
+        if !crate::backend::bucket_name_is_valid(&d.s3.bucket) {
+            self.err("moor::state", at("bucket"), "not an S3 bucket name", "bucket").help = Some(
+                "3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit; \
+                 values under `state:` are taken as written"
+                    .into(),
+            );
+            ok = false;
+        }
+        if let Some(k) = &d.s3.key {
+            if k.is_empty() || k.starts_with('/') || k.ends_with('/') || k.len() > 1000 {
+                self.err("moor::state", at("key"), "not an S3 object key for the record", "key").help =
+                    Some("a key such as `moor/web.state.json`: not empty, no leading or trailing `/`".into());
+                ok = false;
+            }
+        }
+        if let Some(r) = &d.s3.region {
+            if let Err(why) = crate::region::check(r) {
+                self.err("moor::state", at("region"), why, "not a region");
+                ok = false;
+            }
+        }
+        ok.then(|| crate::backend::Location::S3 {
+            bucket: d.s3.bucket.clone(),
+            key: crate::backend::KeyRule::Fixed(d.s3.key.clone().unwrap_or_else(|| format!("moor/{stack}.state.json"))),
+            region: d.s3.region.clone(),
+        })
+    }
 
     /// The stack's name: the file's `stack:` with its variables and
     /// built-ins substituted, or `--stack-name`; either is checked against

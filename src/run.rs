@@ -11,6 +11,7 @@
 //! only), 128 + the signal's number when a signal stopped the run.
 
 use crate::apply::{apply, ApplyOptions, Summary};
+use crate::backend::{Backend, Held, Location, LockOptions};
 use crate::diag::Diag;
 use crate::graph::{self, Graph};
 use crate::load::{self, LoadOptions, Loaded};
@@ -20,7 +21,7 @@ use crate::plan::{plan, Observed, Plan, PlanOptions};
 use crate::provider::aws::AwsProvider;
 use crate::provider::{Provider, ProviderOptions};
 use crate::render::{self, Progress, Style};
-use crate::state::{LocalBackend, State, StateError};
+use crate::state::{State, StateError};
 use crate::text::plural;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -32,7 +33,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub load: LoadOptions,
-    pub state_dir: PathBuf,
+    /// `--state` / `MOOR_STATE`: beats the stack file's `state:`; else `.moor`.
+    pub state: Option<String>,
+    pub lock: LockOptions,
     pub parallelism: usize,
     pub max_requests: usize,
     pub wait_timeout: Duration,
@@ -291,19 +294,46 @@ async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Result<Arc<AwsP
     made.map(Arc::new).map_err(|e| Failure::Error(e.to_string()))
 }
 
+/// Where the record is: `--state` (or `MOOR_STATE`), else the stack
+/// file's `state:`, else `.moor`.
+pub fn location(o: &RunOptions, file: Option<&Location>) -> Result<Location, Failure> {
+    match (&o.state, file) {
+        (Some(given), _) => Location::parse(given).map_err(Failure::Error),
+        (None, Some(l)) => Ok(l.clone()),
+        (None, None) => Ok(Location::Local(PathBuf::from(".moor"))),
+    }
+}
+
+/// The backend of the stack's record; `region` is the stack's, for S3.
+async fn open_backend(o: &RunOptions, file: Option<&Location>, region: Option<&str>) -> Result<Backend, Failure> {
+    let at = location(o, file)?;
+    let region = o.load.region.as_deref().or(region);
+    Backend::open(&at, region).await.map_err(|e| Failure::Error(e.to_string()))
+}
+
 /// The state record; a corrupt one is set aside and rebuilt from the
 /// resources' tags (reads by name find what carries this stack's tags).
-fn read_state(backend: &LocalBackend, stack: &Stack, o: &RunOptions) -> Result<State, Failure> {
-    match backend.load(&stack.name) {
+async fn read_state(backend: &Backend, stack: &Stack, o: &RunOptions) -> Result<State, Failure> {
+    state_of(backend.load(&stack.name).await, backend, stack, o).await
+}
+
+/// [`read_state`] of a record already read.
+async fn state_of(
+    loaded: Result<Option<State>, StateError>,
+    backend: &Backend,
+    stack: &Stack,
+    o: &RunOptions,
+) -> Result<State, Failure> {
+    match loaded {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Ok(State::new(&stack.name, stack.region.as_deref())),
         Err(StateError::Corrupt { path, reason }) => {
-            let aside = backend.quarantine(&stack.name);
+            let aside = backend.quarantine(&stack.name).await;
             eprintln!(
                 "{} the state record {} is corrupt ({reason}); it was moved to {} and is rebuilt from the moor:stack tags of the resources in the file",
                 style(o).yellow("warning:"),
                 path.display(),
-                aside.map_or("(could not move it)".to_string(), |p| p.display().to_string())
+                aside.unwrap_or_else(|| "(could not move it)".to_string())
             );
             Ok(State::new(&stack.name, stack.region.as_deref()))
         }
@@ -388,9 +418,10 @@ pub fn plan_cmd(
         }
     }
     rt.block_on(async {
-        let p = connect(&stack, o, early).await?;
-        let backend = LocalBackend::new(&o.state_dir);
-        let state = read_state(&backend, &stack, o)?;
+        let (p, backend) =
+            tokio::join!(connect(&stack, o, early), open_backend(o, stack.state.as_ref(), stack.region.as_deref()));
+        let (p, backend) = (p?, backend?);
+        let state = read_state(&backend, &stack, o).await?;
         let (pl, observed) = observe_and_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
         match format {
             PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
@@ -472,6 +503,9 @@ fn check_signal() -> Result<(), Failure> {
     }
 }
 
+/// Applies the plan; starts nothing new once the run is interrupted or its
+/// lock was taken from it. The summary, the record, and whether the lock
+/// was lost.
 #[allow(clippy::too_many_arguments)]
 async fn execute<P: Provider + 'static>(
     p: Arc<P>,
@@ -479,10 +513,11 @@ async fn execute<P: Provider + 'static>(
     graph: &Graph,
     pl: &Plan,
     state: State,
-    backend: &LocalBackend,
+    backend: &Backend,
+    held: &Held,
     json: bool,
     o: &RunOptions,
-) -> Summary {
+) -> (Summary, State, bool) {
     let cancel = Arc::new(AtomicBool::new(crate::interrupt::is_set()));
     let flag = cancel.clone();
     let watcher = tokio::spawn(async move {
@@ -492,11 +527,30 @@ async fn execute<P: Provider + 'static>(
     let progress = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
     let events = crate::events::JsonEvents::new(&progress);
     let reporter: &dyn crate::apply::Reporter = if json { &events } else { &progress };
-    let (summary, _state) =
-        apply(p, stack, graph, pl, state, backend, &ApplyOptions { parallelism: o.parallelism }, reporter, cancel)
-            .await;
+    let options = ApplyOptions { parallelism: o.parallelism };
+    let applying = apply(p, stack, graph, pl, state, backend, &options, reporter, cancel.clone());
+    tokio::pin!(applying);
+    let mut lost = false;
+    let (summary, state) = loop {
+        tokio::select! {
+            done = &mut applying => break done,
+            () = held.lost(), if !lost => {
+                lost = true;
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    };
     watcher.abort();
-    summary
+    (summary, state, lost)
+}
+
+/// The failure of a run whose lock was taken from it.
+fn lock_lost(stack: &Stack) -> Failure {
+    Failure::Error(format!(
+        "the lock of stack `{}` was taken from this run, so it stopped starting new work; \
+         what it did is recorded. Run `moor plan` to see where the stack stands",
+        stack.name
+    ))
 }
 
 /// `moor apply` and `moor destroy`; `json` streams their events on stdout
@@ -530,6 +584,7 @@ fn recorded_stack(name: &str, o: &RunOptions) -> Result<(Stack, Graph), Failure>
         resources: Vec::new(),
         outputs: Vec::new(),
         refs: Vec::new(),
+        state: None,
         file: crate::diag::SourceFile::new("(no file)", ""),
         depends_on_spans: Default::default(),
         index: Default::default(),
@@ -560,12 +615,35 @@ fn apply_on(
     };
     let s = style(o);
     rt.block_on(async {
-        let backend = LocalBackend::new(&o.state_dir);
-        let (_lock, warning) = backend.lock(&stack.name).map_err(|e| Failure::Error(e.to_string()))?;
-        if let Some(w) = warning {
-            eprintln!("{} {w}", s.yellow("warning:"));
-        }
-        let mut state = read_state(&backend, &stack, o)?;
+        let backend = open_backend(o, stack.state.as_ref(), stack.region.as_deref()).await?;
+        let warn = |w: String| eprintln!("{} {w}", s.yellow("warning:"));
+        // The lock is taken and the record read in one round; when the lock
+        // was not free at once, the record is read again under it.
+        let (held, loaded) = tokio::join!(backend.lock(&stack.name, o.lock, &warn), backend.load(&stack.name));
+        let (held, at_once) = held.map_err(|e| Failure::Error(e.to_string()))?;
+        let loaded = if at_once { loaded } else { backend.load(&stack.name).await };
+        let outcome = apply_locked(&backend, &held, loaded, stack, graph, destroy, json, early, o).await;
+        held.release().await;
+        outcome
+    })
+}
+
+/// [`apply_on`] under the stack's lock.
+#[allow(clippy::too_many_arguments)]
+async fn apply_locked(
+    backend: &Backend,
+    held: &Held,
+    loaded: Result<Option<State>, StateError>,
+    stack: Stack,
+    graph: Graph,
+    destroy: bool,
+    json: bool,
+    early: Early,
+    o: &RunOptions,
+) -> Outcome {
+    let s = style(o);
+    {
+        let mut state = state_of(loaded, backend, &stack, o).await?;
         if state.region.is_none() {
             state.region = stack.region.clone();
         }
@@ -589,19 +667,17 @@ fn apply_on(
         if !pl.has_changes() {
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
-            let summary = execute(p, &stack, &graph, &pl, state, &backend, json, o).await;
+            let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, json, o).await;
             if json {
-                emit_summary(&summary, destroy, &backend, &stack.name);
+                emit_summary(&summary, destroy, &st);
             }
             check_signal()?;
             if !summary.ok() {
                 eprint!("{}", render::summary_text(&summary, destroy, s));
-                return Err(Failure::Shown);
+                return Err(if lost { lock_lost(&stack) } else { Failure::Shown });
             }
             if !destroy && !json {
-                if let Ok(Some(st)) = backend.load(&stack.name) {
-                    print_outputs(&st, o)?;
-                }
+                print_outputs(&st, o)?;
             }
             return Ok(Success::Done);
         }
@@ -619,30 +695,28 @@ fn apply_on(
             Err(e) => return Err(Failure::Error(e)),
         }
         eprintln!();
-        let summary = execute(p, &stack, &graph, &pl, state, &backend, json, o).await;
+        let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, backend, held, json, o).await;
         eprint!("{}", render::summary_text(&summary, destroy, s));
         if json {
-            emit_summary(&summary, destroy, &backend, &stack.name);
+            emit_summary(&summary, destroy, &st);
         }
         check_signal()?;
+        if lost {
+            return Err(lock_lost(&stack));
+        }
         if !summary.ok() {
             return Err(Failure::Shown);
         }
         if !destroy && !json {
-            if let Ok(Some(st)) = backend.load(&stack.name) {
-                print_outputs(&st, o)?;
-            }
+            print_outputs(&st, o)?;
         }
         Ok(Success::Done)
-    })
+    }
 }
 
 /// The last event of `apply --json`: the summary, with the outputs recorded.
-fn emit_summary(summary: &Summary, destroy: bool, backend: &LocalBackend, stack: &str) {
-    let outputs = match backend.load(stack) {
-        Ok(Some(st)) if !destroy => st.outputs.into_iter().collect(),
-        _ => Default::default(),
-    };
+fn emit_summary(summary: &Summary, destroy: bool, st: &State) {
+    let outputs = if destroy { Default::default() } else { st.outputs.clone().into_iter().collect() };
     crate::events::emit(&crate::events::Event::Summary(crate::events::SummaryEvent::new(summary, outputs)));
 }
 
@@ -667,22 +741,19 @@ pub fn outputs_cmd(
     name: Option<&str>,
     o: &RunOptions,
 ) -> Outcome {
-    let stack = match (file, stack_name) {
-        (_, Some(n)) => n.to_string(),
-        (Some(f), None) => load(f, o)?.0.name,
-        (None, None) => return Err(Failure::Message("give the stack file or --stack NAME".into())),
-    };
-    let backend = LocalBackend::new(&o.state_dir);
-    let state = match backend.load(&stack) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return Err(Failure::Message(format!(
-                "stack `{stack}` has no state record in {}: apply it first",
-                o.state_dir.display()
-            )))
+    let (stack, file_location, region) = stack_of(file, stack_name, o)?;
+    let rt = runtime()?;
+    let state = rt.block_on(async {
+        let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
+        match backend.load(&stack).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(Failure::Message(format!(
+                "stack `{stack}` has no state record at {}: apply it first",
+                backend.record(&stack)
+            ))),
+            Err(e) => Err(Failure::Error(e.to_string())),
         }
-        Err(e) => return Err(Failure::Error(e.to_string())),
-    };
+    })?;
     if let Some(n) = name {
         let Some(v) = state.outputs.get(n) else {
             let names: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
@@ -700,6 +771,173 @@ pub fn outputs_cmd(
         let w = state.outputs.keys().map(String::len).max().unwrap_or(0);
         let text: String = state.outputs.iter().map(|(k, v)| format!("{k:w$} = {v}\n")).collect();
         out(&text)?;
+    }
+    Ok(Success::Done)
+}
+
+/// The stack's name, the state location its file gives, and its region:
+/// from FILE, or from `--stack NAME` alone.
+fn stack_of(
+    file: Option<&Path>,
+    stack_name: Option<&str>,
+    o: &RunOptions,
+) -> Result<(String, Option<Location>, Option<String>), Failure> {
+    match (file, stack_name) {
+        (_, Some(n)) => {
+            if !load::stack_name_is_valid(n) {
+                return Err(Failure::Error(format!(
+                    "stack name `{}` is not valid: {}",
+                    crate::text::abbreviate(n),
+                    load::STACK_NAME_RULE
+                )));
+            }
+            Ok((n.to_string(), None, None))
+        }
+        (Some(f), None) => {
+            let stack = load(f, o)?.0;
+            Ok((stack.name, stack.state, stack.region))
+        }
+        (None, None) => Err(Failure::Message("give the stack file or --stack NAME".into())),
+    }
+}
+
+/// `moor state unlock ID`: removes the stack's lock when its id is ID.
+pub fn state_unlock_cmd(id: &str, file: Option<&Path>, stack_name: Option<&str>, o: &RunOptions) -> Outcome {
+    let (stack, file_location, region) = stack_of(file, stack_name, o)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
+        let holder = backend.unlock(&stack, id).await.map_err(|e| Failure::Error(e.to_string()))?;
+        eprintln!("{} the lock {id} of stack `{stack}` (held by {holder}) was removed", style(o).green("Unlocked:"));
+        Ok(Success::Done)
+    })
+}
+
+/// `moor state show`: the record, as JSON on stdout.
+pub fn state_show_cmd(file: Option<&Path>, stack_name: Option<&str>, o: &RunOptions) -> Outcome {
+    let (stack, file_location, region) = stack_of(file, stack_name, o)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
+        match backend.load(&stack).await {
+            Ok(Some(st)) => out(&json_text(&st)?),
+            Ok(None) => {
+                Err(Failure::Message(format!("stack `{stack}` has no state record at {}", backend.record(&stack))))
+            }
+            Err(e) => Err(Failure::Error(e.to_string())),
+        }?;
+        Ok(Success::Done)
+    })
+}
+
+/// What `moor state migrate` is told.
+pub struct Migrate<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub file: Option<&'a Path>,
+    pub stack: Option<&'a str>,
+    /// Replace a different record at the destination.
+    pub force: bool,
+    /// Delete the source record once the copy is verified.
+    pub remove_source: bool,
+}
+
+/// `moor state migrate`: copies a stack's record from one backend to
+/// another under both locks (source first, then destination), verifies the
+/// copy by reading it back, and removes the source only when asked.
+pub fn state_migrate_cmd(m: &Migrate, o: &RunOptions) -> Outcome {
+    let (stack, _, region) = stack_of(m.file, m.stack, o)?;
+    let from = Location::parse(m.from).map_err(Failure::Error)?;
+    let to = Location::parse(m.to).map_err(Failure::Error)?;
+    if from.record(&stack) == to.record(&stack) {
+        return Err(Failure::Error(format!("--from and --to are the same record, {}", from.record(&stack))));
+    }
+    let rt = runtime()?;
+    on_interrupt(&rt, o.color);
+    let s = style(o);
+    rt.block_on(async {
+        let region = o.load.region.as_deref().or(region.as_deref());
+        let open = |l: &Location| {
+            let l = l.clone();
+            async move { Backend::open(&l, region).await.map_err(|e| Failure::Error(e.to_string())) }
+        };
+        let (source, dest) = tokio::join!(open(&from), open(&to));
+        let (source, dest) = (source?, dest?);
+        let warn = |w: String| eprintln!("{} {w}", s.yellow("warning:"));
+        let error = |e: StateError| Failure::Error(e.to_string());
+        let (src_lock, _) = source.lock(&stack, o.lock, &warn).await.map_err(error)?;
+        let dst_lock = match dest.lock(&stack, o.lock, &warn).await {
+            Ok((l, _)) => l,
+            Err(e) => {
+                src_lock.release().await;
+                return Err(error(e));
+            }
+        };
+        let outcome = migrate_locked(&source, &dest, &stack, m, o).await;
+        dst_lock.release().await;
+        src_lock.release().await;
+        outcome
+    })
+}
+
+async fn migrate_locked(source: &Backend, dest: &Backend, stack: &str, m: &Migrate<'_>, o: &RunOptions) -> Outcome {
+    let s = style(o);
+    let error = |e: StateError| Failure::Error(e.to_string());
+    let (from, to) = (source.record(stack), dest.record(stack));
+    let Some(mut record) = source.load(stack).await.map_err(error)? else {
+        return Err(Failure::Error(format!("stack `{stack}` has no state record at {from}; nothing was copied")));
+    };
+    let existing = match dest.load(stack).await {
+        Ok(e) => e,
+        Err(StateError::Corrupt { reason, .. }) if m.force => {
+            eprintln!("{} the record at {to} is corrupt ({reason}); --force replaces it", s.yellow("warning:"));
+            None
+        }
+        Err(e) => return Err(error(e)),
+    };
+    let same = |a: &State, b: &State| State { serial: b.serial, ..a.clone() } == *b;
+    match &existing {
+        Some(there) if same(&record, there) => {
+            eprintln!("{to} already holds the same record as {from}; nothing was copied");
+        }
+        Some(there) if !m.force => {
+            return Err(Failure::Error(format!(
+                "{to} already holds a different record of stack `{stack}` ({} resources, serial {}); \
+                 nothing was copied. Pass --force to replace it with the record of {from} ({} resources, serial {})",
+                there.resources.len(),
+                there.serial,
+                record.resources.len(),
+                record.serial
+            )));
+        }
+        _ => {
+            // The serial only grows at the destination.
+            if let Some(there) = &existing {
+                record.serial = record.serial.max(there.serial + 1);
+            }
+            dest.save(&record).await.map_err(error)?;
+            match dest.load(stack).await.map_err(error)? {
+                Some(back) if same(&record, &back) => {}
+                _ => {
+                    return Err(Failure::Error(format!(
+                        "the copy at {to} does not read back as written; {from} was left as it is"
+                    )))
+                }
+            }
+            eprintln!(
+                "{} the record of stack `{stack}` ({} resources) from {from} to {to}",
+                s.green("Copied:"),
+                record.resources.len()
+            );
+        }
+    }
+    if m.remove_source {
+        source.remove(stack).await.map_err(error)?;
+        eprintln!("{} {from}", s.green("Removed:"));
+    } else {
+        eprintln!(
+            "{from} was kept; pass --remove-source to remove it, or remove it yourself once the new backend is in use"
+        );
     }
     Ok(Success::Done)
 }
@@ -725,11 +963,31 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> Outco
     let rt = runtime()?;
     on_interrupt(&rt, o.color);
     let outcome = rt.block_on(async {
-        let backend = LocalBackend::new(&o.state_dir);
-        let (_lock, _) = backend.lock(&stack.name).map_err(|e| Failure::Error(e.to_string()))?;
-        let mut state = read_state(&backend, &stack, o)?;
-        let p = connect(&stack, o, None).await?;
-        let (mut t, _) = crate::plan::target(&stack, logical, &Default::default(), &state);
+        let backend = open_backend(o, stack.state.as_ref(), stack.region.as_deref()).await?;
+        let warn = |w: String| eprintln!("{} {w}", s.yellow("warning:"));
+        let (held, _) = backend.lock(&stack.name, o.lock, &warn).await.map_err(|e| Failure::Error(e.to_string()))?;
+        let outcome = import_locked(&backend, &stack, &graph, r, logical, id, o).await;
+        held.release().await;
+        outcome
+    });
+    under_signal(outcome, s)
+}
+
+/// [`import_cmd`] under the stack's lock.
+async fn import_locked(
+    backend: &Backend,
+    stack: &Stack,
+    graph: &Graph,
+    r: &crate::model::Resource,
+    logical: &str,
+    id: &str,
+    o: &RunOptions,
+) -> Outcome {
+    let s = style(o);
+    {
+        let mut state = read_state(backend, stack, o).await?;
+        let p = connect(stack, o, None).await?;
+        let (mut t, _) = crate::plan::target(stack, logical, &Default::default(), &state);
         t.id = Some(id.to_string());
         let live = match p.read(&t).await {
             Ok(Some(l)) => l,
@@ -751,16 +1009,16 @@ pub fn import_cmd(file: &Path, logical: &str, id: &str, o: &RunOptions) -> Outco
                 )));
             }
         }
-        let live = p.adopt(&t, &live).await.map_err(|e| Failure::Message(render::error_line(s, logical, r.kind(), &e)))?;
+        let live =
+            p.adopt(&t, &live).await.map_err(|e| Failure::Message(render::error_line(s, logical, r.kind(), &e)))?;
         // What apply would record, without the fields as applied: AWS has
         // not been made to match the file (the next plan shows how it differs).
-        state.resources.insert(logical.to_string(), crate::apply::entry_of(&stack, &graph, logical, r.kind(), &live));
+        state.resources.insert(logical.to_string(), crate::apply::entry_of(stack, graph, logical, r.kind(), &live));
         state.serial += 1;
-        backend.save(&state).map_err(|e| Failure::Error(e.to_string()))?;
+        backend.save(&state).await.map_err(|e| Failure::Error(e.to_string()))?;
         eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);
         Ok(Success::Done)
-    });
-    under_signal(outcome, s)
+    }
 }
 
 /// The outcome of a run that a signal may have stopped after it changed
@@ -940,12 +1198,13 @@ fn apply_saved(
     }
     let resources = pf::saved_resources(&stack);
     rt.block_on(async {
-        let backend = LocalBackend::new(&lo.state_dir);
-        let (_lock, warning) = backend.lock(&stack.name).map_err(|e| Failure::Error(e.to_string()))?;
-        if let Some(w) = warning {
-            eprintln!("{} {w}", s.yellow("warning:"));
-        }
-        let mut state = read_state(&backend, &stack, &lo)?;
+        let backend = open_backend(&lo, stack.state.as_ref(), stack.region.as_deref()).await?;
+        let warn = |w: String| eprintln!("{} {w}", s.yellow("warning:"));
+        let (held, loaded) = tokio::join!(backend.lock(&stack.name, lo.lock, &warn), backend.load(&stack.name));
+        let (held, at_once) = held.map_err(|e| Failure::Error(e.to_string()))?;
+        let loaded = if at_once { loaded } else { backend.load(&stack.name).await };
+        let outcome = async {
+        let mut state = state_of(loaded, &backend, &stack, &lo).await?;
         if state.region.is_none() {
             state.region = stack.region.clone();
         }
@@ -997,23 +1256,28 @@ fn apply_saved(
                 saved.created_at, saved.created_on
             );
         }
-        let summary = execute(p, &stack, &graph, &pl, state, &backend, json, &lo).await;
+        let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, &backend, &held, json, &lo).await;
         if pl.has_changes() || !summary.ok() {
             eprint!("{}", render::summary_text(&summary, saved.destroy, s));
         }
         if json {
-            emit_summary(&summary, saved.destroy, &backend, &stack.name);
+            emit_summary(&summary, saved.destroy, &st);
         }
         check_signal()?;
+        if lost {
+            return Err(lock_lost(&stack));
+        }
         if !summary.ok() {
             return Err(Failure::Shown);
         }
         if !saved.destroy && !json {
-            if let Ok(Some(st)) = backend.load(&stack.name) {
-                print_outputs(&st, &lo)?;
-            }
+            print_outputs(&st, &lo)?;
         }
         Ok(Success::Done)
+        }
+        .await;
+        held.release().await;
+        outcome
     })
 }
 
@@ -1049,7 +1313,8 @@ mod tests {
     fn a_stack_from_the_record_alone_has_its_name_and_nothing_else() {
         let o = RunOptions {
             load: LoadOptions { region: Some("eu-west-1".into()), ..Default::default() },
-            state_dir: PathBuf::from(".moor"),
+            state: None,
+            lock: LockOptions::default(),
             parallelism: 1,
             max_requests: 1,
             wait_timeout: Duration::ZERO,

@@ -166,11 +166,55 @@ pub enum StateError {
     Corrupt { path: PathBuf, reason: String },
     #[error("the state record {path} is for stack `{found}`, not `{expected}`")]
     WrongStack { path: PathBuf, found: String, expected: String },
+    #[error("{}", locked_text(.stack, .holder, .id.as_deref(), .path))]
+    Locked { stack: String, holder: String, id: Option<String>, path: PathBuf },
+    /// A conditional write of the record was refused: it changed since
+    /// this run read or wrote it.
     #[error(
-        "stack `{stack}` is locked by {holder}; another apply or destroy is running. \
-         If it is not, remove {path}"
+        "the state record of stack `{stack}` at {location} was changed by another run since this one read it, \
+         so it was not overwritten (the lock was taken from this run, or another run wrote without it). \
+         Nothing is lost: run `moor plan` again to see the stack as it now is, then apply again"
     )]
-    Locked { stack: String, holder: String, path: PathBuf },
+    Conflict { stack: String, location: String },
+    /// A call to the remote backend failed.
+    #[error("{call} of {location} failed: {message}")]
+    Remote { location: String, call: &'static str, message: String },
+    /// The run was stopped (Ctrl-C, SIGTERM) while it waited for the lock.
+    #[error("interrupted while waiting for the lock of stack `{stack}`; nothing was changed")]
+    Interrupted { stack: String },
+}
+
+fn locked_text(stack: &str, holder: &str, id: Option<&str>, path: &Path) -> String {
+    match id {
+        Some(id) => format!(
+            "stack `{stack}` is locked by {holder} (lock id {id}); another apply or destroy is running. \
+             If it is not, remove the lock with `moor state unlock {id}` (with the same --state), \
+             or wait for it with --lock-timeout"
+        ),
+        None => format!(
+            "stack `{stack}` is locked by {holder}; another apply or destroy is running. If it is not, remove {}",
+            path.display()
+        ),
+    }
+}
+
+/// The record of `stack` from its bytes, read from `path`.
+pub fn parse_record(bytes: &[u8], stack: &str, path: &Path) -> Result<State, StateError> {
+    let path = path.to_path_buf();
+    // Bytes that are not text are as corrupt as text that is not JSON.
+    let text = std::str::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+        path: path.clone(),
+        reason: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+    })?;
+    let state: State =
+        serde_json::from_str(text).map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+    if state.version != VERSION {
+        return Err(StateError::Corrupt { path, reason: format!("unknown version {}", state.version) });
+    }
+    if state.stack != stack {
+        return Err(StateError::WrongStack { path, found: state.stack, expected: stack.to_string() });
+    }
+    Ok(state)
 }
 
 /// A state record in a local directory (`.moor/` by default).
@@ -200,20 +244,7 @@ impl LocalBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Io { path, source }),
         };
-        // Bytes that are not text are as corrupt as text that is not JSON.
-        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            reason: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-        })?;
-        let state: State = serde_json::from_str(&text)
-            .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
-        if state.version != VERSION {
-            return Err(StateError::Corrupt { path, reason: format!("unknown version {}", state.version) });
-        }
-        if state.stack != stack {
-            return Err(StateError::WrongStack { path, found: state.stack, expected: stack.to_string() });
-        }
-        Ok(Some(state))
+        parse_record(&bytes, stack, &path).map(Some)
     }
 
     /// Writes the record atomically.
@@ -271,13 +302,14 @@ impl LocalBackend {
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::WOULDBLOCK) => {
-                    let mut holder = String::new();
-                    let _ = (&file).take(4096).read_to_string(&mut holder);
-                    let holder = match holder.trim() {
+                    let mut text = String::new();
+                    let _ = (&file).take(4096).read_to_string(&mut text);
+                    let (holder, id) = holder_and_id(&text);
+                    let holder = match holder {
                         "" => "another process".to_string(),
                         h => h.to_string(),
                     };
-                    return Err(StateError::Locked { stack: stack.to_string(), holder, path });
+                    return Err(StateError::Locked { stack: stack.to_string(), holder, id, path });
                 }
                 Err(e) => return Err(io(e.into())),
             }
@@ -292,19 +324,78 @@ impl LocalBackend {
             // the file) and still runs on this machine still holds it.
             if old_holder_alive(&previous) {
                 let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock);
-                return Err(StateError::Locked { stack: stack.to_string(), holder: previous.trim().to_string(), path });
+                let (holder, id) = holder_and_id(&previous);
+                return Err(StateError::Locked { stack: stack.to_string(), holder: holder.to_string(), id, path });
             }
-            let warning = match previous.trim() {
+            let warning = match holder_and_id(&previous).0 {
                 "" => None,
                 h => Some(format!("took over the lock of stack `{stack}` left by {h}, which no longer runs")),
             };
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
-            writeln!(file, "{}", holder_line()).map_err(io)?;
+            writeln!(file, "{}\nlock {}", holder_line(), lock_id()).map_err(io)?;
             return Ok((Lock { path, _file: file }, warning));
         }
-        Err(StateError::Locked { stack: stack.to_string(), holder: "another process".into(), path })
+        Err(StateError::Locked { stack: stack.to_string(), holder: "another process".into(), id: None, path })
     }
+
+    /// Removes the stack's lock file when its lock id is `id`: for a lock
+    /// left by a run that can no longer release it. Returns who held it.
+    pub fn unlock(&self, stack: &str, id: &str) -> Result<String, StateError> {
+        let path = self.lock_path(stack);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::Remote {
+                    location: path.display().to_string(),
+                    call: "unlock",
+                    message: format!("stack `{stack}` is not locked"),
+                })
+            }
+            Err(source) => return Err(StateError::Io { path, source }),
+        };
+        let (holder, found) = holder_and_id(&text);
+        if found.as_deref() != Some(id) {
+            return Err(StateError::Remote {
+                location: path.display().to_string(),
+                call: "unlock",
+                message: format!(
+                    "the lock of stack `{stack}` has id {}, not {id}; it was left as it is",
+                    found.as_deref().unwrap_or("(none)")
+                ),
+            });
+        }
+        std::fs::remove_file(&path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+        Ok(holder.to_string())
+    }
+
+    /// The stack's lock as its file says (holder, id), when there is one.
+    pub fn lock_holder(&self, stack: &str) -> Option<(String, Option<String>)> {
+        let text = std::fs::read_to_string(self.lock_path(stack)).ok()?;
+        let (holder, id) = holder_and_id(&text);
+        Some((holder.to_string(), id))
+    }
+}
+
+/// A lock file's holder line and its lock id (`lock ID`, on a line of its own).
+fn holder_and_id(text: &str) -> (&str, Option<String>) {
+    let holder = text.lines().next().unwrap_or("").trim();
+    let id = text.lines().find_map(|l| l.trim().strip_prefix("lock ")).map(|i| i.trim().to_string());
+    (holder, id.filter(|i| !i.is_empty()))
+}
+
+/// A new random lock id: 16 hex digits.
+pub fn lock_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if random.is_err() {
+        use sha2::Digest;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let h = sha2::Sha256::digest(format!("{nanos} {} {}", std::process::id(), hostname()));
+        b.copy_from_slice(&h[..8]);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Held while a run may write the record.
@@ -344,7 +435,7 @@ fn set_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -369,6 +460,12 @@ fn holder_line() -> String {
     let since = aws_smithy_types::DateTime::from_secs(unix_now() as i64)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default();
+    format!("pid {} on {} since {since}: {}", std::process::id(), hostname(), command_line())
+}
+
+/// The command line of this run, for a lock's holder. Values given as
+/// `NAME=VALUE` (`--var`) are left out: they may be secret.
+pub(crate) fn command_line() -> String {
     let mut command: String = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .enumerate()
@@ -389,10 +486,10 @@ fn holder_line() -> String {
         command.truncate(cut);
         command.push('…');
     }
-    format!("pid {} on {} since {since}: {command}", std::process::id(), hostname())
+    command
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -526,6 +623,33 @@ mod tests {
         std::fs::write(b.lock_path("s"), format!("pid 999999999 on {}\n", hostname())).unwrap();
         let (_l, w) = b.lock("s").unwrap();
         assert!(w.unwrap().contains("took over"));
+    }
+
+    /// A local lock names its id; `unlock` removes it only for that id, and
+    /// the refusal of a locked run names the id and the command.
+    #[test]
+    fn a_local_lock_is_removed_only_by_its_id() {
+        let b = LocalBackend::new(dir());
+        let (l, _) = b.lock("s").unwrap();
+        let (_, id) = b.lock_holder("s").unwrap();
+        let id = id.expect("the lock file names its id");
+        match b.lock("s") {
+            Err(e @ StateError::Locked { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("lock id {id}")) && text.contains(&format!("moor state unlock {id}")),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        std::mem::forget(l);
+        let wrong = b.unlock("s", "0000000000000000").unwrap_err().to_string();
+        assert!(wrong.contains(&format!("has id {id}, not 0000000000000000")), "{wrong}");
+        assert!(b.lock_path("s").exists());
+        let holder = b.unlock("s", &id).unwrap();
+        assert!(holder.starts_with(&format!("pid {} on ", std::process::id())), "{holder}");
+        assert!(!b.lock_path("s").exists());
     }
 
     /// An older moor made the lock file without an OS lock: while the

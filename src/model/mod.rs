@@ -126,6 +126,9 @@ pub struct Stack {
     pub resources: Vec<Resource>,
     pub outputs: Vec<Output>,
     pub refs: Vec<RefUse>,
+    /// Where the state record is (`state:`), when the file says.
+    #[serde(skip)]
+    pub state: Option<crate::backend::Location>,
     #[serde(skip)]
     pub file: Arc<SourceFile>,
     #[serde(skip)]

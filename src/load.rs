@@ -125,13 +125,15 @@ pub struct StateDecl {
     pub s3: S3StateDecl,
 }
 
-/// The S3 state backend. Values are taken as written (no `${…}`).
+/// The S3 state backend. Values are taken as written, except `${stack}`
+/// in `key`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3StateDecl {
     /// The bucket's name.
     pub bucket: String,
-    /// The record's key; `moor/<stack>.state.json` when not set.
+    /// The record's key; `moor/<stack>.state.json` when not set. `${stack}`
+    /// in it is the stack's name (needed when the name uses variables).
     #[serde(default)]
     pub key: Option<String>,
     /// The bucket's region; the stack's when not set.
@@ -751,7 +753,32 @@ impl Loader<'_> {
             );
             ok = false;
         }
-        if let Some(k) = &d.s3.key {
+        // `${stack}` in the key is the stack's name, so that the
+        // environments of one file (`stack: shop-${var.env}`) keep their
+        // records apart; nothing else is substituted here.
+        let key = d.s3.key.as_ref().map(|k| k.replace("${stack}", stack));
+        let name_varies = root.get("stack").and_then(|n| n.as_str()).is_some_and(crate::expr::has_interpolation);
+        if let (Some(written), Some(k)) = (&d.s3.key, &key) {
+            if k.contains("${") {
+                self.err("moor::state", at("key"), "only `${stack}` may be used in the record's key", "key").help =
+                    Some("values under `state:` are taken as written, except `${stack}` in `key`".into());
+                ok = false;
+            } else if name_varies && !written.contains("${stack}") {
+                self.err(
+                    "moor::state",
+                    at("key"),
+                    "every environment of this file would share this one record",
+                    "the same key whatever the stack's name",
+                )
+                .help = Some(
+                    "the stack's name uses variables: put `${stack}` in the key (`moor/${stack}.state.json`), \
+                     or leave `key` out"
+                        .into(),
+                );
+                ok = false;
+            }
+        }
+        if let Some(k) = &key {
             if k.is_empty() || k.starts_with('/') || k.ends_with('/') || k.len() > 1000 {
                 self.err("moor::state", at("key"), "not an S3 object key for the record", "key").help =
                     Some("a key such as `moor/web.state.json`: not empty, no leading or trailing `/`".into());
@@ -766,7 +793,7 @@ impl Loader<'_> {
         }
         ok.then(|| crate::backend::Location::S3 {
             bucket: d.s3.bucket.clone(),
-            key: crate::backend::KeyRule::Fixed(d.s3.key.clone().unwrap_or_else(|| format!("moor/{stack}.state.json"))),
+            key: crate::backend::KeyRule::Fixed(key.unwrap_or_else(|| format!("moor/{stack}.state.json"))),
             region: d.s3.region.clone(),
         })
     }

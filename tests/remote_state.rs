@@ -499,6 +499,27 @@ fn the_stack_files_state_setting_is_checked_and_used() {
     assert!(!good.has_errors(), "{:?}", good.diags);
     assert_eq!(good.stack.unwrap().state.unwrap().record("s"), "s3://my-bucket/moor/s.state.json",);
 
+    // One file, several environments: `${stack}` in the key keeps their
+    // records apart, and a fixed key they would share is refused.
+    let env = |key: &str, env: &str| {
+        let o = moor::load::LoadOptions { vars: vec![format!("env={env}")], ..Default::default() };
+        let text = format!(
+            "stack: shop-${{var.env}}\nregion: us-east-1\nvariables:\n  env: {{}}\nstate:\n  s3: {{ bucket: my-bucket, {key} }}\nresources: {{}}\n"
+        );
+        moor::load::load_str("stack.yaml", &text, &o)
+    };
+    for e in ["dev", "prod"] {
+        let l = env("key: \"ci/${stack}.json\"", e);
+        assert!(!l.has_errors(), "{:?}", l.diags);
+        let st = l.stack.unwrap();
+        assert_eq!(st.state.unwrap().record(&st.name), format!("s3://my-bucket/ci/shop-{e}.json"));
+    }
+    let shared = env("key: ci/shop.json", "dev");
+    let d = shared.diags.iter().find(|d| d.message.contains("share")).unwrap_or_else(|| panic!("{:?}", shared.diags));
+    assert_eq!(d.location().unwrap().1, 6, "{:?}", d);
+    let other = env("key: \"ci/${var.env}.json\"", "dev");
+    assert!(other.diags.iter().any(|d| d.message.contains("only `${stack}`")), "{:?}", other.diags);
+
     if support::skip_emulator() {
         return;
     }

@@ -25,7 +25,7 @@ use crate::text::plural;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings shared by the commands that reach AWS.
@@ -489,7 +489,7 @@ async fn execute<P: Provider + 'static>(
         crate::interrupt::signalled().await;
         flag.store(true, Ordering::SeqCst);
     });
-    let progress = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let progress = Progress::new(style(o), std::io::stderr().is_terminal());
     let events = crate::events::JsonEvents::new(&progress);
     let reporter: &dyn crate::apply::Reporter = if json { &events } else { &progress };
     let (summary, _state) =

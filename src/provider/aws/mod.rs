@@ -431,6 +431,8 @@ impl AwsProvider {
 
 #[cfg(test)]
 mod tests {
+    mod progress;
+
     use super::*;
     use crate::model::Kind;
     use crate::provider::{Provider, Target};

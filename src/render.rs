@@ -348,7 +348,8 @@ impl Progress {
     }
 
     fn bar(&self, bars: &indicatif::MultiProgress, text: String) -> indicatif::ProgressBar {
-        let style = indicatif::ProgressStyle::with_template("  {spinner:.dim} {msg}, {t}")
+        let template = if self.style.color { "  {spinner:.dim} {msg}, {t}" } else { "  {spinner} {msg}, {t}" };
+        let style = indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
             .with_key("t", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = w.write_str(&crate::progress::human(s.elapsed()));
@@ -446,5 +447,111 @@ impl Reporter for Progress {
 
     fn failed(&self, resource: &str, kind: Kind, step: Step, error: &ProviderError) {
         self.ended(resource, step, &format!("  {}", error_line(self.style, resource, kind, error)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ErrorKind;
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    const PLAIN: Style = Style { color: false };
+
+    /// Without a terminal: nothing when a step starts, a line every 20 s
+    /// per step still in progress with its last status, none after it
+    /// ended; AWS's text never brings control characters.
+    #[tokio::test(start_paused = true)]
+    async fn without_a_terminal_each_step_in_progress_beats_every_20_seconds() {
+        let out = Buf::default();
+        let p = Progress::plain(PLAIN, Box::new(out.clone()));
+        p.started("lb", Kind::Elbv2LoadBalancer, Step::Create);
+        p.started("role", Kind::IamRole, Step::Create);
+        p.started("repo", Kind::EcrRepository, Step::Read);
+        p.waiting("lb", Kind::Elbv2LoadBalancer, Step::Create, "load balancer provisioning");
+        for second in 1..=80 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            p.tick();
+            match second {
+                10 => p.waiting("role", Kind::IamRole, Step::Create, "role not yet \x1b[31massumable\n, retrying"),
+                30 => p.finished("role", Kind::IamRole, Step::Create, Duration::from_secs(30)),
+                45 => p.event("lb", Kind::Elbv2LoadBalancer, Step::Create, "a line\rfrom AWS"),
+                _ => {}
+            }
+        }
+        let e = ProviderError::new(ErrorKind::Wait, "elbv2:DescribeLoadBalancers", "gave up after 1m20s");
+        p.failed("lb", Kind::Elbv2LoadBalancer, Step::Create, &e);
+        p.tick();
+        let text = out.text();
+        assert_eq!(
+            text,
+            "  … lb (elbv2/load_balancer): load balancer provisioning, 20s
+  … role (iam/role): role not yet  [31massumable , retrying, 20s
+  ✓ created role (iam/role) in 30.0s
+  … lb (elbv2/load_balancer): load balancer provisioning, 40s
+    lb (elbv2/load_balancer): a line from AWS
+  … lb (elbv2/load_balancer): load balancer provisioning, 1m00s
+  … lb (elbv2/load_balancer): load balancer provisioning, 1m20s
+  ✗ lb (elbv2/load_balancer): elbv2:DescribeLoadBalancers failed: gave up after 1m20s
+"
+        );
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    }
+
+    /// On a terminal: a live line per step in progress saying what it
+    /// waits for, replaced by the usual line when the step ends; no
+    /// heartbeats.
+    #[tokio::test(start_paused = true)]
+    async fn on_a_terminal_a_live_line_per_step_becomes_its_result_line() {
+        let out = Buf::default();
+        let bars = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let p = Progress {
+            style: PLAIN,
+            terminal: true,
+            out: Mutex::new(Out { sink: Box::new(out.clone()), bars: Some(bars), running: Vec::new() }),
+        };
+        let live = |p: &Progress| {
+            p.out().running.iter().map(|r| r.bar.as_ref().expect("a live line").message()).collect::<Vec<_>>()
+        };
+        p.started("lb", Kind::Elbv2LoadBalancer, Step::Create);
+        p.started("app", Kind::EcsService, Step::Wait);
+        assert_eq!(live(&p), ["lb (elbv2/load_balancer): creating", "app (ecs/service): waiting"]);
+        p.waiting("lb", Kind::Elbv2LoadBalancer, Step::Create, "load balancer provisioning");
+        p.waiting("app", Kind::EcsService, Step::Wait, "deployment 1/2 tasks running, 0 failed");
+        assert_eq!(
+            live(&p),
+            [
+                "lb (elbv2/load_balancer): load balancer provisioning",
+                "app (ecs/service): deployment 1/2 tasks running, 0 failed"
+            ]
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        p.tick();
+        p.finished("lb", Kind::Elbv2LoadBalancer, Step::Create, Duration::from_secs(60));
+        assert_eq!(live(&p), ["app (ecs/service): deployment 1/2 tasks running, 0 failed"]);
+        p.finished("app", Kind::EcsService, Step::Wait, Duration::from_secs(61));
+        assert!(live(&p).is_empty());
+        assert_eq!(
+            out.text(),
+            "  ✓ created lb (elbv2/load_balancer) in 60.0s\n  ✓ waited for app (ecs/service) in 61.0s\n"
+        );
     }
 }

@@ -270,7 +270,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(20);
 
 /// Progress on stderr. On a terminal, one live line per step in progress
 /// (what it waits for, for how long); without one, a plain line every
-/// [`HEARTBEAT`] per step still in progress. Everywhere a line when a step
+/// [`HEARTBEAT`] per step still waiting for AWS. Everywhere a line when a step
 /// ends or fails (what is skipped is in the summary), and each service
 /// event the provider passes on, once.
 pub struct Progress {
@@ -421,7 +421,8 @@ impl Reporter for Progress {
         let now = tokio::time::Instant::now();
         let mut out = self.out();
         let mut lines = Vec::new();
-        for r in out.running.iter_mut().filter(|r| now - r.beat >= HEARTBEAT) {
+        // Only waits: a call AWS is slow to answer is named on its own.
+        for r in out.running.iter_mut().filter(|r| r.status.is_some() && now - r.beat >= HEARTBEAT) {
             r.beat = now;
             lines.push(format!("  {} {}, {}", self.style.dim("…"), r.text(), crate::progress::human(now - r.started)));
         }
@@ -477,15 +478,17 @@ mod tests {
     const PLAIN: Style = Style { color: false };
 
     /// Without a terminal: nothing when a step starts, a line every 20 s
-    /// per step still in progress with its last status, none after it
-    /// ended; AWS's text never brings control characters.
+    /// per step still waiting with its last status (none for one that
+    /// said nothing), none after it ended; AWS's text never brings control
+    /// characters.
     #[tokio::test(start_paused = true)]
-    async fn without_a_terminal_each_step_in_progress_beats_every_20_seconds() {
+    async fn without_a_terminal_each_waiting_step_beats_every_20_seconds() {
         let out = Buf::default();
         let p = Progress::plain(PLAIN, Box::new(out.clone()));
         p.started("lb", Kind::Elbv2LoadBalancer, Step::Create);
         p.started("role", Kind::IamRole, Step::Create);
         p.started("repo", Kind::EcrRepository, Step::Read);
+        p.started("cluster", Kind::EcsCluster, Step::Create);
         p.waiting("lb", Kind::Elbv2LoadBalancer, Step::Create, "load balancer provisioning");
         for second in 1..=80 {
             tokio::time::advance(Duration::from_secs(1)).await;

@@ -388,4 +388,33 @@ mod tests {
             ]
         );
     }
+
+    /// A retry of IAM's eventual consistency says so while it retries.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_says_what_it_waits_for() {
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = said.clone();
+        let sink: crate::progress::Sink = std::sync::Arc::new(move |n| s.lock().unwrap().push(n));
+        let n = AtomicUsize::new(0);
+        crate::progress::scope(sink, async {
+            eventually(
+                || async {
+                    match n.fetch_add(1, Ordering::SeqCst) {
+                        0 | 1 => Err(ProviderError::new(
+                            ErrorKind::Rejected,
+                            "ecs:CreateService",
+                            "ECS was unable to assume the role 'arn:aws:iam::123456789012:role/x'",
+                        )),
+                        _ => Ok(()),
+                    }
+                },
+                iam_not_ready,
+            )
+            .await
+            .expect("IAM caught up");
+        })
+        .await;
+        let status = crate::progress::Note::Status("role not yet assumable, retrying".into());
+        assert_eq!(*said.lock().unwrap(), vec![status.clone(), status]);
+    }
 }

@@ -120,3 +120,35 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
     insta::assert_snapshot!("service_wait_progress_without_a_terminal", text);
     insta::assert_snapshot!("service_wait_json_events", json.text());
 }
+
+/// `--wait-timeout 30s` on a deployment that never completes: the wait
+/// stops at 30 s (not at the last backed-off poll before it), within one
+/// poll interval, and says how long it waited, through the SDK's own
+/// timers and retries on the same paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_deployment_that_never_completes_stops_at_the_wait_timeout() {
+    let script = Scripted::default();
+    let stuck = ("e1", 1001, "(service s-app) has started 2 tasks: (task 1) (task 2).");
+    script
+        .answer("DescribeServices", 200, serde_json::json!({"services": [service(1, "IN_PROGRESS", &[stuck])]}))
+        .answer("ListTasks", 200, serde_json::json!({"taskArns": []}));
+    let config = test_config(script.clone());
+    let timeout = Duration::from_secs(30);
+    let opts = ProviderOptions { wait_timeout: timeout, ..ProviderOptions::default() };
+    let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+    let stack = service_stack(2);
+    let t = crate::plan::target(&stack, "app", &Default::default(), &crate::state::State::new("s", None)).0;
+    let live = p.read(&t).await.expect("read").expect("the service");
+
+    let start = tokio::time::Instant::now();
+    let e = p.settle(&t, &live, false).await.expect_err("never completes");
+    let waited = start.elapsed();
+    assert!(waited >= timeout && waited <= timeout + Duration::from_secs(15), "waited {waited:?}");
+    assert_eq!(e.kind, crate::provider::ErrorKind::Wait);
+    assert!(
+        e.message.starts_with(
+            "gave up after 30s waiting for service `s-app` to finish its deployment (limit 30s) (1 of 2 tasks running"
+        ),
+        "{e}"
+    );
+}

@@ -59,6 +59,25 @@ pub fn said() -> u64 {
     SCOPE.try_with(|sc| sc.said.get()).unwrap_or(0)
 }
 
+/// The live lines on the terminal, while there are any: other lines on
+/// stderr are written above them rather than across them.
+static LIVE: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Where [`eprint_line`] writes: above these live lines (`None`: plainly).
+pub fn set_live(bars: Option<indicatif::MultiProgress>) {
+    *LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = bars;
+}
+
+/// A line on stderr from outside the progress (a call without an answer,
+/// a signal), kept clear of the live lines.
+pub fn eprint_line(s: &str) {
+    let live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    match live {
+        Some(bars) => bars.suspend(|| eprintln!("{s}")),
+        None => eprintln!("{s}"),
+    }
+}
+
 /// `s` on one line without control characters (AWS's text is shown as
 /// it came, but never moves the cursor or colours the terminal).
 pub fn one_line(s: &str) -> String {

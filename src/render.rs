@@ -330,6 +330,7 @@ impl Progress {
     pub fn new(style: Style, terminal: bool) -> Progress {
         let bars =
             terminal.then(|| indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()));
+        crate::progress::set_live(bars.clone());
         Progress {
             style,
             terminal,

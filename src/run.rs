@@ -448,10 +448,10 @@ fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
 fn on_interrupt(rt: &tokio::runtime::Runtime, color: bool) {
     crate::interrupt::install(rt, move |name| {
         let s = Style { color };
-        eprintln!(
+        crate::progress::eprint_line(&format!(
             "\n{} ({name}) finishing the calls in flight and recording them; send it again to quit at once",
             s.yellow("interrupted:")
-        );
+        ));
     });
 }
 

@@ -1,6 +1,6 @@
 //! The live progress on a terminal: `moor apply` under a pseudo-terminal
 //! (`script`), against the emulator behind a proxy that makes every call
-//! slow enough for the live lines to be drawn.
+//! slow enough for the live lines to be drawn (and one that hangs).
 
 mod support;
 
@@ -24,6 +24,8 @@ fn on_a_terminal_steps_in_progress_are_live_lines_that_end_as_result_lines() {
     }
     let d = support::workdir("live", STACK);
     let proxy = support::proxy::FaultProxy::start_with(["--delay-ms", "400"]);
+    // One call without an answer: named after 5 s, then retried by the SDK.
+    proxy.fault("ecs:CreateCluster", "hang", 1);
     let moor = format!(
         "{} apply stack.yaml --auto-approve --state-dir {}",
         env!("CARGO_BIN_EXE_moor"),
@@ -50,6 +52,12 @@ fn on_a_terminal_steps_in_progress_are_live_lines_that_end_as_result_lines() {
     // Lines are redrawn in place (the cursor moves back over them) and
     // none is left behind: the last thing written is the summary.
     assert!(drawn.contains("\x1b["), "{drawn:?}");
+    // A line from outside the progress is written above the live lines,
+    // not across one.
+    let notice = "moor: still waiting for AWS: ecs:CreateCluster has had no answer for 5 s\r\n";
+    let at = drawn.find(notice).unwrap_or_else(|| panic!("the notice on a line of its own: {drawn:?}"));
+    let before = &drawn[..at];
+    assert!(before.ends_with("\x1b[2K") || before.ends_with('\n') || before.ends_with('\r'), "{drawn:?}");
     let tail = drawn.trim_end();
     assert!(tail.ends_with("Apply complete: 2 created, 0 changed, 0 replaced, 0 deleted."), "{drawn:?}");
     let _ = moor_destroy(&d, &proxy);

@@ -29,8 +29,9 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// Where the engine writes the state record after each step.
 #[async_trait::async_trait]
@@ -101,6 +102,14 @@ pub trait Reporter: Send + Sync {
     fn finished(&self, _resource: &str, _kind: Kind, _step: Step, _elapsed: Duration) {}
     fn failed(&self, _resource: &str, _kind: Kind, _step: Step, _error: &ProviderError) {}
     fn skipped(&self, _resource: &str, _because: &str) {}
+    /// What a running step waits for now, as its provider said it
+    /// ([`crate::progress::status`]): "load balancer provisioning".
+    fn waiting(&self, _resource: &str, _kind: Kind, _step: Step, _status: &str) {}
+    /// A line AWS wrote about the resource while the step ran (a service
+    /// event of the deployment moor started), each once.
+    fn event(&self, _resource: &str, _kind: Kind, _step: Step, _line: &str) {}
+    /// About once a second while steps run (heartbeats of long waits).
+    fn tick(&self) {}
     /// A step that will not run because `because`; by default [`Reporter::skipped`].
     fn skipped_step(&self, resource: &str, _kind: Kind, _step: Step, because: &str) {
         self.skipped(resource, because)
@@ -325,6 +334,17 @@ pub async fn apply<P: Provider + 'static>(
     let mut known: Known = plan.known.clone();
     let mut running: JoinSet<Job> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
+    // What the providers say while they wait, by operation.
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<(usize, crate::progress::Note)>();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let note = |(i, n): (usize, crate::progress::Note)| {
+        let op: &Op = &ops[i];
+        match n {
+            crate::progress::Note::Status(s) => reporter.waiting(&op.resource, op.kind, op.step, &s),
+            crate::progress::Note::Event(l) => reporter.event(&op.resource, op.kind, op.step, &l),
+        }
+    };
 
     // Entries whose resources are gone already.
     if !plan.forget.is_empty() {
@@ -378,13 +398,29 @@ pub async fn apply<P: Provider + 'static>(
                 }
                 _ => None,
             };
+            let tx = notes_tx.clone();
+            let sink: crate::progress::Sink = Arc::new(move |n| {
+                let _ = tx.send((i, n));
+            });
             running.spawn(async move {
                 let started = Instant::now();
-                let result = run(provider.as_ref(), &op, &ch, target).await;
+                let result = crate::progress::scope(sink, run(provider.as_ref(), &op, &ch, target)).await;
                 Job { op: i, started, result }
             });
         }
-        let Some(first) = running.join_next().await else { break };
+        let first = loop {
+            tokio::select! {
+                biased;
+                Some(n) = notes.recv() => note(n),
+                joined = running.join_next() => break joined,
+                _ = ticks.tick() => reporter.tick(),
+            }
+        };
+        // What was said before a step ended is shown before its end.
+        while let Ok(n) = notes.try_recv() {
+            note(n);
+        }
+        let Some(first) = first else { break };
         // Every job that has finished by now is recorded, then the record
         // is saved once for all of them (group commit): each write is saved
         // before anything that depends on it starts, with fewer rewrites of

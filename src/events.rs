@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Raised when the event stream stops being compatible with what it was.
 pub const EVENTS_VERSION: u32 = 1;
@@ -32,7 +33,9 @@ pub enum Event {
     Plan { events_version: u32, plan: JsonPlan },
     /// A step began.
     Started(StepEvent),
-    /// A step began that only waits for a resource to settle (a service's deployment).
+    /// A step began that only waits for a resource to settle (a service's
+    /// deployment), or a running step says what it waits for now (`message`:
+    /// "load balancer provisioning"), once each time that changes.
     Waiting(StepEvent),
     /// A step succeeded.
     Done(StepEvent),
@@ -54,8 +57,8 @@ pub struct StepEvent {
     /// `keep`, `read`, `create`, `update`, `create_replacement`,
     /// `delete_old`, `delete` or `wait`.
     pub step: String,
-    /// Milliseconds since the step started (0 for `started`, `waiting`
-    /// and `skipped`).
+    /// Milliseconds since the step started (0 for `started`, `skipped`
+    /// and the `waiting` a wait step begins with).
     pub elapsed_ms: u64,
     /// A line for people: what was done, or why the step was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +177,8 @@ pub type Sink = Box<dyn Write + Send>;
 pub struct JsonEvents<'a> {
     pub inner: &'a dyn Reporter,
     started: Mutex<HashMap<(String, String), Instant>>,
+    /// The status each running step said last.
+    said: Mutex<HashMap<(String, String), String>>,
     /// The lines go here whole, one at a time, flushed each.
     sink: Mutex<Sink>,
 }
@@ -186,7 +191,12 @@ impl<'a> JsonEvents<'a> {
 
     /// Events written to `sink`.
     pub fn to(inner: &'a dyn Reporter, sink: Sink) -> Self {
-        JsonEvents { inner, started: Mutex::new(HashMap::new()), sink: Mutex::new(sink) }
+        JsonEvents {
+            inner,
+            started: Mutex::new(HashMap::new()),
+            said: Mutex::new(HashMap::new()),
+            sink: Mutex::new(sink),
+        }
     }
 
     fn emit(&self, event: &Event) {
@@ -247,5 +257,28 @@ impl Reporter for JsonEvents<'_> {
 
     fn skipped(&self, resource: &str, because: &str) {
         self.inner.skipped(resource, because);
+    }
+
+    fn waiting(&self, resource: &str, kind: Kind, step: Step, status: &str) {
+        let key = (resource.to_string(), step_name(step));
+        let status = crate::progress::one_line(status);
+        let changed = {
+            let mut said = self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            said.insert(key, status.clone()).as_deref() != Some(status.as_str())
+        };
+        if changed {
+            let mut e = step_event(resource, kind, step, self.since(resource, step));
+            e.message = Some(status.clone());
+            self.emit(&Event::Waiting(e));
+        }
+        self.inner.waiting(resource, kind, step, &status);
+    }
+
+    fn event(&self, resource: &str, kind: Kind, step: Step, line: &str) {
+        self.inner.event(resource, kind, step, line);
+    }
+
+    fn tick(&self) {
+        self.inner.tick();
     }
 }

@@ -27,6 +27,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod planfile;
+pub mod progress;
 pub mod provider;
 pub mod region;
 pub mod render;

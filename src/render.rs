@@ -8,7 +8,6 @@ use crate::plan::{Action, Change, Plan, ReplaceOrder};
 use crate::provider::ProviderError;
 use serde_json::Value;
 use std::fmt::Write;
-use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -265,19 +264,112 @@ pub fn summary_text(s: &Summary, destroy: bool, style: Style) -> String {
     out
 }
 
-/// Progress on stderr: a line when a step starts on a terminal, a line when
-/// it ends or fails everywhere (what is skipped is in the summary).
+/// How often a resource that is still in progress is reported without a
+/// terminal (CI logs): a plain line each time.
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Progress on stderr. On a terminal, one live line per step in progress
+/// (what it waits for, for how long); without one, a plain line every
+/// [`HEARTBEAT`] per step still waiting for AWS. Everywhere a line when a step
+/// ends or fails (what is skipped is in the summary), and each service
+/// event the provider passes on, once.
 pub struct Progress {
     pub style: Style,
     pub terminal: bool,
-    pub lock: Mutex<()>,
+    out: Mutex<Out>,
+}
+
+struct Out {
+    sink: Box<dyn std::io::Write + Send>,
+    /// The live lines, on a terminal.
+    bars: Option<indicatif::MultiProgress>,
+    running: Vec<Running>,
+}
+
+/// A step in progress.
+struct Running {
+    resource: String,
+    kind: Kind,
+    step: Step,
+    started: tokio::time::Instant,
+    /// What its provider said it waits for, last.
+    status: Option<String>,
+    /// When it was last reported without a terminal.
+    beat: tokio::time::Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Running {
+    fn text(&self) -> String {
+        let what = self.status.clone().unwrap_or_else(|| doing(self.step).to_string());
+        format!("{} ({}): {what}", self.resource, self.kind)
+    }
+}
+
+impl Out {
+    /// A whole line, above the live lines when there are any.
+    fn line(&mut self, s: &str) {
+        let sink = &mut self.sink;
+        let mut write = || {
+            let _ = writeln!(sink, "{s}").and_then(|_| sink.flush());
+        };
+        match &self.bars {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
+    }
+
+    fn take(&mut self, resource: &str, step: Step) -> Option<Running> {
+        let i = self.running.iter().position(|r| r.resource == resource && r.step == step)?;
+        Some(self.running.remove(i))
+    }
 }
 
 impl Progress {
-    fn line(&self, s: String) {
-        // The lock only keeps lines whole; it guards no data.
-        let _g = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = writeln!(std::io::stderr(), "{s}");
+    /// Progress on stderr, live when `terminal`.
+    pub fn new(style: Style, terminal: bool) -> Progress {
+        let bars =
+            terminal.then(|| indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()));
+        crate::progress::set_live(bars.clone());
+        Progress {
+            style,
+            terminal,
+            out: Mutex::new(Out { sink: Box::new(std::io::stderr()), bars, running: Vec::new() }),
+        }
+    }
+
+    /// Progress without a terminal, written to `sink`.
+    pub fn plain(style: Style, sink: Box<dyn std::io::Write + Send>) -> Progress {
+        Progress { style, terminal: false, out: Mutex::new(Out { sink, bars: None, running: Vec::new() }) }
+    }
+
+    fn out(&self) -> std::sync::MutexGuard<'_, Out> {
+        // A poisoned lock still holds whole lines and the steps in progress.
+        self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn bar(&self, bars: &indicatif::MultiProgress, text: String) -> indicatif::ProgressBar {
+        let template = if self.style.color { "  {spinner:.dim} {msg}, {t}" } else { "  {spinner} {msg}, {t}" };
+        let style = indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .with_key("t", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&crate::progress::human(s.elapsed()));
+            });
+        let bar = bars.add(indicatif::ProgressBar::new_spinner().with_style(style).with_message(text));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+
+    /// The step's line goes; `line` takes its place.
+    fn ended(&self, resource: &str, step: Step, line: &str) {
+        let mut out = self.out();
+        if let Some(bar) = out.take(resource, step).and_then(|r| r.bar) {
+            bar.finish_and_clear();
+            if let Some(bars) = &out.bars {
+                bars.remove(&bar);
+            }
+        }
+        out.line(line);
     }
 }
 
@@ -286,30 +378,184 @@ fn doing(step: Step) -> &'static str {
         Step::Keep | Step::Read => "reading",
         Step::Create => "creating",
         Step::Update => "updating",
-        Step::CreateReplacement => "creating the replacement of",
-        Step::DeleteOld => "deleting the old",
+        Step::CreateReplacement => "creating the replacement",
+        Step::DeleteOld => "deleting the old one",
         Step::Delete => "deleting",
-        Step::Wait => "waiting for",
+        Step::Wait => "waiting",
     }
 }
 
 impl Reporter for Progress {
     fn started(&self, resource: &str, kind: Kind, step: Step) {
-        if self.terminal && step.writes() {
-            self.line(format!("  {} {resource} ({kind})…", self.style.dim(doing(step))));
+        if !step.writes() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut r =
+            Running { resource: resource.to_string(), kind, step, started: now, status: None, beat: now, bar: None };
+        let mut out = self.out();
+        if let Some(bars) = &out.bars {
+            r.bar = Some(self.bar(bars, r.text()));
+        }
+        out.running.push(r);
+    }
+
+    fn waiting(&self, resource: &str, _kind: Kind, step: Step, status: &str) {
+        let mut out = self.out();
+        if let Some(r) = out.running.iter_mut().find(|r| r.resource == resource && r.step == step) {
+            r.status = Some(crate::progress::one_line(status));
+            if let Some(bar) = &r.bar {
+                bar.set_message(r.text());
+            }
         }
     }
+
+    fn event(&self, resource: &str, kind: Kind, _step: Step, line: &str) {
+        let text = self.style.dim(&format!("{resource} ({kind}): {}", crate::progress::one_line(line)));
+        self.out().line(&format!("    {text}"));
+    }
+
+    fn tick(&self) {
+        if self.terminal {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut out = self.out();
+        let mut lines = Vec::new();
+        // Only waits: a call AWS is slow to answer is named on its own.
+        for r in out.running.iter_mut().filter(|r| r.status.is_some() && now - r.beat >= HEARTBEAT) {
+            r.beat = now;
+            lines.push(format!("  {} {}, {}", self.style.dim("…"), r.text(), crate::progress::human(now - r.started)));
+        }
+        for l in lines {
+            out.line(&l);
+        }
+    }
+
     fn finished(&self, resource: &str, kind: Kind, step: Step, elapsed: Duration) {
         if step.writes() {
-            self.line(format!(
-                "  {} {} {resource} ({kind}) in {:.1}s",
-                self.style.green("✓"),
-                step.verb(),
-                elapsed.as_secs_f64()
-            ));
+            self.ended(
+                resource,
+                step,
+                &format!(
+                    "  {} {} {resource} ({kind}) in {:.1}s",
+                    self.style.green("✓"),
+                    step.verb(),
+                    elapsed.as_secs_f64()
+                ),
+            );
         }
     }
-    fn failed(&self, resource: &str, kind: Kind, _step: Step, error: &ProviderError) {
-        self.line(format!("  {}", error_line(self.style, resource, kind, error)));
+
+    fn failed(&self, resource: &str, kind: Kind, step: Step, error: &ProviderError) {
+        self.ended(resource, step, &format!("  {}", error_line(self.style, resource, kind, error)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ErrorKind;
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    const PLAIN: Style = Style { color: false };
+
+    /// Without a terminal: nothing when a step starts, a line every 20 s
+    /// per step still waiting with its last status (none for one that
+    /// said nothing), none after it ended; AWS's text never brings control
+    /// characters.
+    #[tokio::test(start_paused = true)]
+    async fn without_a_terminal_each_waiting_step_beats_every_20_seconds() {
+        let out = Buf::default();
+        let p = Progress::plain(PLAIN, Box::new(out.clone()));
+        p.started("lb", Kind::Elbv2LoadBalancer, Step::Create);
+        p.started("role", Kind::IamRole, Step::Create);
+        p.started("repo", Kind::EcrRepository, Step::Read);
+        p.started("cluster", Kind::EcsCluster, Step::Create);
+        p.waiting("lb", Kind::Elbv2LoadBalancer, Step::Create, "load balancer provisioning");
+        for second in 1..=80 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            p.tick();
+            match second {
+                10 => p.waiting("role", Kind::IamRole, Step::Create, "role not yet \x1b[31massumable\n, retrying"),
+                30 => p.finished("role", Kind::IamRole, Step::Create, Duration::from_secs(30)),
+                45 => p.event("lb", Kind::Elbv2LoadBalancer, Step::Create, "a line\rfrom AWS"),
+                _ => {}
+            }
+        }
+        let e = ProviderError::new(ErrorKind::Wait, "elbv2:DescribeLoadBalancers", "gave up after 1m20s");
+        p.failed("lb", Kind::Elbv2LoadBalancer, Step::Create, &e);
+        p.tick();
+        let text = out.text();
+        assert_eq!(
+            text,
+            "  … lb (elbv2/load_balancer): load balancer provisioning, 20s
+  … role (iam/role): role not yet  [31massumable , retrying, 20s
+  ✓ created role (iam/role) in 30.0s
+  … lb (elbv2/load_balancer): load balancer provisioning, 40s
+    lb (elbv2/load_balancer): a line from AWS
+  … lb (elbv2/load_balancer): load balancer provisioning, 1m00s
+  … lb (elbv2/load_balancer): load balancer provisioning, 1m20s
+  ✗ lb (elbv2/load_balancer): elbv2:DescribeLoadBalancers failed: gave up after 1m20s
+"
+        );
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    }
+
+    /// On a terminal: a live line per step in progress saying what it
+    /// waits for, replaced by the usual line when the step ends; no
+    /// heartbeats.
+    #[tokio::test(start_paused = true)]
+    async fn on_a_terminal_a_live_line_per_step_becomes_its_result_line() {
+        let out = Buf::default();
+        let bars = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let p = Progress {
+            style: PLAIN,
+            terminal: true,
+            out: Mutex::new(Out { sink: Box::new(out.clone()), bars: Some(bars), running: Vec::new() }),
+        };
+        let live = |p: &Progress| {
+            p.out().running.iter().map(|r| r.bar.as_ref().expect("a live line").message()).collect::<Vec<_>>()
+        };
+        p.started("lb", Kind::Elbv2LoadBalancer, Step::Create);
+        p.started("app", Kind::EcsService, Step::Wait);
+        assert_eq!(live(&p), ["lb (elbv2/load_balancer): creating", "app (ecs/service): waiting"]);
+        p.waiting("lb", Kind::Elbv2LoadBalancer, Step::Create, "load balancer provisioning");
+        p.waiting("app", Kind::EcsService, Step::Wait, "deployment 1/2 tasks running, 0 failed");
+        assert_eq!(
+            live(&p),
+            [
+                "lb (elbv2/load_balancer): load balancer provisioning",
+                "app (ecs/service): deployment 1/2 tasks running, 0 failed"
+            ]
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        p.tick();
+        p.finished("lb", Kind::Elbv2LoadBalancer, Step::Create, Duration::from_secs(60));
+        assert_eq!(live(&p), ["app (ecs/service): deployment 1/2 tasks running, 0 failed"]);
+        p.finished("app", Kind::EcsService, Step::Wait, Duration::from_secs(61));
+        assert!(live(&p).is_empty());
+        assert_eq!(
+            out.text(),
+            "  ✓ created lb (elbv2/load_balancer) in 60.0s\n  ✓ waited for app (ecs/service) in 61.0s\n"
+        );
     }
 }

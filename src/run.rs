@@ -26,7 +26,7 @@ use crate::text::plural;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings shared by the commands that reach AWS.
@@ -479,10 +479,10 @@ fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
 fn on_interrupt(rt: &tokio::runtime::Runtime, color: bool) {
     crate::interrupt::install(rt, move |name| {
         let s = Style { color };
-        eprintln!(
+        crate::progress::eprint_line(&format!(
             "\n{} ({name}) finishing the calls in flight and recording them; send it again to quit at once",
             s.yellow("interrupted:")
-        );
+        ));
     });
 }
 
@@ -524,7 +524,7 @@ async fn execute<P: Provider + 'static>(
         crate::interrupt::signalled().await;
         flag.store(true, Ordering::SeqCst);
     });
-    let progress = Progress { style: style(o), terminal: std::io::stderr().is_terminal(), lock: Mutex::new(()) };
+    let progress = Progress::new(style(o), std::io::stderr().is_terminal());
     let events = crate::events::JsonEvents::new(&progress);
     let reporter: &dyn crate::apply::Reporter = if json { &events } else { &progress };
     let options = ApplyOptions { parallelism: o.parallelism };

@@ -698,7 +698,7 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert_eq!(summary.failed.len(), 1, "{summary:#?}");
     let e = &summary.failed[0].error;
     assert_eq!(e.kind, ErrorKind::Wait);
-    assert!(e.message.contains("gave up after 2s") && e.message.contains("of 20 tasks running"), "{e}");
+    assert!(e.message.contains("(limit 2s)") && e.message.contains("of 20 tasks running"), "{e}");
     assert!(e.message.contains("ResourceInitializationError") && !e.message.contains("secretsmanager"), "{e}");
     // A wait that ran out of time is not forgotten either.
     let pl = make_plan(p.as_ref(), &slow, &state, false, false).await;
@@ -706,7 +706,7 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert!(pl.has_changes());
     let (_, summary, state) = converge(&p, &slow, state, false).await;
     assert_eq!(summary.failed.len(), 1, "{summary:#?}");
-    assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
+    assert!(summary.failed[0].error.message.contains("(limit 2s)"), "{}", summary.failed[0].error);
     assert!(state.resources["app"].pending.as_ref().is_some_and(|p| p.reason.contains("gave up")));
     // A change of tags alone deploys nothing, and still waits.
     let tagged = load_with(
@@ -718,7 +718,7 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert!(pl.change("app").unwrap().status.is_some(), "the plan shows where the service stands");
     let (_, summary, state) = converge(&p, &tagged, state, false).await;
     assert_eq!(summary.failed.len(), 1, "{summary:#?}");
-    assert!(summary.failed[0].error.message.contains("gave up after 2s"), "{}", summary.failed[0].error);
+    assert!(summary.failed[0].error.message.contains("(limit 2s)"), "{}", summary.failed[0].error);
 
     // Without waiting, the same service is fine.
     let nowait = load_with(

@@ -1740,6 +1740,7 @@ async fn wait_stable(
 ) -> Result<et::Service, ProviderError> {
     const OP: &str = "ecs:DescribeServices";
     let last = Mutex::new(String::from("no deployment seen yet"));
+    let told = Mutex::new(std::collections::HashSet::new());
     let what = format!("service `{name}` to finish its deployment");
     let r = wait(&p.opts, timeout, OP, &what, || async {
         let Some(svc) = describe_service(p, cluster, arn).await? else {
@@ -1759,6 +1760,7 @@ async fn wait_stable(
         }
         let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
         *last.lock().unwrap_or_else(PoisonError::into_inner) = status;
+        say_progress(&svc, ours, &mut told.lock().unwrap_or_else(PoisonError::into_inner));
         match verdict {
             Verdict::Done => Ok(Some(svc)),
             Verdict::Waiting => Ok(None),
@@ -1777,6 +1779,41 @@ async fn wait_stable(
             Err(ProviderError { message: redact_secret_arns(&message), ..e })
         }
         other => other,
+    }
+}
+
+/// Says where the deployment stands ([`crate::progress::status`]) and
+/// each service event since the deployment moor waits for (`ours`, else
+/// the PRIMARY one) started that is not in `told` yet, oldest first.
+fn say_progress(svc: &et::Service, ours: Option<&str>, told: &mut std::collections::HashSet<String>) {
+    let deployment = match ours {
+        Some(id) => svc.deployments().iter().find(|d| d.id() == Some(id)),
+        None => primary(svc),
+    };
+    let Some(d) = deployment.or_else(|| primary(svc)) else {
+        crate::progress::status("deployment not started yet");
+        return;
+    };
+    crate::progress::status(format!(
+        "deployment {}/{} tasks running, {} failed",
+        d.running_count(),
+        d.desired_count(),
+        d.failed_tasks()
+    ));
+    let since = d.created_at().map(|t| (t.secs(), t.subsec_nanos()));
+    // AWS lists the newest first.
+    for e in svc.events().iter().rev() {
+        let at = e.created_at().map(|t| (t.secs(), t.subsec_nanos()));
+        let newer = match (since, at) {
+            (Some(since), Some(at)) => at >= since,
+            // Without times, nothing tells an old event from a new one.
+            _ => false,
+        };
+        let Some(message) = e.message().filter(|_| newer) else { continue };
+        let key = e.id().map_or_else(|| format!("{at:?} {message}"), str::to_string);
+        if told.insert(key) {
+            crate::progress::event(redact_secret_arns(message));
+        }
     }
 }
 
@@ -1871,6 +1908,9 @@ async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErr
         &format!("service `{name}` to drain and become INACTIVE"),
         || async {
             let s = describe_service(p, &cluster, arn).await?;
+            if let Some(s) = s.as_ref().filter(|s| s.status() != Some("INACTIVE")) {
+                crate::progress::status(format!("service draining, {} tasks running", s.running_count()));
+            }
             Ok(s.is_none_or(|s| s.status() == Some("INACTIVE")).then_some(()))
         },
     )

@@ -415,7 +415,10 @@ async fn wait_active(p: &AwsProvider, arn: &str) -> Result<LoadBalancer, Provide
                     lb.state().and_then(|s| s.reason()).unwrap_or("AWS gave no reason")
                 ),
             )),
-            Some(_) => Ok(None),
+            Some(_) => {
+                crate::progress::status("load balancer provisioning");
+                Ok(None)
+            }
         }
     })
     .await
@@ -582,7 +585,11 @@ async fn delete_lb(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
     }
     found(p.elb.delete_load_balancer().load_balancer_arn(arn).send().await.map_err(|e| sdk_err(OP, e)))?;
     wait(&p.opts, p.opts.wait_timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be deleted", || async {
-        Ok(describe_lb(p, arn).await?.is_none().then_some(()))
+        let gone = describe_lb(p, arn).await?.is_none();
+        if !gone {
+            crate::progress::status("load balancer deleting");
+        }
+        Ok(gone.then_some(()))
     })
     .await
 }

@@ -235,7 +235,10 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for StallNotice {
         let (operation, after) = (operation_name(m), self.after);
         let task = runtime.spawn(async move {
             tokio::time::sleep(after).await;
-            eprintln!("moor: still waiting for AWS: {operation} has had no answer for {} s", after.as_secs());
+            crate::progress::eprint_line(&format!(
+                "moor: still waiting for AWS: {operation} has had no answer for {} s",
+                after.as_secs()
+            ));
         });
         cfg.interceptor_state().store_put(StallTimer(task.abort_handle()));
         Ok(())
@@ -431,6 +434,8 @@ impl AwsProvider {
 
 #[cfg(test)]
 mod tests {
+    mod progress;
+
     use super::*;
     use crate::model::Kind;
     use crate::provider::{Provider, Target};

@@ -6,7 +6,8 @@ use crate::provider::{ErrorKind, ProviderError, ProviderOptions};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// AWS error codes that mean "does not exist".
 const NOT_FOUND: &[&str] = &[
@@ -124,8 +125,11 @@ pub(crate) fn found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, Provide
 }
 
 /// Polls `check` until it returns `Some`, starting at `opts.poll` and
-/// backing off to 15 s, for at most `timeout`. `what` says what is awaited,
-/// for the error.
+/// backing off to 15 s, for at most `timeout` counted from the first poll:
+/// the last sleep is cut short to end at the deadline, where `check` runs
+/// once more before the wait gives up. `what` says what is awaited, for
+/// the error and, while no check said anything more specific, for the
+/// progress shown ([`crate::progress::status`]).
 pub(crate) async fn wait<T, F, Fut>(
     opts: &ProviderOptions,
     timeout: Duration,
@@ -137,26 +141,37 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ProviderError>>,
 {
-    let start = Instant::now();
+    // Tokio's clock, so that tests with paused time see the same deadline.
+    let start = tokio::time::Instant::now();
+    let deadline = start + timeout;
     let mut delay = opts.poll;
     let interrupted =
         || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
+    let said = crate::progress::said();
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
         }
+        if crate::progress::said() == said {
+            crate::progress::status(format!("waiting for {what}"));
+        }
         if crate::interrupt::is_set() {
             return Err(interrupted());
         }
-        if start.elapsed() + delay > timeout {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Err(ProviderError::new(
                 ErrorKind::Wait,
                 operation,
-                format!("gave up after {}s waiting for {what}", timeout.as_secs()),
+                format!(
+                    "gave up after {} waiting for {what} (limit {})",
+                    crate::progress::human(now - start),
+                    crate::progress::human(timeout)
+                ),
             ));
         }
         tokio::select! {
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(delay.min(deadline - now)) => {}
             () = crate::interrupt::signalled() => return Err(interrupted()),
         }
         delay = (delay * 2).min(Duration::from_secs(15));
@@ -179,6 +194,7 @@ where
     loop {
         match call().await {
             Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
+                crate::progress::status(retrying(&e));
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = crate::interrupt::signalled() => return Err(e),
@@ -187,6 +203,21 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// What a retry waits for, for the progress shown.
+fn retrying(e: &ProviderError) -> String {
+    let m = e.message.to_ascii_lowercase();
+    if m.contains("assume") && m.contains("role") {
+        return "role not yet assumable, retrying".into();
+    }
+    if iam_not_ready(e) {
+        return "IAM not caught up yet, retrying".into();
+    }
+    match &e.code {
+        Some(code) => format!("{} answered {code}, retrying", e.operation),
+        None => format!("{} not ready yet, retrying", e.operation),
     }
 }
 
@@ -285,4 +316,105 @@ pub(crate) fn partition(region: &str) -> &'static str {
 /// A live field that AWS may leave out: the value, or null.
 pub(crate) fn opt_str(v: Option<&str>) -> serde_json::Value {
     v.map_or(serde_json::Value::Null, |s| serde_json::json!(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A wait that never settles stops at its deadline (within one poll
+    /// interval, here exactly: the last sleep is cut short), checks once
+    /// more there, and says how long it really waited.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_never_settles_stops_at_its_deadline_and_says_how_long() {
+        let opts = ProviderOptions { poll: Duration::from_millis(250), ..ProviderOptions::default() };
+        for secs in [30, 61, 600] {
+            let timeout = Duration::from_secs(secs);
+            let checks = AtomicUsize::new(0);
+            let start = Instant::now();
+            let at_last_check = std::sync::Mutex::new(start);
+            let e = wait(&opts, timeout, "elbv2:DescribeLoadBalancers", "the load balancer to be active", || async {
+                checks.fetch_add(1, Ordering::SeqCst);
+                *at_last_check.lock().unwrap() = Instant::now();
+                Ok::<Option<()>, ProviderError>(None)
+            })
+            .await
+            .expect_err("never settles");
+            let waited = start.elapsed();
+            assert!(waited >= timeout && waited <= timeout + Duration::from_secs(15), "{secs}s: waited {waited:?}");
+            assert_eq!(*at_last_check.lock().unwrap() - start, waited, "checked once more at the deadline");
+            assert_eq!(e.kind, ErrorKind::Wait);
+            let human = crate::progress::human(waited);
+            assert_eq!(
+                e.message,
+                format!("gave up after {human} waiting for the load balancer to be active (limit {human})"),
+                "{secs}s"
+            );
+            assert!(checks.load(Ordering::SeqCst) > 2);
+        }
+    }
+
+    /// A wait says what it waits for while its checks say nothing more
+    /// specific, and leaves a check's own status alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_says_what_it_waits_for_unless_its_check_says_more() {
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = said.clone();
+        let sink: crate::progress::Sink = std::sync::Arc::new(move |n| s.lock().unwrap().push(n));
+        let opts = ProviderOptions { poll: Duration::from_secs(1), ..ProviderOptions::default() };
+        let n = AtomicUsize::new(0);
+        crate::progress::scope(sink, async {
+            wait(&opts, Duration::from_secs(60), "ecs:DescribeClusters", "the cluster to become ACTIVE", || async {
+                Ok::<_, ProviderError>((n.fetch_add(1, Ordering::SeqCst) == 1).then_some(()))
+            })
+            .await
+            .expect("settles");
+            wait(&opts, Duration::from_secs(60), "elbv2:DescribeLoadBalancers", "the load balancer", || async {
+                crate::progress::status("load balancer provisioning");
+                Ok::<_, ProviderError>((n.fetch_add(1, Ordering::SeqCst) == 3).then_some(()))
+            })
+            .await
+            .expect("settles");
+        })
+        .await;
+        use crate::progress::Note::Status;
+        assert_eq!(
+            *said.lock().unwrap(),
+            vec![
+                Status("waiting for the cluster to become ACTIVE".into()),
+                Status("load balancer provisioning".into()),
+                Status("load balancer provisioning".into()),
+            ]
+        );
+    }
+
+    /// A retry of IAM's eventual consistency says so while it retries.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_says_what_it_waits_for() {
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = said.clone();
+        let sink: crate::progress::Sink = std::sync::Arc::new(move |n| s.lock().unwrap().push(n));
+        let n = AtomicUsize::new(0);
+        crate::progress::scope(sink, async {
+            eventually(
+                || async {
+                    match n.fetch_add(1, Ordering::SeqCst) {
+                        0 | 1 => Err(ProviderError::new(
+                            ErrorKind::Rejected,
+                            "ecs:CreateService",
+                            "ECS was unable to assume the role 'arn:aws:iam::123456789012:role/x'",
+                        )),
+                        _ => Ok(()),
+                    }
+                },
+                iam_not_ready,
+            )
+            .await
+            .expect("IAM caught up");
+        })
+        .await;
+        let status = crate::progress::Note::Status("role not yet assumable, retrying".into());
+        assert_eq!(*said.lock().unwrap(), vec![status.clone(), status]);
+    }
 }

@@ -1,0 +1,154 @@
+//! What a long wait shows: its status, the service events of its
+//! deployment once each, and heartbeats without a terminal, driven by a
+//! scripted AWS and tokio's paused clock (so nothing here is timed).
+
+use super::*;
+use std::io::Write;
+
+/// Lines written to a shared buffer.
+#[derive(Clone, Default)]
+struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// The service with its deployment (started at second 1000) at `running`
+/// of 2 tasks, and these events (id, second, message), newest first as
+/// AWS lists them.
+fn service(running: i32, rollout: &str, events: &[(&str, u32, &str)]) -> serde_json::Value {
+    let td = "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1";
+    let events: Vec<_> =
+        events.iter().rev().map(|(id, at, m)| serde_json::json!({"id": id, "createdAt": at, "message": m})).collect();
+    serde_json::json!({"serviceArn": SERVICE, "serviceName": "s-app", "status": "ACTIVE",
+        "desiredCount": 2, "runningCount": running, "taskDefinition": td,
+        "deployments": [{"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": td, "desiredCount": 2,
+            "runningCount": running, "failedTasks": 0, "rolloutState": rollout, "createdAt": 1000}],
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c", "launchType": "FARGATE",
+        "tags": [{"key": "moor:stack", "value": "s"}, {"key": "moor:resource", "value": "app"}],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}},
+        "events": events})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once() {
+    let stack = service_stack(2);
+    let mut state = crate::state::State::new("s", None);
+    state.resources.insert(
+        "app".into(),
+        crate::state::Entry {
+            kind: Kind::EcsService,
+            id: SERVICE.into(),
+            uid: None,
+            name: Some("s-app".into()),
+            attrs: Default::default(),
+            depends_on: vec![],
+            force_delete: false,
+            applied: None,
+            deposed: vec![],
+            unsettled: false,
+            pending: None,
+        },
+    );
+    let old = ("e0", 900, "(service s-app) has reached a steady state.");
+    let started = ("e1", 1001, "(service s-app) has started 2 tasks: (task 1) (task 2).");
+    let registered = ("e2", 1030, "(service s-app) registered 1 targets in (target-group tg).");
+    let steady = ("e3", 1045, "(service s-app) has reached a steady state.");
+    let describe = |running, rollout, events: &[(&str, u32, &str)]| serde_json::json!({"services": [service(running, rollout, events)], "failures": []});
+    let script = Scripted::default();
+    script
+        .answer("DescribeTaskDefinition", 400, serde_json::json!({"__type": "ClientException", "message": "no"}))
+        .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
+        .answer("GetResources", 200, serde_json::json!({"ResourceTagMappingList": []}))
+        .answer("DescribeRepositories", 200, serde_json::json!({"repositories": []}))
+        .answer_raw(
+            "GetAccountAuthorizationDetails",
+            200,
+            "<GetAccountAuthorizationDetailsResponse><GetAccountAuthorizationDetailsResult>\
+             <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
+             </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
+        )
+        // The plan's read, then the polls at 0, 1, 3, 7, 15, 30 and 45 s.
+        .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old]))
+        .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
+        .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
+        .answer("DescribeServices", 200, describe(1, "IN_PROGRESS", &[old, started]))
+        .answer("DescribeServices", 200, describe(1, "IN_PROGRESS", &[old, started]))
+        .answer("DescribeServices", 200, describe(1, "IN_PROGRESS", &[old, started]))
+        .answer("DescribeServices", 200, describe(1, "IN_PROGRESS", &[old, started, registered]))
+        .answer("DescribeServices", 200, describe(2, "COMPLETED", &[old, started, registered, steady]));
+    let config = test_config(script.clone());
+    let opts = ProviderOptions { poll: Duration::from_secs(1), ..ProviderOptions::default() };
+    let p = Arc::new(AwsProvider::from_config(&config, "us-east-1".into(), opts));
+
+    let (graph, _) = crate::graph::build(&stack);
+    let observed = crate::observe::observe(p.as_ref(), &stack, &graph, &state).await.expect("read");
+    let plan = crate::plan::plan(&stack, &graph, &state, &observed, false, Default::default());
+    assert_eq!(plan.change("app").unwrap().action, crate::plan::Action::Wait);
+
+    let (text, json) = (Buf::default(), Buf::default());
+    let progress = crate::render::Progress::plain(crate::render::Style { color: false }, Box::new(text.clone()));
+    let events = crate::events::JsonEvents::to(&progress, Box::new(json.clone()));
+    let store = crate::apply::MemoryStore::default();
+    let (summary, _) = crate::apply::apply(
+        p.clone(),
+        &stack,
+        &graph,
+        &plan,
+        state,
+        &store,
+        &Default::default(),
+        &events,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .await;
+    assert!(summary.ok(), "{summary:#?}");
+    let text = text.text();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    insta::assert_snapshot!("service_wait_progress_without_a_terminal", text);
+    insta::assert_snapshot!("service_wait_json_events", json.text());
+}
+
+/// `--wait-timeout 30s` on a deployment that never completes: the wait
+/// stops at 30 s (not at the last backed-off poll before it), within one
+/// poll interval, and says how long it waited, through the SDK's own
+/// timers and retries on the same paused clock.
+#[tokio::test(start_paused = true)]
+async fn a_deployment_that_never_completes_stops_at_the_wait_timeout() {
+    let script = Scripted::default();
+    let stuck = ("e1", 1001, "(service s-app) has started 2 tasks: (task 1) (task 2).");
+    script
+        .answer("DescribeServices", 200, serde_json::json!({"services": [service(1, "IN_PROGRESS", &[stuck])]}))
+        .answer("ListTasks", 200, serde_json::json!({"taskArns": []}));
+    let config = test_config(script.clone());
+    let timeout = Duration::from_secs(30);
+    let opts = ProviderOptions { wait_timeout: timeout, ..ProviderOptions::default() };
+    let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+    let stack = service_stack(2);
+    let t = crate::plan::target(&stack, "app", &Default::default(), &crate::state::State::new("s", None)).0;
+    let live = p.read(&t).await.expect("read").expect("the service");
+
+    let start = tokio::time::Instant::now();
+    let e = p.settle(&t, &live, false).await.expect_err("never completes");
+    let waited = start.elapsed();
+    assert!(waited >= timeout && waited <= timeout + Duration::from_secs(15), "waited {waited:?}");
+    assert_eq!(e.kind, crate::provider::ErrorKind::Wait);
+    assert!(
+        e.message.starts_with(
+            "gave up after 30s waiting for service `s-app` to finish its deployment (limit 30s) (1 of 2 tasks running"
+        ),
+        "{e}"
+    );
+}

@@ -59,6 +59,10 @@ pub struct FieldDiff {
     /// Sensitive entries whose value changes (`containers.web.environment.DB_PASSWORD`):
     /// `before` and `after` show them only as `(sensitive)`.
     pub sensitive_changed: Vec<String>,
+    /// When `after_unknown`: where in `after` the leaves known only after
+    /// apply are (object keys and list indexes; empty: the whole value).
+    /// The rest of `after` is what apply sets.
+    pub unknown_leaves: Vec<Vec<String>>,
 }
 
 /// The pseudo-field of a resource an earlier run did not see settle (its
@@ -277,10 +281,11 @@ pub fn diff(
             out.push(FieldDiff {
                 field: k.clone(),
                 before,
-                after: None,
+                after: Some(d.clone()),
                 after_unknown: true,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: crate::resolve::unknown_leaves(d),
             });
             continue;
         }
@@ -295,6 +300,7 @@ pub fn diff(
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: Vec::new(),
             });
         }
     }
@@ -310,6 +316,7 @@ pub fn diff(
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: Vec::new(),
             });
         }
     }
@@ -322,6 +329,7 @@ pub fn diff(
             after_unknown: false,
             forces_replacement: false,
             sensitive_changed: Vec::new(),
+            unknown_leaves: Vec::new(),
         });
     }
     out
@@ -423,10 +431,15 @@ pub fn plan(
                     .map(|(k, v)| FieldDiff {
                         field: k.clone(),
                         before: None,
-                        after: (!unknown.contains(k)).then(|| v.clone()),
+                        after: Some(v.clone()),
                         after_unknown: unknown.contains(k),
                         forces_replacement: false,
                         sensitive_changed: Vec::new(),
+                        unknown_leaves: if unknown.contains(k) {
+                            crate::resolve::unknown_leaves(v)
+                        } else {
+                            Vec::new()
+                        },
                     })
                     .collect();
                 known.remove(logical);
@@ -471,6 +484,7 @@ pub fn plan(
                         after_unknown: false,
                         forces_replacement: false,
                         sensitive_changed: Default::default(),
+                        unknown_leaves: Vec::new(),
                     });
                 }
                 let pending = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.pending.as_ref());

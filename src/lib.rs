@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod cli;
 pub mod diag;
+pub mod difftree;
 pub mod discover;
 pub mod events;
 pub mod expr;

@@ -692,8 +692,9 @@ fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p:
 /// shows it as it is.
 pub fn mask_sensitive(diffs: &mut [FieldDiff], leaves: crate::secret::Leaves<'_>) {
     for d in diffs.iter_mut() {
-        // A new resource's values are all new: nothing to name.
-        if d.before.is_some() && !d.after_unknown {
+        // A new resource's values are all new: nothing to name. A value
+        // partly unknown still has its known secrets to compare.
+        if d.before.is_some() {
             d.sensitive_changed = crate::secret::changed(&d.field, d.before.as_ref(), d.after.as_ref(), leaves);
         }
         for v in [d.before.as_mut(), d.after.as_mut()].into_iter().flatten() {
@@ -911,6 +912,34 @@ mod tests {
                 assert!(d.iter().all(|d| d.field != *key), "{other} does not order {key}");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_that_changes_is_named_when_another_leaf_is_unknown() {
+        let leaves = |_: &str, v: &Value| -> Vec<crate::secret::Leaf> {
+            v.pointer("/0/environment/PW")
+                .map(|_| crate::secret::Leaf {
+                    at: ["containers", "0", "environment", "PW"].map(String::from).to_vec(),
+                    name: "containers.web.environment.PW".into(),
+                    salt: "PW".into(),
+                    sensitive: true,
+                })
+                .into_iter()
+                .collect()
+        };
+        let mut diffs = vec![FieldDiff {
+            field: "containers".into(),
+            before: Some(json!([{"name": "web", "image": "old", "environment": {"PW": "a"}}])),
+            after: Some(json!([{"name": "web", "image": "${repo.uri}", "environment": {"PW": "b"}}])),
+            after_unknown: true,
+            forces_replacement: false,
+            sensitive_changed: Vec::new(),
+            unknown_leaves: vec![vec!["0".into(), "image".into()]],
+        }];
+        mask_sensitive(&mut diffs, &leaves);
+        assert_eq!(diffs[0].sensitive_changed, ["containers.web.environment.PW"]);
+        assert_eq!(diffs[0].after.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
+        assert_eq!(diffs[0].before.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
     }
 
     #[test]

@@ -26,7 +26,11 @@
 //!       "diffs": [
 //!         { "field": "port", "before": 80, "after": 8080,
 //!           "after_unknown": false, "forces_replacement": true,
-//!           "sensitive_changed": ["containers.web.environment.DB_PASSWORD"] }
+//!           "sensitive_changed": ["containers.web.environment.DB_PASSWORD"] },
+//!         { "field": "containers", "before": […], "after_unknown": true,
+//!           "forces_replacement": false,
+//!           "after_partial": [{ "name": "web", "image": null, … }],
+//!           "unknown_leaves": [["0", "image"]] }
 //!       ],
 //!       "reasons": ["forces replacement: port"],
 //!       "force_delete": true,         // deletes: contents go too
@@ -43,8 +47,8 @@
 //!
 //! Optional members of a change (`replace`, `name`, `id`, `diffs`,
 //! `reasons`, `force_delete`, `deposed`, `status`, `redeploy`) and of a
-//! diff (`before`, `after`, `sensitive_changed`) are left out when empty
-//! or false. Sensitive values appear only as `(sensitive)`, exactly as in
+//! diff (`before`, `after`, `sensitive_changed`, `after_partial`,
+//! `unknown_leaves`) are left out when empty or false. Sensitive values appear only as `(sensitive)`, exactly as in
 //! the text plan; `sensitive_changed` names the entries that change.
 
 use crate::plan;
@@ -166,6 +170,14 @@ pub struct FieldDiff {
     /// them only as `(sensitive)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive_changed: Vec<String>,
+    /// When `after_unknown`: the new value with each leaf that is known
+    /// only after apply as `null` (absent: the whole value is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_partial: Option<Value>,
+    /// When `after_unknown`: where those leaves are in the value, each a
+    /// list of object keys and list indexes (`["0", "image"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_leaves: Vec<Vec<String>>,
 }
 
 /// A problem (stops the plan) or a notice (does not).
@@ -239,13 +251,30 @@ impl From<plan::ReplaceOrder> for ReplaceOrder {
 
 impl From<&plan::FieldDiff> for FieldDiff {
     fn from(d: &plan::FieldDiff) -> Self {
+        // Part of the new value is known: that part, the rest null.
+        let partial = d.after.clone().filter(|_| d.after_unknown && !d.unknown_leaves.iter().any(Vec::is_empty));
+        let partial = partial.map(|mut v| {
+            for at in &d.unknown_leaves {
+                if let Some(leaf) = at.iter().try_fold(&mut v, |v, step| match v {
+                    Value::Object(m) => m.get_mut(step),
+                    Value::Array(items) => items.get_mut(step.parse::<usize>().ok()?),
+                    _ => None,
+                }) {
+                    *leaf = Value::Null;
+                }
+            }
+            v
+        });
         FieldDiff {
             field: d.field.clone(),
             before: d.before.clone(),
-            after: d.after.clone(),
+            // Unknown: absent, as it always was; the known part is `after_partial`.
+            after: if d.after_unknown { None } else { d.after.clone() },
             after_unknown: d.after_unknown,
             forces_replacement: d.forces_replacement,
             sensitive_changed: d.sensitive_changed.clone(),
+            unknown_leaves: if partial.is_some() { d.unknown_leaves.clone() } else { Vec::new() },
+            after_partial: partial,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diag;
+pub mod difftree;
 pub mod discover;
 pub mod events;
 pub mod expr;

@@ -9,8 +9,8 @@
 //! masked). It stays under [`LIMIT`] characters, GitHub's limit for a
 //! comment: what does not fit is left out, with a note saying how much.
 
-use crate::plan::{Action, Change, FieldDiff, Plan, Problem, ReplaceOrder};
-use crate::render::value;
+use crate::difftree::Mark;
+use crate::plan::{Action, Change, Plan, Problem, ReplaceOrder};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -20,9 +20,6 @@ pub const LIMIT: usize = 65_536;
 /// What the plan is kept under: the limit, less room for the note that
 /// says what was left out.
 const BUDGET: usize = LIMIT - 1_000;
-
-/// The longest value shown in a diff line.
-const VALUE_MAX: usize = 1_000;
 
 /// Text for HTML (a `<summary>`) and Markdown: what could open a tag,
 /// an entity or code span is escaped.
@@ -130,30 +127,30 @@ fn caution_line(c: &Change) -> String {
     line
 }
 
+/// The field changes of `c` in a `diff` block: the text plan's lines
+/// ([`crate::render::diff_lines`]), a changed value as an old and a new line.
 fn diff_lines(out: &mut String, c: &Change) {
-    let fw = c.diffs.iter().map(|d| d.field.chars().count()).max().unwrap_or(0);
-    let shown = |v: &Value| shorten(value(v), VALUE_MAX);
-    let line = |out: &mut String, mark: char, d: &FieldDiff, text: &str, force: bool| {
-        let force = if force { "  # forces replacement" } else { "" };
-        let _ = writeln!(out, "{mark} {:fw$}  {text}{force}", d.field);
-    };
-    for d in &c.diffs {
-        let after = if d.after_unknown { Some("(known after apply)".to_string()) } else { d.after.as_ref().map(shown) };
-        match (&d.before, after, c.action) {
-            (Some(b), after, Action::Update | Action::Replace) => {
-                line(out, '-', d, &shown(b), false);
-                match after {
-                    Some(a) => line(out, '+', d, &a, d.forces_replacement),
-                    None => line(out, '+', d, "(unset)", d.forces_replacement),
-                }
-            }
-            (_, Some(a), _) => line(out, '+', d, &a, d.forces_replacement),
-            (_, None, _) => line(out, '+', d, "(unset)", d.forces_replacement),
-        }
-        for path in &d.sensitive_changed {
-            let _ = writeln!(out, "! {:fw$}  {path} changes {}", "", crate::secret::MASK);
-        }
+    for l in crate::render::diff_lines(c, true) {
+        let mark = match l.mark {
+            Mark::Add => '+',
+            Mark::Remove => '-',
+            Mark::Change => '~',
+            Mark::Same if l.sensitive => '!',
+            Mark::Same => ' ',
+        };
+        let force = if l.forces { "  # forces replacement" } else { "" };
+        let _ = writeln!(out, "{mark} {}{}{force}", "    ".repeat(l.depth), l.text);
     }
+}
+
+/// The longest run of `c` in `s`.
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for x in s.chars() {
+        run = if x == c { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
 }
 
 /// The collapsed section of one changed resource.
@@ -191,9 +188,11 @@ fn details(c: &Change) -> String {
         if !out.ends_with("\n\n") {
             out.push('\n');
         }
-        out.push_str("```diff\n");
-        diff_lines(&mut out, c);
-        out.push_str("```\n");
+        // A fence longer than any run of backticks in the lines (text).
+        let mut lines = String::new();
+        diff_lines(&mut lines, c);
+        let fence = "`".repeat(longest_run(&lines, '`').max(2) + 1);
+        let _ = write!(out, "{fence}diff\n{lines}{fence}\n");
     }
     if !out.ends_with("\n\n") {
         out.push('\n');

@@ -59,6 +59,10 @@ pub struct FieldDiff {
     /// Sensitive entries whose value changes (`containers.web.environment.DB_PASSWORD`):
     /// `before` and `after` show them only as `(sensitive)`.
     pub sensitive_changed: Vec<String>,
+    /// When `after_unknown`: where in `after` the leaves known only after
+    /// apply are (object keys and list indexes; empty: the whole value).
+    /// The rest of `after` is what apply sets.
+    pub unknown_leaves: Vec<Vec<String>>,
 }
 
 /// The pseudo-field of a resource an earlier run did not see settle (its
@@ -277,10 +281,11 @@ pub fn diff(
             out.push(FieldDiff {
                 field: k.clone(),
                 before,
-                after: None,
+                after: Some(d.clone()),
                 after_unknown: true,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: crate::resolve::unknown_leaves(d),
             });
             continue;
         }
@@ -295,6 +300,7 @@ pub fn diff(
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: Vec::new(),
             });
         }
     }
@@ -310,6 +316,7 @@ pub fn diff(
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
                 sensitive_changed: Vec::new(),
+                unknown_leaves: Vec::new(),
             });
         }
     }
@@ -322,6 +329,7 @@ pub fn diff(
             after_unknown: false,
             forces_replacement: false,
             sensitive_changed: Vec::new(),
+            unknown_leaves: Vec::new(),
         });
     }
     out
@@ -423,10 +431,15 @@ pub fn plan(
                     .map(|(k, v)| FieldDiff {
                         field: k.clone(),
                         before: None,
-                        after: (!unknown.contains(k)).then(|| v.clone()),
+                        after: Some(v.clone()),
                         after_unknown: unknown.contains(k),
                         forces_replacement: false,
                         sensitive_changed: Vec::new(),
+                        unknown_leaves: if unknown.contains(k) {
+                            crate::resolve::unknown_leaves(v)
+                        } else {
+                            Vec::new()
+                        },
                     })
                     .collect();
                 known.remove(logical);
@@ -471,6 +484,7 @@ pub fn plan(
                         after_unknown: false,
                         forces_replacement: false,
                         sensitive_changed: Default::default(),
+                        unknown_leaves: Vec::new(),
                     });
                 }
                 let pending = state.resources.get(logical).filter(|e| e.id == l.id).and_then(|e| e.pending.as_ref());
@@ -678,8 +692,9 @@ fn live_removed(stack: &Stack, observed: &Observed, logical: &str, e: &Entry, p:
 /// shows it as it is.
 pub fn mask_sensitive(diffs: &mut [FieldDiff], leaves: crate::secret::Leaves<'_>) {
     for d in diffs.iter_mut() {
-        // A new resource's values are all new: nothing to name.
-        if d.before.is_some() && !d.after_unknown {
+        // A new resource's values are all new: nothing to name. A value
+        // partly unknown still has its known secrets to compare.
+        if d.before.is_some() {
             d.sensitive_changed = crate::secret::changed(&d.field, d.before.as_ref(), d.after.as_ref(), leaves);
         }
         for v in [d.before.as_mut(), d.after.as_mut()].into_iter().flatten() {
@@ -897,6 +912,34 @@ mod tests {
                 assert!(d.iter().all(|d| d.field != *key), "{other} does not order {key}");
             }
         }
+    }
+
+    #[test]
+    fn a_secret_that_changes_is_named_when_another_leaf_is_unknown() {
+        let leaves = |_: &str, v: &Value| -> Vec<crate::secret::Leaf> {
+            v.pointer("/0/environment/PW")
+                .map(|_| crate::secret::Leaf {
+                    at: ["containers", "0", "environment", "PW"].map(String::from).to_vec(),
+                    name: "containers.web.environment.PW".into(),
+                    salt: "PW".into(),
+                    sensitive: true,
+                })
+                .into_iter()
+                .collect()
+        };
+        let mut diffs = vec![FieldDiff {
+            field: "containers".into(),
+            before: Some(json!([{"name": "web", "image": "old", "environment": {"PW": "a"}}])),
+            after: Some(json!([{"name": "web", "image": "${repo.uri}", "environment": {"PW": "b"}}])),
+            after_unknown: true,
+            forces_replacement: false,
+            sensitive_changed: Vec::new(),
+            unknown_leaves: vec![vec!["0".into(), "image".into()]],
+        }];
+        mask_sensitive(&mut diffs, &leaves);
+        assert_eq!(diffs[0].sensitive_changed, ["containers.web.environment.PW"]);
+        assert_eq!(diffs[0].after.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
+        assert_eq!(diffs[0].before.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
     }
 
     #[test]

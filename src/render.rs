@@ -3,6 +3,7 @@
 //! produced.
 
 use crate::apply::{Reporter, Step, Summary};
+use crate::difftree::{Mark, UNKNOWN};
 use crate::model::Kind;
 use crate::plan::{Action, Change, Plan, ReplaceOrder};
 use crate::provider::ProviderError;
@@ -153,27 +154,20 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             }
         }
         if matches!(c.action, Action::Create | Action::Update | Action::Replace) {
-            let fw = c.diffs.iter().map(|d| d.field.len()).max().unwrap_or(0);
-            for d in &c.diffs {
-                let after = if d.after_unknown {
-                    style.dim("(known after apply)")
-                } else {
-                    d.after.as_ref().map(value).map(|s| shorten(s, 120)).unwrap_or_default()
+            for line in diff_lines(c, false) {
+                let mark = match line.mark {
+                    Mark::Add => style.green("+"),
+                    Mark::Remove => style.red("-"),
+                    Mark::Change => style.yellow("~"),
+                    Mark::Same => " ".into(),
                 };
-                let line = match (&d.before, c.action) {
-                    (Some(b), Action::Update | Action::Replace) => format!("{} → {after}", shorten(value(b), 80)),
-                    _ => after,
+                let text = match line.mark {
+                    Mark::Same if line.sensitive => style.yellow(&line.text),
+                    Mark::Same => style.dim(&line.text),
+                    _ => line.text.replace(UNKNOWN, &style.dim(UNKNOWN)),
                 };
-                let force = if d.forces_replacement { style.magenta("  # forces replacement") } else { String::new() };
-                let _ = writeln!(out, "        {:fw$}  {line}{force}", d.field);
-                for path in &d.sensitive_changed {
-                    let _ = writeln!(
-                        out,
-                        "        {:fw$}  {}",
-                        "",
-                        style.yellow(&format!("{path} changes {}", crate::secret::MASK))
-                    );
-                }
+                let force = if line.forces { style.magenta("  # forces replacement") } else { String::new() };
+                let _ = writeln!(out, "        {mark} {}{text}{force}", "    ".repeat(line.depth));
             }
         }
     }
@@ -210,6 +204,45 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     }
     for p in &plan.problems {
         problem_text(&mut out, &style.red("error:"), p, style);
+    }
+    out
+}
+
+/// One line of the changes of a resource's fields, as both the text and
+/// the Markdown plan show them.
+pub struct DiffLine {
+    pub mark: Mark,
+    pub depth: usize,
+    pub text: String,
+    /// The first line of a field AWS cannot change in place.
+    pub forces: bool,
+    /// A sensitive value changes (shown only as masked).
+    pub sensitive: bool,
+}
+
+/// The changes of a resource's fields, each field a tree of what changes
+/// inside it ([`crate::difftree`]), then the sensitive values that change.
+/// `split`: a changed value is an old and a new line (a `diff` block).
+pub fn diff_lines(c: &Change, split: bool) -> Vec<DiffLine> {
+    let ordered = |k: &str| c.kind.facts().ordered_lists.contains(&k);
+    let mut out = Vec::new();
+    for d in &c.diffs {
+        let lines = crate::difftree::field_lines(d, &ordered, split);
+        // The note goes on the field's new value (its old one, if gone).
+        let at = lines.iter().position(|l| l.mark != Mark::Remove).unwrap_or(0);
+        for (i, l) in lines.into_iter().enumerate() {
+            let forces = i == at && d.forces_replacement;
+            out.push(DiffLine { mark: l.mark, depth: l.depth, text: l.text, forces, sensitive: false });
+        }
+        for path in &d.sensitive_changed {
+            out.push(DiffLine {
+                mark: Mark::Same,
+                depth: 0,
+                text: format!("{path} changes {}", crate::secret::MASK),
+                forces: false,
+                sensitive: true,
+            });
+        }
     }
     out
 }

@@ -109,6 +109,42 @@ pub fn resolve_spec(spec: &Spec, known: &Known) -> (Spec, BTreeSet<String>) {
     }
 }
 
+/// Where in a resolved value the references that were not known are
+/// (object keys and list indexes; an empty path: the whole value): the
+/// leaves that are "known after apply". Everything else is what apply sets.
+pub fn unknown_leaves(v: &Value) -> Vec<Vec<String>> {
+    fn walk(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            Value::String(s) => {
+                let unresolved = expr::parse(s).is_ok_and(|pieces| {
+                    pieces.iter().any(|p| matches!(p, Piece::Ref(r) if matches!(r.target, Target::Attr { .. })))
+                });
+                if unresolved {
+                    out.push(at.clone());
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    at.push(i.to_string());
+                    walk(x, at, out);
+                    at.pop();
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    at.push(k.clone());
+                    walk(x, at, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut Vec::new(), &mut out);
+    out
+}
+
 /// Turns the `$${` escapes of a fully resolved string into `${`.
 pub fn unescape(s: &str) -> String {
     s.replace("$${", "${")
@@ -130,6 +166,18 @@ mod tests {
     fn whole_values_keep_their_type() {
         assert_eq!(resolve_str("${net.subnet_ids}", &known()), (json!(["a", "b"]), false));
         assert_eq!(resolve_str("${repo.uri}:v1", &known()), (json!("1.dkr/r:v1"), false));
+    }
+
+    #[test]
+    fn unknown_leaves_are_the_references_left() {
+        let (v, unknown) = resolve_value(
+            &json!({"image": "${repo.uri}:v1", "env": {"A": "${lb.dns_name}", "B": "$${x}"}, "ports": [80, "${lb.port}"]}),
+            &known(),
+        );
+        assert!(unknown);
+        assert_eq!(unknown_leaves(&v), [vec!["env".to_string(), "A".into()], vec!["ports".into(), "1".into()]]);
+        assert_eq!(unknown_leaves(&json!("${lb.arn}")), [Vec::<String>::new()]);
+        assert!(unknown_leaves(&json!("${var.x} $${y}")).is_empty(), "variables and escapes are not unknown");
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn secret_values_are_never_printed_nor_stored() {
     assert_no_secret("graph --format json", &text(&o));
 
     let o = moor(&d, &["plan", "stack.yaml"]);
-    assert!(text(&o).contains(r#""AWS_ACCESS_KEY_ID":"(sensitive)""#), "{}", text(&o));
+    assert!(text(&o).contains(r#"AWS_ACCESS_KEY_ID: "(sensitive)""#), "{}", text(&o));
     assert_no_secret("plan", &text(&o));
     let o = moor(&d, &["plan", "stack.yaml", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

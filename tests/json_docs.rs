@@ -69,6 +69,8 @@ fn full_plan() -> JsonPlan {
                 after_unknown: false,
                 forces_replacement: true,
                 sensitive_changed: vec!["x".into()],
+                after_partial: Some(json!([{"name": "web", "image": null}])),
+                unknown_leaves: vec![vec!["0".into(), "image".into()]],
             }],
             reasons: vec!["r".into()],
             force_delete: true,

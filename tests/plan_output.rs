@@ -198,3 +198,147 @@ fn a_long_markdown_plan_stays_under_githubs_comment_limit() {
     let left: usize = note.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(left, n + risky - shown - listed, "{note}");
 }
+
+/// One edit per kind of the flask example: a nested field whose element
+/// is added, removed or changed (the text to find, what it becomes).
+const UPDATES: &[(&str, &[(&str, &str)])] = &[
+    ("ecr_repository", &[("      keep_last: 10                 # keep the ten newest images\n      expire_untagged_after_days: 7\n", "      keep_last: 20\n")]),
+    ("iam_role", &[("      services: [ecs-tasks.amazonaws.com]", "      services: [ecs.amazonaws.com, ec2.amazonaws.com]")]),
+    (
+        "iam_policy",
+        &[(
+            "        - actions: [logs:CreateLogStream, logs:PutLogEvents]\n          resources: [\"*\"]\n",
+            "        - actions: [logs:CreateLogStream, logs:CreateLogGroup]\n          resources: [\"*\"]\n        - actions: [ssm:GetParameters]\n          resources: [\"*\"]\n",
+        )],
+    ),
+    ("ec2_security_group", &[("      - port: 80\n        cidr: 0.0.0.0/0\n", "      - port: 443\n        cidr: 0.0.0.0/0\n      - port: 8080\n        cidr: 10.0.0.0/8\n")]),
+    ("elbv2_load_balancer", &[("    security_groups: [\"${lb_sg.id}\"] #", "    security_groups: [\"${lb_sg.id}\", \"${app_sg.id}\"] #")]),
+    ("elbv2_target_group", &[("      path: /\n      matcher: \"200\"\n", "      path: /health\n      interval: 15\n")]),
+    ("elbv2_listener", &[("    load_balancer: ${lb.arn}\n    port: 80\n", "    load_balancer: ${lb.arn}\n    port: 8080\n")]),
+    ("ecs_cluster", &[("    kind: ecs/cluster\n", "    kind: ecs/cluster\n    tags: { team: web, tier: app }\n")]),
+    ("logs_log_group", &[("    retention_days: 14\n", "    retention_days: 30\n    tags: { team: web }\n")]),
+    (
+        "ecs_task_definition",
+        &[
+            ("          - container_port: 5000\n", "          - container_port: 5000\n          - container_port: 8000\n"),
+            ("          FLASK_ENV: production\n", "          FLASK_ENV: staging\n          LOG_LEVEL: debug\n"),
+        ],
+    ),
+    (
+        "ecs_service",
+        &[
+            ("      assign_public_ip: true ", "      assign_public_ip: false "),
+            ("{ enable: true, rollback: true }", "{ enable: true, rollback: false }"),
+        ],
+    ),
+];
+
+/// The flask example applied, then planned with one kind's nested field
+/// edited: each plan shows what changes inside the field, line by line.
+#[test]
+fn text_plans_of_an_update_of_each_kind() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/flask-app.yaml")).unwrap();
+    rt.block_on(async {
+        let p = std::sync::Arc::new(FakeProvider::new());
+        p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
+        let before = load_text(&base, &[]);
+        let (graph, _) = build(&before);
+        let state = State::new(&before.name, before.region.as_deref());
+        let observed = observe(p.as_ref(), &before, &graph, &state).await.unwrap();
+        let pl = plan(&before, &graph, &state, &observed, false, PlanOptions::default());
+        let store = moor::apply::MemoryStore::default();
+        let (summary, state) = moor::apply::apply(
+            p.clone(),
+            &before,
+            &graph,
+            &pl,
+            state,
+            &store,
+            &moor::apply::ApplyOptions::default(),
+            &moor::apply::Quiet,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .await;
+        assert!(summary.ok(), "{summary:?}");
+        for (kind, edits) in UPDATES {
+            let mut text = base.clone();
+            for (from, to) in *edits {
+                assert!(text.contains(from), "{kind}: {from}");
+                text = text.replace(from, to);
+            }
+            let after = load_text(&text, &[]);
+            let (graph, _) = build(&after);
+            let observed = observe(p.as_ref(), &after, &graph, &state).await.unwrap();
+            let pl = plan(&after, &graph, &state, &observed, false, PlanOptions::default());
+            let shown = plan_text(&pl, Style { color: false }, false);
+            assert!(pl.has_changes(), "{kind}: {shown}");
+            insta::assert_snapshot!(format!("update_of_{kind}"), shown);
+        }
+    });
+}
+
+/// Only the leaves that refer to what is not created yet are "known after
+/// apply": a new task definition still shows its ports and environment,
+/// a service its desired count and the rest of its load balancer.
+#[test]
+fn only_unknown_leaves_are_known_after_apply() {
+    let pl = plan_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/flask-app.yaml"));
+    let text = plan_text(&pl, Style { color: false }, false);
+    let task = text.split("ecs/task_definition").nth(1).unwrap().split("ecs/service").next().unwrap();
+    for shown in [
+        "+ execution_role: (known after apply)",
+        "+         image: (known after apply)",
+        "+                 container_port: 5000",
+        "+             FLASK_ENV: \"production\"",
+        "+             group: (known after apply)",
+        "+             stream_prefix: \"flask\"",
+    ] {
+        assert!(task.contains(shown), "{shown:?} in {task}");
+    }
+    let json = plan_json(&pl);
+    let diffs = json["changes"].as_array().unwrap().iter().find(|c| c["resource"] == "task").unwrap()["diffs"].clone();
+    let containers = diffs.as_array().unwrap().iter().find(|d| d["field"] == "containers").unwrap();
+    assert_eq!(containers["after_unknown"], true);
+    assert!(containers.get("after").is_none(), "an unknown value has no `after`, as before");
+    assert_eq!(containers["after_partial"][0]["image"], serde_json::Value::Null);
+    assert_eq!(containers["after_partial"][0]["environment"]["FLASK_ENV"], "production");
+    assert!(containers["unknown_leaves"].as_array().unwrap().contains(&serde_json::json!(["0", "image"])));
+
+    // An update: the task definition gets a new revision, the target group
+    // is replaced; the service's other values stay shown.
+    let md = plan_markdown(&changed_plan(false));
+    let app = md.split("ecs/service").nth(1).unwrap();
+    for shown in [
+        "+ task_definition: (known after apply)",
+        "- desired_count: 2\n+ desired_count: 3",
+        "+         target_group: (known after apply)",
+        "          2 unchanged elements hidden",
+    ] {
+        assert!(app.contains(shown), "{shown:?} in {app}");
+    }
+}
+
+/// Text of several lines is compared line by line in the Markdown plan
+/// too, and a line of backticks in it does not end the `diff` block.
+#[test]
+fn markdown_text_diffs_stay_inside_their_block() {
+    let mut pl = changed_plan(false);
+    let c = pl.changes.iter_mut().find(|c| c.resource == "app").unwrap();
+    c.diffs = vec![moor::plan::FieldDiff {
+        field: "message_body".into(),
+        before: Some(serde_json::json!("Down.\n```\nold\n```\nBack soon.")),
+        after: Some(serde_json::json!("Down.\n```\nnew\n```\nBack soon.")),
+        after_unknown: false,
+        forces_replacement: false,
+        sensitive_changed: Vec::new(),
+        unknown_leaves: Vec::new(),
+    }];
+    let md = plan_markdown(&pl);
+    let app = md.split("ecs/service").nth(1).unwrap();
+    assert!(
+        app.contains("\n````diff\n~ message_body\n      Down.\n      ```\n-     old\n+     new\n      ```\n"),
+        "{app}"
+    );
+    assert!(app.contains("\n````\n"), "{app}");
+}

@@ -767,7 +767,7 @@ impl Loader<'_> {
                 self.err(
                     "moor::state",
                     at("key"),
-                    "every environment of this file would share this one record",
+                    "each stack name of this file would share this one record",
                     "the same key whatever the stack's name",
                 )
                 .help = Some(

@@ -515,7 +515,8 @@ fn the_stack_files_state_setting_is_checked_and_used() {
         assert_eq!(st.state.unwrap().record(&st.name), format!("s3://my-bucket/ci/shop-{e}.json"));
     }
     let shared = env("key: ci/shop.json", "dev");
-    let d = shared.diags.iter().find(|d| d.message.contains("share")).unwrap_or_else(|| panic!("{:?}", shared.diags));
+    let d =
+        shared.diags.iter().find(|d| d.message.contains("would share")).unwrap_or_else(|| panic!("{:?}", shared.diags));
     assert_eq!(d.location().unwrap().1, 6, "{:?}", d);
     let other = env("key: \"ci/${var.env}.json\"", "dev");
     assert!(other.diags.iter().any(|d| d.message.contains("only `${stack}`")), "{:?}", other.diags);

@@ -26,6 +26,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod planfile;
+pub mod preflight;
 pub mod provider;
 pub mod region;
 pub mod render;

@@ -160,7 +160,7 @@ where
             "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" | "IncompleteSignature"
             | "InvalidToken" | "AuthFailure" => Verdict::Fatal(format!(
                 "AWS does not accept these credentials (sts:GetCallerIdentity: {code}); nothing was read or changed\n  \
-                 check the access key and its secret (or `aws sso login`), and that they are for {place}"
+                 check the access key and its secret, or `aws sso login`; the call went to {place}"
             )),
             "AccessDenied" | "AccessDeniedException" | "RegionDisabledException" => Verdict::Unknown(Some(format!(
                 "sts:GetCallerIdentity was refused ({code}), so the account is not shown or checked; going on"
@@ -215,13 +215,14 @@ where
              the nearest regions are {near} (set with --region, the file's `region:` or AWS_REGION)"
         ));
     }
+    // Only a connection that cannot be made is fatal: one reset or an
+    // answer that does not come is what the reads' own retries and
+    // deadlines are for.
     let how = if dns {
         "its name does not resolve"
     } else if text.contains("refused") {
         "connection refused"
-    } else if matches!(e, SdkError::TimeoutError(_)) || text.contains("timed out") || text.contains("timeout") {
-        "no answer in time"
-    } else if matches!(e, SdkError::DispatchFailure(_)) || text.contains("connect") {
+    } else if text.contains("trying to connect") || text.contains("connect error") || text.contains("connect timeout") {
         "cannot connect"
     } else {
         return Verdict::Unknown(None);

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "moor", version, about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
+#[command(name = "moor", version = env!("MOOR_VERSION"), about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
 pub struct Cli {
     /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "MOOR_COLOR")]

@@ -64,6 +64,16 @@ pub struct JsonPlan {
     pub stack: String,
     /// `null` when neither the file, `--region` nor the environment names one.
     pub region: Option<String>,
+    /// The account of the credentials (STS), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The custom endpoint every call goes to (`AWS_ENDPOINT_URL`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The calls go to a local emulator (an endpoint on loopback, or moto's
+    /// account): only written when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulator: bool,
     /// The plan of `moor plan --destroy`.
     pub destroy: bool,
     /// Whether apply would do anything: what `--detailed-exitcode` reports.
@@ -196,6 +206,9 @@ impl From<&plan::Plan> for JsonPlan {
             format_version: FORMAT_VERSION,
             stack: p.stack.clone(),
             region: p.region.clone(),
+            account: p.target.as_ref().and_then(|t| t.account.clone()),
+            endpoint: p.target.as_ref().and_then(|t| t.endpoint.clone()),
+            emulator: p.target.as_ref().is_some_and(|t| t.emulator),
             destroy: p.destroy,
             has_changes: p.has_changes(),
             summary: Summary { add: c.add, change: c.change, replace: c.replace, destroy: c.destroy },

@@ -28,6 +28,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod planfile;
+pub mod preflight;
 pub mod progress;
 pub mod provider;
 pub mod region;

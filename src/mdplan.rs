@@ -217,9 +217,18 @@ fn problems(parts: &mut Vec<Part>, title: &str, list: &[Problem]) {
 pub fn plan_markdown(plan: &Plan) -> String {
     let region = plan.region.as_deref().unwrap_or("the default region");
     let what = if plan.destroy { "destroy plan" } else { "plan" };
-    let title = format!("moor {what} for stack {} in {}", code(&plan.stack), code(region));
+    let title = match &plan.target {
+        Some(t) => format!("moor {what} for stack {} · {}", code(&plan.stack), esc(&t.describe())),
+        None => format!("moor {what} for stack {} in {}", code(&plan.stack), code(region)),
+    };
     let mut head = String::new();
     let mut parts = Vec::new();
+    if !plan.has_changes() && !plan.problems.is_empty() {
+        let _ = writeln!(head, "**{title}:** the plan cannot be applied.");
+        problems(&mut parts, "Errors (the plan cannot be applied):", &plan.problems);
+        problems(&mut parts, "Warnings:", &plan.notices);
+        return finish(head, parts);
+    }
     if !plan.has_changes() {
         let _ = writeln!(head, "**{title}:** no changes, live AWS matches the stack file.");
         problems(&mut parts, "Errors (the plan cannot be applied):", &plan.problems);

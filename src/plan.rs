@@ -119,6 +119,9 @@ pub struct Plan {
     pub notices: Vec<Problem>,
     /// Logical name → resource that exists (from the observation).
     pub known: Known,
+    /// The account, region and endpoint planned against, when checked
+    /// ([`crate::preflight`]); the plan's header names them.
+    pub target: Option<crate::preflight::Target>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +366,7 @@ pub fn plan(
         forget: Vec::new(),
         notices: Vec::new(),
         known: Known::new(),
+        target: None,
     };
     let order: Vec<String> = graph
         .topo_order()

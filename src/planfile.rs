@@ -436,6 +436,13 @@ pub fn account_in(observed: &Observed) -> Option<String> {
 /// and events), for comparing a saved plan with a new one.
 pub fn comparable_plan(plan: &Value) -> Value {
     let mut p = plan.clone();
+    // Where the plan goes is checked on its own (the account), or is the
+    // same by construction (region, endpoint of the same configuration).
+    if let Some(top) = p.as_object_mut() {
+        for k in ["account", "endpoint", "emulator"] {
+            top.remove(k);
+        }
+    }
     if let Some(changes) = p.get_mut("changes").and_then(Value::as_array_mut) {
         for c in changes.iter_mut().filter_map(Value::as_object_mut) {
             c.remove("status");

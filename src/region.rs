@@ -36,6 +36,66 @@ pub fn check(region: &str) -> Result<(), String> {
     }
 }
 
+/// The regions of AWS's partitions known when this moor was built. A
+/// name outside it may be newer than this list, so it is never refused for
+/// that alone; it names the nearest regions when a well-formed name has no
+/// endpoint.
+pub const KNOWN: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Whether `region` is in [`KNOWN`].
+pub fn known(region: &str) -> bool {
+    KNOWN.contains(&region)
+}
+
+/// The known regions nearest to `region` (by edit distance), at most three.
+pub fn nearest(region: &str) -> Vec<&'static str> {
+    let area = |r: &str| r.split('-').next().unwrap_or_default().to_string();
+    let mut all: Vec<(bool, usize, &str)> =
+        KNOWN.iter().map(|k| (area(k) != area(region), strsim::levenshtein(region, k), *k)).collect();
+    all.sort();
+    all.into_iter().take(3).map(|(_, _, k)| k).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;
@@ -71,5 +131,15 @@ mod tests {
         assert!(check("US-EAST-1").unwrap_err().contains("lower case (`us-east-1`)"));
         assert!(check("").unwrap_err().contains("empty"));
         assert!(check("xx-nowhere-9").unwrap_err().contains("start with one of"));
+    }
+
+    #[test]
+    fn the_nearest_known_regions_are_named() {
+        assert_eq!(super::nearest("us-east-9")[..2], ["us-east-1", "us-east-2"]);
+        assert_eq!(super::nearest("eu-wset-1")[0], "eu-west-1");
+        assert!(super::known("eu-west-1") && !super::known("us-east-9"));
+        for k in super::KNOWN {
+            assert_eq!(check(k), Ok(()), "{k}");
+        }
     }
 }

@@ -87,7 +87,25 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     let mut out = String::new();
     let region = plan.region.as_deref().unwrap_or("the default region");
     let what = if plan.destroy { "destroy plan" } else { "plan" };
-    let _ = writeln!(out, "{} for stack {} in {region}", style.bold(&format!("moor {what}")), style.bold(&plan.stack));
+    match &plan.target {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "{} for stack {} · {}",
+                style.bold(&format!("moor {what}")),
+                style.bold(&plan.stack),
+                t.describe()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{} for stack {} in {region}",
+                style.bold(&format!("moor {what}")),
+                style.bold(&plan.stack)
+            );
+        }
+    }
     let _ = writeln!(out);
     let width = plan.changes.iter().map(|c| c.resource.len()).max().unwrap_or(0).max(4);
     let kwidth = plan.changes.iter().map(|c| c.kind.as_str().len()).max().unwrap_or(0);
@@ -185,9 +203,9 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     }
     let c = plan.counts();
     let _ = writeln!(out);
-    if !plan.has_changes() {
+    if !plan.has_changes() && plan.problems.is_empty() {
         let _ = writeln!(out, "{} Live AWS matches the stack file.", style.bold("No changes."));
-    } else {
+    } else if plan.has_changes() {
         let _ = writeln!(
             out,
             "{} {} to add, {} to change, {} to replace, {} to destroy{}.",

@@ -266,32 +266,88 @@ fn provider_options(o: &RunOptions) -> ProviderOptions {
     ProviderOptions { wait_timeout: o.wait_timeout, max_requests: o.max_requests, ..Default::default() }
 }
 
+/// The first check of the credentials ([`crate::preflight`]), running
+/// beside the connection's other work.
+type Check = tokio::task::JoinHandle<crate::preflight::Verdict>;
+
 /// A connection started before the stack file is parsed.
-type Early = Option<tokio::task::JoinHandle<Result<AwsProvider, crate::provider::ProviderError>>>;
+type Early = Option<tokio::task::JoinHandle<Result<(Arc<AwsProvider>, Check), crate::provider::ProviderError>>>;
+
+/// A provider, and its check started at once.
+async fn connect_checked(
+    region: Option<String>,
+    o: ProviderOptions,
+) -> Result<(Arc<AwsProvider>, Check), crate::provider::ProviderError> {
+    let p = Arc::new(AwsProvider::connect(region, o).await?);
+    let q = p.clone();
+    Ok((p, tokio::spawn(async move { crate::preflight::check(&q).await })))
+}
 
 /// Setting up the SDK takes milliseconds (its configuration, the system's
 /// TLS roots), so it starts while the file is parsed, in the region known
-/// so far: `--region`, else the environment's. Without either it waits for
-/// the file (guessing would mean asking the instance metadata service).
+/// so far: `--region`, else the environment's, and asks STS who the
+/// credentials are. Without either it waits for the file (guessing would
+/// mean asking the instance metadata service).
 fn connect_early(rt: &tokio::runtime::Runtime, o: &RunOptions) -> Early {
     let env = || ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|k| std::env::var(k).ok());
     let region = o.load.region.clone().or_else(env).filter(|r| !r.is_empty())?;
-    Some(rt.spawn(AwsProvider::connect(Some(region), provider_options(o))))
+    Some(rt.spawn(connect_checked(Some(region), provider_options(o))))
 }
 
 /// The provider for the stack's region: the early one when it is in that
-/// region, else a new one.
-async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Result<Arc<AwsProvider>, Failure> {
+/// region, else a new one; with its check of the credentials under way.
+async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Result<(Arc<AwsProvider>, Check), Failure> {
     let first = match early {
         Some(handle) => handle.await.ok().and_then(Result::ok),
         None => None,
     };
-    let ready = first.filter(|p| stack.region.as_ref().is_none_or(|want| *want == p.region));
+    let ready = first.filter(|(p, _)| stack.region.as_ref().is_none_or(|want| *want == p.region));
     let made = match ready {
-        Some(p) => Ok(p),
-        None => AwsProvider::connect(stack.region.clone(), provider_options(o)).await,
+        Some(x) => Ok(x),
+        None => connect_checked(stack.region.clone(), provider_options(o)).await,
     };
-    made.map(Arc::new).map_err(|e| Failure::Error(e.to_string()))
+    made.map_err(|e| Failure::Error(e.to_string()))
+}
+
+/// The check's outcome: where the plan goes, or the setup failure in one
+/// or two lines (nothing else is printed after it). A check that could not
+/// tell says so on stderr, at most once, and the run goes on.
+async fn settle(p: &AwsProvider, check: Check, o: &RunOptions) -> Result<crate::preflight::Target, Failure> {
+    use crate::preflight::{Target, Verdict};
+    let account = match check.await.unwrap_or(Verdict::Unknown(None)) {
+        Verdict::Account(a) => Some(a),
+        Verdict::Unknown(warning) => {
+            if let Some(w) = warning {
+                eprintln!("{} {w}", style(o).yellow("warning:"));
+            }
+            None
+        }
+        Verdict::Fatal(m) => return Err(Failure::Error(m)),
+    };
+    Ok(Target::new(account, p.region.clone(), p.endpoint.clone()))
+}
+
+/// `work` (reads only: it is dropped when the check fails first) beside
+/// the check: a setup failure replaces whatever the reads made of it.
+async fn checked<T>(
+    p: &AwsProvider,
+    check: Check,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+    o: &RunOptions,
+) -> Result<(T, crate::preflight::Target), Failure> {
+    let mut check = std::pin::pin!(settle(p, check, o));
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        biased;
+        target = &mut check => {
+            let target = target?;
+            Ok((work.await?, target))
+        }
+        done = &mut work => {
+            let target = check.await?;
+            Ok((done?, target))
+        }
+    }
 }
 
 /// Where the record is: `--state` (or `MOOR_STATE`), else the stack
@@ -418,11 +474,13 @@ pub fn plan_cmd(
         }
     }
     rt.block_on(async {
-        let (p, backend) =
+        let (conn, backend) =
             tokio::join!(connect(&stack, o, early), open_backend(o, stack.state.as_ref(), stack.region.as_deref()));
-        let (p, backend) = (p?, backend?);
+        let ((p, check), backend) = (conn?, backend?);
         let state = read_state(&backend, &stack, o).await?;
-        let (pl, observed) = observe_and_plan(p.as_ref(), &stack, &graph, &state, destroy, o).await?;
+        let planned = observe_and_plan(p.as_ref(), &stack, &graph, &state, destroy, o);
+        let ((mut pl, observed), target) = checked(&p, check, planned, o).await?;
+        pl.target = Some(target);
         match format {
             PlanFormat::Json => out(&json_text(&render::plan_json(&pl))?)?,
             PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
@@ -432,7 +490,7 @@ pub fn plan_cmd(
             eprintln!("\nThe plan has problems, so it was not saved.");
         }
         if let (Some(path), true) = (save, pl.problems.is_empty()) {
-            let account = account_of(p.as_ref(), &observed).await;
+            let account = account_of(p.as_ref(), &pl, &observed).await;
             let saved = saved_plan(file, path, &stack, &state, &observed, &pl, account, destroy, o)?;
             let secrets = crate::planfile::secret_values(&stack, &stack_text(file)?, &secret_vars(file, &stack)?);
             crate::planfile::write(path, &saved, &secrets).map_err(Failure::Error)?;
@@ -472,6 +530,15 @@ fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
     Ok(line.trim() == "yes")
+}
+
+/// Apply's and destroy's question, naming the account and region.
+fn question(destroy: bool, stack: &str, to: &crate::preflight::Target) -> String {
+    if destroy {
+        format!("\nDestroy stack {stack} in {}?", to.short())
+    } else {
+        format!("\nApply these changes to {}?", to.short())
+    }
 }
 
 /// Installs the Ctrl-C and SIGTERM handlers (see [`crate::interrupt`])
@@ -651,11 +718,14 @@ async fn apply_locked(
         if stack.region.is_none() {
             stack.region = state.region.clone();
         }
-        let p = connect(&stack, o, early).await?;
-        let Some(planned) = unless_interrupted(make_plan(p.as_ref(), &stack, &graph, &state, destroy, o)).await else {
+        let (p, check) = connect(&stack, o, early).await?;
+        let planning = checked(&p, check, make_plan(p.as_ref(), &stack, &graph, &state, destroy, o), o);
+        let Some(planned) = unless_interrupted(planning).await else {
             return Err(Failure::stopped_unchanged());
         };
-        let pl = planned?;
+        let (mut pl, target) = planned?;
+        let to = target.clone();
+        pl.target = Some(target);
         eprint!("{}", render::plan_text(&pl, s, false));
         if json {
             let plan = crate::jsonplan::JsonPlan::from(&pl);
@@ -681,8 +751,7 @@ async fn apply_locked(
             }
             return Ok(Success::Done);
         }
-        let question =
-            if destroy { format!("\nDestroy stack {}?", stack.name) } else { "\nApply these changes?".to_string() };
+        let question = question(destroy, &stack.name, &to);
         let asked = {
             let o = o.clone();
             unless_interrupted(tokio::task::spawn_blocking(move || confirm(&question, &o))).await
@@ -733,6 +802,26 @@ fn print_outputs(state: &State, o: &RunOptions) -> Result<(), Failure> {
     out(&text)
 }
 
+/// The name a stack file's record is kept under. Reading outputs needs
+/// neither the variables nor the resources: a plain `stack:` name (or
+/// `--stack-name`) is read from the file as it is; a name made of
+/// variables needs the whole file, and its variables.
+fn recorded_name(file: &Path, o: &RunOptions) -> Result<String, Failure> {
+    if let Some(n) = o.load.stack_name.as_ref().filter(|n| load::stack_name_is_valid(n)) {
+        return Ok(n.clone());
+    }
+    if !crate::planfile::is_plan_file(file) {
+        let max = o.load.limits.unwrap_or_default();
+        let text = load::read_limited(file, max.max_bytes).unwrap_or_default();
+        let root = crate::yaml::parse(&text, max).ok();
+        let name = root.as_ref().and_then(|r| r.get("stack")).and_then(|n| n.as_str());
+        if let Some(n) = name.filter(|n| !crate::expr::has_interpolation(n) && load::stack_name_is_valid(n)) {
+            return Ok(n.to_string());
+        }
+    }
+    Ok(load(file, o)?.0.name)
+}
+
 /// `moor outputs`: the outputs recorded by the last apply, no AWS call.
 pub fn outputs_cmd(
     file: Option<&Path>,
@@ -741,7 +830,18 @@ pub fn outputs_cmd(
     name: Option<&str>,
     o: &RunOptions,
 ) -> Outcome {
-    let (stack, file_location, region) = stack_of(file, stack_name, o)?;
+    let (stack, file_location, region) = match (file, stack_name) {
+        (Some(f), None) => {
+            // The outputs need no variables: a file that loads without them
+            // gives its state setting; otherwise its `stack:` name is enough.
+            let loaded = if crate::planfile::is_plan_file(f) { None } else { load::load_file(f, &o.load).stack };
+            match loaded {
+                Some(st) => (st.name, st.state, st.region),
+                None => (recorded_name(f, o)?, None, None),
+            }
+        }
+        _ => stack_of(file, stack_name, o)?,
+    };
     let rt = runtime()?;
     let state = rt.block_on(async {
         let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
@@ -986,7 +1086,8 @@ async fn import_locked(
     let s = style(o);
     {
         let mut state = read_state(backend, stack, o).await?;
-        let p = connect(stack, o, None).await?;
+        let (p, check) = connect(stack, o, None).await?;
+        settle(&p, check, o).await?;
         let (mut t, _) = crate::plan::target(stack, logical, &Default::default(), &state);
         t.id = Some(id.to_string());
         let live = match p.read(&t).await {
@@ -1044,9 +1145,12 @@ fn secret_vars(file: &Path, stack: &Stack) -> Result<std::collections::BTreeSet<
     Ok(crate::planfile::secret_variables(stack, &stack_text(file)?))
 }
 
-/// The account of the credentials (ECR's registry id), else the one in
-/// the ARNs of what was observed.
-async fn account_of(p: &AwsProvider, observed: &Observed) -> Option<String> {
+/// The account of the credentials (STS's answer, else ECR's registry id),
+/// else the one in the ARNs of what was observed.
+async fn account_of(p: &AwsProvider, pl: &Plan, observed: &Observed) -> Option<String> {
+    if let Some(a) = pl.target.as_ref().and_then(|t| t.account.clone()) {
+        return Some(a);
+    }
     let registry = p.ecr.describe_registry().send().await.ok().and_then(|r| r.registry_id().map(str::to_string));
     registry.or_else(|| crate::planfile::account_in(observed))
 }
@@ -1208,14 +1312,14 @@ fn apply_saved(
         if state.region.is_none() {
             state.region = stack.region.clone();
         }
-        let p = connect(&stack, &lo, None).await?;
-        let Some(planned) =
-            unless_interrupted(observe_and_plan(p.as_ref(), &stack, &graph, &state, saved.destroy, &lo)).await
-        else {
+        let (p, check) = connect(&stack, &lo, None).await?;
+        let planning = checked(&p, check, observe_and_plan(p.as_ref(), &stack, &graph, &state, saved.destroy, &lo), &lo);
+        let Some(planned) = unless_interrupted(planning).await else {
             return Err(Failure::stopped_unchanged());
         };
-        let (pl, observed) = planned?;
-        let account = account_of(p.as_ref(), &observed).await;
+        let ((mut pl, observed), target) = planned?;
+        pl.target = Some(target);
+        let account = account_of(p.as_ref(), &pl, &observed).await;
         if let (Some(a), Some(b)) = (&saved.account, &account) {
             if a != b {
                 return Err(Failure::Error(format!(
@@ -1307,6 +1411,18 @@ mod tests {
         assert_eq!(exit_code(Err(Failure::Error("e".into())), false), EXIT_ERROR);
         assert_eq!(exit_code(Err(Failure::Message("m".into())), false), EXIT_ERROR);
         assert_eq!(exit_code(Err(Failure::Signal { code: 143, message: None }), false), 143);
+    }
+
+    #[test]
+    fn the_question_names_the_account_and_region() {
+        use crate::preflight::Target;
+        let to = Target::new(Some("123456789012".into()), "us-east-1".into(), Some("http://127.0.0.1:5000".into()));
+        assert_eq!(
+            question(false, "web", &to),
+            "\nApply these changes to account 123456789012 in us-east-1 (local emulator)?"
+        );
+        let to = Target::new(Some("210987654321".into()), "eu-west-1".into(), None);
+        assert_eq!(question(true, "web", &to), "\nDestroy stack web in account 210987654321 in eu-west-1?");
     }
 
     #[test]

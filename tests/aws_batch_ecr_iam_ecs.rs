@@ -47,6 +47,8 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         elb: base.elb.clone(),
         logs: base.logs.clone(),
         tagging: base.tagging.clone(),
+        sts: base.sts.clone(),
+        endpoint: base.endpoint.clone(),
         region: base.region.clone(),
         opts: base.opts.clone(),
         calls: base.calls.clone(),

@@ -293,6 +293,12 @@ pub struct AwsProvider {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Only for the first check of a command ([`crate::preflight`]): two
+    /// attempts, so an endpoint that refuses connections fails at once.
+    pub sts: aws_sdk_sts::Client,
+    /// The endpoint every client is sent to instead of AWS's own, if any
+    /// (`AWS_ENDPOINT_URL`, a profile's `endpoint_url`).
+    pub endpoint: Option<String>,
     pub region: String,
     pub opts: ProviderOptions,
     /// Every call made, by operation.
@@ -425,6 +431,17 @@ impl AwsProvider {
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(&config).interceptor(calls.clone()).build(),
             ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .retry_config(
+                        aws_config::retry::RetryConfig::standard()
+                            .with_max_attempts(2)
+                            .with_initial_backoff(Duration::from_millis(200)),
+                    )
+                    .build(),
+            ),
+            endpoint: config.endpoint_url().map(str::to_string),
             region,
             opts,
             calls,

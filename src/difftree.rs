@@ -13,7 +13,7 @@
 //! [`field_lines`] is the one renderer: the text plan and the Markdown plan
 //! only paint its lines.
 
-use crate::plan::FieldDiff;
+use crate::plan::{is_set, FieldDiff};
 use serde_json::Value;
 
 /// The keys that name an element of a list of objects, tried in order.
@@ -116,17 +116,6 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
         (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => n.to_string() == *s,
         (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => x.to_string() == *s,
         (a, b) => a == b,
-    }
-}
-
-/// Whether a value holds anything (not null, false, or empty).
-fn is_set(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(false) => false,
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => o.values().any(is_set),
-        Value::String(s) => !s.is_empty(),
-        Value::Number(_) | Value::Bool(true) => true,
     }
 }
 

@@ -252,7 +252,7 @@ fn user_tags(tags: &crate::model::common::Tags) -> BTreeMap<String, String> {
 }
 
 /// Whether a value holds anything (not null, false, or empty).
-fn is_set(v: &Value) -> bool {
+pub(crate) fn is_set(v: &Value) -> bool {
     match v {
         Value::Null | Value::Bool(false) => false,
         Value::Array(a) => !a.is_empty(),

@@ -726,14 +726,7 @@ async fn apply_locked(
         let (mut pl, target) = planned?;
         let to = target.clone();
         pl.target = Some(target);
-        eprint!("{}", render::plan_text(&pl, s, false));
-        if json {
-            let plan = crate::jsonplan::JsonPlan::from(&pl);
-            crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
-        }
-        if !pl.problems.is_empty() {
-            return Err(Failure::Message("\nNothing was changed.".into()));
-        }
+        show_plan(&pl, s, json)?;
         if !pl.has_changes() {
             // No call that changes AWS, but the record is refreshed (and
             // rebuilt, when it was lost, from what carries the stack's tags).
@@ -787,6 +780,20 @@ async fn apply_locked(
 fn emit_summary(summary: &Summary, destroy: bool, st: &State) {
     let outputs = if destroy { Default::default() } else { st.outputs.clone().into_iter().collect() };
     crate::events::emit(&crate::events::Event::Summary(crate::events::SummaryEvent::new(summary, outputs)));
+}
+
+/// Shows the plan an apply is about to carry out (and streams it under
+/// `--json`); a plan with problems stops here.
+fn show_plan(pl: &Plan, s: Style, json: bool) -> Result<(), Failure> {
+    eprint!("{}", render::plan_text(pl, s, false));
+    if json {
+        let plan = crate::jsonplan::JsonPlan::from(pl);
+        crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
+    }
+    if !pl.problems.is_empty() {
+        return Err(Failure::Message("\nNothing was changed.".into()));
+    }
+    Ok(())
 }
 
 fn print_outputs(state: &State, o: &RunOptions) -> Result<(), Failure> {
@@ -1346,14 +1353,7 @@ fn apply_saved(
             text.push_str("Make a new plan with `moor plan -o`, review it, and apply that.");
             return Err(Failure::Message(text));
         }
-        eprint!("{}", render::plan_text(&pl, s, false));
-        if json {
-            let plan = crate::jsonplan::JsonPlan::from(&pl);
-            crate::events::emit(&crate::events::Event::Plan { events_version: crate::events::EVENTS_VERSION, plan });
-        }
-        if !pl.problems.is_empty() {
-            return Err(Failure::Message("\nNothing was changed.".into()));
-        }
+        show_plan(&pl, s, json)?;
         if pl.has_changes() {
             eprintln!(
                 "\nApplying the saved plan {name} (made {} on {}), as it was reviewed.\n",

@@ -101,6 +101,29 @@ fn load_text(text: &str, vars: &[&str]) -> moor::model::Stack {
     loaded.stack.unwrap()
 }
 
+/// `stack` planned from nothing and applied on the fake provider: its record.
+async fn apply_all(p: &std::sync::Arc<FakeProvider>, stack: &moor::model::Stack) -> State {
+    let (graph, _) = build(stack);
+    let state = State::new(&stack.name, stack.region.as_deref());
+    let observed = observe(p.as_ref(), stack, &graph, &state).await.unwrap();
+    let pl = plan(stack, &graph, &state, &observed, false, PlanOptions::default());
+    let store = moor::apply::MemoryStore::default();
+    let (summary, state) = moor::apply::apply(
+        p.clone(),
+        stack,
+        &graph,
+        &pl,
+        state,
+        &store,
+        &moor::apply::ApplyOptions::default(),
+        &moor::apply::Quiet,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .await;
+    assert!(summary.ok(), "{summary:?}");
+    state
+}
+
 /// Applied with the first file, then planned with the second: an update
 /// (desired count, a password), a replacement (the target group's port) and
 /// deletions (a repository and its images, the superseded task revision).
@@ -110,24 +133,7 @@ fn changed_plan(destroy: bool) -> Plan {
         let p = std::sync::Arc::new(FakeProvider::new());
         p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
         let before = load_text(&flask_variant(true, 5000, "hunter2-old"), &[]);
-        let (graph, _) = build(&before);
-        let state = State::new(&before.name, before.region.as_deref());
-        let observed = observe(p.as_ref(), &before, &graph, &state).await.unwrap();
-        let pl = plan(&before, &graph, &state, &observed, false, PlanOptions::default());
-        let store = moor::apply::MemoryStore::default();
-        let (summary, state) = moor::apply::apply(
-            p.clone(),
-            &before,
-            &graph,
-            &pl,
-            state,
-            &store,
-            &moor::apply::ApplyOptions::default(),
-            &moor::apply::Quiet,
-            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        )
-        .await;
-        assert!(summary.ok(), "{summary:?}");
+        let state = apply_all(&p, &before).await;
         let after = load_text(&flask_variant(false, 5001, "hunter2-new"), &["desired_count=3"]);
         let (graph, _) = build(&after);
         let observed = observe(p.as_ref(), &after, &graph, &state).await.unwrap();
@@ -243,24 +249,7 @@ fn text_plans_of_an_update_of_each_kind() {
         let p = std::sync::Arc::new(FakeProvider::new());
         p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
         let before = load_text(&base, &[]);
-        let (graph, _) = build(&before);
-        let state = State::new(&before.name, before.region.as_deref());
-        let observed = observe(p.as_ref(), &before, &graph, &state).await.unwrap();
-        let pl = plan(&before, &graph, &state, &observed, false, PlanOptions::default());
-        let store = moor::apply::MemoryStore::default();
-        let (summary, state) = moor::apply::apply(
-            p.clone(),
-            &before,
-            &graph,
-            &pl,
-            state,
-            &store,
-            &moor::apply::ApplyOptions::default(),
-            &moor::apply::Quiet,
-            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        )
-        .await;
-        assert!(summary.ok(), "{summary:?}");
+        let state = apply_all(&p, &before).await;
         for (kind, edits) in UPDATES {
             let mut text = base.clone();
             for (from, to) in *edits {

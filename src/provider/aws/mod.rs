@@ -685,6 +685,23 @@ mod tests {
     }
 
     /// A stack of one service `app` in a fixed cluster, with `desired` tasks.
+    /// The service of [`service_stack`] as its record holds it.
+    fn recorded_service() -> crate::state::Entry {
+        crate::state::Entry {
+            kind: Kind::EcsService,
+            id: SERVICE.into(),
+            uid: None,
+            name: Some("s-app".into()),
+            attrs: Default::default(),
+            depends_on: vec![],
+            force_delete: false,
+            applied: None,
+            deposed: vec![],
+            unsettled: false,
+            pending: None,
+        }
+    }
+
     fn service_stack(desired: u32) -> crate::model::Stack {
         let text = format!(
             "
@@ -954,22 +971,7 @@ resources:
     async fn a_rolled_back_deployment_stays_failed_until_a_deployment_settles() {
         let stack = service_stack(2);
         let mut state = crate::state::State::new("s", None);
-        state.resources.insert(
-            "app".into(),
-            crate::state::Entry {
-                kind: Kind::EcsService,
-                id: SERVICE.into(),
-                uid: None,
-                name: Some("s-app".into()),
-                attrs: Default::default(),
-                depends_on: vec![],
-                force_delete: false,
-                applied: None,
-                deposed: vec![],
-                unsettled: false,
-                pending: None,
-            },
-        );
+        state.resources.insert("app".into(), recorded_service());
         let no_td = serde_json::json!({"__type": "ClientException", "message": "Unable to describe task definition."});
         let script = Scripted::default();
         script

@@ -46,22 +46,7 @@ fn service(running: i32, rollout: &str, events: &[(&str, u32, &str)]) -> serde_j
 async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once() {
     let stack = service_stack(2);
     let mut state = crate::state::State::new("s", None);
-    state.resources.insert(
-        "app".into(),
-        crate::state::Entry {
-            kind: Kind::EcsService,
-            id: SERVICE.into(),
-            uid: None,
-            name: Some("s-app".into()),
-            attrs: Default::default(),
-            depends_on: vec![],
-            force_delete: false,
-            applied: None,
-            deposed: vec![],
-            unsettled: false,
-            pending: None,
-        },
-    );
+    state.resources.insert("app".into(), recorded_service());
     let old = ("e0", 900, "(service s-app) has reached a steady state.");
     let started = ("e1", 1001, "(service s-app) has started 2 tasks: (task 1) (task 2).");
     let registered = ("e2", 1030, "(service s-app) registered 1 targets in (target-group tg).");

@@ -627,6 +627,24 @@ mod tests {
     }
 
     impl Scripted {
+        /// The reads around a stack of one recorded service: no task
+        /// definition, no tasks, nothing else tagged, no repository or role.
+        pub(super) fn service_only_reads(&self) -> &Self {
+            let no_td =
+                serde_json::json!({"__type": "ClientException", "message": "Unable to describe task definition."});
+            self.answer("DescribeTaskDefinition", 400, no_td)
+                .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
+                .answer("GetResources", 200, serde_json::json!({"ResourceTagMappingList": []}))
+                .answer("DescribeRepositories", 200, serde_json::json!({"repositories": []}))
+                .answer_raw(
+                    "GetAccountAuthorizationDetails",
+                    200,
+                    "<GetAccountAuthorizationDetailsResponse><GetAccountAuthorizationDetailsResult>\
+                     <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
+                     </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
+                )
+        }
+
         pub(super) fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {
             self.answer_raw(op, status, &body.to_string())
         }
@@ -972,21 +990,9 @@ resources:
         let stack = service_stack(2);
         let mut state = crate::state::State::new("s", None);
         state.resources.insert("app".into(), recorded_service());
-        let no_td = serde_json::json!({"__type": "ClientException", "message": "Unable to describe task definition."});
         let script = Scripted::default();
         script
-            .answer("DescribeTaskDefinition", 400, no_td)
-            .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
-            // The stack's tagged resources: nothing but the service.
-            .answer("GetResources", 200, serde_json::json!({"ResourceTagMappingList": []}))
-            .answer("DescribeRepositories", 200, serde_json::json!({"repositories": []}))
-            .answer_raw(
-                "GetAccountAuthorizationDetails",
-                200,
-                "<GetAccountAuthorizationDetailsResponse><GetAccountAuthorizationDetailsResult>\
-                 <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
-                 </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
-            )
+            .service_only_reads()
             // Scaled out: the deployment moor started is rolled back by the
             // circuit breaker to one of the same revision.
             .answer("DescribeServices", 200, serde_json::json!({"services": [service_at(0, 0, &[("d1", "PRIMARY", "COMPLETED")])]}))

@@ -54,17 +54,7 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
     let describe = |running, rollout, events: &[(&str, u32, &str)]| serde_json::json!({"services": [service(running, rollout, events)], "failures": []});
     let script = Scripted::default();
     script
-        .answer("DescribeTaskDefinition", 400, serde_json::json!({"__type": "ClientException", "message": "no"}))
-        .answer("ListTasks", 200, serde_json::json!({"taskArns": []}))
-        .answer("GetResources", 200, serde_json::json!({"ResourceTagMappingList": []}))
-        .answer("DescribeRepositories", 200, serde_json::json!({"repositories": []}))
-        .answer_raw(
-            "GetAccountAuthorizationDetails",
-            200,
-            "<GetAccountAuthorizationDetailsResponse><GetAccountAuthorizationDetailsResult>\
-             <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
-             </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
-        )
+        .service_only_reads()
         // The plan's read, then the polls at 0, 1, 3, 7, 15, 30 and 45 s.
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old]))
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))

@@ -736,6 +736,9 @@ where
         (Some(c), None) => format!("{c}{http}"),
         _ => match &e {
             SdkError::TimeoutError(_) => "no answer from S3 in time, retries included".to_string(),
+            // Not the SDK's nested debug dump: what failed at the bottom
+            // ("Connection refused", "dns error: …").
+            SdkError::DispatchFailure(_) => format!("could not reach S3: {}", root_cause(&e)),
             SdkError::ServiceError(_) | SdkError::ResponseError(_) if status.is_some() => {
                 format!("the endpoint answered{http} without an S3 error")
             }
@@ -743,6 +746,15 @@ where
         },
     };
     crate::secret::redact(&text)
+}
+
+/// The innermost error of a chain: what really went wrong.
+fn root_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause
 }
 
 fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> Option<u16> {
@@ -851,6 +863,28 @@ mod tests {
         let err = b.save(&State::new("s", None)).await.unwrap_err();
         assert!(matches!(err, StateError::Conflict { .. }), "{err}");
         assert_eq!(*script.calls.lock().unwrap(), ["PUT p/s.state.json If-None-Match:*"]);
+    }
+
+    /// An endpoint nobody listens on: one short line that says so, not the
+    /// SDK's nested debug text.
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_one_short_line() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::for_tests())
+            .endpoint_url("http://127.0.0.1:1")
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        let b = Backend::S3(S3Backend::from_client(
+            aws_sdk_s3::Client::from_conf(config),
+            "b",
+            KeyRule::Prefix("p".into()),
+        ));
+        let text = b.load("s").await.unwrap_err().to_string();
+        assert!(text.contains("could not reach S3") && text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains('\n') && text.len() < 200 && !text.contains("DispatchFailure"), "{text}");
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl S3Backend {
                 message: "no AWS region for the state bucket: set `region` under `state: {s3: …}`, pass --region, or set AWS_REGION".into(),
             });
         }
-        let mut b = aws_sdk_s3::config::Builder::from(&config);
+        let mut b = aws_sdk_s3::config::Builder::from(&config).interceptor(crate::provider::aws::CallTrace);
         if config.endpoint_url().is_some() {
             b = b.force_path_style(true);
         }

@@ -14,16 +14,30 @@
 use crate::load::LoadOptions;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "moor", version = env!("MOOR_VERSION"), about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
 pub struct Cli {
-    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always, never.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "MOOR_COLOR")]
     pub color: Color,
+    /// Say only errors, warnings and what the command prints (the plan):
+    /// no progress, no notices.
+    #[arg(short, long, global = true, env = "MOOR_QUIET", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+    /// Say more: `-v` each read, `-vv` each AWS call (as --debug), `-vvv` each attempt.
+    #[arg(short, long, global = true, env = "MOOR_VERBOSE", action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Trace every AWS call on stderr: operation, resource, answer, duration, retries.
+    #[arg(long, global = true, env = "MOOR_DEBUG", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub debug: bool,
+    /// What to log: a level (`debug`: each AWS call; `trace`: each attempt
+    /// too) or `aws=LEVEL`.
+    #[arg(long, global = true, env = "MOOR_LOG", value_name = "FILTER", value_parser = parse_log)]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -260,6 +274,10 @@ pub struct RunArgs {
     pub force: bool,
 }
 
+fn parse_log(s: &str) -> Result<String, String> {
+    crate::trace::parse_filter(s).map(|_| s.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
@@ -362,13 +380,25 @@ pub fn main() -> ExitCode {
     if let Some(e) = stack_and_file(&matches) {
         e.exit();
     }
-    let color = match cli.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
+    let color = color_choice(cli.color);
+    if let Err(e) = crate::trace::configure(cli.quiet, cli.verbose, cli.debug, cli.log.as_deref()) {
+        Cli::command().error(clap::error::ErrorKind::ValueValidation, e).exit();
+    }
     let result = dispatch(cli.command, color);
     ExitCode::from(crate::run::exit_code(result, color))
+}
+
+/// Whether stderr gets colours, decided in one place for everything moor
+/// writes (miette's diagnostics included): `--color`, then NO_COLOR,
+/// CLICOLOR_FORCE, CLICOLOR, and whether stderr is a terminal.
+pub fn color_choice(color: Color) -> bool {
+    let choice = match color {
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+        Color::Auto => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
 /// A file and `--stack` on the command line name the stack twice; a file
@@ -628,7 +658,7 @@ mod tests {
     #[test]
     fn environment_variables_set_their_options() {
         let apply = |vars: &[(&str, &str)]| match parse_with(vars, &["moor", "apply", "s.yaml"]) {
-            Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+            Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color, .. }) => {
                 (run, auto_approve, json, color)
             }
             other => panic!("{other:?}"),
@@ -663,7 +693,7 @@ mod tests {
         // The command line beats the environment.
         let (run, ..) =
             match parse_with(&[("MOOR_PARALLELISM", "3")], &["moor", "apply", "s.yaml", "--parallelism", "5"]) {
-                Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+                Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color, .. }) => {
                     (run, auto_approve, json, color)
                 }
                 other => panic!("{other:?}"),

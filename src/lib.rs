@@ -39,5 +39,6 @@ pub mod schema;
 pub mod secret;
 pub mod state;
 pub mod text;
+pub mod trace;
 pub mod validate;
 pub mod yaml;

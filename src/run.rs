@@ -494,7 +494,11 @@ pub fn plan_cmd(
             let saved = saved_plan(file, path, &stack, &state, &observed, &pl, account, destroy, o)?;
             let secrets = crate::planfile::secret_values(&stack, &stack_text(file)?, &secret_vars(file, &stack)?);
             crate::planfile::write(path, &saved, &secrets).map_err(Failure::Error)?;
-            eprintln!("\nSaved the plan to {}; `moor apply {}` applies exactly it.", path.display(), path.display());
+            crate::trace::notice(&format!(
+                "\nSaved the plan to {}; `moor apply {}` applies exactly it.",
+                path.display(),
+                path.display()
+            ));
         }
         if !pl.problems.is_empty() {
             Err(Failure::Shown)
@@ -915,7 +919,10 @@ pub fn state_unlock_cmd(id: &str, file: Option<&Path>, stack_name: Option<&str>,
     rt.block_on(async {
         let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
         let holder = backend.unlock(&stack, id).await.map_err(|e| Failure::Error(e.to_string()))?;
-        eprintln!("{} the lock {id} of stack `{stack}` (held by {holder}) was removed", style(o).green("Unlocked:"));
+        crate::trace::notice(&format!(
+            "{} the lock {id} of stack `{stack}` (held by {holder}) was removed",
+            style(o).green("Unlocked:")
+        ));
         Ok(Success::Done)
     })
 }
@@ -1005,7 +1012,7 @@ async fn migrate_locked(source: &Backend, dest: &Backend, stack: &str, m: &Migra
     let same = |a: &State, b: &State| State { serial: b.serial, ..a.clone() } == *b;
     match &existing {
         Some(there) if same(&record, there) => {
-            eprintln!("{to} already holds the same record as {from}; nothing was copied");
+            crate::trace::notice(&format!("{to} already holds the same record as {from}; nothing was copied"));
         }
         Some(there) if !m.force => {
             return Err(Failure::Error(format!(
@@ -1124,7 +1131,7 @@ async fn import_locked(
         state.resources.insert(logical.to_string(), crate::apply::entry_of(stack, graph, logical, r.kind(), &live));
         state.serial += 1;
         backend.save(&state).await.map_err(|e| Failure::Error(e.to_string()))?;
-        eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);
+        crate::trace::notice(&format!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name));
         Ok(Success::Done)
     }
 }
@@ -1355,10 +1362,10 @@ fn apply_saved(
         }
         show_plan(&pl, s, json)?;
         if pl.has_changes() {
-            eprintln!(
+            crate::trace::notice(&format!(
                 "\nApplying the saved plan {name} (made {} on {}), as it was reviewed.\n",
                 saved.created_at, saved.created_on
-            );
+            ));
         }
         let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, &backend, &held, json, &lo).await;
         if pl.has_changes() || !summary.ok() {

@@ -1038,20 +1038,20 @@ async fn migrate_locked(source: &Backend, dest: &Backend, stack: &str, m: &Migra
                     )))
                 }
             }
-            eprintln!(
+            crate::trace::notice(&format!(
                 "{} the record of stack `{stack}` ({} resources) from {from} to {to}",
                 s.green("Copied:"),
                 record.resources.len()
-            );
+            ));
         }
     }
     if m.remove_source {
         source.remove(stack).await.map_err(error)?;
-        eprintln!("{} {from}", s.green("Removed:"));
+        crate::trace::notice(&format!("{} {from}", s.green("Removed:")));
     } else {
-        eprintln!(
+        crate::trace::notice(&format!(
             "{from} was kept; pass --remove-source to remove it, or remove it yourself once the new backend is in use"
-        );
+        ));
     }
     Ok(Success::Done)
 }

@@ -271,3 +271,30 @@ fn a_log_filter_moor_does_not_know_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("`hyper`"), "{}", stderr(&o));
 }
+
+/// `-q` on a command without AWS: `state migrate` says what it copied,
+/// unless quiet; its errors stay.
+#[test]
+fn quiet_drops_the_notices_of_a_migration() {
+    let dir = support::workdir("quiet-migrate", BROKEN);
+    let state = moor::state::State::new("quiet-migrate", Some("us-east-1"));
+    moor::state::LocalBackend::new(dir.join("from")).save(&state).unwrap();
+    let migrate = |to: &str, quiet: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moor"));
+        c.args(["state", "migrate", "--stack", "quiet-migrate", "--from", "from", "--to", to]).current_dir(&dir);
+        c.env_remove("MOOR_QUIET").env_remove("MOOR_VERBOSE");
+        if quiet {
+            c.arg("--quiet");
+        }
+        c.output().expect("moor runs")
+    };
+    let o = migrate("to-loud", false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Copied:") && stderr(&o).contains("was kept"), "{}", stderr(&o));
+    let o = migrate("to-quiet", true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "nothing but errors and warnings");
+    assert!(dir.join("to-quiet").exists(), "the record was still copied");
+    let o = migrate("", true);
+    assert!(!o.status.success() && stderr(&o).contains("error"), "errors stay: {}", stderr(&o));
+}

@@ -160,6 +160,7 @@ fn a_retry_shows_up_in_the_trace() {
     let dir = support::workdir("trace-retry", &stack("trace-retry"));
     proxy.fault("logs:DescribeLogGroups", "500", 1);
     proxy.fault("ecr:DescribeRepositories", "throttle", 1);
+    proxy.fault("tagging:GetResources", "reset", 1);
     let o = moor(&dir, &proxy.url(), &["plan", "stack.yaml", "--debug"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines: Vec<String> = trace(&o).iter().map(|l| masked(l)).collect();
@@ -170,7 +171,12 @@ fn a_retry_shows_up_in_the_trace() {
         has("aws ecr:DescribeRepositories [repo] ↻ attempt 2 after 400 ThrottlingException, waited <t>"),
         "{lines:#?}"
     );
+    // A connection reset: no answer, and why.
+    let reset =
+        lines.iter().find(|l| l.contains("tagging:GetResources") && l.contains("↻ attempt 2 after no answer ("));
+    assert!(reset.is_some(), "{lines:#?}");
     assert_eq!(proxy.fired("logs:DescribeLogGroups", "500"), 1);
+    assert_eq!(proxy.fired("tagging:GetResources", "reset"), 1);
     assert_no_credentials(&o);
 }
 

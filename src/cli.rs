@@ -162,9 +162,10 @@ pub enum Command {
     Push {
         /// The stack file.
         file: PathBuf,
-        /// The repository: its logical name in the file.
+        /// The repository: its logical name in the file (not needed when
+        /// the file has only one).
         #[arg(long, env = "MOOR_PUSH_RESOURCE", value_name = "LOGICAL")]
-        resource: String,
+        resource: Option<String>,
         /// The local image to push (default: the repository's name, as in
         /// `docker build -t NAME .`).
         #[arg(long, env = "MOOR_PUSH_IMAGE", value_name = "LOCAL")]
@@ -497,7 +498,7 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
         Command::Push { file, resource, image, tag, vars } => {
             let push = crate::ecr_login::Push {
                 file: &file,
-                resource: &resource,
+                resource: resource.as_deref(),
                 image: image.as_deref(),
                 tag: tag.as_deref(),
             };

@@ -158,6 +158,33 @@ async fn connect(region: Option<String>) -> Result<AwsProvider, Failure> {
     AwsProvider::connect(region, ProviderOptions::default()).await.map_err(connect_failure)
 }
 
+/// `work` beside moor's first check of the credentials
+/// ([`crate::preflight`]): when the check finds that nothing can work (no
+/// credentials, no endpoint), its one or two lines replace whatever the
+/// work failed with. Work that succeeds does not wait for the check.
+async fn checked<T>(
+    p: &AwsProvider,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    use crate::preflight::Verdict;
+    let mut check = std::pin::pin!(crate::preflight::check(p));
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        biased;
+        verdict = &mut check => match verdict {
+            Verdict::Fatal(m) => Err(Failure::Error(m)),
+            Verdict::Account(_) | Verdict::Unknown(_) => work.await,
+        },
+        done = &mut work => match done {
+            Ok(v) => Ok(v),
+            Err(e) => match check.await {
+                Verdict::Fatal(m) => Err(Failure::Error(m)),
+                Verdict::Account(_) | Verdict::Unknown(_) => Err(e),
+            },
+        },
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -452,8 +479,12 @@ pub fn login_cmd(file: Option<&Path>, helper: bool, o: &RunOptions) -> Outcome {
     let s = Style { color: o.color };
     runtime()?.block_on(async {
         let p = connect(region).await?;
-        let uris = futures::future::join_all(repos.iter().map(|(_, name)| repository_uri(&p, name))).await;
-        let token = token(&p).await.map_err(|e| Failure::Error(e.to_string()))?;
+        let (uris, token) = checked(&p, async {
+            let uris = futures::future::join_all(repos.iter().map(|(_, name)| repository_uri(&p, name))).await;
+            let token = token(&p).await.map_err(|e| Failure::Error(e.to_string()))?;
+            Ok((uris, token))
+        })
+        .await?;
         let mut hosts = BTreeSet::new();
         let mut own = repos.is_empty();
         for ((logical, name), uri) in repos.iter().zip(uris) {
@@ -526,7 +557,7 @@ pub fn credential_helper_cmd(action: HelperAction) -> Outcome {
             };
             let got = runtime()?.block_on(async {
                 let p = connect(Some(region)).await?;
-                token(&p).await.map_err(|e| Failure::Error(e.to_string()))
+                checked(&p, async { token(&p).await.map_err(|e| Failure::Error(e.to_string())) }).await
             });
             match got {
                 Ok(t) => {
@@ -550,20 +581,35 @@ pub fn credential_helper_cmd(action: HelperAction) -> Outcome {
 #[derive(Debug)]
 pub struct Push<'a> {
     pub file: &'a Path,
-    pub resource: &'a str,
+    /// The repository's logical name; `None` when the stack has only one.
+    pub resource: Option<&'a str>,
     pub image: Option<&'a str>,
     pub tag: Option<&'a str>,
 }
 
-/// The repository `logical` names in the stack: its name, and whether moor
-/// makes it (else it is looked up).
-fn repository<'a>(stack: &'a Stack, logical: &str) -> Result<(&'a str, bool), Failure> {
+/// The repository `logical` names in the stack (without it, the stack's
+/// only one): its logical name, its name, and whether moor makes it (else
+/// it is looked up).
+fn repository<'a>(stack: &'a Stack, logical: Option<&'a str>) -> Result<(&'a str, &'a str, bool), Failure> {
     let file = &stack.file.name;
-    let repos = repositories(stack);
-    let names: Vec<&str> = repos.iter().map(|(l, _)| l.as_str()).collect();
+    let repos: Vec<&str> = stack
+        .resources
+        .iter()
+        .filter(|r| matches!(r.kind(), Kind::EcrRepository | Kind::EcrExistingRepository))
+        .map(|r| r.name.as_str())
+        .collect();
+    let names = repos.clone();
     let listed = || match names.len() {
         0 => "it has none".to_string(),
         _ => format!("its repositories: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+    };
+    let logical = match (logical, repos.as_slice()) {
+        (Some(l), _) => l,
+        (None, [only]) => only,
+        (None, []) => return Err(Failure::Error(format!("{file} has no ECR repository to push to"))),
+        (None, _) => {
+            return Err(Failure::Error(format!("which repository? give --resource LOGICAL; {file}: {}", listed())))
+        }
     };
     let Some(r) = stack.resource(logical) else {
         let hint = if names.is_empty() { listed() } else { crate::diag::did_you_mean(logical, &names, "repository") };
@@ -584,7 +630,7 @@ fn repository<'a>(stack: &'a Stack, logical: &str) -> Result<(&'a str, bool), Fa
     let name = r.physical_name.as_deref().ok_or_else(|| {
         Failure::Error(format!("{file}:{line}:{col}: the name of repository `{logical}` is not known before apply"))
     })?;
-    Ok((name, made))
+    Ok((logical, name, made))
 }
 
 /// The tag the stack's task definitions give the repository's image
@@ -753,19 +799,22 @@ fn run_shown(e: &Engine, args: &[&str]) -> Result<(), Failure> {
 pub fn push_cmd(p: &Push, o: &RunOptions) -> Outcome {
     let s = Style { color: o.color };
     let (stack, _) = crate::run::load(p.file, o)?;
-    let (name, made) = repository(&stack, p.resource)?;
+    let (logical, name, made) = repository(&stack, p.resource)?;
     let tag = match p.tag {
         Some(t) => interpolate_tag(t, &stack, &o.load)?,
         None => {
-            let (tag, others) = stack_tag(&stack, p.resource);
+            let (tag, others) = stack_tag(&stack, logical);
             if !others.is_empty() {
                 eprintln!(
                     "{} the task definitions use `{}` with the tags {tag}, {}: pushing {tag} (--tag chooses)",
                     s.yellow("note:"),
-                    p.resource,
+                    logical,
                     others.join(", ")
                 );
             }
+            check_tag(&tag).map_err(|why| {
+                Failure::Error(format!("the tag of `{logical}`'s image in the task definition: {why} (--tag chooses)"))
+            })?;
             tag
         }
     };
@@ -774,9 +823,12 @@ pub fn push_cmd(p: &Push, o: &RunOptions) -> Outcome {
     let region = stack.region.clone().or_else(|| o.load.region.clone());
     let target = runtime()?.block_on(async {
         let aws = connect(region).await?;
-        let uri = repository_uri(&aws, name)
-            .await
-            .map_err(|e| Failure::Error(format!("reading repository `{}` ({name}): {e}", p.resource)))?;
+        let read = async {
+            repository_uri(&aws, name)
+                .await
+                .map_err(|e| Failure::Error(format!("reading repository `{logical}` ({name}): {e}")))
+        };
+        let uri = checked(&aws, read).await?;
         let Some(uri) = uri else {
             let todo = if made {
                 format!("`moor apply {}` creates it", p.file.display())
@@ -784,8 +836,8 @@ pub fn push_cmd(p: &Push, o: &RunOptions) -> Outcome {
                 "it is looked up, not made by moor: create it, or correct its name".to_string()
             };
             return Err(Failure::Error(format!(
-                "repository `{}` ({name}) does not exist in {}: {todo}",
-                p.resource, aws.region
+                "repository `{logical}` ({name}) does not exist in {}: {todo}",
+                aws.region
             )));
         };
         let target = format!("{uri}:{tag}");
@@ -956,15 +1008,23 @@ resources:
     #[test]
     fn a_resource_that_is_no_repository_is_named_with_its_line() {
         let s = stack(STACK);
-        assert_eq!(repository(&s, "repo").unwrap(), ("img/repo", true));
-        assert_eq!(repository(&s, "other").unwrap(), ("shared/base", false));
-        let Err(Failure::Error(m)) = repository(&s, "cluster") else { panic!() };
+        assert_eq!(repository(&s, Some("repo")).unwrap(), ("repo", "img/repo", true));
+        assert_eq!(repository(&s, Some("other")).unwrap(), ("other", "shared/base", false));
+        let Err(Failure::Error(m)) = repository(&s, Some("cluster")) else { panic!() };
         assert_eq!(
             m,
             "stack.yaml:11:3: `cluster` is an ecs/cluster, not an ECR repository; its repositories: `repo`, `other`"
         );
-        let Err(Failure::Error(m)) = repository(&s, "rpeo") else { panic!() };
+        let Err(Failure::Error(m)) = repository(&s, Some("rpeo")) else { panic!() };
         assert_eq!(m, "no resource `rpeo` in stack.yaml; did you mean `repo`?");
+        // Without --resource: the only repository, else the question.
+        let Err(Failure::Error(m)) = repository(&s, None) else { panic!() };
+        assert_eq!(m, "which repository? give --resource LOGICAL; stack.yaml: its repositories: `repo`, `other`");
+        let one = stack("stack: one\nregion: eu-west-3\nresources:\n  images:\n    kind: ecr/repository\n");
+        assert_eq!(repository(&one, None).unwrap(), ("images", "one/images", true));
+        let none = stack("stack: none\nregion: eu-west-3\nresources:\n  c:\n    kind: ecs/cluster\n");
+        let Err(Failure::Error(m)) = repository(&none, None) else { panic!() };
+        assert_eq!(m, "stack.yaml has no ECR repository to push to");
     }
 
     #[test]

@@ -416,3 +416,56 @@ fn push_names_what_is_not_a_repository_of_the_stack() {
     );
     assert_eq!(calls(&d), Vec::<String>::new(), "docker was not called");
 }
+
+#[test]
+fn an_endpoint_that_is_not_there_is_one_short_error_and_nothing_is_written() {
+    let d = workdir("noendpoint");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let moor = |args: &[&str], input: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_moor"));
+        cmd.args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE");
+        run(&mut cmd, &d, &path, input)
+    };
+    let o = moor(&["ecr", "login", "stack.yaml"], "");
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: cannot reach {endpoint} (AWS_ENDPOINT_URL): connection refused; nothing was read or changed\n  \
+             start the emulator, or fix or unset the endpoint\n"
+        )
+    );
+    assert!(!config_path(&d).exists());
+
+    // The helper says it where Docker reads it, on stdout, and on stderr.
+    let o = moor(&["ecr", "credential-helper", "get"], HOST);
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+    assert!(stdout(&o).starts_with(&format!("cannot reach {endpoint}")), "{}", stdout(&o));
+    assert!(stderr(&o).starts_with(&format!("error: cannot reach {endpoint}")), "{}", stderr(&o));
+
+    let o = moor(&["push", "stack.yaml", "--resource", "repo"], "");
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+    assert!(stderr(&o).starts_with(&format!("error: cannot reach {endpoint}")), "{}", stderr(&o));
+    assert_eq!(calls(&d), Vec::<String>::new());
+}
+
+#[test]
+fn linked_as_docker_credential_moor_without_an_action_it_says_how_it_is_used() {
+    let d = workdir("helperusage");
+    let helper = d.join("bin/docker-credential-moor");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_moor"), &helper).unwrap();
+    for args in [&[][..], &["version-please"][..]] {
+        let o = run(Command::new(&helper).args(args), &d, "", "");
+        assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+        assert_eq!(
+            stderr(&o).trim(),
+            "usage: docker-credential-moor get|store|erase|list (Docker's credential helper protocol)"
+        );
+    }
+}

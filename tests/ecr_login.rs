@@ -132,7 +132,7 @@ fn script(d: &Path, name: &str, body: &str) {
 
 /// A `docker` (or `podman`) that records its arguments, one call a line,
 /// and at `push` keeps a copy of the Docker config as it was then.
-/// `info` fails when FAKE_INFO_FAILS is set.
+/// `info` fails when `info_fails`; `push` talks on stdout, as docker does.
 fn fake_engine(d: &Path, name: &str, info_fails: bool) {
     let info = if info_fails {
         "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1"
@@ -143,7 +143,7 @@ fn fake_engine(d: &Path, name: &str, info_fails: bool) {
         d,
         name,
         &format!(
-            "echo \"$*\" >> \"$FAKE_LOG\"\ncase \"$1\" in\n  info) {info} ;;\n  push) /bin/cat \"$DOCKER_CONFIG/config.json\" > \"$FAKE_LOG.config\" ;;\nesac\nexit 0\n"
+            "echo \"$*\" >> \"$FAKE_LOG\"\ncase \"$1\" in\n  info) {info} ;;\n  push) /bin/cat \"$DOCKER_CONFIG/config.json\" > \"$FAKE_LOG.config\"; echo \"The push refers to repository [$2]\" ;;\nesac\nexit 0\n"
         ),
     );
 }
@@ -468,4 +468,30 @@ fn linked_as_docker_credential_moor_without_an_action_it_says_how_it_is_used() {
             "usage: docker-credential-moor get|store|erase|list (Docker's credential helper protocol)"
         );
     }
+}
+
+#[test]
+fn a_throttled_or_failing_token_call_is_tried_again_as_aws_needs() {
+    if support::skip_emulator() {
+        return;
+    }
+    repositories();
+    let d = workdir("throttled");
+    let proxy = support::proxy::FaultProxy::start();
+    let path = format!("{}:{}", d.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    proxy.fault("ecr:GetAuthorizationToken", "throttle", 1);
+    proxy.fault("ecr:DescribeRepositories", "503", 1);
+    let o = run(proxy.moor().args(["ecr", "login", "stack.yaml"]), &d, &path, "");
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert_eq!(read_config(&d)["auths"][HOST]["auth"], AUTH);
+    assert_eq!(proxy.fired("ecr:GetAuthorizationToken", "throttle"), 1);
+    assert_eq!(proxy.fired("ecr:DescribeRepositories", "503"), 1);
+
+    // What Docker runs at a pull, while ECR answers 500 once.
+    proxy.fault("ecr:GetAuthorizationToken", "500", 1);
+    let o = run(proxy.moor().args(["ecr", "credential-helper", "get"]), &d, &path, HOST);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(answer["Secret"], PASSWORD);
+    assert_eq!(proxy.fired("ecr:GetAuthorizationToken", "500"), 1);
 }

@@ -140,12 +140,17 @@ async fn repository_uri(p: &AwsProvider, name: &str) -> Result<Option<String>, P
     }))
 }
 
-/// The ECR repositories of a stack, made or looked up: (logical, name).
+/// Whether a resource is an ECR repository, made or looked up.
+fn is_repository(r: &crate::model::Resource) -> bool {
+    matches!(r.kind(), Kind::EcrRepository | Kind::EcrExistingRepository)
+}
+
+/// The ECR repositories of a stack: (logical, name).
 fn repositories(stack: &Stack) -> Vec<(String, String)> {
     stack
         .resources
         .iter()
-        .filter(|r| matches!(r.kind(), Kind::EcrRepository | Kind::EcrExistingRepository))
+        .filter(|r| is_repository(r))
         .filter_map(|r| r.physical_name.clone().map(|n| (r.name.clone(), n)))
         .collect()
 }
@@ -242,6 +247,8 @@ fn write_config(path: &Path, config: &Map<String, Value>) -> Result<(), String> 
     let mut text = serde_json::to_string_pretty(config).map_err(|e| format!("cannot write JSON: {e}"))?;
     text.push('\n');
     let tmp = dir.join(format!(".config.json.moor-{}.tmp", std::process::id()));
+    // Left by a run of the same process id that was killed: ours to replace.
+    let _ = std::fs::remove_file(&tmp);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -592,12 +599,7 @@ pub struct Push<'a> {
 /// it is looked up).
 fn repository<'a>(stack: &'a Stack, logical: Option<&'a str>) -> Result<(&'a str, &'a str, bool), Failure> {
     let file = &stack.file.name;
-    let repos: Vec<&str> = stack
-        .resources
-        .iter()
-        .filter(|r| matches!(r.kind(), Kind::EcrRepository | Kind::EcrExistingRepository))
-        .map(|r| r.name.as_str())
-        .collect();
+    let repos: Vec<&str> = stack.resources.iter().filter(|r| is_repository(r)).map(|r| r.name.as_str()).collect();
     let names = repos.clone();
     let listed = || match names.len() {
         0 => "it has none".to_string(),

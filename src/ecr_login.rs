@@ -685,7 +685,7 @@ fn interpolate_tag(tag: &str, stack: &Stack, load: &LoadOptions) -> Result<Strin
                         commit = Some(sha);
                     }
                     let sha = commit.as_deref().unwrap_or_default();
-                    let short = &sha[..7.min(sha.len())];
+                    let short = sha.get(..7).unwrap_or(sha);
                     text.push_str(if r.target == Target::GitSha { sha } else { short });
                 }
                 Target::Stack => text.push_str(&stack.name),

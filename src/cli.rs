@@ -166,6 +166,54 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Log Docker in to the stack's ECR registries; Docker's credential helper.
+    Ecr {
+        #[command(subcommand)]
+        command: EcrCommand,
+    },
+    /// Tag a local image with a repository's URI and push it (with Docker or
+    /// Podman), logged in first; prints `URI:TAG` on stdout.
+    Push {
+        /// The stack file.
+        file: PathBuf,
+        /// The repository: its logical name in the file (not needed when
+        /// the file has only one).
+        #[arg(long, env = "MOOR_PUSH_RESOURCE", value_name = "LOGICAL")]
+        resource: Option<String>,
+        /// The local image to push (default: the repository's name, as in
+        /// `docker build -t NAME .`).
+        #[arg(long, env = "MOOR_PUSH_IMAGE", value_name = "LOCAL")]
+        image: Option<String>,
+        /// The tag to push (default: the one the stack's task definitions
+        /// use, else `latest`); may use `${git.short_sha}`, `${git.sha}`,
+        /// `${stack}`, `${region}`, `${var.NAME}` (quote it for the shell).
+        #[arg(long, env = "MOOR_PUSH_TAG")]
+        tag: Option<String>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EcrCommand {
+    /// Write Docker logins for the registries of the stack's repositories
+    /// (without FILE: your account's registry in the region), as
+    /// `aws ecr get-login-password | docker login` does.
+    Login {
+        file: Option<PathBuf>,
+        /// Make Docker ask moor for a fresh token at each pull and push
+        /// (`credHelpers` → `docker-credential-moor`) instead of storing one.
+        #[arg(long, env = "MOOR_ECR_HELPER", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        helper: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Docker's credential helper protocol: `get` reads a registry URL on
+    /// stdin and prints its login as JSON (what `docker-credential-moor` runs).
+    CredentialHelper {
+        #[arg(value_enum)]
+        action: crate::ecr_login::HelperAction,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -375,6 +423,9 @@ pub enum GraphFormat {
 /// Parses the arguments, runs the command, and turns its result into the
 /// exit code, in one place ([`crate::run::exit_code`]).
 pub fn main() -> ExitCode {
+    if let Some(code) = as_credential_helper() {
+        return code;
+    }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(e) = stack_and_file(&matches) {
@@ -399,6 +450,24 @@ pub fn color_choice(color: Color) -> bool {
     };
     choice.write_global();
     anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+/// Run as `docker-credential-moor ACTION` (a link to moor), moor is
+/// Docker's credential helper: `moor ecr credential-helper ACTION`.
+fn as_credential_helper() -> Option<ExitCode> {
+    let mut args = std::env::args_os();
+    let me = PathBuf::from(args.next()?);
+    if me.file_name()? != "docker-credential-moor" {
+        return None;
+    }
+    let action = args.next().and_then(|a| a.to_str().and_then(crate::ecr_login::HelperAction::parse));
+    let result = match action {
+        Some(action) => crate::ecr_login::credential_helper_cmd(action),
+        None => Err(crate::run::Failure::Message(
+            "usage: docker-credential-moor get|store|erase|list (Docker's credential helper protocol)".into(),
+        )),
+    };
+    Some(ExitCode::from(crate::run::exit_code(result, false)))
 }
 
 /// A file and `--stack` on the command line name the stack twice; a file
@@ -450,6 +519,21 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
         }
         Command::State { command } => state_command(command, color),
+        Command::Ecr { command: EcrCommand::Login { file, helper, vars } } => {
+            crate::ecr_login::login_cmd(file.as_deref(), helper, &vars_options(vars, color))
+        }
+        Command::Ecr { command: EcrCommand::CredentialHelper { action } } => {
+            crate::ecr_login::credential_helper_cmd(action)
+        }
+        Command::Push { file, resource, image, tag, vars } => {
+            let push = crate::ecr_login::Push {
+                file: &file,
+                resource: resource.as_deref(),
+                image: image.as_deref(),
+                tag: tag.as_deref(),
+            };
+            crate::ecr_login::push_cmd(&push, &vars_options(vars, color))
+        }
         Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
                 vars: VarArgs::default(),
@@ -478,6 +562,20 @@ impl Default for LockArgs {
         let d = crate::backend::LockOptions::default();
         LockArgs { lock_timeout: d.timeout, lock_stale_after: d.stale_after }
     }
+}
+
+/// The options of a command that takes only the file's variables.
+fn vars_options(vars: VarArgs, color: bool) -> crate::run::RunOptions {
+    let run = RunArgs {
+        vars,
+        state: StateArg::default(),
+        lock: LockArgs::default(),
+        parallelism: 1,
+        max_requests: 64,
+        wait_timeout: std::time::Duration::ZERO,
+        force: false,
+    };
+    run.options(color, false)
 }
 
 /// The options of a `moor state` command.

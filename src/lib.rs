@@ -16,6 +16,7 @@ pub mod cli;
 pub mod diag;
 pub mod difftree;
 pub mod discover;
+pub mod ecr_login;
 pub mod events;
 pub mod expr;
 pub mod graph;

@@ -160,7 +160,7 @@ fn count(diags: &[Diag]) -> (usize, usize) {
 }
 
 /// The stack and its graph; the diagnostics are printed.
-fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+pub(crate) fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
     if crate::planfile::is_plan_file(file) {
         let f = file.display();
         return Err(Failure::Error(format!("{f} is a saved plan, not a stack file: `moor apply {f}` applies it")));

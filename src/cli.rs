@@ -152,6 +152,17 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Print the completion script of a shell (see README: "Shell completions").
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or with --out write one page per command.
+    Man {
+        /// Write `moor.1`, `moor-apply.1`, … into this directory instead.
+        #[arg(long, env = "MOOR_MAN_OUT", value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -420,6 +431,15 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
         }
         Command::State { command } => state_command(command, color),
+        Command::Completions { shell } => crate::run::out_bytes(&crate::manpages::completions(shell)),
+        Command::Man { out: None } => {
+            crate::run::out_bytes(&crate::manpages::main_page().map_err(crate::run::Failure::Error)?)
+        }
+        Command::Man { out: Some(dir) } => {
+            let written = crate::manpages::write_pages(&dir).map_err(crate::run::Failure::Error)?;
+            eprintln!("Wrote {} manual pages to {}", written.len(), dir.display());
+            Ok(crate::run::Success::Done)
+        }
         Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
                 vars: VarArgs::default(),

@@ -23,6 +23,7 @@ pub mod interrupt;
 pub mod jsonplan;
 pub mod kinds;
 pub mod load;
+pub mod manpages;
 pub mod mdplan;
 pub mod model;
 pub mod observe;

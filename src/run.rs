@@ -119,6 +119,12 @@ pub fn out(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// [`out`] for bytes (a completion script, a manual page).
+pub fn out_bytes(bytes: &[u8]) -> Outcome {
+    out(&String::from_utf8_lossy(bytes))?;
+    Ok(Success::Done)
+}
+
 /// `value` as indented JSON and a newline.
 fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
     let mut text =

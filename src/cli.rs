@@ -207,6 +207,44 @@ pub enum StateCommand {
         #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
+    /// List the resources a stack's record holds: logical name, kind, physical id.
+    List {
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// One JSON object per resource, as an array on stdout.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+    /// Forget resources: drop them from the record, under the stack's lock,
+    /// without any call to AWS.
+    Rm {
+        /// The logical names to forget.
+        #[arg(required = true, value_name = "LOGICAL")]
+        logical: Vec<String>,
+        /// The stack file; or --stack NAME.
+        #[arg(short, long, env = "MOOR_FILE")]
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// Do not ask for confirmation (pipelines).
+        #[arg(long, env = "MOOR_AUTO_APPROVE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        auto_approve: bool,
+        #[command(flatten)]
+        state: StateArg,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
     /// Print a stack's state record as JSON.
     Show {
         file: Option<PathBuf>,
@@ -389,7 +427,7 @@ fn stack_and_file(matches: &clap::ArgMatches) -> Option<clap::Error> {
     if name == "state" {
         (name, sub) = sub.subcommand()?;
     }
-    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show")
+    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show" | "list" | "rm")
         && sub.get_one::<PathBuf>("file").is_some()
         && sub.value_source("stack") == Some(clap::parser::ValueSource::CommandLine);
     both.then(|| {
@@ -493,6 +531,18 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             StateCommand::Show { stack: stack.filter(|_| file.is_none()), file, state, region }
         }
+        StateCommand::List { file, stack, json, state, region } => {
+            StateCommand::List { stack: stack.filter(|_| file.is_none()), file, json, state, region }
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => StateCommand::Rm {
+            stack: stack.filter(|_| file.is_none()),
+            logical,
+            file,
+            auto_approve,
+            state,
+            lock,
+            region,
+        },
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => StateCommand::Migrate {
             stack: stack.filter(|_| file.is_none()),
             from,
@@ -512,6 +562,14 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             let o = state_options(state.state, region, LockArgs::default(), color);
             crate::run::state_show_cmd(file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::List { file, stack, json, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::state_cmd::list_cmd(file.as_deref(), stack.as_deref(), json, &o)
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => {
+            let o = crate::run::RunOptions { auto_approve, ..state_options(state.state, region, lock, color) };
+            crate::state_cmd::rm_cmd(&logical, file.as_deref(), stack.as_deref(), &o)
         }
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => {
             let o = state_options(None, region, lock, color);

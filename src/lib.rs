@@ -39,6 +39,7 @@ pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod state;
+pub mod state_cmd;
 pub mod text;
 pub mod validate;
 pub mod yaml;

@@ -126,7 +126,7 @@ pub fn out_bytes(bytes: &[u8]) -> Outcome {
 }
 
 /// `value` as indented JSON and a newline.
-fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Failure::Error(format!("cannot write JSON: {e}")))?;
     text.push('\n');
@@ -140,7 +140,7 @@ fn eprint_diags(diags: &[Diag], color: bool) {
     }
 }
 
-fn style(o: &RunOptions) -> Style {
+pub(crate) fn style(o: &RunOptions) -> Style {
     Style { color: o.color }
 }
 
@@ -166,7 +166,7 @@ fn count(diags: &[Diag]) -> (usize, usize) {
 }
 
 /// The stack and its graph; the diagnostics are printed.
-fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+pub(crate) fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
     if crate::planfile::is_plan_file(file) {
         let f = file.display();
         return Err(Failure::Error(format!("{f} is a saved plan, not a stack file: `moor apply {f}` applies it")));
@@ -367,7 +367,11 @@ pub fn location(o: &RunOptions, file: Option<&Location>) -> Result<Location, Fai
 }
 
 /// The backend of the stack's record; `region` is the stack's, for S3.
-async fn open_backend(o: &RunOptions, file: Option<&Location>, region: Option<&str>) -> Result<Backend, Failure> {
+pub(crate) async fn open_backend(
+    o: &RunOptions,
+    file: Option<&Location>,
+    region: Option<&str>,
+) -> Result<Backend, Failure> {
     let at = location(o, file)?;
     let region = o.load.region.as_deref().or(region);
     Backend::open(&at, region).await.map_err(|e| Failure::Error(e.to_string()))
@@ -441,7 +445,7 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -524,7 +528,7 @@ pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
     outcome
 }
 
-fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
+pub(crate) fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
     if o.auto_approve {
         return Ok(true);
     }
@@ -890,7 +894,7 @@ pub fn outputs_cmd(
 
 /// The stack's name, the state location its file gives, and its region:
 /// from FILE, or from `--stack NAME` alone.
-fn stack_of(
+pub(crate) fn stack_of(
     file: Option<&Path>,
     stack_name: Option<&str>,
     o: &RunOptions,

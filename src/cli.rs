@@ -76,6 +76,8 @@ pub enum Command {
         /// Also save the plan to this file, for `moor apply PLANFILE` (no secret values in it).
         #[arg(short = 'o', long = "out", env = "MOOR_OUT", value_name = "PLANFILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -100,6 +102,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Delete every resource of the stack, dependents first.
     Destroy {
@@ -117,6 +121,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Adopt an existing resource as LOGICAL of the stack: tag it and record it.
     Import {
@@ -259,6 +265,15 @@ pub enum StateCommand {
     },
 }
 
+/// `--target RESOURCE`: some resources only.
+#[derive(Args, Debug, Default)]
+pub struct TargetArg {
+    /// Only this resource and what it depends on (for destroy: what depends
+    /// on it); repeatable. MOOR_TARGET takes names separated by commas.
+    #[arg(long = "target", env = "MOOR_TARGET", value_name = "RESOURCE", value_delimiter = ',')]
+    pub targets: Vec<String>,
+}
+
 /// Where the state record is.
 #[derive(Args, Debug, Default)]
 pub struct StateArg {
@@ -334,6 +349,7 @@ impl RunArgs {
             force: self.force,
             auto_approve,
             color,
+            targets: Vec::new(),
         }
     }
 }
@@ -449,21 +465,24 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
-            let o = run.options(color, false);
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, false) };
             crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
         }
-        Command::Apply { file, run, auto_approve, json } if crate::planfile::is_plan_file(&file) => {
-            crate::run::apply_saved_cmd(&file, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } if crate::planfile::is_plan_file(&file) => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_saved_cmd(&file, json, &o)
         }
         Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
-        Command::Apply { file, run, auto_approve, json } => {
-            crate::run::apply_cmd(Some(&file), None, false, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(Some(&file), None, false, json, &o)
         }
-        Command::Destroy { file, stack, run, auto_approve, json } => {
-            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &run.options(color, auto_approve))
+        Command::Destroy { file, stack, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &o)
         }
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))

@@ -40,6 +40,7 @@ pub mod schema;
 pub mod secret;
 pub mod state;
 pub mod state_cmd;
+pub mod targets;
 pub mod text;
 pub mod validate;
 pub mod yaml;

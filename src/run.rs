@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub force: bool,
     pub auto_approve: bool,
     pub color: bool,
+    /// `--target`: plan and apply only these resources and what they
+    /// depend on (what depends on them, for a destroy); empty: all.
+    pub targets: Vec<String>,
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -427,8 +430,18 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     destroy: bool,
     o: &RunOptions,
 ) -> Result<(Plan, Observed), Failure> {
+    let only = match o.targets.is_empty() {
+        true => None,
+        false => Some(crate::targets::select(stack, graph, state, &o.targets, destroy).map_err(Failure::Error)?),
+    };
     match observe(p, stack, graph, state).await {
-        Ok(observed) => Ok((plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force }), observed)),
+        Ok(observed) => {
+            let mut pl = plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force });
+            if let Some(set) = &only {
+                crate::targets::restrict(&mut pl, stack, state, set, &o.targets);
+            }
+            Ok((pl, observed))
+        }
         Err(errors) => {
             let mut text = String::new();
             for e in errors {
@@ -1206,6 +1219,7 @@ fn saved_plan(
         live: pf::live_fingerprints(stack, state, observed),
         plan: render::plan_json(pl),
         plan_text: render::plan_text(pl, Style { color: false }, false),
+        targets: o.targets.clone(),
     })
 }
 
@@ -1288,7 +1302,22 @@ fn apply_saved(
     load_opts.region = saved.region.clone();
     load_opts.stack_name = Some(saved.stack.clone());
     load_opts.git_sha = saved.git_sha.clone().or(load_opts.git_sha);
-    let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };
+    if !o.targets.is_empty() && o.targets != saved.targets {
+        let planned = match saved.targets.is_empty() {
+            true => "the whole stack".to_string(),
+            false => saved.targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+        };
+        return Err(Failure::Error(format!(
+            "{name} is a plan of {planned}; --target cannot change what a saved plan covers; nothing was changed"
+        )));
+    }
+    let lo = RunOptions {
+        load: load_opts,
+        force: saved.force,
+        auto_approve: true,
+        targets: saved.targets.clone(),
+        ..o.clone()
+    };
     let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
     let (stack, graph) = match load(&file, &lo) {
         Ok(x) => x,
@@ -1447,6 +1476,7 @@ mod tests {
             force: false,
             auto_approve: false,
             color: false,
+            targets: Vec::new(),
         };
         let (stack, graph) = recorded_stack("web-prod", &o).unwrap();
         assert_eq!(stack.name, "web-prod");

@@ -94,11 +94,7 @@ type Which = (String, Option<crate::backend::Location>, Option<String>, Option<S
 
 /// The stack a state command works on: its name, the state location and
 /// region its file gives, and the stack itself when a file was given.
-fn stack_for(
-    file: Option<&Path>,
-    stack_name: Option<&str>,
-    o: &RunOptions,
-) -> Result<Which, Failure> {
+fn stack_for(file: Option<&Path>, stack_name: Option<&str>, o: &RunOptions) -> Result<Which, Failure> {
     match (file, stack_name) {
         (Some(f), None) => {
             let (stack, _) = crate::run::load(f, o)?;

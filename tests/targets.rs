@@ -166,3 +166,26 @@ fn a_removed_resource_is_deleted_only_when_targeted_by_name() {
         }
     });
 }
+
+/// The JSON and markdown forms of a partial plan say so too.
+#[test]
+fn json_and_markdown_plans_say_they_are_partial() {
+    let stack = support::load(EXAMPLE, &[]);
+    let (graph, _) = moor::graph::build(&stack);
+    let p = fake::FakeProvider::new();
+    p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
+    let state = support::empty(&stack);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let observed = rt.block_on(moor::observe::observe(&p, &stack, &graph, &state)).unwrap();
+    let mut pl = moor::plan::plan(&stack, &graph, &state, &observed, false, Default::default());
+    assert!(moor::render::plan_json(&pl).get("partial").is_none());
+    let targets = vec!["cluster".to_string(), "logs".to_string()];
+    let only = moor::targets::select(&stack, &graph, &state, &targets, false).unwrap();
+    moor::targets::restrict(&mut pl, &stack, &state, &only, &targets);
+    let json = moor::render::plan_json(&pl);
+    assert_eq!(json["partial"]["targets"], serde_json::json!(["cluster", "logs"]));
+    assert_eq!(json["partial"]["left_out"].as_array().unwrap().len(), 11, "{json}");
+    assert_eq!(json["summary"]["add"], 2);
+    let md = moor::mdplan::plan_markdown(&pl);
+    assert!(md.contains("Partial plan (--target)") && md.contains("what they depend on"), "{md}");
+}

@@ -113,6 +113,27 @@ fn list_and_forget(dir: &Path, state: &str, name: &str) {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(record(dir, state, name)["resources"]["repo"]["id"], repo_arn.as_str(), "recorded again");
 
+    // Forgotten and untagged: moor lets go of it; its name is now taken by
+    // something moor does not manage, and the plan refuses to touch it.
+    let o = moor(dir, state, &["state", "rm", "repo", "-f", "stack.yaml", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    rt().block_on(async {
+        let config = moor::provider::aws::AwsProvider::config_loader(Some("us-east-1".into())).load().await;
+        let ecr = aws_sdk_ecr::Client::new(&config);
+        ecr.untag_resource()
+            .resource_arn(&repo_arn)
+            .tag_keys("moor:stack")
+            .tag_keys("moor:resource")
+            .send()
+            .await
+            .unwrap();
+    });
+    let o = moor(dir, state, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("belongs to nothing moor manages"), "{}", text(&o));
+    let o = moor(dir, state, &["import", "repo", &repo_arn, "-f", "stack.yaml"]);
+    assert!(o.status.success(), "{}", text(&o));
+
     // Forgotten and gone from the file: the next plan finds it by its tag and deletes it, as said.
     std::fs::write(dir.join("stack.yaml"), stack(name, false)).unwrap();
     let o = moor(dir, state, &["state", "rm", "cluster", "-f", "stack.yaml", "--auto-approve"]);

@@ -129,6 +129,14 @@ fn a_targeted_destroy_removes_the_target_and_what_depends_on_it_only() {
     left.remove("exec_role");
     assert_eq!(recorded(&d, "tgt-destroy"), left);
 
+    // Without the file, what depends on the target is what the record says: the listener on the load balancer.
+    let o = moor(&d, &["destroy", "--stack", "tgt-destroy", "--target", "lb", "--auto-approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Partial plan (--target): only `lb` and what depends on it."), "{}", text(&o));
+    left.remove("lb");
+    left.remove("http");
+    assert_eq!(recorded(&d, "tgt-destroy"), left);
+
     let o = moor(&d, &["destroy", "stack.yaml", "--var", "desired_count=0", "--auto-approve"]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -121,6 +121,9 @@ fn a_targeted_destroy_removes_the_target_and_what_depends_on_it_only() {
     let mut left = all.clone();
     left.remove("app");
     assert_eq!(recorded(&d, "tgt-destroy"), left);
+    // The outputs of what is left are kept.
+    let o = moor(&d, &["outputs", "stack.yaml", "--name", "repository"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("course/tgt-destroy"), "{}", text(&o));
 
     // The execution role takes the task definition that uses it; not the role's policy.
     let o = moor(&d, &["destroy", "stack.yaml", "--var", "desired_count=0", "--target", "exec_role", "--auto-approve"]);

@@ -90,6 +90,8 @@ pub enum Command {
         /// Also save the plan to this file, for `moor apply PLANFILE` (no secret values in it).
         #[arg(short = 'o', long = "out", env = "MOOR_OUT", value_name = "PLANFILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -114,6 +116,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Delete every resource of the stack, dependents first.
     Destroy {
@@ -131,6 +135,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Adopt an existing resource as LOGICAL of the stack: tag it and record it.
     Import {
@@ -191,6 +197,17 @@ pub enum Command {
         tag: Option<String>,
         #[command(flatten)]
         vars: VarArgs,
+    },
+    /// Print the completion script of a shell (see README: "Shell completions").
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or with --out write one page per command.
+    Man {
+        /// Write `moor.1`, `moor-apply.1`, … into this directory instead.
+        #[arg(long, env = "MOOR_MAN_OUT", value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -258,6 +275,44 @@ pub enum StateCommand {
         #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
+    /// List the resources a stack's record holds: logical name, kind, physical id.
+    List {
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// One JSON object per resource, as an array on stdout.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+    /// Forget resources: drop them from the record, under the stack's lock,
+    /// without any call to AWS.
+    Rm {
+        /// The logical names to forget.
+        #[arg(required = true, value_name = "LOGICAL")]
+        logical: Vec<String>,
+        /// The stack file; or --stack NAME.
+        #[arg(short, long, env = "MOOR_FILE")]
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// Do not ask for confirmation (pipelines).
+        #[arg(long, env = "MOOR_AUTO_APPROVE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        auto_approve: bool,
+        #[command(flatten)]
+        state: StateArg,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
     /// Print a stack's state record as JSON.
     Show {
         file: Option<PathBuf>,
@@ -270,6 +325,15 @@ pub enum StateCommand {
         #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
+}
+
+/// `--target RESOURCE`: some resources only.
+#[derive(Args, Debug, Default)]
+pub struct TargetArg {
+    /// Only this resource and what it depends on (for destroy: what depends
+    /// on it); repeatable. MOOR_TARGET takes names separated by commas.
+    #[arg(long = "target", env = "MOOR_TARGET", value_name = "RESOURCE", value_delimiter = ',')]
+    pub targets: Vec<String>,
 }
 
 /// Where the state record is.
@@ -351,6 +415,7 @@ impl RunArgs {
             force: self.force,
             auto_approve,
             color,
+            targets: Vec::new(),
         }
     }
 }
@@ -477,7 +542,7 @@ fn stack_and_file(matches: &clap::ArgMatches) -> Option<clap::Error> {
     if name == "state" {
         (name, sub) = sub.subcommand()?;
     }
-    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show")
+    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show" | "list" | "rm")
         && sub.get_one::<PathBuf>("file").is_some()
         && sub.value_source("stack") == Some(clap::parser::ValueSource::CommandLine);
     both.then(|| {
@@ -499,21 +564,24 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
-            let o = run.options(color, false);
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, false) };
             crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
         }
-        Command::Apply { file, run, auto_approve, json } if crate::planfile::is_plan_file(&file) => {
-            crate::run::apply_saved_cmd(&file, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } if crate::planfile::is_plan_file(&file) => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_saved_cmd(&file, json, &o)
         }
         Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
-        Command::Apply { file, run, auto_approve, json } => {
-            crate::run::apply_cmd(Some(&file), None, false, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(Some(&file), None, false, json, &o)
         }
-        Command::Destroy { file, stack, run, auto_approve, json } => {
-            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &run.options(color, auto_approve))
+        Command::Destroy { file, stack, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &o)
         }
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
@@ -533,6 +601,15 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
                 tag: tag.as_deref(),
             };
             crate::ecr_login::push_cmd(&push, &vars_options(vars, color))
+        }
+        Command::Completions { shell } => crate::run::out_bytes(&crate::manpages::completions(shell)),
+        Command::Man { out: None } => {
+            crate::run::out_bytes(&crate::manpages::main_page().map_err(crate::run::Failure::Error)?)
+        }
+        Command::Man { out: Some(dir) } => {
+            let written = crate::manpages::write_pages(&dir).map_err(crate::run::Failure::Error)?;
+            eprintln!("Wrote {} manual pages to {}", written.len(), dir.display());
+            Ok(crate::run::Success::Done)
         }
         Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
@@ -601,6 +678,18 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             StateCommand::Show { stack: stack.filter(|_| file.is_none()), file, state, region }
         }
+        StateCommand::List { file, stack, json, state, region } => {
+            StateCommand::List { stack: stack.filter(|_| file.is_none()), file, json, state, region }
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => StateCommand::Rm {
+            stack: stack.filter(|_| file.is_none()),
+            logical,
+            file,
+            auto_approve,
+            state,
+            lock,
+            region,
+        },
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => StateCommand::Migrate {
             stack: stack.filter(|_| file.is_none()),
             from,
@@ -620,6 +709,14 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             let o = state_options(state.state, region, LockArgs::default(), color);
             crate::run::state_show_cmd(file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::List { file, stack, json, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::state_cmd::list_cmd(file.as_deref(), stack.as_deref(), json, &o)
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => {
+            let o = crate::run::RunOptions { auto_approve, ..state_options(state.state, region, lock, color) };
+            crate::state_cmd::rm_cmd(&logical, file.as_deref(), stack.as_deref(), &o)
         }
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => {
             let o = state_options(None, region, lock, color);

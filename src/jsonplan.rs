@@ -89,6 +89,18 @@ pub struct JsonPlan {
     pub problems: Vec<Problem>,
     /// What the user should know but does not stop the plan.
     pub notices: Vec<Problem>,
+    /// A plan of some resources only (`--target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// What a partial plan (`--target`) covers and leaves out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    /// The resources named with `--target`.
+    pub targets: Vec<String>,
+    /// The resources of the file or the record the plan does not cover.
+    pub left_out: Vec<String>,
 }
 
 /// How many changes of each sort the plan has.
@@ -216,6 +228,7 @@ impl From<&plan::Plan> for JsonPlan {
             forget: p.forget.clone(),
             problems: p.problems.iter().map(Problem::from).collect(),
             notices: p.notices.iter().map(Problem::from).collect(),
+            partial: p.partial.as_ref().map(|x| Partial { targets: x.targets.clone(), left_out: x.left_out.clone() }),
         }
     }
 }

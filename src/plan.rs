@@ -122,6 +122,8 @@ pub struct Plan {
     /// The account, region and endpoint planned against, when checked
     /// ([`crate::preflight`]); the plan's header names them.
     pub target: Option<crate::preflight::Target>,
+    /// A plan of some resources only (`--target`): which, and what it left out.
+    pub partial: Option<crate::targets::Partial>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +369,7 @@ pub fn plan(
         notices: Vec::new(),
         known: Known::new(),
         target: None,
+        partial: None,
     };
     let order: Vec<String> = graph
         .topo_order()

@@ -110,6 +110,9 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             );
         }
     }
+    if let Some(p) = &plan.partial {
+        let _ = writeln!(out, "{}", style.yellow(&crate::targets::header(p, plan.destroy)));
+    }
     let _ = writeln!(out);
     let width = plan.changes.iter().map(|c| c.resource.len()).max().unwrap_or(0).max(4);
     let kwidth = plan.changes.iter().map(|c| c.kind.as_str().len()).max().unwrap_or(0);

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub force: bool,
     pub auto_approve: bool,
     pub color: bool,
+    /// `--target`: plan and apply only these resources and what they
+    /// depend on (what depends on them, for a destroy); empty: all.
+    pub targets: Vec<String>,
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -119,8 +122,14 @@ pub fn out(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// [`out`] for bytes (a completion script, a manual page).
+pub fn out_bytes(bytes: &[u8]) -> Outcome {
+    out(&String::from_utf8_lossy(bytes))?;
+    Ok(Success::Done)
+}
+
 /// `value` as indented JSON and a newline.
-fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Failure::Error(format!("cannot write JSON: {e}")))?;
     text.push('\n');
@@ -134,7 +143,7 @@ fn eprint_diags(diags: &[Diag], color: bool) {
     }
 }
 
-fn style(o: &RunOptions) -> Style {
+pub(crate) fn style(o: &RunOptions) -> Style {
     Style { color: o.color }
 }
 
@@ -361,7 +370,11 @@ pub fn location(o: &RunOptions, file: Option<&Location>) -> Result<Location, Fai
 }
 
 /// The backend of the stack's record; `region` is the stack's, for S3.
-async fn open_backend(o: &RunOptions, file: Option<&Location>, region: Option<&str>) -> Result<Backend, Failure> {
+pub(crate) async fn open_backend(
+    o: &RunOptions,
+    file: Option<&Location>,
+    region: Option<&str>,
+) -> Result<Backend, Failure> {
     let at = location(o, file)?;
     let region = o.load.region.as_deref().or(region);
     Backend::open(&at, region).await.map_err(|e| Failure::Error(e.to_string()))
@@ -417,8 +430,18 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     destroy: bool,
     o: &RunOptions,
 ) -> Result<(Plan, Observed), Failure> {
+    let only = match o.targets.is_empty() {
+        true => None,
+        false => Some(crate::targets::select(stack, graph, state, &o.targets, destroy).map_err(Failure::Error)?),
+    };
     match observe(p, stack, graph, state).await {
-        Ok(observed) => Ok((plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force }), observed)),
+        Ok(observed) => {
+            let mut pl = plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force });
+            if let Some(set) = &only {
+                crate::targets::restrict(&mut pl, stack, state, set, &o.targets);
+            }
+            Ok((pl, observed))
+        }
         Err(errors) => {
             let mut text = String::new();
             for e in errors {
@@ -435,7 +458,7 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -522,7 +545,7 @@ pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
     outcome
 }
 
-fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
+pub(crate) fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
     if o.auto_approve {
         return Ok(true);
     }
@@ -888,7 +911,7 @@ pub fn outputs_cmd(
 
 /// The stack's name, the state location its file gives, and its region:
 /// from FILE, or from `--stack NAME` alone.
-fn stack_of(
+pub(crate) fn stack_of(
     file: Option<&Path>,
     stack_name: Option<&str>,
     o: &RunOptions,
@@ -1203,6 +1226,7 @@ fn saved_plan(
         live: pf::live_fingerprints(stack, state, observed),
         plan: render::plan_json(pl),
         plan_text: render::plan_text(pl, Style { color: false }, false),
+        targets: o.targets.clone(),
     })
 }
 
@@ -1285,7 +1309,22 @@ fn apply_saved(
     load_opts.region = saved.region.clone();
     load_opts.stack_name = Some(saved.stack.clone());
     load_opts.git_sha = saved.git_sha.clone().or(load_opts.git_sha);
-    let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };
+    if !o.targets.is_empty() && o.targets != saved.targets {
+        let planned = match saved.targets.is_empty() {
+            true => "the whole stack".to_string(),
+            false => saved.targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+        };
+        return Err(Failure::Error(format!(
+            "{name} is a plan of {planned}; --target cannot change what a saved plan covers; nothing was changed"
+        )));
+    }
+    let lo = RunOptions {
+        load: load_opts,
+        force: saved.force,
+        auto_approve: true,
+        targets: saved.targets.clone(),
+        ..o.clone()
+    };
     let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
     let (stack, graph) = match load(&file, &lo) {
         Ok(x) => x,
@@ -1444,6 +1483,7 @@ mod tests {
             force: false,
             auto_approve: false,
             color: false,
+            targets: Vec::new(),
         };
         let (stack, graph) = recorded_stack("web-prod", &o).unwrap();
         assert_eq!(stack.name, "web-prod");

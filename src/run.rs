@@ -417,8 +417,14 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     destroy: bool,
     o: &RunOptions,
 ) -> Result<(Plan, Observed), Failure> {
-    match observe(p, stack, graph, state).await {
-        Ok(observed) => Ok((plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force }), observed)),
+    // The checks' few reads go with the plan's, not after them.
+    let (observed, reads) = tokio::join!(observe(p, stack, graph, state), crate::checks::read(p, stack, destroy));
+    match observed {
+        Ok(observed) => {
+            let mut pl = plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force });
+            crate::checks::check(stack, &mut pl, &observed, &reads);
+            Ok((pl, observed))
+        }
         Err(errors) => {
             let mut text = String::new();
             for e in errors {

@@ -1,0 +1,241 @@
+//! Checks before any change, against the moto emulator: what the plan and
+//! a few reads can tell is found before the first write. `moor apply` of a
+//! stack that can never apply stops at its plan, writes nothing (no AWS
+//! object, no state record), and names the file, line, column and field.
+
+mod support;
+
+use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair};
+use std::path::Path;
+use support::{default_net, moor_in, provider, text, workdir};
+
+/// The state records in a run's state directory.
+fn records(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("state")) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".state.json"))
+        .collect()
+}
+
+/// The `error:` blocks of a run's output (each error and its help line).
+fn errors(out: &str) -> String {
+    let mut keep = Vec::new();
+    let mut lines = out.lines();
+    while let Some(l) = lines.next() {
+        if l.starts_with("error:") {
+            keep.push(l.to_string());
+            if let Some(help) = lines.next() {
+                keep.push(help.to_string());
+            }
+        }
+    }
+    keep.join("\n")
+}
+
+async fn repository_exists(p: &moor::provider::aws::AwsProvider, name: &str) -> bool {
+    p.ecr.describe_repositories().repository_names(name).send().await.is_ok()
+}
+
+const TRUST_LAMBDA: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const TRUST_ECS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_ecs_tasks_may_not_assume_stop_the_apply_before_any_write() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    for (name, trust) in [("checks-lambda-role", TRUST_LAMBDA), ("checks-ecs-role", TRUST_ECS)] {
+        p.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
+    }
+    let stack = r#"stack: checks-roles
+resources:
+  repo:
+    kind: ecr/repository
+  lambda_role:
+    kind: iam/existing_role
+    name: checks-lambda-role
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: ${lambda_role.arn}
+    task_role: arn:aws:iam::123456789012:role/checks-lambda-role
+    containers:
+      - name: web
+        image: nginx:1.27
+  fine:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/checks-ecs-role
+    task_role: arn:aws:iam::123456789012:role/checks-no-such-role
+    containers:
+      - name: web
+        image: nginx:1.27
+"#;
+    let d = workdir("checks-roles", stack);
+    let o = moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let found = errors(&out);
+    assert!(
+        found.contains("stack.yaml:12:21 resources.task.execution_role: role `checks-lambda-role` cannot be assumed by ECS tasks"),
+        "{out}"
+    );
+    assert!(found.contains("stack.yaml:13:16 resources.task.task_role: role `checks-lambda-role`"), "{out}");
+    assert!(
+        found.contains("stack.yaml:22:16 resources.fine.task_role: role `checks-no-such-role` does not exist"),
+        "{out}"
+    );
+    assert!(!found.contains("checks-ecs-role"), "a role ECS tasks may assume is fine: {out}");
+    assert!(out.contains("Nothing was changed."), "{out}");
+    assert!(!repository_exists(&p, "checks-roles-repo").await, "nothing is created");
+    assert!(records(&d).is_empty(), "no state record is written: {:?}", records(&d));
+    insta::assert_snapshot!("role_not_assumable", found);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_security_group_given_by_id_that_keeps_the_balancer_out_stops_the_apply() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    // Open on port 80 to the VPC's default group only: not the balancer's
+    // group, and not the container's port.
+    let group = |name: &'static str| {
+        let p = p.clone();
+        let vpc = net.vpc.clone();
+        async move {
+            let g = p.ec2.create_security_group().group_name(name).description("test").vpc_id(vpc).send().await.unwrap();
+            g.group_id().unwrap().to_string()
+        }
+    };
+    let closed = group("checks-closed").await;
+    let pair = UserIdGroupPair::builder().group_id(&net.sg).build();
+    let perm = IpPermission::builder().ip_protocol("tcp").from_port(80).to_port(80).user_id_group_pairs(pair).build();
+    p.ec2.authorize_security_group_ingress().group_id(&closed).ip_permissions(perm).send().await.unwrap();
+    // Open on the container's port to the VPC's addresses: reachable.
+    let open = group("checks-open").await;
+    let perm = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(8080)
+        .to_port(8080)
+        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("172.31.0.0/16").build())
+        .build();
+    p.ec2.authorize_security_group_ingress().group_id(&open).ip_permissions(perm).send().await.unwrap();
+
+    let stack = |name: &str, groups: &str| {
+        format!(
+            r#"stack: {name}
+resources:
+  net:
+    kind: ec2/default_vpc
+  lb_sg:
+    kind: ec2/security_group
+    vpc: ${{net.vpc_id}}
+    ingress:
+      - {{ port: 80, cidr: 0.0.0.0/0 }}
+  lb:
+    kind: elbv2/load_balancer
+    subnets: ${{net.subnet_ids}}
+    security_groups: ["${{lb_sg.id}}"]
+  web:
+    kind: elbv2/target_group
+    port: 8080
+    vpc: ${{net.vpc_id}}
+  http:
+    kind: elbv2/listener
+    load_balancer: ${{lb.arn}}
+    port: 80
+    default_action:
+      forward: ${{web.arn}}
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: app
+        image: nginx:1.27
+        port_mappings:
+          - container_port: 8080
+  app:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    network:
+      subnets: ${{net.subnet_ids}}
+      security_groups: [{groups}]
+    load_balancers:
+      - target_group: ${{web.arn}}
+        container: app
+        port: 8080
+"#
+        )
+    };
+    let d = workdir("checks-closed", &stack("checks-closed", &closed));
+    let o = moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        errors(&out).contains("stack.yaml:41:7 resources.app.network.security_groups: load balancer `lb` cannot reach the tasks on port 8080"),
+        "{out}"
+    );
+    assert!(records(&d).is_empty(), "no state record is written");
+    let lbs = p.elb.describe_load_balancers().send().await.unwrap();
+    assert!(lbs.load_balancers().is_empty(), "no load balancer is created");
+    let groups = p.ec2.describe_security_groups().group_names("checks-closed-lb_sg").send().await;
+    assert!(groups.map(|g| g.security_groups().is_empty()).unwrap_or(true), "no security group is created");
+    let clusters = p.ecs.list_clusters().send().await.unwrap();
+    assert!(clusters.cluster_arns().iter().all(|c| !c.contains("checks-closed")), "no cluster is created");
+
+    // A group that admits the VPC on the port passes: no false alarm.
+    let d = workdir("checks-open", &stack("checks-open", &open));
+    let o = moor_in(&d, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A group that does not exist is found before CreateService refuses it.
+    let d = workdir("checks-missing", &stack("checks-missing", &format!("{open}, sg-0123456789abcdef0")));
+    let o = moor_in(&d, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        errors(&text(&o)).contains(
+            "stack.yaml:41:47 resources.app.network.security_groups.1: security group `sg-0123456789abcdef0` does not exist"
+        ),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_someone_else_holds_is_found_at_plan_time_and_located() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    p.ecr.create_repository().repository_name("checks-taken").send().await.unwrap();
+    let stack = r#"stack: checks-names
+resources:
+  logs:
+    kind: logs/log_group
+    name: /checks/names
+  repo:
+    kind: ecr/repository
+    name: checks-taken
+"#;
+    let d = workdir("checks-names", stack);
+    let o = moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        errors(&out).contains("stack.yaml:8:11 resources.repo.name: ecr/repository `checks-taken` exists but belongs to"),
+        "{out}"
+    );
+    let groups = p.logs.describe_log_groups().log_group_name_prefix("/checks/names").send().await.unwrap();
+    assert!(groups.log_groups().is_empty(), "nothing is created");
+    assert!(records(&d).is_empty(), "no state record is written");
+}

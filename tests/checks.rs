@@ -218,6 +218,9 @@ async fn a_name_someone_else_holds_is_found_at_plan_time_and_located() {
     }
     let p = provider().await;
     p.ecr.create_repository().repository_name("checks-taken").send().await.unwrap();
+    p.iam.create_role().role_name("checks-taken-role").assume_role_policy_document(TRUST_ECS).send().await.unwrap();
+    p.logs.create_log_group().log_group_name("/checks/taken").send().await.unwrap();
+    p.ecs.create_cluster().cluster_name("checks-taken-cluster").send().await.unwrap();
     let stack = r#"stack: checks-names
 resources:
   logs:
@@ -226,6 +229,16 @@ resources:
   repo:
     kind: ecr/repository
     name: checks-taken
+  role:
+    kind: iam/role
+    name: checks-taken-role
+    assumed_by: { services: [ecs-tasks.amazonaws.com] }
+  taken_logs:
+    kind: logs/log_group
+    name: /checks/taken
+  cluster:
+    kind: ecs/cluster
+    name: checks-taken-cluster
 "#;
     let d = workdir("checks-names", stack);
     let o = moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
@@ -235,6 +248,13 @@ resources:
         errors(&out).contains("stack.yaml:8:11 resources.repo.name: ecr/repository `checks-taken` exists but belongs to"),
         "{out}"
     );
+    for (at, what) in [
+        ("stack.yaml:11:11 resources.role.name", "iam/role `checks-taken-role`"),
+        ("stack.yaml:15:11 resources.taken_logs.name", "logs/log_group `/checks/taken`"),
+        ("stack.yaml:18:11 resources.cluster.name", "ecs/cluster `checks-taken-cluster`"),
+    ] {
+        assert!(errors(&out).contains(&format!("{at}: {what} exists but belongs to")), "{at}: {out}");
+    }
     let groups = p.logs.describe_log_groups().log_group_name_prefix("/checks/names").send().await.unwrap();
     assert!(groups.log_groups().is_empty(), "nothing is created");
     assert!(records(&d).is_empty(), "no state record is written");

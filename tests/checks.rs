@@ -47,7 +47,11 @@ async fn roles_ecs_tasks_may_not_assume_stop_the_apply_before_any_write() {
         return;
     }
     let p = provider().await;
-    for (name, trust) in [("checks-lambda-role", TRUST_LAMBDA), ("checks-ecs-role", TRUST_ECS)] {
+    // ECS tasks are named, but may only tag a session, not assume the role.
+    let tag_only = TRUST_ECS.replace("sts:AssumeRole", "sts:TagSession");
+    for (name, trust) in
+        [("checks-lambda-role", TRUST_LAMBDA), ("checks-ecs-role", TRUST_ECS), ("checks-tag-only-role", &tag_only)]
+    {
         p.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
     }
     let stack = r#"stack: checks-roles
@@ -75,6 +79,14 @@ resources:
     containers:
       - name: web
         image: nginx:1.27
+  tag_only:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/checks-tag-only-role
+    containers:
+      - name: web
+        image: nginx:1.27
 "#;
     let d = workdir("checks-roles", stack);
     let o = moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
@@ -82,12 +94,18 @@ resources:
     assert_eq!(o.status.code(), Some(1), "{out}");
     let found = errors(&out);
     assert!(
-        found.contains("stack.yaml:12:21 resources.task.execution_role: role `checks-lambda-role` cannot be assumed by ECS tasks"),
+        found.contains(
+            "stack.yaml:12:21 resources.task.execution_role: role `checks-lambda-role` cannot be assumed by ECS tasks"
+        ),
         "{out}"
     );
     assert!(found.contains("stack.yaml:13:16 resources.task.task_role: role `checks-lambda-role`"), "{out}");
     assert!(
         found.contains("stack.yaml:22:16 resources.fine.task_role: role `checks-no-such-role` does not exist"),
+        "{out}"
+    );
+    assert!(
+        found.contains("stack.yaml:30:21 resources.tag_only.execution_role: role `checks-tag-only-role` cannot be assumed by ECS tasks: its trust policy allows sts:AssumeRole to no service"),
         "{out}"
     );
     assert!(!found.contains("checks-ecs-role"), "a role ECS tasks may assume is fine: {out}");
@@ -110,7 +128,8 @@ async fn a_security_group_given_by_id_that_keeps_the_balancer_out_stops_the_appl
         let p = p.clone();
         let vpc = net.vpc.clone();
         async move {
-            let g = p.ec2.create_security_group().group_name(name).description("test").vpc_id(vpc).send().await.unwrap();
+            let g =
+                p.ec2.create_security_group().group_name(name).description("test").vpc_id(vpc).send().await.unwrap();
             g.group_id().unwrap().to_string()
         }
     };
@@ -245,7 +264,8 @@ resources:
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        errors(&out).contains("stack.yaml:8:11 resources.repo.name: ecr/repository `checks-taken` exists but belongs to"),
+        errors(&out)
+            .contains("stack.yaml:8:11 resources.repo.name: ecr/repository `checks-taken` exists but belongs to"),
         "{out}"
     );
     for (at, what) in [

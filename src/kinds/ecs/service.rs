@@ -317,10 +317,12 @@ impl Unreachable {
     /// The problem's message and help.
     fn words(&self, stack: &crate::model::Stack) -> (String, String) {
         let port = self.port;
+        // A group of the file by its logical name, any other by its id.
+        let shown = |g: &String| ref_resource(g).map_or_else(|| format!("`{g}`"), |r| format!("`{r}`"));
         let message = format!(
             "load balancer `{}` cannot reach the tasks on port {port}: no security group of the service allows TCP {port} from the load balancer's security groups ({}), so health checks fail and the deployment never settles",
             self.balancer,
-            self.sources.join(", ")
+            self.sources.iter().map(shown).collect::<Vec<_>>().join(", ")
         );
         let source = &self.sources[0];
         let target = self.targets.iter().find_map(|t| {
@@ -332,8 +334,9 @@ impl Unreachable {
                 format!("add `{{ port: {port}, source_group: \"{source}\" }}` to the `ingress` of security group `{t}`")
             }
             None => format!(
-                "allow TCP {port} from {source} in one of the service's security groups ({})",
-                self.targets.join(", ")
+                "allow TCP {port} from security group {} in one of the service's security groups ({})",
+                shown(source),
+                self.targets.iter().map(shown).collect::<Vec<_>>().join(", ")
             ),
         };
         (message, help)

@@ -594,9 +594,10 @@ impl KindSpec for TaskDefinition {
                 let Some(l) = x.live(&t.name) else { continue };
                 (t.spec.given_name().unwrap_or(&t.name).to_string(), l)
             };
-            let services = live.fields.get("assumed_by").and_then(|a| a.get("services")).and_then(|s| s.as_array());
-            let Some(services) = services else { continue };
-            let services: Vec<String> = services.iter().filter_map(|s| s.as_str().map(str::to_string)).collect();
+            // No `services` in a trust that was read: none.
+            let Some(trust) = live.fields.get("assumed_by") else { continue };
+            let services = trust.get("services").and_then(|s| s.as_array()).into_iter().flatten();
+            let services: Vec<String> = services.filter_map(|s| s.as_str().map(str::to_string)).collect();
             if trusts_ecs_tasks(&services) == Some(false) {
                 let now = if services.is_empty() { "no service".to_string() } else { services.join(", ") };
                 x.error(

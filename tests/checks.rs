@@ -5,6 +5,9 @@
 
 mod support;
 
+#[path = "support/fake.rs"]
+mod fake;
+
 use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair};
 use std::path::Path;
 use support::{default_net, moor_in, provider, text, workdir};
@@ -278,4 +281,74 @@ resources:
     let groups = p.logs.describe_log_groups().log_group_name_prefix("/checks/names").send().await.unwrap();
     assert!(groups.log_groups().is_empty(), "nothing is created");
     assert!(records(&d).is_empty(), "no state record is written");
+}
+
+/// The checks' reads, on a provider that answers slowly: each literal id
+/// once, all at once, beside the plan's reads.
+const TWO_ROLES: &str = r#"stack: s
+resources:
+  a:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/exec
+    task_role: arn:aws:iam::123456789012:role/app
+    containers: [{ name: web, image: nginx }]
+  b:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/exec
+    containers: [{ name: web, image: nginx }]
+"#;
+
+async fn checked_plan(p: &fake::FakeProvider, stack: &moor::model::Stack) -> moor::plan::Plan {
+    let state = support::empty(stack);
+    let (graph, _) = moor::graph::build(stack);
+    let (observed, reads) =
+        tokio::join!(moor::observe::observe(p, stack, &graph, &state), moor::checks::read(p, stack, false));
+    let observed = observed.map_err(|e| format!("{e:?}")).unwrap();
+    let mut pl = moor::plan::plan(stack, &graph, &state, &observed, false, Default::default());
+    moor::checks::check(stack, &mut pl, &observed, &reads);
+    pl
+}
+
+#[tokio::test]
+async fn the_checks_read_each_id_once_all_at_once() {
+    let p = fake::FakeProvider::with_delay(std::time::Duration::from_millis(20));
+    let stack = support::load(TWO_ROLES, &[]);
+    let reads = moor::checks::read(&p, &stack, false).await;
+    assert_eq!(reads.len(), 2, "two roles, one of them named twice");
+    assert_eq!(p.count("read"), 2);
+    assert_eq!(p.max_in_flight.load(std::sync::atomic::Ordering::SeqCst), 2, "both at once");
+    // A destroy checks nothing, and reads nothing for it.
+    assert!(moor::checks::read(&p, &stack, true).await.is_empty());
+    assert_eq!(p.count("read"), 2);
+}
+
+#[tokio::test]
+async fn a_check_whose_read_is_refused_is_a_warning_and_a_missing_role_a_problem() {
+    let p = fake::FakeProvider::new();
+    let stack = support::load(TWO_ROLES, &[]);
+    // The checks' reads (and only theirs) fail, as without iam:GetRole.
+    p.fail.lock().unwrap().push(("read", String::new()));
+    let pl = checked_plan(&p, &stack).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    let warned: Vec<&str> = pl.notices.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(warned.len(), 3, "{warned:?}");
+    assert!(
+        warned[0]
+            .starts_with("stack.yaml:7:21 resources.a.execution_role: could not check who may assume role `exec`: ")
+            && warned[0].contains("injected failure"),
+        "{warned:?}"
+    );
+    // Read, the roles are not there: each use is a problem.
+    p.fail.lock().unwrap().clear();
+    let pl = checked_plan(&p, &stack).await;
+    let problems: Vec<&str> = pl.problems.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[1].starts_with("stack.yaml:8:16 resources.a.task_role: role `app` does not exist"),
+        "{problems:?}"
+    );
 }

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod backend;
+pub mod checks;
 pub mod cli;
 pub mod diag;
 pub mod difftree;

@@ -463,9 +463,10 @@ pub fn plan(
                     )),
                 };
                 if let Some(message) = refused {
+                    let at = crate::checks::place(stack, logical, &[kind.facts().name_field]);
                     p.problems.push(Problem {
                         resource: logical.clone(),
-                        message,
+                        message: format!("{at}: {message}"),
                         help: format!(
                             "to manage it in this stack, run `moor import {logical} {} -f {}`; otherwise give `{logical}` another name",
                             l.id, stack.file.name

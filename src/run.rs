@@ -434,9 +434,12 @@ async fn observe_and_plan<P: Provider + ?Sized>(
         true => None,
         false => Some(crate::targets::select(stack, graph, state, &o.targets, destroy).map_err(Failure::Error)?),
     };
-    match observe(p, stack, graph, state).await {
+    // The checks' few reads go with the plan's, not after them.
+    let (observed, reads) = tokio::join!(observe(p, stack, graph, state), crate::checks::read(p, stack, destroy));
+    match observed {
         Ok(observed) => {
             let mut pl = plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force });
+            crate::checks::check(stack, &mut pl, &observed, &reads);
             if let Some(set) = &only {
                 crate::targets::restrict(&mut pl, stack, state, set, &o.targets);
             }

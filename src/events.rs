@@ -43,6 +43,9 @@ pub enum Event {
     Failed(StepEvent),
     /// A step that did not run because one it depends on failed.
     Skipped(StepEvent),
+    /// A line AWS wrote about the resource while a step ran (a service
+    /// event of the deployment moor started), each once, as it arrived.
+    ServiceEvent(ServiceEvent),
     /// The last event, when apply ran.
     Summary(SummaryEvent),
 }
@@ -66,6 +69,23 @@ pub struct StepEvent {
     /// `failed` only: the call that failed and AWS's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
+}
+
+/// A line AWS wrote about a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    /// The logical name in the file (or in the state record).
+    pub resource: String,
+    /// The kind, as the file writes it: `ecs/service`.
+    pub kind: String,
+    /// The step that was running: `create`, `update`, `wait`, ….
+    pub step: String,
+    /// When moor received the line, UTC: `2026-01-31T12:00:00Z`.
+    pub at: String,
+    /// Milliseconds since the step started.
+    pub elapsed_ms: u64,
+    /// AWS's text, on one line: `(service web) has started 2 tasks: (task 1f2e…).`
+    pub message: String,
 }
 
 /// What failed: the AWS operation, AWS's error code, its message.
@@ -275,6 +295,14 @@ impl Reporter for JsonEvents<'_> {
     }
 
     fn event(&self, resource: &str, kind: Kind, step: Step, line: &str) {
+        self.emit(&Event::ServiceEvent(ServiceEvent {
+            resource: resource.to_string(),
+            kind: kind.as_str().to_string(),
+            step: step_name(step),
+            at: crate::planfile::now_utc(),
+            elapsed_ms: self.since(resource, step),
+            message: crate::progress::one_line(line),
+        }));
         self.inner.event(resource, kind, step, line);
     }
 

@@ -125,3 +125,36 @@ fn a_step_that_only_waits_is_reported_as_waiting() {
     let (_, s) = kind_of(&all[1]);
     assert_eq!((s.kind.as_str(), s.message.as_deref()), ("ecs/service", Some("waited for app")));
 }
+
+/// Each service event the engine passes on is one `service_event` line,
+/// with the resource, its kind and step, the time, how long the step has
+/// run and AWS's text on one line.
+#[test]
+fn a_service_event_is_streamed_with_resource_time_and_message() {
+    let buffer = Buffer::default();
+    let events = JsonEvents::to(&Quiet, Box::new(buffer.clone()));
+    events.started("app", Kind::EcsService, Step::Update);
+    events.event("app", Kind::EcsService, Step::Update, "(service s-app) has started 1 tasks:\n(task 1f2e).");
+    events.event("app", Kind::EcsService, Step::Update, "(service s-app) has reached a steady state.");
+    let all = buffer.events();
+    let lines: Vec<_> = all
+        .iter()
+        .filter_map(|e| match e {
+            Event::ServiceEvent(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{all:?}");
+    let messages: Vec<&str> = lines.iter().map(|s| s.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        ["(service s-app) has started 1 tasks: (task 1f2e).", "(service s-app) has reached a steady state."]
+    );
+    for s in lines {
+        assert_eq!((s.resource.as_str(), s.kind.as_str(), s.step.as_str()), ("app", "ecs/service", "update"));
+        let at = s.at.as_bytes();
+        assert!(at.len() == 20 && at[4] == b'-' && at[10] == b'T' && at[19] == b'Z', "{}", s.at);
+    }
+    let raw = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(raw.lines().nth(1).unwrap().starts_with(r#"{"type":"service_event","resource":"app""#), "{raw}");
+}

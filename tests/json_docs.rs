@@ -5,7 +5,7 @@
 //! read back into the types without losing or adding anything.
 
 use moor::apply::Step;
-use moor::events::{Event, FailedStep, SkippedStep, StepError, StepEvent, SummaryEvent, EVENTS_VERSION};
+use moor::events::{Event, FailedStep, ServiceEvent, SkippedStep, StepError, StepEvent, SummaryEvent, EVENTS_VERSION};
 use moor::jsonplan::{Action, Change, FieldDiff, JsonPlan, Partial, Problem, ReplaceOrder, Summary, FORMAT_VERSION};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,6 +103,17 @@ fn step_event() -> StepEvent {
     }
 }
 
+fn service_event() -> ServiceEvent {
+    ServiceEvent {
+        resource: "web".into(),
+        kind: "ecs/service".into(),
+        step: name_of(Step::Update),
+        at: "2026-01-31T12:00:00Z".into(),
+        elapsed_ms: 5,
+        message: "(service web) has started 2 tasks.".into(),
+    }
+}
+
 fn summary_event() -> SummaryEvent {
     SummaryEvent {
         ok: false,
@@ -132,6 +143,7 @@ fn every_field_of_the_formats_is_documented_and_every_documented_field_exists() 
     let step = serde_json::to_value(Event::Failed(step_event())).unwrap();
     let summary = serde_json::to_value(Event::Summary(summary_event())).unwrap();
     let plan_event = serde_json::to_value(Event::Plan { events_version: EVENTS_VERSION, plan: full_plan() }).unwrap();
+    let service = serde_json::to_value(Event::ServiceEvent(service_event())).unwrap();
     let actual: BTreeMap<&str, BTreeSet<String>> = [
         ("plan", keys(&plan)),
         ("summary", keys(&plan["summary"])),
@@ -142,6 +154,7 @@ fn every_field_of_the_formats_is_documented_and_every_documented_field_exists() 
         ("event_plan", keys(&plan_event)),
         ("event_step", keys(&step)),
         ("event_error", keys(&step["error"])),
+        ("event_service", keys(&service)),
         ("event_summary", keys(&summary)),
         ("event_failed", keys(&summary["failed"][0])),
         ("event_skipped", keys(&summary["skipped"][0])),
@@ -215,6 +228,7 @@ fn every_value_of_the_enumerations_is_documented() {
         Event::Done(step_event()),
         Event::Failed(step_event()),
         Event::Skipped(step_event()),
+        Event::ServiceEvent(service_event()),
         Event::Summary(summary_event()),
     ];
     for e in events {
@@ -223,6 +237,7 @@ fn every_value_of_the_enumerations_is_documented() {
             Event::Started(_) | Event::Waiting(_) | Event::Done(_) | Event::Failed(_) | Event::Skipped(_) => {
                 ("event_step", ())
             }
+            Event::ServiceEvent(_) => ("event_service", ()),
             Event::Summary(_) => ("event_summary", ()),
         };
         let t = serde_json::to_value(&e).unwrap()["type"].as_str().unwrap().to_string();

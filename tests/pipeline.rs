@@ -48,7 +48,7 @@ fn steps_of(all: &[Event], resource: &str) -> Vec<(&'static str, String)> {
             Event::Done(s) => pick("done", s),
             Event::Failed(s) => pick("failed", s),
             Event::Skipped(s) => pick("skipped", s),
-            Event::Plan { .. } | Event::Summary(_) => None,
+            Event::Plan { .. } | Event::ServiceEvent(_) | Event::Summary(_) => None,
         })
         .collect()
 }

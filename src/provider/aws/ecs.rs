@@ -1373,10 +1373,55 @@ async fn wait_not_draining(p: &AwsProvider, cluster: &str, name: &str) -> Result
         p.opts.wait_timeout,
         "ecs:DescribeServices",
         &format!("the old service `{name}` to finish draining"),
-        || async { Ok((!draining(&describe_service(p, cluster, name).await?)).then_some(())) },
+        || async {
+            let s = describe_service(p, cluster, name).await?;
+            if let Some(s) = s.as_ref().filter(|_| draining(&s)) {
+                crate::progress::status(format!("old service: {}", draining_status(p, s).await));
+            }
+            Ok((!draining(&s)).then_some(()))
+        },
     )
     .await?;
     Ok(true)
+}
+
+/// Where a service on its way out stands: "draining 2 targets, 2 tasks
+/// running" while its load balancers' target groups still drain targets
+/// (they do for the groups' deregistration delay), else "service draining,
+/// 2 tasks running".
+async fn draining_status(p: &AwsProvider, s: &et::Service) -> String {
+    let running = s.running_count();
+    match draining_targets(p, s).await {
+        Some(n) if n > 0 => format!("draining {n} target{}, {running} tasks running", if n == 1 { "" } else { "s" }),
+        _ => format!("service draining, {running} tasks running"),
+    }
+}
+
+/// How many targets the service's target groups are draining
+/// (elbv2:DescribeTargetHealth, state `draining`); `None` without a target
+/// group or when a group cannot be read (the count is only for the
+/// progress shown: the wait goes on without it).
+async fn draining_targets(p: &AwsProvider, s: &et::Service) -> Option<usize> {
+    let mut groups: Vec<&str> = s.load_balancers().iter().filter_map(|lb| lb.target_group_arn()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.is_empty() {
+        return None;
+    }
+    let reads = groups.iter().map(|g| p.elb.describe_target_health().target_group_arn(*g).send());
+    let mut n = 0;
+    for answer in futures::future::join_all(reads).await {
+        let out = answer.ok()?;
+        n += out
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state())
+                    == Some(&aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::Draining)
+            })
+            .count();
+    }
+    Some(n)
 }
 
 /// A CreateService idempotency token (at most 36 characters), new for
@@ -1909,7 +1954,7 @@ async fn delete_service(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErr
         || async {
             let s = describe_service(p, &cluster, arn).await?;
             if let Some(s) = s.as_ref().filter(|s| s.status() != Some("INACTIVE")) {
-                crate::progress::status(format!("service draining, {} tasks running", s.running_count()));
+                crate::progress::status(draining_status(p, s).await);
             }
             Ok(s.is_none_or(|s| s.status() == Some("INACTIVE")).then_some(()))
         },

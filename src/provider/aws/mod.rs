@@ -629,6 +629,9 @@ mod tests {
     /// Answers (status, body) by operation, in order; the last one repeats.
     pub(super) type Answers = std::collections::HashMap<String, Vec<(u16, String)>>;
 
+    /// The status of an answer that never comes: the endpoint hangs.
+    pub(super) const HANG: u16 = 0;
+
     /// Answers AWS calls from a script, by operation, and notes the calls:
     /// how AWS answers what the emulator does not do.
     #[derive(Debug, Clone, Default)]
@@ -696,6 +699,9 @@ mod tests {
             let mut answers = self.answers.lock().unwrap();
             let queue = answers.get_mut(&op).unwrap_or_else(|| panic!("no answer for {op}"));
             let (status, body) = if queue.len() > 1 { queue.remove(0) } else { queue[0].clone() };
+            if status == HANG {
+                return HttpConnectorFuture::new(std::future::pending());
+            }
             let status = status.try_into().expect("a status");
             let mut response = HttpResponse::new(status, SdkBody::from(body));
             response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
@@ -837,6 +843,31 @@ resources:
         let e = p.create(&service_target()).await.expect_err("refused");
         assert!(e.to_string().contains("bad subnet"), "{e}");
         assert_eq!(script.calls.lock().unwrap().clone(), ["CreateService", "DescribeServices"]);
+    }
+
+    /// A wait's check that AWS never answers is abandoned at the wait's
+    /// deadline (here 5 s, less than one call's own 10 s deadline): the
+    /// error is the wait's, naming the call that had no answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_whose_check_hangs_gives_up_at_its_deadline() {
+        let script = Scripted::default();
+        script
+            .answer("CreateService", 200, serde_json::json!({"service": active()}))
+            .answer("DescribeServices", HANG, serde_json::json!({}))
+            .answer("ListTasks", 200, serde_json::json!({"taskArns": []}));
+        let config = test_config(script.clone());
+        let opts = ProviderOptions {
+            poll: Duration::from_millis(1),
+            wait_timeout: Duration::from_secs(5),
+            ..ProviderOptions::default()
+        };
+        let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+        let e = p.create(&service_target()).await.expect_err("the wait gives up");
+        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::Wait, "ecs:DescribeServices"), "{e}");
+        assert!(e.message.starts_with("gave up after 5s waiting for service `s-app` to finish its deployment"), "{e}");
+        assert!(e.message.contains("ecs:DescribeServices had no answer within 5s"), "{e}");
+        let describes = script.ops().iter().filter(|o| *o == "DescribeServices").count();
+        assert_eq!(describes, 1, "one check, abandoned, not retried: {:?}", script.ops());
     }
 
     /// The tagging API's pages are followed to the end; what moor does not

@@ -124,12 +124,16 @@ pub(crate) fn found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, Provide
     }
 }
 
+/// How long a wait's last check, at its deadline, may take to answer.
+pub(crate) const CHECK_GRACE: Duration = Duration::from_secs(2);
+
 /// Polls `check` until it returns `Some`, starting at `opts.poll` and
 /// backing off to 15 s, for at most `timeout` counted from the first poll:
 /// the last sleep is cut short to end at the deadline, where `check` runs
-/// once more before the wait gives up. `what` says what is awaited, for
-/// the error and, while no check said anything more specific, for the
-/// progress shown ([`crate::progress::status`]).
+/// once more before the wait gives up. A check that hangs is abandoned
+/// when the time is up, at most [`CHECK_GRACE`] past the deadline. `what`
+/// says what is awaited, for the error and, while no check said anything
+/// more specific, for the progress shown ([`crate::progress::status`]).
 pub(crate) async fn wait<T, F, Fut>(
     opts: &ProviderOptions,
     timeout: Duration,
@@ -148,9 +152,35 @@ where
     let interrupted =
         || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
     let said = crate::progress::said();
+    let gave_up = |now: tokio::time::Instant, why: &str| {
+        ProviderError::new(
+            ErrorKind::Wait,
+            operation,
+            format!(
+                "gave up after {} waiting for {what} (limit {}){why}",
+                crate::progress::human(now - start),
+                crate::progress::human(timeout)
+            ),
+        )
+    };
     loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
+        // A check is one call that may hang: it gets the time left (at
+        // least [`CHECK_GRACE`], so that the check at the deadline can
+        // answer) and is abandoned after that.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(CHECK_GRACE);
+        match tokio::time::timeout(left, check()).await {
+            Ok(answer) => {
+                if let Some(v) = answer? {
+                    return Ok(v);
+                }
+            }
+            Err(_) => {
+                let now = tokio::time::Instant::now();
+                return Err(gave_up(
+                    now,
+                    &format!("; {operation} had no answer within {}", crate::progress::human(left)),
+                ));
+            }
         }
         if crate::progress::said() == said {
             crate::progress::status(format!("waiting for {what}"));
@@ -160,15 +190,7 @@ where
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return Err(ProviderError::new(
-                ErrorKind::Wait,
-                operation,
-                format!(
-                    "gave up after {} waiting for {what} (limit {})",
-                    crate::progress::human(now - start),
-                    crate::progress::human(timeout)
-                ),
-            ));
+            return Err(gave_up(now, ""));
         }
         tokio::select! {
             () = tokio::time::sleep(delay.min(deadline - now)) => {}
@@ -353,6 +375,37 @@ mod tests {
             );
             assert!(checks.load(Ordering::SeqCst) > 2);
         }
+    }
+
+    /// A check that never answers is abandoned when the wait's time is up
+    /// (here at once: the check starts with the whole time left), and the
+    /// error says which call had no answer and that the wait gave up.
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_hangs_is_abandoned_when_the_time_is_up() {
+        let opts = ProviderOptions { poll: Duration::from_millis(250), ..ProviderOptions::default() };
+        let abandoned = std::sync::Arc::new(AtomicUsize::new(0));
+        struct Dropped(std::sync::Arc<AtomicUsize>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let e = wait(&opts, Duration::from_secs(30), "ecs:DescribeServices", "service `app` to drain", || {
+            let guard = Dropped(abandoned.clone());
+            async move {
+                let _guard = guard;
+                std::future::pending::<Result<Option<()>, ProviderError>>().await
+            }
+        })
+        .await
+        .expect_err("the check never answers");
+        assert_eq!(abandoned.load(Ordering::SeqCst), 1, "the hanging check was dropped");
+        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::Wait, "ecs:DescribeServices"));
+        assert_eq!(
+            e.message,
+            "gave up after 30s waiting for service `app` to drain (limit 30s); \
+             ecs:DescribeServices had no answer within 30s"
+        );
     }
 
     /// A wait says what it waits for while its checks say nothing more

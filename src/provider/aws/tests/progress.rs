@@ -93,7 +93,16 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
     let text = text.text();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     insta::assert_snapshot!("service_wait_progress_without_a_terminal", text);
-    insta::assert_snapshot!("service_wait_json_events", json.text());
+    // When moor received each service event is the wall clock's.
+    let json: Vec<String> = json
+        .text()
+        .lines()
+        .map(|l| match l.find(r#""at":""#) {
+            Some(i) => format!("{}\"at\":\"<now>\"{}", &l[..i], &l[i + 27..]),
+            None => l.to_string(),
+        })
+        .collect();
+    insta::assert_snapshot!("service_wait_json_events", json.join("\n"));
 }
 
 /// `--wait-timeout 30s` on a deployment that never completes: the wait
@@ -126,4 +135,85 @@ async fn a_deployment_that_never_completes_stops_at_the_wait_timeout() {
         ),
         "{e}"
     );
+}
+
+/// The service as DescribeServices answers it while it is deleted: `status`,
+/// `running` tasks, behind one target group.
+fn leaving(status: &str, running: i32) -> serde_json::Value {
+    serde_json::json!({"services": [{"serviceArn": SERVICE, "serviceName": "s-app", "status": status,
+        "desiredCount": 0, "runningCount": running,
+        "loadBalancers": [{"targetGroupArn": TG, "containerName": "web", "containerPort": 80}]}], "failures": []})
+}
+
+const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/1";
+
+/// DescribeTargetHealth's answer: targets in these states.
+fn health(states: &[&str]) -> String {
+    let members: String = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "<member><Target><Id>10.0.0.{i}</Id><Port>80</Port></Target>\
+                 <TargetHealth><State>{s}</State></TargetHealth></member>"
+            )
+        })
+        .collect();
+    format!(
+        "<DescribeTargetHealthResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\
+         <DescribeTargetHealthResult><TargetHealthDescriptions>{members}</TargetHealthDescriptions>\
+         </DescribeTargetHealthResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>\
+         </DescribeTargetHealthResponse>"
+    )
+}
+
+/// A service deleted behind a load balancer drains its targets for the
+/// target group's deregistration delay: the wait says how many targets
+/// are still draining, as the number drops, and without a target group
+/// (or when the group cannot be read) what it said before.
+#[tokio::test(start_paused = true)]
+async fn a_deleted_service_says_how_many_targets_it_drains() {
+    let script = Scripted::default();
+    script
+        .answer("DeleteService", 200, serde_json::json!({"service": leaving("DRAINING", 2)["services"][0]}))
+        .answer("DescribeServices", 200, leaving("DRAINING", 2))
+        .answer("DescribeServices", 200, leaving("DRAINING", 1))
+        .answer("DescribeServices", 200, leaving("DRAINING", 0))
+        .answer("DescribeServices", 200, leaving("DRAINING", 0))
+        .answer("DescribeServices", 200, leaving("INACTIVE", 0))
+        .answer_raw("DescribeTargetHealth", 200, &health(&["draining", "draining", "healthy"]))
+        .answer_raw("DescribeTargetHealth", 200, &health(&["draining", "healthy"]))
+        .answer_raw("DescribeTargetHealth", 200, &health(&["healthy"]))
+        .answer_raw(
+            "DescribeTargetHealth",
+            400,
+            "<ErrorResponse><Error><Code>TargetGroupNotFound</Code><Message>gone</Message></Error></ErrorResponse>",
+        );
+    let config = test_config(script.clone());
+    let opts = ProviderOptions { poll: Duration::from_secs(1), ..ProviderOptions::default() };
+    let p = AwsProvider::from_config(&config, "us-east-1".into(), opts);
+    let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = said.clone();
+    let sink: crate::progress::Sink = Arc::new(move |n| s.lock().unwrap().push(n));
+    let d = crate::provider::Deletion {
+        logical: "app".into(),
+        kind: Kind::EcsService,
+        id: SERVICE.into(),
+        name: Some("s-app".into()),
+        attrs: Default::default(),
+        force: false,
+    };
+    crate::progress::scope(sink, p.delete(&d)).await.expect("deleted");
+    use crate::progress::Note::Status;
+    assert_eq!(
+        *said.lock().unwrap(),
+        [
+            Status("draining 2 targets, 2 tasks running".into()),
+            Status("draining 1 target, 1 tasks running".into()),
+            Status("service draining, 0 tasks running".into()),
+            Status("service draining, 0 tasks running".into()),
+        ]
+    );
+    let ops = script.ops();
+    assert_eq!(ops.iter().filter(|o| *o == "DescribeTargetHealth").count(), 4, "{ops:?}");
 }

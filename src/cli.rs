@@ -608,7 +608,7 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
         }
         Command::Man { out: Some(dir) } => {
             let written = crate::manpages::write_pages(&dir).map_err(crate::run::Failure::Error)?;
-            eprintln!("Wrote {} manual pages to {}", written.len(), dir.display());
+            crate::trace::notice(&format!("Wrote {} manual pages to {}", written.len(), dir.display()));
             Ok(crate::run::Success::Done)
         }
         Command::Outputs { file, stack, name, json, state } => {

@@ -859,7 +859,7 @@ pub fn push_cmd(p: &Push, o: &RunOptions) -> Outcome {
     }
     push.push(&target);
     run_shown(&e, &push)?;
-    eprintln!("{} {target}", s.green("Pushed:"));
+    crate::trace::notice(&format!("{} {target}", s.green("Pushed:")));
     out(&format!("{target}\n"))?;
     Ok(Success::Done)
 }

@@ -127,7 +127,10 @@ pub fn list_cmd(file: Option<&Path>, stack_name: Option<&str>, json: bool, o: &R
         if json {
             crate::run::out(&crate::run::json_text(&items)?)?;
         } else if items.is_empty() {
-            eprintln!("The record of stack `{name}` at {} holds no resources.", backend.record(&name));
+            crate::trace::notice(&format!(
+                "The record of stack `{name}` at {} holds no resources.",
+                backend.record(&name)
+            ));
         } else {
             crate::run::out(&list_text(&items))?;
         }
@@ -241,8 +244,8 @@ async fn rm_locked(
     }
     backend.save(&state).await.map_err(error)?;
     for (l, e) in &forgotten {
-        eprintln!("{} {l} ({}) {}", s.green("Forgotten:"), e.kind, e.id);
-        eprintln!("  {}", next_plan(l, e, stack));
+        crate::trace::notice(&format!("{} {l} ({}) {}", s.green("Forgotten:"), e.kind, e.id));
+        crate::trace::notice(&format!("  {}", next_plan(l, e, stack)));
     }
     Ok(Success::Done)
 }

@@ -106,3 +106,20 @@ fn the_commands_print_what_the_library_generates() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("possible values"), "{o:?}");
 }
+
+#[test]
+fn writing_the_pages_says_so_unless_quiet() {
+    let dir = std::env::temp_dir().join(format!("moor-man-quiet-{}", std::process::id()));
+    let moor = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_moor")).args(args).env_remove("MOOR_QUIET").output().unwrap()
+    };
+    let out = dir.to_str().unwrap();
+    let o = moor(&["man", "--out", out]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("Wrote "), "{o:?}");
+    let o = moor(&["man", "--out", out, "-q"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("moor-apply.1").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

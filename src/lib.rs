@@ -19,6 +19,7 @@ pub mod discover;
 pub mod events;
 pub mod expr;
 pub mod graph;
+pub mod images;
 pub mod interrupt;
 pub mod jsonplan;
 pub mod kinds;

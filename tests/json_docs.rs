@@ -6,7 +6,7 @@
 
 use moor::apply::Step;
 use moor::events::{Event, FailedStep, SkippedStep, StepError, StepEvent, SummaryEvent, EVENTS_VERSION};
-use moor::jsonplan::{Action, Change, FieldDiff, JsonPlan, Problem, ReplaceOrder, Summary, FORMAT_VERSION};
+use moor::jsonplan::{Action, Change, FieldDiff, Image, JsonPlan, Problem, ReplaceOrder, Summary, FORMAT_VERSION};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,6 +84,7 @@ fn full_plan() -> JsonPlan {
         forget: vec!["old".into()],
         problems: vec![problem.clone()],
         notices: vec![problem],
+        images: vec![Image { resource: "task".into(), image: "app:latest".into(), digest: "sha256:00".into() }],
     }
 }
 
@@ -137,6 +138,7 @@ fn every_field_of_the_formats_is_documented_and_every_documented_field_exists() 
         ("change", keys(change)),
         ("diff", keys(&change["diffs"][0])),
         ("problem", keys(&plan["problems"][0])),
+        ("image", keys(&plan["images"][0])),
         ("event_plan", keys(&plan_event)),
         ("event_step", keys(&step)),
         ("event_error", keys(&step["error"])),

@@ -1353,6 +1353,99 @@ async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), 
     Ok(())
 }
 
+/// What ECR says of each image in `images` that is an ECR image of this
+/// region: the digest its tag points at, or why it is missing. One
+/// DescribeImages per repository (up to 100 images a call), all at once;
+/// when some image of a call is missing (ECR then answers for none of
+/// them), each image of that call is asked on its own. Images given by
+/// digest, of other registries, or that ECR will not show (another
+/// account's, no permission) are left out: ECS pulls them as written.
+pub(super) async fn image_digests(p: &AwsProvider, images: &[String]) -> Result<crate::images::Images, ProviderError> {
+    use crate::images::Resolved;
+    let mut by_repo: BTreeMap<(&str, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    for image in images {
+        let Some(r) = ecr_image(image, &p.region) else { continue };
+        let Some(tag) = r.tag else { continue };
+        by_repo.entry((r.registry, r.repository)).or_default().push((image.as_str(), tag));
+    }
+    let describe = |registry: &str, repository: &str, tags: Vec<&str>| {
+        let ids = tags
+            .iter()
+            .map(|t| aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(*t).build())
+            .collect::<Vec<_>>();
+        let req = p.ecr.describe_images().registry_id(registry).repository_name(repository).set_image_ids(Some(ids));
+        async move {
+            match req.send().await {
+                Ok(o) => Ok(Some(o.image_details.unwrap_or_default())),
+                Err(e) => {
+                    let e = sdk_err("ecr:DescribeImages", e);
+                    match e.code.as_deref() {
+                        Some("ImageNotFoundException") => Ok(None),
+                        Some("RepositoryNotFoundException") => Err(Some(e)),
+                        _ if matches!(e.kind, ErrorKind::Transient | ErrorKind::Setup) => Err(Some(e)),
+                        // Not ours to look at: left to ECS.
+                        _ => Err(None),
+                    }
+                }
+            }
+        }
+    };
+    let digest_of = |details: &[aws_sdk_ecr::types::ImageDetail], tag: &str| {
+        details
+            .iter()
+            .find(|d| d.image_tags().iter().any(|t| t == tag))
+            .and_then(|d| d.image_digest().map(str::to_string))
+    };
+    let asks = by_repo.iter().map(|((registry, repository), wanted)| async move {
+        let mut out: Vec<(String, Resolved)> = Vec::new();
+        let missing =
+            |tag: &str| Resolved::Missing(format!("ECR repository `{repository}` has no image tagged `{tag}`"));
+        for chunk in wanted.chunks(100) {
+            match describe(registry, repository, chunk.iter().map(|(_, t)| *t).collect()).await {
+                Ok(Some(details)) => {
+                    for (image, tag) in chunk {
+                        out.push((
+                            image.to_string(),
+                            digest_of(&details, tag).map_or_else(|| missing(tag), Resolved::Digest),
+                        ));
+                    }
+                }
+                // Some image of the chunk is missing: each on its own.
+                Ok(None) => {
+                    let one = chunk.iter().map(|(image, tag)| async move {
+                        (*image, *tag, describe(registry, repository, vec![*tag]).await)
+                    });
+                    for (image, tag, r) in futures::future::join_all(one).await {
+                        match r {
+                            Ok(Some(details)) => out.push((
+                                image.to_string(),
+                                digest_of(&details, tag).map_or_else(|| missing(tag), Resolved::Digest),
+                            )),
+                            Ok(None) => out.push((image.to_string(), missing(tag))),
+                            Err(Some(e)) => return Err(e),
+                            Err(None) => {}
+                        }
+                    }
+                }
+                Err(Some(e)) if e.code.as_deref() == Some("RepositoryNotFoundException") => {
+                    for (image, _) in chunk {
+                        let why = format!("ECR repository `{repository}` does not exist");
+                        out.push((image.to_string(), Resolved::Missing(why)));
+                    }
+                }
+                Err(Some(e)) => return Err(e),
+                Err(None) => {}
+            }
+        }
+        Ok(out)
+    });
+    let mut all = crate::images::Images::new();
+    for r in futures::future::join_all(asks).await {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
 fn et_ecr_image_id(r: &EcrImage) -> aws_sdk_ecr::types::ImageIdentifier {
     aws_sdk_ecr::types::ImageIdentifier::builder()
         .set_image_tag(r.tag.map(str::to_string))

@@ -636,6 +636,15 @@ fn image_problems(stack: &Stack, graph: &Graph, logical: &str, known: &Known, ob
             let (resolved, unknown) = crate::resolve::resolve_value(&Value::String(img.image.clone()), known);
             let at = crate::images::locate(stack, used, &img.at);
             let what = &img.what;
+            // Known only after apply because a resource it names is made by
+            // this plan; one that exists but is not usable (someone else's)
+            // is a problem of its own.
+            let made = crate::model::common::refs_in(&img.image)
+                .iter()
+                .all(|r| known.contains_key(*r) || matches!(observed.resources.get(*r), None | Some(None)));
+            if unknown && !made {
+                continue;
+            }
             let (message, help) = if unknown {
                 (
                     format!(

@@ -1410,6 +1410,8 @@ pub(super) async fn image_digests(p: &AwsProvider, images: &[String]) -> Result<
                         ));
                     }
                 }
+                // The one image asked for is missing.
+                Ok(None) if chunk.len() == 1 => out.push((chunk[0].0.to_string(), missing(chunk[0].1))),
                 // Some image of the chunk is missing: each on its own.
                 Ok(None) => {
                     let one = chunk.iter().map(|(image, tag)| async move {
@@ -2153,6 +2155,93 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::images::Resolved;
+
+    use super::super::tests::{test_config, Scripted};
+
+    const REG: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    fn details(tags: &[(&str, &str)]) -> Value {
+        let d: Vec<Value> = tags
+            .iter()
+            .map(|(t, d)| json!({"registryId": "123456789012", "repositoryName": "app", "imageDigest": d, "imageTags": [t]}))
+            .collect();
+        json!({ "imageDetails": d })
+    }
+
+    fn not_found(what: &str) -> Value {
+        json!({"__type": what, "message": "The image with imageId {imageTag:'gone'} does not exist"})
+    }
+
+    /// One DescribeImages per repository for every tag in it; images of
+    /// other registries, regions or given by digest are not asked for.
+    #[tokio::test]
+    async fn image_tags_are_resolved_with_one_call_per_repository() {
+        let script = Scripted::default();
+        script.answer("DescribeImages", 200, details(&[("v1", "sha256:01"), ("v2", "sha256:02")]));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let images: Vec<String> = [
+            format!("{REG}/app:v1"),
+            format!("{REG}/app:v2"),
+            format!("{REG}/app@sha256:99"),
+            "nginx:1.27".into(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1".into(),
+        ]
+        .into();
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert_eq!(
+            got,
+            [
+                (format!("{REG}/app:v1"), Resolved::Digest("sha256:01".into())),
+                (format!("{REG}/app:v2"), Resolved::Digest("sha256:02".into())),
+            ]
+            .into()
+        );
+        let calls = script.requests();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].1["repositoryName"], "app");
+        assert_eq!(calls[0].1["imageIds"], json!([{"imageTag": "v1"}, {"imageTag": "v2"}]));
+    }
+
+    /// ECR answers ImageNotFoundException for a whole call when one of its
+    /// images is missing: then each is asked on its own (a lone image is
+    /// missing at once); a missing repository makes its images missing;
+    /// a refusal to look leaves the images to ECS.
+    #[tokio::test]
+    async fn a_missing_image_is_told_from_the_present_ones() {
+        let script = Scripted::default();
+        script
+            .answer("DescribeImages", 400, not_found("ImageNotFoundException"))
+            .answer("DescribeImages", 200, details(&[("v1", "sha256:01")]))
+            .answer("DescribeImages", 400, not_found("ImageNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let images = [format!("{REG}/app:v1"), format!("{REG}/app:gone")];
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert_eq!(got[&images[0]], Resolved::Digest("sha256:01".into()));
+        assert!(
+            matches!(&got[&images[1]], Resolved::Missing(m) if m == "ECR repository `app` has no image tagged `gone`"),
+            "{got:?}"
+        );
+        assert_eq!(script.ops().len(), 3);
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("ImageNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let got = image_digests(&p, &images[1..]).await.expect("resolved");
+        assert!(matches!(&got[&images[1]], Resolved::Missing(_)), "{got:?}");
+        assert_eq!(script.ops().len(), 1, "a lone image is not asked for twice");
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("RepositoryNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert!(matches!(&got[&images[0]], Resolved::Missing(m) if m.contains("does not exist")), "{got:?}");
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("AccessDeniedException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        assert!(image_digests(&p, &images).await.expect("left to ECS").is_empty());
+    }
 
     #[test]
     fn ecr_images_are_recognised_in_this_region_only() {

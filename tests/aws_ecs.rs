@@ -815,6 +815,9 @@ async fn a_tag_pushed_again_is_a_new_revision_pinned_to_its_digest_then_a_servic
     assert_eq!(changed_fields(&pl, "app"), ["task_definition"]);
     let text_plan = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
     assert!(text_plan.contains(&format!("ecs-digest/app:latest → sha256:{short}…  (task)")), "{text_plan}");
+    let md = moor::mdplan::plan_markdown(&pl);
+    assert!(md.contains(&format!("<code>ecs-digest/app:latest</code> → <code>sha256:{short}…</code>")), "{md}");
+    assert!(md.contains(&format!("now points at sha256:{short}…")), "{md}");
     let json = serde_json::to_value(moor::jsonplan::JsonPlan::from(&pl)).unwrap();
     assert_eq!(json["images"][0]["digest"], second.as_str(), "the full digest: {json}");
     let old_td = id(&state, "task");

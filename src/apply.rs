@@ -505,8 +505,16 @@ pub async fn apply<P: Provider + 'static>(
             }
         }
     }
-    // Outputs as of now.
-    if !plan.destroy {
+    // Outputs as of now; a partial destroy keeps those of what it left.
+    let partial_destroy = plan.destroy && plan.partial.is_some();
+    if partial_destroy {
+        for ch in plan.changes.iter().filter(|c| c.action == Action::Delete && !c.deposed) {
+            known.remove(&ch.resource);
+        }
+    }
+    if partial_destroy && stack.outputs.is_empty() {
+        // Destroyed by name without the file: which outputs used what is not known here.
+    } else if !plan.destroy || partial_destroy {
         state.outputs = stack
             .outputs
             .iter()

@@ -133,14 +133,14 @@ impl Backend {
     pub async fn load(&self, stack: &str) -> Result<Option<State>, StateError> {
         match self {
             Backend::Local(b) => b.load(stack),
-            Backend::S3(b) => b.load(stack).await,
+            Backend::S3(b) => crate::trace::about("state", b.load(stack)).await,
         }
     }
 
     pub async fn save(&self, state: &State) -> Result<(), StateError> {
         match self {
             Backend::Local(b) => b.save(state),
-            Backend::S3(b) => b.save(state).await,
+            Backend::S3(b) => crate::trace::about("state", b.save(state)).await,
         }
     }
 
@@ -148,7 +148,7 @@ impl Backend {
     pub async fn quarantine(&self, stack: &str) -> Option<String> {
         match self {
             Backend::Local(b) => b.quarantine(stack).map(|p| p.display().to_string()),
-            Backend::S3(b) => b.quarantine(stack).await,
+            Backend::S3(b) => crate::trace::about("state", b.quarantine(stack)).await,
         }
     }
 
@@ -159,7 +159,7 @@ impl Backend {
                 let path = b.path(stack);
                 std::fs::remove_file(&path).map_err(|source| StateError::Io { path, source })
             }
-            Backend::S3(b) => b.remove(stack).await,
+            Backend::S3(b) => crate::trace::about("state", b.remove(stack)).await,
         }
     }
 
@@ -189,7 +189,7 @@ impl Backend {
                     Err(e @ StateError::Locked { .. }) => e,
                     Err(e) => return Err(e),
                 },
-                Backend::S3(b) => match b.try_lock(stack, opts, warn).await? {
+                Backend::S3(b) => match crate::trace::about("state lock", b.try_lock(stack, opts, warn)).await? {
                     Ok((lock, at_once)) => return Ok((Held::S3(lock), first && at_once)),
                     Err(refused) => refused,
                 },
@@ -212,7 +212,7 @@ impl Backend {
     pub async fn unlock(&self, stack: &str, id: &str) -> Result<String, StateError> {
         match self {
             Backend::Local(b) => b.unlock(stack, id),
-            Backend::S3(b) => b.unlock(stack, id).await,
+            Backend::S3(b) => crate::trace::about("state lock", b.unlock(stack, id)).await,
         }
     }
 }
@@ -236,7 +236,7 @@ impl Held {
     pub async fn release(self) {
         match self {
             Held::Local(l) => drop(l),
-            Held::S3(l) => l.release().await,
+            Held::S3(l) => crate::trace::about("state lock", l.release()).await,
         }
     }
 
@@ -350,7 +350,7 @@ impl S3Backend {
                 message: "no AWS region for the state bucket: set `region` under `state: {s3: …}`, pass --region, or set AWS_REGION".into(),
             });
         }
-        let mut b = aws_sdk_s3::config::Builder::from(&config);
+        let mut b = aws_sdk_s3::config::Builder::from(&config).interceptor(crate::provider::aws::CallTrace);
         if config.endpoint_url().is_some() {
             b = b.force_path_style(true);
         }
@@ -589,7 +589,7 @@ impl S3Backend {
             let (client, bucket, key, etag, lost) =
                 (self.client.clone(), self.bucket.clone(), key.clone(), etag.clone(), lost.clone());
             let stack = stack.to_string();
-            tokio::spawn(async move {
+            tokio::spawn(crate::trace::about("state lock", async move {
                 let mut complained = false;
                 loop {
                     tokio::time::sleep(every).await;
@@ -633,7 +633,7 @@ impl S3Backend {
                         }
                     }
                 }
-            })
+            }))
         };
         S3Lock {
             client: self.client.clone(),

@@ -14,16 +14,30 @@
 use crate::load::LoadOptions;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "moor", version = env!("MOOR_VERSION"), about = "Provision AWS container stacks (ECR, IAM, ELBv2, ECS) from one YAML file")]
 pub struct Cli {
-    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always, never.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "MOOR_COLOR")]
     pub color: Color,
+    /// Say only errors, warnings and what the command prints (the plan):
+    /// no progress, no notices.
+    #[arg(short, long, global = true, env = "MOOR_QUIET", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+    /// Say more: `-v` each read, `-vv` each AWS call (as --debug), `-vvv` each attempt.
+    #[arg(short, long, global = true, env = "MOOR_VERBOSE", action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Trace every AWS call on stderr: operation, resource, answer, duration, retries.
+    #[arg(long, global = true, env = "MOOR_DEBUG", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub debug: bool,
+    /// What to log: a level (`debug`: each AWS call; `trace`: each attempt
+    /// too) or `aws=LEVEL`.
+    #[arg(long, global = true, env = "MOOR_LOG", value_name = "FILTER", value_parser = parse_log)]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,6 +90,8 @@ pub enum Command {
         /// Also save the plan to this file, for `moor apply PLANFILE` (no secret values in it).
         #[arg(short = 'o', long = "out", env = "MOOR_OUT", value_name = "PLANFILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -100,6 +116,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Delete every resource of the stack, dependents first.
     Destroy {
@@ -117,6 +135,8 @@ pub enum Command {
         /// Stream one JSON event per line on stdout: the plan, each step, the summary.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        target: TargetArg,
     },
     /// Adopt an existing resource as LOGICAL of the stack: tag it and record it.
     Import {
@@ -151,6 +171,65 @@ pub enum Command {
     State {
         #[command(subcommand)]
         command: StateCommand,
+    },
+    /// Log Docker in to the stack's ECR registries; Docker's credential helper.
+    Ecr {
+        #[command(subcommand)]
+        command: EcrCommand,
+    },
+    /// Tag a local image with a repository's URI and push it (with Docker or
+    /// Podman), logged in first; prints `URI:TAG` on stdout.
+    Push {
+        /// The stack file.
+        file: PathBuf,
+        /// The repository: its logical name in the file (not needed when
+        /// the file has only one).
+        #[arg(long, env = "MOOR_PUSH_RESOURCE", value_name = "LOGICAL")]
+        resource: Option<String>,
+        /// The local image to push (default: the repository's name, as in
+        /// `docker build -t NAME .`).
+        #[arg(long, env = "MOOR_PUSH_IMAGE", value_name = "LOCAL")]
+        image: Option<String>,
+        /// The tag to push (default: the one the stack's task definitions
+        /// use, else `latest`); may use `${git.short_sha}`, `${git.sha}`,
+        /// `${stack}`, `${region}`, `${var.NAME}` (quote it for the shell).
+        #[arg(long, env = "MOOR_PUSH_TAG")]
+        tag: Option<String>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Print the completion script of a shell (see README: "Shell completions").
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or with --out write one page per command.
+    Man {
+        /// Write `moor.1`, `moor-apply.1`, … into this directory instead.
+        #[arg(long, env = "MOOR_MAN_OUT", value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EcrCommand {
+    /// Write Docker logins for the registries of the stack's repositories
+    /// (without FILE: your account's registry in the region), as
+    /// `aws ecr get-login-password | docker login` does.
+    Login {
+        file: Option<PathBuf>,
+        /// Make Docker ask moor for a fresh token at each pull and push
+        /// (`credHelpers` → `docker-credential-moor`) instead of storing one.
+        #[arg(long, env = "MOOR_ECR_HELPER", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        helper: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Docker's credential helper protocol: `get` reads a registry URL on
+    /// stdin and prints its login as JSON (what `docker-credential-moor` runs).
+    CredentialHelper {
+        #[arg(value_enum)]
+        action: crate::ecr_login::HelperAction,
     },
 }
 
@@ -196,6 +275,44 @@ pub enum StateCommand {
         #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
+    /// List the resources a stack's record holds: logical name, kind, physical id.
+    List {
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// One JSON object per resource, as an array on stdout.
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
+        #[command(flatten)]
+        state: StateArg,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
+    /// Forget resources: drop them from the record, under the stack's lock,
+    /// without any call to AWS.
+    Rm {
+        /// The logical names to forget.
+        #[arg(required = true, value_name = "LOGICAL")]
+        logical: Vec<String>,
+        /// The stack file; or --stack NAME.
+        #[arg(short, long, env = "MOOR_FILE")]
+        file: Option<PathBuf>,
+        /// The stack of this name (MOOR_STACK is used only when no file is given).
+        #[arg(long, env = "MOOR_STACK")]
+        stack: Option<String>,
+        /// Do not ask for confirmation (pipelines).
+        #[arg(long, env = "MOOR_AUTO_APPROVE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        auto_approve: bool,
+        #[command(flatten)]
+        state: StateArg,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// AWS region of the state bucket.
+        #[arg(long, env = "MOOR_REGION")]
+        region: Option<String>,
+    },
     /// Print a stack's state record as JSON.
     Show {
         file: Option<PathBuf>,
@@ -208,6 +325,15 @@ pub enum StateCommand {
         #[arg(long, env = "MOOR_REGION")]
         region: Option<String>,
     },
+}
+
+/// `--target RESOURCE`: some resources only.
+#[derive(Args, Debug, Default)]
+pub struct TargetArg {
+    /// Only this resource and what it depends on (for destroy: what depends
+    /// on it); repeatable. MOOR_TARGET takes names separated by commas.
+    #[arg(long = "target", env = "MOOR_TARGET", value_name = "RESOURCE", value_delimiter = ',')]
+    pub targets: Vec<String>,
 }
 
 /// Where the state record is.
@@ -260,6 +386,10 @@ pub struct RunArgs {
     pub force: bool,
 }
 
+fn parse_log(s: &str) -> Result<String, String> {
+    crate::trace::parse_filter(s).map(|_| s.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
@@ -285,6 +415,7 @@ impl RunArgs {
             force: self.force,
             auto_approve,
             color,
+            targets: Vec::new(),
         }
     }
 }
@@ -357,18 +488,51 @@ pub enum GraphFormat {
 /// Parses the arguments, runs the command, and turns its result into the
 /// exit code, in one place ([`crate::run::exit_code`]).
 pub fn main() -> ExitCode {
+    if let Some(code) = as_credential_helper() {
+        return code;
+    }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(e) = stack_and_file(&matches) {
         e.exit();
     }
-    let color = match cli.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
+    let color = color_choice(cli.color);
+    if let Err(e) = crate::trace::configure(cli.quiet, cli.verbose, cli.debug, cli.log.as_deref()) {
+        Cli::command().error(clap::error::ErrorKind::ValueValidation, e).exit();
+    }
     let result = dispatch(cli.command, color);
     ExitCode::from(crate::run::exit_code(result, color))
+}
+
+/// Whether stderr gets colours, decided in one place for everything moor
+/// writes (miette's diagnostics included): `--color`, then NO_COLOR,
+/// CLICOLOR_FORCE, CLICOLOR, and whether stderr is a terminal.
+pub fn color_choice(color: Color) -> bool {
+    let choice = match color {
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+        Color::Auto => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+/// Run as `docker-credential-moor ACTION` (a link to moor), moor is
+/// Docker's credential helper: `moor ecr credential-helper ACTION`.
+fn as_credential_helper() -> Option<ExitCode> {
+    let mut args = std::env::args_os();
+    let me = PathBuf::from(args.next()?);
+    if me.file_name()? != "docker-credential-moor" {
+        return None;
+    }
+    let action = args.next().and_then(|a| a.to_str().and_then(crate::ecr_login::HelperAction::parse));
+    let result = match action {
+        Some(action) => crate::ecr_login::credential_helper_cmd(action),
+        None => Err(crate::run::Failure::Message(
+            "usage: docker-credential-moor get|store|erase|list (Docker's credential helper protocol)".into(),
+        )),
+    };
+    Some(ExitCode::from(crate::run::exit_code(result, false)))
 }
 
 /// A file and `--stack` on the command line name the stack twice; a file
@@ -378,7 +542,7 @@ fn stack_and_file(matches: &clap::ArgMatches) -> Option<clap::Error> {
     if name == "state" {
         (name, sub) = sub.subcommand()?;
     }
-    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show")
+    let both = matches!(name, "destroy" | "outputs" | "unlock" | "migrate" | "show" | "list" | "rm")
         && sub.get_one::<PathBuf>("file").is_some()
         && sub.value_source("stack") == Some(clap::parser::ValueSource::CommandLine);
     both.then(|| {
@@ -400,26 +564,53 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
-            let o = run.options(color, false);
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, false) };
             crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
         }
-        Command::Apply { file, run, auto_approve, json } if crate::planfile::is_plan_file(&file) => {
-            crate::run::apply_saved_cmd(&file, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } if crate::planfile::is_plan_file(&file) => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_saved_cmd(&file, json, &o)
         }
         Command::Drift { file, run, format } => crate::run::drift_cmd(&file, format.into(), &run.options(color, false)),
-        Command::Apply { file, run, auto_approve, json } => {
-            crate::run::apply_cmd(Some(&file), None, false, json, &run.options(color, auto_approve))
+        Command::Apply { file, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(Some(&file), None, false, json, &o)
         }
-        Command::Destroy { file, stack, run, auto_approve, json } => {
-            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &run.options(color, auto_approve))
+        Command::Destroy { file, stack, run, auto_approve, json, target } => {
+            let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };
+            crate::run::apply_cmd(file.as_deref(), stack.as_deref(), true, json, &o)
         }
         Command::Import { logical, id, file, run } => {
             crate::run::import_cmd(&file, &logical, &id, &run.options(color, false))
         }
         Command::State { command } => state_command(command, color),
+        Command::Ecr { command: EcrCommand::Login { file, helper, vars } } => {
+            crate::ecr_login::login_cmd(file.as_deref(), helper, &vars_options(vars, color))
+        }
+        Command::Ecr { command: EcrCommand::CredentialHelper { action } } => {
+            crate::ecr_login::credential_helper_cmd(action)
+        }
+        Command::Push { file, resource, image, tag, vars } => {
+            let push = crate::ecr_login::Push {
+                file: &file,
+                resource: resource.as_deref(),
+                image: image.as_deref(),
+                tag: tag.as_deref(),
+            };
+            crate::ecr_login::push_cmd(&push, &vars_options(vars, color))
+        }
+        Command::Completions { shell } => crate::run::out_bytes(&crate::manpages::completions(shell)),
+        Command::Man { out: None } => {
+            crate::run::out_bytes(&crate::manpages::main_page().map_err(crate::run::Failure::Error)?)
+        }
+        Command::Man { out: Some(dir) } => {
+            let written = crate::manpages::write_pages(&dir).map_err(crate::run::Failure::Error)?;
+            eprintln!("Wrote {} manual pages to {}", written.len(), dir.display());
+            Ok(crate::run::Success::Done)
+        }
         Command::Outputs { file, stack, name, json, state } => {
             let run = RunArgs {
                 vars: VarArgs::default(),
@@ -450,6 +641,20 @@ impl Default for LockArgs {
     }
 }
 
+/// The options of a command that takes only the file's variables.
+fn vars_options(vars: VarArgs, color: bool) -> crate::run::RunOptions {
+    let run = RunArgs {
+        vars,
+        state: StateArg::default(),
+        lock: LockArgs::default(),
+        parallelism: 1,
+        max_requests: 64,
+        wait_timeout: std::time::Duration::ZERO,
+        force: false,
+    };
+    run.options(color, false)
+}
+
 /// The options of a `moor state` command.
 fn state_options(state: Option<String>, region: Option<String>, lock: LockArgs, color: bool) -> crate::run::RunOptions {
     let run = RunArgs {
@@ -473,6 +678,18 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             StateCommand::Show { stack: stack.filter(|_| file.is_none()), file, state, region }
         }
+        StateCommand::List { file, stack, json, state, region } => {
+            StateCommand::List { stack: stack.filter(|_| file.is_none()), file, json, state, region }
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => StateCommand::Rm {
+            stack: stack.filter(|_| file.is_none()),
+            logical,
+            file,
+            auto_approve,
+            state,
+            lock,
+            region,
+        },
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => StateCommand::Migrate {
             stack: stack.filter(|_| file.is_none()),
             from,
@@ -492,6 +709,14 @@ fn state_command(command: StateCommand, color: bool) -> crate::run::Outcome {
         StateCommand::Show { file, stack, state, region } => {
             let o = state_options(state.state, region, LockArgs::default(), color);
             crate::run::state_show_cmd(file.as_deref(), stack.as_deref(), &o)
+        }
+        StateCommand::List { file, stack, json, state, region } => {
+            let o = state_options(state.state, region, LockArgs::default(), color);
+            crate::state_cmd::list_cmd(file.as_deref(), stack.as_deref(), json, &o)
+        }
+        StateCommand::Rm { logical, file, stack, auto_approve, state, lock, region } => {
+            let o = crate::run::RunOptions { auto_approve, ..state_options(state.state, region, lock, color) };
+            crate::state_cmd::rm_cmd(&logical, file.as_deref(), stack.as_deref(), &o)
         }
         StateCommand::Migrate { from, to, file, stack, force, remove_source, lock, region } => {
             let o = state_options(None, region, lock, color);
@@ -628,7 +853,7 @@ mod tests {
     #[test]
     fn environment_variables_set_their_options() {
         let apply = |vars: &[(&str, &str)]| match parse_with(vars, &["moor", "apply", "s.yaml"]) {
-            Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+            Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color, .. }) => {
                 (run, auto_approve, json, color)
             }
             other => panic!("{other:?}"),
@@ -663,7 +888,7 @@ mod tests {
         // The command line beats the environment.
         let (run, ..) =
             match parse_with(&[("MOOR_PARALLELISM", "3")], &["moor", "apply", "s.yaml", "--parallelism", "5"]) {
-                Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color }) => {
+                Ok(Cli { command: Command::Apply { run, auto_approve, json, .. }, color, .. }) => {
                     (run, auto_approve, json, color)
                 }
                 other => panic!("{other:?}"),

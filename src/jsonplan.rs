@@ -94,6 +94,9 @@ pub struct JsonPlan {
     /// as planned (left out when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
+    /// A plan of some resources only (`--target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
 }
 
 /// An image registered by the digest its tag pointed at when planning.
@@ -105,6 +108,15 @@ pub struct Image {
     pub image: String,
     /// The full digest (`sha256:…`).
     pub digest: String,
+}
+
+/// What a partial plan (`--target`) covers and leaves out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    /// The resources named with `--target`.
+    pub targets: Vec<String>,
+    /// The resources of the file or the record the plan does not cover.
+    pub left_out: Vec<String>,
 }
 
 /// How many changes of each sort the plan has.
@@ -237,6 +249,7 @@ impl From<&plan::Plan> for JsonPlan {
                 .iter()
                 .map(|i| Image { resource: i.resource.clone(), image: i.image.clone(), digest: i.digest.clone() })
                 .collect(),
+            partial: p.partial.as_ref().map(|x| Partial { targets: x.targets.clone(), left_out: x.left_out.clone() }),
         }
     }
 }

@@ -221,6 +221,10 @@ pub fn plan_markdown(plan: &Plan) -> String {
         Some(t) => format!("moor {what} for stack {} · {}", code(&plan.stack), esc(&t.describe())),
         None => format!("moor {what} for stack {} in {}", code(&plan.stack), code(region)),
     };
+    let title = match &plan.partial {
+        Some(p) => format!("{title} ({})", esc(&crate::targets::header(p, plan.destroy))),
+        None => title,
+    };
     let mut head = String::new();
     let mut parts = Vec::new();
     if !plan.has_changes() && !plan.problems.is_empty() {

@@ -213,6 +213,9 @@ async fn observe_file<P: Provider + ?Sized>(
         }
         let Some((batch, results)) = in_flight.next().await else { break };
         for (name, r) in batch.into_iter().zip(results) {
+            if crate::trace::verbose() >= 1 {
+                read_line(name, stack.resource(name).map(|r| r.kind()), &r);
+            }
             match r {
                 Ok(live) => {
                     known.remove(name);
@@ -238,6 +241,17 @@ async fn observe_file<P: Provider + ?Sized>(
     } else {
         Err(errors)
     }
+}
+
+/// `-v`: what the read of one resource found.
+fn read_line(name: &str, kind: Option<crate::model::Kind>, r: &Result<Option<crate::provider::Live>, ProviderError>) {
+    let kind = kind.map(|k| format!(" ({k})")).unwrap_or_default();
+    let got = match r {
+        Ok(Some(live)) => format!("found {}", live.id),
+        Ok(None) => "not found".to_string(),
+        Err(e) => format!("failed: {e}"),
+    };
+    crate::trace::detail(&format!("  read {name}{kind}: {got}"));
 }
 
 type Recorded = (
@@ -273,7 +287,10 @@ async fn observe_recorded<P: Provider + ?Sized>(p: &P, stack: &Stack, state: &St
         }
     }
     let reads: Vec<_> = recorded.iter().map(|(_, _, d)| p.read_recorded(d)).collect();
-    for ((name, dep, _), r) in recorded.iter().zip(futures::future::join_all(reads).await) {
+    for ((name, dep, d), r) in recorded.iter().zip(futures::future::join_all(reads).await) {
+        if crate::trace::verbose() >= 1 {
+            read_line(name, Some(d.kind), &r);
+        }
         match (r, dep) {
             (Ok(live), None) => {
                 removed.insert(name.clone(), live);

@@ -126,6 +126,8 @@ pub struct Plan {
     /// image the file names ([`crate::images`]): apply pins exactly these.
     pub pins: Vec<crate::images::Pin>,
     pub images: crate::images::Images,
+    /// A plan of some resources only (`--target`): which, and what it left out.
+    pub partial: Option<crate::targets::Partial>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -375,6 +377,7 @@ pub fn plan(
         target: None,
         pins: Vec::new(),
         images: observed.images.clone(),
+        partial: None,
     };
     let order: Vec<String> = graph
         .topo_order()
@@ -476,9 +479,10 @@ pub fn plan(
                     )),
                 };
                 if let Some(message) = refused {
+                    let at = crate::checks::place(stack, logical, &[kind.facts().name_field]);
                     p.problems.push(Problem {
                         resource: logical.clone(),
-                        message,
+                        message: format!("{at}: {message}"),
                         help: format!(
                             "to manage it in this stack, run `moor import {logical} {} -f {}`; otherwise give `{logical}` another name",
                             l.id, stack.file.name
@@ -663,7 +667,8 @@ fn image_problems(stack: &Stack, graph: &Graph, logical: &str, known: &Known, ob
                     _ => continue,
                 }
             };
-            p.problems.push(Problem { resource: used.to_string(), message, help });
+            // About the tasks of `logical`: a plan that leaves it out has none.
+            p.problems.push(Problem { resource: logical.to_string(), message, help });
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct PlanFile {
     pub live: BTreeMap<String, Option<String>>,
     pub plan: Value,
     pub plan_text: String,
+    /// `--target`: the plan covers these resources and what they depend on
+    /// (what depends on them, for a destroy), and so does its apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -696,6 +700,7 @@ mod tests {
             live: live.iter().map(|(k, v)| (k.to_string(), v.map(str::to_string))).collect(),
             plan: json!({}),
             plan_text: String::new(),
+            targets: Vec::new(),
         }
     }
 

@@ -12,40 +12,44 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// ANSI colours, or nothing.
+/// Colours, or nothing: whether there are any is decided once, in
+/// [`crate::cli::color_choice`].
 #[derive(Clone, Copy)]
 pub struct Style {
     pub color: bool,
 }
 
 impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
+    fn paint(&self, style: anstyle::Style, s: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            format!("{}{s}{}", style.render(), style.render_reset())
         } else {
             s.to_string()
         }
     }
+    fn fg(&self, c: anstyle::AnsiColor, s: &str) -> String {
+        self.paint(anstyle::Style::new().fg_color(Some(c.into())), s)
+    }
     pub fn green(&self, s: &str) -> String {
-        self.paint("32", s)
+        self.fg(anstyle::AnsiColor::Green, s)
     }
     pub fn yellow(&self, s: &str) -> String {
-        self.paint("33", s)
+        self.fg(anstyle::AnsiColor::Yellow, s)
     }
     pub fn red(&self, s: &str) -> String {
-        self.paint("31", s)
+        self.fg(anstyle::AnsiColor::Red, s)
     }
     pub fn magenta(&self, s: &str) -> String {
-        self.paint("35", s)
+        self.fg(anstyle::AnsiColor::Magenta, s)
     }
     pub fn cyan(&self, s: &str) -> String {
-        self.paint("36", s)
+        self.fg(anstyle::AnsiColor::Cyan, s)
     }
     pub fn dim(&self, s: &str) -> String {
-        self.paint("2", s)
+        self.paint(anstyle::Style::new().dimmed(), s)
     }
     pub fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
+        self.paint(anstyle::Style::new().bold(), s)
     }
 }
 
@@ -105,6 +109,9 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
                 style.bold(&plan.stack)
             );
         }
+    }
+    if let Some(p) = &plan.partial {
+        let _ = writeln!(out, "{}", style.yellow(&crate::targets::header(p, plan.destroy)));
     }
     let _ = writeln!(out);
     let width = plan.changes.iter().map(|c| c.resource.len()).max().unwrap_or(0).max(4);
@@ -339,6 +346,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(20);
 pub struct Progress {
     pub style: Style,
     pub terminal: bool,
+    /// `-q`: only the steps that failed.
+    quiet: bool,
     out: Mutex<Out>,
 }
 
@@ -391,19 +400,27 @@ impl Out {
 impl Progress {
     /// Progress on stderr, live when `terminal`.
     pub fn new(style: Style, terminal: bool) -> Progress {
+        // `-q`: a step's failure only, plainly.
+        let terminal = terminal && !crate::trace::quiet();
         let bars =
             terminal.then(|| indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()));
         crate::progress::set_live(bars.clone());
         Progress {
             style,
             terminal,
+            quiet: crate::trace::quiet(),
             out: Mutex::new(Out { sink: Box::new(std::io::stderr()), bars, running: Vec::new() }),
         }
     }
 
     /// Progress without a terminal, written to `sink`.
     pub fn plain(style: Style, sink: Box<dyn std::io::Write + Send>) -> Progress {
-        Progress { style, terminal: false, out: Mutex::new(Out { sink, bars: None, running: Vec::new() }) }
+        Progress {
+            style,
+            terminal: false,
+            quiet: false,
+            out: Mutex::new(Out { sink, bars: None, running: Vec::new() }),
+        }
     }
 
     fn out(&self) -> std::sync::MutexGuard<'_, Out> {
@@ -474,12 +491,15 @@ impl Reporter for Progress {
     }
 
     fn event(&self, resource: &str, kind: Kind, _step: Step, line: &str) {
+        if self.quiet {
+            return;
+        }
         let text = self.style.dim(&format!("{resource} ({kind}): {}", crate::progress::one_line(line)));
         self.out().line(&format!("    {text}"));
     }
 
     fn tick(&self) {
-        if self.terminal {
+        if self.terminal || self.quiet {
             return;
         }
         let now = tokio::time::Instant::now();
@@ -496,7 +516,9 @@ impl Reporter for Progress {
     }
 
     fn finished(&self, resource: &str, kind: Kind, step: Step, elapsed: Duration) {
-        if step.writes() {
+        if self.quiet {
+            self.out().take(resource, step);
+        } else if step.writes() {
             self.ended(
                 resource,
                 step,
@@ -540,6 +562,20 @@ mod tests {
     }
 
     const PLAIN: Style = Style { color: false };
+
+    /// Colours are the ANSI codes terminals know, and nothing without them.
+    #[test]
+    fn styles_are_ansi_codes_or_nothing() {
+        let c = Style { color: true };
+        assert_eq!(c.green("+"), "\x1b[32m+\x1b[0m");
+        assert_eq!(c.yellow("~"), "\x1b[33m~\x1b[0m");
+        assert_eq!(c.red("-"), "\x1b[31m-\x1b[0m");
+        assert_eq!(c.magenta("-/+"), "\x1b[35m-/+\x1b[0m");
+        assert_eq!(c.cyan("<="), "\x1b[36m<=\x1b[0m");
+        assert_eq!(c.dim("…"), "\x1b[2m…\x1b[0m");
+        assert_eq!(c.bold("Outputs:"), "\x1b[1mOutputs:\x1b[0m");
+        assert_eq!(PLAIN.green("+"), "+");
+    }
 
     /// Without a terminal: nothing when a step starts, a line every 20 s
     /// per step still waiting with its last status (none for one that
@@ -593,6 +629,7 @@ mod tests {
         let p = Progress {
             style: PLAIN,
             terminal: true,
+            quiet: false,
             out: Mutex::new(Out { sink: Box::new(out.clone()), bars: Some(bars), running: Vec::new() }),
         };
         let live = |p: &Progress| {

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub force: bool,
     pub auto_approve: bool,
     pub color: bool,
+    /// `--target`: plan and apply only these resources and what they
+    /// depend on (what depends on them, for a destroy); empty: all.
+    pub targets: Vec<String>,
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -119,8 +122,14 @@ pub fn out(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// [`out`] for bytes (a completion script, a manual page).
+pub fn out_bytes(bytes: &[u8]) -> Outcome {
+    out(&String::from_utf8_lossy(bytes))?;
+    Ok(Success::Done)
+}
+
 /// `value` as indented JSON and a newline.
-fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, Failure> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Failure::Error(format!("cannot write JSON: {e}")))?;
     text.push('\n');
@@ -134,7 +143,7 @@ fn eprint_diags(diags: &[Diag], color: bool) {
     }
 }
 
-fn style(o: &RunOptions) -> Style {
+pub(crate) fn style(o: &RunOptions) -> Style {
     Style { color: o.color }
 }
 
@@ -160,7 +169,7 @@ fn count(diags: &[Diag]) -> (usize, usize) {
 }
 
 /// The stack and its graph; the diagnostics are printed.
-fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
+pub(crate) fn load(file: &Path, o: &RunOptions) -> Result<(Stack, Graph), Failure> {
     if crate::planfile::is_plan_file(file) {
         let f = file.display();
         return Err(Failure::Error(format!("{f} is a saved plan, not a stack file: `moor apply {f}` applies it")));
@@ -361,7 +370,11 @@ pub fn location(o: &RunOptions, file: Option<&Location>) -> Result<Location, Fai
 }
 
 /// The backend of the stack's record; `region` is the stack's, for S3.
-async fn open_backend(o: &RunOptions, file: Option<&Location>, region: Option<&str>) -> Result<Backend, Failure> {
+pub(crate) async fn open_backend(
+    o: &RunOptions,
+    file: Option<&Location>,
+    region: Option<&str>,
+) -> Result<Backend, Failure> {
     let at = location(o, file)?;
     let region = o.load.region.as_deref().or(region);
     Backend::open(&at, region).await.map_err(|e| Failure::Error(e.to_string()))
@@ -417,8 +430,21 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     destroy: bool,
     o: &RunOptions,
 ) -> Result<(Plan, Observed), Failure> {
-    match observe(p, stack, graph, state).await {
-        Ok(observed) => Ok((plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force }), observed)),
+    let only = match o.targets.is_empty() {
+        true => None,
+        false => Some(crate::targets::select(stack, graph, state, &o.targets, destroy).map_err(Failure::Error)?),
+    };
+    // The checks' few reads go with the plan's, not after them.
+    let (observed, reads) = tokio::join!(observe(p, stack, graph, state), crate::checks::read(p, stack, destroy));
+    match observed {
+        Ok(observed) => {
+            let mut pl = plan(stack, graph, state, &observed, destroy, PlanOptions { force: o.force });
+            crate::checks::check(stack, &mut pl, &observed, &reads);
+            if let Some(set) = &only {
+                crate::targets::restrict(&mut pl, stack, state, set, &o.targets);
+            }
+            Ok((pl, observed))
+        }
         Err(errors) => {
             let mut text = String::new();
             for e in errors {
@@ -435,7 +461,7 @@ async fn observe_and_plan<P: Provider + ?Sized>(
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -494,7 +520,11 @@ pub fn plan_cmd(
             let saved = saved_plan(file, path, &stack, &state, &observed, &pl, account, destroy, o)?;
             let secrets = crate::planfile::secret_values(&stack, &stack_text(file)?, &secret_vars(file, &stack)?);
             crate::planfile::write(path, &saved, &secrets).map_err(Failure::Error)?;
-            eprintln!("\nSaved the plan to {}; `moor apply {}` applies exactly it.", path.display(), path.display());
+            crate::trace::notice(&format!(
+                "\nSaved the plan to {}; `moor apply {}` applies exactly it.",
+                path.display(),
+                path.display()
+            ));
         }
         if !pl.problems.is_empty() {
             Err(Failure::Shown)
@@ -518,7 +548,7 @@ pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
     outcome
 }
 
-fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
+pub(crate) fn confirm(question: &str, o: &RunOptions) -> Result<bool, String> {
     if o.auto_approve {
         return Ok(true);
     }
@@ -884,7 +914,7 @@ pub fn outputs_cmd(
 
 /// The stack's name, the state location its file gives, and its region:
 /// from FILE, or from `--stack NAME` alone.
-fn stack_of(
+pub(crate) fn stack_of(
     file: Option<&Path>,
     stack_name: Option<&str>,
     o: &RunOptions,
@@ -915,7 +945,10 @@ pub fn state_unlock_cmd(id: &str, file: Option<&Path>, stack_name: Option<&str>,
     rt.block_on(async {
         let backend = open_backend(o, file_location.as_ref(), region.as_deref()).await?;
         let holder = backend.unlock(&stack, id).await.map_err(|e| Failure::Error(e.to_string()))?;
-        eprintln!("{} the lock {id} of stack `{stack}` (held by {holder}) was removed", style(o).green("Unlocked:"));
+        crate::trace::notice(&format!(
+            "{} the lock {id} of stack `{stack}` (held by {holder}) was removed",
+            style(o).green("Unlocked:")
+        ));
         Ok(Success::Done)
     })
 }
@@ -1005,7 +1038,7 @@ async fn migrate_locked(source: &Backend, dest: &Backend, stack: &str, m: &Migra
     let same = |a: &State, b: &State| State { serial: b.serial, ..a.clone() } == *b;
     match &existing {
         Some(there) if same(&record, there) => {
-            eprintln!("{to} already holds the same record as {from}; nothing was copied");
+            crate::trace::notice(&format!("{to} already holds the same record as {from}; nothing was copied"));
         }
         Some(there) if !m.force => {
             return Err(Failure::Error(format!(
@@ -1031,20 +1064,20 @@ async fn migrate_locked(source: &Backend, dest: &Backend, stack: &str, m: &Migra
                     )))
                 }
             }
-            eprintln!(
+            crate::trace::notice(&format!(
                 "{} the record of stack `{stack}` ({} resources) from {from} to {to}",
                 s.green("Copied:"),
                 record.resources.len()
-            );
+            ));
         }
     }
     if m.remove_source {
         source.remove(stack).await.map_err(error)?;
-        eprintln!("{} {from}", s.green("Removed:"));
+        crate::trace::notice(&format!("{} {from}", s.green("Removed:")));
     } else {
-        eprintln!(
+        crate::trace::notice(&format!(
             "{from} was kept; pass --remove-source to remove it, or remove it yourself once the new backend is in use"
-        );
+        ));
     }
     Ok(Success::Done)
 }
@@ -1124,7 +1157,7 @@ async fn import_locked(
         state.resources.insert(logical.to_string(), crate::apply::entry_of(stack, graph, logical, r.kind(), &live));
         state.serial += 1;
         backend.save(&state).await.map_err(|e| Failure::Error(e.to_string()))?;
-        eprintln!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name);
+        crate::trace::notice(&format!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name));
         Ok(Success::Done)
     }
 }
@@ -1196,6 +1229,7 @@ fn saved_plan(
         live: pf::live_fingerprints(stack, state, observed),
         plan: render::plan_json(pl),
         plan_text: render::plan_text(pl, Style { color: false }, false),
+        targets: o.targets.clone(),
     })
 }
 
@@ -1278,7 +1312,22 @@ fn apply_saved(
     load_opts.region = saved.region.clone();
     load_opts.stack_name = Some(saved.stack.clone());
     load_opts.git_sha = saved.git_sha.clone().or(load_opts.git_sha);
-    let lo = RunOptions { load: load_opts, force: saved.force, auto_approve: true, ..o.clone() };
+    if !o.targets.is_empty() && o.targets != saved.targets {
+        let planned = match saved.targets.is_empty() {
+            true => "the whole stack".to_string(),
+            false => saved.targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+        };
+        return Err(Failure::Error(format!(
+            "{name} is a plan of {planned}; --target cannot change what a saved plan covers; nothing was changed"
+        )));
+    }
+    let lo = RunOptions {
+        load: load_opts,
+        force: saved.force,
+        auto_approve: true,
+        targets: saved.targets.clone(),
+        ..o.clone()
+    };
     let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
     let (stack, graph) = match load(&file, &lo) {
         Ok(x) => x,
@@ -1355,10 +1404,10 @@ fn apply_saved(
         }
         show_plan(&pl, s, json)?;
         if pl.has_changes() {
-            eprintln!(
+            crate::trace::notice(&format!(
                 "\nApplying the saved plan {name} (made {} on {}), as it was reviewed.\n",
                 saved.created_at, saved.created_on
-            );
+            ));
         }
         let (summary, st, lost) = execute(p, &stack, &graph, &pl, state, &backend, &held, json, &lo).await;
         if pl.has_changes() || !summary.ok() {
@@ -1437,6 +1486,7 @@ mod tests {
             force: false,
             auto_approve: false,
             color: false,
+            targets: Vec::new(),
         };
         let (stack, graph) = recorded_stack("web-prod", &o).unwrap();
         assert_eq!(stack.name, "web-prod");

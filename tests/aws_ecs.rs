@@ -880,7 +880,7 @@ async fn a_missing_ecr_image_is_a_problem_of_the_plan_at_the_image_and_apply_wri
     let line = text.lines().position(|l| l.contains("image: ")).unwrap() + 1;
     let at = format!("stack.yaml:{line}:16: the image of container `web` of `task`, `{uri}:v2`, is not there (ECR repository `ecs-preflight/app` has no image tagged `v2`)");
     assert!(
-        matches!(&problems[..], [("task", m)] if m.starts_with(&at) && m.contains("tasks of `app`")),
+        matches!(&problems[..], [("app", m)] if m.starts_with(&at) && m.contains("tasks of `app`")),
         "{problems:?}"
     );
     // With no tasks wanted, nothing is missing.

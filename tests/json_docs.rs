@@ -6,7 +6,9 @@
 
 use moor::apply::Step;
 use moor::events::{Event, FailedStep, SkippedStep, StepError, StepEvent, SummaryEvent, EVENTS_VERSION};
-use moor::jsonplan::{Action, Change, FieldDiff, Image, JsonPlan, Problem, ReplaceOrder, Summary, FORMAT_VERSION};
+use moor::jsonplan::{
+    Action, Change, FieldDiff, Image, JsonPlan, Partial, Problem, ReplaceOrder, Summary, FORMAT_VERSION,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,6 +87,7 @@ fn full_plan() -> JsonPlan {
         problems: vec![problem.clone()],
         notices: vec![problem],
         images: vec![Image { resource: "task".into(), image: "app:latest".into(), digest: "sha256:00".into() }],
+        partial: Some(Partial { targets: vec!["web".into()], left_out: vec!["old".into()] }),
     }
 }
 
@@ -139,6 +142,7 @@ fn every_field_of_the_formats_is_documented_and_every_documented_field_exists() 
         ("diff", keys(&change["diffs"][0])),
         ("problem", keys(&plan["problems"][0])),
         ("image", keys(&plan["images"][0])),
+        ("partial", keys(&plan["partial"])),
         ("event_plan", keys(&plan_event)),
         ("event_step", keys(&step)),
         ("event_error", keys(&step["error"])),

@@ -209,7 +209,7 @@ fn a_long_markdown_plan_stays_under_githubs_comment_limit() {
 /// is added, removed or changed (the text to find, what it becomes).
 const UPDATES: &[(&str, &[(&str, &str)])] = &[
     ("ecr_repository", &[("      keep_last: 10                 # keep the ten newest images\n      expire_untagged_after_days: 7\n", "      keep_last: 20\n")]),
-    ("iam_role", &[("      services: [ecs-tasks.amazonaws.com]", "      services: [ecs.amazonaws.com, ec2.amazonaws.com]")]),
+    ("iam_role", &[("      services: [ecs-tasks.amazonaws.com]", "      services: [ecs-tasks.amazonaws.com, ec2.amazonaws.com]")]),
     (
         "iam_policy",
         &[(

@@ -268,6 +268,18 @@ pub trait KindSpec:
     /// task definition, two listeners on one port).
     fn cross_check(&self, _r: &crate::model::Resource, _x: &mut crate::validate::Cross<'_>) {}
 
+    /// What the file names by a literal id that [`KindSpec::live_check`]
+    /// needs read (a role by its ARN, a security group by its id), each with
+    /// the kind it is read as. They are read while the plan's own reads run.
+    fn live_reads(&self) -> Vec<(Kind, &str)> {
+        Vec::new()
+    }
+
+    /// Rules between this resource and what exists in AWS, checked with the
+    /// plan before anything is written (an existing role's trust policy, the
+    /// rules of a security group moor does not manage).
+    fn live_check(&self, _r: &crate::model::Resource, _x: &mut crate::checks::LiveCross<'_>) {}
+
     /// Where its physical name must be unique besides its kind (a service's
     /// cluster); `""` for the whole region or account.
     fn name_scope(&self) -> &str {
@@ -407,6 +419,8 @@ pub trait DynSpec {
     fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String;
     fn reference_rules(&self) -> Vec<RefRule<'_>>;
     fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>);
+    fn live_reads(&self) -> Vec<(Kind, &str)>;
+    fn live_check(&self, r: &crate::model::Resource, x: &mut crate::checks::LiveCross<'_>);
     fn name_scope(&self) -> &str;
     fn images(&self) -> Vec<crate::images::ImageUse>;
     fn runs_images(&self) -> Option<&'static str>;
@@ -463,6 +477,12 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
         KindSpec::cross_check(self, r, x)
+    }
+    fn live_reads(&self) -> Vec<(Kind, &str)> {
+        KindSpec::live_reads(self)
+    }
+    fn live_check(&self, r: &crate::model::Resource, x: &mut crate::checks::LiveCross<'_>) {
+        KindSpec::live_check(self, r, x)
     }
     fn name_scope(&self) -> &str {
         KindSpec::name_scope(self)

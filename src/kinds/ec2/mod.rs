@@ -2,6 +2,7 @@
 
 mod default_vpc;
 mod existing_vpc;
+pub mod reach;
 mod security_group;
 
 pub use default_vpc::*;

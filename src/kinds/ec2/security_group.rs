@@ -98,6 +98,13 @@ fn is_cidr(s: &str, v6: bool) -> bool {
     }
 }
 
+impl SecurityGroup {
+    /// Its ingress rules in the shape [`super::reach`] reads.
+    pub fn ingress_values(&self) -> Vec<serde_json::Value> {
+        self.ingress.iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
+    }
+}
+
 impl KindSpec for SecurityGroup {
     const KIND: &'static str = "ec2/security_group";
     const ID_IS_UNIQUE: bool = true;

@@ -194,6 +194,55 @@ impl KindSpec for Service {
     fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
         self.check_task_definition(r, x);
         self.check_attached(r, x);
+        self.check_reach(r, x);
+    }
+
+    /// Its security groups given by id, whose rules decide whether the
+    /// load balancer reaches its tasks.
+    fn live_reads(&self) -> Vec<(Kind, &str)> {
+        let groups = self.network.as_ref().and_then(|n| n.security_groups.items()).unwrap_or_default();
+        groups.iter().filter(|g| !g.contains("${")).map(|g| (Kind::Ec2SecurityGroup, g.as_str())).collect()
+    }
+
+    /// The load balancer reaches its tasks, now that the rules of its
+    /// security groups given by id are known; those groups exist.
+    fn live_check(&self, r: &Resource, x: &mut crate::checks::LiveCross<'_>) {
+        use crate::checks::Answer;
+        let groups = self.network.as_ref().and_then(|n| n.security_groups.items()).unwrap_or_default();
+        let mut missing = false;
+        for (i, g) in groups.iter().enumerate().filter(|(_, g)| !g.contains("${")) {
+            match x.read(Kind::Ec2SecurityGroup, g) {
+                Answer::Missing => {
+                    missing = true;
+                    x.error(
+                        r,
+                        &["network", "security_groups", &i.to_string()],
+                        format!("security group `{g}` does not exist (ec2:DescribeSecurityGroups found no such id)"),
+                        "name a security group of the service's VPC that exists, or one of the file: `${sg.id}`",
+                    );
+                }
+                Answer::Unknown => {
+                    if let Some(e) = x.read_error(Kind::Ec2SecurityGroup, g) {
+                        x.unchecked(
+                            r,
+                            &["network", "security_groups", &i.to_string()],
+                            format!("could not check whether security group `{g}` lets the load balancer in: {e}"),
+                            "allow ec2:DescribeSecurityGroups to have moor check it before the apply",
+                        );
+                    }
+                }
+                Answer::Found(_) => {}
+            }
+        }
+        if missing {
+            return;
+        }
+        let stack = x.stack;
+        let found = self.unreachable(stack, &LiveGroups { x });
+        for u in found {
+            let (message, help) = u.words(stack);
+            x.error(r, &["network", "security_groups"], message, help);
+        }
     }
 
     fn needs_attached(&self) -> Vec<&str> {
@@ -256,7 +305,197 @@ impl KindSpec for Service {
     }
 }
 
+/// A load balancer of the stack that cannot reach a service's tasks.
+struct Unreachable {
+    /// The service's `load_balancers` entry.
+    entry: usize,
+    port: u32,
+    /// The load balancer's logical name.
+    balancer: String,
+    /// The service's groups and the balancer's, as the file names them.
+    targets: Vec<String>,
+    sources: Vec<String>,
+}
+
+impl Unreachable {
+    /// The problem's message and help.
+    fn words(&self, stack: &crate::model::Stack) -> (String, String) {
+        let port = self.port;
+        // A group of the file by its logical name, any other by its id.
+        let shown = |g: &String| ref_resource(g).map_or_else(|| format!("`{g}`"), |r| format!("`{r}`"));
+        let message = format!(
+            "load balancer `{}` cannot reach the tasks on port {port}: no security group of the service allows TCP {port} from the load balancer's security groups ({}), so health checks fail and the deployment never settles",
+            self.balancer,
+            self.sources.iter().map(shown).collect::<Vec<_>>().join(", ")
+        );
+        let source = &self.sources[0];
+        let target = self.targets.iter().find_map(|t| {
+            let res = ref_resource(t)?;
+            stack.resource(res).filter(|g| g.kind() == Kind::Ec2SecurityGroup).map(|g| g.name.clone())
+        });
+        let help = match target {
+            Some(t) => {
+                format!("add `{{ port: {port}, source_group: \"{source}\" }}` to the `ingress` of security group `{t}`")
+            }
+            None => format!(
+                "allow TCP {port} from security group {} in one of the service's security groups ({})",
+                shown(source),
+                self.targets.iter().map(shown).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        (message, help)
+    }
+}
+
+/// What the file says about security groups, before anything is read:
+/// the rules of the file's groups; the file's references compare by name,
+/// literal ids by id, and a reference with an id cannot be told apart.
+struct FileGroups<'a> {
+    stack: &'a crate::model::Stack,
+}
+
+impl crate::kinds::ec2::reach::Groups for FileGroups<'_> {
+    fn ingress(&self, group: &str) -> Option<Vec<serde_json::Value>> {
+        match &self.stack.resource(ref_resource(group)?)?.spec {
+            Spec::Ec2SecurityGroup(g) => Some(g.ingress_values()),
+            _ => None,
+        }
+    }
+
+    fn same(&self, a: &str, b: &str) -> Option<bool> {
+        match (ref_resource(a), ref_resource(b)) {
+            (Some(x), Some(y)) => Some(x == y),
+            (None, None) => Some(a == b),
+            _ => None,
+        }
+    }
+}
+
+/// What the plan knows about security groups: the file's groups with the
+/// rules the apply gives them and the ids of those that exist, and the
+/// live rules of groups given by id.
+struct LiveGroups<'a, 'b> {
+    x: &'b crate::checks::LiveCross<'a>,
+}
+
+impl LiveGroups<'_, '_> {
+    /// The file's group a name is (by reference, or by the id of one that
+    /// exists), and its id when known.
+    fn resolve(&self, g: &str) -> (Option<String>, Option<String>) {
+        match ref_resource(g) {
+            Some(res) => (Some(res.to_string()), self.x.attr(res, "id").map(str::to_string)),
+            None => {
+                let of_file = self
+                    .x
+                    .stack
+                    .resources
+                    .iter()
+                    .find(|r| r.kind() == Kind::Ec2SecurityGroup && self.x.attr(&r.name, "id") == Some(g));
+                (of_file.map(|r| r.name.clone()), Some(g.to_string()))
+            }
+        }
+    }
+}
+
+impl crate::kinds::ec2::reach::Groups for LiveGroups<'_, '_> {
+    fn ingress(&self, group: &str) -> Option<Vec<serde_json::Value>> {
+        let (logical, id) = self.resolve(group);
+        if let Some(l) = logical {
+            return match &self.x.stack.resource(&l)?.spec {
+                Spec::Ec2SecurityGroup(g) => Some(g.ingress_values()),
+                _ => None,
+            };
+        }
+        match self.x.read(Kind::Ec2SecurityGroup, &id?) {
+            crate::checks::Answer::Found(l) => l.fields.get("ingress")?.as_array().cloned(),
+            _ => None,
+        }
+    }
+
+    fn same(&self, a: &str, b: &str) -> Option<bool> {
+        let ((la, ia), (lb, ib)) = (self.resolve(a), self.resolve(b));
+        if let (Some(x), Some(y)) = (&la, &lb) {
+            return Some(x == y);
+        }
+        if let (Some(x), Some(y)) = (&ia, &ib) {
+            return Some(x == y);
+        }
+        // A group of the file not made yet is none of the groups that exist.
+        let unmade = |l: &Option<String>, i: &Option<String>| l.is_some() && i.is_none();
+        (unmade(&la, &ia) || unmade(&lb, &ib)).then_some(false)
+    }
+}
+
 impl Service {
+    /// The load balancers of the stack in front of its target groups that
+    /// cannot reach its tasks: none of its security groups lets TCP on the
+    /// container port in from the balancer's groups (or from a CIDR). Only
+    /// what can be told for sure is reported ([`crate::kinds::ec2::reach`]):
+    /// groups given as a list reference, the VPC's default group (no
+    /// `security_groups`), prefix lists and groups whose rules are not
+    /// known are given the benefit of the doubt.
+    fn unreachable(&self, stack: &crate::model::Stack, g: &dyn crate::kinds::ec2::reach::Groups) -> Vec<Unreachable> {
+        use crate::kinds::ec2::reach::{reaches, Reach};
+        let Some(targets) = self.network.as_ref().and_then(|n| n.security_groups.items()) else { return Vec::new() };
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let mut out: Vec<Unreachable> = Vec::new();
+        for (i, lb) in self.load_balancers.iter().enumerate() {
+            let Some(tg) = ref_resource(&lb.target_group) else { continue };
+            for l in stack.resources.iter().filter(|l| l.spec.as_dyn().attaches().contains(&tg)) {
+                let Spec::Elbv2Listener(listener) = &l.spec else { continue };
+                let Some(b) = ref_resource(&listener.load_balancer).and_then(|b| stack.resource(b)) else { continue };
+                let Spec::Elbv2LoadBalancer(balancer) = &b.spec else { continue };
+                let Some(sources) = balancer.security_groups.items() else { continue };
+                let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+                if out.iter().any(|u| u.balancer == b.name && u.port == lb.port) {
+                    continue;
+                }
+                if reaches(&targets, lb.port, &sources, g) == Reach::No {
+                    out.push(Unreachable {
+                        entry: i,
+                        port: lb.port,
+                        balancer: b.name.clone(),
+                        targets: targets.iter().map(|t| t.to_string()).collect(),
+                        sources: sources.iter().map(|s| s.to_string()).collect(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The load balancer reaches its tasks, as far as the file tells.
+    ///
+    /// An error, not a warning: a service behind a load balancer that cannot
+    /// reach its tasks fails every health check, ECS replaces its tasks
+    /// forever, and the apply waits for a deployment that never settles (or
+    /// the circuit breaker rolls it back). It is reported only when every
+    /// rule involved is known, so a setup moor cannot see through (a prefix
+    /// list, the default group, a group whose rules are not readable) is
+    /// never refused, and no switch to turn it off is needed.
+    fn check_reach(&self, r: &Resource, x: &mut Cross<'_>) {
+        let stack = x.stack;
+        for u in self.unreachable(stack, &FileGroups { stack }) {
+            let (message, help) = u.words(stack);
+            let second = x.span_of(&u.balancer, &["security_groups"]);
+            let port = x.span_of(&r.name, &["load_balancers", &u.entry.to_string(), "port"]);
+            let mut c = x.checker(r);
+            let d = c.error(
+                "moor::service-unreachable",
+                &["network", "security_groups"],
+                message,
+                "none lets the load balancer in",
+            );
+            d.help = Some(help);
+            if let Some(span) = port {
+                d.labels.push(crate::diag::Label { span, text: "the port it sends to".into() });
+            }
+            if let Some(span) = second {
+                d.labels.push(crate::diag::Label { span, text: format!("the groups of `{}`", u.balancer) });
+            }
+        }
+    }
+
     /// Its containers and ports exist in its task definition, it has a
     /// `network` block for awsvpc tasks, and its target groups register
     /// awsvpc tasks by IP.
@@ -286,6 +525,25 @@ impl Service {
                         .help = Some(help);
                 }
                 Some(c) => {
+                    let udp = c
+                        .port_mappings
+                        .iter()
+                        .find(|p| p.container_port == lb.port)
+                        .is_some_and(|p| p.protocol == Some(TransportProtocol::Udp));
+                    if udp {
+                        x.checker(r)
+                            .error(
+                                "moor::service-port",
+                                &["load_balancers", &idx, "port"],
+                                format!(
+                                    "container `{}` maps port {} for UDP, but the load balancer sends TCP (HTTP)",
+                                    c.name, lb.port
+                                ),
+                                "UDP port",
+                            )
+                            .help =
+                            Some(format!("map port {} with `protocol: tcp` in container `{}`", lb.port, c.name));
+                    }
                     if !c.port_mappings.iter().any(|p| p.container_port == lb.port) {
                         let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
                         let help = if ports.is_empty() {
@@ -304,6 +562,27 @@ impl Service {
                                 "port not mapped",
                             )
                             .help = Some(help);
+                    }
+                }
+            }
+            // Tasks of the bridge and host modes register by instance.
+            if td.network_mode != NetworkMode::Awsvpc {
+                if let Some(tg) = x.target(&lb.target_group) {
+                    if let Spec::Elbv2TargetGroup(g) = &tg.spec {
+                        if g.target_type == TargetType::Ip {
+                            let mode = if td.network_mode == NetworkMode::Bridge { "bridge" } else { "host" };
+                            x.checker(tg)
+                                .error(
+                                    "moor::target-type",
+                                    &["target_type"],
+                                    format!(
+                                        "target group `{}` must have target type `instance`: service `{}` runs tasks in {mode} network mode",
+                                        tg.name, r.name
+                                    ),
+                                    "must be `instance`",
+                                )
+                                .help = Some("tasks of the bridge and host network modes register by EC2 instance; set `target_type: instance`".into());
+                        }
                     }
                 }
             }

@@ -368,6 +368,7 @@ impl TaskDefinition {
                 }
             }
         }
+        self.check_sizes(c, cpu, mem);
         if self.execution_role.is_none() {
             let needs = self.containers.iter().any(|ct| {
                 ct.logs.is_some()
@@ -378,6 +379,98 @@ impl TaskDefinition {
             if needs {
                 c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", "pulls from ECR, sends logs or reads secrets")
                     .help = Some("add an iam/role assumed by ecs-tasks.amazonaws.com with AmazonECSTaskExecutionRolePolicy, and set `execution_role: ${exec_role.arn}`".into());
+            }
+        }
+    }
+}
+
+impl TaskDefinition {
+    /// The containers' memory and CPU fit the task's, as ECS requires when
+    /// it registers the task definition: no container's hard limit or
+    /// reservation above the task's memory, a reservation below its own hard
+    /// limit, the hard limits together, and the reservations together (a
+    /// container's hard limit where it has none), within the task's memory,
+    /// and the containers' CPU units together within the task's.
+    fn check_sizes(&self, c: &mut Checker, cpu: Option<u32>, mem: Option<u32>) {
+        for (i, ct) in self.containers.iter().enumerate() {
+            let idx = i.to_string();
+            let name = &ct.name;
+            if let (Some(m), Some(task)) = (ct.memory, mem) {
+                if m > task {
+                    c.error(
+                        "moor::container-memory",
+                        &["containers", &idx, "memory"],
+                        format!("container `{name}` has a hard memory limit of {m} MiB, above the task's {task} MiB"),
+                        "more than the task has",
+                    )
+                    .help = Some(format!("lower it to at most {task}, or give the task more `memory`"));
+                }
+            }
+            if let (Some(r), Some(task)) = (ct.memory_reservation, mem) {
+                if r > task {
+                    c.error(
+                        "moor::container-memory",
+                        &["containers", &idx, "memory_reservation"],
+                        format!("container `{name}` reserves {r} MiB of memory, above the task's {task} MiB"),
+                        "more than the task has",
+                    )
+                    .help = Some(format!("lower it to at most {task}, or give the task more `memory`"));
+                }
+            }
+            if let (Some(r), Some(m)) = (ct.memory_reservation, ct.memory) {
+                if r >= m {
+                    c.error(
+                        "moor::container-memory",
+                        &["containers", &idx, "memory_reservation"],
+                        format!("container `{name}` reserves {r} MiB, not less than its hard limit of {m} MiB"),
+                        "must be less than `memory`",
+                    )
+                    .help = Some("the reservation (soft limit) must be lower than `memory` (the hard limit)".into());
+                }
+            }
+        }
+        let Some(task) = mem else { return };
+        let sum = |f: &dyn Fn(&Container) -> Option<u32>| -> (u64, usize) {
+            let vals: Vec<u32> = self.containers.iter().filter_map(f).collect();
+            (vals.iter().map(|v| u64::from(*v)).sum(), vals.len())
+        };
+        let (hard, n) = sum(&|ct| ct.memory);
+        if n > 1 && hard > u64::from(task) {
+            c.error(
+                "moor::task-memory",
+                &["memory"],
+                format!("the containers' hard memory limits add up to {hard} MiB, above the task's {task} MiB"),
+                "less than the containers need",
+            )
+            .help = Some(format!("give the task at least {hard} MiB, or lower the containers' `memory`"));
+        }
+        let (soft, n) = sum(&|ct| ct.memory_reservation.or(ct.memory));
+        if n > 1 && soft > u64::from(task) && soft != hard {
+            c.error(
+                "moor::task-memory",
+                &["memory"],
+                format!("the containers' memory reservations add up to {soft} MiB, above the task's {task} MiB"),
+                "less than the containers reserve",
+            )
+            .help = Some(format!("give the task at least {soft} MiB, or lower the containers' `memory_reservation`"));
+        }
+        if let Some(task_cpu) = cpu {
+            let (units, n) = sum(&|ct| ct.cpu);
+            if n > 0 && units > u64::from(task_cpu) {
+                let path: Vec<String> = if n == 1 {
+                    let i = self.containers.iter().position(|ct| ct.cpu.is_some()).unwrap_or(0);
+                    vec!["containers".into(), i.to_string(), "cpu".into()]
+                } else {
+                    vec!["cpu".into()]
+                };
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                c.error(
+                    "moor::task-cpu",
+                    &path,
+                    format!("the containers' CPU units add up to {units}, above the task's {task_cpu}"),
+                    "more CPU than the task has",
+                )
+                .help = Some(format!("give the task at least {units} CPU units, or lower the containers' `cpu`"));
             }
         }
     }
@@ -471,6 +564,85 @@ impl KindSpec for TaskDefinition {
             .collect()
     }
 
+    /// Its roles may be assumed by ECS tasks, when they are roles of the file.
+    fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
+        for (field, value) in self.roles() {
+            let Some(t) = x.target(value) else { continue };
+            let crate::kinds::Spec::IamRole(role) = &t.spec else { continue };
+            if trusts_ecs_tasks(&role.assumed_by.services) != Some(false) {
+                continue;
+            }
+            let (role_name, second) = (t.name.clone(), x.span_of(&t.name, &["assumed_by"]));
+            let mut c = x.checker(r);
+            let d = c.error(
+                "moor::role-not-assumable",
+                &[field],
+                format!("role `{role_name}` cannot be assumed by ECS tasks: its `assumed_by` lacks {ECS_TASKS}"),
+                "ECS cannot use this role",
+            );
+            d.help = Some(format!("add `{ECS_TASKS}` to `assumed_by.services` of role `{role_name}`"));
+            if let Some(span) = second {
+                d.labels.push(crate::diag::Label { span, text: format!("who may assume `{role_name}`") });
+            }
+        }
+    }
+
+    /// The roles it names by ARN, read to check who may assume them.
+    fn live_reads(&self) -> Vec<(Kind, &str)> {
+        self.roles().into_iter().filter(|(_, v)| role_arn(v)).map(|(_, v)| (Kind::IamExistingRole, v)).collect()
+    }
+
+    /// Its roles that exist already (by ARN, or an `iam/existing_role`) may
+    /// be assumed by ECS tasks.
+    fn live_check(&self, r: &crate::model::Resource, x: &mut crate::checks::LiveCross<'_>) {
+        use crate::checks::Answer;
+        for (field, value) in self.roles() {
+            let (shown, live) = if role_arn(value) {
+                let name = value.rsplit('/').next().unwrap_or(value).to_string();
+                match x.read(Kind::IamExistingRole, value) {
+                    Answer::Found(l) => (name, l),
+                    Answer::Missing => {
+                        x.error(
+                            r,
+                            &[field],
+                            format!("role `{name}` does not exist (iam:GetRole found no `{value}`)"),
+                            "create the role, or name one that exists in this account",
+                        );
+                        continue;
+                    }
+                    Answer::Unknown => {
+                        if let Some(e) = x.read_error(Kind::IamExistingRole, value) {
+                            x.unchecked(
+                                r,
+                                &[field],
+                                format!("could not check who may assume role `{name}`: {e}"),
+                                "allow iam:GetRole to have moor check it before the apply",
+                            );
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                let Some(t) = x.target(value).filter(|t| t.kind() == Kind::IamExistingRole) else { continue };
+                let Some(l) = x.live(&t.name) else { continue };
+                (t.spec.given_name().unwrap_or(&t.name).to_string(), l)
+            };
+            // No `services` in a trust that was read: none.
+            let Some(trust) = live.fields.get("assumed_by") else { continue };
+            let services = trust.get("services").and_then(|s| s.as_array()).into_iter().flatten();
+            let services: Vec<String> = services.filter_map(|s| s.as_str().map(str::to_string)).collect();
+            if trusts_ecs_tasks(&services) == Some(false) {
+                let now = if services.is_empty() { "no service".to_string() } else { services.join(", ") };
+                x.error(
+                    r,
+                    &[field],
+                    format!("role `{shown}` cannot be assumed by ECS tasks: its trust policy allows sts:AssumeRole to {now}, not {ECS_TASKS}"),
+                    format!("add {ECS_TASKS} as a principal of sts:AssumeRole in the trust policy of role `{shown}`, or use another role"),
+                );
+            }
+        }
+    }
+
     fn reference_rules(&self) -> Vec<RefRule<'_>> {
         const ROLES: &[Kind] = &[Kind::IamRole, Kind::IamExistingRole];
         let roles = [("execution_role", &self.execution_role), ("task_role", &self.task_role)];
@@ -480,6 +652,36 @@ impl KindSpec for TaskDefinition {
                 let value = v.as_deref()?;
                 Some(RefRule::Kind { path: path(&[field]), value, kinds: ROLES, what: "a role" })
             })
+            .collect()
+    }
+}
+
+/// The service principal of ECS tasks, which a task's roles must trust.
+pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+
+/// Whether a trust's services let ECS tasks assume the role; `None` when a
+/// service is known only at apply.
+fn trusts_ecs_tasks(services: &[String]) -> Option<bool> {
+    if services.iter().any(|s| s == ECS_TASKS) {
+        Some(true)
+    } else if services.iter().any(|s| s.contains("${")) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+/// A role written as its ARN, not a reference.
+fn role_arn(value: &str) -> bool {
+    !value.contains("${") && value.starts_with("arn:") && value.contains(":role/")
+}
+
+impl TaskDefinition {
+    /// Its role fields that are set: `execution_role`, `task_role`.
+    fn roles(&self) -> Vec<(&'static str, &str)> {
+        [("execution_role", &self.execution_role), ("task_role", &self.task_role)]
+            .into_iter()
+            .filter_map(|(f, v)| Some((f, v.as_deref()?)))
             .collect()
     }
 }

@@ -926,10 +926,21 @@ async fn delete_policy(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderErro
 
 // ---- the existing role lookup -----------------------------------------------------------
 
+/// A role that exists already: its name, and who may assume it (what the
+/// checks before an apply ask of a task definition's roles).
 fn lookup_live(r: &aws_sdk_iam::types::Role) -> Live {
+    let assume = |a: &String| ["sts:assumerole", "sts:*", "*"].contains(&a.to_ascii_lowercase().as_str());
+    let trust = r.assume_role_policy_document().and_then(parse_document).map(|mut d| {
+        d.statements.retain(|s| s.actions.iter().any(assume));
+        parse_trust(&d, None)
+    });
+    let mut fields = Fields::from_iter([("name".to_string(), json!(r.role_name()))]);
+    if let Some(t) = trust {
+        fields.insert("assumed_by".into(), serde_json::to_value(&t).expect("plain data, string keys: infallible"));
+    }
     Live {
         id: r.arn().to_string(),
-        fields: Fields::from_iter([("name".to_string(), json!(r.role_name()))]),
+        fields,
         attrs: role_attrs(r),
         tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
         uid: Some(r.role_id().to_string()),

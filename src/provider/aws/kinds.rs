@@ -163,7 +163,8 @@ macro_rules! services {
         /// few calls as its API allows, and the groups run at the same time.
         /// Results are in the order of `reads`, one for each (`None` where a
         /// service's read broke its promise of one result per target).
-        async fn read_by_service(p: &AwsProvider, reads: Vec<Read<'_>>) -> Vec<Option<Result<Option<Live>, ProviderError>>> {
+        /// `labels` name each read's resource, for the call trace.
+        async fn read_by_service(p: &AwsProvider, reads: Vec<Read<'_>>, labels: &[&str]) -> Vec<Option<Result<Option<Live>, ProviderError>>> {
             #[derive(Default)]
             struct Groups<'a> {
                 $($module: (Vec<usize>, Vec<$module::Read<'a>>),)*
@@ -178,7 +179,8 @@ macro_rules! services {
                     })*
                 }
             }
-            let ($($module,)*) = futures::join!($($module::read_many(p, &g.$module.1),)*);
+            let label = |ix: &[usize]| crate::trace::names(ix.iter().filter_map(|i| labels.get(*i).copied()));
+            let ($($module,)*) = futures::join!($(crate::trace::about(label(&g.$module.0), $module::read_many(p, &g.$module.1)),)*);
             let mut out: Vec<Option<Result<Option<Live>, ProviderError>>> = (0..n).map(|_| None).collect();
             $(for (i, r) in g.$module.0.iter().zip($module) {
                 out[*i] = Some(r);
@@ -253,11 +255,12 @@ macro_rules! aws_dispatch {
         #[async_trait]
         impl Provider for AwsProvider {
             async fn read(&self, t: &Target) -> Result<Option<Live>, ProviderError> {
-                answered(t, read_one(self, read_as(t)).await)
+                answered(t, crate::trace::about(t.logical.as_str(), read_one(self, read_as(t))).await)
             }
 
             async fn read_many(&self, ts: &[Target]) -> Vec<Result<Option<Live>, ProviderError>> {
-                let got = read_by_service(self, ts.iter().map(read_as).collect()).await;
+                let labels: Vec<&str> = ts.iter().map(|t| t.logical.as_str()).collect();
+                let got = read_by_service(self, ts.iter().map(read_as).collect(), &labels).await;
                 ts.iter().zip(got).map(|(t, r)| answered(t, r)).collect()
             }
 
@@ -266,57 +269,59 @@ macro_rules! aws_dispatch {
             }
 
             async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
-                match d.kind {
-                    $(Kind::$variant => <$ty as AwsKind>::read_recorded(self, d).await,)*
-                }
+                crate::trace::about(d.logical.as_str(), async {
+                    match d.kind {
+                        $(Kind::$variant => <$ty as AwsKind>::read_recorded(self, d).await,)*
+                    }
+                }).await
             }
 
             async fn create(&self, t: &Target) -> Result<Live, ProviderError> {
-                match &t.spec {
+                crate::trace::about(t.logical.as_str(), async { match &t.spec {
                     $(Spec::$variant(_spec) => change!($role, $ty, t.kind, "create",
                         <$ty as AwsManaged>::create(self, Typed { target: t, spec: _spec }).await),)*
-                }
+                } }).await
             }
 
             async fn update(&self, t: &Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
-                match &t.spec {
+                crate::trace::about(t.logical.as_str(), async { match &t.spec {
                     $(Spec::$variant(_spec) => change!($role, $ty, t.kind, "update",
                         <$ty as AwsManaged>::update(self, Typed { target: t, spec: _spec }, live, changed).await),)*
-                }
+                } }).await
             }
 
             async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
-                match d.kind {
+                crate::trace::about(d.logical.as_str(), async { match d.kind {
                     $(Kind::$variant => change!($role, $ty, d.kind, "delete",
                         <$ty as AwsManaged>::delete(self, d).await),)*
-                }
+                } }).await
             }
 
             async fn settle(&self, t: &Target, live: &Live, _redeploy: bool) -> Result<Live, ProviderError> {
-                match &t.spec {
+                crate::trace::about(t.logical.as_str(), async { match &t.spec {
                     $(Spec::$variant(_spec) => managed_or!($role,
                         <$ty as AwsManaged>::settle(self, Typed { target: t, spec: _spec }, live, _redeploy).await,
                         Ok(live.clone())),)*
-                }
+                } }).await
             }
 
             async fn unrecorded(&self, d: &Deletion, _stack: &str, _known: &[String]) -> Result<Vec<Live>, ProviderError> {
-                match d.kind {
+                crate::trace::about(d.logical.as_str(), async { match d.kind {
                     $(Kind::$variant => managed_or!($role,
                         <$ty as AwsManaged>::unrecorded(self, d, _stack, _known).await,
                         Ok(Vec::new())),)*
-                }
+                } }).await
             }
 
             async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError> {
-                match &t.spec {
+                crate::trace::about(t.logical.as_str(), async { match &t.spec {
                     $(Spec::$variant(_spec) => change!($role, $ty, t.kind, "adopt",
                         <$ty as AwsManaged>::adopt(self, Typed { target: t, spec: _spec }, live).await),)*
-                }
+                } }).await
             }
 
             async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
-                discover::discover(self, stack, known).await
+                crate::trace::about(format!("tagged moor:stack={stack}"), discover::discover(self, stack, known)).await
             }
         }
     };

@@ -13,6 +13,7 @@
 //! service's module (next to the calls and batched reads its service's
 //! kinds share); `kinds` generates the dispatch from the kinds registry.
 
+mod calltrace;
 mod discover;
 mod ec2;
 mod ecr;
@@ -24,6 +25,7 @@ mod logs;
 mod policy;
 mod shared;
 
+pub use calltrace::CallTrace;
 pub(crate) use shared::*;
 
 use super::{ErrorKind, ProviderError, ProviderOptions};
@@ -210,6 +212,7 @@ fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) ->
     let service = match m.service().to_ascii_lowercase() {
         s if s.starts_with("elastic load balancing") => "elbv2".to_string(),
         s if s.starts_with("cloudwatch logs") => "logs".to_string(),
+        s if s.starts_with("resource groups tagging") => "tagging".to_string(),
         s => s,
     };
     format!("{service}:{}", m.name())
@@ -235,7 +238,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for StallNotice {
         let (operation, after) = (operation_name(m), self.after);
         let task = runtime.spawn(async move {
             tokio::time::sleep(after).await;
-            crate::progress::eprint_line(&format!(
+            crate::trace::notice(&format!(
                 "moor: still waiting for AWS: {operation} has had no answer for {} s",
                 after.as_secs()
             ));
@@ -389,6 +392,7 @@ impl AwsProvider {
             ecr: aws_sdk_ecr::Client::from_conf(
                 aws_sdk_ecr::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall.clone())
                     .retry_partition(quota.clone())
                     .build(),
@@ -396,6 +400,7 @@ impl AwsProvider {
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall.clone())
                     .retry_partition(quota.clone())
                     .build(),
@@ -403,6 +408,7 @@ impl AwsProvider {
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall.clone())
                     .retry_partition(quota.clone())
                     .build(),
@@ -410,6 +416,7 @@ impl AwsProvider {
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
                 aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall.clone())
                     .retry_partition(quota.clone())
                     .build(),
@@ -417,6 +424,7 @@ impl AwsProvider {
             ecs: aws_sdk_ecs::Client::from_conf(
                 aws_sdk_ecs::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall.clone())
                     .retry_partition(quota.clone())
                     .build(),
@@ -424,16 +432,21 @@ impl AwsProvider {
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall)
                     .retry_partition(quota)
                     .build(),
             ),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
-                aws_sdk_resourcegroupstagging::config::Builder::from(&config).interceptor(calls.clone()).build(),
+                aws_sdk_resourcegroupstagging::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(CallTrace)
+                    .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&config)
                     .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .retry_config(
                         aws_config::retry::RetryConfig::standard()
                             .with_max_attempts(2)

@@ -381,7 +381,9 @@ pub async fn apply<P: Provider + 'static>(
             }
             let target = match op.step {
                 Step::Create | Step::Update | Step::CreateReplacement | Step::Wait => {
-                    let (t, unknown) = plan::target(stack, &op.resource, &known, &state);
+                    let (mut t, unknown) = plan::target(stack, &op.resource, &known, &state);
+                    // Exactly the digests the plan showed.
+                    crate::images::pin(&mut t, &plan.images);
                     if !unknown.is_empty() {
                         let e = ProviderError::new(
                             crate::provider::ErrorKind::Rejected,
@@ -444,7 +446,7 @@ pub async fn apply<P: Provider + 'static>(
                 Ok(result) => {
                     order.finished(job.op);
                     reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
-                    record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary);
+                    record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary, &plan.images);
                     wrote |= op.step.writes();
                 }
                 Err(mut e) => {
@@ -455,7 +457,7 @@ pub async fn apply<P: Provider + 'static>(
                             .then(|| ch.live.as_ref().map(|l| deposed_of(op.kind, l)))
                             .flatten();
                         let done = Done::Up { live: Some(*made), wrote: true, replaced_old };
-                        record(&mut state, &mut known, stack, graph, op, ch, done, &mut summary);
+                        record(&mut state, &mut known, stack, graph, op, ch, done, &mut summary, &plan.images);
                         if let Some(entry) = state.resources.get_mut(&op.resource) {
                             entry.unsettled = true;
                         }
@@ -766,6 +768,7 @@ fn record(
     ch: &Change,
     result: Done,
     summary: &mut Summary,
+    images: &crate::images::Images,
 ) {
     match result {
         Done::Up { live, wrote, replaced_old } => {
@@ -778,7 +781,8 @@ fn record(
             // What the file says now, with every reference known: AWS matches it.
             // Sensitive values are recorded as hashes only.
             let applied = r.map(|r| {
-                let (t, _) = plan::target(stack, &op.resource, known, state);
+                let (mut t, _) = plan::target(stack, &op.resource, known, state);
+                crate::images::pin(&mut t, images);
                 let mut f = desired_fields(&t.spec, t.name.as_deref());
                 crate::secret::hash_fields(
                     &mut f,

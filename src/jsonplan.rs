@@ -41,7 +41,8 @@
 //!   ],
 //!   "forget": ["old"],                // record entries whose resources are gone
 //!   "problems": [ { "resource": "repo", "message": "…", "help": "…" } ],
-//!   "notices": [ { "resource": "…", "message": "…", "help": "…" } ]
+//!   "notices": [ { "resource": "…", "message": "…", "help": "…" } ],
+//!   "images": [ { "resource": "task", "image": "….dkr.ecr.…/app:latest", "digest": "sha256:…" } ]
 //! }
 //! ```
 //!
@@ -89,9 +90,24 @@ pub struct JsonPlan {
     pub problems: Vec<Problem>,
     /// What the user should know but does not stop the plan.
     pub notices: Vec<Problem>,
+    /// The images apply registers by digest: the digest each tag points at
+    /// as planned (left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
     /// A plan of some resources only (`--target`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<Partial>,
+}
+
+/// An image registered by the digest its tag pointed at when planning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    /// The resource that names it.
+    pub resource: String,
+    /// As the file names it, by tag.
+    pub image: String,
+    /// The full digest (`sha256:…`).
+    pub digest: String,
 }
 
 /// What a partial plan (`--target`) covers and leaves out.
@@ -228,6 +244,11 @@ impl From<&plan::Plan> for JsonPlan {
             forget: p.forget.clone(),
             problems: p.problems.iter().map(Problem::from).collect(),
             notices: p.notices.iter().map(Problem::from).collect(),
+            images: p
+                .pins
+                .iter()
+                .map(|i| Image { resource: i.resource.clone(), image: i.image.clone(), digest: i.digest.clone() })
+                .collect(),
             partial: p.partial.as_ref().map(|x| Partial { targets: x.targets.clone(), left_out: x.left_out.clone() }),
         }
     }

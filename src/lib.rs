@@ -21,6 +21,7 @@ pub mod ecr_login;
 pub mod events;
 pub mod expr;
 pub mod graph;
+pub mod images;
 pub mod interrupt;
 pub mod jsonplan;
 pub mod kinds;

@@ -164,7 +164,7 @@ fn details(c: &Change) -> String {
         c.kind.as_str(),
         verb(c)
     );
-    if matches!(c.action, Action::Delete | Action::Wait) {
+    if matches!(c.action, Action::Delete | Action::Wait | Action::Update) {
         for r in &c.reasons {
             let _ = writeln!(out, "- {}", esc(&shorten(r.clone(), 400)));
         }
@@ -271,6 +271,14 @@ pub fn plan_markdown(plan: &Plan) -> String {
         });
     }
     problems(&mut parts, "Warnings:", &plan.notices);
+    if !plan.pins.is_empty() {
+        let mut text = "\n**Images by digest:**\n\n".to_string();
+        for i in &plan.pins {
+            let name = crate::images::short_name(&i.image);
+            let _ = writeln!(text, "- {} → {}", code(&name), code(&crate::images::short_digest(&i.digest)));
+        }
+        parts.push(Part { text, counts: false });
+    }
     let changed: Vec<&Change> =
         plan.changes.iter().filter(|c| !matches!(c.action, Action::NoOp | Action::Read)).collect();
     if !changed.is_empty() {

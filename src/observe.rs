@@ -40,13 +40,31 @@ pub async fn observe<P: Provider + ?Sized>(
     state: &State,
 ) -> Result<Observed, Vec<ReadError>> {
     let known = crate::discover::known(stack, state);
-    let (files, recorded, unrecorded, found) = futures::join!(
+    // Images are resolved side by side with the reads, those that name a
+    // resource by what the record knows of it too.
+    let early = crate::images::wanted(stack, &recorded_known(stack, state));
+    let (files, recorded, unrecorded, found, images) = futures::join!(
         observe_file(p, stack, graph, state),
         observe_recorded(p, stack, state),
         observe_unrecorded(p, stack, state),
-        p.discover(&stack.name, &known)
+        p.discover(&stack.name, &known),
+        p.image_digests(&early)
     );
     let mut observed = files?;
+    match images {
+        Ok(i) => observed.images = i,
+        Err(error) => return Err(vec![ReadError { resource: "the stack's container images".into(), error }]),
+    }
+    // Those that name a resource the record does not know, once it is read.
+    let mut now = recorded_known(stack, state);
+    now.extend(observed.resources.iter().filter_map(|(n, l)| Some((n.clone(), l.as_ref()?.attrs.clone()))));
+    let late: Vec<String> = crate::images::wanted(stack, &now).into_iter().filter(|i| !early.contains(i)).collect();
+    if !late.is_empty() {
+        match p.image_digests(&late).await {
+            Ok(i) => observed.images.extend(i),
+            Err(error) => return Err(vec![ReadError { resource: "the stack's container images".into(), error }]),
+        }
+    }
     let (removed, deposed, mut errors) = recorded;
     let mut unrecorded = match unrecorded {
         Ok(u) => u,
@@ -127,6 +145,17 @@ async fn observe_unrecorded<P: Provider + ?Sized>(
     } else {
         Err(errors)
     }
+}
+
+/// What the last apply recorded of the file's resources' attributes.
+fn recorded_known(stack: &Stack, state: &State) -> Known {
+    stack
+        .resources
+        .iter()
+        .filter_map(|r| {
+            state.resources.get(&r.name).filter(|e| e.kind == r.kind()).map(|e| (r.name.clone(), e.attrs.clone()))
+        })
+        .collect()
 }
 
 /// The resources of the file, in as few rounds as their identities allow.

@@ -122,6 +122,10 @@ pub struct Plan {
     /// The account, region and endpoint planned against, when checked
     /// ([`crate::preflight`]); the plan's header names them.
     pub target: Option<crate::preflight::Target>,
+    /// The images registered by digest, and what the registry says of every
+    /// image the file names ([`crate::images`]): apply pins exactly these.
+    pub pins: Vec<crate::images::Pin>,
+    pub images: crate::images::Images,
     /// A plan of some resources only (`--target`): which, and what it left out.
     pub partial: Option<crate::targets::Partial>,
 }
@@ -173,6 +177,8 @@ pub struct Observed {
     /// Resources tagged with the stack that neither the file's reads nor
     /// the record account for ([`crate::discover`]), as read by id.
     pub found: Vec<(crate::provider::Found, Live)>,
+    /// What the registries say of the images the file names ([`crate::images`]).
+    pub images: crate::images::Images,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -369,6 +375,8 @@ pub fn plan(
         notices: Vec::new(),
         known: Known::new(),
         target: None,
+        pins: Vec::new(),
+        images: observed.images.clone(),
         partial: None,
     };
     let order: Vec<String> = graph
@@ -397,7 +405,15 @@ pub fn plan(
         // The order is the graph's, whose nodes are the stack's resources.
         let r = stack.resource(logical).expect("in stack");
         let kind = r.kind();
-        let (t, unknown) = target(stack, logical, &known, state);
+        let (mut t, unknown) = target(stack, logical, &known, state);
+        image_problems(stack, graph, logical, &known, observed, &mut p);
+        let pins = crate::images::pins(&t, &observed.images);
+        crate::images::pin(&mut t, &observed.images);
+        p.pins.extend(pins.iter().map(|(image, pinned)| crate::images::Pin {
+            resource: logical.clone(),
+            image: image.clone(),
+            digest: pinned.rsplit_once('@').map_or("", |(_, d)| d).to_string(),
+        }));
         let live = observed.resources.get(logical).cloned().flatten();
         let mut ch = Change {
             resource: logical.clone(),
@@ -557,6 +573,7 @@ pub fn plan(
                     known.remove(logical);
                 } else {
                     ch.action = Action::Update;
+                    ch.reasons.extend(crate::images::moved(&pins, l));
                     // A new version has a new id: what refers to it changes too.
                     if kind.facts().versioned {
                         known.remove(logical);
@@ -609,6 +626,51 @@ pub fn plan(
     }
     p.changes.extend(crate::discover::changes(stack, state, observed, false, opts.force));
     p
+}
+
+/// The images a resource that starts them (and wants tasks) would find
+/// missing: each a problem at the image's place in the file of the
+/// resource `logical` uses that names it.
+fn image_problems(stack: &Stack, graph: &Graph, logical: &str, known: &Known, observed: &Observed, p: &mut Plan) {
+    let Some(r) = stack.resource(logical) else { return };
+    let Some(none) = r.spec.as_dyn().runs_images() else { return };
+    for used in graph.dependencies(logical) {
+        let Some(u) = stack.resource(used) else { continue };
+        for img in u.spec.as_dyn().images() {
+            let (resolved, unknown) = crate::resolve::resolve_value(&Value::String(img.image.clone()), known);
+            let at = crate::images::locate(stack, used, &img.at);
+            let what = &img.what;
+            // Known only after apply because a resource it names is made by
+            // this plan; one that exists but is not usable (someone else's)
+            // is a problem of its own.
+            let made = crate::model::common::refs_in(&img.image)
+                .iter()
+                .all(|r| known.contains_key(*r) || matches!(observed.resources.get(*r), None | Some(None)));
+            if unknown && !made {
+                continue;
+            }
+            let (message, help) = if unknown {
+                (
+                    format!(
+                        "{at}: the image of {what} of `{used}`, `{}`, is in a repository this plan creates: it holds no image yet, so the tasks of `{logical}` could never start",
+                        img.image
+                    ),
+                    format!("apply with {none} on `{logical}` first, push the image, then apply again"),
+                )
+            } else {
+                let image = resolved.as_str().unwrap_or_default();
+                match observed.images.get(image) {
+                    Some(crate::images::Resolved::Missing(why)) => (
+                        format!("{at}: the image of {what} of `{used}`, `{image}`, is not there ({why}), so the tasks of `{logical}` could never start"),
+                        format!("push the image first, or set {none} on `{logical}` until it is there"),
+                    ),
+                    _ => continue,
+                }
+            };
+            // About the tasks of `logical`: a plan that leaves it out has none.
+            p.problems.push(Problem { resource: logical.to_string(), message, help });
+        }
+    }
 }
 
 /// Why a service that exists is not at its desired state, if it is not,

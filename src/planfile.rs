@@ -46,8 +46,9 @@
 //!   on their own); secret values enter it as their salted hashes. The same
 //!   AWS state gives the same fingerprint. Besides the file's and the
 //!   record's resources by logical name, `live` has `replaced ID` (an
-//!   object an earlier replacement left), `NAME (unrecorded versions)` and
-//!   `KIND ID` (what carries the stack's tags that nothing accounts for);
+//!   object an earlier replacement left), `NAME (unrecorded versions)`,
+//!   `KIND ID` (what carries the stack's tags that nothing accounts for)
+//!   and `image IMAGE` (the digest an image's tag points at);
 //! - a value given again to `apply PLANFILE` (`--var`, `--var-file`,
 //!   `MOOR_VAR_<name>`) must be the plan's; and as a last check the plan
 //!   made at apply time must be the saved one (but for a waiting service's
@@ -264,6 +265,15 @@ pub fn live_fingerprints(stack: &Stack, state: &State, observed: &Observed) -> B
     }
     for (f, live) in &observed.found {
         out.insert(format!("{} {}", f.kind, f.id), Some(live_fingerprint(live, Some(f.kind))));
+    }
+    // What each image's tag points at: a tag pushed again since the plan
+    // is a change in AWS.
+    for (image, r) in &observed.images {
+        let what = match r {
+            crate::images::Resolved::Digest(d) => d.clone(),
+            crate::images::Resolved::Missing(why) => format!("missing: {why}"),
+        };
+        out.insert(format!("image {image}"), Some(sha256(what.as_bytes())));
     }
     out
 }

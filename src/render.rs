@@ -157,7 +157,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = write!(out, "  {}", style.dim(&format!("({note})")));
         }
         let _ = writeln!(out);
-        if c.status.is_some() || c.action == Action::Wait {
+        if c.status.is_some() || matches!(c.action, Action::Wait | Action::Update) {
             for r in &c.reasons {
                 let _ = writeln!(out, "        {}", shorten(r.clone(), 400));
             }
@@ -207,6 +207,18 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     }
     for n in &plan.notices {
         problem_text(&mut out, &style.yellow("warning:"), n, style);
+    }
+    if !plan.pins.is_empty() {
+        let _ = writeln!(out, "\nImages by digest:");
+        for i in &plan.pins {
+            let _ = writeln!(
+                out,
+                "  {} → {}  {}",
+                crate::images::short_name(&i.image),
+                crate::images::short_digest(&i.digest),
+                style.dim(&format!("({})", i.resource))
+            );
+        }
     }
     let c = plan.counts();
     let _ = writeln!(out);

@@ -730,8 +730,134 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert!(summary.ok(), "{summary:#?}");
 }
 
+/// Pushes a small manifest (whose digests are `seed` repeated) to `repo`
+/// under `tag`; the digest ECR gives it. (moto's digest is the hash of the
+/// layers' digests, so each seed needs a layer of its own.)
+async fn push(p: &AwsProvider, repo: &str, tag: &str, seed: char) -> String {
+    let digest = format!("sha256:{}", seed.to_string().repeat(64));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": digest}]
+    });
+    let out = p
+        .ecr
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(manifest.to_string())
+        .image_tag(tag)
+        .send()
+        .await
+        .unwrap();
+    out.image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .expect("PutImage answers a digest")
+        .to_string()
+}
+
+/// The image each container of the service's task definition runs.
+async fn running_images(p: &AwsProvider, state: &State) -> Vec<String> {
+    let svc = describe_service(p, &id(state, "app")).await;
+    let td = describe_td(p, svc.task_definition().unwrap()).await.unwrap();
+    td.container_definitions().iter().map(|c| c.image().unwrap().to_string()).collect()
+}
+
+/// The app stack with its own ECR repository and the task's image from it.
+fn ecr_stack(name: &str, pinning: &str) -> String {
+    app_stack(name, "digest", "")
+        .replace(
+            "resources:\n",
+            "resources:\n  repo:\n    kind: ecr/repository\n    name: ${stack}/app\n    empty_on_delete: true\n",
+        )
+        .replace("image: nginx:${var.tag}", &format!("image: ${{repo.uri}}:${{var.tag}}{pinning}"))
+        .replace("tag: { default: '1.27' }", "tag: { default: latest }")
+        .replace("    cpu: 256\n", "    cpu: 256\n    execution_role: arn:aws:iam::123456789012:role/exec\n")
+}
+
 #[tokio::test]
-async fn a_missing_ecr_image_fails_before_the_service_is_created() {
+async fn a_tag_pushed_again_is_a_new_revision_pinned_to_its_digest_then_a_service_update() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let text = ecr_stack("ecs-digest", "");
+    let vars = |count: u32| [net_vars(&net), vec![format!("count={count}")]].concat();
+    // The repository is new: no tasks, and the image by tag (nothing to pin).
+    let none = load_with(&text, &vars(0));
+    let state = apply_clean(&p, &none, empty(&none)).await;
+    let uri = state.resources["repo"].attrs["uri"].as_str().unwrap().to_string();
+    assert_eq!(running_images(&p, &state).await, [format!("{uri}:latest")]);
+
+    let first = push(&p, "ecs-digest/app", "latest", 'a').await;
+    let one = load_with(&text, &vars(1));
+    let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let pins: Vec<_> = pl.pins.iter().map(|i| (i.resource.as_str(), i.image.clone(), i.digest.clone())).collect();
+    assert_eq!(pins, [("task", format!("{uri}:latest"), first.clone())]);
+    let state = apply_clean(&p, &one, state).await;
+    assert_eq!(running_images(&p, &state).await, [format!("{uri}@{first}")], "registered by digest");
+
+    // `push latest, apply` deploys the new image.
+    let second = push(&p, "ecs-digest/app", "latest", 'b').await;
+    assert_ne!(first, second);
+    let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    let task = pl.change("task").unwrap();
+    let short = &second["sha256:".len().."sha256:".len() + 12];
+    assert_eq!(task.reasons, [format!("tag `latest` of `ecs-digest/app` now points at sha256:{short}…")]);
+    let d = &task.diffs[0];
+    assert_eq!(d.before.as_ref().unwrap()[0]["image"], format!("{uri}@{first}"));
+    assert_eq!(d.after.as_ref().unwrap()[0]["image"], format!("{uri}@{second}"));
+    assert_eq!(action(&pl, "app"), Action::Update);
+    assert_eq!(changed_fields(&pl, "app"), ["task_definition"]);
+    let text_plan = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
+    assert!(text_plan.contains(&format!("ecs-digest/app:latest → sha256:{short}…  (task)")), "{text_plan}");
+    let md = moor::mdplan::plan_markdown(&pl);
+    assert!(md.contains(&format!("<code>ecs-digest/app:latest</code> → <code>sha256:{short}…</code>")), "{md}");
+    assert!(md.contains(&format!("now points at sha256:{short}…")), "{md}");
+    let json = serde_json::to_value(moor::jsonplan::JsonPlan::from(&pl)).unwrap();
+    assert_eq!(json["images"][0]["digest"], second.as_str(), "the full digest: {json}");
+    let old_td = id(&state, "task");
+    let state = apply_clean(&p, &one, state).await;
+    assert_ne!(id(&state, "task"), old_td, "a new revision");
+    assert_eq!(running_images(&p, &state).await, [format!("{uri}@{second}")], "the service runs it");
+
+    // Destroyed with its images.
+    let (_, summary, _) = converge(&p, &one, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+}
+
+#[tokio::test]
+async fn with_image_pinning_tag_the_tag_is_registered_as_written() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let text = ecr_stack("ecs-bytag", "\n        image_pinning: tag");
+    let vars = |count: u32| [net_vars(&net), vec![format!("count={count}")]].concat();
+    let none = load_with(&text, &vars(0));
+    let state = apply_clean(&p, &none, empty(&none)).await;
+    let uri = state.resources["repo"].attrs["uri"].as_str().unwrap().to_string();
+    push(&p, "ecs-bytag/app", "latest", 'a').await;
+    let one = load_with(&text, &vars(1));
+    let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::NoOp, "{:?}", pl.change("task"));
+    assert!(pl.pins.is_empty(), "{:?}", pl.pins);
+    let state = apply_clean(&p, &one, state).await;
+    push(&p, "ecs-bytag/app", "latest", 'b').await;
+    let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
+    assert!(!pl.has_changes(), "a tag pushed again changes nothing: {:?}", pl.changes);
+    assert_eq!(running_images(&p, &state).await, [format!("{uri}:latest")]);
+    let (_, summary, _) = converge(&p, &one, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+}
+
+#[tokio::test]
+async fn a_missing_ecr_image_is_a_problem_of_the_plan_at_the_image_and_apply_writes_nothing() {
     if support::skip_emulator() {
         return;
     }
@@ -739,20 +865,7 @@ async fn a_missing_ecr_image_fails_before_the_service_is_created() {
     let net = default_net(&p).await;
     let repo = p.ecr.create_repository().repository_name("ecs-preflight/app").send().await.unwrap();
     let uri = repo.repository().unwrap().repository_uri().unwrap().to_string();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": format!("sha256:{}", "a".repeat(64))},
-        "layers": []
-    });
-    p.ecr
-        .put_image()
-        .repository_name("ecs-preflight/app")
-        .image_manifest(manifest.to_string())
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap();
+    push(&p, "ecs-preflight/app", "v1", 'a').await;
     let text = app_stack("ecs-preflight", "preflight", "")
         .replace("image: nginx:${var.tag}", &format!("image: {uri}:${{var.tag}}"))
         .replace(
@@ -761,18 +874,35 @@ async fn a_missing_ecr_image_fails_before_the_service_is_created() {
         );
 
     let missing = load_with(&text, &[net_vars(&net), vec!["tag=v2".into()]].concat());
-    let (_, summary, state) = converge(&p, &missing, empty(&missing), false).await;
-    assert_eq!(summary.failed.len(), 1, "{summary:#?}");
-    let e = &summary.failed[0].error;
-    assert_eq!((summary.failed[0].resource.as_str(), e.operation.as_str()), ("app", "ecr:DescribeImages"));
-    assert_eq!(e.code.as_deref(), Some("ImageNotFoundException"));
-    assert!(e.message.contains(&format!("{uri}:v2")), "names the image: {e}");
-    let out =
-        p.ecs.describe_services().cluster("ecs-preflight-cluster").services("ecs-preflight-app").send().await.unwrap();
-    assert!(out.services().is_empty(), "no service was created");
+    let pl = make_plan(p.as_ref(), &missing, &empty(&missing), false, false).await;
+    let problems: Vec<_> = pl.problems.iter().map(|x| (x.resource.as_str(), x.message.as_str())).collect();
+    // The image's line and column in the file.
+    let line = text.lines().position(|l| l.contains("image: ")).unwrap() + 1;
+    let at = format!("stack.yaml:{line}:16: the image of container `web` of `task`, `{uri}:v2`, is not there (ECR repository `ecs-preflight/app` has no image tagged `v2`)");
+    assert!(
+        matches!(&problems[..], [("app", m)] if m.starts_with(&at) && m.contains("tasks of `app`")),
+        "{problems:?}"
+    );
+    // With no tasks wanted, nothing is missing.
+    let idle = load_with(&text, &[net_vars(&net), vec!["tag=v2".into(), "count=0".into()]].concat());
+    assert!(make_plan(p.as_ref(), &idle, &empty(&idle), false, false).await.problems.is_empty());
+
+    // `moor apply` refuses before any write.
+    let vars: Vec<String> = [net_vars(&net), vec!["tag=v2".into()]].concat();
+    let d = support::workdir("ecs-preflight", &text);
+    let mut args = vec!["apply", "stack.yaml", "--auto-approve"];
+    for v in &vars {
+        args.extend(["--var", v.as_str()]);
+    }
+    let o = support::moor_in(&d, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", support::text(&o));
+    assert!(support::text(&o).contains(&at), "{}", support::text(&o));
+    let c = p.ecs.describe_clusters().clusters("ecs-preflight-cluster").send().await.unwrap();
+    assert!(c.clusters().iter().all(|c| c.status() != Some("ACTIVE")), "no cluster was created: {c:?}");
+    assert!(active_revisions(&p, "ecs-preflight-task").await.is_empty(), "no task definition was registered");
 
     let present = load_with(&text, &[net_vars(&net), vec!["tag=v1".into()]].concat());
-    let state = apply_clean(&p, &present, state).await;
+    let state = apply_clean(&p, &present, empty(&present)).await;
     let (_, summary, _) = converge(&p, &present, state, true).await;
     assert!(summary.ok(), "{summary:#?}");
 }

@@ -19,9 +19,15 @@ use std::time::Duration;
 mod fake;
 use fake::FakeProvider;
 
+/// The example stack; with no tasks unless `extra_vars` sets
+/// `desired_count` (its repository is new, and holds no image to run).
 fn flask(extra_vars: &[&str]) -> Stack {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
-    stack_from(&text, extra_vars)
+    let mut vars = extra_vars.to_vec();
+    if !vars.iter().any(|v| v.starts_with("desired_count=")) {
+        vars.insert(0, "desired_count=0");
+    }
+    stack_from(&text, &vars)
 }
 
 fn stack_from(text: &str, vars: &[&str]) -> Stack {
@@ -341,7 +347,7 @@ async fn desired_count_changes_in_place() {
     let app = pl.change("app").unwrap();
     assert_eq!(app.action, Action::Update);
     assert_eq!(app.diffs.len(), 1);
-    assert_eq!(app.diffs[0].before, Some(serde_json::json!(2)));
+    assert_eq!(app.diffs[0].before, Some(serde_json::json!(0)));
     assert_eq!(app.diffs[0].after, Some(serde_json::json!(3)));
     assert_eq!(pl.counts().change, 1);
 }
@@ -668,9 +674,9 @@ async fn replacing_a_fixed_name_target_group_in_use_is_a_problem_naming_its_user
     let p = fake();
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/flask-app.yaml")).unwrap();
     let fixed = text.replace("kind: elbv2/target_group\n", "kind: elbv2/target_group\n    name: web-fixed\n");
-    let a = stack_from(&fixed, &[]);
+    let a = stack_from(&fixed, &["desired_count=0"]);
     let (_, _, state) = run(&p, &a, empty(&a), false, 10).await;
-    let b = stack_from(&fixed.replace("5000", "8000"), &[]);
+    let b = stack_from(&fixed.replace("5000", "8000"), &["desired_count=0"]);
     let pl = make_plan(&p, &b, &state, false).await;
     assert_eq!(pl.change("web").unwrap().replace, Some(ReplaceOrder::DeleteBeforeCreate));
     let problems: Vec<&str> = pl.problems.iter().map(|x| x.message.as_str()).collect();

@@ -6,7 +6,9 @@
 
 use moor::apply::Step;
 use moor::events::{Event, FailedStep, ServiceEvent, SkippedStep, StepError, StepEvent, SummaryEvent, EVENTS_VERSION};
-use moor::jsonplan::{Action, Change, FieldDiff, JsonPlan, Partial, Problem, ReplaceOrder, Summary, FORMAT_VERSION};
+use moor::jsonplan::{
+    Action, Change, FieldDiff, Image, JsonPlan, Partial, Problem, ReplaceOrder, Summary, FORMAT_VERSION,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,6 +86,7 @@ fn full_plan() -> JsonPlan {
         forget: vec!["old".into()],
         problems: vec![problem.clone()],
         notices: vec![problem],
+        images: vec![Image { resource: "task".into(), image: "app:latest".into(), digest: "sha256:00".into() }],
         partial: Some(Partial { targets: vec!["web".into()], left_out: vec!["old".into()] }),
     }
 }
@@ -150,6 +153,7 @@ fn every_field_of_the_formats_is_documented_and_every_documented_field_exists() 
         ("change", keys(change)),
         ("diff", keys(&change["diffs"][0])),
         ("problem", keys(&plan["problems"][0])),
+        ("image", keys(&plan["images"][0])),
         ("partial", keys(&plan["partial"])),
         ("event_plan", keys(&plan_event)),
         ("event_step", keys(&step)),

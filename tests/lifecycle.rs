@@ -48,6 +48,9 @@ impl<P: Provider> Provider for Counting<P> {
     async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
         self.inner.discover(stack, known).await
     }
+    async fn image_digests(&self, images: &[String]) -> Result<moor::images::Images, ProviderError> {
+        self.inner.image_digests(images).await
+    }
 }
 
 /// An example stack under its own names, so tests can share one emulator.
@@ -198,10 +201,12 @@ async fn whole_life(file: &str, stack: &str) {
     let repo = state.resources["repo"].attrs["name"].as_str().unwrap().to_string();
     push_image(&p, &repo, "latest").await;
 
-    // 2. Scale up: the service becomes stable.
+    // 2. Scale up: the service becomes stable, running the image by the
+    // digest its tag points at (a new revision: the first had nothing to pin).
     let s1 = load(&text, &[]);
     let pl = make_plan(p.as_ref(), &s1, &state, false, false).await;
-    assert_eq!(pl.counts(), moor::plan::Counts { add: 0, change: 1, replace: 0, destroy: 0 }, "{:#?}", pl.changes);
+    assert_eq!(pl.counts(), moor::plan::Counts { add: 0, change: 2, replace: 0, destroy: 0 }, "{:#?}", pl.changes);
+    assert_eq!(pl.change("task").map(|c| c.action), Some(moor::plan::Action::Update));
     let state = apply_clean(&p, &s1, state).await;
 
     // 3. A second apply in a row makes no write call.
@@ -249,7 +254,18 @@ async fn whole_life(file: &str, stack: &str) {
     assert_eq!(pl.change("app").unwrap().action, Action::Update);
     let state = apply_clean(&p, &s2, state).await;
     let td = p.ecs.describe_task_definition().task_definition(state.resources["task"].id.clone()).send().await.unwrap();
-    assert!(td.task_definition().unwrap().container_definitions()[0].image().unwrap().ends_with(":v2"));
+    // Registered by the digest tag v2 points at.
+    let v2 = p
+        .ecr
+        .describe_images()
+        .repository_name(&repo)
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag("v2").build())
+        .send()
+        .await
+        .unwrap();
+    let digest = v2.image_details()[0].image_digest().unwrap().to_string();
+    let image = td.task_definition().unwrap().container_definitions()[0].image().unwrap().to_string();
+    assert!(image.ends_with(&format!("/{repo}@{digest}")), "{image}");
 
     // 5. Desired count alone.
     let s3 = load(&text, &["image_tag=v2", "desired_count=3"]);

@@ -110,9 +110,8 @@ fn the_commands_print_what_the_library_generates() {
 #[test]
 fn writing_the_pages_says_so_unless_quiet() {
     let dir = std::env::temp_dir().join(format!("moor-man-quiet-{}", std::process::id()));
-    let moor = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_moor")).args(args).env_remove("MOOR_QUIET").output().unwrap()
-    };
+    let moor =
+        |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_moor")).args(args).env_remove("MOOR_QUIET").output().unwrap();
     let out = dir.to_str().unwrap();
     let o = moor(&["man", "--out", out]);
     assert!(o.status.success(), "{o:?}");

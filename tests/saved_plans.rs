@@ -405,12 +405,14 @@ fn one_file_serves_dev_and_prod_side_by_side() {
     ok(&moor(&d, &["destroy", "stack.yaml", "--var-file", "envs/prod.yaml", "--auto-approve"]));
 }
 
-async fn push_image(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str) {
+/// Pushes a manifest whose layer's digest is `layer` repeated (moto's
+/// image digest is the hash of the layers' digests).
+async fn push_image(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str, layer: char) {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "a".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", "b".repeat(64))}],
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
     });
     p.ecr.put_image().repository_name(repo).image_manifest(manifest.to_string()).image_tag(tag).send().await.unwrap();
 }
@@ -430,9 +432,9 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     // counts and events move on their own), roles, groups, task definition.
     let d = workdir("stable", &flask("saved-stable"));
     // The service waits for its image: the repository first, then the image.
-    assert_eq!(moor(&d, &["apply", "stack.yaml", "--auto-approve"]).status.code(), Some(1));
+    ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve", "--var", "desired_count=0"]));
     let p = rt().block_on(support::provider());
-    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest"));
+    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest", 'b'));
     ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "a.json"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "b.json"]));
@@ -457,6 +459,20 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     let out = refused(&o);
     assert!(out.contains("app: changed in AWS"), "{out}");
     assert!(!out.contains("task:") && !out.contains("lb:"), "{out}");
+
+    // The image's tag pushed again after the plan: the plan's digest is
+    // not the one the tag names now, so the saved plan refuses.
+    ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
+    let o = moor(&d, &["plan", "stack.yaml", "-o", "e.json"]);
+    assert!(ok(&o).contains("Images by digest:\n  saved-stable/flask-app:latest → sha256:"), "{}", text(&o));
+    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest", 'c'));
+    let out = refused(&moor(&d, &["apply", "e.json"]));
+    assert!(out.contains("saved-stable/flask-app:latest: changed in AWS"), "{out}");
+    let record = moor::state::LocalBackend::new(d.join("state")).load("saved-stable").unwrap().unwrap();
+    let task = &record.resources["task"].id;
+    ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
+    let again = moor::state::LocalBackend::new(d.join("state")).load("saved-stable").unwrap().unwrap();
+    assert_ne!(&again.resources["task"].id, task, "a plan made now deploys the new image");
     ok(&moor(&d, &["destroy", "stack.yaml", "--auto-approve"]));
 }
 

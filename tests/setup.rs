@@ -279,6 +279,8 @@ fn no_changes_is_never_said_above_an_error() {
         notices: Vec::new(),
         known: Default::default(),
         target: None,
+        pins: Vec::new(),
+        images: Default::default(),
         partial: None,
     };
     let text = moor::render::plan_text(&plan, moor::render::Style { color: false }, false);

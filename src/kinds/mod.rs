@@ -285,6 +285,21 @@ pub trait KindSpec:
     fn name_scope(&self) -> &str {
         ""
     }
+
+    /// The container images it names (a task definition's containers), each
+    /// with where the file sets it and whether it is pinned to its digest.
+    /// The plan resolves them in their registry ([`crate::images`]).
+    fn images(&self) -> Vec<crate::images::ImageUse> {
+        Vec::new()
+    }
+
+    /// Whether it starts the images of what it uses (a service that wants
+    /// tasks): an image missing from its registry is then a problem of the
+    /// plan, since the tasks could never start. If it does, the setting that
+    /// makes it start none, for the problem's help (`desired_count: 0`).
+    fn runs_images(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A rule on one reference field of a resource (see
@@ -407,6 +422,8 @@ pub trait DynSpec {
     fn live_reads(&self) -> Vec<(Kind, &str)>;
     fn live_check(&self, r: &crate::model::Resource, x: &mut crate::checks::LiveCross<'_>);
     fn name_scope(&self) -> &str;
+    fn images(&self) -> Vec<crate::images::ImageUse>;
+    fn runs_images(&self) -> Option<&'static str>;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -469,6 +486,12 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn name_scope(&self) -> &str {
         KindSpec::name_scope(self)
+    }
+    fn images(&self) -> Vec<crate::images::ImageUse> {
+        KindSpec::images(self)
+    }
+    fn runs_images(&self) -> Option<&'static str> {
+        KindSpec::runs_images(self)
     }
 }
 

@@ -335,6 +335,13 @@ pub trait Provider: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// What the registries this provider reads (ECR of its region) say of
+    /// `images`: the digest each tag points at now, or that it is missing.
+    /// Images of other registries are left out, and are used as written.
+    async fn image_digests(&self, _images: &[String]) -> Result<crate::images::Images, ProviderError> {
+        Ok(crate::images::Images::new())
+    }
+
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;
 

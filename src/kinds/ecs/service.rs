@@ -145,6 +145,10 @@ impl KindSpec for Service {
         self.wait.as_ref().and_then(|w| w.stable).unwrap_or(true)
     }
 
+    fn runs_images(&self) -> Option<&'static str> {
+        (self.desired_count.unwrap_or(1) > 0).then_some("`desired_count: 0`")
+    }
+
     fn identified_by(&self) -> Vec<&str> {
         crate::model::common::refs_in(&self.cluster)
     }

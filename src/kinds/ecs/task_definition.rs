@@ -64,6 +64,13 @@ pub struct Container {
     pub name: String,
     /// Image, e.g. `${repo.uri}:${var.image_tag}`.
     pub image: String,
+    /// How an ECR image of this account and region is registered: `digest`
+    /// (the default) resolves its tag when planning and registers
+    /// `repo@sha256:…`, so a tag that moves is a change the plan shows and
+    /// what was reviewed is what runs; `tag` registers the tag as written.
+    /// Other images are registered as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pinning: Option<ImagePinning>,
     /// Whether the task stops when this container stops (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub essential: Option<bool>,
@@ -100,6 +107,16 @@ pub struct Container {
     /// Send output to CloudWatch Logs (the `awslogs` driver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImagePinning {
+    /// Registered by the digest the tag points at when planning.
+    #[default]
+    Digest,
+    /// Registered by tag, as written.
+    Tag,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -522,13 +539,29 @@ impl KindSpec for TaskDefinition {
         out
     }
 
-    /// Which environment entries are sensitive is moor's business, not AWS's.
+    /// Which environment entries are sensitive, and how images are pinned,
+    /// is moor's business, not AWS's.
     fn strip_moor_only(&self, fields: &mut crate::provider::Fields) {
         if let Some(serde_json::Value::Array(containers)) = fields.get_mut("containers") {
             for c in containers.iter_mut().filter_map(serde_json::Value::as_object_mut) {
                 c.remove("sensitive");
+                c.remove("image_pinning");
             }
         }
+    }
+
+    /// Each container's image; pinned unless its `image_pinning` is `tag`.
+    fn images(&self) -> Vec<crate::images::ImageUse> {
+        self.containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::images::ImageUse {
+                at: vec!["containers".into(), i.to_string(), "image".into()],
+                image: c.image.clone(),
+                pin: c.image_pinning.unwrap_or_default() == ImagePinning::Digest,
+                what: format!("container `{}`", c.name),
+            })
+            .collect()
     }
 
     /// Its roles may be assumed by ECS tasks, when they are roles of the file.

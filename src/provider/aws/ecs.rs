@@ -1353,6 +1353,101 @@ async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), 
     Ok(())
 }
 
+/// What ECR says of each image in `images` that is an ECR image of this
+/// region: the digest its tag points at, or why it is missing. One
+/// DescribeImages per repository (up to 100 images a call), all at once;
+/// when some image of a call is missing (ECR then answers for none of
+/// them), each image of that call is asked on its own. Images given by
+/// digest, of other registries, or that ECR will not show (another
+/// account's, no permission) are left out: ECS pulls them as written.
+pub(super) async fn image_digests(p: &AwsProvider, images: &[String]) -> Result<crate::images::Images, ProviderError> {
+    use crate::images::Resolved;
+    let mut by_repo: BTreeMap<(&str, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    for image in images {
+        let Some(r) = ecr_image(image, &p.region) else { continue };
+        let Some(tag) = r.tag else { continue };
+        by_repo.entry((r.registry, r.repository)).or_default().push((image.as_str(), tag));
+    }
+    let describe = |registry: &str, repository: &str, tags: Vec<&str>| {
+        let ids = tags
+            .iter()
+            .map(|t| aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(*t).build())
+            .collect::<Vec<_>>();
+        let req = p.ecr.describe_images().registry_id(registry).repository_name(repository).set_image_ids(Some(ids));
+        async move {
+            match req.send().await {
+                Ok(o) => Ok(Some(o.image_details.unwrap_or_default())),
+                Err(e) => {
+                    let e = sdk_err("ecr:DescribeImages", e);
+                    match e.code.as_deref() {
+                        Some("ImageNotFoundException") => Ok(None),
+                        Some("RepositoryNotFoundException") => Err(Some(e)),
+                        _ if matches!(e.kind, ErrorKind::Transient | ErrorKind::Setup) => Err(Some(e)),
+                        // Not ours to look at: left to ECS.
+                        _ => Err(None),
+                    }
+                }
+            }
+        }
+    };
+    let digest_of = |details: &[aws_sdk_ecr::types::ImageDetail], tag: &str| {
+        details
+            .iter()
+            .find(|d| d.image_tags().iter().any(|t| t == tag))
+            .and_then(|d| d.image_digest().map(str::to_string))
+    };
+    let asks = by_repo.iter().map(|((registry, repository), wanted)| async move {
+        let mut out: Vec<(String, Resolved)> = Vec::new();
+        let missing =
+            |tag: &str| Resolved::Missing(format!("ECR repository `{repository}` has no image tagged `{tag}`"));
+        for chunk in wanted.chunks(100) {
+            match describe(registry, repository, chunk.iter().map(|(_, t)| *t).collect()).await {
+                Ok(Some(details)) => {
+                    for (image, tag) in chunk {
+                        out.push((
+                            image.to_string(),
+                            digest_of(&details, tag).map_or_else(|| missing(tag), Resolved::Digest),
+                        ));
+                    }
+                }
+                // The one image asked for is missing.
+                Ok(None) if chunk.len() == 1 => out.push((chunk[0].0.to_string(), missing(chunk[0].1))),
+                // Some image of the chunk is missing: each on its own.
+                Ok(None) => {
+                    let one = chunk.iter().map(|(image, tag)| async move {
+                        (*image, *tag, describe(registry, repository, vec![*tag]).await)
+                    });
+                    for (image, tag, r) in futures::future::join_all(one).await {
+                        match r {
+                            Ok(Some(details)) => out.push((
+                                image.to_string(),
+                                digest_of(&details, tag).map_or_else(|| missing(tag), Resolved::Digest),
+                            )),
+                            Ok(None) => out.push((image.to_string(), missing(tag))),
+                            Err(Some(e)) => return Err(e),
+                            Err(None) => {}
+                        }
+                    }
+                }
+                Err(Some(e)) if e.code.as_deref() == Some("RepositoryNotFoundException") => {
+                    for (image, _) in chunk {
+                        let why = format!("ECR repository `{repository}` does not exist");
+                        out.push((image.to_string(), Resolved::Missing(why)));
+                    }
+                }
+                Err(Some(e)) => return Err(e),
+                Err(None) => {}
+            }
+        }
+        Ok(out)
+    });
+    let mut all = crate::images::Images::new();
+    for r in futures::future::join_all(asks).await {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
 fn et_ecr_image_id(r: &EcrImage) -> aws_sdk_ecr::types::ImageIdentifier {
     aws_sdk_ecr::types::ImageIdentifier::builder()
         .set_image_tag(r.tag.map(str::to_string))
@@ -2105,6 +2200,93 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::images::Resolved;
+
+    use super::super::tests::{test_config, Scripted};
+
+    const REG: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    fn details(tags: &[(&str, &str)]) -> Value {
+        let d: Vec<Value> = tags
+            .iter()
+            .map(|(t, d)| json!({"registryId": "123456789012", "repositoryName": "app", "imageDigest": d, "imageTags": [t]}))
+            .collect();
+        json!({ "imageDetails": d })
+    }
+
+    fn not_found(what: &str) -> Value {
+        json!({"__type": what, "message": "The image with imageId {imageTag:'gone'} does not exist"})
+    }
+
+    /// One DescribeImages per repository for every tag in it; images of
+    /// other registries, regions or given by digest are not asked for.
+    #[tokio::test]
+    async fn image_tags_are_resolved_with_one_call_per_repository() {
+        let script = Scripted::default();
+        script.answer("DescribeImages", 200, details(&[("v1", "sha256:01"), ("v2", "sha256:02")]));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let images: Vec<String> = [
+            format!("{REG}/app:v1"),
+            format!("{REG}/app:v2"),
+            format!("{REG}/app@sha256:99"),
+            "nginx:1.27".into(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1".into(),
+        ]
+        .into();
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert_eq!(
+            got,
+            [
+                (format!("{REG}/app:v1"), Resolved::Digest("sha256:01".into())),
+                (format!("{REG}/app:v2"), Resolved::Digest("sha256:02".into())),
+            ]
+            .into()
+        );
+        let calls = script.requests();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].1["repositoryName"], "app");
+        assert_eq!(calls[0].1["imageIds"], json!([{"imageTag": "v1"}, {"imageTag": "v2"}]));
+    }
+
+    /// ECR answers ImageNotFoundException for a whole call when one of its
+    /// images is missing: then each is asked on its own (a lone image is
+    /// missing at once); a missing repository makes its images missing;
+    /// a refusal to look leaves the images to ECS.
+    #[tokio::test]
+    async fn a_missing_image_is_told_from_the_present_ones() {
+        let script = Scripted::default();
+        script
+            .answer("DescribeImages", 400, not_found("ImageNotFoundException"))
+            .answer("DescribeImages", 200, details(&[("v1", "sha256:01")]))
+            .answer("DescribeImages", 400, not_found("ImageNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let images = [format!("{REG}/app:v1"), format!("{REG}/app:gone")];
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert_eq!(got[&images[0]], Resolved::Digest("sha256:01".into()));
+        assert!(
+            matches!(&got[&images[1]], Resolved::Missing(m) if m == "ECR repository `app` has no image tagged `gone`"),
+            "{got:?}"
+        );
+        assert_eq!(script.ops().len(), 3);
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("ImageNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let got = image_digests(&p, &images[1..]).await.expect("resolved");
+        assert!(matches!(&got[&images[1]], Resolved::Missing(_)), "{got:?}");
+        assert_eq!(script.ops().len(), 1, "a lone image is not asked for twice");
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("RepositoryNotFoundException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        let got = image_digests(&p, &images).await.expect("resolved");
+        assert!(matches!(&got[&images[0]], Resolved::Missing(m) if m.contains("does not exist")), "{got:?}");
+
+        let script = Scripted::default();
+        script.answer("DescribeImages", 400, not_found("AccessDeniedException"));
+        let p = AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default());
+        assert!(image_digests(&p, &images).await.expect("left to ECS").is_empty());
+    }
 
     #[test]
     fn ecr_images_are_recognised_in_this_region_only() {

@@ -264,6 +264,10 @@ macro_rules! aws_dispatch {
                 ts.iter().zip(got).map(|(t, r)| answered(t, r)).collect()
             }
 
+            async fn image_digests(&self, images: &[String]) -> Result<crate::images::Images, ProviderError> {
+                super::ecs::image_digests(self, images).await
+            }
+
             async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
                 crate::trace::about(d.logical.as_str(), async {
                     match d.kind {

@@ -163,7 +163,7 @@ fn nested(children: Vec<(String, Node)>, hidden: usize) -> Option<Node> {
 
 /// The key that names each object of both lists, if one does: every
 /// element is an object that has it, as a value, and no two share it.
-fn identity(bl: &[Value], al: &[Value]) -> Option<&'static str> {
+pub(crate) fn identity(bl: &[Value], al: &[Value]) -> Option<&'static str> {
     IDENTITY.iter().copied().find(|k| {
         [bl, al].iter().all(|side| {
             let ids: Vec<&Value> =
@@ -425,6 +425,53 @@ pub fn lines(key: &str, n: &Node, depth: usize, split: bool, out: &mut Vec<Line>
     }
 }
 
+/// The live value as far as the file manages it: the object keys that
+/// neither the file (`desired`) nor what it said at the last apply
+/// (`applied`) sets are left out, so what AWS fills in by itself (a port
+/// mapping's `protocol`, a log configuration's `region`) is not shown as
+/// removed. A key the file set at the last apply and no longer does stays:
+/// that one is removed. Lists of objects are matched as [`diff`] matches
+/// them (by identity, else by position).
+pub fn managed(live: &Value, desired: &Value, applied: Option<&Value>) -> Value {
+    match (live, desired) {
+        (Value::Object(lm), Value::Object(dm)) => Value::Object(
+            lm.iter()
+                .filter_map(|(k, lv)| match dm.get(k) {
+                    Some(dv) => Some((k.clone(), managed(lv, dv, applied.and_then(|a| a.get(k))))),
+                    None => applied.and_then(|a| a.get(k)).filter(|a| is_set(a)).map(|_| (k.clone(), lv.clone())),
+                })
+                .collect(),
+        ),
+        (Value::Array(ll), Value::Array(dl)) if ll.iter().chain(dl).any(|v| !is_scalar(v)) => {
+            let al = applied.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            match identity(ll, dl) {
+                Some(id) => Value::Array(
+                    ll.iter()
+                        .map(|lv| match dl.iter().find(|dv| same_scalar(&dv[id], &lv[id])) {
+                            Some(dv) => managed(
+                                lv,
+                                dv,
+                                al.iter().find(|av| av.get(id).is_some_and(|x| same_scalar(x, &lv[id]))),
+                            ),
+                            None => lv.clone(),
+                        })
+                        .collect(),
+                ),
+                None => Value::Array(
+                    ll.iter()
+                        .enumerate()
+                        .map(|(i, lv)| match dl.get(i) {
+                            Some(dv) => managed(lv, dv, al.get(i)),
+                            None => lv.clone(),
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        _ => live.clone(),
+    }
+}
+
 /// The tree of one field's change, if anything shows (a field whose only
 /// change is a sensitive value shows as its `sensitive_changed` lines).
 pub fn field_node(d: &FieldDiff, ordered: &dyn Fn(&str) -> bool) -> Option<Node> {
@@ -615,5 +662,25 @@ mod tests {
         // A new secret is shown only as masked.
         let n = whole(Mark::Add, &json!({"PW": crate::secret::MASK}), &set, &[]);
         assert_eq!(show("environment", &n, false), format!("+ environment\n+   PW: \"{}\"", crate::secret::MASK));
+    }
+
+    #[test]
+    fn what_aws_fills_in_is_not_shown_as_removed() {
+        let live = json!([{"name": "web", "image": "a", "port_mappings": [{"container_port": 80, "protocol": "tcp"}],
+            "logs": {"group": "g", "region": "us-east-1"}, "environment": {"A": "1", "OLD": "x"}}]);
+        let desired = json!([{"name": "web", "image": "b", "port_mappings": [{"container_port": 80}],
+            "logs": {"group": "g"}, "environment": {"A": "1"}}]);
+        let applied = json!([{"name": "web", "image": "a", "port_mappings": [{"container_port": 80}],
+            "logs": {"group": "g"}, "environment": {"A": "1", "OLD": "x"}}]);
+        let before = managed(&live, &desired, Some(&applied));
+        let n = diff("containers", &before, &desired, &set, &[]).unwrap();
+        assert_eq!(
+            show("containers", &n, false),
+            "~ containers\n~   [web]\n~     image: \"a\" → \"b\"\n~     environment\n-       OLD: \"x\"\n        1 unchanged element hidden\n      3 unchanged elements hidden"
+        );
+        // Without a record of the last apply, only what the file sets is compared.
+        let before = managed(&live, &desired, None);
+        assert_eq!(before[0].get("environment"), Some(&json!({"A": "1"})));
+        assert!(before[0]["port_mappings"][0].get("protocol").is_none());
     }
 }

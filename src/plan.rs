@@ -306,7 +306,7 @@ pub fn diff(
         if !matches(d, l, k) || narrowed {
             out.push(FieldDiff {
                 field: k.clone(),
-                before,
+                before: Some(crate::difftree::managed(l, d, applied.and_then(|a| a.get(k)))),
                 after: Some(d.clone()),
                 after_unknown: false,
                 forces_replacement: force_new.contains(&k.as_str()),
@@ -655,7 +655,22 @@ fn image_problems(stack: &Stack, graph: &Graph, logical: &str, known: &Known, ob
                         "{at}: the image of {what} of `{used}`, `{}`, is in a repository this plan creates: it holds no image yet, so the tasks of `{logical}` could never start",
                         img.image
                     ),
-                    format!("apply with {none} on `{logical}` first, push the image, then apply again"),
+                    {
+                        // The repositories the image names: made first on their own.
+                        let file = &stack.file.name;
+                        let repos: Vec<&str> = crate::model::common::refs_in(&img.image)
+                            .into_iter()
+                            .filter(|r| !known.contains_key(*r))
+                            .collect();
+                        match repos.as_slice() {
+                            [repo] => format!(
+                                "make the repository first (`moor apply {file} --target {repo}`), push the image \
+                                 (`moor push {file} --resource {repo}`), then apply again; or apply with {none} on \
+                                 `{logical}` first"
+                            ),
+                            _ => format!("apply with {none} on `{logical}` first, push the image, then apply again"),
+                        }
+                    },
                 )
             } else {
                 let image = resolved.as_str().unwrap_or_default();
@@ -982,6 +997,30 @@ mod tests {
                 assert!(d.iter().all(|d| d.field != *key), "{other} does not order {key}");
             }
         }
+    }
+
+    #[test]
+    fn the_before_of_a_change_leaves_out_what_aws_filled_in() {
+        let fields = |v: Value| -> Fields { [("containers".to_string(), v)].into_iter().collect() };
+        let live = Live {
+            id: "x".into(),
+            fields: fields(
+                json!([{"name": "web", "image": "a", "port_mappings": [{"container_port": 80, "protocol": "tcp"}]}]),
+            ),
+            attrs: Default::default(),
+            tags: Default::default(),
+            uid: None,
+        };
+        let desired = fields(json!([{"name": "web", "image": "b", "port_mappings": [{"container_port": 80}]}]));
+        let tags = crate::model::common::Tags::default();
+        let kind = Kind::ALL[0];
+        let d = diff(kind, &desired, &BTreeSet::new(), &live, &tags, Some(&desired));
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].before,
+            Some(json!([{"name": "web", "image": "a", "port_mappings": [{"container_port": 80}]}])),
+            "the live value as the file manages it"
+        );
     }
 
     #[test]

@@ -329,12 +329,14 @@ async fn with_account(stack: &mut Stack, check: Check) -> Result<Check, Failure>
     let verdict = check.await.unwrap_or(Verdict::Unknown(None));
     match &verdict {
         Verdict::Account(a) => crate::resolve::fill_account(stack, a),
-        Verdict::Unknown(_) => {
-            return Err(Failure::Error(
-                "the stack uses `${account_id}`, but sts:GetCallerIdentity did not answer the credentials' account; \
-                 nothing was read or changed"
-                    .into(),
-            ))
+        Verdict::Unknown(why) => {
+            let mut m = "the stack uses `${account_id}`, but sts:GetCallerIdentity did not answer the credentials' \
+                         account; nothing was read or changed"
+                .to_string();
+            if let Some(w) = why {
+                m.push_str(&format!("\n  {}", w.trim_end_matches("; going on")));
+            }
+            return Err(Failure::Error(m));
         }
         Verdict::Fatal(_) => {}
     }

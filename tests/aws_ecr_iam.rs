@@ -978,7 +978,10 @@ outputs:
   account: "${account_id}"
 "#;
     let d = support::workdir("account-id", stack);
-    let o = support::moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    // Through a saved plan: the file's `${account_id}` is the plan's account.
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "-o", "plan.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["apply", "plan.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
     let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "no changes after apply: {}", support::text(&o));

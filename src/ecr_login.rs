@@ -692,11 +692,14 @@ fn interpolate_tag(tag: &str, stack: &Stack, load: &LoadOptions) -> Result<Strin
                 Target::Region => text.push_str(
                     stack.region.as_deref().ok_or_else(|| bad("`${region}` is used but no region is set".into()))?,
                 ),
+                Target::Partition => text.push_str(crate::expr::partition(
+                    stack.region.as_deref().ok_or_else(|| bad("`${partition}` is used but no region is set".into()))?,
+                )),
                 Target::Var(v) => {
                     let value = stack.variables.iter().find(|x| &x.name == v).and_then(|x| x.value.as_text());
                     text.push_str(&value.ok_or_else(|| bad(format!("no variable `{v}` with a text value")))?);
                 }
-                Target::Attr { .. } => {
+                Target::Attr { .. } | Target::AccountId => {
                     return Err(bad(format!(
                         "`{}` is not known here; a tag may use `${{git.sha}}`, `${{git.short_sha}}`, `${{stack}}`, `${{region}}` and `${{var.NAME}}`",
                         r.target

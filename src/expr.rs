@@ -1,16 +1,24 @@
 //! `${…}` interpolation inside strings.
 //!
 //! Forms: `${var.NAME}`, `${RESOURCE.ATTRIBUTE}`, and the built-ins
-//! `${stack}`, `${region}`, `${git.sha}`, `${git.short_sha}`. `$${` writes a
-//! literal `${`.
+//! `${stack}`, `${region}`, `${partition}`, `${account_id}`, `${git.sha}`,
+//! `${git.short_sha}`. `$${` writes a literal `${`.
 
 /// What a `${…}` names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Var(String),
-    Attr { resource: String, attribute: String },
+    Attr {
+        resource: String,
+        attribute: String,
+    },
     Stack,
     Region,
+    /// `aws`, `aws-cn` or `aws-us-gov`: from the region, when the file loads.
+    Partition,
+    /// The credentials' account, from `sts:GetCallerIdentity`: filled in
+    /// when the run reaches AWS, not when the file loads.
+    AccountId,
     GitSha,
     GitShortSha,
 }
@@ -28,6 +36,8 @@ impl std::fmt::Display for Target {
             Target::Attr { resource, attribute } => write!(f, "${{{resource}.{attribute}}}"),
             Target::Stack => f.write_str("${stack}"),
             Target::Region => f.write_str("${region}"),
+            Target::Partition => f.write_str("${partition}"),
+            Target::AccountId => f.write_str("${account_id}"),
             Target::GitSha => f.write_str("${git.sha}"),
             Target::GitShortSha => f.write_str("${git.short_sha}"),
         }
@@ -112,6 +122,8 @@ fn parse_target(inner: &str) -> Result<Target, (String, Option<String>)> {
     match inner {
         "stack" => return Ok(Target::Stack),
         "region" => return Ok(Target::Region),
+        "partition" => return Ok(Target::Partition),
+        "account_id" => return Ok(Target::AccountId),
         "git.sha" => return Ok(Target::GitSha),
         "git.short_sha" => return Ok(Target::GitShortSha),
         "" => return Err(("empty reference `${}`".into(), None)),
@@ -131,13 +143,32 @@ fn parse_target(inner: &str) -> Result<Target, (String, Option<String>)> {
         [one] if is_ident(one) => Err((
             format!("`${{{one}}}` names no attribute"),
             Some(format!(
-                "a reference is `${{resource.attribute}}` (for example `${{{one}.arn}}`), `${{var.name}}`, or one of `${{stack}}`, `${{region}}`, `${{git.sha}}`, `${{git.short_sha}}`"
+                "a reference is `${{resource.attribute}}` (for example `${{{one}.arn}}`), `${{var.name}}`, or one of `${{stack}}`, `${{region}}`, `${{partition}}`, `${{account_id}}`, `${{git.sha}}`, `${{git.short_sha}}`"
             )),
         )),
         _ => Err((
             format!("`${{{inner}}}` is not a valid reference"),
             Some("a reference is `${resource.attribute}` or `${var.name}`".into()),
         )),
+    }
+}
+
+/// The AWS partition of a region: `aws-cn` for China, `aws-us-gov` for
+/// GovCloud, `aws-eusc` for the European Sovereign Cloud, `aws-iso` and
+/// `aws-iso-b` for the isolated regions, else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("eusc-") {
+        "aws-eusc"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
     }
 }
 
@@ -178,5 +209,25 @@ mod tests {
         assert_eq!((e.start, e.message.as_str()), (2, "unterminated `${`"));
         assert!(parse("${repo}").is_err());
         assert_eq!(parse("${ stack }").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn account_and_partition_are_builtins() {
+        let p = parse("arn:${partition}:iam::${account_id}:role/x").unwrap();
+        let targets: Vec<&Target> =
+            p.iter().filter_map(|x| if let Piece::Ref(r) = x { Some(&r.target) } else { None }).collect();
+        assert_eq!(targets, [&Target::Partition, &Target::AccountId]);
+        assert!(targets.iter().all(|t| t.is_builtin_or_var()));
+        assert_eq!(Target::AccountId.to_string(), "${account_id}");
+        assert!(parse("${account}").is_err(), "only `account_id` names the account");
+    }
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition("eu-west-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition("us-isob-east-1"), "aws-iso-b");
     }
 }

@@ -434,10 +434,11 @@ impl Loader<'_> {
                             .help = Some(help);
                     }
                 }
-                t @ (Target::Region | Target::GitSha | Target::GitShortSha) => {
+                t @ (Target::Region | Target::Partition | Target::GitSha | Target::GitShortSha) => {
                     self.builtin(t, f.span, region.as_deref(), &mut git, &mut builtins)
                 }
-                Target::Stack => {}
+                // Filled in when the run reaches AWS; `validate` keeps it.
+                Target::Stack | Target::AccountId => {}
                 Target::Attr { resource, attribute } => self.check_attr_ref(f, resource, attribute, &names),
             }
         }
@@ -614,6 +615,15 @@ impl Loader<'_> {
                         Some("set `region:` in the file, pass --region, or set AWS_REGION".into());
                 }
             },
+            Target::Partition => match region {
+                Some(r) => {
+                    builtins.insert(Target::Partition, crate::expr::partition(r).to_string());
+                }
+                None => {
+                    self.err("moor::region", span, "`${partition}` is used but no region is set", "region unknown")
+                        .help = Some("set `region:` in the file, pass --region, or set AWS_REGION".into());
+                }
+            },
             Target::GitSha | Target::GitShortSha => {
                 let sha = git.get_or_insert_with(|| head_commit(self.opts)).clone();
                 match sha {
@@ -629,7 +639,7 @@ impl Loader<'_> {
                     }
                 }
             }
-            Target::Stack | Target::Var(_) | Target::Attr { .. } => {}
+            Target::Stack | Target::AccountId | Target::Var(_) | Target::Attr { .. } => {}
         }
     }
 
@@ -816,7 +826,8 @@ impl Loader<'_> {
         let mut reported = false;
         if node.as_str().is_some_and(crate::expr::has_interpolation) {
             let refs: Vec<&Found> = found.iter().filter(|f| f.node_span == node.span).collect();
-            for f in refs.iter().filter(|f| matches!(f.target, Target::Stack | Target::Attr { .. })) {
+            for f in refs.iter().filter(|f| matches!(f.target, Target::Stack | Target::AccountId | Target::Attr { .. }))
+            {
                 reported = true;
                 self.err(
                     "moor::stack-name",
@@ -825,7 +836,7 @@ impl Loader<'_> {
                     "not known before the stack's name",
                 )
                 .help =
-                    Some("the stack name may use variables, `${region}`, `${git.sha}` and `${git.short_sha}`".into());
+                    Some("the stack name may use variables, `${region}`, `${partition}`, `${git.sha}` and `${git.short_sha}`".into());
             }
             // A variable without a valid value was reported already.
             reported |= refs.iter().any(|f| matches!(&f.target, Target::Var(v) if vars.failed.contains(v)));

@@ -145,6 +145,71 @@ pub fn unknown_leaves(v: &Value) -> Vec<Vec<String>> {
     out
 }
 
+/// Writes `account` for every `${account_id}` in `s`; `None` when `s` has
+/// none. The rest stays as written (references, `$${` escapes).
+pub fn fill_account_str(s: &str, account: &str) -> Option<String> {
+    let pieces = expr::parse(s).ok()?;
+    if !pieces.iter().any(|p| matches!(p, Piece::Ref(r) if r.target == Target::AccountId)) {
+        return None;
+    }
+    let mut out = String::new();
+    for p in &pieces {
+        match p {
+            Piece::Lit(l) => out.push_str(&l.replace("${", "$${")),
+            Piece::Ref(r) if r.target == Target::AccountId => out.push_str(account),
+            Piece::Ref(r) => out.push_str(&r.target.to_string()),
+        }
+    }
+    Some(out)
+}
+
+fn fill_account_value(v: &mut Value, account: &str) -> bool {
+    match v {
+        Value::String(s) => match fill_account_str(s, account) {
+            Some(filled) => {
+                *s = filled;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |any, x| fill_account_value(x, account) | any),
+        Value::Object(m) => m.values_mut().fold(false, |any, x| fill_account_value(x, account) | any),
+        _ => false,
+    }
+}
+
+/// Whether the stack uses `${account_id}` anywhere (resources, names,
+/// outputs), so that it needs the account before anything is read.
+pub fn uses_account(stack: &crate::model::Stack) -> bool {
+    let has = |s: &str| fill_account_str(s, "").is_some();
+    stack.resources.iter().any(|r| {
+        r.physical_name.as_deref().is_some_and(has)
+            || serde_json::to_value(&r.spec).is_ok_and(|mut v| fill_account_value(&mut v, ""))
+    }) || stack.outputs.iter().any(|o| has(&o.value))
+}
+
+/// Fills `${account_id}` in the stack's resources and outputs with the
+/// account that `sts:GetCallerIdentity` answered.
+pub fn fill_account(stack: &mut crate::model::Stack, account: &str) {
+    for r in &mut stack.resources {
+        if let Some(n) = r.physical_name.as_deref().and_then(|n| fill_account_str(n, account)) {
+            r.physical_name = Some(n);
+        }
+        let Ok(mut v) = serde_json::to_value(&r.spec) else { continue };
+        if fill_account_value(&mut v, account) {
+            // An account id is text wherever the file may use it.
+            if let Ok(spec) = r.spec.kind().spec_from_json(v) {
+                r.spec = spec;
+            }
+        }
+    }
+    for o in &mut stack.outputs {
+        if let Some(v) = fill_account_str(&o.value, account) {
+            o.value = v;
+        }
+    }
+}
+
 /// Turns the `$${` escapes of a fully resolved string into `${`.
 pub fn unescape(s: &str) -> String {
     s.replace("$${", "${")
@@ -178,6 +243,16 @@ mod tests {
         assert_eq!(unknown_leaves(&v), [vec!["env".to_string(), "A".into()], vec!["ports".into(), "1".into()]]);
         assert_eq!(unknown_leaves(&json!("${lb.arn}")), [Vec::<String>::new()]);
         assert!(unknown_leaves(&json!("${var.x} $${y}")).is_empty(), "variables and escapes are not unknown");
+    }
+
+    #[test]
+    fn account_fills_only_its_references() {
+        assert_eq!(
+            fill_account_str("arn:aws:iam::${account_id}:role/${lb.name}-$${account_id}", "111122223333").as_deref(),
+            Some("arn:aws:iam::111122223333:role/${lb.name}-$${account_id}")
+        );
+        assert_eq!(fill_account_str("$${account_id} ${region}", "111122223333"), None);
+        assert_eq!(fill_account_str("arn:aws:iam::123456789012:root", "111122223333"), None);
     }
 
     #[test]

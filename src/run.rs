@@ -318,6 +318,31 @@ async fn connect(stack: &Stack, o: &RunOptions, early: Early) -> Result<(Arc<Aws
     made.map_err(|e| Failure::Error(e.to_string()))
 }
 
+/// A stack that uses `${account_id}` needs the account before its reads:
+/// this waits for the check, fills the account in, and hands the check's
+/// answer on. Any other stack goes on at once, beside the check.
+async fn with_account(stack: &mut Stack, check: Check) -> Result<Check, Failure> {
+    use crate::preflight::Verdict;
+    if !crate::resolve::uses_account(stack) {
+        return Ok(check);
+    }
+    let verdict = check.await.unwrap_or(Verdict::Unknown(None));
+    match &verdict {
+        Verdict::Account(a) => crate::resolve::fill_account(stack, a),
+        Verdict::Unknown(why) => {
+            let mut m = "the stack uses `${account_id}`, but sts:GetCallerIdentity did not answer the credentials' \
+                         account; nothing was read or changed"
+                .to_string();
+            if let Some(w) = why {
+                m.push_str(&format!("\n  {}", w.trim_end_matches("; going on")));
+            }
+            return Err(Failure::Error(m));
+        }
+        Verdict::Fatal(_) => {}
+    }
+    Ok(tokio::spawn(async move { verdict }))
+}
+
 /// The check's outcome: where the plan goes, or the setup failure in one
 /// or two lines (nothing else is printed after it). A check that could not
 /// tell says so on stderr, at most once, and the run goes on.
@@ -487,7 +512,7 @@ pub fn plan_cmd(
 ) -> Outcome {
     let rt = runtime()?;
     let early = connect_early(&rt, o);
-    let (stack, graph) = load(file, o)?;
+    let (mut stack, graph) = load(file, o)?;
     if let Some(path) = save {
         let same = |a: &Path, b: &Path| {
             std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
@@ -503,6 +528,7 @@ pub fn plan_cmd(
         let (conn, backend) =
             tokio::join!(connect(&stack, o, early), open_backend(o, stack.state.as_ref(), stack.region.as_deref()));
         let ((p, check), backend) = (conn?, backend?);
+        let check = with_account(&mut stack, check).await?;
         let state = read_state(&backend, &stack, o).await?;
         let planned = observe_and_plan(p.as_ref(), &stack, &graph, &state, destroy, o);
         let ((mut pl, observed), target) = checked(&p, check, planned, o).await?;
@@ -749,6 +775,7 @@ async fn apply_locked(
             stack.region = state.region.clone();
         }
         let (p, check) = connect(&stack, o, early).await?;
+        let check = with_account(&mut stack, check).await?;
         let planning = checked(&p, check, make_plan(p.as_ref(), &stack, &graph, &state, destroy, o), o);
         let Some(planned) = unless_interrupted(planning).await else {
             return Err(Failure::stopped_unchanged());
@@ -1127,6 +1154,9 @@ async fn import_locked(
     {
         let mut state = read_state(backend, stack, o).await?;
         let (p, check) = connect(stack, o, None).await?;
+        let mut filled = stack.clone();
+        let check = with_account(&mut filled, check).await?;
+        let stack = &filled;
         settle(&p, check, o).await?;
         let (mut t, _) = crate::plan::target(stack, logical, &Default::default(), &state);
         t.id = Some(id.to_string());
@@ -1329,7 +1359,7 @@ fn apply_saved(
         ..o.clone()
     };
     let file_changed = pf::sha256(text.as_bytes()) != saved.file.sha256;
-    let (stack, graph) = match load(&file, &lo) {
+    let (mut stack, graph) = match load(&file, &lo) {
         Ok(x) => x,
         Err(_) if file_changed => {
             return Err(Failure::Error(format!(
@@ -1356,6 +1386,10 @@ fn apply_saved(
             diffs.push(pf::Difference { what: format!("variable `{k}`"), how });
         }
     }
+    // The plan was made with the account filled in: compare like with like.
+    if let Some(a) = &saved.account {
+        crate::resolve::fill_account(&mut stack, a);
+    }
     let resources = pf::saved_resources(&stack);
     rt.block_on(async {
         let backend = open_backend(&lo, stack.state.as_ref(), stack.region.as_deref()).await?;
@@ -1369,6 +1403,7 @@ fn apply_saved(
             state.region = stack.region.clone();
         }
         let (p, check) = connect(&stack, &lo, None).await?;
+        let check = with_account(&mut stack, check).await?;
         let planning = checked(&p, check, observe_and_plan(p.as_ref(), &stack, &graph, &state, saved.destroy, &lo), &lo);
         let Some(planned) = unless_interrupted(planning).await else {
             return Err(Failure::stopped_unchanged());

@@ -948,3 +948,69 @@ async fn replacing_an_attached_policy_attaches_the_new_one() {
     assert_eq!(attached(&p, "t-iam-reattach-role").await, set(&[&attr(&state, "pol", "arn")]));
     destroy(&p, &v2, state).await;
 }
+
+/// `${account_id}` and `${partition}` in ARNs: the run fills in the account
+/// STS answers, so the policy AWS holds names it, and the next plan has
+/// nothing to change.
+#[tokio::test(flavor = "multi_thread")]
+async fn account_id_in_arns_plans_clean_after_apply() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let stack = r#"
+stack: t-account-id
+region: us-east-1
+resources:
+  roll:
+    kind: iam/policy
+    name: t-account-id-roll
+    document:
+      statements:
+        - actions: [ecs:UpdateService]
+          resources: ["arn:${partition}:ecs:${region}:${account_id}:service/t-account-id/*"]
+  deployer:
+    kind: iam/role
+    assumed_by:
+      principals: ["arn:${partition}:iam::${account_id}:root"]
+    policies: ["${roll.arn}"]
+outputs:
+  account: "${account_id}"
+"#;
+    let d = support::workdir("account-id", stack);
+    // Through a saved plan: the file's `${account_id}` is the plan's account.
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "-o", "plan.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["apply", "plan.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "no changes after apply: {}", support::text(&o));
+    let arn = "arn:aws:iam::123456789012:policy/t-account-id-roll";
+    let policy = p.iam.get_policy().policy_arn(arn).send().await.expect("the policy exists");
+    let version = policy.policy().and_then(|x| x.default_version_id()).unwrap().to_string();
+    let doc = p.iam.get_policy_version().policy_arn(arn).version_id(version).send().await.unwrap();
+    let text = urlencoding_decode(doc.policy_version().and_then(|v| v.document()).unwrap());
+    assert!(text.contains("arn:aws:ecs:us-east-1:123456789012:service/t-account-id/*"), "{text}");
+    assert!(!text.contains("account_id"), "{text}");
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let Some(x) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -26,7 +26,8 @@ fn plan_of(path: &Path) -> Plan {
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     let loaded = load_str(&name, &text, &LoadOptions::default());
     assert!(!loaded.has_errors(), "{name}: {:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
-    let stack = loaded.stack.unwrap();
+    let mut stack = loaded.stack.unwrap();
+    moor::resolve::fill_account(&mut stack, "123456789012");
     let (graph, _) = build(&stack);
     let p = FakeProvider::new();
     for r in &stack.resources {

@@ -294,3 +294,36 @@ fn no_changes_is_never_said_above_an_error() {
     assert!(moor::render::plan_text(&plan, moor::render::Style { color: false }, false).contains("No changes."));
     assert!(moor::mdplan::plan_markdown(&plan).contains("no changes"));
 }
+
+const DENIED: &str = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+<Code>AccessDenied</Code><Message>not allowed by the endpoint policy</Message></Error>\
+<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c9</RequestId></ErrorResponse>";
+
+#[test]
+fn account_id_without_an_account_from_sts_is_one_error() {
+    let d = dir("no-account");
+    std::fs::write(
+        d.join("account.yaml"),
+        "stack: setup-account\nregion: us-east-1\nresources:\n  deployer:\n    kind: iam/role\n    assumed_by:\n      principals: [\"arn:${partition}:iam::${account_id}:root\"]\n",
+    )
+    .unwrap();
+    let url = scripted(403, DENIED);
+    let mut env = KEYS.to_vec();
+    env.push(("AWS_ENDPOINT_URL", &url));
+    // `validate` asks no one: the account is known later.
+    let o = Command::new(env!("CARGO_BIN_EXE_moor"))
+        .args(["validate", "account.yaml"])
+        .current_dir(&d)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = moor(&d, &["plan", "account.yaml"], &env);
+    let err = setup_error(&o);
+    assert!(err.contains("uses `${account_id}`") && err.contains("refused (AccessDenied)"), "{err}");
+    // Without `${account_id}`, a refused check is a warning and the run goes on.
+    let o = moor(&d, &["plan", "stack.yaml"], &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: sts:GetCallerIdentity was refused") && !err.contains("account_id"), "{err}");
+}

@@ -127,13 +127,16 @@ pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip, Skip
                 for p in pieces {
                     let Piece::Ref(r) = p else { continue };
                     match r.target {
-                        Target::Region | Target::GitSha | Target::GitShortSha | Target::Stack => {
-                            out.builtin_uses.push((r.target, span))
-                        }
+                        Target::Region
+                        | Target::Partition
+                        | Target::AccountId
+                        | Target::GitSha
+                        | Target::GitShortSha
+                        | Target::Stack => out.builtin_uses.push((r.target, span)),
                         Target::Var(_) | Target::Attr { .. } => {
                             invalid = true;
                             l.err("moor::variable-reference", span, format!("the value of `{name}` refers to {}", r.target), "not allowed in a variable")
-                                .help = Some("a variable's value may use `${stack}`, `${region}`, `${git.sha}` and `${git.short_sha}`; use the reference in the resource instead".into());
+                                .help = Some("a variable's value may use `${stack}`, `${region}`, `${partition}`, `${account_id}`, `${git.sha}` and `${git.short_sha}`; use the reference in the resource instead".into());
                         }
                     }
                 }

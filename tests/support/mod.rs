@@ -147,7 +147,10 @@ pub fn load(text: &str, vars: &[&str]) -> Stack {
     let opts = LoadOptions { vars: vars.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     let l = load_str("stack.yaml", text, &opts);
     assert!(!l.has_errors(), "{:?}", l.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
-    l.stack.unwrap()
+    let mut stack = l.stack.unwrap();
+    // What a run does once STS has answered: the emulator's account.
+    moor::resolve::fill_account(&mut stack, moor::preflight::EMULATOR_ACCOUNT);
+    stack
 }
 
 pub fn empty(stack: &Stack) -> State {

@@ -1014,3 +1014,29 @@ fn urlencoding_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+const SESSION_TRUST: &str = r#"
+stack: t-iam-session
+region: us-east-1
+resources:
+  deployer:
+    kind: iam/role
+    assumed_by:
+      principals: ["arn:aws:sts::123456789012:assumed-role/ci/run-42"]
+"#;
+
+#[tokio::test]
+async fn a_role_trusting_an_sts_role_session_applies_clean_and_destroys() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let stack = load(SESSION_TRUST, &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let role = p.iam.get_role().role_name("t-iam-session-deployer").send().await.unwrap();
+    let doc = role.role().unwrap().assume_role_policy_document().unwrap_or_default().to_string();
+    let doc = doc.replace("%3A", ":").replace("%2F", "/");
+    assert!(doc.contains("arn:aws:sts::123456789012:assumed-role/ci/run-42"), "{doc}");
+    destroy(&p, &stack, state).await;
+    assert!(!role_exists(&p, "t-iam-session-deployer").await);
+}

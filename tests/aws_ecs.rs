@@ -333,6 +333,52 @@ async fn task_definition_with_every_container_field_applies_clean() {
 // ---- ecs/service -------------------------------------------------------------------
 
 /// Cluster, task definition and service; `extra` is appended to the service.
+const TD_EC2: &str = r#"stack: ecs-td-ec2
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    launch_type: ec2
+    network_mode: bridge
+    execution_role: arn:aws:iam::123456789012:role/ecs-td-ec2-exec
+    containers:
+      - name: web
+        image: nginx:1.27
+        memory: 256
+        port_mappings:
+          - container_port: 80
+            host_port: 0
+        secrets:
+          DB_PASSWORD: /ecs-td-ec2/db_password
+          API_KEY: ecs_td_ec2_api_key
+        logs:
+          group: /ecs/ecs-td-ec2
+"#;
+
+#[tokio::test]
+async fn an_ec2_task_definition_without_task_sizes_or_stream_prefix_and_with_parameter_names_applies_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let stack = load(TD_EC2, &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let arn = id(&state, "task");
+    let td = describe_td(&p, &arn).await.unwrap();
+    assert_eq!((td.cpu(), td.memory()), (None, None), "no task-level sizes registered");
+    assert_eq!(td.requires_compatibilities(), [et::Compatibility::Ec2]);
+    let web = &td.container_definitions()[0];
+    let secrets: Vec<_> = web.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+    assert_eq!(secrets, [("API_KEY", "ecs_td_ec2_api_key"), ("DB_PASSWORD", "/ecs-td-ec2/db_password")]);
+    let o = web.log_configuration().unwrap().options().unwrap();
+    assert!(!o.contains_key("awslogs-stream-prefix"), "{o:?}");
+    assert_eq!(o["awslogs-group"], "/ecs/ecs-td-ec2");
+
+    let (_, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(td_gone(describe_td(&p, &arn).await));
+}
+
 fn app_stack(name: &str, env: &str, extra: &str) -> String {
     format!(
         "stack: {name}

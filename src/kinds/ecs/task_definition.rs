@@ -18,9 +18,14 @@ pub struct TaskDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     /// Task CPU: units (256, 512, 1024, …) or a string like `"0.5 vCPU"`.
-    pub cpu: Size,
+    /// Required on Fargate; optional on EC2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Size>,
     /// Task memory: MiB or a string like `"1 GB"`; must suit `cpu` on Fargate.
-    pub memory: Size,
+    /// Required on Fargate; optional on EC2, where every container then sets
+    /// its `memory` or `memory_reservation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Size>,
     /// `fargate` (the default) or `ec2`.
     #[serde(default)]
     pub launch_type: LaunchType,
@@ -31,6 +36,9 @@ pub struct TaskDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
     /// Role the ECS agent uses to pull images and write logs: `${exec_role.arn}`.
+    /// Required on Fargate to pull from ECR or send logs; required with
+    /// `secrets` on either launch type (on EC2 the instance's role pulls
+    /// images and sends logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_role: Option<String>,
     /// Role the application's own code runs as.
@@ -92,8 +100,10 @@ pub struct Container {
     /// Entries whose name or value looks like a secret are sensitive anyway.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,
-    /// Secrets by name: the ARN of a Secrets Manager secret or SSM parameter.
-    /// Only the ARN is in the file; the value is never read by moor.
+    /// Secrets by name: the ARN of a Secrets Manager secret or SSM parameter,
+    /// or the name of an SSM parameter in the stack's region
+    /// (`/app/db_password`). Only the ARN or name is in the file; the value
+    /// is never read by moor.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -165,8 +175,10 @@ pub struct ContainerHealthCheck {
 pub struct Logs {
     /// Log group name, e.g. `/ecs/${stack}`.
     pub group: String,
-    /// Prefix of each stream, typically the app name.
-    pub stream_prefix: String,
+    /// Prefix of each stream, typically the app name. Required on Fargate;
+    /// optional on EC2, where streams are then named by container id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_prefix: Option<String>,
     /// Region of the log group; the stack's region when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -207,9 +219,9 @@ fn describe_sizes(v: &[u32]) -> String {
 }
 
 impl TaskDefinition {
-    /// CPU units and memory MiB, when both are readable.
+    /// CPU units and memory MiB, each when given and readable.
     pub fn sizes(&self) -> (Option<u32>, Option<u32>) {
-        (self.cpu.cpu_units(), self.memory.memory_mib())
+        (self.cpu.as_ref().and_then(Size::cpu_units), self.memory.as_ref().and_then(Size::memory_mib))
     }
 
     fn check(&self, c: &mut Checker) {
@@ -217,7 +229,19 @@ impl TaskDefinition {
             FAMILY.check(c, &["family"], f);
         }
         let (cpu, mem) = self.sizes();
-        if cpu.is_none() {
+        let fargate = self.launch_type == LaunchType::Fargate;
+        for (field, given) in [("cpu", self.cpu.is_some()), ("memory", self.memory.is_some())] {
+            if fargate && !given {
+                c.error(
+                    "moor::task-size",
+                    &[],
+                    format!("a Fargate task definition needs a task-level `{field}`"),
+                    format!("no `{field}`"),
+                )
+                .help = Some(format!("set `{field}`, or `launch_type: ec2` where it is optional"));
+            }
+        }
+        if self.cpu.is_some() && cpu.is_none() {
             c.error(
                 "moor::task-size",
                 &["cpu"],
@@ -225,7 +249,7 @@ impl TaskDefinition {
                 "expected CPU units like 256, or a string like \"0.5 vCPU\"",
             );
         }
-        if mem.is_none() {
+        if self.memory.is_some() && mem.is_none() {
             c.error(
                 "moor::task-size",
                 &["memory"],
@@ -331,17 +355,41 @@ impl TaskDefinition {
             for (name, arn) in &ct.secrets {
                 if !arn.contains("${")
                     && !(arn.starts_with("arn:") && (arn.contains(":secretsmanager:") || arn.contains(":ssm:")))
+                    && !ssm_parameter_name(arn)
                 {
                     c.error(
                         "moor::container-secret",
                         &["containers", &idx, "secrets", name],
-                        format!("secret `{name}` is not a Secrets Manager or SSM parameter ARN"),
-                        "expected arn:aws:secretsmanager:… or arn:aws:ssm:…",
+                        format!("secret `{name}` is not a Secrets Manager or SSM parameter ARN, nor an SSM parameter name"),
+                        "expected arn:aws:secretsmanager:…, arn:aws:ssm:… or a parameter name",
                     )
                     .help = Some(
-                        "put the secret itself in Secrets Manager or SSM; the stack file holds only its ARN".into(),
+                        "put the secret itself in Secrets Manager or SSM; the stack file holds only its ARN, or the name of an SSM parameter in the stack's region (`/app/db_password`)".into(),
                     );
                 }
+            }
+            if !fargate && self.memory.is_none() && ct.memory.is_none() && ct.memory_reservation.is_none() {
+                c.error(
+                    "moor::container-memory",
+                    &["containers", &idx],
+                    format!(
+                        "container `{}` needs `memory` or `memory_reservation`, as the task sets no `memory`",
+                        ct.name
+                    ),
+                    "no memory limit",
+                )
+                .help = Some(
+                    "set the container's `memory` (hard limit) or `memory_reservation`, or the task's `memory`".into(),
+                );
+            }
+            if fargate && ct.logs.as_ref().is_some_and(|l| l.stream_prefix.is_none()) {
+                c.error(
+                    "moor::container-logs",
+                    &["containers", &idx, "logs"],
+                    format!("container `{}` sends logs from Fargate without a `stream_prefix`", ct.name),
+                    "no `stream_prefix`",
+                )
+                .help = Some("Fargate's awslogs driver needs `stream_prefix`, typically the app name".into());
             }
             let flagged = crate::secret::flagged(ct.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             for (key, why) in &flagged {
@@ -370,14 +418,15 @@ impl TaskDefinition {
         }
         self.check_sizes(c, cpu, mem);
         if self.execution_role.is_none() {
+            // On EC2 the container instance's role pulls images and sends
+            // logs; secrets take the execution role on either launch type.
             let needs = self.containers.iter().any(|ct| {
-                ct.logs.is_some()
-                    || !ct.secrets.is_empty()
-                    || ct.image.contains(".dkr.ecr.")
-                    || ct.image.contains(".uri}")
+                !ct.secrets.is_empty()
+                    || (fargate && (ct.logs.is_some() || ct.image.contains(".dkr.ecr.") || ct.image.contains(".uri}")))
             });
             if needs {
-                c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", "pulls from ECR, sends logs or reads secrets")
+                let what = if fargate { "pulls from ECR, sends logs or reads secrets" } else { "reads secrets" };
+                c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", what)
                     .help = Some("add an iam/role assumed by ecs-tasks.amazonaws.com with AmazonECSTaskExecutionRolePolicy, and set `execution_role: ${exec_role.arn}`".into());
             }
         }
@@ -671,6 +720,24 @@ fn trusts_ecs_tasks(services: &[String]) -> Option<bool> {
     }
 }
 
+/// A name SSM Parameter Store accepts, which ECS takes in `valueFrom` for a
+/// parameter in the task's region: letters, digits, `.`, `-`, `_` and `/`;
+/// with a `/`, fully qualified (a leading `/`), at most 15 levels; no
+/// `aws` or `ssm` prefix of any case, which no one may create (AWS's own
+/// public parameters under `/aws/` may be read); at most 1011 characters.
+pub fn ssm_parameter_name(v: &str) -> bool {
+    let chars = !v.is_empty() && v.len() <= 1011 && v.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+    if !chars || (v.contains('/') && !v.starts_with('/')) || v.ends_with('/') {
+        return false;
+    }
+    let levels: Vec<&str> = v.trim_start_matches('/').split('/').collect();
+    let reserved = |l: &str| {
+        let l = l.to_ascii_lowercase();
+        (l.starts_with("aws") && !(l == "aws" && v.starts_with("/aws/"))) || l.starts_with("ssm")
+    };
+    levels.len() <= 15 && levels.iter().all(|l| !l.is_empty()) && !reserved(levels[0])
+}
+
 /// A role written as its ARN, not a reference.
 fn role_arn(value: &str) -> bool {
     !value.contains("${") && value.starts_with("arn:") && value.contains(":role/")
@@ -705,6 +772,66 @@ pub fn sensitive_env(td: &TaskDefinition) -> Sensitive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secret_errors(value_from: &str) -> usize {
+        let text = format!("stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    execution_role: arn:aws:iam::123456789012:role/x\n    containers:\n      - name: web\n        image: nginx\n        secrets:\n          DB: \"{value_from}\"\n");
+        let l = crate::load::load_str("t.yaml", &text, &Default::default());
+        l.diags.iter().filter(|d| d.code == "moor::container-secret").count()
+    }
+
+    #[test]
+    fn secrets_take_ssm_parameter_names_of_the_region() {
+        for ok in [
+            "/app/db_password",
+            "app_db",
+            "app.db-1",
+            "/aws/reference/secretsmanager/db",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+        ] {
+            assert_eq!(secret_errors(ok), 0, "{ok} is a parameter name or an ARN");
+        }
+        let long = format!("/{}", "a/".repeat(15) + "b");
+        for bad in
+            ["app/db", "/app/db/", "/app//db", "p@ss word!", "hunter 22", "awsdb", "/ssm/db", "/Aws2/x", "", &long]
+        {
+            assert_eq!(secret_errors(bad), 1, "{bad:?} is neither an SSM parameter name nor an ARN");
+        }
+    }
+
+    fn codes(launch: &str, task: &str, container: &str) -> Vec<&'static str> {
+        let text = format!("stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    launch_type: {launch}\n    network_mode: bridge\n{task}    containers:\n      - name: web\n        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1\n{container}        logs:\n          group: /ecs/web\n");
+        let l = crate::load::load_str("t.yaml", &text, &Default::default());
+        let mut codes: Vec<&'static str> = l.diags.iter().map(|d| d.code).collect();
+        codes.sort();
+        codes
+    }
+
+    #[test]
+    fn on_ec2_task_sizes_stream_prefix_and_execution_role_are_optional() {
+        assert_eq!(codes("ec2", "", "        memory: 256\n"), Vec::<&str>::new());
+        assert_eq!(codes("ec2", "", "        memory_reservation: 128\n"), Vec::<&str>::new());
+        assert_eq!(codes("ec2", "    memory: 512\n", ""), Vec::<&str>::new(), "the task's memory is enough");
+        assert_eq!(codes("ec2", "", ""), ["moor::container-memory"], "a container needs a memory limit somewhere");
+        let secrets = "        memory: 256\n        secrets: { DB: /app/db }\n";
+        assert_eq!(codes("ec2", "", secrets), ["moor::execution-role"], "secrets take the execution role on EC2 too");
+        let role = "    execution_role: arn:aws:iam::123456789012:role/exec\n";
+        assert_eq!(codes("ec2", role, secrets), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn on_fargate_task_sizes_stream_prefix_and_execution_role_stay_required() {
+        assert_eq!(
+            codes("fargate", "", "        memory: 256\n"),
+            [
+                "moor::container-logs",
+                "moor::execution-role",
+                "moor::fargate-network",
+                "moor::task-size",
+                "moor::task-size"
+            ]
+        );
+    }
 
     #[test]
     fn sensitive_entries_are_the_marked_and_the_flagged() {

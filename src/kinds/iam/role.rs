@@ -48,7 +48,8 @@ pub struct Trust {
     /// AWS account ids (12 digits) whose principals may assume the role.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
-    /// IAM user or role ARNs.
+    /// IAM user or role ARNs, or STS role session ARNs
+    /// (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<String>,
     /// Require `sts:ExternalId` to equal this value.
@@ -133,12 +134,13 @@ impl KindSpec for Role {
         for (i, p) in t.principals.iter().enumerate() {
             if !p.contains("${")
                 && !(p.starts_with("arn:") && (p.contains(":user/") || p.contains(":role/") || p.contains(":root")))
+                && !assumed_role_session(p)
             {
                 c.error(
                     "moor::role-trust",
                     &["assumed_by", "principals", &i.to_string()],
-                    format!("`{p}` is not an IAM user or role ARN"),
-                    "expected arn:aws:iam::<account>:user/<name> or :role/<name>",
+                    format!("`{p}` is not an IAM user or role ARN, nor an STS role session ARN"),
+                    "expected arn:aws:iam::<account>:user/<name>, :role/<name> or arn:aws:sts::<account>:assumed-role/<role>/<session>",
                 );
             }
         }
@@ -166,6 +168,64 @@ impl KindSpec for Role {
         for (name, doc) in &self.inline_policies {
             POLICY_NAME.check(c, &["inline_policies", name], name);
             check_document(c, &["inline_policies", name], doc, false);
+        }
+    }
+}
+
+/// An STS role session ARN, which a trust policy may name as a principal:
+/// `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`, the role
+/// name without its path and a session name of 2–64 of `\w+=,.@-`.
+pub fn assumed_role_session(p: &str) -> bool {
+    let parts: Vec<&str> = p.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else { return false };
+    let Some(rest) = resource.strip_prefix("assumed-role/") else { return false };
+    let Some((role, session)) = rest.split_once('/') else { return false };
+    let role_ok = !role.is_empty()
+        && role.len() <= 64
+        && role.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    let session_ok = (2..=64).contains(&session.len())
+        && session.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    arn == "arn"
+        && !partition.is_empty()
+        && service == "sts"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && role_ok
+        && session_ok
+}
+
+#[cfg(test)]
+mod tests {
+    fn trust_errors(principal: &str) -> usize {
+        let text = format!(
+            "stack: s\nresources:\n  r:\n    kind: iam/role\n    assumed_by:\n      principals: [\"{principal}\"]\n"
+        );
+        let l = crate::load::load_str("t.yaml", &text, &Default::default());
+        l.diags.iter().filter(|d| d.code == "moor::role-trust").count()
+    }
+
+    #[test]
+    fn trust_principals_take_sts_role_session_arns() {
+        for ok in [
+            "arn:aws:sts::123456789012:assumed-role/deployer/ci-run-42",
+            "arn:aws-cn:sts::123456789012:assumed-role/Admin_Role/jane@example.com",
+            "arn:aws:iam::123456789012:role/deployer",
+            "arn:aws:iam::123456789012:user/jane",
+            "arn:aws:iam::123456789012:root",
+        ] {
+            assert_eq!(trust_errors(ok), 0, "{ok} is a principal");
+        }
+        for bad in [
+            "arn:aws:sts::123456789012:assumed-role/deployer",
+            "arn:aws:sts::123456789012:assumed-role/deployer/x",
+            "arn:aws:sts::123456789012:assumed-role/deployer/a/b",
+            "arn:aws:sts:us-east-1:123456789012:assumed-role/deployer/run",
+            "arn:aws:sts::12345:assumed-role/deployer/run",
+            "arn:aws:sts::123456789012:federated/run",
+            "deployer",
+        ] {
+            assert_eq!(trust_errors(bad), 1, "{bad} is not a principal");
         }
     }
 }

@@ -358,6 +358,28 @@ fn strategy_fields(list: &[et::CapacityProviderStrategyItem]) -> Value {
     )
 }
 
+/// A secret's live `valueFrom` in the file's form when both name the same
+/// SSM parameter, one by name (in the task's region) and one by ARN.
+fn same_parameter<'a>(given: Option<&'a str>, live: &'a str) -> &'a str {
+    let Some(given) = given else { return live };
+    let name_of = |arn: &str| -> Option<String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, _, "ssm", _, _, resource] = parts[..] else { return None };
+        resource.strip_prefix("parameter").filter(|r| r.starts_with('/')).map(str::to_string)
+    };
+    let plain = |name: &str| format!("/{}", name.trim_start_matches('/'));
+    let same = match (name_of(given), name_of(live)) {
+        (None, Some(l)) => crate::kinds::ecs::ssm_parameter_name(given) && plain(given) == l,
+        (Some(g), None) => crate::kinds::ecs::ssm_parameter_name(live) && plain(live) == g,
+        _ => false,
+    };
+    if same {
+        given
+    } else {
+        live
+    }
+}
+
 /// Secret ARNs (Secrets Manager, SSM parameters) in a message, replaced.
 fn redact_secret_arns(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -689,8 +711,8 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
     };
     let mut fields = Fields::new();
     fields.insert("family".into(), json!(family));
-    fields.insert("cpu".into(), size_value(spec.map(|s| &s.cpu), td.cpu(), Size::cpu_units));
-    fields.insert("memory".into(), size_value(spec.map(|s| &s.memory), td.memory(), Size::memory_mib));
+    fields.insert("cpu".into(), size_value(spec.and_then(|s| s.cpu.as_ref()), td.cpu(), Size::cpu_units));
+    fields.insert("memory".into(), size_value(spec.and_then(|s| s.memory.as_ref()), td.memory(), Size::memory_mib));
     fields.insert("launch_type".into(), json!(launch_type));
     fields.insert(
         "network_mode".into(),
@@ -769,7 +791,14 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
         m.insert("environment".into(), json!(env));
     }
     if !c.secrets().is_empty() {
-        let secrets: BTreeMap<&str, &str> = c.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+        let secrets: BTreeMap<&str, &str> = c
+            .secrets()
+            .iter()
+            .map(|s| {
+                let given = spec.and_then(|x| x.secrets.get(s.name())).map(String::as_str);
+                (s.name(), same_parameter(given, s.value_from()))
+            })
+            .collect();
         m.insert("secrets".into(), json!(secrets));
     }
     if !c.command().is_empty() {
@@ -877,8 +906,10 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
         let mut lc = et::LogConfiguration::builder()
             .log_driver(et::LogDriver::Awslogs)
             .options("awslogs-group", &l.group)
-            .options("awslogs-region", l.region.as_deref().unwrap_or(&p.region))
-            .options("awslogs-stream-prefix", &l.stream_prefix);
+            .options("awslogs-region", l.region.as_deref().unwrap_or(&p.region));
+        if let Some(prefix) = &l.stream_prefix {
+            lc = lc.options("awslogs-stream-prefix", prefix);
+        }
         if l.create_group {
             lc = lc.options("awslogs-create-group", "true");
         }
@@ -890,9 +921,11 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
 /// Registers a revision of the family with the file's settings.
 async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Live, ProviderError> {
     let family = t.name.as_deref().ok_or_else(|| invalid("a task definition needs a family"))?;
-    let (Some(cpu), Some(memory)) = td.sizes() else {
+    // Either may be left out on EC2; one given must be a size.
+    let (cpu, memory) = td.sizes();
+    if (td.cpu.is_some() && cpu.is_none()) || (td.memory.is_some() && memory.is_none()) {
         return Err(invalid("the task's cpu and memory must be sizes like 256 or \"0.5 vCPU\", 512 or \"1 GB\""));
-    };
+    }
     let compat = match td.launch_type {
         LaunchType::Fargate => et::Compatibility::Fargate,
         LaunchType::Ec2 => et::Compatibility::Ec2,
@@ -901,8 +934,8 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .ecs
         .register_task_definition()
         .family(family)
-        .cpu(cpu.to_string())
-        .memory(memory.to_string())
+        .set_cpu(cpu.map(|v| v.to_string()))
+        .set_memory(memory.map(|v| v.to_string()))
         .network_mode(et::NetworkMode::from(serde_name(&td.network_mode).as_str()))
         .requires_compatibilities(compat)
         .set_execution_role_arn(td.execution_role.clone())
@@ -2200,6 +2233,22 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ssm_parameter_named_in_the_file_and_echoed_as_its_arn_is_the_same_secret() {
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/db";
+        assert_eq!(same_parameter(Some("/app/db"), arn), "/app/db");
+        assert_eq!(same_parameter(Some(arn), "/app/db"), arn);
+        assert_eq!(same_parameter(Some("app_db"), "arn:aws:ssm:us-east-1:123456789012:parameter/app_db"), "app_db");
+        assert_eq!(same_parameter(Some("/app/db"), "/app/db"), "/app/db");
+        for (given, live) in [
+            (Some("/app/other"), arn),
+            (Some("/app/db"), "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db"),
+            (None, arn),
+        ] {
+            assert_eq!(same_parameter(given, live), live, "{given:?} is not {live}");
+        }
+    }
     use crate::images::Resolved;
 
     use super::super::tests::{test_config, Scripted};

@@ -30,6 +30,10 @@ pub struct TaskDefinition {
     /// `x86_64` (the default) or `arm64` (Graviton).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
+    /// Ephemeral storage of a Fargate task in GiB, 21–200 (Fargate gives
+    /// 20 GiB when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<u32>,
     /// Role the ECS agent uses to pull images and write logs: `${exec_role.arn}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_role: Option<String>,
@@ -104,6 +108,17 @@ pub struct Container {
     pub working_directory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<ContainerHealthCheck>,
+    /// The user the container's processes run as: `user`, `uid`,
+    /// `user:group`, `uid:gid`, … (the image's user when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Containers of this task that must reach a condition before this
+    /// one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Mount the container's root filesystem read-only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
     /// Send output to CloudWatch Logs (the `awslogs` driver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
@@ -132,6 +147,41 @@ pub struct PortMapping {
     /// A name for Service Connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The application protocol, for Service Connect: `http`, `http2` or `grpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<AppProtocol>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppProtocol {
+    Http,
+    Http2,
+    Grpc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerDependency {
+    /// Name of another container of this task.
+    pub container: String,
+    /// What it must reach: `start`, `complete` (exited), `success`
+    /// (exited with status 0) or `healthy` (its `health_check` passes);
+    /// AWS's spelling (`START`, …) is accepted too.
+    pub condition: DependencyCondition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyCondition {
+    #[serde(alias = "START")]
+    Start,
+    #[serde(alias = "COMPLETE")]
+    Complete,
+    #[serde(alias = "SUCCESS")]
+    Success,
+    #[serde(alias = "HEALTHY")]
+    Healthy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -368,6 +418,19 @@ impl TaskDefinition {
                 }
             }
         }
+        self.check_dependencies(c);
+        if let Some(gib) = self.ephemeral_storage {
+            c.range(&["ephemeral_storage"], "ephemeral_storage", gib.into(), 21, 200);
+            if self.launch_type != LaunchType::Fargate {
+                c.error(
+                    "moor::ephemeral-storage",
+                    &["ephemeral_storage"],
+                    "ephemeral_storage is for Fargate tasks only",
+                    "not a Fargate task",
+                )
+                .help = Some("on EC2 the task's storage is the instance's; remove `ephemeral_storage`".into());
+            }
+        }
         self.check_sizes(c, cpu, mem);
         if self.execution_role.is_none() {
             let needs = self.containers.iter().any(|ct| {
@@ -385,6 +448,73 @@ impl TaskDefinition {
 }
 
 impl TaskDefinition {
+    /// Each container's `depends_on` names another container of the task;
+    /// `healthy` needs a `health_check` on that container, and `complete`
+    /// or `success` a container that is not essential (ECS refuses both
+    /// when it registers the task definition).
+    fn check_dependencies(&self, c: &mut Checker) {
+        for (i, ct) in self.containers.iter().enumerate() {
+            let idx = i.to_string();
+            for (j, dep) in ct.depends_on.iter().enumerate() {
+                let jdx = j.to_string();
+                let at = ["containers", idx.as_str(), "depends_on", jdx.as_str()];
+                let Some(target) = self.containers.iter().find(|t| t.name == dep.container) else {
+                    let names: Vec<&str> =
+                        self.containers.iter().map(|t| t.name.as_str()).filter(|n| *n != ct.name).collect();
+                    c.error(
+                        "moor::container-depends-on",
+                        &[at[0], at[1], at[2], at[3], "container"],
+                        format!(
+                            "container `{}` depends on `{}`, which is not a container of this task",
+                            ct.name, dep.container
+                        ),
+                        "no such container",
+                    )
+                    .help = Some(crate::diag::did_you_mean(&dep.container, &names, "container"));
+                    continue;
+                };
+                if target.name == ct.name {
+                    c.error(
+                        "moor::container-depends-on",
+                        &[at[0], at[1], at[2], at[3], "container"],
+                        format!("container `{}` depends on itself", ct.name),
+                        "the container itself",
+                    );
+                    continue;
+                }
+                match dep.condition {
+                    DependencyCondition::Healthy if target.health_check.is_none() => {
+                        c.error(
+                            "moor::container-depends-on",
+                            &[at[0], at[1], at[2], at[3], "condition"],
+                            format!(
+                                "container `{}` waits for `{}` to be healthy, but `{}` has no health_check",
+                                ct.name, target.name, target.name
+                            ),
+                            "needs a health check on that container",
+                        )
+                        .help = Some(format!("give container `{}` a `health_check`, or wait for `start`", target.name));
+                    }
+                    DependencyCondition::Complete | DependencyCondition::Success
+                        if target.essential.unwrap_or(true) =>
+                    {
+                        c.error(
+                            "moor::container-depends-on",
+                            &[at[0], at[1], at[2], at[3], "condition"],
+                            format!(
+                                "container `{}` waits for `{}` to exit, but `{}` is essential: its exit stops the task",
+                                ct.name, target.name, target.name
+                            ),
+                            "needs a container that is not essential",
+                        )
+                        .help = Some(format!("set `essential: false` on container `{}`", target.name));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// The containers' memory and CPU fit the task's, as ECS requires when
     /// it registers the task definition: no container's hard limit or
     /// reservation above the task's memory, a reservation below its own hard

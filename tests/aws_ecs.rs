@@ -330,7 +330,7 @@ async fn task_definition_with_every_container_field_applies_clean() {
     assert!(active_revisions(&p, "ecs-td-fields-task").await.is_empty());
 }
 
-/// Container start order, user, read-only root, Service Connect protocol
+/// Container start order, user, read-only root, ulimits, Service Connect protocol
 /// and ephemeral storage; `{user}` is the web container's user.
 fn td_startup(user: &str) -> String {
     format!(
@@ -347,6 +347,9 @@ resources:
         image: nginx:1.27
         user: "{user}"
         readonly_root_filesystem: true
+        ulimits:
+          - {{ name: nofile, soft: 65536, hard: 65536 }}
+          - {{ name: nproc, soft: 1024, hard: 2048 }}
         port_mappings:
           - container_port: 8080
             name: web
@@ -370,7 +373,7 @@ resources:
 }
 
 #[tokio::test]
-async fn start_order_user_readonly_root_app_protocol_and_ephemeral_storage_apply_clean() {
+async fn start_order_user_readonly_root_ulimits_app_protocol_and_ephemeral_storage_apply_clean() {
     if support::skip_emulator() {
         return;
     }
@@ -383,6 +386,8 @@ async fn start_order_user_readonly_root_app_protocol_and_ephemeral_storage_apply
     let web = td.container_definitions().iter().find(|c| c.name() == Some("web")).unwrap();
     assert_eq!(web.user(), Some("1000:1000"));
     assert_eq!(web.readonly_root_filesystem(), Some(true));
+    let ulimits: Vec<_> = web.ulimits().iter().map(|u| (u.name().clone(), u.soft_limit(), u.hard_limit())).collect();
+    assert_eq!(ulimits, [(et::UlimitName::Nofile, 65536, 65536), (et::UlimitName::Nproc, 1024, 2048)]);
     assert_eq!(web.port_mappings()[0].app_protocol(), Some(&et::ApplicationProtocol::Http2));
     let deps: Vec<_> = web.depends_on().iter().map(|d| (d.container_name(), d.condition().clone())).collect();
     assert_eq!(

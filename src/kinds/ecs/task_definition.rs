@@ -119,6 +119,10 @@ pub struct Container {
     /// Mount the container's root filesystem read-only (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readonly_root_filesystem: Option<bool>,
+    /// Resource limits of the container's processes, e.g.
+    /// `{ name: nofile, soft: 65536, hard: 65536 }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
     /// Send output to CloudWatch Logs (the `awslogs` driver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
@@ -158,6 +162,35 @@ pub enum AppProtocol {
     Http,
     Http2,
     Grpc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub name: UlimitName,
+    /// The soft limit, at most `hard`.
+    pub soft: u32,
+    pub hard: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UlimitName {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -376,6 +409,33 @@ impl TaskDefinition {
                     if let Some(v) = v {
                         c.range(&[hp[0], hp[1], hp[2], f], f, v.into(), lo, hi);
                     }
+                }
+            }
+            for (j, u) in ct.ulimits.iter().enumerate() {
+                let jdx = j.to_string();
+                let name =
+                    serde_json::to_value(u.name).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                if ct.ulimits[..j].iter().any(|o| o.name == u.name) {
+                    c.error(
+                        "moor::container-ulimit",
+                        &["containers", &idx, "ulimits", &jdx, "name"],
+                        format!("container `{}` sets ulimit `{name}` twice", ct.name),
+                        "set again",
+                    );
+                }
+                for (f, v) in [("soft", u.soft), ("hard", u.hard)] {
+                    c.range(&["containers", &idx, "ulimits", &jdx, f], f, v.into(), 0, i32::MAX as u64);
+                }
+                if u.soft > u.hard {
+                    c.error(
+                        "moor::container-ulimit",
+                        &["containers", &idx, "ulimits", &jdx, "soft"],
+                        format!(
+                            "ulimit `{name}` of container `{}` has a soft limit of {} above its hard limit of {}",
+                            ct.name, u.soft, u.hard
+                        ),
+                        "above `hard`",
+                    );
                 }
             }
             for (name, arn) in &ct.secrets {

@@ -818,6 +818,14 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
     if spec.is_some_and(|s| s.readonly_root_filesystem.is_some()) || readonly {
         m.insert("readonly_root_filesystem".into(), json!(readonly));
     }
+    if !c.ulimits().is_empty() {
+        let ulimits: Vec<Value> = c
+            .ulimits()
+            .iter()
+            .map(|u| json!({ "name": u.name().as_str(), "soft": u.soft_limit(), "hard": u.hard_limit() }))
+            .collect();
+        m.insert("ulimits".into(), Value::Array(ulimits));
+    }
     if let Some(lc) = c.log_configuration().filter(|lc| lc.log_driver() == &et::LogDriver::Awslogs) {
         let opts = lc.options();
         let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
@@ -897,6 +905,16 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
         b = b.health_check(hc);
     }
     b = b.set_user(c.user.clone()).set_readonly_root_filesystem(c.readonly_root_filesystem);
+    for u in &c.ulimits {
+        b = b.ulimits(
+            et::Ulimit::builder()
+                .name(et::UlimitName::from(serde_name(&u.name).as_str()))
+                .soft_limit(u.soft.min(i32::MAX as u32) as i32)
+                .hard_limit(u.hard.min(i32::MAX as u32) as i32)
+                .build()
+                .map_err(build_err)?,
+        );
+    }
     for d in &c.depends_on {
         let condition = et::ContainerCondition::from(serde_name(&d.condition).to_ascii_uppercase().as_str());
         b = b.depends_on(

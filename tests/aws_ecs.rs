@@ -330,6 +330,98 @@ async fn task_definition_with_every_container_field_applies_clean() {
     assert!(active_revisions(&p, "ecs-td-fields-task").await.is_empty());
 }
 
+/// Container start order, user, read-only root, ulimits, Service Connect protocol
+/// and ephemeral storage; `{user}` is the web container's user.
+fn td_startup(user: &str) -> String {
+    format!(
+        r#"stack: ecs-td-startup
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    ephemeral_storage: 40
+    containers:
+      - name: web
+        image: nginx:1.27
+        user: "{user}"
+        readonly_root_filesystem: true
+        ulimits:
+          - {{ name: nofile, soft: 65536, hard: 65536 }}
+          - {{ name: nproc, soft: 1024, hard: 2048 }}
+        port_mappings:
+          - container_port: 8080
+            name: web
+            app_protocol: http2
+        depends_on:
+          - container: migrate
+            condition: success
+          - container: proxy
+            condition: HEALTHY
+      - name: migrate
+        image: busybox:1.36
+        essential: false
+        readonly_root_filesystem: false
+        command: [./migrate]
+      - name: proxy
+        image: envoyproxy/envoy:v1.31
+        health_check:
+          command: [CMD-SHELL, "curl -f http://localhost:9901/ready || exit 1"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn start_order_user_readonly_root_ulimits_app_protocol_and_ephemeral_storage_apply_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let stack = load(&td_startup("1000:1000"), &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let arn = id(&state, "task");
+    let td = describe_td(&p, &arn).await.unwrap();
+    assert_eq!(td.ephemeral_storage().map(|e| e.size_in_gib()), Some(40));
+    let web = td.container_definitions().iter().find(|c| c.name() == Some("web")).unwrap();
+    assert_eq!(web.user(), Some("1000:1000"));
+    assert_eq!(web.readonly_root_filesystem(), Some(true));
+    let ulimits: Vec<_> = web.ulimits().iter().map(|u| (u.name().clone(), u.soft_limit(), u.hard_limit())).collect();
+    assert_eq!(ulimits, [(et::UlimitName::Nofile, 65536, 65536), (et::UlimitName::Nproc, 1024, 2048)]);
+    assert_eq!(web.port_mappings()[0].app_protocol(), Some(&et::ApplicationProtocol::Http2));
+    let deps: Vec<_> = web.depends_on().iter().map(|d| (d.container_name(), d.condition().clone())).collect();
+    assert_eq!(
+        deps,
+        [("migrate", et::ContainerCondition::Success), ("proxy", et::ContainerCondition::Healthy)],
+        "in the file's order, conditions in AWS's spelling"
+    );
+    let migrate = td.container_definitions().iter().find(|c| c.name() == Some("migrate")).unwrap();
+    assert_eq!(migrate.readonly_root_filesystem(), Some(false));
+
+    // Another user: a new revision, the old one retired.
+    let changed = load(&td_startup("app"), &[]);
+    let pl = make_plan(p.as_ref(), &changed, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let state = apply_clean(&p, &changed, state).await;
+    let new = id(&state, "task");
+    assert!(new.ends_with(":task-definition/ecs-td-startup-task:2"), "{new}");
+    assert_eq!(active_revisions(&p, "ecs-td-startup-task").await, [new.as_str()]);
+    let td = describe_td(&p, &new).await.unwrap();
+    assert_eq!(td.container_definitions()[0].user(), Some("app"));
+
+    // More ephemeral storage: a new revision too.
+    let bigger = load(&td_startup("app").replace("ephemeral_storage: 40", "ephemeral_storage: 60"), &[]);
+    let pl = make_plan(p.as_ref(), &bigger, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["ephemeral_storage"]);
+    let state = apply_clean(&p, &bigger, state).await;
+    assert!(id(&state, "task").ends_with("ecs-td-startup-task:3"), "{}", id(&state, "task"));
+
+    let (_, summary, _) = converge(&p, &bigger, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(active_revisions(&p, "ecs-td-startup-task").await.is_empty());
+}
+
 // ---- ecs/service -------------------------------------------------------------------
 
 /// Cluster, task definition and service; `extra` is appended to the service.

@@ -35,6 +35,10 @@ pub struct TaskDefinition {
     /// `x86_64` (the default) or `arm64` (Graviton).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
+    /// Ephemeral storage of a Fargate task in GiB, 21–200 (Fargate gives
+    /// 20 GiB when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<u32>,
     /// Role the ECS agent uses to pull images and write logs: `${exec_role.arn}`.
     /// Required on Fargate to pull from ECR or send logs; required with
     /// `secrets` on either launch type (on EC2 the instance's role pulls
@@ -114,6 +118,21 @@ pub struct Container {
     pub working_directory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<ContainerHealthCheck>,
+    /// The user the container's processes run as: `user`, `uid`,
+    /// `user:group`, `uid:gid`, … (the image's user when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Containers of this task that must reach a condition before this
+    /// one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Mount the container's root filesystem read-only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
+    /// Resource limits of the container's processes, e.g.
+    /// `{ name: nofile, soft: 65536, hard: 65536 }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
     /// Send output to CloudWatch Logs (the `awslogs` driver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
@@ -142,6 +161,70 @@ pub struct PortMapping {
     /// A name for Service Connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The application protocol, for Service Connect: `http`, `http2` or `grpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<AppProtocol>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppProtocol {
+    Http,
+    Http2,
+    Grpc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub name: UlimitName,
+    /// The soft limit, at most `hard`.
+    pub soft: u32,
+    pub hard: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UlimitName {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerDependency {
+    /// Name of another container of this task.
+    pub container: String,
+    /// What it must reach: `start`, `complete` (exited), `success`
+    /// (exited with status 0) or `healthy` (its `health_check` passes);
+    /// AWS's spelling (`START`, …) is accepted too.
+    pub condition: DependencyCondition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyCondition {
+    #[serde(alias = "START")]
+    Start,
+    #[serde(alias = "COMPLETE")]
+    Complete,
+    #[serde(alias = "SUCCESS")]
+    Success,
+    #[serde(alias = "HEALTHY")]
+    Healthy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -352,6 +435,33 @@ impl TaskDefinition {
                     }
                 }
             }
+            for (j, u) in ct.ulimits.iter().enumerate() {
+                let jdx = j.to_string();
+                let name =
+                    serde_json::to_value(u.name).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                if ct.ulimits[..j].iter().any(|o| o.name == u.name) {
+                    c.error(
+                        "moor::container-ulimit",
+                        &["containers", &idx, "ulimits", &jdx, "name"],
+                        format!("container `{}` sets ulimit `{name}` twice", ct.name),
+                        "set again",
+                    );
+                }
+                for (f, v) in [("soft", u.soft), ("hard", u.hard)] {
+                    c.range(&["containers", &idx, "ulimits", &jdx, f], f, v.into(), 0, i32::MAX as u64);
+                }
+                if u.soft > u.hard {
+                    c.error(
+                        "moor::container-ulimit",
+                        &["containers", &idx, "ulimits", &jdx, "soft"],
+                        format!(
+                            "ulimit `{name}` of container `{}` has a soft limit of {} above its hard limit of {}",
+                            ct.name, u.soft, u.hard
+                        ),
+                        "above `hard`",
+                    );
+                }
+            }
             for (name, arn) in &ct.secrets {
                 if !arn.contains("${")
                     && !(arn.starts_with("arn:") && (arn.contains(":secretsmanager:") || arn.contains(":ssm:")))
@@ -416,6 +526,19 @@ impl TaskDefinition {
                 }
             }
         }
+        self.check_dependencies(c);
+        if let Some(gib) = self.ephemeral_storage {
+            c.range(&["ephemeral_storage"], "ephemeral_storage", gib.into(), 21, 200);
+            if self.launch_type != LaunchType::Fargate {
+                c.error(
+                    "moor::ephemeral-storage",
+                    &["ephemeral_storage"],
+                    "ephemeral_storage is for Fargate tasks only",
+                    "not a Fargate task",
+                )
+                .help = Some("on EC2 the task's storage is the instance's; remove `ephemeral_storage`".into());
+            }
+        }
         self.check_sizes(c, cpu, mem);
         if self.execution_role.is_none() {
             // On EC2 the container instance's role pulls images and sends
@@ -434,6 +557,73 @@ impl TaskDefinition {
 }
 
 impl TaskDefinition {
+    /// Each container's `depends_on` names another container of the task;
+    /// `healthy` needs a `health_check` on that container, and `complete`
+    /// or `success` a container that is not essential (ECS refuses both
+    /// when it registers the task definition).
+    fn check_dependencies(&self, c: &mut Checker) {
+        for (i, ct) in self.containers.iter().enumerate() {
+            let idx = i.to_string();
+            for (j, dep) in ct.depends_on.iter().enumerate() {
+                let jdx = j.to_string();
+                let at = ["containers", idx.as_str(), "depends_on", jdx.as_str()];
+                let Some(target) = self.containers.iter().find(|t| t.name == dep.container) else {
+                    let names: Vec<&str> =
+                        self.containers.iter().map(|t| t.name.as_str()).filter(|n| *n != ct.name).collect();
+                    c.error(
+                        "moor::container-depends-on",
+                        &[at[0], at[1], at[2], at[3], "container"],
+                        format!(
+                            "container `{}` depends on `{}`, which is not a container of this task",
+                            ct.name, dep.container
+                        ),
+                        "no such container",
+                    )
+                    .help = Some(crate::diag::did_you_mean(&dep.container, &names, "container"));
+                    continue;
+                };
+                if target.name == ct.name {
+                    c.error(
+                        "moor::container-depends-on",
+                        &[at[0], at[1], at[2], at[3], "container"],
+                        format!("container `{}` depends on itself", ct.name),
+                        "the container itself",
+                    );
+                    continue;
+                }
+                match dep.condition {
+                    DependencyCondition::Healthy if target.health_check.is_none() => {
+                        c.error(
+                            "moor::container-depends-on",
+                            &[at[0], at[1], at[2], at[3], "condition"],
+                            format!(
+                                "container `{}` waits for `{}` to be healthy, but `{}` has no health_check",
+                                ct.name, target.name, target.name
+                            ),
+                            "needs a health check on that container",
+                        )
+                        .help = Some(format!("give container `{}` a `health_check`, or wait for `start`", target.name));
+                    }
+                    DependencyCondition::Complete | DependencyCondition::Success
+                        if target.essential.unwrap_or(true) =>
+                    {
+                        c.error(
+                            "moor::container-depends-on",
+                            &[at[0], at[1], at[2], at[3], "condition"],
+                            format!(
+                                "container `{}` waits for `{}` to exit, but `{}` is essential: its exit stops the task",
+                                ct.name, target.name, target.name
+                            ),
+                            "needs a container that is not essential",
+                        )
+                        .help = Some(format!("set `essential: false` on container `{}`", target.name));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// The containers' memory and CPU fit the task's, as ECS requires when
     /// it registers the task definition: no container's hard limit or
     /// reservation above the task's memory, a reservation below its own hard

@@ -725,6 +725,9 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
             .and_then(|r| r.cpu_architecture())
             .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase())),
     );
+    if let Some(e) = td.ephemeral_storage() {
+        fields.insert("ephemeral_storage".into(), json!(e.size_in_gib()));
+    }
     fields.insert("execution_role".into(), opt_str(td.execution_role_arn()));
     fields.insert("task_role".into(), opt_str(td.task_role_arn()));
     let containers: Vec<Value> = td
@@ -780,6 +783,9 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
                 if let Some(v) = pm.name() {
                     o.insert("name".into(), json!(v));
                 }
+                if let Some(v) = pm.app_protocol() {
+                    o.insert("app_protocol".into(), json!(v.as_str().to_ascii_lowercase()));
+                }
                 Value::Object(o)
             })
             .collect();
@@ -825,6 +831,30 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
         }
         m.insert("health_check".into(), Value::Object(o));
     }
+    if let Some(v) = c.user() {
+        m.insert("user".into(), json!(v));
+    }
+    if !c.depends_on().is_empty() {
+        let deps: Vec<Value> = c
+            .depends_on()
+            .iter()
+            .map(|d| json!({ "container": d.container_name(), "condition": d.condition().as_str().to_ascii_lowercase() }))
+            .collect();
+        m.insert("depends_on".into(), Value::Array(deps));
+    }
+    // AWS's default (false) only where the file says something.
+    let readonly = c.readonly_root_filesystem().unwrap_or(false);
+    if spec.is_some_and(|s| s.readonly_root_filesystem.is_some()) || readonly {
+        m.insert("readonly_root_filesystem".into(), json!(readonly));
+    }
+    if !c.ulimits().is_empty() {
+        let ulimits: Vec<Value> = c
+            .ulimits()
+            .iter()
+            .map(|u| json!({ "name": u.name().as_str(), "soft": u.soft_limit(), "hard": u.hard_limit() }))
+            .collect();
+        m.insert("ulimits".into(), Value::Array(ulimits));
+    }
     if let Some(lc) = c.log_configuration().filter(|lc| lc.log_driver() == &et::LogDriver::Awslogs) {
         let opts = lc.options();
         let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
@@ -867,6 +897,7 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
                     .set_host_port(pm.host_port.map(n))
                     .set_protocol(pm.protocol.map(|x| et::TransportProtocol::from(serde_name(&x).as_str())))
                     .set_name(pm.name.clone())
+                    .set_app_protocol(pm.app_protocol.map(|x| et::ApplicationProtocol::from(serde_name(&x).as_str())))
                     .build()
             })
             .collect();
@@ -901,6 +932,27 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
             .build()
             .map_err(build_err)?;
         b = b.health_check(hc);
+    }
+    b = b.set_user(c.user.clone()).set_readonly_root_filesystem(c.readonly_root_filesystem);
+    for u in &c.ulimits {
+        b = b.ulimits(
+            et::Ulimit::builder()
+                .name(et::UlimitName::from(serde_name(&u.name).as_str()))
+                .soft_limit(u.soft.min(i32::MAX as u32) as i32)
+                .hard_limit(u.hard.min(i32::MAX as u32) as i32)
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    for d in &c.depends_on {
+        let condition = et::ContainerCondition::from(serde_name(&d.condition).to_ascii_uppercase().as_str());
+        b = b.depends_on(
+            et::ContainerDependency::builder()
+                .container_name(&d.container)
+                .condition(condition)
+                .build()
+                .map_err(build_err)?,
+        );
     }
     if let Some(l) = &c.logs {
         let mut lc = et::LogConfiguration::builder()
@@ -946,6 +998,9 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         req = req.runtime_platform(
             et::RuntimePlatform::builder().cpu_architecture(arch).operating_system_family(et::OsFamily::Linux).build(),
         );
+    }
+    if let Some(gib) = td.ephemeral_storage {
+        req = req.ephemeral_storage(et::EphemeralStorage::builder().size_in_gib(gib as i32).build());
     }
     for c in &td.containers {
         req = req.container_definitions(container_definition(p, c)?);

@@ -40,8 +40,9 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
-#[test]
-fn the_header_of_a_partial_plan() {
+/// The example stack, its graph, an empty record and what an empty
+/// account shows of it.
+fn example_observed() -> (moor::model::Stack, moor::graph::Graph, moor::state::State, moor::plan::Observed) {
     let stack = support::load(EXAMPLE, &[]);
     let (graph, _) = moor::graph::build(&stack);
     let p = fake::FakeProvider::new();
@@ -49,6 +50,12 @@ fn the_header_of_a_partial_plan() {
     let state = support::empty(&stack);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let observed = rt.block_on(moor::observe::observe(&p, &stack, &graph, &state)).unwrap();
+    (stack, graph, state, observed)
+}
+
+#[test]
+fn the_header_of_a_partial_plan() {
+    let (stack, graph, state, observed) = example_observed();
     let targets = vec!["task".to_string()];
     let mut pl = moor::plan::plan(&stack, &graph, &state, &observed, false, Default::default());
     let only = moor::targets::select(&stack, &graph, &state, &targets, false).unwrap();
@@ -181,13 +188,7 @@ fn a_removed_resource_is_deleted_only_when_targeted_by_name() {
 /// The JSON and markdown forms of a partial plan say so too.
 #[test]
 fn json_and_markdown_plans_say_they_are_partial() {
-    let stack = support::load(EXAMPLE, &[]);
-    let (graph, _) = moor::graph::build(&stack);
-    let p = fake::FakeProvider::new();
-    p.seed("net", Kind::Ec2DefaultVpc, None, &[]);
-    let state = support::empty(&stack);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let observed = rt.block_on(moor::observe::observe(&p, &stack, &graph, &state)).unwrap();
+    let (stack, graph, state, observed) = example_observed();
     let mut pl = moor::plan::plan(&stack, &graph, &state, &observed, false, Default::default());
     assert!(moor::render::plan_json(&pl).get("partial").is_none());
     let targets = vec!["cluster".to_string(), "logs".to_string()];

@@ -125,6 +125,21 @@ pub fn check(stack: &Stack, plan: &mut Plan, observed: &crate::plan::Observed, r
     for r in &stack.resources {
         r.spec.as_dyn().live_check(r, &mut x);
     }
+    // An index or slice out of a list the plan read (a VPC's subnets).
+    for (u, why) in crate::resolve::index_problems(stack, &plan.known) {
+        let (line, col) = stack.file.line_col(u.span.start);
+        x.problems.push(Problem {
+            resource: u.from.clone().unwrap_or_default(),
+            message: match &u.from {
+                Some(from) => format!("{}:{line}:{col} resources.{from}: {why}", stack.file.name),
+                None => format!("{}:{line}:{col} outputs: {why}", stack.file.name),
+            },
+            help: format!(
+                "`{}.{}` has only the items AWS gave it; index within them, or use the whole list `${{{}.{}}}`",
+                u.resource, u.attribute, u.resource, u.attribute
+            ),
+        });
+    }
     let (problems, notices) = (x.problems, x.notices);
     plan.problems.extend(problems);
     plan.notices.extend(notices);

@@ -645,7 +645,7 @@ fn stack_tag(stack: &Stack, logical: &str) -> (String, Vec<String>) {
         for c in &td.containers {
             let Ok(pieces) = crate::expr::parse(&c.image) else { continue };
             let Some((Piece::Ref(first), rest)) = pieces.split_first() else { continue };
-            let ours = matches!(&first.target, Target::Attr { resource, attribute } if resource == logical && attribute == "uri");
+            let ours = matches!(&first.target, Target::Attr { resource, attribute, index: None } if resource == logical && attribute == "uri");
             let text: Option<String> =
                 rest.iter().map(|p| if let Piece::Lit(l) = p { Some(l.as_str()) } else { None }).collect();
             let tag = match text.as_deref() {
@@ -697,6 +697,11 @@ fn interpolate_tag(tag: &str, stack: &Stack, load: &LoadOptions) -> Result<Strin
                 )),
                 Target::Var(v) => {
                     let value = stack.variables.iter().find(|x| &x.name == v).and_then(|x| x.value.as_text());
+                    text.push_str(&value.ok_or_else(|| bad(format!("no variable `{v}` with a text value")))?);
+                }
+                Target::VarItem { name: v, index } => {
+                    let value = stack.variables.iter().find(|x| &x.name == v);
+                    let value = value.and_then(|x| x.value.item(*index).ok()).and_then(|x| x.as_text());
                     text.push_str(&value.ok_or_else(|| bad(format!("no variable `{v}` with a text value")))?);
                 }
                 Target::Attr { .. } | Target::AccountId => {

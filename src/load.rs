@@ -422,8 +422,40 @@ impl Loader<'_> {
         let mut builtins: HashMap<Target, String> = HashMap::new();
         for f in &found {
             match &f.target {
-                Target::Var(v) => {
+                Target::Var(v) | Target::VarItem { name: v, .. } => {
                     used_vars.insert(v.clone());
+                    if let (Target::VarItem { index, .. }, Some(var)) =
+                        (&f.target, vars.values.iter().find(|x| &x.name == v))
+                    {
+                        let t = &f.target;
+                        let e = match var.value.item(*index) {
+                            Ok(_) => None,
+                            Err(_) if !matches!(var.value, crate::model::Value::List(_)) => Some((
+                                format!(
+                                    "`{t}` indexes variable `{v}`, which is {} {}",
+                                    article(vars::type_word(var.ty)),
+                                    vars::type_word(var.ty)
+                                ),
+                                "not a list",
+                                format!("only a list variable (`type: list`) can be indexed; write `${{var.{v}}}`"),
+                            )),
+                            Err(why) => Some((
+                                format!("`{t}`: {why}"),
+                                "out of range",
+                                match &var.value {
+                                    crate::model::Value::List(items) => {
+                                        format!("`{v}` is [{}] here", abbreviate(&items.join(", ")))
+                                    }
+                                    _ => String::new(),
+                                },
+                            )),
+                        };
+                        if let Some((message, label, help)) = e {
+                            self.err("moor::reference-index", f.span, message, label).help = Some(help);
+                            // What follows from it is not reported again.
+                            self.silenced.push(t.to_string());
+                        }
+                    }
                     if !vars.declared.contains(v) {
                         let declared: Vec<&str> = vars.declared.iter().map(String::as_str).collect();
                         let help = match crate::diag::suggest(v, declared.iter().copied()) {
@@ -439,7 +471,7 @@ impl Loader<'_> {
                 }
                 // Filled in when the run reaches AWS; `validate` keeps it.
                 Target::Stack | Target::AccountId => {}
-                Target::Attr { resource, attribute } => self.check_attr_ref(f, resource, attribute, &names),
+                Target::Attr { resource, attribute, .. } => self.check_attr_ref(f, resource, attribute, &names),
             }
         }
         // Built-ins inside variable values (`default: v1-${git.short_sha}`).
@@ -522,14 +554,33 @@ impl Loader<'_> {
         // resource that failed to load has no list slots to compare with.
         let slots = self.cx.list_slots.borrow().clone();
         for f in &found {
-            let Target::Attr { resource, attribute } = &f.target else { continue };
+            let Target::Attr { resource, attribute, index } = &f.target else { continue };
             if f.owner.as_ref().is_some_and(|o| failed.contains(o)) {
                 continue;
             }
             let Some(Some(kind)) = names.kind(resource) else { continue };
             let Some(attr) = kind.attribute(attribute) else { continue };
             let in_slot = slots.contains(&f.node_span);
-            if attr.ty == AttrType::List && !(f.whole && in_slot) {
+            let shown = &f.target;
+            // An item of a list is a single value; a slice is a list.
+            let is_list = match index {
+                None => attr.ty == AttrType::List,
+                Some(_) if attr.ty != AttrType::List => {
+                    self.err(
+                        "moor::reference-index",
+                        f.span,
+                        format!("`{shown}` indexes `{attribute}`, which is not a list"),
+                        "not a list",
+                    )
+                    .help = Some(format!(
+                        "{} {kind}'s `{attribute}` is a single value; write `${{{resource}.{attribute}}}`",
+                        capital(article(kind.as_str()))
+                    ));
+                    continue;
+                }
+                Some(i) => i.is_slice(),
+            };
+            if is_list && !(f.whole && in_slot) {
                 let help = if f.whole {
                     "a list attribute fills a list field as a whole value, such as `subnets: ${net.subnet_ids}`"
                         .to_string()
@@ -539,18 +590,18 @@ impl Loader<'_> {
                 self.err(
                     "moor::reference-type",
                     f.span,
-                    format!("`${{{resource}.{attribute}}}` is a list"),
+                    format!("`{shown}` is a list"),
                     "list used where a single value is expected",
                 )
                 .help = Some(help);
-            } else if attr.ty != AttrType::List && f.whole && in_slot {
+            } else if !is_list && f.whole && in_slot {
                 self.err(
                     "moor::reference-type",
                     f.span,
-                    format!("`${{{resource}.{attribute}}}` is a single value, but this field takes a list"),
+                    format!("`{shown}` is a single value, but this field takes a list"),
                     "not a list",
                 )
-                .help = Some(format!("write it as a list: `[\"${{{resource}.{attribute}}}\"]`"));
+                .help = Some(format!("write it as a list: `[\"{shown}\"]`"));
             }
         }
 
@@ -559,10 +610,11 @@ impl Loader<'_> {
         let refs = found
             .iter()
             .filter_map(|f| match &f.target {
-                Target::Attr { resource, attribute } if f.owner.is_some() || f.in_output => Some(RefUse {
+                Target::Attr { resource, attribute, index } if f.owner.is_some() || f.in_output => Some(RefUse {
                     from: f.owner.clone(),
                     resource: resource.clone(),
                     attribute: attribute.clone(),
+                    index: *index,
                     span: f.span,
                 }),
                 _ => None,
@@ -639,7 +691,7 @@ impl Loader<'_> {
                     }
                 }
             }
-            Target::Stack | Target::AccountId | Target::Var(_) | Target::Attr { .. } => {}
+            Target::Stack | Target::AccountId | Target::Var(_) | Target::VarItem { .. } | Target::Attr { .. } => {}
         }
     }
 
@@ -839,7 +891,9 @@ impl Loader<'_> {
                     Some("the stack name may use variables, `${region}`, `${partition}`, `${git.sha}` and `${git.short_sha}`".into());
             }
             // A variable without a valid value was reported already.
-            reported |= refs.iter().any(|f| matches!(&f.target, Target::Var(v) if vars.failed.contains(v)));
+            reported |= refs.iter().any(
+                |f| matches!(&f.target, Target::Var(v) | Target::VarItem { name: v, .. } if vars.failed.contains(v)),
+            );
             let mut values = vars.values.clone();
             for v in &mut values {
                 vars::expand_builtins(&mut v.value, builtins);

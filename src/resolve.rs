@@ -47,8 +47,30 @@ pub fn resolve_value(v: &Value, known: &Known) -> (Value, bool) {
     }
 }
 
-fn lookup<'a>(known: &'a Known, resource: &str, attribute: &str) -> Option<&'a Value> {
-    known.get(resource)?.get(attribute)
+/// The value of `${resource.attribute}`, or of its item or slice; `None`
+/// while it is not known, or when the index is out of range (the plan's
+/// checks report that, see [`index_problems`]).
+fn lookup(known: &Known, resource: &str, attribute: &str, index: Option<expr::Index>) -> Option<Value> {
+    let v = known.get(resource)?.get(attribute)?;
+    match (index, v) {
+        (None, v) => Some(v.clone()),
+        (Some(i), Value::Array(items)) => i.apply(items).ok(),
+        (Some(_), _) => None,
+    }
+}
+
+/// The references of the file whose index or slice is out of range of a
+/// list that is known now: each with its place and why.
+pub fn index_problems(stack: &crate::model::Stack, known: &Known) -> Vec<(crate::model::RefUse, String)> {
+    let mut out = Vec::new();
+    for u in &stack.refs {
+        let Some(index) = u.index else { continue };
+        let Some(Value::Array(items)) = known.get(&u.resource).and_then(|a| a.get(&u.attribute)) else { continue };
+        if let Err(why) = index.range(items.len()) {
+            out.push((u.clone(), format!("`${{{}.{}{index}}}`: {why}", u.resource, u.attribute)));
+        }
+    }
+    out
 }
 
 pub fn resolve_str(s: &str, known: &Known) -> (Value, bool) {
@@ -59,9 +81,9 @@ pub fn resolve_str(s: &str, known: &Known) -> (Value, bool) {
         return (Value::String(s.to_string()), false);
     };
     if let Some(r) = expr::whole_ref(&pieces) {
-        if let Target::Attr { resource, attribute } = &r.target {
-            return match lookup(known, resource, attribute) {
-                Some(v) => (v.clone(), false),
+        if let Target::Attr { resource, attribute, index } = &r.target {
+            return match lookup(known, resource, attribute, *index) {
+                Some(v) => (v, false),
                 None => (Value::String(s.to_string()), true),
             };
         }
@@ -71,12 +93,12 @@ pub fn resolve_str(s: &str, known: &Known) -> (Value, bool) {
         match p {
             Piece::Lit(l) => out.push_str(l),
             Piece::Ref(r) => {
-                let Target::Attr { resource, attribute } = &r.target else {
+                let Target::Attr { resource, attribute, index } = &r.target else {
                     out.push_str(&r.target.to_string());
                     continue;
                 };
-                match lookup(known, resource, attribute) {
-                    Some(Value::String(v)) => out.push_str(v),
+                match lookup(known, resource, attribute, *index) {
+                    Some(Value::String(v)) => out.push_str(&v),
                     Some(Value::Number(n)) => out.push_str(&n.to_string()),
                     Some(other) => out.push_str(&other.to_string()),
                     None => return (Value::String(s.to_string()), true),
@@ -253,6 +275,24 @@ mod tests {
         );
         assert_eq!(fill_account_str("$${account_id} ${region}", "111122223333"), None);
         assert_eq!(fill_account_str("arn:aws:iam::123456789012:root", "111122223333"), None);
+    }
+
+    #[test]
+    fn indexes_and_slices_take_items_of_known_lists() {
+        let k = known();
+        assert_eq!(resolve_str("${net.subnet_ids[0]}", &k), (json!("a"), false));
+        assert_eq!(resolve_str("${net.subnet_ids[-1]}", &k), (json!("b"), false));
+        assert_eq!(resolve_str("${net.subnet_ids[0:1]}", &k), (json!(["a"]), false));
+        assert_eq!(resolve_str("${net.subnet_ids[:]}", &k), (json!(["a", "b"]), false));
+        assert_eq!(resolve_str("subnet-${net.subnet_ids[1]}", &k), (json!("subnet-b"), false));
+        // Out of range, or an index on a single value: not resolved.
+        assert_eq!(resolve_str("${net.subnet_ids[2]}", &k), (json!("${net.subnet_ids[2]}"), true));
+        assert_eq!(resolve_str("${net.subnet_ids[0:3]}", &k), (json!("${net.subnet_ids[0:3]}"), true));
+        assert_eq!(resolve_str("${repo.uri[0]}", &k), (json!("${repo.uri[0]}"), true));
+        // Unknown lists stay as text, index and all.
+        assert_eq!(resolve_str("${vpc.subnet_ids[0]}", &k), (json!("${vpc.subnet_ids[0]}"), true));
+        let (v, u) = resolve_value(&json!({"subnets": "${net.subnet_ids[0:2]}", "one": ["${net.subnet_ids[1]}"]}), &k);
+        assert_eq!((v, u), (json!({"subnets": ["a", "b"], "one": ["b"]}), false));
     }
 
     #[test]

@@ -487,6 +487,8 @@ impl<'a> Reference<'a> {
              must have the field's type.",
             "- A `${resource.attribute}` reference makes a dependency: the referenced resource is created first and \
              deleted last.",
+            "- A list attribute or list variable may be indexed or sliced: `${net.subnet_ids[0]}` is one item \
+             (`[-1]` the last), `${net.subnet_ids[0:2]}` a list of the first two.",
             "",
             "Contents:",
             "",

@@ -246,3 +246,92 @@ fn stack_name_flag_beats_the_file_and_is_checked() {
         l.diags
     );
 }
+
+#[test]
+fn list_variables_are_indexed_and_sliced() {
+    let src = "stack: t
+region: eu-west-1
+variables:
+  subnets: { type: list, default: [subnet-a, subnet-b, subnet-c] }
+resources:
+  cluster:
+    kind: ecs/cluster
+    tags: { first: '${var.subnets[0]}', last: 'is-${var.subnets[-1]}' }
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1.27
+  svc:
+    kind: ecs/service
+    cluster: ${cluster.arn}
+    task_definition: ${task.arn}
+    network:
+      subnets: ${var.subnets[1:]}
+";
+    let l = load_str("t.yaml", src, &LoadOptions::default());
+    let diags: Vec<_> = l.diags.iter().map(|d| d.message.clone()).collect();
+    assert!(diags.is_empty(), "{diags:?}");
+    let s = l.stack.unwrap();
+    assert_eq!(service(&s).network.as_ref().unwrap().subnets.items().unwrap(), ["subnet-b", "subnet-c"]);
+    let tags = s.resource("cluster").unwrap().spec.tags().unwrap().clone();
+    assert_eq!(tags.get("first").map(String::as_str), Some("subnet-a"));
+    assert_eq!(tags.get("last").map(String::as_str), Some("is-subnet-c"));
+    // A flag's value is indexed the same way, and out of range is an error.
+    let l = load_str("t.yaml", src, &LoadOptions { vars: vec!["subnets=[x]".into()], ..Default::default() });
+    let s = l.stack.unwrap();
+    assert_eq!(service(&s).network.as_ref().unwrap().subnets.items().unwrap(), Vec::<String>::new());
+    let l = load_str("t.yaml", src, &LoadOptions { vars: vec!["subnets=[]".into()], ..Default::default() });
+    let errors: Vec<_> = l.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert_eq!(
+        errors,
+        [
+            "`${var.subnets[0]}`: index 0 is out of range: the list has 0 items",
+            "`${var.subnets[-1]}`: index -1 is out of range: the list has 0 items",
+            "`${var.subnets[1:]}`: slice bound 1 is out of range: the list has 0 items",
+        ]
+    );
+}
+
+#[test]
+fn list_attributes_are_indexed_and_sliced_where_they_fit() {
+    let src = "stack: t
+region: eu-west-1
+resources:
+  net:
+    kind: ec2/default_vpc
+  lb:
+    kind: elbv2/load_balancer
+    subnets: ['${net.subnet_ids[0]}', '${net.subnet_ids[-1]}']
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1.27
+        environment: { FIRST: 'subnet ${net.subnet_ids[0]}' }
+  svc:
+    kind: ecs/service
+    cluster: ${cluster.arn}
+    task_definition: ${task.arn}
+    network:
+      subnets: ${net.subnet_ids[0:2]}
+";
+    let l = load_str("t.yaml", src, &LoadOptions::default());
+    let diags: Vec<_> = l.diags.iter().map(|d| d.message.clone()).collect();
+    assert!(diags.is_empty(), "{diags:?}");
+    let s = l.stack.unwrap();
+    let indexed: Vec<String> =
+        s.refs.iter().filter_map(|u| Some(format!("{}:{}{}", u.from.as_deref()?, u.attribute, u.index?))).collect();
+    assert_eq!(indexed, ["lb:subnet_ids[0]", "lb:subnet_ids[-1]", "task:subnet_ids[0]", "svc:subnet_ids[0:2]"]);
+    // Indexed references order the graph like whole ones.
+    let (g, cycles) = moor::graph::build(&s);
+    assert!(cycles.is_empty());
+    assert_eq!(g.dependencies("lb"), ["net"]);
+    assert_eq!(g.dependencies("svc"), ["cluster", "net", "task"]);
+}

@@ -133,7 +133,7 @@ pub(super) fn resolve(l: &mut Loader, root: &Node, header: &StackFile<Skip, Skip
                         | Target::GitSha
                         | Target::GitShortSha
                         | Target::Stack => out.builtin_uses.push((r.target, span)),
-                        Target::Var(_) | Target::Attr { .. } => {
+                        Target::Var(_) | Target::VarItem { .. } | Target::Attr { .. } => {
                             invalid = true;
                             l.err("moor::variable-reference", span, format!("the value of `{name}` refers to {}", r.target), "not allowed in a variable")
                                 .help = Some("a variable's value may use `${stack}`, `${region}`, `${partition}`, `${account_id}`, `${git.sha}` and `${git.short_sha}`; use the reference in the resource instead".into());
@@ -357,6 +357,13 @@ pub(super) fn substitute(node: &mut Node, vars: &HashMap<&str, &Value>, builtins
                         return;
                     }
                 }
+                // An item is a string, a slice a list; out of range was reported.
+                if let Target::VarItem { name, index } = &r.target {
+                    if let Some(val) = vars.get(name.as_str()).and_then(|v| v.item(*index).ok()) {
+                        *node = typed_node(&val, node.span);
+                        return;
+                    }
+                }
             }
             let mut out = String::new();
             for p in &pieces {
@@ -365,6 +372,9 @@ pub(super) fn substitute(node: &mut Node, vars: &HashMap<&str, &Value>, builtins
                     Piece::Ref(r) => {
                         let text = match &r.target {
                             Target::Var(v) => vars.get(v.as_str()).and_then(|x| x.as_text()),
+                            Target::VarItem { name, index } => {
+                                vars.get(name.as_str()).and_then(|x| x.item(*index).ok()).and_then(|x| x.as_text())
+                            }
                             Target::Attr { .. } => None,
                             other => builtins.get(other).cloned(),
                         };

@@ -222,10 +222,12 @@ pub fn ref_resource(s: &str) -> Option<&str> {
     ref_parts(s).map(|(r, _)| r)
 }
 
-/// Resource and attribute of a whole-value reference (`${res.attr}`).
+/// Resource and attribute of a whole-value reference (`${res.attr}`, also
+/// with an index or slice: `${res.attr[0]}`).
 pub fn ref_parts(s: &str) -> Option<(&str, &str)> {
     let inner = s.strip_prefix("${")?.strip_suffix('}')?.trim();
     let (res, attr) = inner.split_once('.')?;
+    let attr = attr.split_once('[').map_or(attr, |(a, _)| a.trim_end());
     (res != "var" && res != "git" && !s.starts_with("$${")).then_some((res, attr))
 }
 

@@ -58,6 +58,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// The item (a string) or slice (a list) of a list value that `index`
+    /// names; `Err` says why there is none (out of range, not a list).
+    pub fn item(&self, index: crate::expr::Index) -> Result<Value, String> {
+        let Value::List(items) = self else {
+            return Err("not a list".into());
+        };
+        let r = index.range(items.len())?;
+        Ok(match index {
+            crate::expr::Index::At(_) => Value::String(items[r.start].clone()),
+            crate::expr::Index::Slice(..) => Value::List(items[r].to_vec()),
+        })
+    }
+
     pub fn type_of(&self) -> VarType {
         match self {
             Value::String(_) => VarType::String,
@@ -110,6 +123,9 @@ pub struct RefUse {
     pub from: Option<String>,
     pub resource: String,
     pub attribute: String,
+    /// `[i]` or `[a:b]` after the attribute.
+    #[serde(skip)]
+    pub index: Option<crate::expr::Index>,
     #[serde(skip)]
     pub span: Span,
 }

@@ -54,6 +54,7 @@ macro_rules! for_each_kind {
             Elbv2LoadBalancer => $crate::kinds::elbv2::LoadBalancer, managed;
             Elbv2TargetGroup => $crate::kinds::elbv2::TargetGroup, managed;
             Elbv2Listener => $crate::kinds::elbv2::Listener, managed;
+            Elbv2ListenerRule => $crate::kinds::elbv2::ListenerRule, managed;
             EcsCluster => $crate::kinds::ecs::Cluster, managed;
             EcsTaskDefinition => $crate::kinds::ecs::TaskDefinition, managed;
             EcsService => $crate::kinds::ecs::Service, managed;

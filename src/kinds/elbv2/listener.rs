@@ -36,10 +36,239 @@ pub struct Listener {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Send to a target group (its ARN).
-    Forward(String),
+    /// Send to a target group (`${tg.arn}`), or share requests between
+    /// several by weight (`[{target_group: …, weight: 80}, …]`), optionally
+    /// sticky (`{target_groups: [{…}], stickiness: 3600}`).
+    Forward(Forward),
     Redirect(Redirect),
     FixedResponse(FixedResponse),
+}
+
+/// Where a forward sends requests.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Forward {
+    /// One target group's ARN, `${tg.arn}`.
+    One(String),
+    /// Up to 5 target groups, each with its weight.
+    Weighted(Vec<WeightedTarget>),
+    /// Up to 5 target groups by weight, and how long a client sticks to the group it was sent to.
+    Sticky(StickyForward),
+}
+
+/// By the shape of the value, so that a mistake inside one form is
+/// reported where it is, not as a value of no form.
+impl<'de> Deserialize<'de> for Forward {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Forward;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a target group ARN, a list of `{target_group, weight}`, or `{target_groups, stickiness}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Forward, E> {
+                Ok(Forward::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Forward, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(a)).map(Forward::Weighted)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Forward, A::Error> {
+                StickyForward::deserialize(serde::de::value::MapAccessDeserializer::new(a)).map(Forward::Sticky)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A target group of a weighted forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTarget {
+    /// The target group's ARN, `${tg.arn}`.
+    pub target_group: String,
+    /// 0–999: its share of the requests is its weight over the sum of the weights.
+    pub weight: u32,
+}
+
+/// A weighted forward whose clients stay with one target group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StickyForward {
+    pub target_groups: Vec<WeightedTarget>,
+    /// Seconds a client is sent to the same target group, 1–604800 (7 days).
+    pub stickiness: u32,
+}
+
+impl Forward {
+    /// The target groups, each with the path of its field below `forward`.
+    pub fn targets(&self) -> Vec<(Vec<String>, &str)> {
+        match self {
+            Forward::One(tg) => vec![(Vec::new(), tg.as_str())],
+            Forward::Weighted(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (path(&[&i.to_string(), "target_group"]), w.target_group.as_str()))
+                .collect(),
+            Forward::Sticky(s) => s
+                .target_groups
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (path(&["target_groups", &i.to_string(), "target_group"]), w.target_group.as_str()))
+                .collect(),
+        }
+    }
+}
+
+impl Action {
+    /// The target groups it forwards to, each with the path of its field
+    /// below the action.
+    pub fn target_groups(&self) -> Vec<(Vec<String>, &str)> {
+        match self {
+            Action::Forward(f) => f
+                .targets()
+                .into_iter()
+                .map(|(p, tg)| (std::iter::once("forward".to_string()).chain(p).collect(), tg))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The resources of the stack it forwards to.
+    pub fn attaches(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (_, tg) in self.target_groups() {
+            if let Some(r) = ref_resource(tg) {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Its reference rules: each target group it forwards to; `at` is the
+    /// action's path.
+    pub fn reference_rules(&self, at: &str) -> Vec<RefRule<'_>> {
+        self.target_groups()
+            .into_iter()
+            .map(|(p, tg)| RefRule::Kind {
+                path: std::iter::once(at.to_string()).chain(p).collect(),
+                value: tg,
+                kinds: &[Kind::Elbv2TargetGroup],
+                what: "a target group",
+            })
+            .collect()
+    }
+
+    /// The rules of the action at `at` that need only itself.
+    pub fn check(&self, c: &mut Checker, at: &str) {
+        match self {
+            Action::Forward(f) => {
+                let (list, stickiness): (&[WeightedTarget], _) = match f {
+                    Forward::One(_) => (&[], None),
+                    Forward::Weighted(v) => (v, None),
+                    Forward::Sticky(s) => (&s.target_groups, Some(s.stickiness)),
+                };
+                let list_at: Vec<&str> = if matches!(f, Forward::Sticky(_)) {
+                    vec![at, "forward", "target_groups"]
+                } else {
+                    vec![at, "forward"]
+                };
+                // An empty list that the file writes with items had items that did not load (reported).
+                let written = c.node.path(&list_at).map_or(0, |n| match &n.kind {
+                    crate::yaml::NodeKind::Seq(items) => items.len(),
+                    _ => 0,
+                });
+                if !matches!(f, Forward::One(_)) && ((list.is_empty() && written == 0) || list.len() > 5) {
+                    c.error(
+                        "moor::listener-action",
+                        &list_at,
+                        format!("a weighted forward takes 1–5 target groups, {} given", list.len()),
+                        "1–5 target groups",
+                    );
+                }
+                for (i, w) in list.iter().enumerate() {
+                    let i = i.to_string();
+                    let mut p = list_at.clone();
+                    p.extend([i.as_str(), "weight"]);
+                    if w.weight > 999 {
+                        c.error(
+                            "moor::listener-action",
+                            &p,
+                            format!("weight {} is out of range", w.weight),
+                            "must be 0–999",
+                        );
+                    }
+                    if list[..i.parse::<usize>().unwrap_or(0)].iter().any(|o| o.target_group == w.target_group) {
+                        p.pop();
+                        p.push("target_group");
+                        c.error(
+                            "moor::listener-action",
+                            &p,
+                            format!("target group `{}` is given twice", w.target_group),
+                            "given twice",
+                        )
+                        .help = Some("give each target group once, with its whole weight".into());
+                    }
+                }
+                if !list.is_empty() && list.iter().all(|w| w.weight == 0) {
+                    c.error(
+                        "moor::listener-action",
+                        &list_at,
+                        "every target group has weight 0, so no request can be forwarded",
+                        "all weights 0",
+                    );
+                }
+                if let Some(s) = stickiness {
+                    c.range(&[at, "forward", "stickiness"], "stickiness", s.into(), 1, 604_800);
+                }
+            }
+            Action::Redirect(r) => {
+                if let Some(p) = r.port {
+                    c.port(&[at, "redirect", "port"], p);
+                }
+                if r.status_code != 301 && r.status_code != 302 {
+                    c.error(
+                        "moor::listener-action",
+                        &[at, "redirect", "status_code"],
+                        format!("redirect status {} is not 301 or 302", r.status_code),
+                        "301 or 302",
+                    );
+                }
+            }
+            Action::FixedResponse(f) => {
+                if !(200..=599).contains(&f.status_code) {
+                    c.error(
+                        "moor::listener-action",
+                        &[at, "fixed_response", "status_code"],
+                        format!("status {} is not an HTTP status", f.status_code),
+                        "200–599",
+                    );
+                }
+                if let Some(ct) = &f.content_type {
+                    const TYPES: [&str; 5] =
+                        ["text/plain", "text/css", "text/html", "application/javascript", "application/json"];
+                    if !TYPES.contains(&ct.as_str()) {
+                        c.error(
+                            "moor::listener-action",
+                            &[at, "fixed_response", "content_type"],
+                            format!("content type `{ct}` is not offered by ELB"),
+                            "unsupported",
+                        )
+                        .help = Some(format!("one of: {}", TYPES.join(", ")));
+                    }
+                }
+                if f.message_body.as_ref().is_some_and(|b| b.len() > 1024) {
+                    c.error(
+                        "moor::listener-action",
+                        &[at, "fixed_response", "message_body"],
+                        "a fixed response body is at most 1024 characters",
+                        "too long",
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -97,14 +326,7 @@ impl KindSpec for Listener {
             kinds: &[Kind::Elbv2LoadBalancer],
             what: "a load balancer",
         }];
-        if let Action::Forward(tg) = &self.default_action {
-            out.push(RefRule::Kind {
-                path: path(&["default_action", "forward"]),
-                value: tg,
-                kinds: &[Kind::Elbv2TargetGroup],
-                what: "a target group",
-            });
-        }
+        out.extend(self.default_action.reference_rules("default_action"));
         out
     }
 
@@ -114,10 +336,7 @@ impl KindSpec for Listener {
     }
 
     fn attaches(&self) -> Vec<&str> {
-        match &self.default_action {
-            Action::Forward(tg) => crate::model::common::ref_resource(tg).into_iter().collect(),
-            _ => Vec::new(),
-        }
+        self.default_action.attaches()
     }
 
     fn validate(&self, c: &mut Checker) {
@@ -142,63 +361,15 @@ impl KindSpec for Listener {
             }
             _ => {}
         }
-        match &self.default_action {
-            Action::Forward(_) => {}
-            Action::Redirect(r) => {
-                if let Some(p) = r.port {
-                    c.port(&["default_action", "redirect", "port"], p);
-                }
-                if r.status_code != 301 && r.status_code != 302 {
-                    c.error(
-                        "moor::listener-action",
-                        &["default_action", "redirect", "status_code"],
-                        format!("redirect status {} is not 301 or 302", r.status_code),
-                        "301 or 302",
-                    );
-                }
-                if r.port == Some(self.port)
-                    && r.protocol == Some(self.protocol)
-                    && r.host.is_none()
-                    && r.path.is_none()
-                {
-                    c.error(
-                        "moor::listener-action",
-                        &["default_action", "redirect"],
-                        "this redirect points at the listener itself",
-                        "redirect loop",
-                    );
-                }
-            }
-            Action::FixedResponse(f) => {
-                if !(200..=599).contains(&f.status_code) {
-                    c.error(
-                        "moor::listener-action",
-                        &["default_action", "fixed_response", "status_code"],
-                        format!("status {} is not an HTTP status", f.status_code),
-                        "200–599",
-                    );
-                }
-                if let Some(ct) = &f.content_type {
-                    const TYPES: [&str; 5] =
-                        ["text/plain", "text/css", "text/html", "application/javascript", "application/json"];
-                    if !TYPES.contains(&ct.as_str()) {
-                        c.error(
-                            "moor::listener-action",
-                            &["default_action", "fixed_response", "content_type"],
-                            format!("content type `{ct}` is not offered by ELB"),
-                            "unsupported",
-                        )
-                        .help = Some(format!("one of: {}", TYPES.join(", ")));
-                    }
-                }
-                if f.message_body.as_ref().is_some_and(|b| b.len() > 1024) {
-                    c.error(
-                        "moor::listener-action",
-                        &["default_action", "fixed_response", "message_body"],
-                        "a fixed response body is at most 1024 characters",
-                        "too long",
-                    );
-                }
+        self.default_action.check(c, "default_action");
+        if let Action::Redirect(r) = &self.default_action {
+            if r.port == Some(self.port) && r.protocol == Some(self.protocol) && r.host.is_none() && r.path.is_none() {
+                c.error(
+                    "moor::listener-action",
+                    &["default_action", "redirect"],
+                    "this redirect points at the listener itself",
+                    "redirect loop",
+                );
             }
         }
     }

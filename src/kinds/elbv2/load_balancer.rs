@@ -28,11 +28,32 @@ pub struct LoadBalancer {
     /// Refuse deletion while set.
     #[serde(default)]
     pub deletion_protection: bool,
+    /// Write access logs to an S3 bucket: `{bucket: my-logs, prefix: web}`. The bucket's
+    /// policy must let the region's load balancers write to it. Left out, logging is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogs>,
+    /// Whether clients may speak HTTP/2 to the load balancer (AWS default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http2: Option<bool>,
+    /// Drop request headers whose names are not valid HTTP (AWS default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_invalid_header_fields: Option<bool>,
     /// `ipv4` (the default) or `dualstack`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address_type: Option<IpAddressType>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+}
+
+/// Where a load balancer writes its access logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogs {
+    /// The S3 bucket's name (not its ARN), in the load balancer's region.
+    pub bucket: String,
+    /// Key prefix of the log files, without a leading or trailing `/`; none when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -104,6 +125,35 @@ impl KindSpec for LoadBalancer {
         }
         if let Some(t) = self.idle_timeout {
             c.range(&["idle_timeout"], "idle_timeout", t.into(), 1, 4000);
+        }
+        if let Some(l) = &self.access_logs {
+            let b = &l.bucket;
+            let ok = b.contains("${")
+                || (3..=63).contains(&b.len())
+                    && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+            if !ok {
+                let d = c.error(
+                    "moor::access-logs",
+                    &["access_logs", "bucket"],
+                    format!("`{b}` is not an S3 bucket name"),
+                    "not a bucket name",
+                );
+                if b.starts_with("arn:") || b.starts_with("s3://") {
+                    d.help = Some("give the bucket's name alone, like `my-logs`".into());
+                } else {
+                    d.help = Some("bucket names are 3–63 lower-case letters, digits, `.` and `-`".into());
+                }
+            }
+            if let Some(p) = &l.prefix {
+                if p.starts_with('/') || p.ends_with('/') || p.to_ascii_lowercase().contains("awslogs") {
+                    c.error(
+                        "moor::access-logs",
+                        &["access_logs", "prefix"],
+                        format!("access log prefix `{p}` is refused by ELB"),
+                        "no leading or trailing `/`, no `AWSLogs`",
+                    );
+                }
+            }
         }
     }
 }

@@ -1,11 +1,14 @@
-//! `elbv2/load_balancer`, `elbv2/target_group` and `elbv2/listener`
+//! `elbv2/load_balancer`, `elbv2/target_group`, `elbv2/listener` and
+//! `elbv2/listener_rule`
 //! (application load balancers).
 
 mod listener;
+mod listener_rule;
 mod load_balancer;
 mod target_group;
 
 pub use listener::*;
+pub use listener_rule::*;
 pub use load_balancer::*;
 pub use target_group::*;
 

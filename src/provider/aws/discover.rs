@@ -240,6 +240,12 @@ mod tests {
                 None,
                 None,
             ),
+            (
+                "arn:aws:elasticloadbalancing:us-east-1:123:listener-rule/app/s-lb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
+                Kind::Elbv2ListenerRule,
+                None,
+                None,
+            ),
             ("arn:aws:ecs:us-east-1:123:cluster/s-c", Kind::EcsCluster, None, Some("s-c")),
             ("arn:aws:ecs:us-east-1:123:service/s-c/s-web", Kind::EcsService, None, Some("s-web")),
             ("arn:aws:ecs:us-east-1:123:service/s-web", Kind::EcsService, None, Some("s-web")),
@@ -254,7 +260,7 @@ mod tests {
             assert_eq!(name_of(k, arn).as_deref(), name, "{arn}");
         }
         for other in [
-            "arn:aws:elasticloadbalancing:us-east-1:123:listener-rule/app/s-lb/1/2/3",
+            "arn:aws:elasticloadbalancing:us-east-1:123:listener-certificate/app/s-lb/1/2",
             "arn:aws:ec2:us-east-1:123:instance/i-1",
             "arn:aws:ecs:us-east-1:123:task/s-c/abc",
             "not an arn",

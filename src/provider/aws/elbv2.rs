@@ -9,16 +9,19 @@
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{found, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::kinds::elbv2::{
-    Action as FileAction, HealthCheck, Listener as ListenerSpec, LoadBalancer as LbSpec, ProtocolVersion, Scheme,
-    TargetGroup as TgSpec,
+    Action as FileAction, Conditions, Forward, HealthCheck, Listener as ListenerSpec, ListenerRule as RuleSpec,
+    LoadBalancer as LbSpec, ProtocolVersion, Scheme, TargetGroup as TgSpec, WeightedTarget,
 };
 use crate::model::common::Tags;
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, IpAddressType, Listener, LoadBalancer,
-    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, ForwardActionConfig, HostHeaderConditionConfig,
+    HttpHeaderConditionConfig, HttpRequestMethodConditionConfig, IpAddressType, Listener, LoadBalancer,
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher,
+    PathPatternConditionConfig, ProtocolEnum, QueryStringConditionConfig, QueryStringKeyValuePair,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, Rule, RuleCondition, RulePriorityPair, SourceIpConditionConfig,
+    Tag, TargetGroup, TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
 };
 use futures::StreamExt;
 use serde::Serialize;
@@ -30,6 +33,11 @@ use std::time::Duration;
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+const ACCESS_LOGS: &str = "access_logs.s3.enabled";
+const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
+const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
+const HTTP2: &str = "routing.http2.enabled";
+const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
 
 /// A file enum as the file writes it (`HTTP`, `ip`, `internet_facing`).
 fn file_str<T: Serialize>(v: &T) -> String {
@@ -325,6 +333,54 @@ impl AwsManaged for ListenerSpec {
     }
 }
 
+#[async_trait]
+impl AwsKind for RuleSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "listener-rule" });
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        let Typed { target: t, spec } = t;
+        super::kinds::Read::Elbv2(match &t.id {
+            Some(id) if unresolved(id) => Want::Nothing,
+            Some(id) => Want::RuleArn(id, Some(spec)),
+            None if unresolved(&spec.listener) => Want::Nothing,
+            None => Want::RulePriority(&spec.listener, spec.priority, Some(spec)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_recorded(p, d, |id| Want::RuleArn(id, None)).await
+    }
+}
+
+#[async_trait]
+impl AwsManaged for RuleSpec {
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        create_rule(p, t.target, t.spec).await
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        update_rule(p, t.target, t.spec, live, changed).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        if unresolved(&d.id) {
+            return Ok(());
+        }
+        let r = p.elb.delete_rule().rule_arn(&d.id).send().await.map_err(|e| sdk_err("elbv2:DeleteRule", e));
+        found(r).map(|_| ())
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        add_tags(p, t.target, live).await?;
+        rule_read_back(p, &live.id, t.spec).await
+    }
+}
+
 // ---- load balancers ----------------------------------------------------------------
 
 async fn describe_lb(p: &AwsProvider, arn: &str) -> Result<Option<LoadBalancer>, ProviderError> {
@@ -381,6 +437,18 @@ fn lb_live_of(lb: &LoadBalancer, attrs_now: &[(String, String)], tags: Tags) -> 
     let idle = attr(IDLE_TIMEOUT).and_then(|v| v.parse::<u64>().ok()).unwrap_or(60);
     fields.insert("idle_timeout".into(), json!(idle));
     fields.insert("deletion_protection".into(), json!(attr(DELETION_PROTECTION) == Some("true")));
+    // Logs that are off have no settings the file could give.
+    if attr(ACCESS_LOGS) == Some("true") {
+        let mut logs = serde_json::Map::new();
+        logs.insert("bucket".into(), json!(attr(ACCESS_LOGS_BUCKET).unwrap_or_default()));
+        if let Some(prefix) = attr(ACCESS_LOGS_PREFIX).filter(|p| !p.is_empty()) {
+            logs.insert("prefix".into(), json!(prefix));
+        }
+        fields.insert("access_logs".into(), Value::Object(logs));
+    }
+    // AWS's defaults: HTTP/2 on, invalid headers kept.
+    fields.insert("http2".into(), json!(attr(HTTP2) != Some("false")));
+    fields.insert("drop_invalid_header_fields".into(), json!(attr(DROP_INVALID_HEADERS) == Some("true")));
     let ip = lb.ip_address_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "ipv4".into());
     fields.insert("ip_address_type".into(), json!(ip));
     let mut attrs = Attrs::new();
@@ -444,6 +512,32 @@ fn ip_type(spec: &LbSpec) -> Option<IpAddressType> {
     spec.ip_address_type.map(|t| IpAddressType::from(file_str(&t).as_str()))
 }
 
+/// The attributes the file sets, as ModifyLoadBalancerAttributes takes
+/// them: all of them (`changed` None), or those of the changed fields.
+fn lb_attributes_of(spec: &LbSpec, changed: Option<&[String]>) -> Vec<(&'static str, String)> {
+    let has = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
+    let mut attrs = Vec::new();
+    if let (true, Some(idle)) = (has("idle_timeout"), spec.idle_timeout) {
+        attrs.push((IDLE_TIMEOUT, idle.to_string()));
+    }
+    // On create, only when on: off is AWS's default.
+    if has("deletion_protection") && (changed.is_some() || spec.deletion_protection) {
+        attrs.push((DELETION_PROTECTION, spec.deletion_protection.to_string()));
+    }
+    if let (true, Some(logs)) = (has("access_logs"), &spec.access_logs) {
+        attrs.push((ACCESS_LOGS, "true".to_string()));
+        attrs.push((ACCESS_LOGS_BUCKET, logs.bucket.clone()));
+        attrs.push((ACCESS_LOGS_PREFIX, logs.prefix.clone().unwrap_or_default()));
+    }
+    if let (true, Some(on)) = (has("http2"), spec.http2) {
+        attrs.push((HTTP2, on.to_string()));
+    }
+    if let (true, Some(on)) = (has("drop_invalid_header_fields"), spec.drop_invalid_header_fields) {
+        attrs.push((DROP_INVALID_HEADERS, on.to_string()));
+    }
+    attrs
+}
+
 async fn set_lb_attributes(p: &AwsProvider, arn: &str, attrs: Vec<(&str, String)>) -> Result<(), ProviderError> {
     if attrs.is_empty() {
         return Ok(());
@@ -488,13 +582,10 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
         .and_then(|lb| lb.load_balancer_arn())
         .ok_or_else(|| missing(OP, "load balancer ARN"))?
         .to_string();
-    let mut attrs = Vec::new();
-    if let Some(idle) = spec.idle_timeout {
-        attrs.push((IDLE_TIMEOUT, idle.to_string()));
+    if spec.access_logs.as_ref().is_some_and(|l| unresolved(&l.bucket)) {
+        return Err(unresolved_err(OP, "access_logs.bucket"));
     }
-    if spec.deletion_protection {
-        attrs.push((DELETION_PROTECTION, "true".to_string()));
-    }
+    let attrs = lb_attributes_of(spec, None);
     let written: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     // The attributes are set while the load balancer comes up, and what the
     // wait last described is the answer: no read-back after it.
@@ -503,6 +594,12 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
         match (e.is_interrupted(), &created) {
             // It exists: recorded, as not settled.
             (true, Some(lb)) => e.with_made(lb_live_of(lb, &written, t.tags.clone())),
+            // It exists without the attributes AWS refused (an access log
+            // bucket it may not write to): recorded, so the next apply
+            // sets them on this one rather than make another.
+            (false, Some(lb)) if e.operation == "elbv2:ModifyLoadBalancerAttributes" => {
+                e.with_made(lb_live_of(lb, &[], t.tags.clone()))
+            }
             _ => e,
         }
     })?;
@@ -552,14 +649,10 @@ async fn update_lb(
             .await
             .map_err(|e| sdk_err("elbv2:SetIpAddressType", e))?;
     }
-    let mut attrs = Vec::new();
-    if let (true, Some(idle)) = (has("idle_timeout"), spec.idle_timeout) {
-        attrs.push((IDLE_TIMEOUT, idle.to_string()));
+    if spec.access_logs.as_ref().is_some_and(|l| unresolved(&l.bucket)) {
+        return Err(unresolved_err("elbv2:ModifyLoadBalancerAttributes", "access_logs.bucket"));
     }
-    if has("deletion_protection") {
-        attrs.push((DELETION_PROTECTION, spec.deletion_protection.to_string()));
-    }
-    set_lb_attributes(p, arn, attrs).await?;
+    set_lb_attributes(p, arn, lb_attributes_of(spec, Some(changed))).await?;
     if has("tags") {
         sync_tags(p, arn, &live.tags, &t.tags).await?;
     }
@@ -890,18 +983,7 @@ fn action_value(actions: &[Action], want: Option<&FileAction>) -> Value {
         return Value::Null;
     };
     match a.r#type() {
-        Some(ActionTypeEnum::Forward) => {
-            let tgs: Vec<&str> = match a.forward_config() {
-                Some(f) if !f.target_groups().is_empty() => {
-                    f.target_groups().iter().filter_map(|t| t.target_group_arn()).collect()
-                }
-                _ => a.target_group_arn().into_iter().collect(),
-            };
-            match tgs.as_slice() {
-                [one] => json!({ "forward": one }),
-                many => json!({ "forward": many }),
-            }
-        }
+        Some(ActionTypeEnum::Forward) => json!({ "forward": forward_value(a, want) }),
         Some(ActionTypeEnum::Redirect) => {
             let want = match want {
                 Some(FileAction::Redirect(r)) => Some(r),
@@ -952,11 +1034,56 @@ fn action_value(actions: &[Action], want: Option<&FileAction>) -> Value {
     }
 }
 
+/// A forward as the file says it: one target group's ARN; the groups and
+/// their weights (a list where the file writes one, or several); with
+/// `stickiness` when it is on.
+fn forward_value(a: &Action, want: Option<&FileAction>) -> Value {
+    let tuples: Vec<(&str, i32)> = match a.forward_config() {
+        Some(f) if !f.target_groups().is_empty() => {
+            f.target_groups().iter().filter_map(|t| Some((t.target_group_arn()?, t.weight().unwrap_or(1)))).collect()
+        }
+        _ => a.target_group_arn().map(|arn| (arn, 1)).into_iter().collect(),
+    };
+    let sticky = a
+        .forward_config()
+        .and_then(|f| f.target_group_stickiness_config())
+        .filter(|s| s.enabled() == Some(true))
+        .map(|s| s.duration_seconds().unwrap_or_default());
+    let weighted =
+        || -> Value { Value::Array(tuples.iter().map(|(tg, w)| json!({ "target_group": tg, "weight": w })).collect()) };
+    let one_wanted = !matches!(want, Some(FileAction::Forward(Forward::Weighted(_) | Forward::Sticky(_))));
+    match (sticky, tuples.as_slice()) {
+        (Some(d), _) => json!({ "target_groups": weighted(), "stickiness": d }),
+        (None, [(one, _)]) if one_wanted => json!(one),
+        _ => weighted(),
+    }
+}
+
+fn sdk_forward(f: &Forward) -> Action {
+    let b = Action::builder().r#type(ActionTypeEnum::Forward).order(1);
+    let (list, stickiness): (&[WeightedTarget], Option<u32>) = match f {
+        Forward::One(arn) => return b.target_group_arn(arn).build(),
+        Forward::Weighted(list) => (list, None),
+        Forward::Sticky(s) => (&s.target_groups, Some(s.stickiness)),
+    };
+    let tuples = list
+        .iter()
+        .map(|w| TargetGroupTuple::builder().target_group_arn(&w.target_group).weight(w.weight as i32).build())
+        .collect();
+    // Off is said, so that turning it off in the file turns it off.
+    let sticky = TargetGroupStickinessConfig::builder()
+        .enabled(stickiness.is_some())
+        .set_duration_seconds(stickiness.map(|s| s as i32))
+        .build();
+    b.forward_config(
+        ForwardActionConfig::builder().set_target_groups(Some(tuples)).target_group_stickiness_config(sticky).build(),
+    )
+    .build()
+}
+
 fn sdk_action(a: &FileAction) -> Action {
     match a {
-        FileAction::Forward(arn) => {
-            Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(arn).order(1).build()
-        }
+        FileAction::Forward(f) => sdk_forward(f),
         FileAction::Redirect(r) => Action::builder()
             .r#type(ActionTypeEnum::Redirect)
             .order(1)
@@ -989,10 +1116,11 @@ fn sdk_action(a: &FileAction) -> Action {
     }
 }
 
-fn check_action(a: &FileAction, op: &str) -> Result<(), ProviderError> {
-    match a {
-        FileAction::Forward(arn) if unresolved(arn) => Err(unresolved_err(op, "default_action.forward")),
-        _ => Ok(()),
+/// Every target group it forwards to is known; `at` is the action's field.
+fn check_action(a: &FileAction, op: &str, at: &str) -> Result<(), ProviderError> {
+    match a.target_groups().into_iter().find(|(_, tg)| unresolved(tg)) {
+        Some((path, _)) => Err(unresolved_err(op, &format!("{at}.{}", path.join(".")))),
+        None => Ok(()),
     }
 }
 
@@ -1045,7 +1173,7 @@ async fn create_listener(p: &AwsProvider, t: &Target, spec: &ListenerSpec) -> Re
     if unresolved(&spec.load_balancer) {
         return Err(unresolved_err(OP, "load_balancer"));
     }
-    check_action(&spec.default_action, OP)?;
+    check_action(&spec.default_action, OP, "default_action")?;
     let req = p
         .elb
         .create_listener()
@@ -1080,7 +1208,7 @@ async fn update_listener(
     const OP: &str = "elbv2:ModifyListener";
     let arn = live.id.as_str();
     if changed.iter().any(|c| c != "tags") {
-        check_action(&spec.default_action, OP)?;
+        check_action(&spec.default_action, OP, "default_action")?;
         p.elb
             .modify_listener()
             .listener_arn(arn)
@@ -1101,6 +1229,242 @@ async fn update_listener(
     listener_read_back(p, arn, spec).await
 }
 
+// ---- listener rules ------------------------------------------------------------------------
+
+/// The listener a rule ARN names:
+/// `…:listener-rule/app/NAME/LB-ID/LISTENER-ID/RULE-ID` is on `…:listener/app/NAME/LB-ID/LISTENER-ID`.
+fn rule_listener(arn: &str) -> Option<String> {
+    let (head, tail) = arn.split_once(":listener-rule/")?;
+    let (listener, _) = tail.rsplit_once('/')?;
+    Some(format!("{head}:listener/{listener}"))
+}
+
+/// The conditions as the file says them: only the kinds of condition the
+/// rule has; the values of all `query-string` conditions in one list.
+fn conditions_value(conditions: &[RuleCondition]) -> Value {
+    let mut m = serde_json::Map::new();
+    let mut list = |key: &str, values: Vec<Value>| {
+        if values.is_empty() {
+            return;
+        }
+        match m.get_mut(key) {
+            Some(Value::Array(v)) => v.extend(values),
+            _ => {
+                m.insert(key.into(), Value::Array(values));
+            }
+        }
+    };
+    let strs = |v: &[String]| v.iter().map(|s| json!(s)).collect::<Vec<_>>();
+    for c in conditions {
+        // The old form: `Values` beside `Field`, for paths and hosts.
+        let plain = strs(c.values());
+        match c.field().unwrap_or_default() {
+            "path-pattern" => {
+                let v = c.path_pattern_config().map(|x| strs(x.values())).filter(|v| !v.is_empty());
+                list("path_patterns", v.unwrap_or(plain));
+            }
+            "host-header" => {
+                let v = c.host_header_config().map(|x| strs(x.values())).filter(|v| !v.is_empty());
+                list("host_headers", v.unwrap_or(plain));
+            }
+            "http-request-method" => {
+                list("http_methods", c.http_request_method_config().map(|x| strs(x.values())).unwrap_or_default());
+            }
+            "source-ip" => list("source_ips", c.source_ip_config().map(|x| strs(x.values())).unwrap_or_default()),
+            "http-header" => {
+                if let Some(h) = c.http_header_config() {
+                    let one = json!({ "name": h.http_header_name().unwrap_or_default(), "values": strs(h.values()) });
+                    list("http_headers", vec![one]);
+                }
+            }
+            "query-string" => {
+                let pairs = c.query_string_config().map(|q| q.values()).unwrap_or_default();
+                let v = pairs
+                    .iter()
+                    .map(|kv| {
+                        let mut o = serde_json::Map::new();
+                        if let Some(k) = kv.key() {
+                            o.insert("key".into(), json!(k));
+                        }
+                        o.insert("value".into(), json!(kv.value().unwrap_or_default()));
+                        Value::Object(o)
+                    })
+                    .collect();
+                list("query_strings", v);
+            }
+            _ => {}
+        }
+    }
+    Value::Object(m)
+}
+
+/// The file's conditions as AWS takes them: one condition per kind, one
+/// per header, and one for all query string pairs.
+fn sdk_conditions(c: &Conditions) -> Vec<RuleCondition> {
+    let mut out = Vec::new();
+    let field = |f: &str| RuleCondition::builder().field(f);
+    if !c.path_patterns.is_empty() {
+        let cfg = PathPatternConditionConfig::builder().set_values(Some(c.path_patterns.clone())).build();
+        out.push(field("path-pattern").path_pattern_config(cfg).build());
+    }
+    if !c.host_headers.is_empty() {
+        let cfg = HostHeaderConditionConfig::builder().set_values(Some(c.host_headers.clone())).build();
+        out.push(field("host-header").host_header_config(cfg).build());
+    }
+    if !c.http_methods.is_empty() {
+        let cfg = HttpRequestMethodConditionConfig::builder().set_values(Some(c.http_methods.clone())).build();
+        out.push(field("http-request-method").http_request_method_config(cfg).build());
+    }
+    if !c.source_ips.is_empty() {
+        let cfg = SourceIpConditionConfig::builder().set_values(Some(c.source_ips.clone())).build();
+        out.push(field("source-ip").source_ip_config(cfg).build());
+    }
+    for h in &c.http_headers {
+        let cfg =
+            HttpHeaderConditionConfig::builder().http_header_name(&h.name).set_values(Some(h.values.clone())).build();
+        out.push(field("http-header").http_header_config(cfg).build());
+    }
+    if !c.query_strings.is_empty() {
+        let pairs = c
+            .query_strings
+            .iter()
+            .map(|q| QueryStringKeyValuePair::builder().set_key(q.key.clone()).value(&q.value).build())
+            .collect();
+        out.push(
+            field("query-string")
+                .query_string_config(QueryStringConditionConfig::builder().set_values(Some(pairs)).build())
+                .build(),
+        );
+    }
+    out
+}
+
+/// A rule as read, with its tags.
+fn rule_live_of(r: &Rule, spec: Option<&RuleSpec>, tags: Tags) -> Live {
+    let arn = r.rule_arn().unwrap_or_default().to_string();
+    let mut fields = Fields::new();
+    fields.insert("listener".into(), json!(rule_listener(&arn).unwrap_or_default()));
+    fields.insert("priority".into(), r.priority().map(num_or_text).unwrap_or(Value::Null));
+    fields.insert("conditions".into(), conditions_value(r.conditions()));
+    fields.insert("action".into(), action_value(r.actions(), spec.map(|s| &s.action)));
+    let mut attrs = Attrs::new();
+    attrs.insert("arn".into(), json!(arn));
+    Live { id: arn, fields, attrs, tags, uid: None }
+}
+
+async fn describe_rules(p: &AwsProvider, arns: Vec<String>) -> Result<Vec<Rule>, ProviderError> {
+    let out =
+        p.elb.describe_rules().set_rule_arns(Some(arns)).send().await.map_err(|e| sdk_err("elbv2:DescribeRules", e))?;
+    Ok(out.rules.unwrap_or_default())
+}
+
+/// Every rule of a listener (its default rule too); `Ok(None)` when the
+/// listener does not exist.
+async fn rules_of(p: &AwsProvider, listener: &str) -> Result<Option<Vec<Rule>>, ProviderError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let r = p
+            .elb
+            .describe_rules()
+            .listener_arn(listener)
+            .set_marker(marker.clone())
+            .page_size(PAGE)
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeRules", e));
+        let Some(page) = found(r)? else { return Ok(None) };
+        out.extend(page.rules.unwrap_or_default());
+        match page.next_marker {
+            Some(m) if !m.is_empty() && Some(&m) != marker.as_ref() => marker = Some(m),
+            _ => return Ok(Some(out)),
+        }
+    }
+}
+
+/// Rules by ARN when a call for several failed: the rules of their
+/// listeners, one call each.
+async fn rules_by_listener(p: &AwsProvider, arns: Vec<String>) -> Result<Vec<Rule>, ProviderError> {
+    let listeners: BTreeSet<String> = arns.iter().filter_map(|a| rule_listener(a)).collect();
+    let of = futures::future::try_join_all(listeners.iter().map(|l| rules_of(p, l))).await?;
+    Ok(of.into_iter().flatten().flatten().collect())
+}
+
+async fn rule_read_back(p: &AwsProvider, arn: &str, spec: &RuleSpec) -> Result<Live, ProviderError> {
+    let r = wait(
+        &p.opts,
+        p.opts.wait_timeout.min(Duration::from_secs(60)),
+        "elbv2:DescribeRules",
+        "the listener rule to be visible",
+        || async { Ok(found(describe_rules(p, vec![arn.to_string()]).await)?.and_then(|r| r.into_iter().next())) },
+    )
+    .await?;
+    let tags = read_tags(p, arn).await?;
+    Ok(rule_live_of(&r, Some(spec), tags))
+}
+
+async fn create_rule(p: &AwsProvider, t: &Target, spec: &RuleSpec) -> Result<Live, ProviderError> {
+    const OP: &str = "elbv2:CreateRule";
+    if unresolved(&spec.listener) {
+        return Err(unresolved_err(OP, "listener"));
+    }
+    check_action(&spec.action, OP, "action")?;
+    let req = p
+        .elb
+        .create_rule()
+        .listener_arn(&spec.listener)
+        .priority(spec.priority as i32)
+        .set_conditions(Some(sdk_conditions(&spec.conditions)))
+        .actions(sdk_action(&spec.action))
+        .set_tags(Some(elb_tags(&t.tags)));
+    // A target group or listener created a moment ago may not be visible yet.
+    let out = super::retry_for(
+        Duration::from_secs(30),
+        || async { req.clone().send().await.map_err(|e| sdk_err(OP, e)) },
+        |e| matches!(e.code.as_deref(), Some("TargetGroupNotFound" | "ListenerNotFound")),
+    )
+    .await?;
+    let r = out.rules().first().filter(|r| r.rule_arn().is_some()).ok_or_else(|| missing(OP, "rule ARN"))?;
+    // The rule as created: CreateRule answers with all of it.
+    Ok(rule_live_of(r, Some(spec), t.tags.clone()))
+}
+
+async fn update_rule(
+    p: &AwsProvider,
+    t: &Target,
+    spec: &RuleSpec,
+    live: &Live,
+    changed: &[String],
+) -> Result<Live, ProviderError> {
+    let arn = live.id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("conditions") || has("action") {
+        const OP: &str = "elbv2:ModifyRule";
+        check_action(&spec.action, OP, "action")?;
+        p.elb
+            .modify_rule()
+            .rule_arn(arn)
+            .set_conditions(Some(sdk_conditions(&spec.conditions)))
+            .actions(sdk_action(&spec.action))
+            .send()
+            .await
+            .map_err(|e| sdk_err(OP, e))?;
+    }
+    if has("priority") {
+        let pair = RulePriorityPair::builder().rule_arn(arn).priority(spec.priority as i32).build();
+        p.elb
+            .set_rule_priorities()
+            .rule_priorities(pair)
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:SetRulePriorities", e))?;
+    }
+    if has("tags") {
+        sync_tags(p, arn, &live.tags, &t.tags).await?;
+    }
+    rule_read_back(p, arn, spec).await
+}
+
 // ---- reading many ---------------------------------------------------------------------
 
 /// At most this many names or ARNs in one Describe call (AWS's limit).
@@ -1119,6 +1483,9 @@ pub(super) enum Want<'a> {
     ListenerArn(&'a str, Option<&'a ListenerSpec>),
     /// A listener by its load balancer's ARN and its port.
     ListenerPort(&'a str, i32, Option<&'a ListenerSpec>),
+    RuleArn(&'a str, Option<&'a RuleSpec>),
+    /// A rule by its listener's ARN and its priority.
+    RulePriority(&'a str, u32, Option<&'a RuleSpec>),
 }
 
 /// What a set of Describe calls found, and the names or ARNs whose call
@@ -1311,6 +1678,7 @@ enum Hit<'a> {
     Lb(&'a LoadBalancer),
     Tg(&'a TargetGroup, Option<&'a TgSpec>),
     Listener(&'a Listener, Option<&'a ListenerSpec>),
+    Rule(&'a Rule, Option<&'a RuleSpec>),
 }
 
 impl Hit<'_> {
@@ -1319,6 +1687,7 @@ impl Hit<'_> {
             Hit::Lb(lb) => lb.load_balancer_arn(),
             Hit::Tg(tg, _) => tg.target_group_arn(),
             Hit::Listener(l, _) => l.listener_arn(),
+            Hit::Rule(r, _) => r.rule_arn(),
         }
         .unwrap_or_default()
     }
@@ -1335,6 +1704,8 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
     let mut tg_names = BTreeSet::new();
     let mut l_arns = BTreeSet::new();
     let mut l_lbs = BTreeSet::new();
+    let mut r_arns = BTreeSet::new();
+    let mut r_ls = BTreeSet::new();
     for w in wants {
         match w {
             Want::LbArn(a) => lb_arns.insert(a.to_string()),
@@ -1343,24 +1714,46 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
             Want::TgName(n, _) => tg_names.insert(n.to_string()),
             Want::ListenerArn(a, _) => l_arns.insert(a.to_string()),
             Want::ListenerPort(lb, _, _) => l_lbs.insert(lb.to_string()),
+            Want::RuleArn(a, _) => r_arns.insert(a.to_string()),
+            Want::RulePriority(l, _, _) => r_ls.insert(l.to_string()),
             Want::Nothing => false,
         };
     }
+    let (r_arns, r_ls): (Vec<String>, Vec<String>) = (r_arns.into_iter().collect(), r_ls.into_iter().collect());
     let v = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
     let (lb_arns, lb_names, tg_arns, tg_names, l_arns, l_lbs) =
         (v(lb_arns), v(lb_names), v(tg_arns), v(tg_names), v(l_arns), v(l_lbs));
-    let known: Vec<String> = lb_arns.iter().chain(&tg_arns).chain(&l_arns).cloned().collect();
-    let (lbs_a, lbs_n, tgs_a, tgs_n, ls_a, ls_lb, mut tags, mut lb_attrs, mut tg_attrs) = futures::join!(
-        describe_chunked(&lb_arns, |c| describe_lbs(p, c, true), |_| all_lbs(p)),
-        describe_chunked(&lb_names, |c| describe_lbs(p, c, false), |_| all_lbs(p)),
-        describe_chunked(&tg_arns, |c| describe_tgs(p, c, true), |_| all_tgs(p)),
-        describe_chunked(&tg_names, |c| describe_tgs(p, c, false), |_| all_tgs(p)),
-        describe_chunked(&l_arns, |c| describe_listeners(p, c), |missing| listeners_by_lb(p, missing)),
-        futures::future::join_all(l_lbs.iter().map(|lb| listeners_of(p, lb))),
-        tags_of(p, &known, false),
-        attributes_of(&lb_arns, |a| async move { lb_attributes(p, &a).await }),
-        attributes_of(&tg_arns, |a| async move { tg_attributes(p, &a).await }),
+    let known: Vec<String> = lb_arns.iter().chain(&tg_arns).chain(&l_arns).chain(&r_arns).cloned().collect();
+    let ((rs_a, rs_l), (lbs_a, lbs_n, tgs_a, tgs_n, ls_a, ls_lb, mut tags, mut lb_attrs, mut tg_attrs)) = futures::join!(
+        async {
+            futures::join!(
+                describe_chunked(&r_arns, |c| describe_rules(p, c), |missing| rules_by_listener(p, missing)),
+                futures::future::join_all(r_ls.iter().map(|l| rules_of(p, l))),
+            )
+        },
+        async {
+            futures::join!(
+                describe_chunked(&lb_arns, |c| describe_lbs(p, c, true), |_| all_lbs(p)),
+                describe_chunked(&lb_names, |c| describe_lbs(p, c, false), |_| all_lbs(p)),
+                describe_chunked(&tg_arns, |c| describe_tgs(p, c, true), |_| all_tgs(p)),
+                describe_chunked(&tg_names, |c| describe_tgs(p, c, false), |_| all_tgs(p)),
+                describe_chunked(&l_arns, |c| describe_listeners(p, c), |missing| listeners_by_lb(p, missing)),
+                futures::future::join_all(l_lbs.iter().map(|lb| listeners_of(p, lb))),
+                tags_of(p, &known, false),
+                attributes_of(&lb_arns, |a| async move { lb_attributes(p, &a).await }),
+                attributes_of(&tg_arns, |a| async move { tg_attributes(p, &a).await }),
+            )
+        },
     );
+    let rs_l: HashMap<&str, Result<Option<Vec<Rule>>, ProviderError>> =
+        r_ls.iter().map(String::as_str).zip(rs_l).collect();
+    let by_priority = |l: &str, priority: u32| -> Result<Option<&Rule>, ProviderError> {
+        match rs_l.get(l) {
+            Some(Ok(Some(rs))) => Ok(rs.iter().find(|r| r.priority() == Some(priority.to_string().as_str()))),
+            Some(Ok(None)) | None => Ok(None),
+            Some(Err(e)) => Err(e.clone()),
+        }
+    };
     let ls_lb: HashMap<&str, Result<Option<Vec<Listener>>, ProviderError>> =
         l_lbs.iter().map(String::as_str).zip(ls_lb).collect();
     let by_port = |lb: &str, port: i32| -> Result<Option<&Listener>, ProviderError> {
@@ -1389,6 +1782,8 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                     ls_a.get(a, |l| l.listener_arn() == Some(a))?.map(|l| Hit::Listener(l, *spec))
                 }
                 Want::ListenerPort(lb, port, spec) => by_port(lb, *port)?.map(|l| Hit::Listener(l, *spec)),
+                Want::RuleArn(a, spec) => rs_a.get(a, |r| r.rule_arn() == Some(a))?.map(|r| Hit::Rule(r, *spec)),
+                Want::RulePriority(l, priority, spec) => by_priority(l, *priority)?.map(|r| Hit::Rule(r, *spec)),
             })
         })
         .collect();
@@ -1431,6 +1826,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                 Hit::Lb(lb) => part(&lb_attrs, arn)?.map(|attrs| lb_live_of(lb, &attrs, tags)),
                 Hit::Tg(tg, spec) => part(&tg_attrs, arn)?.map(|attrs| tg_live_of(tg, spec, &attrs, tags)),
                 Hit::Listener(l, spec) => Some(listener_live_of(l, spec, tags)),
+                Hit::Rule(r, spec) => Some(rule_live_of(r, spec, tags)),
             })
         })
         .collect()
@@ -1456,6 +1852,86 @@ mod tests {
             Some("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/abc")
         );
         assert_eq!(listener_lb("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/abc"), None);
+    }
+
+    #[test]
+    fn a_rule_arn_names_its_listener() {
+        assert_eq!(
+            rule_listener("arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/abc/def/123").as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/abc/def")
+        );
+        assert_eq!(rule_listener("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/abc/def"), None);
+    }
+
+    #[test]
+    fn conditions_read_back_as_the_file_writes_them() {
+        let c: Conditions = serde_json::from_value(json!({
+            "path_patterns": ["/api/*"],
+            "host_headers": ["api.example.com"],
+            "http_methods": ["GET"],
+            "source_ips": ["10.0.0.0/8"],
+            "http_headers": [{"name": "X-Env", "values": ["beta"]}, {"name": "X-Team", "values": ["a"]}],
+            "query_strings": [{"key": "v", "value": "2"}, {"value": "debug"}],
+        }))
+        .unwrap();
+        let sent = sdk_conditions(&c);
+        assert_eq!(sent.len(), 7, "one per kind, one per header, one for the query pairs");
+        assert_eq!(conditions_value(&sent), serde_json::to_value(&c).unwrap());
+        // The old form AWS still answers with for paths and hosts.
+        let old = RuleCondition::builder().field("path-pattern").values("/old/*").build();
+        assert_eq!(conditions_value(&[old]), json!({"path_patterns": ["/old/*"]}));
+    }
+
+    #[test]
+    fn forwards_read_back_in_the_files_form() {
+        let one: FileAction = serde_json::from_value(json!({"forward": "arn:tg/a"})).unwrap();
+        let weighted: FileAction = serde_json::from_value(json!({"forward": [
+            {"target_group": "arn:tg/a", "weight": 80}, {"target_group": "arn:tg/b", "weight": 20}
+        ]}))
+        .unwrap();
+        let sticky: FileAction = serde_json::from_value(json!({"forward": {
+            "target_groups": [{"target_group": "arn:tg/a", "weight": 1}], "stickiness": 300
+        }}))
+        .unwrap();
+        for a in [&one, &weighted, &sticky] {
+            assert_eq!(action_value(&[sdk_action(a)], Some(a)), serde_json::to_value(a).unwrap());
+        }
+        // A lone group AWS answers in a forward config is the file's one ARN,
+        // unless the file writes a list.
+        let lone = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(TargetGroupTuple::builder().target_group_arn("arn:tg/a").weight(1).build())
+                    .build(),
+            )
+            .build();
+        assert_eq!(action_value(std::slice::from_ref(&lone), Some(&one)), json!({"forward": "arn:tg/a"}));
+        let listed: FileAction =
+            serde_json::from_value(json!({"forward": [{"target_group": "arn:tg/a", "weight": 1}]})).unwrap();
+        assert_eq!(
+            action_value(&[lone], Some(&listed)),
+            json!({"forward": [{"target_group": "arn:tg/a", "weight": 1}]})
+        );
+    }
+
+    #[test]
+    fn only_the_attributes_the_file_sets_are_written() {
+        let lb: LbSpec = serde_json::from_value(json!({
+            "subnets": ["a", "b"], "access_logs": {"bucket": "logs"}, "http2": false
+        }))
+        .unwrap();
+        let keys = |a: Vec<(&str, String)>| a.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        assert_eq!(
+            keys(lb_attributes_of(&lb, None)),
+            [
+                "access_logs.s3.enabled=true",
+                "access_logs.s3.bucket=logs",
+                "access_logs.s3.prefix=",
+                "routing.http2.enabled=false"
+            ]
+        );
+        assert_eq!(keys(lb_attributes_of(&lb, Some(&["http2".to_string()]))), ["routing.http2.enabled=false"]);
     }
 
     #[test]

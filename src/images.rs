@@ -10,6 +10,14 @@
 //! missing from its repository, or in a repository this plan creates (it
 //! holds nothing yet), is a problem of the plan when a resource that starts
 //! it wants tasks ([`crate::kinds::KindSpec::runs_images`]).
+//!
+//! Images of ECR Public (`public.ecr.aws/<alias>/<name>:<tag>`, as an
+//! `ecr-public/repository`'s `${repo.uri}:<tag>` makes them) are left as
+//! written, by tag: anyone pulls them without credentials, most belong to
+//! other publishers, whose images ECR Public's DescribeImages does not show
+//! (it reads only the caller's own registry), and its API exists only in
+//! us-east-1, so resolving even the caller's own would add calls to another
+//! region to every plan for a tag its publisher moves on purpose.
 
 use crate::model::Stack;
 use crate::provider::Target;

@@ -21,6 +21,7 @@
 
 pub mod ec2;
 pub mod ecr;
+pub mod ecr_public;
 pub mod ecs;
 pub mod elbv2;
 pub mod iam;
@@ -59,6 +60,7 @@ macro_rules! for_each_kind {
             EcsTaskDefinition => $crate::kinds::ecs::TaskDefinition, managed;
             EcsService => $crate::kinds::ecs::Service, managed;
             LogsLogGroup => $crate::kinds::logs::LogGroup, managed;
+            EcrPublicRepository => $crate::kinds::ecr_public::PublicRepository, managed;
         }
     };
 }
@@ -697,6 +699,7 @@ mod tests {
             (EcsService, LogsLogGroup),
             (EcsTaskDefinition, LogsLogGroup),
             (EcsTaskDefinition, EcrRepository),
+            (EcsTaskDefinition, EcrPublicRepository),
             (IamRole, IamPolicy),
             (IamPolicy, EcrRepository),
         ] {

@@ -283,3 +283,65 @@ pub fn moor_in(dir: &Path, args: &[&str]) -> std::process::Output {
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// The local stand-in for ECR Public (`scripts/ecr-public-standin`; moto
+/// does not serve ECR Public), started on a free loopback port on first
+/// use, with the registry alias [`PUBLIC_ALIAS`]. The SDK reaches it
+/// through ECR Public's own endpoint variable, `AWS_ENDPOINT_URL_ECR_PUBLIC`,
+/// set here before any provider is made; every other service still goes to
+/// moto. It stops when the test process exits.
+pub fn ecr_public() -> &'static str {
+    static STANDIN: OnceLock<String> = OnceLock::new();
+    STANDIN.get_or_init(|| {
+        moto();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = format!(
+            "python3 {} --port {port} --alias {PUBLIC_ALIAS} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $m",
+            root().join("scripts/ecr-public-standin").display(),
+            std::process::id()
+        );
+        // The shell outlives this call on purpose: it watches this process.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the ECR Public stand-in");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the ECR Public stand-in did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        std::env::set_var("AWS_ENDPOINT_URL_ECR_PUBLIC", &endpoint);
+        endpoint
+    })
+}
+
+/// The registry alias of the ECR Public stand-in.
+pub const PUBLIC_ALIAS: &str = "moor-test";
+
+/// Puts an image tagged `tag` into public repository `repository` of the
+/// stand-in (as a `docker push` would); returns its digest.
+pub fn push_public_image(repository: &str, tag: &str) -> String {
+    use std::io::{Read, Write};
+    let endpoint = ecr_public();
+    let addr = endpoint.trim_start_matches("http://");
+    let body = serde_json::json!({ "repositoryName": repository, "imageTag": tag }).to_string();
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the stand-in");
+    write!(
+        s,
+        "POST /_standin/image HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(json).expect("JSON answer");
+    v["imageDigest"].as_str().expect("a digest").to_string()
+}

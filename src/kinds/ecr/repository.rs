@@ -121,7 +121,7 @@ pub const NAME: NameRule = NameRule {
 };
 
 /// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2+ chars.
-fn ecr_name_shape(name: &str) -> Option<&'static str> {
+pub(crate) fn ecr_name_shape(name: &str) -> Option<&'static str> {
     if name.len() < 2 {
         return Some("is shorter than 2 characters");
     }

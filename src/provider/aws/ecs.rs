@@ -1448,6 +1448,7 @@ async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), 
 /// them), each image of that call is asked on its own. Images given by
 /// digest, of other registries, or that ECR will not show (another
 /// account's, no permission) are left out: ECS pulls them as written.
+/// So are ECR Public's (`public.ecr.aws/…`, see [`crate::images`]).
 pub(super) async fn image_digests(p: &AwsProvider, images: &[String]) -> Result<crate::images::Images, ProviderError> {
     use crate::images::Resolved;
     let mut by_repo: BTreeMap<(&str, &str), Vec<(&str, &str)>> = BTreeMap::new();

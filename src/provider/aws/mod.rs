@@ -17,6 +17,7 @@ mod calltrace;
 mod discover;
 mod ec2;
 mod ecr;
+mod ecr_public;
 mod ecs;
 mod elbv2;
 mod iam;
@@ -212,6 +213,7 @@ fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) ->
     let service = match m.service().to_ascii_lowercase() {
         s if s.starts_with("elastic load balancing") => "elbv2".to_string(),
         s if s.starts_with("cloudwatch logs") => "logs".to_string(),
+        s if s.starts_with("ecr public") => "ecr-public".to_string(),
         s if s.starts_with("resource groups tagging") => "tagging".to_string(),
         s => s,
     };
@@ -295,6 +297,10 @@ pub struct AwsProvider {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// ECR Public, always in us-east-1: its API exists only there.
+    pub ecr_public: aws_sdk_ecrpublic::Client,
+    /// The public registry's alias, read once per run (`ecr_public`).
+    ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Only for the first check of a command ([`crate::preflight`]): two
     /// attempts, so an endpoint that refuses connections fails at once.
@@ -433,10 +439,22 @@ impl AwsProvider {
                 aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .interceptor(CallTrace)
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            // `AWS_ENDPOINT_URL_ECR_PUBLIC` (the service's own endpoint
+            // variable) is honoured by `Builder::from`, before `AWS_ENDPOINT_URL`.
+            ecr_public: aws_sdk_ecrpublic::Client::from_conf(
+                aws_sdk_ecrpublic::config::Builder::from(&config)
+                    .region(aws_config::Region::new(crate::kinds::ecr_public::PUBLIC_REGION))
+                    .interceptor(calls.clone())
+                    .interceptor(CallTrace)
                     .interceptor(stall)
                     .retry_partition(quota)
                     .build(),
             ),
+            ecr_public_alias: tokio::sync::OnceCell::new(),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(&config)
                     .interceptor(calls.clone())

@@ -20,7 +20,7 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
-use super::{discover, ec2, ecr, ecs, elbv2, iam, logs, AwsProvider};
+use super::{acm, discover, ec2, ecr, ecs, elbv2, iam, logs, route53, AwsProvider};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -197,6 +197,8 @@ services! {
     elbv2 => Elbv2,
     ecs => Ecs,
     logs => Logs,
+    acm => Acm,
+    route53 => Route53,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

@@ -509,4 +509,97 @@ mod tests {
         assert_eq!(distinct(&records), [("_x.example.com".to_string(), "_v.acm-validations.aws.".to_string())]);
         assert_eq!(other_names(&full), ["*.example.com"]);
     }
+
+    use super::super::tests::{test_config, Scripted as Script};
+
+    fn scripted(script: &Script) -> AwsProvider {
+        let opts = crate::provider::ProviderOptions {
+            poll: Duration::from_millis(10),
+            wait_timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), opts)
+    }
+
+    const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c";
+
+    fn described(status: &str, extra: Value) -> Value {
+        let mut c = json!({"CertificateArn": ARN, "DomainName": "app.example.com",
+            "SubjectAlternativeNames": ["app.example.com"], "Status": status, "InUseBy": [
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/lb/1"]});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({"Certificate": c})
+    }
+
+    fn with_record() -> Value {
+        json!({"DomainValidationOptions": [{"DomainName": "app.example.com", "ValidationMethod": "DNS",
+            "ResourceRecord": {"Name": "_x.app.example.com.", "Type": "CNAME", "Value": "_y.acm-validations.aws."}}]})
+    }
+
+    fn deletion() -> Deletion {
+        Deletion {
+            logical: "cert".into(),
+            kind: crate::model::Kind::AcmCertificate,
+            id: ARN.into(),
+            name: None,
+            attrs: Attrs::new(),
+            force: false,
+        }
+    }
+
+    /// AWS answers ResourceInUseException for a while after the listener
+    /// that used the certificate is deleted: the delete is tried again.
+    #[tokio::test]
+    async fn a_certificate_still_in_use_is_deleted_once_it_is_let_go() {
+        let script = Script::default();
+        let in_use = json!({"__type": "ResourceInUseException", "message": "Certificate is in use"});
+        script
+            .answer("DescribeCertificate", 200, described("ISSUED", with_record()))
+            .answer("DeleteCertificate", 400, in_use.clone())
+            .answer("DeleteCertificate", 400, in_use)
+            .answer("DeleteCertificate", 200, json!({}));
+        let p = scripted(&script);
+        delete(&p, &deletion()).await.expect("deleted");
+        let ops = script.ops();
+        assert_eq!(ops.iter().filter(|o| *o == "DeleteCertificate").count(), 3, "{ops:?}");
+    }
+
+    /// ACM gives a new certificate's validation records a few seconds after
+    /// the request: the wait polls until every name has its record.
+    #[tokio::test]
+    async fn the_validation_records_are_awaited() {
+        let script = Script::default();
+        script
+            .answer("DescribeCertificate", 200, described("PENDING_VALIDATION", json!({})))
+            .answer(
+                "DescribeCertificate",
+                200,
+                described(
+                    "PENDING_VALIDATION",
+                    json!({"DomainValidationOptions": [{"DomainName": "app.example.com"}]}),
+                ),
+            )
+            .answer("DescribeCertificate", 200, described("PENDING_VALIDATION", with_record()));
+        let p = scripted(&script);
+        let records = await_records(&p, ARN, "app.example.com").await.expect("given");
+        assert_eq!(distinct(&records), [("_x.app.example.com".to_string(), "_y.acm-validations.aws.".to_string())]);
+        assert_eq!(script.ops().len(), 3);
+    }
+
+    /// A certificate ACM will not issue ends the wait with its status and
+    /// reason, not with a timeout.
+    #[tokio::test]
+    async fn a_certificate_that_failed_is_an_error_saying_why() {
+        let script = Script::default();
+        script.answer("DescribeCertificate", 200, described("PENDING_VALIDATION", with_record())).answer(
+            "DescribeCertificate",
+            200,
+            described("FAILED", json!({"FailureReason": "CAA_ERROR"})),
+        );
+        let p = scripted(&script);
+        let e = await_issued(&p, ARN, "app.example.com").await.expect_err("failed");
+        assert_eq!(e.kind, ErrorKind::Wait);
+        assert!(e.message.contains("is FAILED (CAA_ERROR)"), "{}", e.message);
+        assert_eq!(script.ops().len(), 2);
+    }
 }

@@ -193,7 +193,11 @@ pub fn target(stack: &Stack, logical: &str, known: &Known, state: &State) -> (Ta
     // Callers pass the names of the stack's resources (its graph's nodes).
     let r = stack.resource(logical).expect("resource of the stack");
     let (spec, unknown) = resolve_spec(&r.spec, known);
-    let mut tags = stack_tags(&stack.tags, r.spec.tags(), &stack.name, &r.name);
+    // A managed kind AWS gives no tags (a DNS record set) carries none.
+    let mut tags = match r.spec.tags() {
+        None if !r.kind().is_lookup() => crate::model::common::Tags::new(),
+        own => stack_tags(&stack.tags, own, &stack.name, &r.name),
+    };
     if r.spec.retain() {
         tags.insert(crate::provider::TAG_RETAIN.into(), "true".into());
     }
@@ -435,9 +439,10 @@ pub fn plan(
             ch.action = Action::Read;
             if live.is_none() {
                 let what = r.spec.given_name().map(|n| format!(" `{n}`")).unwrap_or_default();
+                let at = crate::checks::place(stack, logical, &[]);
                 p.problems.push(Problem {
                     resource: logical.clone(),
-                    message: format!("{kind}{what} was not found"),
+                    message: format!("{at}: {kind}{what} was not found"),
                     help: "a lookup reads something that exists already; check the name, the region and the account"
                         .into(),
                 });

@@ -46,6 +46,8 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ec2: base.ec2.clone(),
         elb: base.elb.clone(),
         logs: base.logs.clone(),
+        acm: base.acm.clone(),
+        route53: base.route53.clone(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

@@ -19,6 +19,7 @@
 //! provider. Adding a kind: its spec module here, its provider module, one
 //! registry line.
 
+pub mod acm;
 pub mod ec2;
 pub mod ecr;
 pub mod ecr_public;
@@ -26,6 +27,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod iam;
 pub mod logs;
+pub mod route53;
 
 use crate::model::check::Checker;
 use crate::model::common::Tags;
@@ -61,6 +63,10 @@ macro_rules! for_each_kind {
             EcsService => $crate::kinds::ecs::Service, managed;
             LogsLogGroup => $crate::kinds::logs::LogGroup, managed;
             EcrPublicRepository => $crate::kinds::ecr_public::PublicRepository, managed;
+            Route53ExistingZone => $crate::kinds::route53::ExistingZone, lookup;
+            Route53Record => $crate::kinds::route53::Record, managed;
+            AcmExistingCertificate => $crate::kinds::acm::ExistingCertificate, lookup;
+            AcmCertificate => $crate::kinds::acm::Certificate, managed;
         }
     };
 }
@@ -184,7 +190,9 @@ pub trait KindSpec:
     }
 
     /// The resource's own tags (the stack's tags are added to them); `None`
-    /// for kinds that carry no tags (lookups).
+    /// for kinds that carry no tags (lookups, and record sets, which AWS
+    /// cannot tag: those get no tags, and only their state record says
+    /// they are the stack's).
     fn tags(&self) -> Option<&Tags> {
         None
     }
@@ -702,6 +710,8 @@ mod tests {
             (EcsTaskDefinition, EcrPublicRepository),
             (IamRole, IamPolicy),
             (IamPolicy, EcrRepository),
+            (Elbv2Listener, AcmCertificate),
+            (Route53Record, Elbv2LoadBalancer),
         ] {
             assert!(user.facts().delete_rank < used.facts().delete_rank, "{user} before {used}");
         }

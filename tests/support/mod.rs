@@ -98,6 +98,9 @@ pub fn moto() -> &'static Moto {
             .arg("-c")
             .arg(script)
             .env("MOTO_ECS_SERVICE_RUNNING", "100")
+            // ACM issues a DNS-validated certificate this long after its
+            // request (60 s by default), so waits for it are exercised.
+            .env("MOTO_ACM_VALIDATION_WAIT", "2")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -24,6 +24,7 @@ const NOT_FOUND: &[&str] = &[
     "ResourceNotFoundException",
     "LifecyclePolicyNotFoundException",
     "RepositoryPolicyNotFoundException",
+    "NoSuchHostedZone",
 ];
 
 /// AWS error codes that mean "something still uses it".
@@ -34,6 +35,7 @@ const IN_USE: &[&str] = &[
     "ClusterContainsServicesException",
     "ClusterContainsTasksException",
     "RepositoryNotEmptyException",
+    "ResourceInUseException",
 ];
 
 /// What a create answers when the name is taken. ELBv2 answers a repeated

@@ -1,0 +1,515 @@
+//! `route53/existing_zone` and `route53/record`: Route 53 hosted zones and
+//! record sets, and the validation records of ACM certificates.
+//!
+//! A record set has no id and no tags: moor's id is `<zone>/<name>/<type>`,
+//! and only the state record says it is moor's ([`crate::kinds::route53::Record`]).
+//! Every change is one `ChangeResourceRecordSets` batch, which Route 53
+//! applies whole or not at all: a rename deletes the old set and creates the
+//! new one in the same batch. A `DELETE` must repeat the set exactly as it
+//! is, so deletes read it first.
+
+use super::kinds::{AwsKind, AwsLookup, AwsManaged, Typed};
+use super::{build_failed, found, sdk_err, AwsProvider};
+use crate::kinds::route53::{normal_domain, ExistingZone, Record, RecordType, DEFAULT_TTL};
+use crate::model::common::Tags;
+use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
+use async_trait::async_trait;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One target, as Route 53's read takes it.
+pub(super) enum Read<'a> {
+    Zone(Typed<'a, ExistingZone>),
+    Record(Typed<'a, Record>),
+}
+
+/// Reads each target with its own calls, at the same time: Route 53 has no
+/// batched read of record sets by name.
+pub(super) async fn read_many(p: &AwsProvider, rs: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
+    futures::future::join_all(rs.iter().map(|r| async move {
+        match r {
+            Read::Zone(t) => {
+                if super::unresolved(&t.spec.name) {
+                    return Ok(None);
+                }
+                find_zone(p, &t.spec.name, t.spec.private).await
+            }
+            Read::Record(t) => read_record(p, t.target, t.spec).await,
+        }
+    }))
+    .await
+}
+
+// ---- hosted zones ---------------------------------------------------------------------
+
+/// A zone id without the `/hostedzone/` that Route 53 puts before it.
+fn zone_id(id: &str) -> &str {
+    id.strip_prefix("/hostedzone/").unwrap_or(id)
+}
+
+fn zone_live(id: &str, name: &str, private: bool) -> Live {
+    let id = zone_id(id).to_string();
+    let name = normal_domain(name);
+    let mut fields = Fields::new();
+    fields.insert("name".into(), json!(name));
+    fields.insert("private".into(), json!(private));
+    let attrs: Attrs = BTreeMap::from([("id".to_string(), json!(id)), ("name".to_string(), json!(name))]);
+    Live { id, fields, attrs, tags: Tags::new(), uid: None }
+}
+
+/// The zone named `name` (public, or private with `private`): the listing by
+/// name starts at that name, so the listing stops at the first other name.
+/// Two zones of that name and visibility are an error naming both.
+async fn find_zone(p: &AwsProvider, name: &str, private: bool) -> Result<Option<Live>, ProviderError> {
+    let want = normal_domain(name);
+    let mut next: Option<(String, Option<String>)> = Some((format!("{want}."), None));
+    let mut matches = Vec::new();
+    'pages: while let Some((dns, id)) = next.take() {
+        let out = p
+            .route53
+            .list_hosted_zones_by_name()
+            .dns_name(dns)
+            .set_hosted_zone_id(id)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(|e| sdk_err("route53:ListHostedZonesByName", e))?;
+        for z in out.hosted_zones() {
+            if normal_domain(z.name()) != want {
+                break 'pages;
+            }
+            if z.config().is_some_and(|c| c.private_zone()) == private {
+                matches.push(zone_live(z.id(), z.name(), private));
+            }
+        }
+        if out.is_truncated() {
+            next = out.next_dns_name().map(|d| (d.to_string(), out.next_hosted_zone_id().map(str::to_string)));
+        }
+    }
+    match matches.len() {
+        0 | 1 => Ok(matches.pop()),
+        _ => Err(ProviderError::new(
+            ErrorKind::Rejected,
+            "route53:ListHostedZonesByName",
+            format!(
+                "{} {} hosted zones are named `{want}` ({}): moor cannot tell which one is meant",
+                matches.len(),
+                if private { "private" } else { "public" },
+                matches.iter().map(|z| z.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+#[async_trait]
+impl AwsKind for ExistingZone {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Route53(Read::Zone(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let out = found(
+            p.route53
+                .get_hosted_zone()
+                .id(zone_id(&d.id))
+                .send()
+                .await
+                .map_err(|e| sdk_err("route53:GetHostedZone", e)),
+        )?;
+        Ok(out.and_then(|o| {
+            let z = o.hosted_zone()?;
+            Some(zone_live(z.id(), z.name(), z.config().is_some_and(|c| c.private_zone())))
+        }))
+    }
+}
+
+impl AwsLookup for ExistingZone {}
+
+// ---- record sets ----------------------------------------------------------------------
+
+/// Where a record set is: zone, name (the file's form) and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Place {
+    pub zone: String,
+    pub name: String,
+    pub rtype: String,
+}
+
+impl Place {
+    fn id(&self) -> String {
+        format!("{}/{}/{}", self.zone, self.name, self.rtype)
+    }
+
+    /// The place an id names (`<zone>/<name>/<type>`).
+    fn of_id(id: &str) -> Option<Place> {
+        let (zone, rest) = id.split_once('/')?;
+        let (name, rtype) = rest.rsplit_once('/')?;
+        (!zone.is_empty() && !name.is_empty() && !rtype.is_empty()).then(|| Place {
+            zone: zone.to_string(),
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+        })
+    }
+
+    fn of_spec(spec: &Record) -> Place {
+        Place {
+            zone: zone_id(&spec.zone).to_string(),
+            name: spec.name.clone(),
+            rtype: spec.record_type.as_str().into(),
+        }
+    }
+}
+
+/// The record set at `at`, as Route 53 has it; `None` when there is none
+/// (or its zone is gone). Sets of a routing policy (with a set identifier)
+/// are not moor's and are not read.
+pub(super) async fn find_set(p: &AwsProvider, at: &Place) -> Result<Option<ResourceRecordSet>, ProviderError> {
+    let out = found(
+        p.route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&at.zone)
+            .start_record_name(&at.name)
+            .start_record_type(RrType::from(at.rtype.as_str()))
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| sdk_err("route53:ListResourceRecordSets", e)),
+    )?;
+    Ok(out.and_then(|o| {
+        o.resource_record_sets()
+            .iter()
+            .find(|s| {
+                normal_domain(s.name()) == normal_domain(&at.name)
+                    && s.r#type().as_str() == at.rtype
+                    && s.set_identifier().is_none()
+            })
+            .cloned()
+    }))
+}
+
+/// A TXT value as Route 53 takes it: quoted, with `"` and `\` escaped.
+fn quote_txt(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A TXT value as the file writes it: the quoted strings Route 53 answers,
+/// joined and unescaped.
+fn unquote_txt(v: &str) -> String {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => out.extend(chars.next()),
+            ' ' if !quoted => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A record set in the file's form. The alias target keeps the file's
+/// spelling where it is the same name (Route 53 answers it in lowercase,
+/// with a final dot).
+fn record_live(at: &Place, s: &ResourceRecordSet, spec: Option<&Record>) -> Live {
+    let mut f = Fields::new();
+    f.insert("zone".into(), json!(at.zone));
+    f.insert("name".into(), json!(normal_domain(s.name())));
+    f.insert("type".into(), json!(s.r#type().as_str()));
+    match s.alias_target() {
+        Some(a) => {
+            let mut name = a.dns_name().trim_end_matches('.').to_string();
+            if let Some(want) = spec.and_then(|s| s.alias.as_ref()) {
+                if want.name.trim_end_matches('.').eq_ignore_ascii_case(&name) {
+                    name = want.name.clone();
+                }
+            }
+            let mut alias = json!({"name": name, "zone_id": a.hosted_zone_id()});
+            if a.evaluate_target_health() {
+                alias["evaluate_target_health"] = json!(true);
+            }
+            f.insert("alias".into(), alias);
+            f.insert("values".into(), json!([]));
+            f.insert("ttl".into(), Value::Null);
+        }
+        None => {
+            let txt = s.r#type() == &RrType::Txt;
+            let cname = s.r#type() == &RrType::Cname;
+            let values: Vec<String> = s
+                .resource_records()
+                .iter()
+                .map(|r| match () {
+                    _ if txt => unquote_txt(r.value()),
+                    _ if cname => normal_domain(r.value()),
+                    _ => r.value().to_string(),
+                })
+                .collect();
+            f.insert("values".into(), json!(values));
+            f.insert("ttl".into(), json!(s.ttl()));
+            f.insert("alias".into(), Value::Null);
+        }
+    }
+    let name = normal_domain(s.name());
+    let attrs: Attrs = BTreeMap::from([("name".to_string(), json!(name)), ("fqdn".to_string(), json!(name))]);
+    let placed = Place { name, ..at.clone() };
+    Live { id: placed.id(), fields: f, attrs, tags: Tags::new(), uid: None }
+}
+
+/// Reads a target's record set: the one its record names (so a rename shows
+/// as a change of `name`), else the one the file names.
+async fn read_record(p: &AwsProvider, t: &Target, spec: &Record) -> Result<Option<Live>, ProviderError> {
+    let at = match t.id.as_deref().and_then(Place::of_id) {
+        Some(at) => at,
+        None if super::unresolved(&spec.zone) || super::unresolved(&spec.name) => return Ok(None),
+        None => Place::of_spec(spec),
+    };
+    Ok(find_set(p, &at).await?.map(|s| record_live(&at, &s, Some(spec))))
+}
+
+/// The record set the file asks for.
+fn wanted_set(spec: &Record) -> Result<ResourceRecordSet, ProviderError> {
+    let op = "route53:ChangeResourceRecordSets";
+    let mut b = ResourceRecordSet::builder().name(&spec.name).r#type(RrType::from(spec.record_type.as_str()));
+    match &spec.alias {
+        Some(a) => {
+            let target = AliasTarget::builder()
+                .dns_name(&a.name)
+                .hosted_zone_id(&a.zone_id)
+                .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .map_err(|e| build_failed(op, e))?;
+            b = b.alias_target(target);
+        }
+        None => {
+            b = b.ttl(spec.ttl.unwrap_or(DEFAULT_TTL).into());
+            for v in &spec.values {
+                let v = if spec.record_type == RecordType::Txt { quote_txt(v) } else { v.clone() };
+                b = b.resource_records(ResourceRecord::builder().value(v).build().map_err(|e| build_failed(op, e))?);
+            }
+        }
+    }
+    b.build().map_err(|e| build_failed(op, e))
+}
+
+/// Sends one batch of changes to a zone.
+pub(super) async fn change(
+    p: &AwsProvider,
+    zone: &str,
+    changes: Vec<(ChangeAction, ResourceRecordSet)>,
+) -> Result<(), ProviderError> {
+    let op = "route53:ChangeResourceRecordSets";
+    let mut batch = ChangeBatch::builder().comment("moor");
+    for (action, set) in changes {
+        batch = batch.changes(
+            Change::builder().action(action).resource_record_set(set).build().map_err(|e| build_failed(op, e))?,
+        );
+    }
+    p.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch.build().map_err(|e| build_failed(op, e))?)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk_err(op, e))
+}
+
+/// How long a set just changed may take to show in the listing.
+const CHANGE_LAG: Duration = Duration::from_secs(15);
+
+fn gone(at: &Place) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::NotFound,
+        "route53:ListResourceRecordSets",
+        format!("the record set {} {} is not in zone {}", at.name, at.rtype, at.zone),
+    )
+}
+
+/// Reads back a set that was just written.
+async fn read_back(p: &AwsProvider, at: &Place, spec: &Record) -> Result<Live, ProviderError> {
+    super::retry_for(
+        CHANGE_LAG,
+        || async { find_set(p, at).await?.map(|s| record_live(at, &s, Some(spec))).ok_or_else(|| gone(at)) },
+        |e| e.kind == ErrorKind::NotFound,
+    )
+    .await
+}
+
+/// Whether a DELETE failed because the set is not there (any more).
+fn delete_missed(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("InvalidChangeBatch") && e.message.contains("not found")
+}
+
+/// Deletes the set at `at` as it is now; one that is gone is deleted. A set
+/// changed between the read and the delete is read again.
+pub(super) async fn delete_set(p: &AwsProvider, at: &Place) -> Result<(), ProviderError> {
+    let mut tries = 0;
+    loop {
+        let Some(set) = find_set(p, at).await? else { return Ok(()) };
+        match change(p, &at.zone, vec![(ChangeAction::Delete, set)]).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            Err(e) if delete_missed(&e) && tries < 2 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl AwsKind for Record {
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Route53(Read::Record(t))
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        let Some(at) = Place::of_id(&d.id) else { return Ok(None) };
+        Ok(find_set(p, &at).await?.map(|s| record_live(&at, &s, None)))
+    }
+}
+
+#[async_trait]
+impl AwsManaged for Record {
+    /// `UPSERT`: the plan creates only where no set of that name and type
+    /// exists (one that exists is refused unless imported).
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        let at = Place::of_spec(t.spec);
+        change(p, &at.zone, vec![(ChangeAction::Upsert, wanted_set(t.spec)?)]).await?;
+        read_back(p, &at, t.spec).await
+    }
+
+    /// One batch: the set as the file says it, and, for a new name or type,
+    /// the delete of the set as it is now.
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        _changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        let at = Place::of_spec(t.spec);
+        let mut changes = Vec::new();
+        if let Some(old) = Place::of_id(&live.id).filter(|old| *old != at) {
+            if let Some(set) = find_set(p, &old).await? {
+                changes.push((ChangeAction::Delete, set));
+            }
+        }
+        changes.push((ChangeAction::Upsert, wanted_set(t.spec)?));
+        change(p, &at.zone, changes).await?;
+        read_back(p, &at, t.spec).await
+    }
+
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        match Place::of_id(&d.id) {
+            Some(at) => delete_set(p, &at).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A record set carries no tags: importing it only records it.
+    async fn adopt(_p: &AwsProvider, _t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        Ok(live.clone())
+    }
+}
+
+// ---- certificate validation records --------------------------------------------------
+
+/// Writes (`UPSERT`) the `CNAME` validation records `(name, value)` in `zone`.
+pub(super) async fn upsert_cnames(
+    p: &AwsProvider,
+    zone: &str,
+    records: &[(String, String)],
+) -> Result<(), ProviderError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let op = "route53:ChangeResourceRecordSets";
+    let mut changes = Vec::new();
+    for (name, value) in records {
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::Cname)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(value).build().map_err(|e| build_failed(op, e))?)
+            .build()
+            .map_err(|e| build_failed(op, e))?;
+        changes.push((ChangeAction::Upsert, set));
+    }
+    change(p, zone_id(zone), changes).await
+}
+
+/// Deletes the `CNAME` validation records `(name, value)` from `zone`, each
+/// only while it still holds that value (otherwise it is someone else's
+/// now).
+pub(super) async fn delete_cnames(
+    p: &AwsProvider,
+    zone: &str,
+    records: &[(String, String)],
+) -> Result<(), ProviderError> {
+    for (name, value) in records {
+        let at = Place { zone: zone_id(zone).to_string(), name: normal_domain(name), rtype: "CNAME".into() };
+        let Some(set) = find_set(p, &at).await? else { continue };
+        let ours = set.resource_records().iter().all(|r| normal_domain(r.value()) == normal_domain(value));
+        if ours {
+            match change(p, &at.zone, vec![(ChangeAction::Delete, set)]).await {
+                Err(e) if !(delete_missed(&e) || e.kind == ErrorKind::NotFound) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_zone_name_and_type() {
+        let at = Place { zone: "Z1".into(), name: "*.example.com".into(), rtype: "A".into() };
+        assert_eq!(at.id(), "Z1/*.example.com/A");
+        assert_eq!(Place::of_id(&at.id()), Some(at));
+        assert_eq!(Place::of_id("Z1/A"), None);
+        assert_eq!(Place::of_id("nonsense"), None);
+    }
+
+    #[test]
+    fn txt_values_are_quoted_and_read_back_as_written() {
+        for v in ["v=spf1 -all", "say \"hi\"", "back\\slash"] {
+            assert_eq!(unquote_txt(&quote_txt(v)), v);
+        }
+        // Route 53 answers a long value as several quoted strings.
+        assert_eq!(unquote_txt("\"abc\" \"def\""), "abcdef");
+    }
+
+    #[test]
+    fn an_alias_reads_as_the_file_writes_it() {
+        let set = ResourceRecordSet::builder()
+            .name("app.example.com.")
+            .r#type(RrType::A)
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name("my-lb-1.us-east-1.elb.amazonaws.com.")
+                    .hosted_zone_id("Z35SXDOTRQ7X7K")
+                    .evaluate_target_health(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let at = Place { zone: "Z1".into(), name: "app.example.com".into(), rtype: "A".into() };
+        let spec: Record = serde_json::from_value(json!({"zone": "Z1", "name": "app.example.com", "type": "A",
+            "alias": {"name": "My-LB-1.us-east-1.elb.amazonaws.com", "zone_id": "Z35SXDOTRQ7X7K"}}))
+        .unwrap();
+        let live = record_live(&at, &set, Some(&spec));
+        assert_eq!(live.id, "Z1/app.example.com/A");
+        assert_eq!(
+            live.fields["alias"],
+            json!({"name": "My-LB-1.us-east-1.elb.amazonaws.com", "zone_id": "Z35SXDOTRQ7X7K"})
+        );
+        assert_eq!(live.fields["ttl"], Value::Null);
+    }
+}

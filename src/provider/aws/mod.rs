@@ -24,6 +24,7 @@ mod kinds;
 mod logs;
 mod policy;
 mod shared;
+mod vpc;
 
 pub use calltrace::CallTrace;
 pub(crate) use shared::*;

@@ -338,3 +338,20 @@ async fn the_own_vpc_example_applies_plans_clean_and_destroys() {
     assert!(state.resources.is_empty());
     assert!(vpc(&p, &net).await.is_none());
 }
+
+/// No reference says so, but subnets wait for their VPC's internet gateway
+/// (and so does what is put in them), and are deleted before it detaches;
+/// the route table goes before both.
+#[test]
+fn subnets_and_what_uses_them_come_after_the_internet_gateway() {
+    let s = stack("t-vpc-graph", &[]);
+    let (g, diags) = moor::graph::build(&s);
+    assert!(diags.is_empty(), "{diags:?}");
+    for (user, used) in
+        [("public_a", "igw"), ("public_b", "igw"), ("public", "igw"), ("public", "public_a"), ("igw", "net")]
+    {
+        assert!(g.dependencies(user).contains(&used), "{user} depends on {used}: {:?}", g.dependencies(user));
+    }
+    // The load balancer, through its subnets.
+    assert!(g.dependencies("lb").contains(&"public_a"), "{:?}", g.dependencies("lb"));
+}

@@ -1172,3 +1172,130 @@ impl AwsManaged for RtSpec {
         Ok(rt_live(p, &describe_rt(p, &live.id).await?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{test_config, Scripted};
+    use super::*;
+    use crate::model::Kind;
+    use crate::provider::ProviderOptions;
+
+    const NS: &str = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+
+    fn provider(script: &Scripted, wait_timeout: Duration) -> AwsProvider {
+        let opts = ProviderOptions { poll: Duration::from_millis(1), wait_timeout, ..ProviderOptions::default() };
+        AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), opts)
+    }
+
+    fn deletion(kind: Kind, id: &str) -> Deletion {
+        Deletion { logical: "x".into(), kind, id: id.into(), name: None, attrs: Default::default(), force: false }
+    }
+
+    fn error(code: &str, message: &str) -> String {
+        format!(
+            "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>r</RequestID></Response>"
+        )
+    }
+
+    fn ok(op: &str) -> String {
+        format!("<{op}Response {NS}><requestId>r</requestId><return>true</return></{op}Response>")
+    }
+
+    const ENIS: &str = "<DescribeNetworkInterfacesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+        <requestId>r</requestId><networkInterfaceSet><item><networkInterfaceId>eni-1</networkInterfaceId>\
+        <description>ELB app/web/1</description></item></networkInterfaceSet></DescribeNetworkInterfacesResponse>";
+
+    /// AWS answers DependencyViolation while a load balancer's interfaces
+    /// linger in the subnet: the delete is tried again until it goes.
+    #[tokio::test]
+    async fn a_subnet_delete_waits_out_lingering_interfaces() {
+        let script = Scripted::default();
+        let busy = error("DependencyViolation", "The subnet 'subnet-1' has dependencies and cannot be deleted.");
+        script.answer_raw("DeleteSubnet", 400, &busy).answer_raw("DeleteSubnet", 400, &busy).answer_raw(
+            "DeleteSubnet",
+            200,
+            &ok("DeleteSubnet"),
+        );
+        let p = provider(&script, Duration::from_secs(60));
+        <SubnetSpec as AwsManaged>::delete(&p, &deletion(Kind::Ec2Subnet, "subnet-1")).await.expect("deleted");
+        assert_eq!(script.ops(), ["DeleteSubnet", "DeleteSubnet", "DeleteSubnet"]);
+    }
+
+    /// When the interfaces outlast the wait, the error says which they are.
+    #[tokio::test]
+    async fn a_subnet_still_in_use_names_what_uses_it() {
+        let script = Scripted::default();
+        let busy = error("DependencyViolation", "The subnet 'subnet-1' has dependencies and cannot be deleted.");
+        script.answer_raw("DeleteSubnet", 400, &busy).answer_raw("DescribeNetworkInterfaces", 200, ENIS);
+        let p = provider(&script, Duration::from_millis(30));
+        let e =
+            <SubnetSpec as AwsManaged>::delete(&p, &deletion(Kind::Ec2Subnet, "subnet-1")).await.expect_err("in use");
+        assert_eq!(
+            (e.kind, e.operation.as_str(), e.code.as_deref()),
+            (ErrorKind::InUse, "ec2:DeleteSubnet", Some("DependencyViolation"))
+        );
+        assert!(e.message.contains("network interface eni-1 (ELB app/web/1)"), "{}", e.message);
+        assert!(e.message.contains("has dependencies"), "{}", e.message);
+        assert!(script.ops().iter().filter(|o| *o == "DeleteSubnet").count() >= 2, "{:?}", script.ops());
+    }
+
+    /// A gateway is detached before it is deleted, and the detach waits
+    /// while public addresses are still mapped in the VPC.
+    #[tokio::test]
+    async fn a_gateway_is_detached_when_the_public_addresses_are_gone_then_deleted() {
+        let script = Scripted::default();
+        let described = format!(
+            "<DescribeInternetGatewaysResponse {NS}><requestId>r</requestId><internetGatewaySet><item>\
+             <internetGatewayId>igw-1</internetGatewayId><attachmentSet><item><vpcId>vpc-1</vpcId>\
+             <state>available</state></item></attachmentSet><tagSet/></item></internetGatewaySet>\
+             </DescribeInternetGatewaysResponse>"
+        );
+        let mapped =
+            error("DependencyViolation", "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.");
+        script
+            .answer_raw("DescribeInternetGateways", 200, &described)
+            .answer_raw("DetachInternetGateway", 400, &mapped)
+            .answer_raw("DetachInternetGateway", 200, &ok("DetachInternetGateway"))
+            .answer_raw("DeleteInternetGateway", 200, &ok("DeleteInternetGateway"));
+        let p = provider(&script, Duration::from_secs(60));
+        <IgwSpec as AwsManaged>::delete(&p, &deletion(Kind::Ec2InternetGateway, "igw-1")).await.expect("deleted");
+        assert_eq!(
+            script.ops(),
+            ["DescribeInternetGateways", "DetachInternetGateway", "DetachInternetGateway", "DeleteInternetGateway"]
+        );
+    }
+
+    /// A VPC that keeps something in it past the wait names it.
+    #[tokio::test]
+    async fn a_vpc_still_in_use_names_what_is_left_in_it() {
+        let script = Scripted::default();
+        let subnets = format!(
+            "<DescribeSubnetsResponse {NS}><requestId>r</requestId><subnetSet><item><subnetId>subnet-9</subnetId>\
+             </item></subnetSet></DescribeSubnetsResponse>"
+        );
+        script
+            .answer_raw(
+                "DeleteVpc",
+                400,
+                &error("DependencyViolation", "The vpc 'vpc-1' has dependencies and cannot be deleted."),
+            )
+            .answer_raw("DescribeSubnets", 200, &subnets)
+            .answer_raw(
+                "DescribeInternetGateways",
+                200,
+                &format!(
+                    "<DescribeInternetGatewaysResponse {NS}><internetGatewaySet/></DescribeInternetGatewaysResponse>"
+                ),
+            )
+            .answer_raw(
+                "DescribeSecurityGroups",
+                200,
+                &format!("<DescribeSecurityGroupsResponse {NS}><securityGroupInfo/></DescribeSecurityGroupsResponse>"),
+            )
+            .answer_raw("DescribeNetworkInterfaces", 200, ENIS);
+        let p = provider(&script, Duration::from_millis(30));
+        let e = <VpcSpec as AwsManaged>::delete(&p, &deletion(Kind::Ec2Vpc, "vpc-1")).await.expect_err("in use");
+        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::InUse, "ec2:DeleteVpc"));
+        assert!(e.message.contains("subnet subnet-9") && e.message.contains("eni-1"), "{}", e.message);
+    }
+}

@@ -116,7 +116,8 @@ impl<'a> Cross<'a> {
             if matches!(list, crate::model::common::StrList::Ref(_)) && !is_list {
                 continue;
             }
-            let ok = (ids.kinds.is_empty() || ids.kinds.contains(&target.kind())) && attr == ids.attr;
+            let ok = (ids.kinds.is_empty() || ids.kinds.contains(&target.kind())) && attr == ids.attr
+                || ids.also.contains(&(target.kind(), attr));
             if !ok {
                 let p: Vec<&str> = p.iter().map(String::as_str).collect();
                 let what = ids.example;

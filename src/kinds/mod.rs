@@ -67,6 +67,10 @@ macro_rules! for_each_kind {
             Route53Record => $crate::kinds::route53::Record, managed;
             AcmExistingCertificate => $crate::kinds::acm::ExistingCertificate, lookup;
             AcmCertificate => $crate::kinds::acm::Certificate, managed;
+            Ec2Vpc => $crate::kinds::ec2::Vpc, managed;
+            Ec2Subnet => $crate::kinds::ec2::Subnet, managed;
+            Ec2InternetGateway => $crate::kinds::ec2::InternetGateway, managed;
+            Ec2RouteTable => $crate::kinds::ec2::RouteTable, managed;
         }
     };
 }
@@ -333,6 +337,8 @@ pub struct Ids {
     pub kinds: &'static [Kind],
     /// The attribute that gives them.
     pub attr: &'static str,
+    /// Other kinds' attributes that give one such id each (a subnet's `id`).
+    pub also: &'static [(Kind, &'static str)],
     /// How the field is filled, for the help line.
     pub example: &'static str,
 }
@@ -712,6 +718,13 @@ mod tests {
             (IamPolicy, EcrRepository),
             (Elbv2Listener, AcmCertificate),
             (Route53Record, Elbv2LoadBalancer),
+            (Elbv2LoadBalancer, Ec2Subnet),
+            (Ec2SecurityGroup, Ec2Vpc),
+            (Ec2RouteTable, Ec2InternetGateway),
+            (Ec2RouteTable, Ec2Subnet),
+            (Ec2Subnet, Ec2InternetGateway),
+            (Ec2Subnet, Ec2Vpc),
+            (Ec2InternetGateway, Ec2Vpc),
         ] {
             assert!(user.facts().delete_rank < used.facts().delete_rank, "{user} before {used}");
         }

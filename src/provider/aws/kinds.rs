@@ -20,7 +20,7 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
-use super::{acm, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, AwsProvider};
+use super::{acm, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -200,6 +200,7 @@ services! {
     ecr_public => EcrPublic,
     acm => Acm,
     route53 => Route53,
+    vpc => Vpc,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

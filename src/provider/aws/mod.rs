@@ -27,6 +27,7 @@ mod logs;
 mod policy;
 mod route53;
 mod shared;
+mod vpc;
 
 pub use calltrace::CallTrace;
 pub(crate) use shared::*;
@@ -705,7 +706,7 @@ mod tests {
         }
 
         /// An answer of the query protocols (XML), or any other text.
-        fn answer_raw(&self, op: &str, status: u16, body: &str) -> &Self {
+        pub(super) fn answer_raw(&self, op: &str, status: u16, body: &str) -> &Self {
             self.answers.lock().unwrap().entry(op.to_string()).or_default().push((status, body.to_string()));
             self
         }

@@ -1,0 +1,162 @@
+//! `ec2/subnet`.
+
+use super::net::Cidr;
+use crate::kinds::{path, Attr, Kind, KindSpec, RefRule};
+use crate::model::check::Checker;
+use crate::model::common::{ref_resource, Tags};
+use crate::model::{Resource, Spec};
+use crate::validate::Cross;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A subnet of an `ec2/vpc`, in one availability zone. Load balancers and
+/// services take a list of them: `subnets: ["${a.id}", "${b.id}"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    /// The VPC, usually `${net.id}`. Changing it replaces the subnet.
+    pub vpc: String,
+    /// IPv4 CIDR block inside the VPC's, /16 to /28 (`10.0.1.0/24`).
+    /// Changing it replaces the subnet.
+    pub cidr: String,
+    /// Availability zone, such as `us-east-1a`. Changing it replaces the
+    /// subnet.
+    pub availability_zone: String,
+    /// Give a public IPv4 address to every network interface launched in
+    /// it (a public subnet's tasks). AWS's default: false. Changed in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_public_ip_on_launch: Option<bool>,
+    /// The `Name` tag; defaults to `<stack>-<logical name>`. Changed in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+/// Whether `az` looks like an availability zone name (`us-east-1a`,
+/// `us-west-2-lax-1a`): lowercase letters, digits and `-`, ending in a
+/// letter after a digit or `-`.
+fn is_zone_name(az: &str) -> bool {
+    let b = az.as_bytes();
+    b.len() >= 4
+        && az.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && b[b.len() - 1].is_ascii_lowercase()
+        && b[b.len() - 2].is_ascii_digit()
+        && az.contains('-')
+}
+
+impl KindSpec for Subnet {
+    const KIND: &'static str = "ec2/subnet";
+    const ID_IS_UNIQUE: bool = true;
+    const ATTRIBUTES: &'static [Attr] = &[
+        Attr::string("id", "subnet id, `subnet-…`"),
+        Attr::string("availability_zone", "availability zone"),
+        Attr::string("cidr", "IPv4 CIDR block"),
+        Attr::string("vpc_id", "VPC of the subnet"),
+        Attr::string("arn", "subnet ARN"),
+    ];
+    const REPLACE_ON: &'static [&'static str] = &["vpc", "cidr", "availability_zone"];
+    // After the load balancers, NAT gateways and route tables in it; before
+    // its internet gateway and VPC.
+    const DELETE_RANK: u8 = 5;
+
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+
+    /// A subnet is made after its VPC's internet gateway is attached, so
+    /// what is put in it (an internet-facing load balancer, a NAT gateway)
+    /// finds the VPC reachable, and deleted before the gateway is detached.
+    fn needs_attached(&self) -> Vec<&str> {
+        ref_resource(&self.vpc).into_iter().collect()
+    }
+
+    fn needs_attached_why(&self, gateway: &str, vpc: &str) -> String {
+        format!(
+            "internet gateway `{gateway}` is attached to VPC `{vpc}` before its subnets are used, and detached after"
+        )
+    }
+
+    fn reference_rules(&self) -> Vec<RefRule<'_>> {
+        vec![RefRule::Kind { path: path(&["vpc"]), value: &self.vpc, kinds: VPC_KINDS, what: "a VPC" }]
+    }
+
+    fn validate(&self, c: &mut Checker) {
+        super::net::check_block(c, "cidr", &self.cidr, "subnet");
+        super::net::check_no_name_tag(c, &self.tags);
+        let az = &self.availability_zone;
+        if !az.contains("${") && !is_zone_name(az) {
+            c.error(
+                "moor::subnet-zone",
+                &["availability_zone"],
+                format!("`{az}` is not an availability zone name"),
+                "expected a zone such as us-east-1a",
+            )
+            .help = Some("write the zone's name: the region followed by a letter (`eu-west-1b`)".into());
+        }
+    }
+
+    /// The block lies inside its VPC's and overlaps no other subnet of that
+    /// VPC, when both are written out in the file.
+    fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
+        let Some(mine) = Cidr::parse(&self.cidr) else { return };
+        let Some(vpc) = x.target(&self.vpc) else { return };
+        let vpc_name = vpc.name.clone();
+        if let Spec::Ec2Vpc(v) = &vpc.spec {
+            if Cidr::parse(&v.cidr).is_some_and(|b| !b.contains(mine)) {
+                let vpc_span = x.span_of(&vpc_name, &["cidr"]);
+                let mut c = x.checker(r);
+                let d = c.error(
+                    "moor::subnet-cidr",
+                    &["cidr"],
+                    format!("subnet block `{}` is not inside VPC `{vpc_name}`'s block `{}`", self.cidr, v.cidr),
+                    "outside the VPC",
+                );
+                if let Some(span) = vpc_span {
+                    d.labels.push(crate::diag::Label { span, text: "the VPC's block".into() });
+                }
+                d.help = Some(format!("give the subnet a block inside `{}`", v.cidr));
+                return;
+            }
+        }
+        // Overlaps: each pair reported once, at the later subnet.
+        let earlier = x.stack.resources.iter().take_while(|o| o.name != r.name).find_map(|o| match &o.spec {
+            Spec::Ec2Subnet(s) if s.vpc == self.vpc => {
+                Cidr::parse(&s.cidr).filter(|b| b.overlaps(mine)).map(|_| (o.name.clone(), s.cidr.clone()))
+            }
+            _ => None,
+        });
+        if let Some((other, block)) = earlier {
+            let other_span = x.span_of(&other, &["cidr"]);
+            let mut c = x.checker(r);
+            let d = c.error(
+                "moor::subnet-cidr",
+                &["cidr"],
+                format!("subnet block `{}` overlaps `{block}` of subnet `{other}` in the same VPC", self.cidr),
+                "overlaps another subnet",
+            );
+            if let Some(span) = other_span {
+                d.labels.push(crate::diag::Label { span, text: format!("`{other}`'s block") });
+            }
+            d.help = Some("the subnets of a VPC need blocks that do not overlap".into());
+        }
+    }
+}
+
+/// What a `vpc:` of the VPC kinds may name.
+pub(crate) const VPC_KINDS: &[Kind] = &[Kind::Ec2Vpc, Kind::Ec2DefaultVpc, Kind::Ec2ExistingVpc];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_names_end_in_a_letter_after_the_region() {
+        for ok in ["us-east-1a", "eu-west-2c", "us-west-2-lax-1a", "ap-southeast-1b"] {
+            assert!(is_zone_name(ok), "{ok}");
+        }
+        for bad in ["us-east-1", "US-EAST-1A", "a", "us east 1a", "us-east-1ab"] {
+            assert!(!is_zone_name(bad), "{bad}");
+        }
+    }
+}

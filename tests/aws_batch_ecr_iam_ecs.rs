@@ -46,6 +46,8 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ec2: base.ec2.clone(),
         elb: base.elb.clone(),
         logs: base.logs.clone(),
+        ecr_public: base.ecr_public.clone(),
+        ecr_public_alias: Default::default(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

@@ -300,7 +300,7 @@ pub struct AwsProvider {
     /// ECR Public, always in us-east-1: its API exists only there.
     pub ecr_public: aws_sdk_ecrpublic::Client,
     /// The public registry's alias, read once per run (`ecr_public`).
-    ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
+    pub ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Only for the first check of a command ([`crate::preflight`]): two
     /// attempts, so an endpoint that refuses connections fails at once.

@@ -48,6 +48,8 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         logs: base.logs.clone(),
         acm: base.acm.clone(),
         route53: base.route53.clone(),
+        ecr_public: base.ecr_public.clone(),
+        ecr_public_alias: Default::default(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

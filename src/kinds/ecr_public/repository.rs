@@ -170,8 +170,6 @@ impl KindSpec for PublicRepository {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     fn load(text: &str) -> crate::load::Loaded {
         crate::load::load_str("s.yaml", text, &Default::default())
     }

@@ -304,7 +304,7 @@ pub struct AwsProvider {
     /// ECR Public, always in us-east-1: its API exists only there.
     pub ecr_public: aws_sdk_ecrpublic::Client,
     /// The public registry's alias, read once per run (`ecr_public`).
-    ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
+    pub ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,

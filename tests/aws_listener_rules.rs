@@ -4,7 +4,8 @@
 //! and a fixed response. Apply, then a plan shows no change; a condition,
 //! an action and a priority change in place; the load balancer's
 //! attributes round trip and change in place; `moor import` adopts a rule
-//! made by hand; destroy leaves nothing.
+//! made by hand; destroy leaves nothing. A target group's stickiness round
+//! trips too.
 
 mod support;
 
@@ -33,6 +34,7 @@ resources:
     kind: elbv2/target_group
     port: 8000
     vpc: ${net.vpc_id}
+    stickiness: @STICKY@
   beta:
     kind: elbv2/target_group
     port: 8001
@@ -100,9 +102,11 @@ struct V<'a> {
     api_priority: &'a str,
     api_paths: &'a str,
     api_weight: &'a str,
+    sticky: &'a str,
 }
 
-const V1: V = V { idle: "120", api_priority: "10", api_paths: r#""/api/*""#, api_weight: "80" };
+const V1: V =
+    V { idle: "120", api_priority: "10", api_paths: r#""/api/*""#, api_weight: "80", sticky: "{ duration: 3600 }" };
 
 fn stack(name: &str, v: &V) -> moor::model::Stack {
     load(&text_of(name, v), &[])
@@ -115,6 +119,7 @@ fn text_of(name: &str, v: &V) -> String {
         .replace("@API_PRIORITY@", v.api_priority)
         .replace("@API_PATHS@", v.api_paths)
         .replace("@API_WEIGHT@", v.api_weight)
+        .replace("@STICKY@", v.sticky)
 }
 
 fn changing(pl: &moor::plan::Plan) -> BTreeMap<String, (Action, BTreeSet<String>)> {
@@ -216,16 +221,55 @@ async fn listener_rules_and_load_balancer_attributes_apply_clean_change_in_place
         assert_eq!(a.get(k).map(String::as_str), Some(v), "{k} in {a:?}");
     }
 
-    // A condition and a weight change in place (ModifyRule); so does the
-    // idle timeout.
-    let v2 = V { api_paths: r#""/api/*", "/v2/*""#, api_weight: "50", idle: "300", ..V1 };
+    // The target group's stickiness: a load balancer cookie.
+    let tg_attrs = |arn: String| {
+        let p = p.clone();
+        async move {
+            let out = p.elb.describe_target_group_attributes().target_group_arn(arn).send().await.expect("attributes");
+            out.attributes()
+                .iter()
+                .filter_map(|a| Some((a.key()?.to_string(), a.value().unwrap_or_default().to_string())))
+                .collect::<BTreeMap<String, String>>()
+        }
+    };
+    let a = tg_attrs(api_tg.clone()).await;
+    for (k, v) in [
+        ("stickiness.enabled", "true"),
+        ("stickiness.type", "lb_cookie"),
+        ("stickiness.lb_cookie.duration_seconds", "3600"),
+    ] {
+        assert_eq!(a.get(k).map(String::as_str), Some(v), "{k} in {a:?}");
+    }
+
+    // A condition and a weight change in place (ModifyRule); so do the
+    // idle timeout and the stickiness, now by the application's cookie.
+    let v2 = V {
+        api_paths: r#""/api/*", "/v2/*""#,
+        api_weight: "50",
+        idle: "300",
+        sticky: "{ cookie_name: SESSION, duration: 600 }",
+        ..V1
+    };
     let state = in_place(
         &p,
         &stack(name, &v2),
         state,
-        &[("api_rule", &["conditions"]), ("beta_rule", &["action"]), ("lb", &["idle_timeout"])],
+        &[
+            ("api", &["stickiness"]),
+            ("api_rule", &["conditions"]),
+            ("beta_rule", &["action"]),
+            ("lb", &["idle_timeout"]),
+        ],
     )
     .await;
+    let a = tg_attrs(api_tg.clone()).await;
+    for (k, v) in [
+        ("stickiness.type", "app_cookie"),
+        ("stickiness.app_cookie.cookie_name", "SESSION"),
+        ("stickiness.app_cookie.duration_seconds", "600"),
+    ] {
+        assert_eq!(a.get(k).map(String::as_str), Some(v), "{k} in {a:?}");
+    }
     let live = rules(&p, &listener).await;
     let paths: BTreeSet<&str> =
         live["10"].conditions()[0].path_pattern_config().unwrap().values().iter().map(String::as_str).collect();

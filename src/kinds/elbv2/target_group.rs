@@ -33,8 +33,34 @@ pub struct TargetGroup {
     /// Destroying a service waits this long; dev stacks may want 5–30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistration_delay: Option<u32>,
+    /// Send each client's requests to the same target, by a cookie. Left out, stickiness is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<Stickiness>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+}
+
+/// A target group's stickiness: by a cookie of the load balancer's, or of the application's (`cookie_name`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stickiness {
+    /// `false` turns stickiness off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds a client sticks to its target, 1–604800 (AWS default 86400, one day).
+    #[serde(default = "one_day")]
+    pub duration: u32,
+    /// The application's cookie that decides stickiness; a load balancer cookie when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_day() -> u32 {
+    86_400
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +164,21 @@ impl KindSpec for TargetGroup {
         c.port(&["port"], self.port);
         if let Some(d) = self.deregistration_delay {
             c.range(&["deregistration_delay"], "deregistration_delay", d.into(), 0, 3600);
+        }
+        if let Some(st) = &self.stickiness {
+            c.range(&["stickiness", "duration"], "stickiness duration", st.duration.into(), 1, 604_800);
+            if let Some(n) = &st.cookie_name {
+                let reserved = ["AWSALB", "AWSALBAPP", "AWSALBTG"].iter().any(|r| n.starts_with(r));
+                if n.is_empty() || reserved {
+                    c.error(
+                        "moor::stickiness-cookie",
+                        &["stickiness", "cookie_name"],
+                        format!("`{n}` cannot be the application's cookie"),
+                        "reserved by the load balancer",
+                    )
+                    .help = Some("names starting with AWSALB, AWSALBAPP or AWSALBTG are the load balancer's own; name the cookie your application sets".into());
+                }
+            }
         }
         if let Some(h) = &self.health_check {
             if let Some(p) = &h.path {

@@ -33,6 +33,11 @@ use std::time::Duration;
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+const STICKINESS: &str = "stickiness.enabled";
+const STICKINESS_TYPE: &str = "stickiness.type";
+const LB_COOKIE_DURATION: &str = "stickiness.lb_cookie.duration_seconds";
+const APP_COOKIE_DURATION: &str = "stickiness.app_cookie.duration_seconds";
+const APP_COOKIE_NAME: &str = "stickiness.app_cookie.cookie_name";
 const ACCESS_LOGS: &str = "access_logs.s3.enabled";
 const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
 const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
@@ -797,6 +802,7 @@ fn tg_live_of(tg: &TargetGroup, spec: Option<&TgSpec>, attrs_now: &[(String, Str
         }
     }
     fields.insert("deregistration_delay".into(), json!(delay));
+    fields.insert("stickiness".into(), stickiness_value(attrs_now));
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
@@ -825,11 +831,57 @@ fn matcher(spec: &TgSpec, m: &str) -> Matcher {
     }
 }
 
-async fn set_deregistration_delay(p: &AwsProvider, arn: &str, delay: u32) -> Result<(), ProviderError> {
+/// Stickiness as the file says it; AWS's defaults (off, a load balancer
+/// cookie for a day) where it says nothing.
+fn stickiness_value(attrs: &[(String, String)]) -> Value {
+    let attr = |k: &str| attrs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let app = attr(STICKINESS_TYPE) == Some("app_cookie");
+    let duration = attr(if app { APP_COOKIE_DURATION } else { LB_COOKIE_DURATION })
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(86_400);
+    let mut m = serde_json::Map::new();
+    m.insert("enabled".into(), json!(attr(STICKINESS) == Some("true")));
+    m.insert("duration".into(), json!(duration));
+    if let Some(name) = attr(APP_COOKIE_NAME).filter(|n| app && !n.is_empty()) {
+        m.insert("cookie_name".into(), json!(name));
+    }
+    Value::Object(m)
+}
+
+/// The attributes the file sets, as ModifyTargetGroupAttributes takes
+/// them: all of them (`changed` None), or those of the changed fields.
+fn tg_attributes_of(spec: &TgSpec, changed: Option<&[String]>) -> Vec<(&'static str, String)> {
+    let has = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
+    let mut attrs = Vec::new();
+    if let (true, Some(delay)) = (has("deregistration_delay"), spec.deregistration_delay) {
+        attrs.push((DEREGISTRATION_DELAY, delay.to_string()));
+    }
+    if let (true, Some(st)) = (has("stickiness"), &spec.stickiness) {
+        attrs.push((STICKINESS, st.enabled.to_string()));
+        match &st.cookie_name {
+            Some(name) => {
+                attrs.push((STICKINESS_TYPE, "app_cookie".to_string()));
+                attrs.push((APP_COOKIE_NAME, name.clone()));
+                attrs.push((APP_COOKIE_DURATION, st.duration.to_string()));
+            }
+            None => {
+                attrs.push((STICKINESS_TYPE, "lb_cookie".to_string()));
+                attrs.push((LB_COOKIE_DURATION, st.duration.to_string()));
+            }
+        }
+    }
+    attrs
+}
+
+async fn set_tg_attributes(p: &AwsProvider, arn: &str, attrs: &[(&str, String)]) -> Result<(), ProviderError> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    let attrs = attrs.iter().map(|(k, v)| TargetGroupAttribute::builder().key(*k).value(v).build()).collect();
     p.elb
         .modify_target_group_attributes()
         .target_group_arn(arn)
-        .attributes(TargetGroupAttribute::builder().key(DEREGISTRATION_DELAY).value(delay.to_string()).build())
+        .set_attributes(Some(attrs))
         .send()
         .await
         .map_err(|e| sdk_err("elbv2:ModifyTargetGroupAttributes", e))?;
@@ -871,11 +923,9 @@ async fn create_tg(p: &AwsProvider, t: &Target, spec: &TgSpec) -> Result<Live, P
         .filter(|tg| tg.target_group_arn().is_some())
         .ok_or_else(|| missing(OP, "target group ARN"))?;
     let arn = tg.target_group_arn().unwrap_or_default();
-    let mut written = Vec::new();
-    if let Some(delay) = spec.deregistration_delay {
-        set_deregistration_delay(p, arn, delay).await?;
-        written.push((DEREGISTRATION_DELAY.to_string(), delay.to_string()));
-    }
+    let attrs = tg_attributes_of(spec, None);
+    set_tg_attributes(p, arn, &attrs).await?;
+    let written: Vec<(String, String)> = attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     // The group as created: CreateTargetGroup answers with all of it.
     Ok(tg_live_of(tg, Some(spec), &written, t.tags.clone()))
 }
@@ -906,9 +956,7 @@ async fn update_tg(
             .await
             .map_err(|e| sdk_err("elbv2:ModifyTargetGroup", e))?;
     }
-    if let (true, Some(delay)) = (has("deregistration_delay"), spec.deregistration_delay) {
-        set_deregistration_delay(p, arn, delay).await?;
-    }
+    set_tg_attributes(p, arn, &tg_attributes_of(spec, Some(changed))).await?;
     if has("tags") {
         sync_tags(p, arn, &live.tags, &t.tags).await?;
     }

@@ -225,6 +225,23 @@ async fn a_record_someone_else_made_is_not_taken_over() {
     let sets = record_sets(&p, &zone).await;
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0].resource_records()[0].value(), "theirs.example.net", "untouched");
+
+    // `moor import` records it; then it is the stack's: changed, then deleted.
+    let d = support::workdir("dns-import", text);
+    let o = support::moor_in(&d, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "refused: {}", support::text(&o));
+    let id = format!("{zone}/www.t-dns-theirs.example.com/CNAME");
+    let o = support::moor_in(&d, &["import", "www", &id, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let sets = record_sets(&p, &zone).await;
+    assert_eq!(sets[0].resource_records()[0].value(), "example.org", "changed once imported");
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(record_sets(&p, &zone).await.is_empty(), "deleted");
 }
 
 #[tokio::test]

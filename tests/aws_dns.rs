@@ -225,6 +225,23 @@ async fn a_record_someone_else_made_is_not_taken_over() {
     let sets = record_sets(&p, &zone).await;
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0].resource_records()[0].value(), "theirs.example.net", "untouched");
+
+    // `moor import` records it; then it is the stack's: changed, then deleted.
+    let d = support::workdir("dns-import", text);
+    let o = support::moor_in(&d, &["plan", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "refused: {}", support::text(&o));
+    let id = format!("{zone}/www.t-dns-theirs.example.com/CNAME");
+    let o = support::moor_in(&d, &["import", "www", &id, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let sets = record_sets(&p, &zone).await;
+    assert_eq!(sets[0].resource_records()[0].value(), "example.org", "changed once imported");
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(record_sets(&p, &zone).await.is_empty(), "deleted");
 }
 
 #[tokio::test]
@@ -265,4 +282,42 @@ async fn an_existing_certificate_is_the_newest_issued_for_its_domain() {
     assert!(problem.message.contains("stack.yaml:"), "{}", problem.message);
     assert!(problem.message.contains("was not found"), "{}", problem.message);
     assert!(!pl.problems.iter().any(|x| x.resource == "cert"), "{:?}", pl.problems);
+}
+
+/// A new `zone` moves the validation records in place: written in the new
+/// zone, removed from the old one; the certificate stays.
+#[tokio::test]
+async fn a_certificates_new_zone_gets_its_validation_records() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let one = make_zone(&p, "sub.t-dns-move.example.com").await;
+    // The parent zone can hold the same names.
+    let two = make_zone(&p, "t-dns-move.example.com").await;
+    let text = |zone: &str| {
+        format!(
+            "stack: t-dns-move\nresources:\n  one:\n    kind: route53/existing_zone\n    name: sub.t-dns-move.example.com\n  two:\n    kind: route53/existing_zone\n    name: t-dns-move.example.com\n  cert:\n    kind: acm/certificate\n    domain: sub.t-dns-move.example.com\n    zone: ${{{zone}.id}}\n"
+        )
+    };
+    let v1 = load(&text("one"), &[]);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let arn = state.resources["cert"].id.clone();
+    assert_eq!(record_sets(&p, &one).await.len(), 1, "its validation record");
+    assert!(record_sets(&p, &two).await.is_empty());
+
+    let v2 = load(&text("two"), &[]);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(action(&pl, "cert"), Action::Update);
+    assert_eq!(changed(&pl, "cert"), BTreeSet::from(["zone".to_string()]));
+    let state = apply_clean(&p, &v2, state).await;
+    assert_eq!(state.resources["cert"].id, arn, "the same certificate");
+    assert_eq!(state.resources["cert"].attrs["zone_id"], two.as_str());
+    assert!(record_sets(&p, &one).await.is_empty(), "moved out");
+    assert_eq!(record_sets(&p, &two).await.len(), 1, "moved in");
+
+    let (_, summary, _) = converge(&p, &v2, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(record_sets(&p, &two).await.is_empty());
+    assert!(certificate(&p, &arn).await.is_none());
 }

@@ -355,3 +355,88 @@ fn subnets_and_what_uses_them_come_after_the_internet_gateway() {
     // The load balancer, through its subnets.
     assert!(g.dependencies("lb").contains(&"public_a"), "{:?}", g.dependencies("lb"));
 }
+
+const PRIVATE: &str = r#"
+stack: t-vpc-nat
+resources:
+  net:
+    kind: ec2/vpc
+    cidr: 10.50.0.0/16
+  public_a:
+    kind: ec2/subnet
+    vpc: ${net.id}
+    cidr: 10.50.0.0/24
+    availability_zone: us-east-1a
+  private_a:
+    kind: ec2/subnet
+    vpc: ${net.id}
+    cidr: 10.50.10.0/24
+    availability_zone: us-east-1a
+  igw:
+    kind: ec2/internet_gateway
+    vpc: ${net.id}
+  public:
+    kind: ec2/route_table
+    vpc: ${net.id}
+    routes: [{ cidr: 0.0.0.0/0, gateway: "${igw.id}" }]
+    subnets: ["${public_a.id}"]
+  nat:
+    kind: ec2/nat_gateway
+    subnet: ${public_a.id}
+@TAGS@
+  private:
+    kind: ec2/route_table
+    vpc: ${net.id}
+    routes: [{ cidr: 0.0.0.0/0, nat_gateway: "${nat.id}" }]
+    subnets: ["${private_a.id}"]
+"#;
+
+async fn nat(p: &AwsProvider, id: &str) -> Option<aws_sdk_ec2::types::NatGateway> {
+    let f = aws_sdk_ec2::types::Filter::builder().name("nat-gateway-id").values(id).build();
+    let out = p.ec2.describe_nat_gateways().filter(f).send().await.expect("describe");
+    out.nat_gateways().first().filter(|n| n.state().is_none_or(|s| s.as_str() != "deleted")).cloned()
+}
+
+async fn address(p: &AwsProvider, allocation: &str) -> bool {
+    let f = aws_sdk_ec2::types::Filter::builder().name("allocation-id").values(allocation).build();
+    !p.ec2.describe_addresses().filters(f).send().await.expect("describe").addresses().is_empty()
+}
+
+#[tokio::test]
+async fn a_private_subnet_reaches_out_through_a_nat_gateway_whose_address_is_released() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let v1 = load(&PRIVATE.replace("@TAGS@", ""), &[]);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let id = state.resources["nat"].id.clone();
+    let n = nat(&p, &id).await.expect("made");
+    assert_eq!(n.state().map(|s| s.as_str()), Some("available"));
+    assert_eq!(n.subnet_id(), Some(state.resources["public_a"].id.as_str()));
+    let allocation = state.resources["nat"].attrs["allocation_id"].as_str().unwrap().to_string();
+    assert!(allocation.starts_with("eipalloc-"), "{allocation}");
+    assert!(address(&p, &allocation).await, "allocated");
+    assert!(state.resources["nat"].attrs["public_ip"].as_str().is_some_and(|ip| !ip.is_empty()));
+    let t = table(&p, &state.resources["private"].id).await.unwrap();
+    let to_nat = t
+        .routes()
+        .iter()
+        .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(id.as_str()));
+    assert!(to_nat, "{:?}", t.routes());
+
+    // A tag changes in place.
+    let v2 = load(&PRIVATE.replace("@TAGS@", "    tags: { tier: egress }"), &[]);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(pl.change("nat").unwrap().action, Action::Update);
+    assert_eq!(changed(&pl, "nat"), set(&["tags"]));
+    let state = apply_clean(&p, &v2, state).await;
+    assert_eq!(state.resources["nat"].id, id);
+
+    // Destroy deletes the gateway and releases its address.
+    let (_, summary, state) = converge(&p, &v2, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+    assert!(nat(&p, &id).await.is_none(), "deleted");
+    assert!(!address(&p, &allocation).await, "released");
+}

@@ -71,6 +71,7 @@ macro_rules! for_each_kind {
             Ec2Subnet => $crate::kinds::ec2::Subnet, managed;
             Ec2InternetGateway => $crate::kinds::ec2::InternetGateway, managed;
             Ec2RouteTable => $crate::kinds::ec2::RouteTable, managed;
+            Ec2NatGateway => $crate::kinds::ec2::NatGateway, managed;
         }
     };
 }
@@ -725,6 +726,9 @@ mod tests {
             (Ec2Subnet, Ec2InternetGateway),
             (Ec2Subnet, Ec2Vpc),
             (Ec2InternetGateway, Ec2Vpc),
+            (Ec2RouteTable, Ec2NatGateway),
+            (Ec2NatGateway, Ec2Subnet),
+            (Ec2NatGateway, Ec2InternetGateway),
         ] {
             assert!(user.facts().delete_rank < used.facts().delete_rank, "{user} before {used}");
         }

@@ -1,10 +1,11 @@
 //! `ec2/security_group`, the VPC lookups `ec2/default_vpc`, `ec2/existing_vpc`,
 //! and a VPC of the stack's own: `ec2/vpc`, `ec2/subnet`,
-//! `ec2/internet_gateway`, `ec2/route_table`.
+//! `ec2/internet_gateway`, `ec2/route_table`, `ec2/nat_gateway`.
 
 mod default_vpc;
 mod existing_vpc;
 mod internet_gateway;
+mod nat_gateway;
 pub mod net;
 pub mod reach;
 mod route_table;
@@ -15,6 +16,7 @@ mod vpc;
 pub use default_vpc::*;
 pub use existing_vpc::*;
 pub use internet_gateway::*;
+pub use nat_gateway::*;
 pub use route_table::*;
 pub use security_group::*;
 pub use subnet::*;

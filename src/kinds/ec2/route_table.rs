@@ -87,6 +87,14 @@ impl KindSpec for RouteTable {
                     what: "an internet gateway",
                 });
             }
+            if let Some(n) = &r.nat_gateway {
+                out.push(RefRule::Kind {
+                    path: path(&["routes", &i, "nat_gateway"]),
+                    value: n,
+                    kinds: &[Kind::Ec2NatGateway],
+                    what: "a NAT gateway",
+                });
+            }
         }
         out.push(RefRule::Ids { path: path(&["subnets"]), list: &self.subnets, ids: SUBNETS });
         out

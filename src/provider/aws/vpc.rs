@@ -18,13 +18,16 @@
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{found, partition, retry_for, sdk_err, tag_map, unresolved, wait, AwsProvider};
-use crate::kinds::ec2::{InternetGateway as IgwSpec, RouteTable as RtSpec, Subnet as SubnetSpec, Vpc as VpcSpec};
+use crate::kinds::ec2::{
+    Connectivity, InternetGateway as IgwSpec, NatGateway as NatSpec, RouteTable as RtSpec, Subnet as SubnetSpec,
+    Vpc as VpcSpec,
+};
 use crate::model::common::{StrList, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, InternetGateway, ResourceType, RouteTable, Subnet, Tag, TagSpecification, Vpc,
-    VpcAttributeName,
+    AttributeBooleanValue, ConnectivityType, DomainType, Filter, InternetGateway, NatGateway, ResourceType, RouteTable,
+    Subnet, Tag, TagSpecification, Vpc, VpcAttributeName,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +140,7 @@ pub(super) enum Read<'a> {
     Subnet(&'a str),
     Igw(&'a str),
     RouteTable(&'a str),
+    Nat(&'a str),
 }
 
 fn read_of<'a>(t: &'a Target, make: impl FnOnce(&'a str) -> Read<'a>) -> super::kinds::Read<'a> {
@@ -194,6 +198,26 @@ async fn gateways(p: &AwsProvider, ids: &[&str]) -> Result<Vec<InternetGateway>,
     .await
 }
 
+/// NAT gateways by id (DescribeNatGateways names its filter `Filter`).
+async fn nat_gateways(p: &AwsProvider, ids: &[&str]) -> Result<Vec<NatGateway>, ProviderError> {
+    let calls = ids.chunks(FILTER_VALUES).map(|c| async move {
+        let pages = p
+            .ec2
+            .describe_nat_gateways()
+            .filter(filter("nat-gateway-id", c))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeNatGateways", e))?;
+        Ok::<_, ProviderError>(pages.into_iter().flat_map(|o| o.nat_gateways.unwrap_or_default()).collect::<Vec<_>>())
+    });
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(futures::future::try_join_all(calls).await?.into_iter().flatten().collect())
+}
+
 async fn route_tables(p: &AwsProvider, ids: &[&str]) -> Result<Vec<RouteTable>, ProviderError> {
     describe_by!(p, ids, describe_route_tables, "route-table-id", route_tables, "ec2:DescribeRouteTables").await
 }
@@ -242,7 +266,7 @@ async fn dns_of(p: &AwsProvider, id: &str) -> Result<Dns, ProviderError> {
 /// Reads every target at once: one describe per kind, the DNS attributes
 /// of the VPCs whose file sets them, and the VPCs' default groups.
 pub(super) async fn read_many(p: &AwsProvider, reads: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let mut ids: [BTreeSet<&str>; 4] = Default::default();
+    let mut ids: [BTreeSet<&str>; 5] = Default::default();
     let mut dns: BTreeSet<&str> = BTreeSet::new();
     for r in reads {
         match r {
@@ -262,15 +286,19 @@ pub(super) async fn read_many(p: &AwsProvider, reads: &[Read<'_>]) -> Vec<Result
             Read::RouteTable(id) => {
                 ids[3].insert(id);
             }
+            Read::Nat(id) => {
+                ids[4].insert(id);
+            }
         }
     }
-    let [v, s, g, r]: [Vec<&str>; 4] = ids.map(|set| set.into_iter().collect());
+    let [v, s, g, r, n]: [Vec<&str>; 5] = ids.map(|set| set.into_iter().collect());
     let dns: Vec<&str> = dns.into_iter().collect();
-    let (vs, ss, gs, rs, groups, dns_got) = futures::join!(
+    let (vs, ss, gs, rs, ns, groups, dns_got) = futures::join!(
         vpcs(p, &v),
         subnets(p, &s),
         gateways(p, &g),
         route_tables(p, &r),
+        nat_gateways(p, &n),
         async {
             if v.is_empty() {
                 Ok(BTreeMap::new())
@@ -307,6 +335,10 @@ pub(super) async fn read_many(p: &AwsProvider, reads: &[Read<'_>]) -> Vec<Result
             Read::RouteTable(id) => {
                 let all = rs.as_ref().map_err(Clone::clone)?;
                 Ok(all.iter().find(|x| x.route_table_id() == Some(id)).map(|x| rt_live(p, x)))
+            }
+            Read::Nat(id) => {
+                let all = ns.as_ref().map_err(Clone::clone)?;
+                Ok(all.iter().find(|x| x.nat_gateway_id() == Some(id)).filter(|x| !nat_gone(x)).map(nat_live))
             }
         })
         .collect()
@@ -1173,6 +1205,201 @@ impl AwsManaged for RtSpec {
     }
 }
 
+// ---- ec2/nat_gateway -------------------------------------------------------------
+
+fn nat_state(n: &NatGateway) -> &str {
+    n.state().map_or("available", |s| s.as_str())
+}
+
+/// Deleted gateways stay listed for about an hour.
+fn nat_gone(n: &NatGateway) -> bool {
+    nat_state(n) == "deleted"
+}
+
+fn nat_live(n: &NatGateway) -> Live {
+    let id = n.nat_gateway_id().unwrap_or_default().to_string();
+    let (tags, name) = split_tags(n.tags());
+    let subnet = n.subnet_id().unwrap_or_default();
+    let connectivity = n.connectivity_type().map_or("public", |c| c.as_str()).to_ascii_lowercase();
+    let mut f = Fields::new();
+    f.insert("subnet".into(), json!(subnet));
+    f.insert("connectivity".into(), json!(connectivity));
+    f.insert("name".into(), json!(name));
+    let address = n.nat_gateway_addresses().first();
+    let attrs = Attrs::from([
+        ("id".to_string(), json!(id)),
+        ("subnet_id".to_string(), json!(subnet)),
+        ("public_ip".to_string(), json!(address.and_then(|a| a.public_ip()).unwrap_or_default())),
+        ("allocation_id".to_string(), json!(address.and_then(|a| a.allocation_id()).unwrap_or_default())),
+    ]);
+    Live { id, fields: f, attrs, tags, uid: None }
+}
+
+#[async_trait]
+impl AwsKind for NatSpec {
+    const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "natgateway" });
+
+    fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
+        resource.strip_prefix("natgateway/").map(str::to_string)
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        read_of(t.target, Read::Nat)
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_one(p, if unresolved(&d.id) { Read::Nothing } else { Read::Nat(&d.id) }).await
+    }
+}
+
+/// Waits until the gateway is `available`; one that `failed` is an error
+/// with AWS's reason.
+async fn nat_available(p: &AwsProvider, id: &str) -> Result<Live, ProviderError> {
+    let n =
+        wait(&p.opts, p.opts.wait_timeout, "ec2:DescribeNatGateways", "the NAT gateway to be available", || async {
+            let Some(n) = nat_gateways(p, &[id]).await?.into_iter().next() else { return Ok(None) };
+            match nat_state(&n) {
+                "available" => Ok(Some(n)),
+                "failed" | "deleting" | "deleted" => Err(ProviderError::new(
+                    ErrorKind::Rejected,
+                    "ec2:CreateNatGateway",
+                    format!(
+                        "the NAT gateway {id} is {}: {} {}",
+                        nat_state(&n),
+                        n.failure_code().unwrap_or_default(),
+                        n.failure_message().unwrap_or_default()
+                    ),
+                )),
+                _ => Ok(None),
+            }
+        })
+        .await?;
+    Ok(nat_live(&n))
+}
+
+/// Releases an Elastic IP moor allocated (it carries the stack's tag);
+/// AWS refuses for a moment after the gateway that used it is deleted.
+async fn release(p: &AwsProvider, allocation: &str) -> Result<(), ProviderError> {
+    let out = p
+        .ec2
+        .describe_addresses()
+        .filters(filter("allocation-id", &[allocation]))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeAddresses", e))?;
+    let ours = out.addresses().iter().any(|a| a.tags().iter().any(|t| t.key() == Some(crate::provider::TAG_STACK)));
+    if !ours {
+        return Ok(());
+    }
+    let call = || async {
+        let r = p.ec2.release_address().allocation_id(allocation).send().await;
+        super::ok_if_gone(r.map(|_| ()).map_err(|e| sdk_err("ec2:ReleaseAddress", e)))
+    };
+    let in_use = |e: &ProviderError| {
+        e.kind == ErrorKind::InUse
+            || e.code.as_deref().is_some_and(|c| c == "InvalidIPAddress.InUse" || c == "AuthFailure")
+    };
+    retry_for(Duration::from_secs(120), call, in_use).await
+}
+
+#[async_trait]
+impl AwsManaged for NatSpec {
+    /// Allocates its Elastic IP (public gateways), makes it and waits until
+    /// it is available. An address whose gateway could not be made is
+    /// released again.
+    async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
+        let spec = t.spec;
+        if unresolved(&spec.subnet) {
+            return Err(unresolved_err("ec2:CreateNatGateway", "subnet"));
+        }
+        let tags = all_tags(&t, spec.name.as_deref());
+        let allocation = match spec.connectivity {
+            Connectivity::Private => None,
+            Connectivity::Public => {
+                let out = p
+                    .ec2
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tag_spec(ResourceType::ElasticIp, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("ec2:AllocateAddress", e))?;
+                Some(out.allocation_id().ok_or_else(|| no_id("ec2:AllocateAddress"))?.to_string())
+            }
+        };
+        let kind = match spec.connectivity {
+            Connectivity::Public => ConnectivityType::Public,
+            Connectivity::Private => ConnectivityType::Private,
+        };
+        let create = || async {
+            p.ec2
+                .create_nat_gateway()
+                .subnet_id(&spec.subnet)
+                .set_allocation_id(allocation.clone())
+                .connectivity_type(kind.clone())
+                .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:CreateNatGateway", e))
+        };
+        let out = match retry_for(CREATE_LAG, create, not_found).await {
+            Ok(out) => out,
+            Err(e) => {
+                if let Some(a) = &allocation {
+                    // Best effort: the error that matters is the create's.
+                    let _ = release(p, a).await;
+                }
+                return Err(e);
+            }
+        };
+        let n = out.nat_gateway().ok_or_else(|| no_id("ec2:CreateNatGateway"))?;
+        let id = n.nat_gateway_id().ok_or_else(|| no_id("ec2:CreateNatGateway"))?.to_string();
+        nat_available(p, &id).await.map_err(|e| e.with_made(nat_live(n)))
+    }
+
+    async fn update(
+        p: &AwsProvider,
+        t: Typed<'_, Self>,
+        live: &Live,
+        changed: &[String],
+    ) -> Result<Live, ProviderError> {
+        if changed.iter().any(|c| c == "tags" || c == "name") {
+            retag(p, &live.id, &all_tags(&t, t.spec.name.as_deref()), &live_all_tags(live)).await?;
+        }
+        nat_available(p, &live.id).await
+    }
+
+    /// Deletes it, waits until it is `deleted` (its network interface goes
+    /// with it), then releases the Elastic IP moor allocated for it.
+    async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
+        let id = d.id.as_str();
+        if unresolved(id) {
+            return Ok(());
+        }
+        let Some(n) = nat_gateways(p, &[id]).await?.into_iter().next() else { return Ok(()) };
+        let allocations: Vec<String> =
+            n.nat_gateway_addresses().iter().filter_map(|a| a.allocation_id()).map(str::to_string).collect();
+        if !nat_gone(&n) {
+            let r = p.ec2.delete_nat_gateway().nat_gateway_id(id).send().await;
+            super::ok_if_gone(r.map(|_| ()).map_err(|e| sdk_err("ec2:DeleteNatGateway", e)))?;
+            wait(&p.opts, p.opts.wait_timeout, "ec2:DescribeNatGateways", "the NAT gateway to be deleted", || async {
+                let n = nat_gateways(p, &[id]).await?.into_iter().next();
+                Ok(n.is_none_or(|n| nat_gone(&n)).then_some(()))
+            })
+            .await?;
+        }
+        for a in &allocations {
+            release(p, a).await?;
+        }
+        Ok(())
+    }
+
+    async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
+        adopt_tags(p, &t, live, t.spec.name.as_deref()).await?;
+        nat_available(p, &live.id).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{test_config, Scripted};
@@ -1263,6 +1490,76 @@ mod tests {
             script.ops(),
             ["DescribeInternetGateways", "DetachInternetGateway", "DetachInternetGateway", "DeleteInternetGateway"]
         );
+    }
+
+    fn nat_described(state: &str) -> String {
+        format!(
+            "<DescribeNatGatewaysResponse {NS}><requestId>r</requestId><natGatewaySet><item>\
+             <natGatewayId>nat-1</natGatewayId><subnetId>subnet-1</subnetId><state>{state}</state>\
+             <connectivityType>public</connectivityType><natGatewayAddressSet><item>\
+             <allocationId>eipalloc-1</allocationId><publicIp>203.0.113.9</publicIp></item>\
+             </natGatewayAddressSet><tagSet/></item></natGatewaySet></DescribeNatGatewaysResponse>"
+        )
+    }
+
+    /// On AWS a NAT gateway is `deleting` for a minute or more, and its
+    /// address cannot be released before it is `deleted`: the delete waits,
+    /// then releases the address moor allocated (it carries the stack's tag).
+    #[tokio::test]
+    async fn a_nat_gateway_is_deleted_before_its_address_is_released() {
+        let script = Scripted::default();
+        let ours = format!(
+            "<DescribeAddressesResponse {NS}><requestId>r</requestId><addressesSet><item>\
+             <allocationId>eipalloc-1</allocationId><tagSet><item><key>moor:stack</key><value>s</value></item>\
+             </tagSet></item></addressesSet></DescribeAddressesResponse>"
+        );
+        script
+            .answer_raw("DescribeNatGateways", 200, &nat_described("available"))
+            .answer_raw("DescribeNatGateways", 200, &nat_described("deleting"))
+            .answer_raw("DescribeNatGateways", 200, &nat_described("deleting"))
+            .answer_raw("DescribeNatGateways", 200, &nat_described("deleted"))
+            .answer_raw(
+                "DeleteNatGateway",
+                200,
+                &format!(
+                    "<DeleteNatGatewayResponse {NS}><natGatewayId>nat-1</natGatewayId></DeleteNatGatewayResponse>"
+                ),
+            )
+            .answer_raw("DescribeAddresses", 200, &ours)
+            .answer_raw("ReleaseAddress", 200, &ok("ReleaseAddress"));
+        let p = provider(&script, Duration::from_secs(60));
+        <NatSpec as AwsManaged>::delete(&p, &deletion(Kind::Ec2NatGateway, "nat-1")).await.expect("deleted");
+        assert_eq!(
+            script.ops(),
+            [
+                "DescribeNatGateways",
+                "DeleteNatGateway",
+                "DescribeNatGateways",
+                "DescribeNatGateways",
+                "DescribeNatGateways",
+                "DescribeAddresses",
+                "ReleaseAddress"
+            ]
+        );
+    }
+
+    /// A gateway that ends `failed` is an error with AWS's reason, not a
+    /// wait to the timeout.
+    #[tokio::test]
+    async fn a_nat_gateway_that_failed_says_why() {
+        let script = Scripted::default();
+        let failed = nat_described("failed").replace(
+            "<tagSet/>",
+            "<failureCode>Gateway.NotAttached</failureCode><failureMessage>Network vpc-1 has no Internet gateway attached</failureMessage><tagSet/>",
+        );
+        script.answer_raw("DescribeNatGateways", 200, &nat_described("pending")).answer_raw(
+            "DescribeNatGateways",
+            200,
+            &failed,
+        );
+        let p = provider(&script, Duration::from_secs(60));
+        let e = nat_available(&p, "nat-1").await.expect_err("failed");
+        assert!(e.message.contains("is failed") && e.message.contains("no Internet gateway attached"), "{}", e.message);
     }
 
     /// A VPC that keeps something in it past the wait names it.

@@ -46,6 +46,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ec2: base.ec2.clone(),
         elb: base.elb.clone(),
         logs: base.logs.clone(),
+        appautoscaling: base.appautoscaling.clone(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

@@ -20,7 +20,7 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
-use super::{discover, ec2, ecr, ecs, elbv2, iam, logs, AwsProvider};
+use super::{appautoscaling, discover, ec2, ecr, ecs, elbv2, iam, logs, AwsProvider};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -197,6 +197,7 @@ services! {
     elbv2 => Elbv2,
     ecs => Ecs,
     logs => Logs,
+    appautoscaling => AppAutoScaling,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

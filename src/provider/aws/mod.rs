@@ -13,6 +13,7 @@
 //! service's module (next to the calls and batched reads its service's
 //! kinds share); `kinds` generates the dispatch from the kinds registry.
 
+mod appautoscaling;
 mod calltrace;
 mod discover;
 mod ec2;
@@ -213,6 +214,7 @@ fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) ->
         s if s.starts_with("elastic load balancing") => "elbv2".to_string(),
         s if s.starts_with("cloudwatch logs") => "logs".to_string(),
         s if s.starts_with("resource groups tagging") => "tagging".to_string(),
+        s if s.starts_with("application auto scaling") => "application-autoscaling".to_string(),
         s => s,
     };
     format!("{service}:{}", m.name())
@@ -295,6 +297,7 @@ pub struct AwsProvider {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub appautoscaling: aws_sdk_applicationautoscaling::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Only for the first check of a command ([`crate::preflight`]): two
     /// attempts, so an endpoint that refuses connections fails at once.
@@ -431,6 +434,14 @@ impl AwsProvider {
             ),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(CallTrace)
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            appautoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .interceptor(CallTrace)
                     .interceptor(stall)

@@ -483,3 +483,119 @@ async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
         r => r,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{test_config, Scripted as Script};
+    use super::*;
+
+    fn scripted(script: &Script) -> AwsProvider {
+        AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), Default::default())
+    }
+
+    const SERVICE: &str = "arn:aws:ecs:us-east-1:123456789012:service/c/web";
+    const ARN: &str = "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/0ec1";
+
+    fn target(settings: &str) -> Target {
+        let text = format!(
+            "stack: s\nresources:\n  scaling:\n    kind: appautoscaling/ecs_service_scaling\n    service: {SERVICE}\n{settings}"
+        );
+        let stack = crate::load::load_str("s.yaml", &text, &Default::default()).stack.expect("a stack");
+        let state = crate::state::State::new("s", None);
+        crate::plan::target(&stack, "scaling", &Default::default(), &state).0
+    }
+
+    fn spec(t: &Target) -> &EcsServiceScaling {
+        match &t.spec {
+            crate::model::Spec::AppautoscalingEcsServiceScaling(s) => s,
+            other => panic!("{} is not a scaling", other.kind()),
+        }
+    }
+
+    /// AWS may not know a service ECS has just made: the register is
+    /// tried again until it does, then the policies are put, and the
+    /// scaling is what was sent, with the ARN of the answer.
+    #[tokio::test]
+    async fn a_register_waits_for_a_service_just_made() {
+        let not_yet = json!({"__type": "ValidationException", "message": "ECS service doesn't exist: service/c/web"});
+        let script = Script::default();
+        script
+            .answer("RegisterScalableTarget", 400, not_yet)
+            .answer("RegisterScalableTarget", 200, json!({"ScalableTargetARN": ARN}))
+            .answer("PutScalingPolicy", 200, json!({"PolicyARN": "arn:p", "Alarms": []}));
+        let p = scripted(&script);
+        let t = target("    min: 1\n    max: 4\n    target_tracking:\n      - { metric: cpu, target: 60 }\n");
+        let live = create(&p, &t, spec(&t)).await.expect("registered");
+        assert_eq!(live.id, ARN);
+        assert_eq!(live.attrs["resource_id"], json!("service/c/web"));
+        assert_eq!(script.ops(), ["RegisterScalableTarget", "RegisterScalableTarget", "PutScalingPolicy"]);
+        let calls = script.requests();
+        assert_eq!(calls[1].1["ResourceId"], "service/c/web");
+        assert_eq!(calls[1].1["ScalableDimension"], "ecs:service:DesiredCount");
+        assert_eq!(calls[1].1["Tags"]["moor:resource"], "scaling");
+        let put = &calls[2].1;
+        assert_eq!(put["PolicyName"], "moor-cpu");
+        assert_eq!(put["TargetTrackingScalingPolicyConfiguration"]["TargetValue"], 60.0);
+    }
+
+    /// Any other refusal of the register is not waited on.
+    #[tokio::test]
+    async fn a_register_refused_for_another_reason_fails_at_once_naming_the_call() {
+        let script = Script::default();
+        script.answer(
+            "RegisterScalableTarget",
+            400,
+            json!({"__type": "ValidationException", "message": "Maximum capacity cannot be less than minimum"}),
+        );
+        let p = scripted(&script);
+        let t = target("    min: 1\n    max: 4\n");
+        let e = create(&p, &t, spec(&t)).await.expect_err("refused");
+        assert_eq!(script.ops(), ["RegisterScalableTarget"]);
+        assert!(e.to_string().starts_with("application-autoscaling:RegisterScalableTarget failed"), "{e}");
+    }
+
+    /// A delete removes moor's policies only, then the target; what AWS
+    /// says is gone (`ObjectNotFoundException`) is deleted.
+    #[tokio::test]
+    async fn a_delete_takes_moors_policies_and_the_target_and_gone_is_deleted() {
+        let gone = json!({"__type": "ObjectNotFoundException", "message": "No scalable target registered"});
+        let policy = |name: &str, id: &str| {
+            json!({"PolicyARN": format!("arn:{name}"), "PolicyName": name, "ServiceNamespace": "ecs",
+                "ResourceId": id, "ScalableDimension": "ecs:service:DesiredCount",
+                "PolicyType": "TargetTrackingScaling", "CreationTime": 1.0})
+        };
+        let script = Script::default();
+        script
+            .answer(
+                "DescribeScalingPolicies",
+                200,
+                json!({"ScalingPolicies": [policy("moor-cpu", "service/c/web"), policy("theirs", "service/c/web"),
+                    policy("moor-memory", "service/c/we")]}),
+            )
+            .answer("DeleteScalingPolicy", 400, gone.clone())
+            .answer("DeregisterScalableTarget", 400, gone);
+        let p = scripted(&script);
+        let d = Deletion {
+            logical: "scaling".into(),
+            kind: crate::model::Kind::AppautoscalingEcsServiceScaling,
+            id: ARN.into(),
+            name: None,
+            attrs: BTreeMap::from([("resource_id".to_string(), json!("service/c/web"))]),
+            force: false,
+        };
+        <EcsServiceScaling as AwsManaged>::delete(&p, &d).await.expect("gone is deleted");
+        assert_eq!(script.ops(), ["DescribeScalingPolicies", "DeleteScalingPolicy", "DeregisterScalableTarget"]);
+        assert_eq!(script.requests()[1].1["PolicyName"], "moor-cpu");
+    }
+
+    #[test]
+    fn a_request_counts_target_group_comes_back_from_its_label() {
+        let label = "app/lb/50dc6c495c0c9188/targetgroup/tg/943f017f100becff";
+        assert_eq!(
+            target_group_of_label(label, Some(ARN)).as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/943f017f100becff")
+        );
+        assert_eq!(target_group_of_label("app/lb/1", Some(ARN)), None);
+        assert_eq!(target_group_of_label(label, None), None);
+    }
+}

@@ -384,6 +384,10 @@ pub async fn apply<P: Provider + 'static>(
                     let (mut t, unknown) = plan::target(stack, &op.resource, &known, &state);
                     // Exactly the digests the plan showed.
                     crate::images::pin(&mut t, &plan.images);
+                    // What another tool owns stays as AWS has it.
+                    if let (Step::Update, Some(live)) = (op.step, &ch.live) {
+                        plan::keep_ignored(stack, &mut t, live);
+                    }
                     if !unknown.is_empty() {
                         let e = ProviderError::new(
                             crate::provider::ErrorKind::Rejected,

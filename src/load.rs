@@ -1149,6 +1149,42 @@ impl Loader<'_> {
             }
         }
 
+        // ignore_changes: top-level fields of the kind, checked here.
+        let mut ignore_changes = Vec::new();
+        if let Some(d) = node.get("ignore_changes") {
+            let fields = kind_fields(kind);
+            match &d.kind {
+                NodeKind::Seq(items) => {
+                    for it in items {
+                        let field = it.as_str().unwrap_or("").to_string();
+                        if fields.contains(&field.as_str()) {
+                            ignore_changes.push(field);
+                        } else {
+                            self.err(
+                                "moor::ignore-changes",
+                                it.span,
+                                format!(
+                                    "`ignore_changes` names `{}`, which is not a field of {kind}",
+                                    abbreviate(&field)
+                                ),
+                                "not a field of this kind",
+                            )
+                            .help = Some(did_you_mean(&field, &fields, "field"));
+                        }
+                    }
+                }
+                _ => {
+                    self.err(
+                        "moor::type",
+                        d.span,
+                        "`ignore_changes` is a list of field names",
+                        format!("found {}", d.type_name()),
+                    )
+                    .help = Some("write `ignore_changes: [field]`".into());
+                }
+            }
+        }
+
         // Required fields, all at once (serde would name only the first).
         let mut missing = Vec::new();
         for field in required_fields(kind) {
@@ -1170,7 +1206,11 @@ impl Loader<'_> {
 
         let spec_node = Node {
             kind: NodeKind::Map(
-                entries.iter().filter(|(k, _)| !matches!(k.as_str(), Some("kind" | "depends_on"))).cloned().collect(),
+                entries
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), Some("kind" | "depends_on" | "ignore_changes")))
+                    .cloned()
+                    .collect(),
             ),
             span: node.span,
             flow: node.flow,
@@ -1191,7 +1231,7 @@ impl Loader<'_> {
             return None;
         }
         let physical_name = spec.given_name().map(str::to_string).or_else(|| spec.default_name(stack, &name));
-        Some(Resource { name, spec, physical_name, depends_on, key_span: key.span })
+        Some(Resource { name, spec, physical_name, depends_on, ignore_changes, key_span: key.span })
     }
 
     fn de_error(&mut self, e: DeError, ctx: Ctx) {
@@ -1210,7 +1250,7 @@ impl Loader<'_> {
                 let mut expected: Vec<&str> = expected.to_vec();
                 let top = ctx.node.as_map().unwrap_or_default().iter().any(|(k, _)| k.span == span);
                 if ctx.resource.is_some() && top {
-                    expected.extend(["kind", "depends_on"]);
+                    expected.extend(["kind", "depends_on", "ignore_changes"]);
                 }
                 let parent = if top { None } else { field_path(ctx.node, span, true) };
                 let place = match (&parent, ctx.resource) {
@@ -1440,6 +1480,31 @@ fn resource_names(root: &Node) -> Names {
         }
     }
     names
+}
+
+/// The top-level fields of each kind, from its schema.
+fn kind_fields(kind: Kind) -> Vec<&'static str> {
+    use std::sync::OnceLock;
+    static FIELDS: OnceLock<HashMap<Kind, Vec<&'static str>>> = OnceLock::new();
+    FIELDS
+        .get_or_init(|| {
+            let mut g = schemars::generate::SchemaSettings::draft07().into_generator();
+            Kind::ALL
+                .iter()
+                .map(|k| {
+                    let schema = k.schema(&mut g).to_value();
+                    let fields = schema
+                        .get("properties")
+                        .and_then(|r| r.as_object())
+                        .map(|m| m.keys().map(|s| &*Box::leak(s.clone().into_boxed_str())).collect())
+                        .unwrap_or_default();
+                    (*k, fields)
+                })
+                .collect()
+        })
+        .get(&kind)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The top-level fields each kind requires, from its schema.

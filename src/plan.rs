@@ -335,7 +335,7 @@ pub fn diff(
             });
         }
     }
-    if !kind.is_lookup() && user_tags(tags) != user_tags(&live.tags) {
+    if !kind.is_lookup() && kind.facts().tagged && user_tags(tags) != user_tags(&live.tags) {
         out.push(FieldDiff {
             field: "tags".into(),
             // Cannot fail: tags are a map of strings to strings.
@@ -348,6 +348,52 @@ pub fn diff(
         });
     }
     out
+}
+
+/// The fields of `logical` whose differences are neither planned nor
+/// applied once it exists, each with why: those its `ignore_changes` names,
+/// and those another resource of the stack keeps changing
+/// ([`crate::kinds::KindSpec::sets_fields_of`]).
+pub fn ignored(stack: &Stack, logical: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    if let Some(r) = stack.resource(logical) {
+        out.extend(r.ignore_changes.iter().map(|f| (f.clone(), "the file says `ignore_changes`".to_string())));
+    }
+    for o in &stack.resources {
+        for (res, field) in o.spec.as_dyn().sets_fields_of() {
+            if res == logical && !out.iter().any(|(f, _)| f == field) {
+                out.push((field.to_string(), format!("`{}` ({}) sets it after the create", o.name, o.kind())));
+            }
+        }
+    }
+    out
+}
+
+/// The target of an update of `live`, with the fields it ignores
+/// ([`ignored`]) as they are in AWS: the update neither compares nor
+/// sends them. A field whose live value is not in the file's form is left
+/// as the file says; the plan did not list it, so apply sends it only if
+/// the provider's own comparison finds it changed.
+pub fn keep_ignored(stack: &Stack, t: &mut Target, live: &Live) {
+    let ignored = ignored(stack, &t.logical);
+    if ignored.is_empty() {
+        return;
+    }
+    let Ok(Value::Object(mut spec)) = serde_json::to_value(&t.spec) else { return };
+    for (f, _) in &ignored {
+        match live.fields.get(f) {
+            Some(v) if !v.is_null() => {
+                spec.insert(f.clone(), v.clone());
+            }
+            Some(_) => {
+                spec.remove(f);
+            }
+            None => {}
+        }
+    }
+    if let Ok(kept) = t.kind.spec_from_json(Value::Object(spec)) {
+        t.spec = kept;
+    }
 }
 
 fn deletion(
@@ -504,6 +550,23 @@ pub fn plan(
                 let unhashed =
                     applied.map(|a| crate::secret::unhash_fields(a, &desired, &leaves, &stack.name, logical));
                 ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
+                let ignored = ignored(stack, logical);
+                ch.diffs.retain(|d| match ignored.iter().find(|(f, _)| *f == d.field) {
+                    Some((f, why)) => {
+                        let shown = |v: &Option<Value>| match v {
+                            _ if d.after_unknown && v == &d.after => "(known after apply)".to_string(),
+                            Some(v) => crate::text::abbreviate(&v.to_string()),
+                            None => "unset".to_string(),
+                        };
+                        ch.reasons.push(format!(
+                            "ignored: `{f}` is {} in AWS, {} in the file; {why}",
+                            shown(&d.before),
+                            shown(&d.after)
+                        ));
+                        false
+                    }
+                    None => true,
+                });
                 if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
                     // An earlier run's wait for it was interrupted: wait again.
                     ch.diffs.push(FieldDiff {

@@ -117,7 +117,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
     let width = plan.changes.iter().map(|c| c.resource.len()).max().unwrap_or(0).max(4);
     let kwidth = plan.changes.iter().map(|c| c.kind.as_str().len()).max().unwrap_or(0);
     for c in &plan.changes {
-        if c.action == Action::NoOp && !verbose {
+        if c.action == Action::NoOp && !verbose && c.reasons.is_empty() {
             continue;
         }
         let name = c.name.clone().unwrap_or_default();
@@ -157,7 +157,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = write!(out, "  {}", style.dim(&format!("({note})")));
         }
         let _ = writeln!(out);
-        if c.status.is_some() || matches!(c.action, Action::Wait | Action::Update) {
+        if c.status.is_some() || matches!(c.action, Action::Wait | Action::Update | Action::NoOp) {
             for r in &c.reasons {
                 let _ = writeln!(out, "        {}", shorten(r.clone(), 400));
             }

@@ -37,6 +37,14 @@ impl JsonSchema for ResourceSchema {
                     "items": { "type": "string" }
                 }),
             );
+            with_kind.insert(
+                "ignore_changes".into(),
+                json!({
+                    "description": "Fields of this resource that are set at create and then left to another tool: differences there are neither planned nor applied.",
+                    "type": "array",
+                    "items": { "type": "string" }
+                }),
+            );
             with_kind.extend(std::mem::take(props));
             *props = with_kind;
             let req = obj.entry("required").or_insert_with(|| json!([]));

@@ -50,6 +50,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         route53: base.route53.clone(),
         ecr_public: base.ecr_public.clone(),
         ecr_public_alias: Default::default(),
+        appautoscaling: base.appautoscaling.clone(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

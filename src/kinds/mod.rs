@@ -20,6 +20,7 @@
 //! registry line.
 
 pub mod acm;
+pub mod appautoscaling;
 pub mod ec2;
 pub mod ecr;
 pub mod ecr_public;
@@ -72,6 +73,7 @@ macro_rules! for_each_kind {
             Ec2InternetGateway => $crate::kinds::ec2::InternetGateway, managed;
             Ec2RouteTable => $crate::kinds::ec2::RouteTable, managed;
             Ec2NatGateway => $crate::kinds::ec2::NatGateway, managed;
+            AppautoscalingEcsServiceScaling => $crate::kinds::appautoscaling::EcsServiceScaling, managed;
         }
     };
 }
@@ -180,6 +182,11 @@ pub trait KindSpec:
     /// Where its resources hold secrets in the stack file, so that
     /// diagnostics mask them even in a file that does not load.
     const SECRETS_IN_FILE: &'static [SecretPlace] = &[];
+    /// Whether its provider reads its tags, so that they are compared and
+    /// prove ownership. Without them (a kind whose tags AWS cannot list
+    /// everywhere) only the record's id and unique id tell moor's object
+    /// from another, and tags are never planned.
+    const TAGGED: bool = true;
 
     /// The kind's rules, run on what loaded; errors go to `c`.
     fn validate(&self, _c: &mut Checker) {}
@@ -309,6 +316,15 @@ pub trait KindSpec:
         Vec::new()
     }
 
+    /// The fields of other resources that this one keeps changing once
+    /// they exist (a scaler sets its service's task count): each as the
+    /// logical name of the resource and the field. That resource then
+    /// ignores differences there after its create, as if its file said
+    /// `ignore_changes`, so an apply never undoes what this one chose.
+    fn sets_fields_of(&self) -> Vec<(&str, &'static str)> {
+        Vec::new()
+    }
+
     /// Whether it starts the images of what it uses (a service that wants
     /// tasks): an image missing from its registry is then a problem of the
     /// plan, since the tasks could never start. If it does, the setting that
@@ -367,6 +383,7 @@ pub struct Facts {
     pub runs_version: Option<&'static str>,
     pub ordered_lists: &'static [&'static str],
     pub secrets_in_file: &'static [SecretPlace],
+    pub tagged: bool,
 }
 
 /// A place in a resource's mapping of the stack file that holds secrets
@@ -413,6 +430,7 @@ impl Facts {
             runs_version: S::RUNS_VERSION,
             ordered_lists: S::ORDERED_LISTS,
             secrets_in_file: S::SECRETS_IN_FILE,
+            tagged: S::TAGGED,
         }
     }
 }
@@ -442,6 +460,7 @@ pub trait DynSpec {
     fn name_scope(&self) -> &str;
     fn images(&self) -> Vec<crate::images::ImageUse>;
     fn runs_images(&self) -> Option<&'static str>;
+    fn sets_fields_of(&self) -> Vec<(&str, &'static str)>;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -510,6 +529,9 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn runs_images(&self) -> Option<&'static str> {
         KindSpec::runs_images(self)
+    }
+    fn sets_fields_of(&self) -> Vec<(&str, &'static str)> {
+        KindSpec::sets_fields_of(self)
     }
 }
 

@@ -20,7 +20,7 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
-use super::{acm, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
+use super::{acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -201,6 +201,7 @@ services! {
     acm => Acm,
     route53 => Route53,
     vpc => Vpc,
+    appautoscaling => AppAutoScaling,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

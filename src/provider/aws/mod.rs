@@ -14,6 +14,7 @@
 //! kinds share); `kinds` generates the dispatch from the kinds registry.
 
 mod acm;
+mod appautoscaling;
 mod calltrace;
 mod discover;
 mod ec2;
@@ -219,6 +220,7 @@ fn operation_name(m: &aws_smithy_runtime_api::client::orchestrator::Metadata) ->
         s if s.starts_with("ecr public") => "ecr-public".to_string(),
         s if s.starts_with("resource groups tagging") => "tagging".to_string(),
         s if s.starts_with("route 53") => "route53".to_string(),
+        s if s.starts_with("application auto scaling") => "application-autoscaling".to_string(),
         s => s,
     };
     format!("{service}:{}", m.name())
@@ -307,6 +309,7 @@ pub struct AwsProvider {
     pub ecr_public_alias: tokio::sync::OnceCell<Option<String>>,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
+    pub appautoscaling: aws_sdk_applicationautoscaling::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Only for the first check of a command ([`crate::preflight`]): two
     /// attempts, so an endpoint that refuses connections fails at once.
@@ -470,6 +473,14 @@ impl AwsProvider {
             ecr_public: aws_sdk_ecrpublic::Client::from_conf(
                 aws_sdk_ecrpublic::config::Builder::from(&config)
                     .region(aws_config::Region::new(crate::kinds::ecr_public::PUBLIC_REGION))
+                    .interceptor(calls.clone())
+                    .interceptor(CallTrace)
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            appautoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .interceptor(CallTrace)
                     .interceptor(stall)

@@ -10,7 +10,12 @@
 //!   up and every dependent has moved to the replacement;
 //! - a resource is deleted after every resource that depended on it was
 //!   deleted or moved away (the dependency graph reversed);
-//! - with delete-before-create, the old object goes before the new comes.
+//! - with delete-before-create, the old object goes before the new comes;
+//! - a late reference that closes a cycle ([`Graph::late`]: a group's rule
+//!   naming the group itself, or a group whose rules name it) is left out
+//!   when its resource comes up while what it names is not up yet, and
+//!   applied by a second update once both are up, before the old object of
+//!   what it names is deleted.
 //!
 //! At most `parallelism` operations run at once. A failed operation stops
 //! only what depends on it; everything else goes on, and the summary lists
@@ -168,6 +173,8 @@ struct Op {
     /// Index into the plan's changes.
     change: usize,
     deps: BTreeSet<usize>,
+    /// The update that applies late references once what they name is up.
+    late: bool,
 }
 
 /// The operations of a plan and the edges between them.
@@ -178,7 +185,14 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
     let mut delete: HashMap<&str, usize> = HashMap::new();
     for (i, ch) in plan.changes.iter().enumerate() {
         let mut push = |step| {
-            ops.push(Op { resource: ch.resource.clone(), kind: ch.kind, step, change: i, deps: BTreeSet::new() });
+            ops.push(Op {
+                resource: ch.resource.clone(),
+                kind: ch.kind,
+                step,
+                change: i,
+                deps: BTreeSet::new(),
+                late: false,
+            });
             ops.len() - 1
         };
         match (ch.action, ch.replace, ch.deposed) {
@@ -285,6 +299,29 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
             }
         }
     }
+    // Late references to what comes up in this run: one more update of
+    // the resource once it and what it names are up.
+    let mut late_op: HashMap<&str, usize> = HashMap::new();
+    for (from, to) in &graph.late {
+        let (Some(&a), Some(&b)) = (up.get(from.as_str()), up.get(to.as_str())) else { continue };
+        let made = matches!(ops[b].step, Step::Create | Step::CreateReplacement);
+        if !matches!(ops[a].step, Step::Create | Step::CreateReplacement | Step::Update) || !made {
+            continue;
+        }
+        let l = match late_op.get(from.as_str()) {
+            Some(&l) => l,
+            None => {
+                let op = Op { step: Step::Update, deps: BTreeSet::from([a]), late: true, ..ops[a].clone() };
+                ops.push(op);
+                late_op.insert(from.as_str(), ops.len() - 1);
+                ops.len() - 1
+            }
+        };
+        ops[l].deps.insert(b);
+        for &d in delete_old.get(to.as_str()).into_iter().flatten() {
+            edges.push((d, l));
+        }
+    }
     for (a, b) in edges {
         if a != b {
             ops[a].deps.insert(b);
@@ -381,12 +418,15 @@ pub async fn apply<P: Provider + 'static>(
             }
             let target = match op.step {
                 Step::Create | Step::Update | Step::CreateReplacement | Step::Wait => {
-                    let (mut t, unknown) = plan::target(stack, &op.resource, &known, &state);
+                    let (mut t, mut unknown) = plan::target(stack, &op.resource, &known, &state);
                     // Exactly the digests the plan showed.
                     crate::images::pin(&mut t, &plan.images);
                     // What another tool owns stays as AWS has it.
                     if let (Step::Update, Some(live)) = (op.step, &ch.live) {
                         plan::keep_ignored(stack, &mut t, live);
+                    }
+                    if !op.late && graph.late.iter().any(|(from, _)| from == &op.resource) {
+                        without_unresolved_late(&mut t, &mut unknown);
                     }
                     if !unknown.is_empty() {
                         let e = ProviderError::new(
@@ -620,6 +660,21 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
                 .flatten();
             Ok(Done::Up { live: Some(live), wrote: true, replaced_old })
         }
+        Step::Update if op.late => {
+            let t = target.expect("target for update");
+            // Read now: the resource was made or changed in this run.
+            let Some(live) = p.read(&t).await? else {
+                return Err(ProviderError::new(ErrorKind::NotFound, "moor:late", "the resource is gone"));
+            };
+            let desired = desired_fields(&t.spec, t.name.as_deref());
+            let diffs = plan::diff(t.kind, &desired, &BTreeSet::new(), &live, &t.tags, None);
+            if diffs.is_empty() {
+                return Ok(Done::Up { live: Some(live), wrote: false, replaced_old: None });
+            }
+            let changed: Vec<String> = diffs.into_iter().map(|d| d.field).collect();
+            let new = p.update(&t, &live, &changed).await?;
+            Ok(Done::Up { live: Some(new), wrote: true, replaced_old: None })
+        }
         Step::Update => {
             let t = target.expect("target for update");
             let planned = ch.live.as_ref().expect("update of something that exists");
@@ -675,6 +730,17 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             let deposed_id = (op.step == Step::DeleteOld).then(|| d.id.clone());
             Ok(Done::Deleted { deposed_id })
         }
+    }
+}
+
+/// Leaves out of a target the late references that are not known yet
+/// (what they name is not up): a later update of the resource applies them.
+fn without_unresolved_late(t: &mut Target, unknown: &mut BTreeSet<String>) {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(&t.spec) else { return };
+    t.spec.as_dyn().strip_unresolved_late(&mut fields);
+    unknown.retain(|f| fields.get(f).is_some_and(|v| !crate::resolve::unknown_leaves(v).is_empty()));
+    if let Ok(spec) = t.kind.spec_from_json(serde_json::Value::Object(fields)) {
+        t.spec = spec;
     }
 }
 
@@ -812,7 +878,7 @@ fn record(
                     Step::Create if ch.action == Action::Replace => summary.replaced.push(op.resource.clone()),
                     Step::Create => summary.created.push(op.resource.clone()),
                     Step::CreateReplacement => summary.replaced.push(op.resource.clone()),
-                    Step::Update => summary.updated.push(op.resource.clone()),
+                    Step::Update if !op.late => summary.updated.push(op.resource.clone()),
                     _ => {}
                 }
             }

@@ -14,6 +14,13 @@
 //!   until its users are gone.
 //!
 //! Destroy walks the same graph reversed.
+//!
+//! A "late" reference ([`crate::kinds::KindSpec::late_refs`], a security
+//! group's rule naming a group) is an edge only when it closes no cycle:
+//! AWS takes it after the resource exists, so it may name the resource
+//! itself or one that names it back. Such a reference is kept in
+//! [`Graph::late`]; apply makes the resource without it and fills it in
+//! with an update once what it names is up.
 
 use crate::diag::{Diag, Label};
 use crate::model::{Kind, Stack};
@@ -51,6 +58,9 @@ pub struct Node {
 pub struct Graph {
     pub dag: DiGraph<Node, Why>,
     index: HashMap<String, NodeIndex>,
+    /// Late references that make no edge, as (resource, what it names):
+    /// itself, or one that depends on it.
+    pub late: Vec<(String, String)>,
 }
 
 impl Graph {
@@ -169,9 +179,22 @@ pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
         let i = dag.add_node(Node { name: r.name.clone(), kind: r.kind() });
         index.insert(r.name.clone(), i);
     }
-    // References, in file order.
+    // References, in file order; those that are all late make no edge.
+    let late = late_counts(stack);
+    let mut all: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for u in &stack.refs {
+        if let Some(from) = &u.from {
+            *all.entry((from, &u.resource, &u.attribute)).or_default() += 1;
+        }
+    }
+    let mut deferred = Vec::new();
     for u in &stack.refs {
         let Some(from) = &u.from else { continue };
+        let key = (from.as_str(), u.resource.as_str(), u.attribute.as_str());
+        if u.index.is_none() && late.get(&key).is_some_and(|n| *n >= all[&key]) {
+            deferred.push(u);
+            continue;
+        }
         if let (Some(&a), Some(&b)) = (index.get(from), index.get(&u.resource)) {
             if a != b && dag.find_edge(a, b).is_none() {
                 dag.add_edge(a, b, Why::Reference { attribute: u.attribute.clone(), span: u.span });
@@ -193,9 +216,35 @@ pub fn build(stack: &Stack) -> (Graph, Vec<Diag>) {
             }
         }
     }
-    let graph = Graph { dag, index };
+    // Late references last: an edge unless it would close a cycle.
+    let mut late_refs: Vec<(String, String)> = Vec::new();
+    for u in deferred {
+        let Some(from) = &u.from else { continue };
+        let (Some(&a), Some(&b)) = (index.get(from), index.get(&u.resource)) else { continue };
+        if a == b || petgraph::algo::has_path_connecting(&dag, b, a, None) {
+            if !late_refs.iter().any(|(x, y)| x == from && y == &u.resource) {
+                late_refs.push((from.clone(), u.resource.clone()));
+            }
+        } else if dag.find_edge(a, b).is_none() {
+            dag.add_edge(a, b, Why::Reference { attribute: u.attribute.clone(), span: u.span });
+        }
+    }
+    let graph = Graph { dag, index, late: late_refs };
     let diags = cycles(&graph, stack);
     (graph, diags)
+}
+
+/// How many of each resource's references to `resource.attribute` are late.
+fn late_counts(stack: &Stack) -> HashMap<(&str, &str, &str), usize> {
+    let mut out = HashMap::new();
+    for r in &stack.resources {
+        for l in r.spec.as_dyn().late_refs() {
+            if let Some((res, attr)) = crate::model::common::ref_parts(l) {
+                *out.entry((r.name.as_str(), res, attr)).or_default() += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The edges no reference states, from the kinds' hooks: what needs a

@@ -312,6 +312,7 @@ struct Loader<'o> {
 }
 
 /// A `${…}` found in the file.
+#[derive(Clone)]
 struct Found {
     target: Target,
     /// The `${…}` itself.
@@ -420,8 +421,17 @@ impl Loader<'_> {
         let mut used_vars = HashSet::new();
         let mut git: Option<Result<String, String>> = None;
         let mut builtins: HashMap<Target, String> = HashMap::new();
-        for f in &found {
+        // References of a resource to itself: allowed only where its kind
+        // takes them late, which is known once it loaded.
+        let mut self_refs = Vec::new();
+        for (i, f) in found.iter().enumerate() {
             match &f.target {
+                Target::Attr { resource, .. }
+                    if f.owner.as_deref() == Some(resource.as_str())
+                        && matches!(names.kind(resource), Some(Some(_))) =>
+                {
+                    self_refs.push(i)
+                }
                 Target::Var(v) | Target::VarItem { name: v, .. } => {
                     used_vars.insert(v.clone());
                     if let (Target::VarItem { index, .. }, Some(var)) =
@@ -547,6 +557,25 @@ impl Loader<'_> {
                     "`resources` is a mapping of logical names to resources",
                     format!("found {}", res_node.type_name()),
                 );
+            }
+        }
+
+        for i in self_refs {
+            let f = &found[i];
+            let Target::Attr { resource, attribute, index } = &f.target else { continue };
+            let late =
+                resources.iter().find(|r| &r.name == resource).is_some_and(|r| {
+                    index.is_none()
+                        && r.spec.as_dyn().late_refs().iter().any(|l| {
+                            crate::model::common::ref_parts(l) == Some((resource.as_str(), attribute.as_str()))
+                        })
+                });
+            if late {
+                // Its attribute is still checked, as any other reference's.
+                let outside = Found { owner: None, in_output: true, ..f.clone() };
+                self.check_attr_ref(&outside, resource, attribute, &names);
+            } else {
+                self.check_attr_ref(f, resource, attribute, &names);
             }
         }
 

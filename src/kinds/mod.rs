@@ -286,6 +286,21 @@ pub trait KindSpec:
         Vec::new()
     }
 
+    /// Its "late" references, as written (`${web_sg.id}`): values that AWS
+    /// takes after the resource exists, by a call of their own (a security
+    /// group's rule naming a group: the group is made first, its rules are
+    /// authorised after). They order nothing, so they may name the resource
+    /// itself or one that names it back; a resource made in the same run
+    /// is made without them ([`KindSpec::strip_unresolved_late`]) and they
+    /// are applied as an update once what they name exists.
+    fn late_refs(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Removes from its resolved fields the parts that hold a late
+    /// reference that is not known yet (still `${…}`).
+    fn strip_unresolved_late(&self, _fields: &mut serde_json::Map<String, serde_json::Value>) {}
+
     /// Rules between this resource (`r`) and those it refers to, which AWS
     /// would refuse only after a long apply (a service's port against its
     /// task definition, two listeners on one port).
@@ -454,6 +469,8 @@ pub trait DynSpec {
     fn users_need(&self) -> Vec<&str>;
     fn users_need_why(&self, user: &str, me: &str, needed: &str) -> String;
     fn reference_rules(&self) -> Vec<RefRule<'_>>;
+    fn late_refs(&self) -> Vec<&str>;
+    fn strip_unresolved_late(&self, fields: &mut serde_json::Map<String, serde_json::Value>);
     fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>);
     fn live_reads(&self) -> Vec<(Kind, &str)>;
     fn live_check(&self, r: &crate::model::Resource, x: &mut crate::checks::LiveCross<'_>);
@@ -511,6 +528,12 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn reference_rules(&self) -> Vec<RefRule<'_>> {
         KindSpec::reference_rules(self)
+    }
+    fn late_refs(&self) -> Vec<&str> {
+        KindSpec::late_refs(self)
+    }
+    fn strip_unresolved_late(&self, fields: &mut serde_json::Map<String, serde_json::Value>) {
+        KindSpec::strip_unresolved_late(self, fields)
     }
     fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
         KindSpec::cross_check(self, r, x)

@@ -130,6 +130,35 @@ impl KindSpec for SecurityGroup {
         crate::model::common::refs_in(&self.vpc)
     }
 
+    // A rule that names a group (`source_group`) is late: on AWS a group
+    // is made first and its rules are authorised after, by calls of their
+    // own, so a rule may name its own group or a group whose rules name this
+    // one, which as ordinary references would be a cycle. A separate rule
+    // kind would do the same, but then a group's rules would be split
+    // between two resources that each think they own them (the group
+    // revoking what the rule resource authorised); as late references the
+    // group keeps owning all of its rules. Destroy revokes such rules of the
+    // stack's groups before it deletes the group they name (see the
+    // provider's delete): AWS refuses to delete a group another group's
+    // rule names (DependencyViolation).
+    fn late_refs(&self) -> Vec<&str> {
+        let egress = self.egress.iter().flatten();
+        self.ingress
+            .iter()
+            .chain(egress)
+            .filter_map(|r| r.source_group.as_deref())
+            .filter(|s| s.contains("${"))
+            .collect()
+    }
+
+    fn strip_unresolved_late(&self, fields: &mut serde_json::Map<String, serde_json::Value>) {
+        for dir in ["ingress", "egress"] {
+            if let Some(serde_json::Value::Array(rules)) = fields.get_mut(dir) {
+                rules.retain(|r| !r.get("source_group").and_then(|s| s.as_str()).is_some_and(|s| s.contains("${")));
+            }
+        }
+    }
+
     fn reference_rules(&self) -> Vec<RefRule<'_>> {
         let mut out = Vec::new();
         for (dir, rules) in [("ingress", Some(&self.ingress)), ("egress", self.egress.as_ref())] {

@@ -1137,6 +1137,29 @@ async fn groups_referencing(p: &AwsProvider, id: &str) -> Result<Vec<String>, Pr
     Ok(out.into_iter().collect())
 }
 
+/// Revokes the rules of the stack's other groups that name `sg`: AWS
+/// refuses to delete a group that another group's rule names
+/// (DependencyViolation), and groups of one stack may name each other
+/// (late references). Groups of other stacks, or of none, are left alone:
+/// the delete then waits and says which groups still name it.
+async fn revoke_stack_rules_naming(p: &AwsProvider, sg: &SecurityGroup) -> Result<(), ProviderError> {
+    let id = sg.group_id().unwrap_or_default();
+    let stack = sg.tags().iter().find(|t| t.key() == Some(crate::provider::TAG_STACK)).and_then(|t| t.value());
+    let Some(stack) = stack else { return Ok(()) };
+    let others = describe_groups(p, vec![filter(&format!("tag:{}", crate::provider::TAG_STACK), stack)]).await?;
+    let naming = |perms: &[IpPermission]| -> Vec<Atom> {
+        perm_atoms(perms).into_iter().filter(|a| a.key.peer == Peer::Group(id.to_string())).collect()
+    };
+    for g in others.iter().filter(|g| g.group_id().is_some_and(|g| g != id)) {
+        let gid = g.group_id().unwrap_or_default();
+        let (ingress, egress) = (naming(g.ip_permissions()), naming(g.ip_permissions_egress()));
+        let (i, e) = futures::join!(revoke(p, gid, Dir::Ingress, &ingress), revoke(p, gid, Dir::Egress, &egress));
+        i?;
+        e?;
+    }
+    Ok(())
+}
+
 async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     if unresolved(id) {
         return Ok(());
@@ -1155,6 +1178,7 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     let (i, e) = futures::join!(revoke(p, id, Dir::Ingress, &ingress), revoke(p, id, Dir::Egress, &egress));
     i?;
     e?;
+    revoke_stack_rules_naming(p, &sg).await?;
 
     // Load balancers and tasks leave interfaces behind for minutes.
     let blockers: Mutex<(Vec<String>, Option<ProviderError>)> = Mutex::new((Vec::new(), None));

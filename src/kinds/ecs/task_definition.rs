@@ -32,9 +32,14 @@ pub struct TaskDefinition {
     /// `awsvpc` (the default, required by Fargate), `bridge` or `host`.
     #[serde(default)]
     pub network_mode: NetworkMode,
-    /// `x86_64` (the default) or `arm64` (Graviton).
+    /// `x86_64` (the default) or `arm64` (Graviton); the same as
+    /// `runtime_platform.cpu_architecture`, which says it with the OS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
+    /// The operating system and CPU architecture the task runs on (Linux
+    /// on x86_64 when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
     /// Ephemeral storage of a Fargate task in GiB, 21–200 (Fargate gives
     /// 20 GiB when not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,11 +67,86 @@ pub enum NetworkMode {
     Host,
 }
 
+/// AWS's spelling (`X86_64`, `ARM64`) is accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CpuArchitecture {
+    #[serde(alias = "X86_64")]
     X86_64,
+    #[serde(alias = "ARM64")]
     Arm64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimePlatform {
+    /// `LINUX` (the default) or a Windows Server family:
+    /// `WINDOWS_SERVER_2019_FULL`, `WINDOWS_SERVER_2019_CORE`,
+    /// `WINDOWS_SERVER_2022_FULL`, `WINDOWS_SERVER_2022_CORE` (these four
+    /// also on Fargate), `WINDOWS_SERVER_2025_FULL`,
+    /// `WINDOWS_SERVER_2025_CORE`, `WINDOWS_SERVER_2016_FULL`,
+    /// `WINDOWS_SERVER_2004_CORE`, `WINDOWS_SERVER_20H2_CORE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<OsFamily>,
+    /// `x86_64` (the default) or `arm64` (Graviton, Linux only); AWS's
+    /// `X86_64` and `ARM64` are accepted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<CpuArchitecture>,
+}
+
+/// ECS's operating system families, in AWS's spelling (lower case accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OsFamily {
+    #[serde(rename = "LINUX", alias = "linux")]
+    Linux,
+    #[serde(rename = "WINDOWS_SERVER_2019_FULL", alias = "windows_server_2019_full")]
+    WindowsServer2019Full,
+    #[serde(rename = "WINDOWS_SERVER_2019_CORE", alias = "windows_server_2019_core")]
+    WindowsServer2019Core,
+    #[serde(rename = "WINDOWS_SERVER_2022_FULL", alias = "windows_server_2022_full")]
+    WindowsServer2022Full,
+    #[serde(rename = "WINDOWS_SERVER_2022_CORE", alias = "windows_server_2022_core")]
+    WindowsServer2022Core,
+    #[serde(rename = "WINDOWS_SERVER_2025_FULL", alias = "windows_server_2025_full")]
+    WindowsServer2025Full,
+    #[serde(rename = "WINDOWS_SERVER_2025_CORE", alias = "windows_server_2025_core")]
+    WindowsServer2025Core,
+    #[serde(rename = "WINDOWS_SERVER_2016_FULL", alias = "windows_server_2016_full")]
+    WindowsServer2016Full,
+    #[serde(rename = "WINDOWS_SERVER_2004_CORE", alias = "windows_server_2004_core")]
+    WindowsServer2004Core,
+    #[serde(rename = "WINDOWS_SERVER_20H2_CORE", alias = "windows_server_20h2_core")]
+    WindowsServer20H2Core,
+}
+
+impl OsFamily {
+    pub fn is_windows(self) -> bool {
+        self != OsFamily::Linux
+    }
+
+    /// The families Fargate runs: Linux, and Windows Server 2019 and 2022.
+    pub fn on_fargate(self) -> bool {
+        matches!(
+            self,
+            OsFamily::Linux
+                | OsFamily::WindowsServer2019Full
+                | OsFamily::WindowsServer2019Core
+                | OsFamily::WindowsServer2022Full
+                | OsFamily::WindowsServer2022Core
+        )
+    }
+}
+
+impl TaskDefinition {
+    /// The CPU architecture, from `runtime_platform` or `cpu_architecture`.
+    pub fn architecture(&self) -> Option<CpuArchitecture> {
+        self.runtime_platform.as_ref().and_then(|r| r.cpu_architecture).or(self.cpu_architecture)
+    }
+
+    /// The operating system family, when the file gives one.
+    pub fn os_family(&self) -> Option<OsFamily> {
+        self.runtime_platform.as_ref().and_then(|r| r.operating_system_family)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -527,6 +607,7 @@ impl TaskDefinition {
             }
         }
         self.check_dependencies(c);
+        self.check_runtime_platform(c, cpu);
         if let Some(gib) = self.ephemeral_storage {
             c.range(&["ephemeral_storage"], "ephemeral_storage", gib.into(), 21, 200);
             if self.launch_type != LaunchType::Fargate {
@@ -557,6 +638,55 @@ impl TaskDefinition {
 }
 
 impl TaskDefinition {
+    /// The architecture given once; ARM64 only with Linux, as
+    /// RegisterTaskDefinition requires; on Fargate only the families it
+    /// runs, and Windows with at least 1 vCPU (Fargate has no Windows
+    /// task of 0.25 or 0.5 vCPU).
+    fn check_runtime_platform(&self, c: &mut Checker, cpu: Option<u32>) {
+        let Some(rp) = &self.runtime_platform else { return };
+        if let (Some(_), Some(_)) = (rp.cpu_architecture, self.cpu_architecture) {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "cpu_architecture"],
+                "the CPU architecture is given twice: in `cpu_architecture` and in `runtime_platform`",
+                "given again",
+            )
+            .help = Some("keep one of them; `runtime_platform.cpu_architecture` says it beside the OS".into());
+        }
+        let Some(os) = rp.operating_system_family else { return };
+        let os_name = serde_name_of(&os);
+        if os.is_windows() && self.architecture() == Some(CpuArchitecture::Arm64) {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "operating_system_family"],
+                format!("{os_name} does not run on ARM64: ECS runs ARM64 tasks on Linux only"),
+                "Windows with ARM64",
+            )
+            .help = Some("use `cpu_architecture: X86_64` with Windows, or `operating_system_family: LINUX`".into());
+        }
+        if self.launch_type != LaunchType::Fargate || !os.is_windows() {
+            return;
+        }
+        if !os.on_fargate() {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "operating_system_family"],
+                format!("Fargate does not run {os_name}"),
+                "not a Fargate OS family",
+            )
+            .help = Some("on Fargate: LINUX, WINDOWS_SERVER_2019_FULL, WINDOWS_SERVER_2019_CORE, WINDOWS_SERVER_2022_FULL or WINDOWS_SERVER_2022_CORE; or `launch_type: ec2`".into());
+        }
+        if let Some(units) = cpu.filter(|u| *u < 1024) {
+            c.error(
+                "moor::fargate-size",
+                &["cpu"],
+                format!("Windows tasks on Fargate need at least 1 vCPU (1024 units), not {units}"),
+                "too small for Windows on Fargate",
+            )
+            .help = Some("give the task `cpu: 1024` or more, with memory to suit".into());
+        }
+    }
+
     /// Each container's `depends_on` names another container of the task;
     /// `healthy` needs a `health_check` on that container, and `complete`
     /// or `success` a container that is not essential (ECS refuses both
@@ -941,6 +1071,11 @@ impl TaskDefinition {
             .filter_map(|(f, v)| Some((f, v.as_deref()?)))
             .collect()
     }
+}
+
+/// A value's name as the file writes it.
+fn serde_name_of<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Sensitive environment entries: container name → entry names.

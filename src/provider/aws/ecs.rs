@@ -725,6 +725,20 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
             .and_then(|r| r.cpu_architecture())
             .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase())),
     );
+    // AWS leaves `runtimePlatform` out of a revision registered without
+    // one: Linux on x86_64.
+    let platform = td.runtime_platform();
+    fields.insert(
+        "runtime_platform".into(),
+        json!({
+            "operating_system_family": platform
+                .and_then(|r| r.operating_system_family())
+                .map_or("LINUX", |f| f.as_str()),
+            "cpu_architecture": platform
+                .and_then(|r| r.cpu_architecture())
+                .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase()),
+        }),
+    );
     if let Some(e) = td.ephemeral_storage() {
         fields.insert("ephemeral_storage".into(), json!(e.size_in_gib()));
     }
@@ -993,10 +1007,12 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .set_execution_role_arn(td.execution_role.clone())
         .set_task_role_arn(td.task_role.clone())
         .set_tags(ecs_tags(&t.tags));
-    if let Some(arch) = &td.cpu_architecture {
-        let arch = et::CpuArchitecture::from(serde_name(arch).to_ascii_uppercase().as_str());
+    // Linux unless the file names another family.
+    if td.architecture().is_some() || td.os_family().is_some() {
+        let arch = td.architecture().map(|a| et::CpuArchitecture::from(serde_name(&a).to_ascii_uppercase().as_str()));
+        let os = td.os_family().map_or(et::OsFamily::Linux, |f| et::OsFamily::from(serde_name(&f).as_str()));
         req = req.runtime_platform(
-            et::RuntimePlatform::builder().cpu_architecture(arch).operating_system_family(et::OsFamily::Linux).build(),
+            et::RuntimePlatform::builder().set_cpu_architecture(arch).operating_system_family(os).build(),
         );
     }
     if let Some(gib) = td.ephemeral_storage {

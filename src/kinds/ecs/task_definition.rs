@@ -348,6 +348,63 @@ pub struct Logs {
     /// Let the awslogs driver create the group (needs logs:CreateLogGroup).
     #[serde(default)]
     pub create_group: bool,
+    /// `blocking` (the container waits while logs cannot be sent) or
+    /// `non-blocking` (lines go to a buffer, and are lost when it is full);
+    /// the account's default when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<LogMode>,
+    /// Size of the `non-blocking` buffer, e.g. `"25m"` (Docker's default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffer_size: Option<String>,
+    /// A `strftime` format that starts each multi-line message, e.g.
+    /// `"%Y-%m-%d %H:%M:%S"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_format: Option<String>,
+    /// A regular expression that starts each multi-line message; not with
+    /// `datetime_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiline_pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogMode {
+    Blocking,
+    NonBlocking,
+}
+
+/// A size Docker's `max-buffer-size` takes: a number with an optional unit
+/// (`k`, `m`, `g`, `t`, `p`, optionally followed by `b` or `ib`).
+pub fn buffer_size(v: &str) -> bool {
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(v.len());
+    let (num, unit) = v.split_at(digits);
+    let num_ok = !num.is_empty()
+        && !num.starts_with('.')
+        && !num.ends_with('.')
+        && !num.contains("..")
+        && num.parse::<f64>().is_ok_and(|n| n > 0.0);
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let unit_ok = matches!(
+        unit.as_str(),
+        "" | "b"
+            | "k"
+            | "kb"
+            | "kib"
+            | "m"
+            | "mb"
+            | "mib"
+            | "g"
+            | "gb"
+            | "gib"
+            | "t"
+            | "tb"
+            | "tib"
+            | "p"
+            | "pb"
+            | "pib"
+    );
+    num_ok && unit_ok
 }
 
 pub const FAMILY: NameRule = NameRule {
@@ -571,6 +628,9 @@ impl TaskDefinition {
                 .help = Some(
                     "set the container's `memory` (hard limit) or `memory_reservation`, or the task's `memory`".into(),
                 );
+            }
+            if let Some(l) = &ct.logs {
+                check_logs(c, &idx, &ct.name, l);
             }
             if fargate && ct.logs.as_ref().is_some_and(|l| l.stream_prefix.is_none()) {
                 c.error(
@@ -1073,6 +1133,46 @@ impl TaskDefinition {
     }
 }
 
+/// The awslogs options Docker accepts together: a buffer size only in
+/// non-blocking mode, and a size it reads; a date-time format or a
+/// multi-line pattern, not both (the awslogs driver refuses both).
+fn check_logs(c: &mut Checker, idx: &str, container: &str, l: &Logs) {
+    let at = |f: &'static str| ["containers", idx, "logs", f];
+    if let Some(size) = &l.max_buffer_size {
+        if l.mode != Some(LogMode::NonBlocking) {
+            c.error(
+                "moor::container-logs",
+                &at("max_buffer_size"),
+                format!("container `{container}` sets a log buffer size, which only `mode: non-blocking` has"),
+                "no buffer in blocking mode",
+            )
+            .help = Some("add `mode: non-blocking`, or remove `max_buffer_size`".into());
+        } else if !buffer_size(size) {
+            c.error(
+                "moor::container-logs",
+                &at("max_buffer_size"),
+                format!("`{size}` is not a buffer size"),
+                "expected a size like \"25m\"",
+            )
+            .help = Some("a number with an optional unit: k, m or g (\"512k\", \"25m\", \"1g\")".into());
+        }
+    }
+    if l.datetime_format.is_some() && l.multiline_pattern.is_some() {
+        c.error(
+            "moor::container-logs",
+            &at("multiline_pattern"),
+            format!("container `{container}` gives both `datetime_format` and `multiline_pattern`; the awslogs driver takes one"),
+            "with `datetime_format`",
+        )
+        .help = Some("keep one: both say where a multi-line message starts".into());
+    }
+    for (f, v) in [("datetime_format", &l.datetime_format), ("multiline_pattern", &l.multiline_pattern)] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            c.error("moor::container-logs", &at(f), format!("`{f}` is empty"), "empty");
+        }
+    }
+}
+
 /// A value's name as the file writes it.
 fn serde_name_of<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
@@ -1156,6 +1256,16 @@ mod tests {
                 "moor::task-size"
             ]
         );
+    }
+
+    #[test]
+    fn buffer_sizes_are_what_docker_reads() {
+        for ok in ["25m", "1g", "512k", "1024", "1.5m", "4 MB", "2MiB", "100kb"] {
+            assert!(buffer_size(ok), "{ok}");
+        }
+        for bad in ["", "m", "lots", "25q", "-1m", "0", "1..5m", ".5m", "25m!"] {
+            assert!(!buffer_size(bad), "{bad}");
+        }
     }
 
     #[test]

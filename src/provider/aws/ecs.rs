@@ -873,9 +873,15 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
         let opts = lc.options();
         let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
         let mut o = Fields::new();
-        for (field, key) in
-            [("group", "awslogs-group"), ("stream_prefix", "awslogs-stream-prefix"), ("region", "awslogs-region")]
-        {
+        for (field, key) in [
+            ("group", "awslogs-group"),
+            ("stream_prefix", "awslogs-stream-prefix"),
+            ("region", "awslogs-region"),
+            ("mode", "mode"),
+            ("max_buffer_size", "max-buffer-size"),
+            ("datetime_format", "awslogs-datetime-format"),
+            ("multiline_pattern", "awslogs-multiline-pattern"),
+        ] {
             if let Some(v) = opt(key) {
                 o.insert(field.into(), json!(v));
             }
@@ -978,6 +984,18 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
         }
         if l.create_group {
             lc = lc.options("awslogs-create-group", "true");
+        }
+        if let Some(mode) = &l.mode {
+            lc = lc.options("mode", serde_name(mode));
+        }
+        for (key, v) in [
+            ("max-buffer-size", &l.max_buffer_size),
+            ("awslogs-datetime-format", &l.datetime_format),
+            ("awslogs-multiline-pattern", &l.multiline_pattern),
+        ] {
+            if let Some(v) = v {
+                lc = lc.options(key, v);
+            }
         }
         b = b.log_configuration(lc.build().map_err(build_err)?);
     }

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types as et;
 use moor::plan::{Action, Plan};
 use moor::provider::aws::AwsProvider;
 use moor::state::State;
-use support::{apply_clean, converge, empty, load, make_plan, provider};
+use support::{apply_clean, converge, default_net, empty, load, make_plan, provider};
 
 fn action(pl: &Plan, resource: &str) -> Action {
     pl.change(resource).unwrap_or_else(|| panic!("{resource} in plan")).action
@@ -174,4 +174,81 @@ async fn awslogs_mode_buffer_and_multiline_options_are_registered_and_a_change_i
 
     destroy_all(&p, &plain, state).await;
     assert!(active_revisions(&p, "ecs-fields-logs-task").await.is_empty());
+}
+
+// ---- service tags and zone rebalancing ----------------------------------------------
+
+fn service_stack(extra: &str) -> String {
+    format!(
+        "stack: ecs-fields-svc
+region: us-east-1
+variables:
+  subnets: {{ type: list }}
+  sg: {{}}
+resources:
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1.27
+  app:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    desired_count: 1
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+{extra}"
+    )
+}
+
+async fn describe_service(p: &AwsProvider, arn: &str) -> et::Service {
+    let cluster = arn.split('/').nth(1).unwrap();
+    let out = p.ecs.describe_services().cluster(cluster).services(arn).send().await.unwrap();
+    out.services()[0].clone()
+}
+
+#[tokio::test]
+async fn managed_and_propagated_tags_and_zone_rebalancing_apply_and_update_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let subnets = format!("subnets=[{}]", net.subnets.join(", "));
+    let sg = format!("sg={}", net.sg);
+    let vars = [subnets.as_str(), sg.as_str()];
+    let first =
+        "    enable_ecs_managed_tags: true\n    propagate_tags: SERVICE\n    availability_zone_rebalancing: ENABLED\n";
+    let stack = load(&service_stack(first), &vars);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let arn = id(&state, "app");
+    let svc = describe_service(&p, &arn).await;
+    assert!(svc.enable_ecs_managed_tags());
+    assert_eq!(svc.propagate_tags(), Some(&et::PropagateTags::Service));
+    assert_eq!(svc.availability_zone_rebalancing(), Some(&et::AvailabilityZoneRebalancing::Enabled));
+
+    // All three changed: the same service, updated in place.
+    let second = "    enable_ecs_managed_tags: false\n    propagate_tags: task_definition\n    availability_zone_rebalancing: DISABLED\n";
+    let changed = load(&service_stack(second), &vars);
+    let pl = make_plan(p.as_ref(), &changed, &state, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::Update);
+    assert_eq!(action(&pl, "task"), Action::NoOp);
+    assert_eq!(
+        changed_fields(&pl, "app"),
+        ["availability_zone_rebalancing", "enable_ecs_managed_tags", "propagate_tags"]
+    );
+    let state = apply_clean(&p, &changed, state).await;
+    assert_eq!(id(&state, "app"), arn, "not replaced");
+    let svc = describe_service(&p, &arn).await;
+    assert!(!svc.enable_ecs_managed_tags());
+    assert_eq!(svc.propagate_tags(), Some(&et::PropagateTags::TaskDefinition));
+    assert_eq!(svc.availability_zone_rebalancing(), Some(&et::AvailabilityZoneRebalancing::Disabled));
+
+    destroy_all(&p, &changed, state).await;
 }

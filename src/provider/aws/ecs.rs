@@ -28,7 +28,9 @@
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
-use crate::kinds::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
+use crate::kinds::ecs::{
+    Cluster, Container, Deployment, LaunchType, Network, PropagateTags, Rebalancing, Service, Strategy, TaskDefinition,
+};
 use crate::model::common::{Size, StrList, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
@@ -1306,6 +1308,16 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
         }),
     );
     fields.insert("enable_execute_command".into(), json!(s.enable_execute_command()));
+    fields.insert("enable_ecs_managed_tags".into(), json!(s.enable_ecs_managed_tags()));
+    // AWS leaves out propagateTags when it is NONE.
+    fields.insert("propagate_tags".into(), json!(s.propagate_tags().map_or("NONE", |t| t.as_str())));
+    // A service that never had a setting is not rebalanced (AWS's answer
+    // for an update without one); a service created since it exists has
+    // one, ENABLED by default.
+    fields.insert(
+        "availability_zone_rebalancing".into(),
+        json!(s.availability_zone_rebalancing().map_or("DISABLED", |r| r.as_str())),
+    );
     // How moor waits is not an AWS setting: it is whatever the file says.
     if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
         fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
@@ -1388,6 +1400,14 @@ fn deployment_configuration(d: &Deployment) -> et::DeploymentConfiguration {
         );
     }
     b.build()
+}
+
+fn propagate_tags(t: PropagateTags) -> et::PropagateTags {
+    et::PropagateTags::from(serde_name(&t).as_str())
+}
+
+fn rebalancing(r: Rebalancing) -> et::AvailabilityZoneRebalancing {
+    et::AvailabilityZoneRebalancing::from(serde_name(&r).as_str())
 }
 
 fn launch_type(l: LaunchType) -> et::LaunchType {
@@ -1668,6 +1688,9 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
         .enable_execute_command(s.enable_execute_command)
         .set_platform_version(s.platform_version.clone())
         .set_health_check_grace_period_seconds(s.health_check_grace_period.map(|g| g as i32))
+        .set_enable_ecs_managed_tags(s.enable_ecs_managed_tags)
+        .set_propagate_tags(s.propagate_tags.map(propagate_tags))
+        .set_availability_zone_rebalancing(s.availability_zone_rebalancing.map(rebalancing))
         .set_tags(ecs_tags(&t.tags));
     if s.capacity_provider_strategy.is_empty() {
         req = req.launch_type(launch_type(s.launch_type.unwrap_or_default()));
@@ -1780,6 +1803,18 @@ async fn settings_not_taken(
         req = req.set_capacity_provider_strategy(Some(strategy_items(&s.capacity_provider_strategy)?));
         needed = true;
     }
+    if let Some(m) = s.enable_ecs_managed_tags.filter(|m| *m != svc.enable_ecs_managed_tags()) {
+        req = req.enable_ecs_managed_tags(m);
+        needed = true;
+    }
+    if let Some(t) = s.propagate_tags.filter(|t| *t != PropagateTags::None && svc.propagate_tags().is_none()) {
+        req = req.propagate_tags(propagate_tags(t));
+        needed = true;
+    }
+    if let Some(r) = s.availability_zone_rebalancing.filter(|_| svc.availability_zone_rebalancing().is_none()) {
+        req = req.availability_zone_rebalancing(rebalancing(r));
+        needed = true;
+    }
     if !needed {
         return Ok(None);
     }
@@ -1848,6 +1883,20 @@ async fn update_service(
         // Running tasks keep their old setting; new ones get the agent.
         req = req.enable_execute_command(s.enable_execute_command);
         force = true;
+        call = true;
+    }
+    if has("enable_ecs_managed_tags") || has("propagate_tags") {
+        // Only tasks started after the change get the tags: start them.
+        req = req
+            .enable_ecs_managed_tags(s.enable_ecs_managed_tags.unwrap_or(false))
+            .propagate_tags(propagate_tags(s.propagate_tags.unwrap_or(PropagateTags::None)));
+        force = true;
+        call = true;
+    }
+    if has("availability_zone_rebalancing") {
+        req = req.availability_zone_rebalancing(rebalancing(
+            s.availability_zone_rebalancing.unwrap_or(Rebalancing::Enabled),
+        ));
         call = true;
     }
     if call {

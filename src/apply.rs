@@ -683,12 +683,14 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             // it again rather than trust the plan's snapshot.
             let fresh = if ch.diffs.iter().any(|d| d.after_unknown) { p.read(&t).await? } else { None };
             let live = fresh.as_ref().unwrap_or(planned);
-            // Compare again with every reference known now; removals were
+            // Compare again with every reference known now; removals (of a
+            // field, or of part of one, such as a container's option) were
             // found against what was last applied, and stay.
             let desired = desired_fields(&t.spec, t.name.as_deref());
             let mut diffs = plan::diff(t.kind, &desired, &BTreeSet::new(), live, &t.tags, None);
             for d in &ch.diffs {
-                let removal = d.after.is_none() && !d.after_unknown;
+                // A part removed is checked again when live was read again.
+                let removal = !d.after_unknown && d.field != plan::SETTLED && (d.after.is_none() || fresh.is_none());
                 if removal && !diffs.iter().any(|x| x.field == d.field) {
                     diffs.push(d.clone());
                 }

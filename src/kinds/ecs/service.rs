@@ -48,11 +48,48 @@ pub struct Service {
     /// Allow `aws ecs execute-command` into tasks.
     #[serde(default)]
     pub enable_execute_command: bool,
+    /// Tag the service's tasks with ECS's own `aws:ecs:clusterName` and
+    /// `aws:ecs:serviceName` (default false); tasks started after a change
+    /// get it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Copy tags onto the service's tasks from the `SERVICE` or the
+    /// `TASK_DEFINITION`, or `NONE` (the default); tasks started after a
+    /// change get them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
+    /// `ENABLED`: ECS moves tasks to keep them spread evenly across
+    /// Availability Zones; `DISABLED`: it does not. ECS's default for a new
+    /// service is `ENABLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_rebalancing: Option<Rebalancing>,
     /// How apply waits for the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Wait>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+}
+
+/// In AWS's spelling; lower case is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PropagateTags {
+    #[serde(alias = "service")]
+    Service,
+    #[serde(alias = "task_definition")]
+    TaskDefinition,
+    #[serde(alias = "none")]
+    None,
+}
+
+/// In AWS's spelling; lower case is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Rebalancing {
+    #[serde(alias = "enabled")]
+    Enabled,
+    #[serde(alias = "disabled")]
+    Disabled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -32,9 +32,14 @@ pub struct TaskDefinition {
     /// `awsvpc` (the default, required by Fargate), `bridge` or `host`.
     #[serde(default)]
     pub network_mode: NetworkMode,
-    /// `x86_64` (the default) or `arm64` (Graviton).
+    /// `x86_64` (the default) or `arm64` (Graviton); the same as
+    /// `runtime_platform.cpu_architecture`, which says it with the OS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
+    /// The operating system and CPU architecture the task runs on (Linux
+    /// on x86_64 when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
     /// Ephemeral storage of a Fargate task in GiB, 21–200 (Fargate gives
     /// 20 GiB when not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,11 +67,86 @@ pub enum NetworkMode {
     Host,
 }
 
+/// AWS's spelling (`X86_64`, `ARM64`) is accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CpuArchitecture {
+    #[serde(alias = "X86_64")]
     X86_64,
+    #[serde(alias = "ARM64")]
     Arm64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimePlatform {
+    /// `LINUX` (the default) or a Windows Server family:
+    /// `WINDOWS_SERVER_2019_FULL`, `WINDOWS_SERVER_2019_CORE`,
+    /// `WINDOWS_SERVER_2022_FULL`, `WINDOWS_SERVER_2022_CORE` (these four
+    /// also on Fargate), `WINDOWS_SERVER_2025_FULL`,
+    /// `WINDOWS_SERVER_2025_CORE`, `WINDOWS_SERVER_2016_FULL`,
+    /// `WINDOWS_SERVER_2004_CORE`, `WINDOWS_SERVER_20H2_CORE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<OsFamily>,
+    /// `x86_64` (the default) or `arm64` (Graviton, Linux only); AWS's
+    /// `X86_64` and `ARM64` are accepted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<CpuArchitecture>,
+}
+
+/// ECS's operating system families, in AWS's spelling (lower case accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OsFamily {
+    #[serde(rename = "LINUX", alias = "linux")]
+    Linux,
+    #[serde(rename = "WINDOWS_SERVER_2019_FULL", alias = "windows_server_2019_full")]
+    WindowsServer2019Full,
+    #[serde(rename = "WINDOWS_SERVER_2019_CORE", alias = "windows_server_2019_core")]
+    WindowsServer2019Core,
+    #[serde(rename = "WINDOWS_SERVER_2022_FULL", alias = "windows_server_2022_full")]
+    WindowsServer2022Full,
+    #[serde(rename = "WINDOWS_SERVER_2022_CORE", alias = "windows_server_2022_core")]
+    WindowsServer2022Core,
+    #[serde(rename = "WINDOWS_SERVER_2025_FULL", alias = "windows_server_2025_full")]
+    WindowsServer2025Full,
+    #[serde(rename = "WINDOWS_SERVER_2025_CORE", alias = "windows_server_2025_core")]
+    WindowsServer2025Core,
+    #[serde(rename = "WINDOWS_SERVER_2016_FULL", alias = "windows_server_2016_full")]
+    WindowsServer2016Full,
+    #[serde(rename = "WINDOWS_SERVER_2004_CORE", alias = "windows_server_2004_core")]
+    WindowsServer2004Core,
+    #[serde(rename = "WINDOWS_SERVER_20H2_CORE", alias = "windows_server_20h2_core")]
+    WindowsServer20H2Core,
+}
+
+impl OsFamily {
+    pub fn is_windows(self) -> bool {
+        self != OsFamily::Linux
+    }
+
+    /// The families Fargate runs: Linux, and Windows Server 2019 and 2022.
+    pub fn on_fargate(self) -> bool {
+        matches!(
+            self,
+            OsFamily::Linux
+                | OsFamily::WindowsServer2019Full
+                | OsFamily::WindowsServer2019Core
+                | OsFamily::WindowsServer2022Full
+                | OsFamily::WindowsServer2022Core
+        )
+    }
+}
+
+impl TaskDefinition {
+    /// The CPU architecture, from `runtime_platform` or `cpu_architecture`.
+    pub fn architecture(&self) -> Option<CpuArchitecture> {
+        self.runtime_platform.as_ref().and_then(|r| r.cpu_architecture).or(self.cpu_architecture)
+    }
+
+    /// The operating system family, when the file gives one.
+    pub fn os_family(&self) -> Option<OsFamily> {
+        self.runtime_platform.as_ref().and_then(|r| r.operating_system_family)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -268,6 +348,63 @@ pub struct Logs {
     /// Let the awslogs driver create the group (needs logs:CreateLogGroup).
     #[serde(default)]
     pub create_group: bool,
+    /// `blocking` (the container waits while logs cannot be sent) or
+    /// `non-blocking` (lines go to a buffer, and are lost when it is full);
+    /// the account's default when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<LogMode>,
+    /// Size of the `non-blocking` buffer, e.g. `"25m"` (Docker's default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffer_size: Option<String>,
+    /// A `strftime` format that starts each multi-line message, e.g.
+    /// `"%Y-%m-%d %H:%M:%S"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_format: Option<String>,
+    /// A regular expression that starts each multi-line message; not with
+    /// `datetime_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiline_pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogMode {
+    Blocking,
+    NonBlocking,
+}
+
+/// A size Docker's `max-buffer-size` takes: a number with an optional unit
+/// (`k`, `m`, `g`, `t`, `p`, optionally followed by `b` or `ib`).
+pub fn buffer_size(v: &str) -> bool {
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(v.len());
+    let (num, unit) = v.split_at(digits);
+    let num_ok = !num.is_empty()
+        && !num.starts_with('.')
+        && !num.ends_with('.')
+        && !num.contains("..")
+        && num.parse::<f64>().is_ok_and(|n| n > 0.0);
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let unit_ok = matches!(
+        unit.as_str(),
+        "" | "b"
+            | "k"
+            | "kb"
+            | "kib"
+            | "m"
+            | "mb"
+            | "mib"
+            | "g"
+            | "gb"
+            | "gib"
+            | "t"
+            | "tb"
+            | "tib"
+            | "p"
+            | "pb"
+            | "pib"
+    );
+    num_ok && unit_ok
 }
 
 pub const FAMILY: NameRule = NameRule {
@@ -492,6 +629,9 @@ impl TaskDefinition {
                     "set the container's `memory` (hard limit) or `memory_reservation`, or the task's `memory`".into(),
                 );
             }
+            if let Some(l) = &ct.logs {
+                check_logs(c, &idx, &ct.name, l);
+            }
             if fargate && ct.logs.as_ref().is_some_and(|l| l.stream_prefix.is_none()) {
                 c.error(
                     "moor::container-logs",
@@ -527,6 +667,7 @@ impl TaskDefinition {
             }
         }
         self.check_dependencies(c);
+        self.check_runtime_platform(c, cpu);
         if let Some(gib) = self.ephemeral_storage {
             c.range(&["ephemeral_storage"], "ephemeral_storage", gib.into(), 21, 200);
             if self.launch_type != LaunchType::Fargate {
@@ -557,6 +698,55 @@ impl TaskDefinition {
 }
 
 impl TaskDefinition {
+    /// The architecture given once; ARM64 only with Linux, as
+    /// RegisterTaskDefinition requires; on Fargate only the families it
+    /// runs, and Windows with at least 1 vCPU (Fargate has no Windows
+    /// task of 0.25 or 0.5 vCPU).
+    fn check_runtime_platform(&self, c: &mut Checker, cpu: Option<u32>) {
+        let Some(rp) = &self.runtime_platform else { return };
+        if let (Some(_), Some(_)) = (rp.cpu_architecture, self.cpu_architecture) {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "cpu_architecture"],
+                "the CPU architecture is given twice: in `cpu_architecture` and in `runtime_platform`",
+                "given again",
+            )
+            .help = Some("keep one of them; `runtime_platform.cpu_architecture` says it beside the OS".into());
+        }
+        let Some(os) = rp.operating_system_family else { return };
+        let os_name = serde_name_of(&os);
+        if os.is_windows() && self.architecture() == Some(CpuArchitecture::Arm64) {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "operating_system_family"],
+                format!("{os_name} does not run on ARM64: ECS runs ARM64 tasks on Linux only"),
+                "Windows with ARM64",
+            )
+            .help = Some("use `cpu_architecture: X86_64` with Windows, or `operating_system_family: LINUX`".into());
+        }
+        if self.launch_type != LaunchType::Fargate || !os.is_windows() {
+            return;
+        }
+        if !os.on_fargate() {
+            c.error(
+                "moor::runtime-platform",
+                &["runtime_platform", "operating_system_family"],
+                format!("Fargate does not run {os_name}"),
+                "not a Fargate OS family",
+            )
+            .help = Some("on Fargate: LINUX, WINDOWS_SERVER_2019_FULL, WINDOWS_SERVER_2019_CORE, WINDOWS_SERVER_2022_FULL or WINDOWS_SERVER_2022_CORE; or `launch_type: ec2`".into());
+        }
+        if let Some(units) = cpu.filter(|u| *u < 1024) {
+            c.error(
+                "moor::fargate-size",
+                &["cpu"],
+                format!("Windows tasks on Fargate need at least 1 vCPU (1024 units), not {units}"),
+                "too small for Windows on Fargate",
+            )
+            .help = Some("give the task `cpu: 1024` or more, with memory to suit".into());
+        }
+    }
+
     /// Each container's `depends_on` names another container of the task;
     /// `healthy` needs a `health_check` on that container, and `complete`
     /// or `success` a container that is not essential (ECS refuses both
@@ -943,6 +1133,51 @@ impl TaskDefinition {
     }
 }
 
+/// The awslogs options Docker accepts together: a buffer size only in
+/// non-blocking mode, and a size it reads; a date-time format or a
+/// multi-line pattern, not both (the awslogs driver refuses both).
+fn check_logs(c: &mut Checker, idx: &str, container: &str, l: &Logs) {
+    let at = |f: &'static str| ["containers", idx, "logs", f];
+    if let Some(size) = &l.max_buffer_size {
+        if l.mode != Some(LogMode::NonBlocking) {
+            c.error(
+                "moor::container-logs",
+                &at("max_buffer_size"),
+                format!("container `{container}` sets a log buffer size, which only `mode: non-blocking` has"),
+                "no buffer in blocking mode",
+            )
+            .help = Some("add `mode: non-blocking`, or remove `max_buffer_size`".into());
+        } else if !buffer_size(size) {
+            c.error(
+                "moor::container-logs",
+                &at("max_buffer_size"),
+                format!("`{size}` is not a buffer size"),
+                "expected a size like \"25m\"",
+            )
+            .help = Some("a number with an optional unit: k, m or g (\"512k\", \"25m\", \"1g\")".into());
+        }
+    }
+    if l.datetime_format.is_some() && l.multiline_pattern.is_some() {
+        c.error(
+            "moor::container-logs",
+            &at("multiline_pattern"),
+            format!("container `{container}` gives both `datetime_format` and `multiline_pattern`; the awslogs driver takes one"),
+            "with `datetime_format`",
+        )
+        .help = Some("keep one: both say where a multi-line message starts".into());
+    }
+    for (f, v) in [("datetime_format", &l.datetime_format), ("multiline_pattern", &l.multiline_pattern)] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            c.error("moor::container-logs", &at(f), format!("`{f}` is empty"), "empty");
+        }
+    }
+}
+
+/// A value's name as the file writes it.
+fn serde_name_of<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// Sensitive environment entries: container name → entry names.
 pub type Sensitive = BTreeMap<String, BTreeSet<String>>;
 
@@ -1021,6 +1256,16 @@ mod tests {
                 "moor::task-size"
             ]
         );
+    }
+
+    #[test]
+    fn buffer_sizes_are_what_docker_reads() {
+        for ok in ["25m", "1g", "512k", "1024", "1.5m", "4 MB", "2MiB", "100kb"] {
+            assert!(buffer_size(ok), "{ok}");
+        }
+        for bad in ["", "m", "lots", "25q", "-1m", "0", "1..5m", ".5m", "25m!"] {
+            assert!(!buffer_size(bad), "{bad}");
+        }
     }
 
     #[test]

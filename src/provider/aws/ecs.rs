@@ -28,7 +28,9 @@
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
-use crate::kinds::ecs::{Cluster, Container, Deployment, LaunchType, Network, Service, Strategy, TaskDefinition};
+use crate::kinds::ecs::{
+    Cluster, Container, Deployment, LaunchType, Network, PropagateTags, Rebalancing, Service, Strategy, TaskDefinition,
+};
 use crate::model::common::{Size, StrList, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
@@ -725,6 +727,20 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
             .and_then(|r| r.cpu_architecture())
             .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase())),
     );
+    // AWS leaves `runtimePlatform` out of a revision registered without
+    // one: Linux on x86_64.
+    let platform = td.runtime_platform();
+    fields.insert(
+        "runtime_platform".into(),
+        json!({
+            "operating_system_family": platform
+                .and_then(|r| r.operating_system_family())
+                .map_or("LINUX", |f| f.as_str()),
+            "cpu_architecture": platform
+                .and_then(|r| r.cpu_architecture())
+                .map_or("x86_64".to_string(), |a| a.as_str().to_ascii_lowercase()),
+        }),
+    );
     if let Some(e) = td.ephemeral_storage() {
         fields.insert("ephemeral_storage".into(), json!(e.size_in_gib()));
     }
@@ -859,9 +875,15 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
         let opts = lc.options();
         let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
         let mut o = Fields::new();
-        for (field, key) in
-            [("group", "awslogs-group"), ("stream_prefix", "awslogs-stream-prefix"), ("region", "awslogs-region")]
-        {
+        for (field, key) in [
+            ("group", "awslogs-group"),
+            ("stream_prefix", "awslogs-stream-prefix"),
+            ("region", "awslogs-region"),
+            ("mode", "mode"),
+            ("max_buffer_size", "max-buffer-size"),
+            ("datetime_format", "awslogs-datetime-format"),
+            ("multiline_pattern", "awslogs-multiline-pattern"),
+        ] {
             if let Some(v) = opt(key) {
                 o.insert(field.into(), json!(v));
             }
@@ -965,6 +987,18 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
         if l.create_group {
             lc = lc.options("awslogs-create-group", "true");
         }
+        if let Some(mode) = &l.mode {
+            lc = lc.options("mode", serde_name(mode));
+        }
+        for (key, v) in [
+            ("max-buffer-size", &l.max_buffer_size),
+            ("awslogs-datetime-format", &l.datetime_format),
+            ("awslogs-multiline-pattern", &l.multiline_pattern),
+        ] {
+            if let Some(v) = v {
+                lc = lc.options(key, v);
+            }
+        }
         b = b.log_configuration(lc.build().map_err(build_err)?);
     }
     Ok(b.build())
@@ -993,10 +1027,12 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .set_execution_role_arn(td.execution_role.clone())
         .set_task_role_arn(td.task_role.clone())
         .set_tags(ecs_tags(&t.tags));
-    if let Some(arch) = &td.cpu_architecture {
-        let arch = et::CpuArchitecture::from(serde_name(arch).to_ascii_uppercase().as_str());
+    // Linux unless the file names another family.
+    if td.architecture().is_some() || td.os_family().is_some() {
+        let arch = td.architecture().map(|a| et::CpuArchitecture::from(serde_name(&a).to_ascii_uppercase().as_str()));
+        let os = td.os_family().map_or(et::OsFamily::Linux, |f| et::OsFamily::from(serde_name(&f).as_str()));
         req = req.runtime_platform(
-            et::RuntimePlatform::builder().cpu_architecture(arch).operating_system_family(et::OsFamily::Linux).build(),
+            et::RuntimePlatform::builder().set_cpu_architecture(arch).operating_system_family(os).build(),
         );
     }
     if let Some(gib) = td.ephemeral_storage {
@@ -1272,6 +1308,16 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
         }),
     );
     fields.insert("enable_execute_command".into(), json!(s.enable_execute_command()));
+    fields.insert("enable_ecs_managed_tags".into(), json!(s.enable_ecs_managed_tags()));
+    // AWS leaves out propagateTags when it is NONE.
+    fields.insert("propagate_tags".into(), json!(s.propagate_tags().map_or("NONE", |t| t.as_str())));
+    // A service that never had a setting is not rebalanced (AWS's answer
+    // for an update without one); a service created since it exists has
+    // one, ENABLED by default.
+    fields.insert(
+        "availability_zone_rebalancing".into(),
+        json!(s.availability_zone_rebalancing().map_or("DISABLED", |r| r.as_str())),
+    );
     // How moor waits is not an AWS setting: it is whatever the file says.
     if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
         fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
@@ -1354,6 +1400,14 @@ fn deployment_configuration(d: &Deployment) -> et::DeploymentConfiguration {
         );
     }
     b.build()
+}
+
+fn propagate_tags(t: PropagateTags) -> et::PropagateTags {
+    et::PropagateTags::from(serde_name(&t).as_str())
+}
+
+fn rebalancing(r: Rebalancing) -> et::AvailabilityZoneRebalancing {
+    et::AvailabilityZoneRebalancing::from(serde_name(&r).as_str())
 }
 
 fn launch_type(l: LaunchType) -> et::LaunchType {
@@ -1635,6 +1689,9 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
         .enable_execute_command(s.enable_execute_command)
         .set_platform_version(s.platform_version.clone())
         .set_health_check_grace_period_seconds(s.health_check_grace_period.map(|g| g as i32))
+        .set_enable_ecs_managed_tags(s.enable_ecs_managed_tags)
+        .set_propagate_tags(s.propagate_tags.map(propagate_tags))
+        .set_availability_zone_rebalancing(s.availability_zone_rebalancing.map(rebalancing))
         .set_tags(ecs_tags(&t.tags));
     if s.capacity_provider_strategy.is_empty() {
         req = req.launch_type(launch_type(s.launch_type.unwrap_or_default()));
@@ -1747,6 +1804,18 @@ async fn settings_not_taken(
         req = req.set_capacity_provider_strategy(Some(strategy_items(&s.capacity_provider_strategy)?));
         needed = true;
     }
+    if let Some(m) = s.enable_ecs_managed_tags.filter(|m| *m != svc.enable_ecs_managed_tags()) {
+        req = req.enable_ecs_managed_tags(m);
+        needed = true;
+    }
+    if let Some(t) = s.propagate_tags.filter(|t| *t != PropagateTags::None && svc.propagate_tags().is_none()) {
+        req = req.propagate_tags(propagate_tags(t));
+        needed = true;
+    }
+    if let Some(r) = s.availability_zone_rebalancing.filter(|_| svc.availability_zone_rebalancing().is_none()) {
+        req = req.availability_zone_rebalancing(rebalancing(r));
+        needed = true;
+    }
     if !needed {
         return Ok(None);
     }
@@ -1815,6 +1884,20 @@ async fn update_service(
         // Running tasks keep their old setting; new ones get the agent.
         req = req.enable_execute_command(s.enable_execute_command);
         force = true;
+        call = true;
+    }
+    if has("enable_ecs_managed_tags") || has("propagate_tags") {
+        // Only tasks started after the change get the tags: start them.
+        req = req
+            .enable_ecs_managed_tags(s.enable_ecs_managed_tags.unwrap_or(false))
+            .propagate_tags(propagate_tags(s.propagate_tags.unwrap_or(PropagateTags::None)));
+        force = true;
+        call = true;
+    }
+    if has("availability_zone_rebalancing") {
+        req = req.availability_zone_rebalancing(rebalancing(
+            s.availability_zone_rebalancing.unwrap_or(Rebalancing::Enabled),
+        ));
         call = true;
     }
     if call {

@@ -1,0 +1,254 @@
+//! The smaller ECS fields against the moto emulator: a task's runtime
+//! platform, the awslogs driver's options, and a service's tag and zone
+//! settings. Each test applies, checks what ECS holds, plans again (no
+//! change), changes one field (a new revision, or an update in place) and
+//! destroys. Each test has its own stack name.
+
+mod support;
+
+use aws_sdk_ecs::types as et;
+use moor::plan::{Action, Plan};
+use moor::provider::aws::AwsProvider;
+use moor::state::State;
+use support::{apply_clean, converge, default_net, empty, load, make_plan, provider};
+
+fn action(pl: &Plan, resource: &str) -> Action {
+    pl.change(resource).unwrap_or_else(|| panic!("{resource} in plan")).action
+}
+
+fn changed_fields(pl: &Plan, resource: &str) -> Vec<String> {
+    let mut f: Vec<String> = pl.change(resource).unwrap().diffs.iter().map(|d| d.field.clone()).collect();
+    f.sort();
+    f
+}
+
+fn id(state: &State, resource: &str) -> String {
+    state.resources[resource].id.clone()
+}
+
+async fn describe_td(p: &AwsProvider, arn: &str) -> et::TaskDefinition {
+    p.ecs.describe_task_definition().task_definition(arn).send().await.unwrap().task_definition.unwrap()
+}
+
+async fn active_revisions(p: &AwsProvider, family: &str) -> Vec<String> {
+    let out = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(et::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    out.task_definition_arns().to_vec()
+}
+
+async fn destroy_all(p: &std::sync::Arc<AwsProvider>, stack: &moor::model::Stack, state: State) {
+    let (_, summary, state) = converge(p, stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty(), "{:?}", state.resources.keys().collect::<Vec<_>>());
+}
+
+// ---- runtime_platform ------------------------------------------------------------
+
+fn td_platform(platform: &str) -> String {
+    format!(
+        "stack: ecs-fields-platform
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 1024
+    memory: 2048
+    runtime_platform:
+{platform}    containers:
+      - name: web
+        image: mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022
+"
+    )
+}
+
+#[tokio::test]
+async fn runtime_platform_is_registered_read_back_and_a_change_is_a_new_revision() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let windows = load(&td_platform("      operating_system_family: WINDOWS_SERVER_2022_CORE\n"), &[]);
+    let state = apply_clean(&p, &windows, empty(&windows)).await;
+    let td = describe_td(&p, &id(&state, "task")).await;
+    let rp = td.runtime_platform().expect("a runtime platform");
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::WindowsServer2022Core));
+    assert_eq!(rp.cpu_architecture(), None, "no architecture was given, so none is sent");
+
+    // Linux on Graviton, in AWS's spelling: a new revision.
+    let arm = load(&td_platform("      operating_system_family: LINUX\n      cpu_architecture: ARM64\n"), &[]);
+    let pl = make_plan(p.as_ref(), &arm, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["runtime_platform"]);
+    let state = apply_clean(&p, &arm, state).await;
+    let new = id(&state, "task");
+    assert!(new.ends_with("ecs-fields-platform-task:2"), "{new}");
+    assert_eq!(active_revisions(&p, "ecs-fields-platform-task").await, [new.as_str()]);
+    let rp = describe_td(&p, &new).await.runtime_platform().cloned().unwrap();
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::Linux));
+    assert_eq!(rp.cpu_architecture(), Some(&et::CpuArchitecture::Arm64));
+
+    // The architecture alone, the OS left to its default: Linux is sent.
+    let x86 = load(&td_platform("      cpu_architecture: x86_64\n"), &[]);
+    let pl = make_plan(p.as_ref(), &x86, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["runtime_platform"]);
+    let state = apply_clean(&p, &x86, state).await;
+    let rp = describe_td(&p, &id(&state, "task")).await.runtime_platform().cloned().unwrap();
+    assert_eq!(rp.operating_system_family(), Some(&et::OsFamily::Linux));
+    assert_eq!(rp.cpu_architecture(), Some(&et::CpuArchitecture::X8664));
+
+    destroy_all(&p, &x86, state).await;
+    assert!(active_revisions(&p, "ecs-fields-platform-task").await.is_empty());
+}
+
+// ---- awslogs options --------------------------------------------------------------
+
+fn td_logs(options: &str) -> String {
+    format!(
+        "stack: ecs-fields-logs
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: arn:aws:iam::123456789012:role/exec
+    containers:
+      - name: web
+        image: nginx:1.27
+        logs:
+          group: /ecs/web
+          stream_prefix: web
+{options}"
+    )
+}
+
+async fn log_options(p: &AwsProvider, arn: &str) -> std::collections::BTreeMap<String, String> {
+    let td = describe_td(p, arn).await;
+    let lc = td.container_definitions()[0].log_configuration().cloned().unwrap();
+    lc.options().cloned().unwrap_or_default().into_iter().collect()
+}
+
+#[tokio::test]
+async fn awslogs_mode_buffer_and_multiline_options_are_registered_and_a_change_is_a_new_revision() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let first = "          mode: non-blocking\n          max_buffer_size: 25m\n          datetime_format: \"%Y-%m-%d %H:%M:%S\"\n";
+    let stack = load(&td_logs(first), &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let opts = log_options(&p, &id(&state, "task")).await;
+    assert_eq!(opts.get("mode").map(String::as_str), Some("non-blocking"));
+    assert_eq!(opts.get("max-buffer-size").map(String::as_str), Some("25m"));
+    assert_eq!(opts.get("awslogs-datetime-format").map(String::as_str), Some("%Y-%m-%d %H:%M:%S"));
+    assert!(!opts.contains_key("awslogs-multiline-pattern"), "{opts:?}");
+
+    // A multi-line pattern instead of the date format, in blocking mode.
+    let second = "          mode: blocking\n          multiline_pattern: \"^\\\\[\"\n";
+    let changed = load(&td_logs(second), &[]);
+    let pl = make_plan(p.as_ref(), &changed, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let state = apply_clean(&p, &changed, state).await;
+    let new = id(&state, "task");
+    assert!(new.ends_with("ecs-fields-logs-task:2"), "{new}");
+    let opts = log_options(&p, &new).await;
+    assert_eq!(opts.get("mode").map(String::as_str), Some("blocking"));
+    assert_eq!(opts.get("awslogs-multiline-pattern").map(String::as_str), Some("^\\["));
+    assert!(!opts.contains_key("awslogs-datetime-format") && !opts.contains_key("max-buffer-size"), "{opts:?}");
+
+    // Removing the options from the file is a change too, applied as
+    // planned: a new revision without them.
+    let plain = load(&td_logs(""), &[]);
+    let pl = make_plan(p.as_ref(), &plain, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["containers"]);
+    let state = apply_clean(&p, &plain, state).await;
+    let opts = log_options(&p, &id(&state, "task")).await;
+    assert!(!opts.contains_key("mode") && !opts.contains_key("awslogs-multiline-pattern"), "{opts:?}");
+
+    destroy_all(&p, &plain, state).await;
+    assert!(active_revisions(&p, "ecs-fields-logs-task").await.is_empty());
+}
+
+// ---- service tags and zone rebalancing ----------------------------------------------
+
+fn service_stack(extra: &str) -> String {
+    format!(
+        "stack: ecs-fields-svc
+region: us-east-1
+variables:
+  subnets: {{ type: list }}
+  sg: {{}}
+resources:
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: web
+        image: nginx:1.27
+  app:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    desired_count: 1
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+{extra}"
+    )
+}
+
+async fn describe_service(p: &AwsProvider, arn: &str) -> et::Service {
+    let cluster = arn.split('/').nth(1).unwrap();
+    let out = p.ecs.describe_services().cluster(cluster).services(arn).send().await.unwrap();
+    out.services()[0].clone()
+}
+
+#[tokio::test]
+async fn managed_and_propagated_tags_and_zone_rebalancing_apply_and_update_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let subnets = format!("subnets=[{}]", net.subnets.join(", "));
+    let sg = format!("sg={}", net.sg);
+    let vars = [subnets.as_str(), sg.as_str()];
+    let first =
+        "    enable_ecs_managed_tags: true\n    propagate_tags: SERVICE\n    availability_zone_rebalancing: ENABLED\n";
+    let stack = load(&service_stack(first), &vars);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let arn = id(&state, "app");
+    let svc = describe_service(&p, &arn).await;
+    assert!(svc.enable_ecs_managed_tags());
+    assert_eq!(svc.propagate_tags(), Some(&et::PropagateTags::Service));
+    assert_eq!(svc.availability_zone_rebalancing(), Some(&et::AvailabilityZoneRebalancing::Enabled));
+
+    // All three changed: the same service, updated in place.
+    let second = "    enable_ecs_managed_tags: false\n    propagate_tags: task_definition\n    availability_zone_rebalancing: DISABLED\n";
+    let changed = load(&service_stack(second), &vars);
+    let pl = make_plan(p.as_ref(), &changed, &state, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::Update);
+    assert_eq!(action(&pl, "task"), Action::NoOp);
+    assert_eq!(
+        changed_fields(&pl, "app"),
+        ["availability_zone_rebalancing", "enable_ecs_managed_tags", "propagate_tags"]
+    );
+    let state = apply_clean(&p, &changed, state).await;
+    assert_eq!(id(&state, "app"), arn, "not replaced");
+    let svc = describe_service(&p, &arn).await;
+    assert!(!svc.enable_ecs_managed_tags());
+    assert_eq!(svc.propagate_tags(), Some(&et::PropagateTags::TaskDefinition));
+    assert_eq!(svc.availability_zone_rebalancing(), Some(&et::AvailabilityZoneRebalancing::Disabled));
+
+    destroy_all(&p, &changed, state).await;
+}

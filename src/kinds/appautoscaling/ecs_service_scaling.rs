@@ -2,7 +2,7 @@
 
 use crate::kinds::{path, Attr, Kind, KindSpec, RefRule};
 use crate::model::check::Checker;
-use crate::model::common::{ref_parts, ref_resource};
+use crate::model::common::{ref_parts, ref_resource, Tags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,13 @@ impl KindSpec for EcsServiceScaling {
 
     fn identified_by(&self) -> Vec<&str> {
         crate::model::common::refs_in(&self.service)
+    }
+
+    /// No tags of its own in the file, but the stack's and moor's are sent
+    /// on register (a kind without tags, like a DNS record set, gets none).
+    fn tags(&self) -> Option<&Tags> {
+        static NONE_OF_ITS_OWN: Tags = Tags::new();
+        Some(&NONE_OF_ITS_OWN)
     }
 
     fn reference_rules(&self) -> Vec<RefRule<'_>> {

@@ -681,23 +681,47 @@ impl TaskDefinition {
             }
         }
         self.check_sizes(c, cpu, mem);
-        if self.execution_role.is_none() {
-            // On EC2 the container instance's role pulls images and sends
-            // logs; secrets take the execution role on either launch type.
-            let needs = self.containers.iter().any(|ct| {
-                !ct.secrets.is_empty()
-                    || (fargate && (ct.logs.is_some() || ct.image.contains(".dkr.ecr.") || ct.image.contains(".uri}")))
-            });
-            if needs {
-                let what = if fargate { "pulls from ECR, sends logs or reads secrets" } else { "reads secrets" };
-                c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", what)
-                    .help = Some("add an iam/role assumed by ecs-tasks.amazonaws.com with AmazonECSTaskExecutionRolePolicy, and set `execution_role: ${exec_role.arn}`".into());
-            }
+        if self.execution_role.is_none() && self.needs_execution_role() {
+            needs_execution_role_error(c, fargate);
         }
     }
 }
 
+/// A task definition without the execution role it needs.
+fn needs_execution_role_error(c: &mut Checker, fargate: bool) {
+    let what = if fargate { "pulls from ECR, sends logs or reads secrets" } else { "reads secrets" };
+    c.error("moor::execution-role", &[], "this task definition needs an `execution_role`", what).help = Some(
+        "add an iam/role assumed by ecs-tasks.amazonaws.com with AmazonECSTaskExecutionRolePolicy, and set `execution_role: ${exec_role.arn}`".into(),
+    );
+}
+
 impl TaskDefinition {
+    /// Whether the file alone shows the task needs an execution role: on
+    /// EC2 the container instance's role pulls images and sends logs, and
+    /// secrets take the execution role on either launch type. An image of
+    /// a private repository of the file (`${repo.uri}`) is found by
+    /// `cross_check`, which knows the kind it names: a public image needs
+    /// no role to be pulled.
+    fn needs_execution_role(&self) -> bool {
+        let fargate = self.launch_type == LaunchType::Fargate;
+        self.containers
+            .iter()
+            .any(|ct| !ct.secrets.is_empty() || (fargate && (ct.logs.is_some() || ct.image.contains(".dkr.ecr."))))
+    }
+
+    /// Whether a container's image names a private ECR repository of the
+    /// file (`${repo.uri}:tag`, `${existing.uri}@sha256:…`).
+    fn pulls_from_a_private_repository_of(&self, stack: &crate::model::Stack) -> bool {
+        self.containers.iter().any(|ct| {
+            ct.image.match_indices("${").any(|(at, _)| {
+                let name = ct.image[at + 2..].split(['.', '}', '[']).next().unwrap_or("");
+                stack
+                    .resource(name)
+                    .is_some_and(|t| matches!(t.kind(), Kind::EcrRepository | Kind::EcrExistingRepository))
+            })
+        })
+    }
+
     /// The architecture given once; ARM64 only with Linux, as
     /// RegisterTaskDefinition requires; on Fargate only the families it
     /// runs, and Windows with at least 1 vCPU (Fargate has no Windows
@@ -995,6 +1019,13 @@ impl KindSpec for TaskDefinition {
 
     /// Its roles may be assumed by ECS tasks, when they are roles of the file.
     fn cross_check(&self, r: &crate::model::Resource, x: &mut crate::validate::Cross<'_>) {
+        if self.execution_role.is_none()
+            && self.launch_type == LaunchType::Fargate
+            && !self.needs_execution_role()
+            && self.pulls_from_a_private_repository_of(x.stack)
+        {
+            needs_execution_role_error(&mut x.checker(r), true);
+        }
         for (field, value) in self.roles() {
             let Some(t) = x.target(value) else { continue };
             let crate::kinds::Spec::IamRole(role) = &t.spec else { continue };

@@ -135,3 +135,34 @@ impl FaultProxy {
         self.control("POST", "/__proxy__/reset", "");
     }
 }
+
+/// The AWS behaviour model (`scripts/latency-proxy --aws-model`, figures in
+/// `scripts/aws-timings`) in front of this test process's moto.
+impl FaultProxy {
+    /// A proxy playing AWS's timing at `scale` (0.05: one twentieth).
+    pub fn aws_model(scale: f64) -> FaultProxy {
+        FaultProxy::start_with(["--delay-ms", "0", "--aws-model", "--time-scale", &scale.to_string()])
+    }
+
+    /// `{"events": {what: n}, "waits": [{"what", "start", "end"}], "scale": x}`.
+    pub fn model(&self) -> Value {
+        serde_json::from_str(&self.control("GET", "/__proxy__/model", "")).unwrap()
+    }
+
+    /// How many times the model did `what` (an event name, e.g.
+    /// `DependencyViolation ec2:DeleteSecurityGroup`).
+    pub fn model_events(&self, what: &str) -> u64 {
+        self.model()["events"][what].as_u64().unwrap_or(0)
+    }
+
+    /// Tasks of images containing `image` fail their health checks from now on.
+    pub fn unhealthy(&self, image: &str) {
+        self.control("POST", "/__proxy__/model/unhealthy", &serde_json::json!({"image": image}).to_string());
+    }
+
+    /// A token bucket for the operations `op` (a pattern) matches.
+    pub fn bucket(&self, op: &str, capacity: f64, refill: f64) {
+        let spec = serde_json::json!({"op": op, "capacity": capacity, "refill": refill});
+        self.control("POST", "/__proxy__/model/bucket", &spec.to_string());
+    }
+}

@@ -123,7 +123,9 @@ class Model:
         self.buckets = {}  # op -> (tokens, last refill)
         self.bucket_overrides = []  # [(op pattern, (capacity, refill))], tried first
         self.events = {}  # "what op" -> n
-        self.waits = []  # [{"what", "start", "end"}]
+        self.waits = []  # [{"what", "start", "end", "after", "blocking"}]
+        self.role_waits = {}  # role arn -> index of its propagation wait
+        self.td_roles = {}  # task definition arn -> role arns it names
         self.seq = 0
 
     # -- time ---------------------------------------------------------------
@@ -141,8 +143,12 @@ class Model:
     def note(self, what):
         self.events[what] = self.events.get(what, 0) + 1
 
-    def wait(self, what, start, end):
-        self.waits.append({"what": what, "start": start, "end": end})
+    def wait(self, what, start, end, after=None, blocking=True):
+        """Records a wait of AWS's; its index. `after`: the index of the wait
+        it cannot start before the end of; `blocking`: whether a tool has
+        to wait for it (a drain after a scale-down does not hold anything)."""
+        self.waits.append({"what": what, "start": start, "end": end, "after": after, "blocking": blocking})
+        return len(self.waits) - 1
 
     def delay_of(self, tg):
         return self.tg_delay.get(tg, self.t["target.deregistration_delay"])
@@ -280,7 +286,9 @@ class Model:
     def created_role(self, body, answer, now):
         m = re.search(rb"<Arn>([^<]+)</Arn>", answer)
         if m:
-            self.roles[m.group(1).decode()] = now + self.between("role.propagation.min", "role.propagation.max")
+            arn = m.group(1).decode()
+            self.roles[arn] = now + self.between("role.propagation.min", "role.propagation.max")
+            self.role_waits[arn] = self.wait("role propagation", now, self.roles[arn])
         return answer
 
     def registered(self, body, answer, now):
@@ -289,6 +297,7 @@ class Model:
         arn = out.get("taskDefinition", {}).get("taskDefinitionArn")
         if arn:
             self.images[arn] = [c.get("image", "") for c in req.get("containerDefinitions", [])]
+            self.td_roles[arn] = [req[k] for k in ("executionRoleArn", "taskRoleArn") if req.get(k)]
         return answer
 
     def failing(self, td):
@@ -298,7 +307,10 @@ class Model:
         self.seq += 1
         dep = Deployment(f"ecs-svc/model{self.seq:016d}", td, desired, now, self, self.failing(td), template, svc.tgs)
         end = dep.failed_at if dep.failing else (max(dep.tasks) if dep.tasks else now)
-        self.wait("service deployment", now, end)
+        # Its tasks need the task definition's roles: after their propagation.
+        roles = [self.role_waits[r] for r in self.td_roles.get(td, []) if r in self.role_waits]
+        after = max(roles, key=lambda i: self.waits[i]["end"], default=None)
+        self.wait("service deployment", now, end, after=after)
         svc.deployments.insert(0, dep)
         return dep
 
@@ -317,7 +329,7 @@ class Model:
         out["service"] = self.render(s, now)
         return json.dumps(out).encode()
 
-    def stop_tasks(self, svc, n, now, tgs=None):
+    def stop_tasks(self, svc, n, now, tgs=None, blocking=False):
         """`n` running tasks of `svc` (registered with `tgs`, by default the
         service's groups) stop at `now`: they drain, then their interfaces
         linger; when the draining ends."""
@@ -328,12 +340,11 @@ class Model:
         end = now + self.s(delay)
         for tg in tgs:
             self.draining.setdefault(tg, []).append((n, now + self.s(self.delay_of(tg))))
-        if tgs:
-            self.wait("targets draining", now, end)
+        drain = self.wait("targets draining", now, end, blocking=blocking) if tgs else None
         gone = end + self.between("eni.linger.min", "eni.linger.max")
         for sg in svc.sgs:
             self.enis[sg] = max(self.enis.get(sg, 0), gone)
-        self.wait("task network interfaces lingering", end, gone)
+        self.wait("task network interfaces lingering", end, gone, after=drain, blocking=blocking)
         return end
 
     def updated_service(self, body, answer, now):
@@ -375,7 +386,7 @@ class Model:
         self.settle(svc, now)
         end = now
         for d in svc.deployments:
-            end = max(end, self.stop_tasks(svc, d.running(now), now, d.tgs))
+            end = max(end, self.stop_tasks(svc, d.running(now), now, d.tgs, blocking=True))
         svc.deleted = (now, end)
         out["service"] = self.render(s, now)
         return json.dumps(out).encode()
@@ -486,6 +497,25 @@ class Model:
 
     def state(self):
         return {"events": self.events, "waits": self.waits, "scale": self.scale}
+
+
+def critical_path(waits, since, until):
+    """The longest chain of blocking waits that started in [since, until]:
+    (seconds, [what]), each wait counted whole and a chain following the
+    `after` links (a wait that cannot start before another ended)."""
+    inside = {i for i, w in enumerate(waits) if w["blocking"] and since <= w["start"] <= until}
+    memo = {}
+
+    def length(i):
+        if i not in memo:
+            w = waits[i]
+            before = (0.0, [])
+            if w["after"] is not None and (w["after"] in inside or waits[w["after"]]["end"] > since):
+                j = w["after"]
+                before = length(j) if j in inside else (max(0.0, waits[j]["end"] - since), [waits[j]["what"]])
+            memo[i] = (before[0] + w["end"] - w["start"], before[1] + [w["what"]])
+        return memo[i]
+    return max((length(i) for i in inside), default=(0.0, []))
 
 
 def form(body):

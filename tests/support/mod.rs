@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod enforce;
 pub mod proxy;
 
 use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet, Summary};
@@ -73,23 +74,39 @@ pub fn skip_emulator() -> bool {
     true
 }
 
+/// The moto server of this test process (see [`moto`]).
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
 /// The moto server of this test process, started on first use.
 pub fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
+    MOTO.get_or_init(|| start_moto(false))
+}
+
+/// Starts moto on a free port and points the SDK at it. `patched` starts
+/// it through `scripts/moto-server`, which fixes moto's IAM enforcement
+/// (see [`enforce`]).
+fn start_moto(patched: bool) -> Moto {
+    {
         assert!(
             !skip_switch_on(),
             "this test needs the emulator, but {SKIP_SWITCH} is set: its first line should be \
              `if support::skip_emulator() {{ return; }}`"
         );
-        let st = Command::new("bash").arg(root().join("scripts/moto")).arg("install").status().expect("run scripts/moto install");
+        let st = Command::new("bash")
+            .arg(root().join("scripts/moto"))
+            .arg("install")
+            .status()
+            .expect("run scripts/moto install");
         assert!(st.success(), "scripts/moto install failed");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let server = root().join(".venv/bin/moto_server");
+        let server = if patched {
+            format!("{} {}", root().join(".venv/bin/python").display(), root().join("scripts/moto-server").display())
+        } else {
+            root().join(".venv/bin/moto_server").display().to_string()
+        };
         // The shell stops moto when this test process is gone.
         let script = format!(
-            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $m",
-            server.display(),
+            "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $m",
             std::process::id()
         );
         // The shell outlives this call on purpose: it watches this process.
@@ -119,7 +136,7 @@ pub fn moto() -> &'static Moto {
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::remove_var("AWS_PROFILE");
         Moto { endpoint }
-    })
+    }
 }
 
 pub async fn provider() -> Arc<AwsProvider> {

@@ -256,9 +256,14 @@ where
 }
 
 /// Whether an error is IAM not having caught up with a new role or policy.
+/// A refusal of the caller itself ("User: arn:aws:iam::…:user/x is not
+/// authorized to perform: ecs:CreateService …") names IAM in the caller's
+/// ARN: only what it may not do (`iam:PassRole` on a new role) can be IAM
+/// catching up, so the caller's identity is not read.
 pub(crate) fn iam_not_ready(e: &ProviderError) -> bool {
     let m = e.message.to_ascii_lowercase();
-    (m.contains("role") || m.contains("iam") || m.contains("passrole"))
+    let about = m.split_once("is not authorized to perform:").map_or(m.as_str(), |(_, denied)| denied);
+    (about.contains("role") || about.contains("iam") || about.contains("passrole"))
         && (m.contains("unable to assume")
             || m.contains("not authorized")
             || m.contains("is not valid")
@@ -442,6 +447,26 @@ mod tests {
                 Status("load balancer provisioning".into()),
             ]
         );
+    }
+
+    /// The caller's own refusal is no IAM delay, even though its ARN names
+    /// IAM or a role; being refused a role on a new role may be one.
+    #[test]
+    fn the_callers_own_refusal_is_not_iam_catching_up() {
+        let denied = |m: &str| ProviderError::new(ErrorKind::Rejected, "ecs:CreateService", m);
+        for caller in ["arn:aws:iam::123456789012:user/ci", "arn:aws:sts::123456789012:assumed-role/deployer/s"] {
+            let own = format!(
+                "AccessDeniedException: User: {caller} is not authorized to perform: ecs:CreateService on resource: \
+                 arn:aws:ecs:us-east-1:123456789012:service/c/web because no identity-based policy allows it"
+            );
+            assert!(!iam_not_ready(&denied(&own)), "{own}");
+            let pass = format!(
+                "AccessDeniedException: User: {caller} is not authorized to perform: iam:PassRole on resource: \
+                 arn:aws:iam::123456789012:role/exec"
+            );
+            assert!(iam_not_ready(&denied(&pass)), "{pass}");
+        }
+        assert!(iam_not_ready(&denied("ECS was unable to assume the role 'arn:aws:iam::123456789012:role/x'")));
     }
 
     /// A retry of IAM's eventual consistency says so while it retries.

@@ -385,3 +385,158 @@ fn a_target_group_a_rule_forwards_to_serves_a_service() {
     let deps = graph.dependencies("svc");
     assert!(deps.contains(&"beta_rule"), "the service waits for the rule that attaches its group: {deps:?}");
 }
+
+const SWAP: &str = r#"stack: @NAME@
+resources:
+  net:
+    kind: ec2/default_vpc
+  lb:
+    kind: elbv2/load_balancer
+    subnets: ${net.subnet_ids}
+  web:
+    kind: elbv2/target_group
+    port: 8000
+    vpc: ${net.vpc_id}
+  http:
+    kind: elbv2/listener
+    load_balancer: ${lb.arn}
+    port: 80
+    default_action:
+      forward: ${web.arn}
+  a:
+    kind: elbv2/listener_rule
+    listener: ${http.arn}
+    priority: @A@
+    conditions:
+      path_patterns: ["/a/*"]
+    action:
+      forward: ${web.arn}
+  b:
+    kind: elbv2/listener_rule
+    listener: ${http.arn}
+    priority: @B@
+    conditions:
+      path_patterns: ["/b/*"]
+    action:
+      forward: ${web.arn}
+@B_AFTER@  c:
+    kind: elbv2/listener_rule
+    listener: ${http.arn}
+    priority: @C@
+    conditions:
+      path_patterns: ["/c/*"]
+    action:
+      forward: ${web.arn}
+@D@"#;
+
+/// The rule `d` at priority 2, made before `b` (whose tags name it).
+const D: &str = r#"  d:
+    kind: elbv2/listener_rule
+    listener: ${http.arn}
+    priority: 2
+    conditions:
+      path_patterns: ["/d/*"]
+    action:
+      fixed_response:
+        status_code: 418
+"#;
+
+fn swap_stack(name: &str, [a, b, c]: [u32; 3], d: bool) -> moor::model::Stack {
+    let text = SWAP
+        .replace("@NAME@", name)
+        .replace("@A@", &a.to_string())
+        .replace("@B@", &b.to_string())
+        .replace("@C@", &c.to_string())
+        .replace("@B_AFTER@", if d { "    tags:\n      after: ${d.arn}\n" } else { "" })
+        .replace("@D@", if d { D } else { "" });
+    load(&text, &[])
+}
+
+/// Which rule holds which priority, by logical name.
+async fn priorities(p: &AwsProvider, state: &State) -> BTreeMap<String, String> {
+    let live = rules(p, &state.resources["http"].id).await;
+    live.iter()
+        .map(|(priority, r)| {
+            let arn = r.rule_arn().unwrap_or_default();
+            let who = state.resources.iter().find(|(_, e)| e.id == arn).map(|(k, _)| k.clone());
+            (who.unwrap_or_else(|| arn.to_string()), priority.clone())
+        })
+        .collect()
+}
+
+fn named(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Priorities that collide with other rules' current ones change in one
+/// apply: two rules swap, three rotate, and a new rule takes a priority
+/// that a rule it is made before leaves. The rules keep their ARNs.
+#[tokio::test]
+async fn rules_swap_and_rotate_priorities_in_one_apply() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-rules-swap";
+    let s = swap_stack(name, [1, 2, 3], false);
+    let state = apply_clean(&p, &s, empty(&s)).await;
+    assert_eq!(priorities(&p, &state).await, named(&[("a", "1"), ("b", "2"), ("c", "3")]));
+
+    // a and b swap.
+    let state =
+        in_place(&p, &swap_stack(name, [2, 1, 3], false), state, &[("a", &["priority"]), ("b", &["priority"])]).await;
+    assert_eq!(priorities(&p, &state).await, named(&[("a", "2"), ("b", "1"), ("c", "3")]));
+
+    // Each takes the next one's priority.
+    let rotate = [("a", &["priority"][..]), ("b", &["priority"]), ("c", &["priority"])];
+    let state = in_place(&p, &swap_stack(name, [3, 2, 1], false), state, &rotate).await;
+    assert_eq!(priorities(&p, &state).await, named(&[("a", "3"), ("b", "2"), ("c", "1")]));
+
+    // A new rule takes b's priority, and is made before b (which names it)
+    // moves to another.
+    let s = swap_stack(name, [3, 5, 1], true);
+    let state = apply_clean(&p, &s, state).await;
+    assert_eq!(priorities(&p, &state).await, named(&[("a", "3"), ("b", "5"), ("c", "1"), ("d", "2")]));
+
+    let (_, summary, state) = converge(&p, &s, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+}
+
+/// A priority held by a rule the stack does not manage is refused, naming
+/// that rule; it is not moved.
+#[tokio::test]
+async fn a_priority_held_by_a_rule_not_of_the_stack_is_refused_naming_it() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-rules-foreign";
+    let s = swap_stack(name, [1, 2, 3], false);
+    let state = apply_clean(&p, &s, empty(&s)).await;
+    let listener = state.resources["http"].id.clone();
+    let cond = aws_sdk_elasticloadbalancingv2::types::RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(
+            aws_sdk_elasticloadbalancingv2::types::PathPatternConditionConfig::builder().values("/x/*").build(),
+        )
+        .build();
+    let action = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+        .target_group_arn(&state.resources["web"].id)
+        .build();
+    let made = p.elb.create_rule().listener_arn(&listener).priority(7).conditions(cond).actions(action).send().await;
+    let foreign = made.expect("made by hand").rules()[0].rule_arn().unwrap().to_string();
+
+    let (_, summary, state) = converge(&p, &swap_stack(name, [7, 2, 3], false), state, false).await;
+    assert!(!summary.ok());
+    let text = format!("{summary:?}");
+    assert!(text.contains(&foreign) && text.contains("priority 7"), "{text}");
+    let live = priorities(&p, &state).await;
+    assert_eq!(live.get(&foreign).map(String::as_str), Some("7"), "the hand-made rule stays: {live:?}");
+
+    p.elb.delete_rule().rule_arn(&foreign).send().await.expect("delete the hand-made rule");
+    let (_, summary, state) = converge(&p, &s, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+}

@@ -190,3 +190,69 @@ async fn only_active_task_definition_revisions_are_found() {
     let o = moor(&d, &["destroy", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// A public repository (ECR Public, in us-east-1 and outside the region's
+/// tagging API) and the Elastic IPs moor allocates for NAT gateways are
+/// found by their tags too: a destroy without a record deletes the
+/// repository, a gateway with its address, and the address of a gateway
+/// that is gone.
+#[tokio::test]
+async fn destroy_without_a_record_finds_public_repositories_and_nat_addresses() {
+    if support::skip_emulator() {
+        return;
+    }
+    support::ecr_public();
+    let p = support::provider().await;
+    let name = "lost-nat";
+    let text = format!(
+        r#"stack: {name}
+resources:
+  pub:
+    kind: ecr-public/repository
+  net:
+    kind: ec2/vpc
+    cidr: 10.30.0.0/16
+  public_a:
+    kind: ec2/subnet
+    vpc: ${{net.id}}
+    cidr: 10.30.1.0/24
+    availability_zone: us-east-1a
+  public_b:
+    kind: ec2/subnet
+    vpc: ${{net.id}}
+    cidr: 10.30.2.0/24
+    availability_zone: us-east-1b
+  nat_a:
+    kind: ec2/nat_gateway
+    subnet: ${{public_a.id}}
+  nat_b:
+    kind: ec2/nat_gateway
+    subnet: ${{public_b.id}}
+"#
+    );
+    let s = support::load(&text, &[]);
+    let state = support::apply_clean(&p, &s, support::empty(&s)).await;
+    let addresses = || async {
+        let f = aws_sdk_ec2::types::Filter::builder().name("tag:moor:stack").values(name).build();
+        let out = support::provider().await.ec2.describe_addresses().filters(f).send().await.unwrap();
+        out.addresses().iter().filter_map(|a| a.allocation_id().map(str::to_string)).collect::<Vec<_>>()
+    };
+    assert_eq!(addresses().await.len(), 2);
+    // One gateway is gone and its address left behind (a run stopped
+    // between them, or a release that failed).
+    let gone = state.resources["nat_b"].id.clone();
+    p.ec2.delete_nat_gateway().nat_gateway_id(&gone).send().await.unwrap();
+
+    // No record, no file.
+    let bare = support::load(&format!("stack: {name}\n"), &[]);
+    let (pl, summary, state) = support::converge(&p, &bare, support::empty(&bare), true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+    for r in ["pub", "net", "nat_a", "nat_b"] {
+        assert!(pl.change(r).is_some(), "{r} is found: {:#?}", pl.changes);
+    }
+    assert_eq!(addresses().await, Vec::<String>::new(), "every address is released");
+    let repo = p.ecr_public.describe_repositories().repository_names(format!("{name}/pub")).send().await;
+    assert!(repo.is_err(), "the public repository is deleted: {repo:?}");
+    assert_eq!(tagged(name).await, Vec::<String>::new());
+}

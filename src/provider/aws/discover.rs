@@ -9,7 +9,10 @@
 //! `GetAccountAuthorizationDetails`; a customer managed policy's tags need
 //! `GetPolicy`, asked only for policies the caller does not know that a
 //! role of the stack uses or that are named after the stack. ECR's own
-//! listing is read too, for repositories named after the stack.
+//! listing is read too, for repositories named after the stack, and ECR
+//! Public's (in us-east-1, outside the region's tagging API). The Elastic
+//! IPs tagged with the stack that no NAT gateway uses (a gateway's address
+//! left behind) come from EC2's own listing.
 //!
 //! The tagging API also lists task definition revisions that are no longer
 //! ACTIVE; revisions the caller does not know are checked against one
@@ -140,6 +143,72 @@ async fn repositories(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Re
     Ok(out)
 }
 
+/// Elastic IPs moor allocated for the stack's NAT gateways that no gateway
+/// uses any more (the tagging API lists only some of them): each as its
+/// gateway's leftover, by allocation id, which deleting releases.
+async fn nat_addresses(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<Found>, ProviderError> {
+    let spare = super::vpc::spare_addresses(p, stack).await?;
+    Ok(spare
+        .into_iter()
+        .filter(|(a, _)| !known.contains(a.as_str()))
+        .filter_map(|(a, tags)| found(stack, Kind::Ec2NatGateway, a, None, tags))
+        .collect())
+}
+
+/// Whether ECR Public answers where this provider sends its calls: AWS's
+/// own endpoints, or a custom endpoint given for ECR Public itself
+/// (`AWS_ENDPOINT_URL_ECR_PUBLIC`); an endpoint for every service (an
+/// emulator) does not serve it.
+fn public_registry_served(p: &AwsProvider) -> bool {
+    p.endpoint.is_none() || std::env::var_os("AWS_ENDPOINT_URL_ECR_PUBLIC").is_some_and(|v| !v.is_empty())
+}
+
+/// Public repositories (ECR Public, in us-east-1 whatever the stack's
+/// region, so not in the region's tagging API) named under the stack's
+/// prefix that the caller does not know, with their tags. Credentials
+/// that may not list ECR Public find none.
+async fn public_repositories(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<Found>, ProviderError> {
+    if !public_registry_served(p) {
+        return Ok(Vec::new());
+    }
+    let prefix = format!("{stack}/");
+    let mut pages = p.ecr_public.describe_repositories().max_results(LIST_PAGE).into_paginator().send();
+    let mut asked = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page.map_err(|e| sdk_err("ecr-public:DescribeRepositories", e)) {
+            Ok(page) => page,
+            Err(e) if e.code.as_deref() == Some("AccessDeniedException") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        for r in page.repositories() {
+            let (Some(arn), Some(name)) = (r.repository_arn(), r.repository_name()) else { continue };
+            if name.starts_with(&prefix) && !known.contains(arn) && !known.contains(name) {
+                asked.push((arn.to_string(), name.to_string()));
+            }
+        }
+    }
+    let got = futures::future::join_all(
+        asked.iter().map(|(arn, _)| p.ecr_public.list_tags_for_resource().resource_arn(arn).send()),
+    )
+    .await;
+    let mut out = Vec::new();
+    for ((arn, name), r) in asked.into_iter().zip(got) {
+        let tags = match r {
+            Ok(out) => out.tags.unwrap_or_default(),
+            Err(e) => {
+                let e = sdk_err("ecr-public:ListTagsForResource", e);
+                if e.kind == crate::provider::ErrorKind::NotFound {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        let tags: Tags = super::tag_map(tags.iter().map(|t| (t.key(), t.value())));
+        out.extend(found(stack, Kind::EcrPublicRepository, arn, Some(name), tags));
+    }
+    Ok(out)
+}
+
 /// The stack's roles, and its customer managed policies.
 async fn iam(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<Found>, ProviderError> {
     let mut pages = p
@@ -205,11 +274,18 @@ async fn iam(p: &AwsProvider, stack: &str, known: &HashSet<&str>) -> Result<Vec<
 /// same time.
 pub(super) async fn discover(p: &AwsProvider, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
     let known: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let (regional, repos, global) =
-        futures::join!(tagged(p, stack), repositories(p, stack, &known), iam(p, stack, &known));
+    let (regional, repos, global, addresses, public) = futures::join!(
+        tagged(p, stack),
+        repositories(p, stack, &known),
+        iam(p, stack, &known),
+        nat_addresses(p, stack, &known),
+        public_repositories(p, stack, &known)
+    );
     let mut out = active_revisions(p, regional?, &known).await?;
     out.extend(repos?);
     out.extend(global?);
+    out.extend(addresses?);
+    out.extend(public?);
     Ok(out)
 }
 

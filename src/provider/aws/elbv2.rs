@@ -348,7 +348,7 @@ impl AwsKind for RuleSpec {
             Some(id) if unresolved(id) => Want::Nothing,
             Some(id) => Want::RuleArn(id, Some(spec)),
             None if unresolved(&spec.listener) => Want::Nothing,
-            None => Want::RulePriority(&spec.listener, spec.priority, Some(spec)),
+            None => Want::RulePriority(&spec.listener, spec.priority, Some(spec), (&t.stack, &t.logical)),
         })
     }
 
@@ -1466,12 +1466,35 @@ async fn create_rule(p: &AwsProvider, t: &Target, spec: &RuleSpec) -> Result<Liv
         .actions(sdk_action(&spec.action))
         .set_tags(Some(elb_tags(&t.tags)));
     // A target group or listener created a moment ago may not be visible yet.
-    let out = super::retry_for(
-        Duration::from_secs(30),
-        || async { req.clone().send().await.map_err(|e| sdk_err(OP, e)) },
-        |e| matches!(e.code.as_deref(), Some("TargetGroupNotFound" | "ListenerNotFound")),
-    )
-    .await?;
+    let send = || {
+        super::retry_for(
+            Duration::from_secs(30),
+            || async { req.clone().send().await.map_err(|e| sdk_err(OP, e)) },
+            |e| matches!(e.code.as_deref(), Some("TargetGroupNotFound" | "ListenerNotFound")),
+        )
+    };
+    let out = match send().await {
+        Err(e) if in_use(&e) => {
+            // Another of the stack's rules still holds the priority (its own
+            // update moves it later in this apply): moved aside first.
+            let _one = PRIORITIES.lock().await;
+            let mut out = Err(e);
+            for _ in 0..PRIORITY_TRIES {
+                if let Some((holder, spare)) = holder_of(p, &t.stack, &spec.listener, spec.priority, None).await? {
+                    match set_priorities(p, &[(&holder, spare)]).await {
+                        Err(e) if in_use(&e) => continue,
+                        r => r?,
+                    }
+                }
+                out = send().await;
+                if !matches!(&out, Err(e) if in_use(e)) {
+                    break;
+                }
+            }
+            out?
+        }
+        r => r?,
+    };
     let r = out.rules().first().filter(|r| r.rule_arn().is_some()).ok_or_else(|| missing(OP, "rule ARN"))?;
     // The rule as created: CreateRule answers with all of it.
     Ok(rule_live_of(r, Some(spec), t.tags.clone()))
@@ -1499,18 +1522,119 @@ async fn update_rule(
             .map_err(|e| sdk_err(OP, e))?;
     }
     if has("priority") {
-        let pair = RulePriorityPair::builder().rule_arn(arn).priority(spec.priority as i32).build();
-        p.elb
-            .set_rule_priorities()
-            .rule_priorities(pair)
-            .send()
-            .await
-            .map_err(|e| sdk_err("elbv2:SetRulePriorities", e))?;
+        set_priority(p, &t.stack, &spec.listener, arn, spec.priority).await?;
     }
     if has("tags") {
         sync_tags(p, arn, &live.tags, &t.tags).await?;
     }
     rule_read_back(p, arn, spec).await
+}
+
+/// Priority changes of this run, one at a time: a change reads the
+/// listener's rules and may move one of them aside, which a read made before
+/// another change moved rules must not decide.
+static PRIORITIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The highest priority a rule can have.
+const MAX_PRIORITY: i32 = 50_000;
+/// Attempts at a priority change that others' changes keep getting in the way of.
+const PRIORITY_TRIES: usize = 5;
+
+/// Whether `tags` are those of another resource of `stack` than `logical`.
+fn another_of(tags: &Tags, stack: &str, logical: &str) -> bool {
+    tags.get(crate::provider::TAG_STACK).map(String::as_str) == Some(stack)
+        && tags.get(crate::provider::TAG_RESOURCE).is_some_and(|r| r != logical)
+}
+
+fn in_use(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("PriorityInUse")
+}
+
+async fn set_priorities(p: &AwsProvider, pairs: &[(&str, i32)]) -> Result<(), ProviderError> {
+    let pairs = pairs.iter().map(|(arn, n)| RulePriorityPair::builder().rule_arn(*arn).priority(*n).build()).collect();
+    p.elb
+        .set_rule_priorities()
+        .set_rule_priorities(Some(pairs))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk_err("elbv2:SetRulePriorities", e))
+}
+
+/// The rule other than `except` that holds priority `want` on `listener`,
+/// and the highest free priority to move it to; `None` when none holds it.
+/// Only a rule of this stack is moved: its own update gives it the priority
+/// the file wants. Any other holder is an error that names it.
+async fn holder_of(
+    p: &AwsProvider,
+    stack: &str,
+    listener: &str,
+    want: u32,
+    except: Option<&str>,
+) -> Result<Option<(String, i32)>, ProviderError> {
+    const OP: &str = "elbv2:SetRulePriorities";
+    let rules = rules_of(p, listener).await?.ok_or_else(|| {
+        ProviderError::new(ErrorKind::NotFound, "elbv2:DescribeRules", format!("listener {listener} does not exist"))
+    })?;
+    let want_s = want.to_string();
+    let Some(holder) = rules.iter().find(|r| r.priority() == Some(want_s.as_str()) && r.rule_arn() != except) else {
+        return Ok(None);
+    };
+    let holder = holder.rule_arn().unwrap_or_default().to_string();
+    let tags = read_tags(p, &holder).await?;
+    if tags.get(crate::provider::TAG_STACK).map(String::as_str) != Some(stack) {
+        let whose = match (tags.get(crate::provider::TAG_STACK), tags.get(crate::provider::TAG_RESOURCE)) {
+            (Some(s), Some(r)) => format!("resource `{r}` of stack `{s}`"),
+            (Some(s), None) => format!("stack `{s}`"),
+            _ => "a rule moor does not manage".to_string(),
+        };
+        return Err(ProviderError::new(
+            ErrorKind::Rejected,
+            OP,
+            format!("priority {want} of listener {listener} is held by rule {holder} ({whose}); give this rule another `priority` or delete that rule"),
+        )
+        .with_code("PriorityInUse"));
+    }
+    let used: BTreeSet<i32> = rules.iter().filter_map(|r| r.priority()?.parse().ok()).collect();
+    let spare = (1..=MAX_PRIORITY).rev().find(|n| !used.contains(n)).ok_or_else(|| {
+        ProviderError::new(ErrorKind::Rejected, OP, format!("listener {listener} has no free priority left"))
+    })?;
+    Ok(Some((holder, spare)))
+}
+
+/// Gives rule `arn` of `listener` priority `want`. When another of the
+/// stack's rules holds it (two rules swap priorities, or several rotate),
+/// that rule goes to a free priority in the same call (AWS applies a call's
+/// pairs together), and its own update then finds it there and sets the
+/// priority the file wants.
+async fn set_priority(p: &AwsProvider, stack: &str, listener: &str, arn: &str, want: u32) -> Result<(), ProviderError> {
+    let _one = PRIORITIES.lock().await;
+    let want_n = want as i32;
+    let mut last = None;
+    for _ in 0..PRIORITY_TRIES {
+        match set_priorities(p, &[(arn, want_n)]).await {
+            Err(e) if in_use(&e) => last = Some(e),
+            r => return r,
+        }
+        let Some((holder, spare)) = holder_of(p, stack, listener, want, Some(arn)).await? else { continue };
+        match set_priorities(p, &[(arn, want_n), (holder.as_str(), spare)]).await {
+            // An implementation that checks each pair against the priorities
+            // before the call (the emulator) refuses that: one at a time.
+            Err(e) if in_use(&e) => match set_priorities(p, &[(holder.as_str(), spare)]).await {
+                Err(e) if in_use(&e) => last = Some(e),
+                r => {
+                    r?;
+                    match set_priorities(p, &[(arn, want_n)]).await {
+                        Err(e) if in_use(&e) => last = Some(e),
+                        r => return r,
+                    }
+                }
+            },
+            r => return r,
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        ProviderError::new(ErrorKind::Rejected, "elbv2:SetRulePriorities", format!("priority {want} stayed in use"))
+    }))
 }
 
 // ---- reading many ---------------------------------------------------------------------
@@ -1533,7 +1657,9 @@ pub(super) enum Want<'a> {
     ListenerPort(&'a str, i32, Option<&'a ListenerSpec>),
     RuleArn(&'a str, Option<&'a RuleSpec>),
     /// A rule by its listener's ARN and its priority.
-    RulePriority(&'a str, u32, Option<&'a RuleSpec>),
+    /// With the stack and logical name asking: a rule of another of the
+    /// stack's resources there is not this one (its own update moves it).
+    RulePriority(&'a str, u32, Option<&'a RuleSpec>, (&'a str, &'a str)),
 }
 
 /// What a set of Describe calls found, and the names or ARNs whose call
@@ -1763,7 +1889,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
             Want::ListenerArn(a, _) => l_arns.insert(a.to_string()),
             Want::ListenerPort(lb, _, _) => l_lbs.insert(lb.to_string()),
             Want::RuleArn(a, _) => r_arns.insert(a.to_string()),
-            Want::RulePriority(l, _, _) => r_ls.insert(l.to_string()),
+            Want::RulePriority(l, ..) => r_ls.insert(l.to_string()),
             Want::Nothing => false,
         };
     }
@@ -1831,7 +1957,7 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                 }
                 Want::ListenerPort(lb, port, spec) => by_port(lb, *port)?.map(|l| Hit::Listener(l, *spec)),
                 Want::RuleArn(a, spec) => rs_a.get(a, |r| r.rule_arn() == Some(a))?.map(|r| Hit::Rule(r, *spec)),
-                Want::RulePriority(l, priority, spec) => by_priority(l, *priority)?.map(|r| Hit::Rule(r, *spec)),
+                Want::RulePriority(l, priority, spec, _) => by_priority(l, *priority)?.map(|r| Hit::Rule(r, *spec)),
             })
         })
         .collect();
@@ -1866,7 +1992,8 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
 
     // A follow-up read that says the resource is gone now: not found.
     hits.into_iter()
-        .map(|hit| {
+        .zip(wants)
+        .map(|(hit, want)| {
             let Some(hit) = hit? else { return Ok(None) };
             let arn = hit.arn();
             let Some(tags) = part(&tags, arn)? else { return Ok(None) };
@@ -1874,7 +2001,10 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
                 Hit::Lb(lb) => part(&lb_attrs, arn)?.map(|attrs| lb_live_of(lb, &attrs, tags)),
                 Hit::Tg(tg, spec) => part(&tg_attrs, arn)?.map(|attrs| tg_live_of(tg, spec, &attrs, tags)),
                 Hit::Listener(l, spec) => Some(listener_live_of(l, spec, tags)),
-                Hit::Rule(r, spec) => Some(rule_live_of(r, spec, tags)),
+                Hit::Rule(r, spec) => match want {
+                    Want::RulePriority(.., (stack, logical)) if another_of(&tags, stack, logical) => None,
+                    _ => Some(rule_live_of(r, spec, tags)),
+                },
             })
         })
         .collect()

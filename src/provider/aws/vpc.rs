@@ -1248,8 +1248,76 @@ impl AwsKind for NatSpec {
     }
 
     async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        if is_allocation(&d.id) {
+            return address_live(p, &d.id).await;
+        }
         read_one(p, if unresolved(&d.id) { Read::Nothing } else { Read::Nat(&d.id) }).await
     }
+}
+
+/// Whether a gateway's id is the allocation id of its Elastic IP: what
+/// discovery finds of a gateway that is gone while the address moor
+/// allocated for it is not (a run stopped between the two, or a release
+/// that failed). Deleting it releases the address.
+fn is_allocation(id: &str) -> bool {
+    id.starts_with("eipalloc-")
+}
+
+/// An Elastic IP by its allocation id, as a gateway's leftover.
+async fn address_live(p: &AwsProvider, allocation: &str) -> Result<Option<Live>, ProviderError> {
+    let out = p
+        .ec2
+        .describe_addresses()
+        .filters(filter("allocation-id", &[allocation]))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeAddresses", e))?;
+    Ok(out.addresses().iter().find(|a| a.allocation_id() == Some(allocation)).map(|a| {
+        let (tags, _) = split_tags(a.tags());
+        let attrs = Attrs::from([
+            ("allocation_id".to_string(), json!(allocation)),
+            ("public_ip".to_string(), json!(a.public_ip().unwrap_or_default())),
+        ]);
+        Live { id: allocation.to_string(), fields: Fields::new(), attrs, tags, uid: None }
+    }))
+}
+
+/// The Elastic IPs carrying `stack`'s tag that no NAT gateway uses: those
+/// moor allocated for gateways that are gone, by allocation id, with their
+/// tags. One call, and one more only when there are such addresses.
+pub(super) async fn spare_addresses(p: &AwsProvider, stack: &str) -> Result<Vec<(String, Tags)>, ProviderError> {
+    let key = format!("tag:{}", crate::provider::TAG_STACK);
+    let out = p
+        .ec2
+        .describe_addresses()
+        .filters(filter(&key, &[stack]))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeAddresses", e))?;
+    let spare: Vec<(String, Tags)> =
+        out.addresses().iter().filter_map(|a| Some((a.allocation_id()?.to_string(), split_tags(a.tags()).0))).collect();
+    if spare.is_empty() {
+        return Ok(spare);
+    }
+    // An address a gateway that is not deleted has is that gateway's (its
+    // delete releases it); the association is no guide (the emulator keeps
+    // a deleted gateway's).
+    let gateways: Vec<_> = p
+        .ec2
+        .describe_nat_gateways()
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeNatGateways", e))?;
+    let used: BTreeSet<&str> = gateways
+        .iter()
+        .flat_map(|o| o.nat_gateways())
+        .filter(|n| !nat_gone(n))
+        .flat_map(|n| n.nat_gateway_addresses())
+        .filter_map(|a| a.allocation_id())
+        .collect();
+    Ok(spare.into_iter().filter(|(a, _)| !used.contains(a.as_str())).collect())
 }
 
 /// Waits until the gateway is `available`; one that `failed` is an error
@@ -1375,6 +1443,9 @@ impl AwsManaged for NatSpec {
         let id = d.id.as_str();
         if unresolved(id) {
             return Ok(());
+        }
+        if is_allocation(id) {
+            return release(p, id).await;
         }
         let Some(n) = nat_gateways(p, &[id]).await?.into_iter().next() else { return Ok(()) };
         let allocations: Vec<String> =

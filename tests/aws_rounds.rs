@@ -145,12 +145,13 @@ async fn a_recorded_policy_is_read_with_its_version() {
     assert!(summary.ok(), "{summary:#?}");
 }
 
-/// Looking for what carries the stack's tags costs a converged plan three
+/// Looking for what carries the stack's tags costs a converged plan four
 /// calls, in the same round as its reads: one page of the tagging API, one
-/// of IAM's account listing, one of ECR's repositories. What the record and
-/// the file know is never read again for it.
+/// of IAM's account listing, one of ECR's repositories and one of EC2's
+/// addresses (the tagging API does not list Elastic IPs). What the record
+/// and the file know is never read again for it.
 #[tokio::test]
-async fn a_converged_plan_looks_for_the_stacks_tags_in_three_calls() {
+async fn a_converged_plan_looks_for_the_stacks_tags_in_four_calls() {
     if support::skip_emulator() {
         return;
     }
@@ -163,6 +164,7 @@ async fn a_converged_plan_looks_for_the_stacks_tags_in_three_calls() {
     let snap = p.calls.snapshot();
     assert_eq!(calls(&snap, "resource groups tagging api:GetResources"), 1, "{snap:#?}");
     assert_eq!(calls(&snap, "iam:GetAccountAuthorizationDetails"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "ec2:DescribeAddresses"), 1, "{snap:#?}");
     // The repository's read and the listing.
     assert_eq!(calls(&snap, "ecr:DescribeRepositories"), 2, "{snap:#?}");
     // Only the reads of the file's repository and policy ask for these.

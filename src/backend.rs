@@ -80,7 +80,7 @@ pub fn bucket_name_is_valid(b: &str) -> bool {
         && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
 }
 
-fn record_key(rule: &KeyRule, stack: &str) -> String {
+pub(crate) fn record_key(rule: &KeyRule, stack: &str) -> String {
     match rule {
         KeyRule::Prefix(p) if p.is_empty() => format!("{stack}.state.json"),
         KeyRule::Prefix(p) => format!("{p}/{stack}.state.json"),

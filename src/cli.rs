@@ -42,6 +42,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which calls `moor policy` covers.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PolicyMode {
+    Apply,
+    Plan,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Color {
     Auto,
@@ -162,6 +169,30 @@ pub enum Command {
         /// All outputs as one JSON object.
         #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
         json: bool,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Print the IAM policy that lets an identity plan, apply and destroy
+    /// this stack: each action scoped to the stack's resources where AWS
+    /// allows.
+    Policy {
+        file: PathBuf,
+        /// `apply` (plan, apply and destroy) or `plan` (the reads of a
+        /// plan only, for a pull-request job).
+        #[arg(long, value_enum, default_value_t = PolicyMode::Apply, env = "MOOR_POLICY_MODE")]
+        mode: PolicyMode,
+        /// Say what each statement is for and why a resource is `*`,
+        /// instead of the document.
+        #[arg(long, env = "MOOR_POLICY_EXPLAIN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        explain: bool,
+        /// The account the stack is in (its ARNs name it); `*` when not given.
+        #[arg(long, env = "MOOR_POLICY_ACCOUNT", value_name = "ID")]
+        account: Option<String>,
+        /// The partition of the ARNs: `aws`, `aws-cn`, `aws-us-gov`.
+        #[arg(long, env = "MOOR_POLICY_PARTITION", default_value = "aws", value_name = "NAME")]
+        partition: String,
+        #[command(flatten)]
+        vars: VarArgs,
         #[command(flatten)]
         state: StateArg,
     },
@@ -564,6 +595,16 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             crate::run::graph_cmd(&file, &vars.options(), format, color)
         }
         Command::Schema => crate::run::schema_cmd(),
+        Command::Policy { file, mode, explain, account, partition, vars, state } => {
+            let p = crate::policy_cmd::Options {
+                plan_only: mode == PolicyMode::Plan,
+                explain,
+                account,
+                partition,
+                state: state.state,
+            };
+            crate::policy_cmd::policy_cmd(&file, &vars.options(), &p, color)
+        }
         Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });

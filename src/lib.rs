@@ -32,6 +32,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod planfile;
+pub mod policy_cmd;
 pub mod preflight;
 pub mod progress;
 pub mod provider;

@@ -136,7 +136,7 @@ pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, Failure
     Ok(text)
 }
 
-fn eprint_diags(diags: &[Diag], color: bool) {
+pub(crate) fn eprint_diags(diags: &[Diag], color: bool) {
     if !diags.is_empty() {
         let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
         let _ = std::io::stderr().write_all(crate::diag::render(diags, color, width).as_bytes());

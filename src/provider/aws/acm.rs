@@ -16,6 +16,7 @@
 //! of a name).
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::{build_failed, found, sdk_err, tag_map, AwsProvider};
 use crate::kinds::acm::{Certificate, ExistingCertificate};
 use crate::kinds::route53::normal_domain;
@@ -151,6 +152,18 @@ async fn newest_issued(p: &AwsProvider, domain: &str) -> Result<Option<Live>, Pr
 
 #[async_trait]
 impl AwsKind for ExistingCertificate {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        vec![
+            Grant::any(Phase::Read, &["acm:ListCertificates"], "ACM lists certificates without a resource"),
+            Grant::on(
+                Phase::Read,
+                &["acm:DescribeCertificate", "acm:ListTagsForCertificate"],
+                [at.arn("acm", "certificate/*")],
+            )
+            .because("a certificate's ARN holds an id ACM makes"),
+        ]
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Acm(Read::Existing(t))
     }
@@ -416,6 +429,36 @@ async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
 
 #[async_trait]
 impl AwsKind for Certificate {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let certs = [at.arn("acm", "certificate/*")];
+        let why = "a certificate's ARN holds an id ACM makes: changed only when tagged as the stack's";
+        // The validation records: CNAMEs under the certificate's names.
+        let names: Vec<String> = std::iter::once(&t.spec.domain)
+            .chain(&t.spec.subject_alternative_names)
+            .map(|d| format!("*.{}", d.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase()))
+            .collect();
+        vec![
+            Grant::any(Phase::Read, &["acm:ListCertificates"], "ACM lists certificates without a resource"),
+            Grant::on(Phase::Read, &["acm:DescribeCertificate", "acm:ListTagsForCertificate"], certs.clone())
+                .because("a certificate's ARN holds an id ACM makes"),
+            Grant::any(Phase::Create, &["acm:RequestCertificate"], "ACM makes the certificate's ARN in this call")
+                .tagged_on_create(&at.stack),
+            Grant::on(Phase::Create, &["acm:AddTagsToCertificate"], certs.clone()).within(&["acm:RequestCertificate"]),
+            Grant::on(Phase::Tag, &["acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"], certs.clone())
+                .owned(&at.stack)
+                .because(why),
+            Grant::on(Phase::Delete, &["acm:DeleteCertificate"], certs).owned(&at.stack).because(why),
+            Grant::on(
+                Phase::Create,
+                &["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                [at.bare("route53", "hostedzone/*")],
+            )
+            .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames", names)
+            .when("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", ["CNAME".to_string()])
+            .because("the zone's id is known once it is read: only the validation records of the certificate's names"),
+        ]
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "acm", resource: "certificate" });
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {

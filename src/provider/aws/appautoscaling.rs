@@ -17,6 +17,7 @@
 //! found target's policies.
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::{sdk_err, AwsProvider};
 use crate::kinds::appautoscaling::{resource_id_of, EcsServiceScaling, Metric, TargetTracking, POLICY_PREFIX};
 use crate::model::common::Tags;
@@ -45,6 +46,65 @@ fn dimension() -> ScalableDimension {
 
 #[async_trait]
 impl AwsKind for EcsServiceScaling {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let targets = [at.arn("application-autoscaling", "scalable-target/*")];
+        let why = "a scalable target's ARN holds an id AWS makes: changed only when tagged as the stack's";
+        // `service/<cluster>/<name>` of the ECS service, as far as it is known.
+        let service = super::permissions::known(&t.spec.service);
+        let service = service.split_once(":service/").map_or("*/*".to_string(), |(_, s)| s.to_string());
+        let alarms = [at.arn("cloudwatch", &format!("alarm:TargetTracking-service/{service}-*"))];
+        let ecs = [at.arn("ecs", &format!("service/{service}"))];
+        vec![
+            Grant::any(
+                Phase::Read,
+                &["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"],
+                "Application Auto Scaling's Describe calls take no resource",
+            ),
+            Grant::any(
+                Phase::Read,
+                &["elasticloadbalancing:DescribeTargetGroups"],
+                "Elastic Load Balancing's Describe calls take no resource",
+            ),
+            Grant::any(
+                Phase::Create,
+                &["application-autoscaling:RegisterScalableTarget"],
+                "AWS makes the scalable target's ARN in this call",
+            )
+            .tagged_on_create(&at.stack),
+            Grant::on(Phase::Create, &["application-autoscaling:TagResource"], targets.clone())
+                .within(&["application-autoscaling:RegisterScalableTarget"]),
+            Grant::on(Phase::Create, &["ecs:DescribeServices", "ecs:UpdateService"], ecs)
+                .within(&["application-autoscaling:RegisterScalableTarget"]),
+            Grant::on(
+                Phase::Create,
+                &["iam:CreateServiceLinkedRole"],
+                [at.global("iam", "role/aws-service-role/ecs.application-autoscaling.amazonaws.com/*")],
+            )
+            .when("StringEquals", "iam:AWSServiceName", ["ecs.application-autoscaling.amazonaws.com".to_string()])
+            .within(&["application-autoscaling:RegisterScalableTarget"]),
+            Grant::on(
+                Phase::Update,
+                &["application-autoscaling:PutScalingPolicy", "application-autoscaling:RegisterScalableTarget"],
+                targets.clone(),
+            )
+            .owned(&at.stack)
+            .because(why),
+            Grant::on(
+                Phase::Update,
+                &["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                alarms,
+            )
+            .within(&["application-autoscaling:PutScalingPolicy", "application-autoscaling:DeleteScalingPolicy"]),
+            Grant::on(
+                Phase::Delete,
+                &["application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget"],
+                targets,
+            )
+            .owned(&at.stack)
+            .because(why),
+        ]
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "application-autoscaling", resource: "scalable-target" });
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {

@@ -10,6 +10,7 @@
 //! difference). Updates revoke and authorize atoms.
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::{eventually, found, partition, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::kinds::ec2::{DefaultVpc, ExistingVpc, Protocol, Rule, SecurityGroup as SgSpec};
 use crate::model::common::Tags;
@@ -57,6 +58,27 @@ async fn read_one(p: &AwsProvider, w: Want<'_>) -> Result<Option<Live>, Provider
 
 #[async_trait]
 impl AwsKind for SgSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let mut g = vec![ec2_describe(&["ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"])];
+        g.extend(ec2_owned(
+            at,
+            "security-group",
+            &["vpc"],
+            &[],
+            &["ec2:CreateSecurityGroup"],
+            &[
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+            ],
+            &["ec2:DeleteSecurityGroup"],
+        ));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "security-group" });
 
     /// A security group is known by its group id, not its ARN.
@@ -126,6 +148,10 @@ async fn read_recorded_vpc(p: &AwsProvider, d: &Deletion, default_only: bool) ->
 
 #[async_trait]
 impl AwsKind for DefaultVpc {
+    fn permissions(_t: Typed<'_, Self>, _at: &Scope) -> Vec<Grant> {
+        vec![ec2_describe(&["ec2:DescribeVpcs", "ec2:DescribeSubnets"])]
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         let by = match &t.target.id {
             Some(id) if unresolved(id) => return super::kinds::Read::Ec2(Want::Nothing),
@@ -144,6 +170,10 @@ impl AwsLookup for DefaultVpc {}
 
 #[async_trait]
 impl AwsKind for ExistingVpc {
+    fn permissions(_t: Typed<'_, Self>, _at: &Scope) -> Vec<Grant> {
+        vec![ec2_describe(&["ec2:DescribeVpcs", "ec2:DescribeSubnets"])]
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         let Typed { target: t, spec } = t;
         let by = match (&t.id, spec) {
@@ -1329,4 +1359,58 @@ mod tests {
             assert_eq!(project(std::slice::from_ref(&r), atoms), vec![serde_json::to_value(&r).unwrap()]);
         }
     }
+}
+
+/// EC2's reads, which take no resource.
+pub(super) fn ec2_describe(actions: &[&'static str]) -> Grant {
+    Grant::any(Phase::Read, actions, "EC2's Describe calls take no resource")
+}
+
+/// The ARNs of EC2 resources of these types (`security-group`): their ids
+/// are made by AWS.
+pub(super) fn ec2_any(at: &Scope, types: &[&str]) -> Vec<String> {
+    types.iter().map(|t| at.arn("ec2", &format!("{t}/*"))).collect()
+}
+
+/// The grants of an EC2 kind whose resources are of type `own` (ids AWS
+/// makes, so scoped by the stack's tag): `create` on new resources only
+/// when the request tags them as the stack's (and the tags sent with it),
+/// on `parents` (the VPC a group is made in) as they are; `change` and
+/// `delete` only on resources tagged as the stack's, and the parents they
+/// also touch (`touch`: the changes and deletes AWS also checks against
+/// the parents); tags set or removed only on the stack's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn ec2_owned(
+    at: &Scope,
+    own: &str,
+    parents: &[&str],
+    touch: &[&'static str],
+    create: &[&'static str],
+    change: &[&'static str],
+    delete: &[&'static str],
+) -> Vec<Grant> {
+    let why = "EC2 gives new resources ids it makes: scoped to those tagged as the stack's";
+    let mine = ec2_any(at, &[own]);
+    let create_actions: Vec<String> = create.iter().map(|a| a.trim_start_matches("ec2:").to_string()).collect();
+    let mut g = vec![
+        Grant::on(Phase::Create, create, mine.clone()).tagged_on_create(&at.stack).because(why),
+        Grant::on(Phase::Create, &["ec2:CreateTags"], mine.clone())
+            .when("StringEquals", "ec2:CreateAction", create_actions)
+            .within(create),
+        Grant::on(Phase::Tag, &["ec2:CreateTags", "ec2:DeleteTags"], mine.clone()).owned(&at.stack).because(why),
+    ];
+    if !change.is_empty() {
+        g.push(Grant::on(Phase::Update, change, mine.clone()).owned(&at.stack).because(why));
+    }
+    if !delete.is_empty() {
+        g.push(Grant::on(Phase::Delete, delete, mine).owned(&at.stack).because(why));
+    }
+    if !parents.is_empty() {
+        let all: Vec<&'static str> = create.iter().chain(touch).copied().collect();
+        g.push(
+            Grant::on(Phase::Create, &all, ec2_any(at, parents))
+                .because("the resources it is made in or attached to may be the account's (a default VPC)"),
+        );
+    }
+    g
 }

@@ -12,6 +12,7 @@
 //! it is described.
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::policy::{document_json, is_account, parse_document, project_document, split_principals};
 use super::{build_failed, found, ok_if_gone, partition, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
 use crate::kinds::ecr::{
@@ -689,6 +690,42 @@ async fn delete_repo(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError>
 
 #[async_trait]
 impl AwsKind for Repository {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let repo = repository_arn(at, t.name.as_deref().unwrap_or("*"));
+        vec![
+            Grant::on(
+                Phase::Read,
+                &[
+                    "ecr:DescribeRepositories",
+                    "ecr:ListTagsForResource",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:GetRepositoryPolicy",
+                    "ecr:DescribeImages",
+                ],
+                [repo.clone()],
+            ),
+            Grant::on(Phase::Create, &["ecr:CreateRepository"], [repo.clone()]),
+            Grant::on(
+                Phase::Update,
+                &[
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:DeleteLifecyclePolicy",
+                    "ecr:SetRepositoryPolicy",
+                    "ecr:DeleteRepositoryPolicy",
+                ],
+                [repo.clone()],
+            ),
+            Grant::on(Phase::Tag, &["ecr:TagResource", "ecr:UntagResource"], [repo.clone()]),
+            Grant::on(Phase::Delete, &["ecr:DeleteRepository"], [repo]),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(repository_arn(at, t.name.as_deref()?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecr", resource: "repository" });
 
     fn name_of_arn(resource: &str) -> Option<String> {
@@ -746,6 +783,15 @@ impl AwsManaged for Repository {
 
 #[async_trait]
 impl AwsKind for ExistingRepository {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let repo = repository_arn(at, &t.spec.name);
+        vec![Grant::on(Phase::Read, &["ecr:DescribeRepositories", "ecr:DescribeImages"], [repo])]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(repository_arn(at, &t.spec.name))
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         let name = &t.spec.name;
         super::kinds::Read::Ecr(if unresolved(name) { Ask::Done(Ok(None)) } else { Ask::Lookup(name) })
@@ -1067,4 +1113,12 @@ mod tests {
         assert_eq!(Some(&pa), spec.pull_access.as_ref());
         assert_eq!(policy.statements, spec.policy.unwrap().statements);
     }
+}
+
+/// A repository's ARN from its name (or its ARN, as given).
+fn repository_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("ecr", &format!("repository/{}", super::permissions::known(name)))
 }

@@ -10,6 +10,7 @@
 //! is the unique id ([`Live::uid`]).
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::policy::{document_json, parse_document, project_document};
 use super::{found, ok_if_gone, retry_for, sdk_err, tag_map, unresolved, AwsProvider};
 use crate::kinds::ecr_public::{Catalog, PublicRepository};
@@ -395,6 +396,38 @@ async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
 
 #[async_trait]
 impl AwsKind for PublicRepository {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let name = super::permissions::known(t.name.as_deref().or(t.spec.name.as_deref()).unwrap_or("*"));
+        let repo = [at.global("ecr-public", &format!("repository/{name}"))];
+        vec![
+            Grant::any(Phase::Read, &["ecr-public:DescribeRegistries"], "the public registry is the account's"),
+            Grant::on(
+                Phase::Read,
+                &[
+                    "ecr-public:DescribeRepositories",
+                    "ecr-public:GetRepositoryCatalogData",
+                    "ecr-public:GetRepositoryPolicy",
+                    "ecr-public:ListTagsForResource",
+                ],
+                repo.clone(),
+            ),
+            Grant::on(Phase::Create, &["ecr-public:CreateRepository"], repo.clone()),
+            Grant::on(Phase::Create, &["ecr-public:TagResource"], repo.clone())
+                .within(&["ecr-public:CreateRepository"]),
+            Grant::on(
+                Phase::Update,
+                &[
+                    "ecr-public:PutRepositoryCatalogData",
+                    "ecr-public:SetRepositoryPolicy",
+                    "ecr-public:DeleteRepositoryPolicy",
+                ],
+                repo.clone(),
+            ),
+            Grant::on(Phase::Tag, &["ecr-public:TagResource", "ecr-public:UntagResource"], repo.clone()),
+            Grant::on(Phase::Delete, &["ecr-public:DeleteRepository"], repo),
+        ]
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecr-public", resource: "repository" });
 
     fn name_of_arn(resource: &str) -> Option<String> {

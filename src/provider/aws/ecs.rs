@@ -27,6 +27,7 @@
 //! ([`read_many`]).
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{known, Grant, Phase, Scope};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
 use crate::kinds::ecs::{
     Cluster, Container, Deployment, LaunchType, Network, PropagateTags, Rebalancing, Service, Strategy, TaskDefinition,
@@ -50,6 +51,24 @@ pub(super) type Read<'a> = Ask<'a>;
 
 #[async_trait]
 impl AwsKind for Cluster {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let cluster = cluster_arn(at, t.name.as_deref().unwrap_or("*"));
+        vec![
+            Grant::any(Phase::Read, &["ecs:ListClusters"], "ECS lists clusters without a resource"),
+            Grant::on(Phase::Read, &["ecs:DescribeClusters"], [cluster.clone()]),
+            Grant::on(Phase::Create, &["ecs:CreateCluster"], [cluster.clone()]),
+            Grant::on(Phase::Create, &["ecs:TagResource"], [cluster.clone()]).within(&["ecs:CreateCluster"]),
+            service_linked_role(at),
+            Grant::on(Phase::Update, &["ecs:UpdateCluster", "ecs:PutClusterCapacityProviders"], [cluster.clone()]),
+            Grant::on(Phase::Tag, &["ecs:TagResource", "ecs:UntagResource"], [cluster.clone()]),
+            Grant::on(Phase::Delete, &["ecs:DeleteCluster"], [cluster]),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(cluster_arn(at, t.name.as_deref()?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "cluster" });
 
     fn name_of_arn(resource: &str) -> Option<String> {
@@ -95,6 +114,45 @@ impl AwsManaged for Cluster {
 
 #[async_trait]
 impl AwsKind for TaskDefinition {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let family = at.arn("ecs", &format!("task-definition/{}:*", known(t.name.as_deref().unwrap_or("*"))));
+        let why = "ECS registers, describes and deregisters task definitions without a resource";
+        let mut g = vec![
+            Grant::any(
+                Phase::Read,
+                &["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
+                "ECS describes and lists task definitions without a resource",
+            ),
+            Grant::any(Phase::Create, &["ecs:RegisterTaskDefinition"], why),
+            Grant::on(Phase::Create, &["ecs:TagResource"], [family.clone()]).within(&["ecs:RegisterTaskDefinition"]),
+            Grant::on(Phase::Tag, &["ecs:TagResource", "ecs:UntagResource"], [family.clone()]),
+            Grant::any(Phase::Delete, &["ecs:DeregisterTaskDefinition"], why),
+            Grant::on(Phase::Delete, &["ecs:DeleteTaskDefinitions"], [family]),
+        ];
+        let roles: Vec<String> = [&t.spec.execution_role, &t.spec.task_role]
+            .into_iter()
+            .flatten()
+            .map(|r| known(r).to_string())
+            .map(|r| if r == "*" { at.global("iam", "role/*") } else { r })
+            .collect();
+        if !roles.is_empty() {
+            g.push(
+                Grant::on(Phase::Create, &["iam:PassRole"], roles)
+                    .when("StringEquals", "iam:PassedToService", ["ecs-tasks.amazonaws.com".to_string()])
+                    .within(&["ecs:RegisterTaskDefinition"]),
+            );
+        }
+        let repos: Vec<String> = t.spec.containers.iter().filter_map(|c| image_repository_arn(&c.image, at)).collect();
+        if !repos.is_empty() {
+            g.push(Grant::on(Phase::Read, &["ecr:DescribeImages"], repos));
+        }
+        g
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(at.arn("ecs", &format!("task-definition/{}:*", known(t.name.as_deref()?))))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "task-definition" });
 
     /// `task-definition/<family>:<revision>`: the family.
@@ -158,6 +216,39 @@ impl AwsManaged for TaskDefinition {
 
 #[async_trait]
 impl AwsKind for Service {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let cluster = known(&t.spec.cluster);
+        let cluster_name = cluster.rsplit('/').next().unwrap_or("*");
+        let service = at.arn("ecs", &format!("service/{cluster_name}/{}", known(t.name.as_deref().unwrap_or("*"))));
+        vec![
+            Grant::on(Phase::Read, &["ecs:DescribeServices"], [service.clone()]),
+            Grant::any(
+                Phase::Read,
+                &["ecs:ListServices", "ecs:ListTasks"],
+                "ECS lists a cluster's services and tasks without a resource",
+            ),
+            Grant::on(Phase::Create, &["ecs:CreateService"], [service.clone()]),
+            Grant::on(Phase::Create, &["ecs:TagResource"], [service.clone()]).within(&["ecs:CreateService"]),
+            service_linked_role(at),
+            Grant::on(Phase::Update, &["ecs:UpdateService"], [service.clone()]),
+            Grant::on(Phase::Tag, &["ecs:TagResource", "ecs:UntagResource"], [service.clone()]),
+            Grant::on(Phase::Delete, &["ecs:DeleteService"], [service]),
+            Grant::on(Phase::Wait, &["ecs:DescribeTasks"], [at.arn("ecs", &format!("task/{cluster_name}/*"))])
+                .because("a deployment's tasks get their ids when ECS starts them"),
+            Grant::any(
+                Phase::Wait,
+                &["elasticloadbalancing:DescribeTargetHealth"],
+                "Elastic Load Balancing describes without a resource",
+            ),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        let cluster = known(&t.spec.cluster);
+        let cluster_name = cluster.rsplit('/').next().unwrap_or("*");
+        Some(at.arn("ecs", &format!("service/{cluster_name}/{}", known(t.name.as_deref()?))))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ecs", resource: "service" });
 
     /// `service/<cluster>/<name>`, or the old `service/<name>`: the name.
@@ -2638,4 +2729,37 @@ mod tests {
         assert!(!answers("api", Some(arn), Some("web")));
         assert!(!answers("arn:aws:ecs:us-east-1:123456789012:service/c0/api", Some(arn), Some("web")));
     }
+}
+
+/// A cluster's ARN by its name (or its ARN, as given).
+fn cluster_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("ecs", &format!("cluster/{}", known(name)))
+}
+
+/// ECS's service-linked role, made on the first cluster or service of an
+/// account when it is missing.
+fn service_linked_role(at: &Scope) -> Grant {
+    Grant::on(
+        Phase::Create,
+        &["iam:CreateServiceLinkedRole"],
+        [at.global("iam", "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")],
+    )
+    .when("StringEquals", "iam:AWSServiceName", ["ecs.amazonaws.com".to_string()])
+}
+
+/// The ARN of an ECR image's repository
+/// (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]`); `None` for an
+/// image of another registry or one still holding a reference.
+fn image_repository_arn(image: &str, at: &Scope) -> Option<String> {
+    if image.contains("${") {
+        return None;
+    }
+    let (host, _) = image.split_once('/')?;
+    let (account, rest) = host.split_once(".dkr.ecr.")?;
+    let region = rest.split_once(".amazonaws.com")?.0;
+    let repository = crate::images::repository(image).split_once('/')?.1;
+    Some(format!("arn:{}:ecr:{region}:{account}:repository/{repository}", at.partition))
 }

@@ -7,6 +7,7 @@
 //! returns as text (ports, status codes) become numbers again.
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{known, Grant, Phase, Scope};
 use super::{found, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::kinds::elbv2::{
     Action as FileAction, Conditions, Forward, HealthCheck, Listener as ListenerSpec, ListenerRule as RuleSpec,
@@ -183,6 +184,42 @@ async fn add_tags(p: &AwsProvider, t: &Target, live: &Live) -> Result<(), Provid
 
 #[async_trait]
 impl AwsKind for LbSpec {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let lb = lb_arn(at, t.name.as_deref().or(t.spec.name.as_deref()).unwrap_or("*"));
+        vec![
+            describe(&[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            ]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:CreateLoadBalancer"], [lb.clone()]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:AddTags"], [lb.clone()])
+                .within(&["elasticloadbalancing:CreateLoadBalancer"]),
+            Grant::on(
+                Phase::Create,
+                &["iam:CreateServiceLinkedRole"],
+                [at.global("iam", "role/aws-service-role/elasticloadbalancing.amazonaws.com/*")],
+            )
+            .when("StringEquals", "iam:AWSServiceName", ["elasticloadbalancing.amazonaws.com".to_string()])
+            .within(&["elasticloadbalancing:CreateLoadBalancer"]),
+            Grant::on(
+                Phase::Update,
+                &[
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                    "elasticloadbalancing:SetSecurityGroups",
+                    "elasticloadbalancing:SetSubnets",
+                    "elasticloadbalancing:SetIpAddressType",
+                ],
+                [lb.clone()],
+            ),
+            Grant::on(Phase::Tag, &["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [lb.clone()]),
+            Grant::on(Phase::Delete, &["elasticloadbalancing:DeleteLoadBalancer"], [lb]),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(lb_arn(at, t.name.as_deref().or(t.spec.name.as_deref())?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "loadbalancer" });
 
     /// `loadbalancer/app/<name>/<id>`: the name.
@@ -239,6 +276,30 @@ impl AwsManaged for LbSpec {
 
 #[async_trait]
 impl AwsKind for TgSpec {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let tg = tg_arn(at, t.name.as_deref().or(t.spec.name.as_deref()).unwrap_or("*"));
+        vec![
+            describe(&[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+            ]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:CreateTargetGroup"], [tg.clone()]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:AddTags"], [tg.clone()])
+                .within(&["elasticloadbalancing:CreateTargetGroup"]),
+            Grant::on(
+                Phase::Update,
+                &["elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:ModifyTargetGroupAttributes"],
+                [tg.clone()],
+            ),
+            Grant::on(Phase::Tag, &["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [tg.clone()]),
+            Grant::on(Phase::Delete, &["elasticloadbalancing:DeleteTargetGroup"], [tg]),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(tg_arn(at, t.name.as_deref().or(t.spec.name.as_deref())?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "targetgroup" });
 
     /// `targetgroup/<name>/<id>`: the name.
@@ -291,6 +352,34 @@ impl AwsManaged for TgSpec {
 
 #[async_trait]
 impl AwsKind for ListenerSpec {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let lb = match known(&t.spec.load_balancer) {
+            "*" => lb_arn(at, "*"),
+            arn => arn.to_string(),
+        };
+        let listener = listener_arn(&lb);
+        vec![
+            describe(&["elasticloadbalancing:DescribeListeners"]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:CreateListener"], [lb, listener.clone()]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:AddTags"], [listener.clone()])
+                .within(&["elasticloadbalancing:CreateListener"]),
+            Grant::on(Phase::Update, &["elasticloadbalancing:ModifyListener"], [listener.clone()]),
+            Grant::on(
+                Phase::Tag,
+                &["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                [listener.clone()],
+            ),
+            Grant::on(Phase::Delete, &["elasticloadbalancing:DeleteListener"], [listener]),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, _at: &Scope) -> Option<String> {
+        match known(&t.spec.load_balancer) {
+            "*" => None,
+            lb => Some(listener_arn(lb)),
+        }
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "listener" });
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
@@ -340,6 +429,30 @@ impl AwsManaged for ListenerSpec {
 
 #[async_trait]
 impl AwsKind for RuleSpec {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let listener = match known(&t.spec.listener) {
+            "*" => listener_arn(&lb_arn(at, "*")),
+            arn => arn.to_string(),
+        };
+        let rule = match listener.split_once(":listener/") {
+            Some((head, tail)) => format!("{head}:listener-rule/{tail}/*"),
+            None => listener.clone(),
+        };
+        vec![
+            describe(&["elasticloadbalancing:DescribeRules"]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:CreateRule"], [listener, rule.clone()]),
+            Grant::on(Phase::Create, &["elasticloadbalancing:AddTags"], [rule.clone()])
+                .within(&["elasticloadbalancing:CreateRule"]),
+            Grant::on(
+                Phase::Update,
+                &["elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities"],
+                [rule.clone()],
+            ),
+            Grant::on(Phase::Tag, &["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [rule.clone()]),
+            Grant::on(Phase::Delete, &["elasticloadbalancing:DeleteRule"], [rule]),
+        ]
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "elasticloadbalancing", resource: "listener-rule" });
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
@@ -2131,5 +2244,36 @@ mod tests {
             action_value(&[a], None),
             json!({"redirect": {"protocol": "HTTPS", "port": 443, "status_code": 301}})
         );
+    }
+}
+
+/// Elastic Load Balancing's reads, which take no resource.
+fn describe(actions: &[&'static str]) -> Grant {
+    let mut actions = actions.to_vec();
+    actions.push("elasticloadbalancing:DescribeTags");
+    Grant::any(Phase::Read, &actions, "Elastic Load Balancing's Describe calls take no resource")
+}
+
+/// An application load balancer's ARN by its name: AWS adds an id.
+fn lb_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("elasticloadbalancing", &format!("loadbalancer/app/{}/*", known(name)))
+}
+
+/// A target group's ARN by its name: AWS adds an id.
+fn tg_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("elasticloadbalancing", &format!("targetgroup/{}/*", known(name)))
+}
+
+/// The ARN of the listeners of a load balancer (given by its ARN).
+fn listener_arn(lb: &str) -> String {
+    match lb.split_once(":loadbalancer/") {
+        Some((head, tail)) => format!("{head}:listener/{tail}/*"),
+        None => lb.to_string(),
     }
 }

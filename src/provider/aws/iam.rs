@@ -5,6 +5,7 @@
 //! ([`read_many`]); one role's calls go out at the same time.
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::policy::{document_json, is_account, parse_document, project_document, push_unique, split_principals};
 use super::{
     build_failed, eventually, found, iam_not_ready, ok_if_gone, opt_str, partition, retry_for, sdk_err, tag_map,
@@ -996,6 +997,51 @@ fn with_added_tags(t: &Target, live: &Live) -> Target {
 
 #[async_trait]
 impl AwsKind for Role {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let role = role_arn(at, t.spec.path.as_deref(), t.name.as_deref().unwrap_or("*"));
+        let mut attach = Grant::on(Phase::Update, &["iam:AttachRolePolicy"], [role.clone()]);
+        // Only the policies the file names, when every one is known.
+        let policies: Vec<String> = t.spec.policies.iter().map(|p| super::permissions::known(p).to_string()).collect();
+        if !policies.is_empty() && policies.iter().all(|p| p != "*") {
+            attach = attach.when("ArnLike", "iam:PolicyARN", policies);
+        }
+        vec![
+            Grant::on(
+                Phase::Read,
+                &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy"],
+                [role.clone()],
+            ),
+            Grant::on(Phase::Create, &["iam:CreateRole"], [role.clone()]),
+            Grant::on(Phase::Create, &["iam:TagRole"], [role.clone()]).within(&["iam:CreateRole"]),
+            attach,
+            Grant::on(
+                Phase::Update,
+                &[
+                    "iam:UpdateRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:DeleteRolePermissionsBoundary",
+                ],
+                [role.clone()],
+            ),
+            Grant::on(Phase::Tag, &["iam:TagRole", "iam:UntagRole"], [role.clone()]),
+            Grant::on(
+                Phase::Delete,
+                &["iam:DeleteRole", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile"],
+                [role.clone()],
+            ),
+            Grant::on(Phase::Delete, &["iam:RemoveRoleFromInstanceProfile"], [at.global("iam", "instance-profile/*")])
+                .because("an instance profile someone else made may hold the role: moor takes the role out of it"),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(role_arn(at, t.spec.path.as_deref(), t.name.as_deref()?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "role" });
 
     /// `role/<path>/<name>`: the name.
@@ -1043,6 +1089,34 @@ impl AwsManaged for Role {
 
 #[async_trait]
 impl AwsKind for Policy {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let policy = policy_arn(at, t.spec.path.as_deref(), t.name.as_deref().unwrap_or("*"));
+        let why = "moor detaches the policy from whatever holds it before deleting it, only this policy";
+        vec![
+            Grant::on(
+                Phase::Read,
+                &["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListEntitiesForPolicy"],
+                [policy.clone()],
+            ),
+            Grant::on(Phase::Create, &["iam:CreatePolicy"], [policy.clone()]),
+            Grant::on(Phase::Create, &["iam:TagPolicy"], [policy.clone()]).within(&["iam:CreatePolicy"]),
+            Grant::on(Phase::Update, &["iam:CreatePolicyVersion", "iam:DeletePolicyVersion"], [policy.clone()]),
+            Grant::on(Phase::Tag, &["iam:TagPolicy", "iam:UntagPolicy"], [policy.clone()]),
+            Grant::on(Phase::Delete, &["iam:DeletePolicy"], [policy.clone()]),
+            Grant::on(
+                Phase::Delete,
+                &["iam:DetachRolePolicy", "iam:DetachUserPolicy", "iam:DetachGroupPolicy"],
+                ["role/*", "user/*", "group/*"].map(|r| at.global("iam", r)),
+            )
+            .when("ArnLike", "iam:PolicyARN", [policy])
+            .because(why),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(policy_arn(at, t.spec.path.as_deref(), t.name.as_deref()?))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "iam", resource: "policy" });
 
     /// `policy/<path>/<name>`: the name.
@@ -1086,6 +1160,23 @@ impl AwsManaged for Policy {
 
 #[async_trait]
 impl AwsKind for ExistingRole {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let role = if t.spec.name.starts_with("arn:") {
+            t.spec.name.clone()
+        } else {
+            at.global("iam", &format!("role/*{}", super::permissions::known(&t.spec.name)))
+        };
+        vec![Grant::on(Phase::Read, &["iam:GetRole"], [role])]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(if t.spec.name.starts_with("arn:") {
+            t.spec.name.clone()
+        } else {
+            at.global("iam", &format!("role/*{}", super::permissions::known(&t.spec.name)))
+        })
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Iam(Read::Existing(t))
     }
@@ -1384,4 +1475,23 @@ mod tests {
         assert_eq!(first_role_name(Some("${r.arn}"), Some("new-name")), None);
         assert_eq!(first_role_name(None, Some("${var.name}")), None);
     }
+}
+
+/// `/path/` of a role or policy: `/` when not given.
+fn arn_path(path: Option<&str>) -> String {
+    match path.map(super::permissions::known) {
+        None | Some("") => "/".to_string(),
+        Some("*") => "/*".to_string(),
+        Some(p) => format!("/{}/", p.trim_matches('/')).replace("//", "/"),
+    }
+}
+
+/// A role's ARN by its path and name.
+fn role_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
+    at.global("iam", &format!("role{}{}", arn_path(path), super::permissions::known(name)))
+}
+
+/// A policy's ARN by its path and name.
+fn policy_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
+    at.global("iam", &format!("policy{}{}", arn_path(path), super::permissions::known(name)))
 }

@@ -20,6 +20,7 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
+use super::permissions::{Grant, Scope};
 use super::{acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
@@ -81,6 +82,17 @@ pub(crate) trait AwsKind: KindSpec {
 
     /// Reads a recorded resource by its id. `Ok(None)` when it is gone.
     async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError>;
+
+    /// The IAM permissions moor needs for this resource, per phase, scoped
+    /// as tightly as AWS allows (see [`super::permissions`]).
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant>;
+
+    /// The resource's ARN (a pattern where AWS adds an id), where it is
+    /// known before the apply: references to it resolve to it in
+    /// `moor policy`.
+    fn arn_pattern(_t: Typed<'_, Self>, _at: &Scope) -> Option<String> {
+        None
+    }
 }
 
 /// A kind moor creates and manages. See [`Provider`] for each call's contract.
@@ -242,6 +254,20 @@ macro_rules! aws_dispatch {
         fn read_as(t: &Target) -> Read<'_> {
             match &t.spec {
                 $(Spec::$variant(spec) => <$ty as AwsKind>::read_as(Typed { target: t, spec }),)*
+            }
+        }
+
+        /// The permissions of a target's kind for it.
+        pub(crate) fn permissions_of(t: &Target, at: &Scope) -> Vec<Grant> {
+            match &t.spec {
+                $(Spec::$variant(spec) => <$ty as AwsKind>::permissions(Typed { target: t, spec }, at),)*
+            }
+        }
+
+        /// A target's ARN (or pattern), where it is known before the apply.
+        pub(crate) fn arn_of(t: &Target, at: &Scope) -> Option<String> {
+            match &t.spec {
+                $(Spec::$variant(spec) => <$ty as AwsKind>::arn_pattern(Typed { target: t, spec }, at),)*
             }
         }
 

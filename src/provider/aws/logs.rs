@@ -9,6 +9,7 @@
 //! same time as the listing.
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::{found, sdk_err, tag_map, AwsProvider};
 use crate::kinds::logs::LogGroup;
 use crate::model::common::Tags;
@@ -27,6 +28,36 @@ pub(super) type Read<'a> = Typed<'a, LogGroup>;
 
 #[async_trait]
 impl AwsKind for LogGroup {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let name = super::permissions::known(t.name.as_deref().unwrap_or("*"));
+        // The group's ARN as IAM checks it: with and without `:*`.
+        let group = [format!("log-group:{name}"), format!("log-group:{name}:*")].map(|r| at.arn("logs", &r));
+        vec![
+            Grant::on(Phase::Read, &["logs:DescribeLogGroups"], [at.arn("logs", "log-group:*")])
+                .because("CloudWatch Logs checks DescribeLogGroups against every group of the region"),
+            Grant::on(Phase::Read, &["logs:ListTagsForResource"], group.clone()),
+            Grant::on(Phase::Create, &["logs:CreateLogGroup"], group.clone()),
+            Grant::on(Phase::Create, &["logs:TagResource", "logs:TagLogGroup"], group.clone())
+                .within(&["logs:CreateLogGroup"]),
+            Grant::on(
+                Phase::Update,
+                &[
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteRetentionPolicy",
+                    "logs:AssociateKmsKey",
+                    "logs:DisassociateKmsKey",
+                ],
+                group.clone(),
+            ),
+            Grant::on(Phase::Tag, &["logs:TagResource", "logs:UntagResource"], group.clone()),
+            Grant::on(Phase::Delete, &["logs:DeleteLogGroup"], group),
+        ]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(at.arn("logs", &format!("log-group:{}", super::permissions::known(t.name.as_deref()?))))
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "logs", resource: "log-group" });
 
     fn id_of_arn(arn: &str, _resource: &str) -> Option<String> {

@@ -25,6 +25,7 @@ mod elbv2;
 mod iam;
 mod kinds;
 mod logs;
+pub(crate) mod permissions;
 mod policy;
 mod route53;
 mod shared;

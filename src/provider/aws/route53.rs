@@ -9,6 +9,7 @@
 //! is, so deletes read it first.
 
 use super::kinds::{AwsKind, AwsLookup, AwsManaged, Typed};
+use super::permissions::{Grant, Phase, Scope};
 use super::{build_failed, found, sdk_err, AwsProvider};
 use crate::kinds::route53::{normal_domain, ExistingZone, Record, RecordType, DEFAULT_TTL};
 use crate::model::common::Tags;
@@ -107,6 +108,14 @@ async fn find_zone(p: &AwsProvider, name: &str, private: bool) -> Result<Option<
 
 #[async_trait]
 impl AwsKind for ExistingZone {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        vec![
+            Grant::any(Phase::Read, &["route53:ListHostedZonesByName"], "Route 53 lists zones without a resource"),
+            Grant::on(Phase::Read, &["route53:GetHostedZone"], [at.bare("route53", "hostedzone/*")])
+                .because("the zone is found by its name: its id is known once it is read"),
+        ]
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Route53(Read::Zone(t))
     }
@@ -362,6 +371,26 @@ pub(super) async fn delete_set(p: &AwsProvider, at: &Place) -> Result<(), Provid
 
 #[async_trait]
 impl AwsKind for Record {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let zone = match super::permissions::known(&t.spec.zone) {
+            "*" => at.bare("route53", "hostedzone/*"),
+            id => at.bare("route53", &format!("hostedzone/{}", id.trim_start_matches("/hostedzone/"))),
+        };
+        let name = super::permissions::known(&t.spec.name).trim_end_matches('.').to_ascii_lowercase();
+        let kind = serde_json::to_value(&t.spec.record_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "*".to_string());
+        let why = "the zone's id is known once it is read: only this record's name and type";
+        vec![
+            Grant::on(Phase::Read, &["route53:ListResourceRecordSets"], [zone.clone()]).because(why),
+            Grant::on(Phase::Create, &["route53:ChangeResourceRecordSets"], [zone])
+                .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames", [name])
+                .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsRecordTypes", [kind])
+                .because(why),
+        ]
+    }
+
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Route53(Read::Record(t))
     }

@@ -16,7 +16,9 @@
 //! the error then names what still blocks them. A route table gives up its
 //! subnets before it is deleted; a gateway is detached before it is deleted.
 
+use super::ec2::{ec2_describe, ec2_owned};
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::permissions::{Grant, Scope};
 use super::{found, partition, retry_for, sdk_err, tag_map, unresolved, wait, AwsProvider};
 use crate::kinds::ec2::{
     Connectivity, InternetGateway as IgwSpec, NatGateway as NatSpec, RouteTable as RtSpec, Subnet as SubnetSpec,
@@ -373,6 +375,18 @@ fn vpc_live(p: &AwsProvider, v: &Vpc, default_sg: Option<String>, dns: Option<Dn
 
 #[async_trait]
 impl AwsKind for VpcSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let mut g = vec![ec2_describe(&[
+            "ec2:DescribeVpcs",
+            "ec2:DescribeVpcAttribute",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkInterfaces",
+        ])];
+        g.extend(ec2_owned(at, "vpc", &[], &[], &["ec2:CreateVpc"], &["ec2:ModifyVpcAttribute"], &["ec2:DeleteVpc"]));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "vpc" });
 
     fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
@@ -648,6 +662,20 @@ fn subnet_live(p: &AwsProvider, s: &Subnet) -> Live {
 
 #[async_trait]
 impl AwsKind for SubnetSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let mut g = vec![ec2_describe(&["ec2:DescribeSubnets"])];
+        g.extend(ec2_owned(
+            at,
+            "subnet",
+            &["vpc"],
+            &[],
+            &["ec2:CreateSubnet"],
+            &["ec2:ModifySubnetAttribute"],
+            &["ec2:DeleteSubnet"],
+        ));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "subnet" });
 
     fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
@@ -783,6 +811,20 @@ fn igw_live(p: &AwsProvider, g: &InternetGateway) -> Live {
 
 #[async_trait]
 impl AwsKind for IgwSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let mut g = vec![ec2_describe(&["ec2:DescribeInternetGateways"])];
+        g.extend(ec2_owned(
+            at,
+            "internet-gateway",
+            &["vpc"],
+            &["ec2:AttachInternetGateway", "ec2:DetachInternetGateway"],
+            &["ec2:CreateInternetGateway"],
+            &["ec2:AttachInternetGateway", "ec2:DetachInternetGateway"],
+            &["ec2:DetachInternetGateway", "ec2:DeleteInternetGateway"],
+        ));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "internet-gateway" });
 
     fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
@@ -975,6 +1017,24 @@ fn rt_live(p: &AwsProvider, t: &RouteTable) -> Live {
 
 #[async_trait]
 impl AwsKind for RtSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let associations =
+            ["ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation"];
+        let mut change = vec!["ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute"];
+        change.extend(associations);
+        let mut g = vec![ec2_describe(&["ec2:DescribeRouteTables"])];
+        g.extend(ec2_owned(
+            at,
+            "route-table",
+            &["vpc", "subnet"],
+            &associations,
+            &["ec2:CreateRouteTable"],
+            &change,
+            &["ec2:DisassociateRouteTable", "ec2:DeleteRouteTable"],
+        ));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "route-table" });
 
     fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {
@@ -1237,6 +1297,21 @@ fn nat_live(n: &NatGateway) -> Live {
 
 #[async_trait]
 impl AwsKind for NatSpec {
+    fn permissions(_t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        let mut g = vec![ec2_describe(&["ec2:DescribeNatGateways", "ec2:DescribeAddresses"])];
+        g.extend(ec2_owned(at, "elastic-ip", &[], &[], &["ec2:AllocateAddress"], &[], &["ec2:ReleaseAddress"]));
+        g.extend(ec2_owned(
+            at,
+            "natgateway",
+            &["subnet", "elastic-ip"],
+            &[],
+            &["ec2:CreateNatGateway"],
+            &[],
+            &["ec2:DeleteNatGateway"],
+        ));
+        g
+    }
+
     const ARN_TYPE: Option<ArnType> = Some(ArnType { service: "ec2", resource: "natgateway" });
 
     fn id_of_arn(_arn: &str, resource: &str) -> Option<String> {

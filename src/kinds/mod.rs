@@ -74,6 +74,7 @@ macro_rules! for_each_kind {
             Ec2RouteTable => $crate::kinds::ec2::RouteTable, managed;
             Ec2NatGateway => $crate::kinds::ec2::NatGateway, managed;
             AppautoscalingEcsServiceScaling => $crate::kinds::appautoscaling::EcsServiceScaling, managed;
+            EcsExistingCluster => $crate::kinds::ecs::ExistingCluster, lookup;
         }
     };
 }

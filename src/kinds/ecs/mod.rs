@@ -1,10 +1,12 @@
-//! `ecs/cluster`, `ecs/task_definition` and `ecs/service`.
+//! `ecs/cluster`, `ecs/existing_cluster`, `ecs/task_definition` and `ecs/service`.
 
 mod cluster;
+mod existing_cluster;
 mod service;
 mod task_definition;
 
 pub use cluster::*;
+pub use existing_cluster::*;
 pub use service::*;
 pub use task_definition::*;
 

@@ -18,7 +18,8 @@ pub struct Service {
     /// Service name, unique in its cluster; defaults to `<stack>-<logical name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The cluster's ARN, `${cluster.arn}`.
+    /// The cluster's ARN, `${cluster.arn}` (an `ecs/cluster` or an
+    /// `ecs/existing_cluster`).
     pub cluster: String,
     /// The task definition's ARN, `${task.arn}`.
     pub task_definition: String,
@@ -204,7 +205,7 @@ impl KindSpec for Service {
         out.push(RefRule::Kind {
             path: path(&["cluster"]),
             value: &self.cluster,
-            kinds: &[Kind::EcsCluster],
+            kinds: &[Kind::EcsCluster, Kind::EcsExistingCluster],
             what: "a cluster",
         });
         out.push(RefRule::Kind {

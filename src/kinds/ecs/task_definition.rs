@@ -53,10 +53,215 @@ pub struct TaskDefinition {
     /// Role the application's own code runs as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_role: Option<String>,
+    /// Volumes the containers mount with `mount_points`: a bind mount of a
+    /// host path (EC2), an EFS file system, or, with neither, a scratch
+    /// volume the task's containers share while it runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// The name the containers' `mount_points` give as `source_volume`.
+    pub name: String,
+    /// A directory of the container instance (EC2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostVolume>,
+    /// An Amazon EFS file system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efs: Option<EfsVolume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostVolume {
+    /// The path on the container instance, e.g. `/var/lib/data`.
+    pub source_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EfsVolume {
+    /// The file system's id, `fs-…`.
+    pub file_system_id: String,
+    /// The directory of the file system mounted as the volume's root (`/`
+    /// when not given); with an access point, the access point's root is
+    /// used and this must be absent or `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_directory: Option<String>,
+    /// `ENABLED` encrypts the traffic to the file system (`DISABLED` when
+    /// not given); required with an access point or IAM authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit_encryption: Option<Toggle>,
+    /// The port of the encrypted traffic (the EFS mount helper's choice
+    /// when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit_encryption_port: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_config: Option<EfsAuthorization>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EfsAuthorization {
+    /// An EFS access point, `fsap-…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_point_id: Option<String>,
+    /// `ENABLED` mounts with the task role's IAM identity (`DISABLED` when
+    /// not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<Toggle>,
+}
+
+/// AWS's spelling (`ENABLED`, `DISABLED`); lower case is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Toggle {
+    #[serde(rename = "ENABLED", alias = "enabled")]
+    Enabled,
+    #[serde(rename = "DISABLED", alias = "disabled")]
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MountPoint {
+    /// The `name` of one of the task's `volumes`.
+    pub source_volume: String,
+    /// Where the volume appears in the container, e.g. `/data`.
+    pub container_path: String,
+    /// Mount it read-only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeFrom {
+    /// Another container of this task, whose volumes this one mounts.
+    pub source_container: String,
+    /// Mount them read-only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxParameters {
+    /// Run an init process that forwards signals and reaps zombies
+    /// (`docker run --init`; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_process_enabled: Option<bool>,
+    /// Linux capabilities added to or dropped from Docker's defaults; on
+    /// Fargate only `SYS_PTRACE` may be added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    /// Size of `/dev/shm` in MiB (EC2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory_size: Option<u32>,
+    /// tmpfs mounts (EC2 only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<Tmpfs>,
+    /// Host devices exposed to the container (EC2 only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+    /// Swap the container may use in MiB; 0 for none (EC2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_swap: Option<u32>,
+    /// How readily the container's memory is swapped, 0–100 (EC2 only;
+    /// 60 when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Capabilities added, e.g. `[SYS_PTRACE]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    /// Capabilities dropped, e.g. `[NET_RAW]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tmpfs {
+    pub container_path: String,
+    /// Size in MiB.
+    pub size: u32,
+    /// Mount options such as `noexec`, `nosuid`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// The device on the host, e.g. `/dev/fuse`.
+    pub host_path: String,
+    /// Where it appears in the container (the host path when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
+    /// `read`, `write`, `mknod` (all three when not given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<DevicePermission>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePermission {
+    Read,
+    Write,
+    Mknod,
+}
+
+/// The Linux capabilities ECS takes in `KernelCapabilities` (ECS API
+/// Reference, KernelCapabilities).
+pub const CAPABILITIES: &[&str] = &[
+    "ALL",
+    "AUDIT_CONTROL",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "SYSLOG",
+    "WAKE_ALARM",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -213,6 +418,16 @@ pub struct Container {
     /// `{ name: nofile, soft: 65536, hard: 65536 }`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ulimits: Vec<Ulimit>,
+    /// The task's `volumes` this container mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<MountPoint>,
+    /// Other containers of the task whose volumes this one mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<VolumeFrom>,
+    /// Linux settings: an init process, capabilities, and (on EC2) shared
+    /// memory, tmpfs, devices and swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linux_parameters: Option<LinuxParameters>,
     /// Send output to CloudWatch Logs (the `awslogs` driver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
@@ -667,6 +882,8 @@ impl TaskDefinition {
             }
         }
         self.check_dependencies(c);
+        self.check_volumes(c);
+        self.check_mounts(c);
         self.check_runtime_platform(c, cpu);
         if let Some(gib) = self.ephemeral_storage {
             c.range(&["ephemeral_storage"], "ephemeral_storage", gib.into(), 21, 200);
@@ -768,6 +985,238 @@ impl TaskDefinition {
                 "too small for Windows on Fargate",
             )
             .help = Some("give the task `cpu: 1024` or more, with memory to suit".into());
+        }
+    }
+
+    /// Volumes as RegisterTaskDefinition takes them: names unique, of up to
+    /// 255 letters, digits, hyphens and underscores; a host path or an
+    /// EFS file system, not both; a host path on EC2 only (Fargate tasks
+    /// have no host to bind); EFS with an access point or IAM
+    /// authorization only with transit encryption, and an access point
+    /// only at the file system's root (the access point sets the root).
+    fn check_volumes(&self, c: &mut Checker) {
+        const VOLUME: NameRule = NameRule {
+            what: "volume name",
+            max: 255,
+            charset: alnum_hyphen_underscore,
+            charset_text: "letters, digits, hyphens and underscores",
+            extra: None,
+        };
+        let fargate = self.launch_type == LaunchType::Fargate;
+        for (i, v) in self.volumes.iter().enumerate() {
+            let idx = i.to_string();
+            VOLUME.check(c, &["volumes", &idx, "name"], &v.name);
+            if self.volumes[..i].iter().any(|o| o.name == v.name) {
+                c.error(
+                    "moor::task-volume",
+                    &["volumes", &idx, "name"],
+                    format!("two volumes are named `{}`", v.name),
+                    "duplicate volume name",
+                );
+            }
+            if v.host.is_some() && v.efs.is_some() {
+                c.error(
+                    "moor::task-volume",
+                    &["volumes", &idx, "efs"],
+                    format!("volume `{}` gives both `host` and `efs`; a volume is one or the other", v.name),
+                    "with `host`",
+                );
+            }
+            if fargate && v.host.is_some() {
+                c.error(
+                    "moor::task-volume",
+                    &["volumes", &idx, "host", "source_path"],
+                    format!("volume `{}` binds a host path, which Fargate tasks cannot", v.name),
+                    "EC2 only",
+                )
+                .help = Some(
+                    "remove `host` for a scratch volume the task's containers share, use `efs`, or `launch_type: ec2`"
+                        .into(),
+                );
+            }
+            let Some(efs) = &v.efs else { continue };
+            let at = |f: &'static str| ["volumes", idx.as_str(), "efs", f];
+            if efs.file_system_id.trim().is_empty() {
+                c.error("moor::task-volume", &at("file_system_id"), "`file_system_id` is empty", "empty");
+            }
+            if let Some(port) = efs.transit_encryption_port {
+                c.port(&at("transit_encryption_port"), port);
+            }
+            let encrypted = efs.transit_encryption == Some(Toggle::Enabled);
+            let auth = efs.authorization_config.as_ref();
+            if let Some(ap) = auth.and_then(|a| a.access_point_id.as_deref()) {
+                if !encrypted {
+                    c.error(
+                        "moor::task-volume-efs",
+                        &["volumes", &idx, "efs", "authorization_config", "access_point_id"],
+                        format!("volume `{}` uses EFS access point `{ap}` without transit encryption", v.name),
+                        "needs `transit_encryption: ENABLED`",
+                    )
+                    .help = Some("set `transit_encryption: ENABLED`: ECS mounts access points over TLS only".into());
+                }
+                if efs.root_directory.as_deref().is_some_and(|r| r != "/") {
+                    c.error(
+                        "moor::task-volume-efs",
+                        &at("root_directory"),
+                        format!(
+                            "volume `{}` gives a root directory and an access point; the access point sets the root",
+                            v.name
+                        ),
+                        "must be absent or `/` with an access point",
+                    )
+                    .help = Some(
+                        "set the directory as the access point's root directory, and remove `root_directory`".into(),
+                    );
+                }
+            }
+            if auth.and_then(|a| a.iam) == Some(Toggle::Enabled) && !encrypted {
+                c.error(
+                    "moor::task-volume-efs",
+                    &["volumes", &idx, "efs", "authorization_config", "iam"],
+                    format!("volume `{}` uses IAM authorization without transit encryption", v.name),
+                    "needs `transit_encryption: ENABLED`",
+                )
+                .help = Some("set `transit_encryption: ENABLED`".into());
+            }
+        }
+    }
+
+    /// Each container's `mount_points` name a volume of the task,
+    /// `volumes_from` another container of it, and `linux_parameters`
+    /// keep within what the launch type runs.
+    fn check_mounts(&self, c: &mut Checker) {
+        let volumes: Vec<&str> = self.volumes.iter().map(|v| v.name.as_str()).collect();
+        for (i, ct) in self.containers.iter().enumerate() {
+            let idx = i.to_string();
+            for (j, mp) in ct.mount_points.iter().enumerate() {
+                let jdx = j.to_string();
+                let at = |f: &'static str| ["containers", idx.as_str(), "mount_points", jdx.as_str(), f];
+                if !volumes.contains(&mp.source_volume.as_str()) {
+                    c.error(
+                        "moor::container-mount",
+                        &at("source_volume"),
+                        format!(
+                            "container `{}` mounts `{}`, which is not a volume of this task",
+                            ct.name, mp.source_volume
+                        ),
+                        "no such volume",
+                    )
+                    .help = Some(crate::diag::did_you_mean(&mp.source_volume, &volumes, "volume"));
+                }
+                if !mp.container_path.starts_with('/') && !mp.container_path.contains(":\\") {
+                    c.error(
+                        "moor::container-mount",
+                        &at("container_path"),
+                        format!("`{}` is not an absolute path", mp.container_path),
+                        "expected a path like /data",
+                    );
+                }
+                if ct.mount_points[..j].iter().any(|o| o.container_path == mp.container_path) {
+                    c.error(
+                        "moor::container-mount",
+                        &at("container_path"),
+                        format!("container `{}` mounts two volumes at `{}`", ct.name, mp.container_path),
+                        "mounted here already",
+                    );
+                }
+            }
+            for (j, vf) in ct.volumes_from.iter().enumerate() {
+                let jdx = j.to_string();
+                let at = ["containers", idx.as_str(), "volumes_from", jdx.as_str(), "source_container"];
+                if vf.source_container == ct.name {
+                    c.error(
+                        "moor::container-volumes-from",
+                        &at,
+                        format!("container `{}` takes volumes from itself", ct.name),
+                        "the container itself",
+                    );
+                } else if !self.containers.iter().any(|t| t.name == vf.source_container) {
+                    let names: Vec<&str> =
+                        self.containers.iter().map(|t| t.name.as_str()).filter(|n| *n != ct.name).collect();
+                    c.error(
+                        "moor::container-volumes-from",
+                        &at,
+                        format!(
+                            "container `{}` takes volumes from `{}`, which is not a container of this task",
+                            ct.name, vf.source_container
+                        ),
+                        "no such container",
+                    )
+                    .help = Some(crate::diag::did_you_mean(&vf.source_container, &names, "container"));
+                }
+            }
+            if let Some(lp) = &ct.linux_parameters {
+                self.check_linux_parameters(c, &idx, &ct.name, lp);
+            }
+        }
+    }
+
+    /// Capabilities ECS knows, and Fargate's limits. From the ECS API
+    /// Reference, `LinuxParameters` and `KernelCapabilities`
+    /// (docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinuxParameters.html,
+    /// …/API_KernelCapabilities.html): "Tasks launched on AWS Fargate only
+    /// support adding the SYS_PTRACE kernel capability"; `devices`,
+    /// `sharedMemorySize`, `tmpfs`, `maxSwap` and `swappiness` are "not
+    /// supported" for tasks that use the Fargate launch type; `swappiness`
+    /// is 0–100.
+    fn check_linux_parameters(&self, c: &mut Checker, idx: &str, container: &str, lp: &LinuxParameters) {
+        let fargate = self.launch_type == LaunchType::Fargate;
+        let base = ["containers", idx, "linux_parameters"];
+        if let Some(caps) = &lp.capabilities {
+            for (list, names) in [("add", &caps.add), ("drop", &caps.drop)] {
+                for (k, cap) in names.iter().enumerate() {
+                    let kdx = k.to_string();
+                    let at = [base[0], base[1], base[2], "capabilities", list, kdx.as_str()];
+                    if !CAPABILITIES.contains(&cap.as_str()) {
+                        c.error(
+                            "moor::container-linux-parameters",
+                            &at,
+                            format!("`{cap}` is not a Linux capability ECS knows"),
+                            "unknown capability",
+                        )
+                        .help = Some(crate::diag::did_you_mean(cap, CAPABILITIES, "capability"));
+                    } else if fargate && list == "add" && cap != "SYS_PTRACE" {
+                        c.error(
+                            "moor::container-linux-parameters",
+                            &at,
+                            format!("container `{container}` adds capability `{cap}`; Fargate tasks may add only SYS_PTRACE"),
+                            "not on Fargate",
+                        )
+                        .help = Some("remove it, or run the task with `launch_type: ec2`".into());
+                    }
+                }
+            }
+        }
+        let ec2_only = [
+            ("shared_memory_size", lp.shared_memory_size.is_some()),
+            ("tmpfs", !lp.tmpfs.is_empty()),
+            ("devices", !lp.devices.is_empty()),
+            ("max_swap", lp.max_swap.is_some()),
+            ("swappiness", lp.swappiness.is_some()),
+        ];
+        for (field, given) in ec2_only {
+            if fargate && given {
+                c.error(
+                    "moor::container-linux-parameters",
+                    &[base[0], base[1], base[2], field],
+                    format!("container `{container}` sets `{field}`, which Fargate tasks do not support"),
+                    "EC2 only",
+                )
+                .help = Some(format!("remove `{field}`, or run the task with `launch_type: ec2`"));
+            }
+        }
+        if let Some(s) = lp.swappiness {
+            c.range(&[base[0], base[1], base[2], "swappiness"], "swappiness", s.into(), 0, 100);
+        }
+        for (k, t) in lp.tmpfs.iter().enumerate() {
+            if t.size == 0 {
+                c.error(
+                    "moor::container-linux-parameters",
+                    &[base[0], base[1], base[2], "tmpfs", &k.to_string(), "size"],
+                    "a tmpfs mount needs a size above 0 MiB",
+                    "0",
+                );
+            }
         }
     }
 
@@ -1287,6 +1736,60 @@ mod tests {
                 "moor::task-size"
             ]
         );
+    }
+
+    fn volume_codes(launch: &str, volumes: &str, container: &str) -> Vec<&'static str> {
+        let text = format!("stack: s\nresources:\n  t:\n    kind: ecs/task_definition\n    launch_type: {launch}\n    cpu: 256\n    memory: 512\n    volumes:\n{volumes}    containers:\n      - name: web\n        image: nginx\n{container}      - name: side\n        image: busybox\n");
+        let l = crate::load::load_str("t.yaml", &text, &Default::default());
+        let mut codes: Vec<&'static str> = l.diags.iter().map(|d| d.code).collect();
+        codes.sort();
+        codes
+    }
+
+    #[test]
+    fn volumes_and_mounts_take_what_aws_takes() {
+        let efs = |extra: &str| format!("      - name: shared\n        efs:\n          file_system_id: fs-1\n{extra}");
+        let ap = "          authorization_config: { access_point_id: fsap-1, iam: ENABLED }\n";
+        let none: Vec<&str> = Vec::new();
+        let enc = format!("          transit_encryption: ENABLED\n{ap}");
+        assert_eq!(volume_codes("fargate", &efs(&enc), ""), none);
+        let root = format!("          transit_encryption: ENABLED\n          root_directory: /\n{ap}");
+        assert_eq!(volume_codes("fargate", &efs(&root), ""), none, "`/` is the access point's root");
+        assert_eq!(
+            volume_codes("fargate", &efs(ap), ""),
+            ["moor::task-volume-efs", "moor::task-volume-efs"],
+            "the access point and IAM both need transit encryption"
+        );
+        let host = "      - name: logs\n        host: { source_path: /var/log }\n";
+        assert_eq!(volume_codes("ec2", host, ""), none);
+        assert_eq!(volume_codes("fargate", host, ""), ["moor::task-volume"]);
+        let both = "      - name: x\n        host: { source_path: /x }\n        efs: { file_system_id: fs-1 }\n";
+        assert_eq!(volume_codes("ec2", both, ""), ["moor::task-volume"]);
+        let mounts = "        mount_points: [{ source_volume: logs, container_path: /logs, read_only: true }]\n        volumes_from: [{ source_container: side }]\n";
+        assert_eq!(volume_codes("ec2", host, mounts), none);
+        let relative = "        mount_points: [{ source_volume: logs, container_path: logs }]\n";
+        assert_eq!(volume_codes("ec2", host, relative), ["moor::container-mount"]);
+        let twice = "        mount_points: [{ source_volume: logs, container_path: /l }, { source_volume: logs, container_path: /l }]\n";
+        assert_eq!(volume_codes("ec2", host, twice), ["moor::container-mount"]);
+        let itself = "        volumes_from: [{ source_container: web }]\n";
+        assert_eq!(volume_codes("ec2", host, itself), ["moor::container-volumes-from"]);
+    }
+
+    #[test]
+    fn linux_parameters_keep_to_fargates_limits() {
+        let none: Vec<&str> = Vec::new();
+        let lp = |p: &str| format!("        linux_parameters:\n{p}");
+        let v = "      - name: v\n";
+        let ec2_only = "          shared_memory_size: 64\n          tmpfs: [{ container_path: /run, size: 64 }]\n          devices: [{ host_path: /dev/fuse, permissions: [read] }]\n          max_swap: 0\n          swappiness: 10\n          capabilities: { add: [NET_ADMIN, SYS_ADMIN] }\n";
+        assert_eq!(volume_codes("ec2", v, &lp(ec2_only)), none, "EC2 takes all of it");
+        assert_eq!(volume_codes("fargate", v, &lp(ec2_only)).len(), 7, "five EC2-only fields and two capabilities");
+        let fargate =
+            "          init_process_enabled: true\n          capabilities: { add: [SYS_PTRACE], drop: [ALL] }\n";
+        assert_eq!(volume_codes("fargate", v, &lp(fargate)), none);
+        let unknown = "          capabilities: { drop: [NET_RAWW] }\n";
+        assert_eq!(volume_codes("ec2", v, &lp(unknown)), ["moor::container-linux-parameters"]);
+        let swappy = "          swappiness: 101\n";
+        assert_eq!(volume_codes("ec2", v, &lp(swappy)), ["moor::out-of-range"]);
     }
 
     #[test]

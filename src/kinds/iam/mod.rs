@@ -79,6 +79,84 @@ pub fn check_document(c: &mut Checker, path: &[&str], doc: &PolicyDocument, reso
     }
 }
 
+/// IAM's condition operators (IAM User Guide, "IAM JSON policy elements:
+/// Condition operators"), each also with `IfExists`, and the set operators
+/// `ForAllValues:`/`ForAnyValue:` before them.
+pub const CONDITION_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+/// Conditions IAM takes: a known operator, keys with a service prefix
+/// (`aws:SourceAccount`), at least one value each.
+pub fn check_conditions(
+    c: &mut Checker,
+    path: &[&str],
+    conditions: &std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, crate::model::common::OneOrMany>,
+    >,
+) {
+    for (op, keys) in conditions {
+        let bare = op.strip_prefix("ForAllValues:").or_else(|| op.strip_prefix("ForAnyValue:")).unwrap_or(op);
+        let bare = bare.strip_suffix("IfExists").unwrap_or(bare);
+        let mut at = path.to_vec();
+        at.push(op);
+        if !CONDITION_OPERATORS.contains(&bare) {
+            c.error(
+                "moor::policy-condition",
+                &at,
+                format!("`{op}` is not an IAM condition operator"),
+                "unknown operator",
+            )
+            .help = Some(crate::diag::did_you_mean(bare, CONDITION_OPERATORS, "operator"));
+        }
+        if keys.is_empty() {
+            c.error("moor::policy-condition", &at, format!("condition `{op}` has no keys"), "no keys");
+        }
+        for (key, values) in keys {
+            let mut kat = at.clone();
+            kat.push(key);
+            if !key.contains(':') && !key.contains("${") {
+                c.error(
+                    "moor::policy-condition",
+                    &kat,
+                    format!("condition key `{key}` has no service prefix"),
+                    "expected a key like aws:SourceAccount",
+                );
+            }
+            if values.to_vec().is_empty() {
+                c.error("moor::policy-condition", &kat, format!("condition key `{key}` has no values"), "no values");
+            }
+        }
+    }
+}
+
 /// What a role exports, made or looked up.
 pub(crate) const ROLE_ATTRIBUTES: &[crate::kinds::Attr] = &[
     crate::kinds::Attr::string("name", "role name"),

@@ -58,6 +58,13 @@ pub struct Trust {
     /// Require the caller to have signed in with MFA (for people).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_mfa: bool,
+    /// More conditions on every principal, in the form of a policy
+    /// statement's: operator → key → value(s), e.g. the confused-deputy
+    /// guard of a service principal:
+    /// `{ StringEquals: { aws:SourceAccount: "123456789012" }, ArnLike:
+    /// { aws:SourceArn: "arn:aws:ecs:eu-west-1:123456789012:*" } }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, BTreeMap<String, crate::model::common::OneOrMany>>,
 }
 
 pub const ROLE_NAME: NameRule = NameRule {
@@ -152,6 +159,22 @@ impl KindSpec for Role {
                     format!("`{s}` is not a service principal"),
                     "expected a name like ecs-tasks.amazonaws.com",
                 );
+            }
+        }
+        check_conditions(c, &["assumed_by", "conditions"], &t.conditions);
+        for (op, keys) in &t.conditions {
+            for key in keys.keys() {
+                let external = op == "StringEquals" && key.eq_ignore_ascii_case("sts:ExternalId");
+                let mfa = op == "Bool" && key.eq_ignore_ascii_case("aws:MultiFactorAuthPresent");
+                if external || mfa {
+                    let field = if external { "external_id" } else { "require_mfa" };
+                    c.error(
+                        "moor::role-trust",
+                        &["assumed_by", "conditions", op, key],
+                        format!("`{key}` is what `assumed_by.{field}` says"),
+                        format!("use `{field}`"),
+                    );
+                }
             }
         }
         if let Some(d) = self.max_session_duration {

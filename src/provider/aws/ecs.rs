@@ -26,11 +26,12 @@
 //! Reads describe many clusters, and many services of a cluster, per call
 //! ([`read_many`]).
 
-use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
+use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::permissions::{known, Grant, Phase, Scope};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
 use crate::kinds::ecs::{
-    Cluster, Container, Deployment, LaunchType, Network, PropagateTags, Rebalancing, Service, Strategy, TaskDefinition,
+    Cluster, Container, Deployment, ExistingCluster, LaunchType, Network, PropagateTags, Rebalancing, Service,
+    Strategy, TaskDefinition,
 };
 use crate::model::common::{Size, StrList, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
@@ -109,6 +110,41 @@ impl AwsManaged for Cluster {
     async fn adopt(p: &AwsProvider, t: Typed<'_, Self>, live: &Live) -> Result<Live, ProviderError> {
         add_tags(p, t.target, live).await?;
         read_cluster(p, &live.id).await?.ok_or_else(adopted_gone)
+    }
+}
+
+/// A cluster looked up by name: ACTIVE (or provisioning), read in the same
+/// DescribeClusters batch as the file's own clusters.
+#[async_trait]
+impl AwsKind for ExistingCluster {
+    fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
+        vec![Grant::on(Phase::Read, &["ecs:DescribeClusters"], [existing_cluster_arn(t, at)])]
+    }
+
+    fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
+        Some(existing_cluster_arn(t, at))
+    }
+
+    fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
+        super::kinds::Read::Ecs(match ident(Some(&t.spec.name)) {
+            Some(key) => Ask::Cluster(key),
+            None => Ask::Done(Ok(None)),
+        })
+    }
+
+    async fn read_recorded(p: &AwsProvider, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        read_cluster(p, &d.id).await
+    }
+}
+
+impl AwsLookup for ExistingCluster {}
+
+/// The looked-up cluster's ARN: the file's, or the one its name makes.
+fn existing_cluster_arn(t: Typed<'_, ExistingCluster>, at: &Scope) -> String {
+    if t.spec.name.starts_with("arn:") {
+        t.spec.name.clone()
+    } else {
+        cluster_arn(at, &t.spec.name)
     }
 }
 
@@ -837,6 +873,9 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
     }
     fields.insert("execution_role".into(), opt_str(td.execution_role_arn()));
     fields.insert("task_role".into(), opt_str(td.task_role_arn()));
+    if !td.volumes().is_empty() {
+        fields.insert("volumes".into(), Value::Array(td.volumes().iter().map(|v| volume_fields(v, spec)).collect()));
+    }
     let containers: Vec<Value> = td
         .container_definitions()
         .iter()
@@ -851,6 +890,115 @@ fn td_live(td: &et::TaskDefinition, tags: &[et::Tag], spec: Option<&TaskDefiniti
     attrs.insert("family".into(), json!(family));
     attrs.insert("revision".into(), json!(td.revision()));
     Live { id: arn, fields, attrs, tags: live_tags(tags), uid: None }
+}
+
+/// A volume in the file's form, AWS's defaults left out so that a file
+/// that omits them reads the same: a host without a source path (what AWS
+/// answers for a scratch volume), an EFS root directory of `/` (moto fills
+/// it in), transit encryption and IAM `DISABLED`; each kept where the file
+/// writes it out.
+fn volume_fields(v: &et::Volume, spec: Option<&TaskDefinition>) -> Value {
+    let given =
+        spec.and_then(|s| s.volumes.iter().find(|x| Some(x.name.as_str()) == v.name())).and_then(|x| x.efs.as_ref());
+    let mut o = Fields::new();
+    o.insert("name".into(), opt_str(v.name()));
+    if let Some(path) = v.host().and_then(|h| h.source_path()) {
+        o.insert("host".into(), json!({ "source_path": path }));
+    }
+    if let Some(efs) = v.efs_volume_configuration() {
+        let mut e = Fields::new();
+        e.insert("file_system_id".into(), json!(efs.file_system_id()));
+        let root = efs.root_directory().filter(|r| !r.is_empty()).unwrap_or("/");
+        if root != "/" || given.is_some_and(|g| g.root_directory.is_some()) {
+            e.insert("root_directory".into(), json!(root));
+        }
+        let toggle = |on: bool| json!(if on { "ENABLED" } else { "DISABLED" });
+        let encrypted = efs.transit_encryption() == Some(&et::EfsTransitEncryption::Enabled);
+        if encrypted || given.is_some_and(|g| g.transit_encryption.is_some()) {
+            e.insert("transit_encryption".into(), toggle(encrypted));
+        }
+        if let Some(port) = efs.transit_encryption_port() {
+            e.insert("transit_encryption_port".into(), json!(port));
+        }
+        if let Some(a) = efs.authorization_config() {
+            let mut ao = Fields::new();
+            if let Some(ap) = a.access_point_id() {
+                ao.insert("access_point_id".into(), json!(ap));
+            }
+            let iam = a.iam() == Some(&et::EfsAuthorizationConfigIam::Enabled);
+            if iam || given.and_then(|g| g.authorization_config.as_ref()).is_some_and(|g| g.iam.is_some()) {
+                ao.insert("iam".into(), toggle(iam));
+            }
+            if !ao.is_empty() {
+                e.insert("authorization_config".into(), Value::Object(ao));
+            }
+        }
+        o.insert("efs".into(), Value::Object(e));
+    }
+    Value::Object(o)
+}
+
+/// Linux parameters in the file's form, without what is empty or AWS's
+/// default (no init process, empty lists); `None` when nothing is left.
+fn linux_fields(lp: &et::LinuxParameters) -> Option<Value> {
+    let mut o = Fields::new();
+    if lp.init_process_enabled() == Some(true) {
+        o.insert("init_process_enabled".into(), json!(true));
+    }
+    if let Some(caps) = lp.capabilities() {
+        let mut co = Fields::new();
+        for (k, v) in [("add", caps.add()), ("drop", caps.drop())] {
+            if !v.is_empty() {
+                co.insert(k.into(), json!(v));
+            }
+        }
+        if !co.is_empty() {
+            o.insert("capabilities".into(), Value::Object(co));
+        }
+    }
+    for (k, v) in
+        [("shared_memory_size", lp.shared_memory_size()), ("max_swap", lp.max_swap()), ("swappiness", lp.swappiness())]
+    {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    if !lp.tmpfs().is_empty() {
+        let tmpfs: Vec<Value> = lp
+            .tmpfs()
+            .iter()
+            .map(|t| {
+                let mut m = Fields::new();
+                m.insert("container_path".into(), json!(t.container_path()));
+                m.insert("size".into(), json!(t.size()));
+                if !t.mount_options().is_empty() {
+                    m.insert("mount_options".into(), json!(t.mount_options()));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        o.insert("tmpfs".into(), Value::Array(tmpfs));
+    }
+    if !lp.devices().is_empty() {
+        let devices: Vec<Value> = lp
+            .devices()
+            .iter()
+            .map(|d| {
+                let mut m = Fields::new();
+                m.insert("host_path".into(), json!(d.host_path()));
+                if let Some(p) = d.container_path() {
+                    m.insert("container_path".into(), json!(p));
+                }
+                if !d.permissions().is_empty() {
+                    let perms: Vec<&str> = d.permissions().iter().map(|p| p.as_str()).collect();
+                    m.insert("permissions".into(), json!(perms));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        o.insert("devices".into(), Value::Array(devices));
+    }
+    (!o.is_empty()).then_some(Value::Object(o))
 }
 
 fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Value {
@@ -962,6 +1110,42 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
             .collect();
         m.insert("ulimits".into(), Value::Array(ulimits));
     }
+    // `read_only: false` is AWS's default, left out; moto answers empty
+    // lists for containers that have none.
+    if !c.mount_points().is_empty() {
+        let mounts: Vec<Value> = c
+            .mount_points()
+            .iter()
+            .map(|mp| {
+                let mut o = Fields::new();
+                o.insert("source_volume".into(), opt_str(mp.source_volume()));
+                o.insert("container_path".into(), opt_str(mp.container_path()));
+                if mp.read_only() == Some(true) {
+                    o.insert("read_only".into(), json!(true));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("mount_points".into(), Value::Array(mounts));
+    }
+    if !c.volumes_from().is_empty() {
+        let from: Vec<Value> = c
+            .volumes_from()
+            .iter()
+            .map(|vf| {
+                let mut o = Fields::new();
+                o.insert("source_container".into(), opt_str(vf.source_container()));
+                if vf.read_only() == Some(true) {
+                    o.insert("read_only".into(), json!(true));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("volumes_from".into(), Value::Array(from));
+    }
+    if let Some(lp) = c.linux_parameters().and_then(linux_fields) {
+        m.insert("linux_parameters".into(), lp);
+    }
     if let Some(lc) = c.log_configuration().filter(|lc| lc.log_driver() == &et::LogDriver::Awslogs) {
         let opts = lc.options();
         let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
@@ -1057,6 +1241,23 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
                 .map_err(build_err)?,
         );
     }
+    for mp in &c.mount_points {
+        b = b.mount_points(
+            et::MountPoint::builder()
+                .source_volume(&mp.source_volume)
+                .container_path(&mp.container_path)
+                .set_read_only(mp.read_only)
+                .build(),
+        );
+    }
+    for vf in &c.volumes_from {
+        b = b.volumes_from(
+            et::VolumeFrom::builder().source_container(&vf.source_container).set_read_only(vf.read_only).build(),
+        );
+    }
+    if let Some(lp) = &c.linux_parameters {
+        b = b.linux_parameters(linux_parameters(lp)?);
+    }
     for d in &c.depends_on {
         let condition = et::ContainerCondition::from(serde_name(&d.condition).to_ascii_uppercase().as_str());
         b = b.depends_on(
@@ -1095,6 +1296,66 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
     Ok(b.build())
 }
 
+fn linux_parameters(lp: &crate::kinds::ecs::LinuxParameters) -> Result<et::LinuxParameters, ProviderError> {
+    let n = |v: u32| v.min(i32::MAX as u32) as i32;
+    let mut b = et::LinuxParameters::builder()
+        .set_init_process_enabled(lp.init_process_enabled)
+        .set_shared_memory_size(lp.shared_memory_size.map(n))
+        .set_max_swap(lp.max_swap.map(n))
+        .set_swappiness(lp.swappiness.map(n));
+    if let Some(caps) = &lp.capabilities {
+        let mut k = et::KernelCapabilities::builder();
+        if !caps.add.is_empty() {
+            k = k.set_add(Some(caps.add.clone()));
+        }
+        if !caps.drop.is_empty() {
+            k = k.set_drop(Some(caps.drop.clone()));
+        }
+        b = b.capabilities(k.build());
+    }
+    for t in &lp.tmpfs {
+        let mut tb = et::Tmpfs::builder().container_path(&t.container_path).size(n(t.size));
+        if !t.mount_options.is_empty() {
+            tb = tb.set_mount_options(Some(t.mount_options.clone()));
+        }
+        b = b.tmpfs(tb.build().map_err(build_err)?);
+    }
+    for d in &lp.devices {
+        let mut db = et::Device::builder().host_path(&d.host_path).set_container_path(d.container_path.clone());
+        for p in &d.permissions {
+            db = db.permissions(et::DeviceCgroupPermission::from(serde_name(p).as_str()));
+        }
+        b = b.devices(db.build().map_err(build_err)?);
+    }
+    Ok(b.build())
+}
+
+fn volume(v: &crate::kinds::ecs::Volume) -> Result<et::Volume, ProviderError> {
+    let mut b = et::Volume::builder().name(&v.name);
+    if let Some(h) = &v.host {
+        b = b.host(et::HostVolumeProperties::builder().source_path(&h.source_path).build());
+    }
+    if let Some(efs) = &v.efs {
+        let toggle = |t: crate::kinds::ecs::Toggle| serde_name(&t);
+        let auth = efs.authorization_config.as_ref().map(|a| {
+            et::EfsAuthorizationConfig::builder()
+                .set_access_point_id(a.access_point_id.clone())
+                .set_iam(a.iam.map(|t| et::EfsAuthorizationConfigIam::from(toggle(t).as_str())))
+                .build()
+        });
+        let cfg = et::EfsVolumeConfiguration::builder()
+            .file_system_id(&efs.file_system_id)
+            .set_root_directory(efs.root_directory.clone())
+            .set_transit_encryption(efs.transit_encryption.map(|t| et::EfsTransitEncryption::from(toggle(t).as_str())))
+            .set_transit_encryption_port(efs.transit_encryption_port.map(|p| p as i32))
+            .set_authorization_config(auth)
+            .build()
+            .map_err(build_err)?;
+        b = b.efs_volume_configuration(cfg);
+    }
+    Ok(b.build())
+}
+
 /// Registers a revision of the family with the file's settings.
 async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Live, ProviderError> {
     let family = t.name.as_deref().ok_or_else(|| invalid("a task definition needs a family"))?;
@@ -1128,6 +1389,9 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     }
     if let Some(gib) = td.ephemeral_storage {
         req = req.ephemeral_storage(et::EphemeralStorage::builder().size_in_gib(gib as i32).build());
+    }
+    for v in &td.volumes {
+        req = req.volumes(volume(v)?);
     }
     for c in &td.containers {
         req = req.container_definitions(container_definition(p, c)?);

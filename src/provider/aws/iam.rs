@@ -63,6 +63,14 @@ fn trust_document(t: &Trust, partition: &str) -> PolicyDocument {
             .or_default()
             .insert("aws:MultiFactorAuthPresent".into(), OneOrMany::One("true".into()));
     }
+    // The file's own conditions hold for every principal: both statements.
+    let mut shared = BTreeMap::new();
+    for (op, keys) in &t.conditions {
+        let entry: &mut BTreeMap<String, OneOrMany> = shared.entry(op.clone()).or_default();
+        entry.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let entry: &mut BTreeMap<String, OneOrMany> = conditions.entry(op.clone()).or_default();
+        entry.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let aws: Vec<String> = t
         .accounts
         .iter()
@@ -80,7 +88,7 @@ fn trust_document(t: &Trust, partition: &str) -> PolicyDocument {
     };
     let mut statements = Vec::new();
     if !t.services.is_empty() {
-        let c = if aws.is_empty() { conditions.clone() } else { BTreeMap::new() };
+        let c = if aws.is_empty() { conditions.clone() } else { shared };
         statements.push(statement(Principals { aws: Vec::new(), services: t.services.clone() }, c));
     }
     if !aws.is_empty() {
@@ -112,12 +120,32 @@ fn parse_trust(doc: &PolicyDocument, file: Option<&Trust>) -> Trust {
                 if op.eq_ignore_ascii_case("StringEquals") && key.eq_ignore_ascii_case("sts:ExternalId") {
                     t.external_id = vals.first().map(|v| v.to_string());
                 }
-                if op.eq_ignore_ascii_case("Bool")
-                    && key.eq_ignore_ascii_case("aws:MultiFactorAuthPresent")
-                    && vals.iter().any(|v| v.eq_ignore_ascii_case("true"))
-                {
+                let mfa = op.eq_ignore_ascii_case("Bool") && key.eq_ignore_ascii_case("aws:MultiFactorAuthPresent");
+                if mfa && vals.iter().any(|v| v.eq_ignore_ascii_case("true")) {
                     t.require_mfa = true;
                 }
+                let external = op.eq_ignore_ascii_case("StringEquals") && key.eq_ignore_ascii_case("sts:ExternalId");
+                if mfa || external {
+                    continue;
+                }
+                // Values in the file's form: AWS answers a single value as
+                // a string, several as a list; a list of one in the file
+                // stays a list.
+                let listed = file
+                    .and_then(|f| f.conditions.get(op))
+                    .and_then(|k| k.get(key))
+                    .is_some_and(|v| matches!(v, OneOrMany::Many(_)));
+                let entry = t.conditions.entry(op.clone()).or_default();
+                let mut all: Vec<String> =
+                    entry.get(key).map(|v| v.to_vec()).unwrap_or_default().into_iter().map(str::to_string).collect();
+                for v in vals {
+                    if !all.iter().any(|a| a == v) {
+                        all.push(v.to_string());
+                    }
+                }
+                let value =
+                    if all.len() == 1 && !listed { OneOrMany::One(all.remove(0)) } else { OneOrMany::Many(all) };
+                entry.insert(key.clone(), value);
             }
         }
     }
@@ -1437,6 +1465,24 @@ mod tests {
             principals: vec!["arn:aws:iam::123456789012:user/alice".into()],
             external_id: Some("x-1".into()),
             require_mfa: true,
+            conditions: [
+                (
+                    "StringEquals".to_string(),
+                    [("aws:SourceAccount".to_string(), OneOrMany::One("123456789012".into()))].into(),
+                ),
+                (
+                    "ArnLike".to_string(),
+                    [(
+                        "aws:SourceArn".to_string(),
+                        OneOrMany::Many(vec![
+                            "arn:aws:ecs:eu-west-1:123456789012:*".into(),
+                            "arn:aws:ecs:eu-west-2:123456789012:*".into(),
+                        ]),
+                    )]
+                    .into(),
+                ),
+            ]
+            .into(),
         };
         let doc = parse_document(&document_json(&trust_document(&t, "aws"))).unwrap();
         assert_eq!(parse_trust(&doc, None), t);
@@ -1444,6 +1490,42 @@ mod tests {
         let file = Trust { principals: vec!["arn:aws:iam::210987654321:root".into()], ..Trust::default() };
         let doc = parse_document(&document_json(&trust_document(&file, "aws"))).unwrap();
         assert_eq!(parse_trust(&doc, Some(&file)), file);
+    }
+
+    #[test]
+    fn trust_conditions_read_back_in_the_files_form() {
+        let one = |v: &str| OneOrMany::One(v.into());
+        let listed = Trust {
+            services: vec!["ecs-tasks.amazonaws.com".into()],
+            conditions: [(
+                "ArnLike".to_string(),
+                [("aws:SourceArn".to_string(), OneOrMany::Many(vec!["arn:aws:ecs:us-east-1:123456789012:*".into()]))]
+                    .into(),
+            )]
+            .into(),
+            ..Trust::default()
+        };
+        // AWS answers a single value as a string.
+        let answer = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:ecs:us-east-1:123456789012:*"}}}]});
+        let doc = parse_document(&urlencode(&answer.to_string())).unwrap();
+        assert_eq!(parse_trust(&doc, Some(&listed)), listed, "a list of one in the file stays a list");
+        let single = parse_trust(&doc, None);
+        assert_eq!(single.conditions["ArnLike"]["aws:SourceArn"], one("arn:aws:ecs:us-east-1:123456789012:*"));
+        // With accounts beside the services, both statements carry the
+        // file's conditions, and they read back once.
+        let both = Trust { accounts: vec!["123456789012".into()], external_id: Some("x".into()), ..listed.clone() };
+        let d = trust_document(&both, "aws");
+        assert_eq!(d.statements.len(), 2);
+        assert!(d.statements.iter().all(|s| s.conditions.contains_key("ArnLike")));
+        assert!(!d.statements[0].conditions.contains_key("StringEquals"), "the external id is for people");
+        let doc = parse_document(&document_json(&d)).unwrap();
+        assert_eq!(parse_trust(&doc, Some(&both)), both);
+    }
+
+    fn urlencode(s: &str) -> String {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect()
     }
 
     #[test]

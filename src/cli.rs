@@ -99,6 +99,32 @@ pub enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArg,
+        /// Show the monthly cost line (before → after) even when the plan
+        /// changes nothing billable; `--no-cost` never shows it.
+        #[arg(long, env = "MOOR_COST", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), overrides_with = "no_cost")]
+        cost: bool,
+        /// Leave the cost line out (it is shown by default when the plan
+        /// creates, changes or deletes something billed).
+        #[arg(long, env = "MOOR_NO_COST", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), overrides_with = "cost")]
+        no_cost: bool,
+        #[command(flatten)]
+        assume: AssumeArgs,
+    },
+    /// Estimate the stack's monthly cost: per resource and in total, with
+    /// every assumption stated; no AWS call.
+    Cost {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Also price the same stack in these regions, side by side
+        /// (`--compare-regions us-east-2,sa-east-1`).
+        #[arg(long, env = "MOOR_COMPARE_REGIONS", value_name = "REGIONS", value_delimiter = ',')]
+        compare_regions: Vec<String>,
+        /// The estimate as JSON on stdout (one object, or an array with --compare-regions).
+        #[arg(long, env = "MOOR_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+        json: bool,
+        #[command(flatten)]
+        assume: AssumeArgs,
     },
     /// Compare live AWS with the file: exit 0 when they match, 2 when they
     /// differ (what differs is shown as a plan), 1 on error.
@@ -367,6 +393,46 @@ pub struct TargetArg {
     pub targets: Vec<String>,
 }
 
+/// What a cost estimate assumes where the file cannot say.
+#[derive(Args, Debug)]
+pub struct AssumeArgs {
+    /// Load balancer capacity units in use on average, per load balancer.
+    #[arg(long, env = "MOOR_COST_LCU", default_value_t = 1.0, value_parser = parse_amount)]
+    pub lcu: f64,
+    /// GB of logs each task writes per month.
+    #[arg(long, env = "MOOR_COST_LOG_GB_PER_TASK", default_value_t = 1.0, value_parser = parse_amount)]
+    pub log_gb_per_task: f64,
+    /// GB of images each repository stores.
+    #[arg(long, env = "MOOR_COST_ECR_GB", default_value_t = 1.0, value_parser = parse_amount)]
+    pub ecr_gb: f64,
+    /// GB each NAT gateway processes per month.
+    #[arg(long, env = "MOOR_COST_NAT_GB", default_value_t = 10.0, value_parser = parse_amount)]
+    pub nat_gb: f64,
+    /// Zones of a load balancer whose subnets are known only once applied.
+    #[arg(long, env = "MOOR_COST_LB_ZONES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub lb_zones: u32,
+}
+
+impl AssumeArgs {
+    fn assumptions(&self) -> crate::cost::Assumptions {
+        crate::cost::Assumptions {
+            lcu: self.lcu,
+            log_gb_per_task: self.log_gb_per_task,
+            ecr_gb: self.ecr_gb,
+            nat_gb: self.nat_gb,
+            lb_zones: self.lb_zones,
+        }
+    }
+}
+
+/// A quantity: a finite number, zero or more.
+fn parse_amount(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number zero or more")),
+    }
+}
+
 /// Where the state record is.
 #[derive(Args, Debug, Default)]
 pub struct StateArg {
@@ -605,11 +671,19 @@ fn dispatch(command: Command, color: bool) -> crate::run::Outcome {
             };
             crate::policy_cmd::policy_cmd(&file, &vars.options(), &p, color)
         }
-        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target } => {
+        Command::Plan { file, run, format, json, detailed_exitcode, destroy, out, target, cost, no_cost, assume } => {
             // `--format` (or its variable) beats `--json`.
             let format = format.unwrap_or(if json { PlanFormat::Json } else { PlanFormat::Human });
             let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, false) };
-            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), &o)
+            let cost = match (cost, no_cost) {
+                (_, true) => crate::run::CostLine::Never,
+                (true, false) => crate::run::CostLine::Always(assume.assumptions()),
+                (false, false) => crate::run::CostLine::WhenBillable(assume.assumptions()),
+            };
+            crate::run::plan_cmd(&file, destroy, format.into(), detailed_exitcode, out.as_deref(), cost, &o)
+        }
+        Command::Cost { file, vars, compare_regions, json, assume } => {
+            crate::run::cost_cmd(&file, &vars.options(), &compare_regions, json, &assume.assumptions(), color)
         }
         Command::Apply { file, run, auto_approve, json, target } if crate::planfile::is_plan_file(&file) => {
             let o = crate::run::RunOptions { targets: target.targets, ..run.options(color, auto_approve) };

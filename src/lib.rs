@@ -14,6 +14,7 @@ pub mod apply;
 pub mod backend;
 pub mod checks;
 pub mod cli;
+pub mod cost;
 pub mod diag;
 pub mod difftree;
 pub mod discover;

@@ -508,6 +508,7 @@ pub fn plan_cmd(
     format: PlanFormat,
     detailed: bool,
     save: Option<&Path>,
+    cost: CostLine,
     o: &RunOptions,
 ) -> Outcome {
     let rt = runtime()?;
@@ -538,6 +539,9 @@ pub fn plan_cmd(
             PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
             PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
         }
+        if let Some(line) = cost_line(&stack, &pl, cost) {
+            eprintln!("\n{line}");
+        }
         if save.is_some() && !pl.problems.is_empty() {
             eprintln!("\nThe plan has problems, so it was not saved.");
         }
@@ -562,10 +566,80 @@ pub fn plan_cmd(
     })
 }
 
+/// Whether `moor plan` shows the monthly cost line, and what it assumes.
+#[derive(Debug, Clone, Copy)]
+pub enum CostLine {
+    Never,
+    /// When the plan creates, changes or deletes something billed.
+    WhenBillable(crate::cost::Assumptions),
+    Always(crate::cost::Assumptions),
+}
+
+/// The plan's cost line (before → after), when it is wanted.
+fn cost_line(stack: &Stack, pl: &crate::plan::Plan, cost: CostLine) -> Option<String> {
+    let (a, always) = match cost {
+        CostLine::Never => return None,
+        CostLine::WhenBillable(a) => (a, false),
+        CostLine::Always(a) => (a, true),
+    };
+    let region = pl.region.as_deref().or(stack.region.as_deref())?;
+    let delta = crate::cost::plan_delta(stack, pl, region, &crate::cost::PriceTable::shipped(), &a);
+    (always || delta.billable_change()).then(|| delta.line())
+}
+
+/// The region a cost estimate is for: `--region`, the file's, then AWS_REGION.
+fn cost_region(stack: &Stack, lo: &LoadOptions) -> Result<String, Failure> {
+    stack
+        .region
+        .clone()
+        .or_else(|| lo.env.iter().find(|(k, _)| k == "AWS_REGION").map(|(_, v)| v.clone()))
+        .ok_or_else(|| Failure::Message("no region to price: give --region, or `region:` in the file".into()))
+}
+
+/// `moor cost`: the stack's monthly estimate from the file alone (no AWS
+/// call), in its region and in each of `compare`.
+pub fn cost_cmd(
+    file: &Path,
+    lo: &LoadOptions,
+    compare: &[String],
+    json: bool,
+    a: &crate::cost::Assumptions,
+    color: bool,
+) -> Outcome {
+    let (loaded, _graph) = load_and_graph(file, lo);
+    eprint_diags(&loaded.diags, color);
+    let Some(stack) = loaded.stack else {
+        let (errors, _) = count(&loaded.diags);
+        return Err(Failure::Message(format!("{}: {}", file.display(), plural(errors, "error"))));
+    };
+    let region = cost_region(&stack, lo)?;
+    let table = crate::cost::PriceTable::shipped();
+    let mut regions = vec![region];
+    for r in compare {
+        let r = r.trim().to_string();
+        if let Err(why) = crate::region::check(&r) {
+            return Err(Failure::Message(format!("--compare-regions: {why}")));
+        }
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    let estimates: Vec<_> = regions.iter().map(|r| crate::cost::estimate(&stack, r, &table, a)).collect();
+    if json {
+        let v = if compare.is_empty() { serde_json::to_value(&estimates[0]) } else { serde_json::to_value(&estimates) };
+        out(&json_text(&v.map_err(|e| Failure::Error(e.to_string()))?)?)?;
+    } else if estimates.len() == 1 {
+        out(&crate::cost::render(&estimates[0], &stack.name))?;
+    } else {
+        out(&crate::cost::render_compare(&estimates, &stack.name))?;
+    }
+    Ok(Success::Done)
+}
+
 /// `moor drift`: the plan of the file, exit 2 when live AWS differs from
 /// it (a scheduled job's signal), 0 when it matches, 1 on error.
 pub fn drift_cmd(file: &Path, format: PlanFormat, o: &RunOptions) -> Outcome {
-    let outcome = plan_cmd(file, false, format, true, None, o);
+    let outcome = plan_cmd(file, false, format, true, None, CostLine::Never, o);
     match outcome {
         Ok(Success::Changes) => eprintln!("{} live AWS differs from {}.", style(o).yellow("Drift:"), file.display()),
         Ok(Success::Done) => eprintln!("No drift: live AWS matches {}.", file.display()),

@@ -348,6 +348,13 @@ pub trait KindSpec:
     fn runs_images(&self) -> Option<&'static str> {
         None
     }
+
+    /// What it is billed for, by its own fields ([`crate::cost`] joins
+    /// these across references and prices them); `None` for what bills
+    /// nothing by itself.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        None
+    }
 }
 
 /// A rule on one reference field of a resource (see
@@ -479,6 +486,7 @@ pub trait DynSpec {
     fn images(&self) -> Vec<crate::images::ImageUse>;
     fn runs_images(&self) -> Option<&'static str>;
     fn sets_fields_of(&self) -> Vec<(&str, &'static str)>;
+    fn billing(&self) -> Option<crate::cost::Billing<'_>>;
 }
 
 impl<S: KindSpec> DynSpec for S {
@@ -556,6 +564,9 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn sets_fields_of(&self) -> Vec<(&str, &'static str)> {
         KindSpec::sets_fields_of(self)
+    }
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        KindSpec::billing(self)
     }
 }
 

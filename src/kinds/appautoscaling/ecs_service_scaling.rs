@@ -112,6 +112,11 @@ pub fn resource_id_of(service_arn: &str) -> Option<String> {
 }
 
 impl KindSpec for EcsServiceScaling {
+    /// It keeps its service at `min` tasks or more.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::Scales { target: &self.service, min: self.min })
+    }
+
     const KIND: &'static str = "appautoscaling/ecs_service_scaling";
     const ATTRIBUTES: &'static [Attr] =
         &[Attr::string("resource_id", "the scalable target's resource id, `service/<cluster>/<service>`")];

@@ -38,6 +38,11 @@ pub enum Connectivity {
 }
 
 impl KindSpec for NatGateway {
+    /// Hours, data processed, and its Elastic IP when public.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::NatGateway { public: self.connectivity == Connectivity::Public })
+    }
+
     const KIND: &'static str = "ec2/nat_gateway";
     const ID_IS_UNIQUE: bool = true;
     const ATTRIBUTES: &'static [Attr] = &[

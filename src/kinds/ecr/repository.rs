@@ -142,6 +142,11 @@ pub(crate) fn ecr_name_shape(name: &str) -> Option<&'static str> {
 }
 
 impl KindSpec for Repository {
+    /// The images it stores.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::Registry)
+    }
+
     const KIND: &'static str = "ecr/repository";
     const ATTRIBUTES: &'static [Attr] = super::REPOSITORY_ATTRIBUTES;
     const NAMING: Option<Naming> = Some(Naming { max: 256, separator: '/', lowercase: true, no_underscore: false });

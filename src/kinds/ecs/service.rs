@@ -163,6 +163,24 @@ pub const SERVICE_NAME: NameRule = NameRule {
 };
 
 impl KindSpec for Service {
+    /// Its tasks: `desired_count` of its task definition, each with a public
+    /// address when `assign_public_ip`.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        let on =
+            match (self.launch_type.as_ref(), self.capacity_provider_strategy.iter().find(|s| s.provider != "FARGATE"))
+            {
+                (_, Some(s)) => Some(s.provider.as_str()),
+                (Some(super::LaunchType::Ec2), None) => Some("EC2"),
+                _ => None,
+            };
+        Some(crate::cost::Billing::Tasks {
+            task_definition: &self.task_definition,
+            count: self.desired_count.unwrap_or(1),
+            public_ip: self.network.as_ref().is_some_and(|n| n.assign_public_ip),
+            on,
+        })
+    }
+
     const KIND: &'static str = "ecs/service";
     const ATTRIBUTES: &'static [Attr] = &[Attr::string("arn", "service ARN"), Attr::string("name", "service name")];
     const NAMING: Option<Naming> = Some(Naming::NAMED);

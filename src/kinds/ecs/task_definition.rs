@@ -1379,6 +1379,17 @@ impl TaskDefinition {
 }
 
 impl KindSpec for TaskDefinition {
+    /// The size of each task, its architecture, and the log groups its
+    /// containers write to.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::TaskSize {
+            cpu_units: self.cpu.as_ref().and_then(|c| c.cpu_units()),
+            memory_mib: self.memory.as_ref().and_then(|m| m.memory_mib()),
+            arm: self.architecture() == Some(CpuArchitecture::Arm64),
+            log_groups: self.containers.iter().filter_map(|c| c.logs.as_ref().map(|l| l.group.as_str())).collect(),
+        })
+    }
+
     const KIND: &'static str = "ecs/task_definition";
     const ID_IS_UNIQUE: bool = true;
     const ATTRIBUTES: &'static [Attr] = &[

@@ -80,6 +80,14 @@ pub const LB_NAME: NameRule = NameRule {
 };
 
 impl KindSpec for LoadBalancer {
+    /// Hours, capacity units, and an address per zone when internet-facing.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::LoadBalancer {
+            public: self.scheme == Scheme::InternetFacing,
+            subnets: &self.subnets,
+        })
+    }
+
     const KIND: &'static str = "elbv2/load_balancer";
     const ID_IS_UNIQUE: bool = true;
     const ATTRIBUTES: &'static [Attr] = &[

@@ -66,6 +66,11 @@ pub fn is_kms_key_arn(key: &str) -> bool {
 }
 
 impl KindSpec for LogGroup {
+    /// What it receives and keeps.
+    fn billing(&self) -> Option<crate::cost::Billing<'_>> {
+        Some(crate::cost::Billing::LogGroup { retention_days: self.retention_days })
+    }
+
     const KIND: &'static str = "logs/log_group";
     const ATTRIBUTES: &'static [Attr] = &[
         Attr::string("name", "log group name, for a task definition's `logs: { group: … }`"),

@@ -1273,6 +1273,60 @@ async fn delete_sg(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     }
 }
 
+/// EC2's reads, which take no resource.
+pub(super) fn ec2_describe(actions: &[&'static str]) -> Grant {
+    Grant::any(Phase::Read, actions, "EC2's Describe calls take no resource")
+}
+
+/// The ARNs of EC2 resources of these types (`security-group`): their ids
+/// are made by AWS.
+pub(super) fn ec2_any(at: &Scope, types: &[&str]) -> Vec<String> {
+    types.iter().map(|t| at.arn("ec2", &format!("{t}/*"))).collect()
+}
+
+/// The grants of an EC2 kind whose resources are of type `own` (ids AWS
+/// makes, so scoped by the stack's tag): `create` on new resources only
+/// when the request tags them as the stack's (and the tags sent with it),
+/// on `parents` (the VPC a group is made in) as they are; `change` and
+/// `delete` only on resources tagged as the stack's, and the parents they
+/// also touch (`touch`: the changes and deletes AWS also checks against
+/// the parents); tags set or removed only on the stack's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn ec2_owned(
+    at: &Scope,
+    own: &str,
+    parents: &[&str],
+    touch: &[&'static str],
+    create: &[&'static str],
+    change: &[&'static str],
+    delete: &[&'static str],
+) -> Vec<Grant> {
+    let why = "EC2 gives new resources ids it makes: scoped to those tagged as the stack's";
+    let mine = ec2_any(at, &[own]);
+    let create_actions: Vec<String> = create.iter().map(|a| a.trim_start_matches("ec2:").to_string()).collect();
+    let mut g = vec![
+        Grant::on(Phase::Create, create, mine.clone()).tagged_on_create(&at.stack).because(why),
+        Grant::on(Phase::Create, &["ec2:CreateTags"], mine.clone())
+            .when("StringEquals", "ec2:CreateAction", create_actions)
+            .within(create),
+        Grant::on(Phase::Tag, &["ec2:CreateTags", "ec2:DeleteTags"], mine.clone()).owned(&at.stack).because(why),
+    ];
+    if !change.is_empty() {
+        g.push(Grant::on(Phase::Update, change, mine.clone()).owned(&at.stack).because(why));
+    }
+    if !delete.is_empty() {
+        g.push(Grant::on(Phase::Delete, delete, mine).owned(&at.stack).because(why));
+    }
+    if !parents.is_empty() {
+        let all: Vec<&'static str> = create.iter().chain(touch).copied().collect();
+        g.push(
+            Grant::on(Phase::Create, &all, ec2_any(at, parents))
+                .because("the resources it is made in or attached to may be the account's (a default VPC)"),
+        );
+    }
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1359,58 +1413,4 @@ mod tests {
             assert_eq!(project(std::slice::from_ref(&r), atoms), vec![serde_json::to_value(&r).unwrap()]);
         }
     }
-}
-
-/// EC2's reads, which take no resource.
-pub(super) fn ec2_describe(actions: &[&'static str]) -> Grant {
-    Grant::any(Phase::Read, actions, "EC2's Describe calls take no resource")
-}
-
-/// The ARNs of EC2 resources of these types (`security-group`): their ids
-/// are made by AWS.
-pub(super) fn ec2_any(at: &Scope, types: &[&str]) -> Vec<String> {
-    types.iter().map(|t| at.arn("ec2", &format!("{t}/*"))).collect()
-}
-
-/// The grants of an EC2 kind whose resources are of type `own` (ids AWS
-/// makes, so scoped by the stack's tag): `create` on new resources only
-/// when the request tags them as the stack's (and the tags sent with it),
-/// on `parents` (the VPC a group is made in) as they are; `change` and
-/// `delete` only on resources tagged as the stack's, and the parents they
-/// also touch (`touch`: the changes and deletes AWS also checks against
-/// the parents); tags set or removed only on the stack's.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn ec2_owned(
-    at: &Scope,
-    own: &str,
-    parents: &[&str],
-    touch: &[&'static str],
-    create: &[&'static str],
-    change: &[&'static str],
-    delete: &[&'static str],
-) -> Vec<Grant> {
-    let why = "EC2 gives new resources ids it makes: scoped to those tagged as the stack's";
-    let mine = ec2_any(at, &[own]);
-    let create_actions: Vec<String> = create.iter().map(|a| a.trim_start_matches("ec2:").to_string()).collect();
-    let mut g = vec![
-        Grant::on(Phase::Create, create, mine.clone()).tagged_on_create(&at.stack).because(why),
-        Grant::on(Phase::Create, &["ec2:CreateTags"], mine.clone())
-            .when("StringEquals", "ec2:CreateAction", create_actions)
-            .within(create),
-        Grant::on(Phase::Tag, &["ec2:CreateTags", "ec2:DeleteTags"], mine.clone()).owned(&at.stack).because(why),
-    ];
-    if !change.is_empty() {
-        g.push(Grant::on(Phase::Update, change, mine.clone()).owned(&at.stack).because(why));
-    }
-    if !delete.is_empty() {
-        g.push(Grant::on(Phase::Delete, delete, mine).owned(&at.stack).because(why));
-    }
-    if !parents.is_empty() {
-        let all: Vec<&'static str> = create.iter().chain(touch).copied().collect();
-        g.push(
-            Grant::on(Phase::Create, &all, ec2_any(at, parents))
-                .because("the resources it is made in or attached to may be the account's (a default VPC)"),
-        );
-    }
-    g
 }

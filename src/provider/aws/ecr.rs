@@ -1062,6 +1062,14 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .collect()
 }
 
+/// A repository's ARN from its name (or its ARN, as given).
+fn repository_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("ecr", &format!("repository/{}", super::permissions::known(name)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1113,12 +1121,4 @@ mod tests {
         assert_eq!(Some(&pa), spec.pull_access.as_ref());
         assert_eq!(policy.statements, spec.policy.unwrap().statements);
     }
-}
-
-/// A repository's ARN from its name (or its ARN, as given).
-fn repository_arn(at: &Scope, name: &str) -> String {
-    if name.starts_with("arn:") {
-        return name.to_string();
-    }
-    at.arn("ecr", &format!("repository/{}", super::permissions::known(name)))
 }

@@ -2724,6 +2724,39 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .collect()
 }
 
+/// A cluster's ARN by its name (or its ARN, as given).
+fn cluster_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("ecs", &format!("cluster/{}", known(name)))
+}
+
+/// ECS's service-linked role, made on the first cluster or service of an
+/// account when it is missing.
+fn service_linked_role(at: &Scope) -> Grant {
+    Grant::on(
+        Phase::Create,
+        &["iam:CreateServiceLinkedRole"],
+        [at.global("iam", "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")],
+    )
+    .when("StringEquals", "iam:AWSServiceName", ["ecs.amazonaws.com".to_string()])
+}
+
+/// The ARN of an ECR image's repository
+/// (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]`); `None` for an
+/// image of another registry or one still holding a reference.
+fn image_repository_arn(image: &str, at: &Scope) -> Option<String> {
+    if image.contains("${") {
+        return None;
+    }
+    let (host, _) = image.split_once('/')?;
+    let (account, rest) = host.split_once(".dkr.ecr.")?;
+    let region = rest.split_once(".amazonaws.com")?.0;
+    let repository = crate::images::repository(image).split_once('/')?.1;
+    Some(format!("arn:{}:ecr:{region}:{account}:repository/{repository}", at.partition))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2993,37 +3026,4 @@ mod tests {
         assert!(!answers("api", Some(arn), Some("web")));
         assert!(!answers("arn:aws:ecs:us-east-1:123456789012:service/c0/api", Some(arn), Some("web")));
     }
-}
-
-/// A cluster's ARN by its name (or its ARN, as given).
-fn cluster_arn(at: &Scope, name: &str) -> String {
-    if name.starts_with("arn:") {
-        return name.to_string();
-    }
-    at.arn("ecs", &format!("cluster/{}", known(name)))
-}
-
-/// ECS's service-linked role, made on the first cluster or service of an
-/// account when it is missing.
-fn service_linked_role(at: &Scope) -> Grant {
-    Grant::on(
-        Phase::Create,
-        &["iam:CreateServiceLinkedRole"],
-        [at.global("iam", "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")],
-    )
-    .when("StringEquals", "iam:AWSServiceName", ["ecs.amazonaws.com".to_string()])
-}
-
-/// The ARN of an ECR image's repository
-/// (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]`); `None` for an
-/// image of another registry or one still holding a reference.
-fn image_repository_arn(image: &str, at: &Scope) -> Option<String> {
-    if image.contains("${") {
-        return None;
-    }
-    let (host, _) = image.split_once('/')?;
-    let (account, rest) = host.split_once(".dkr.ecr.")?;
-    let region = rest.split_once(".amazonaws.com")?.0;
-    let repository = crate::images::repository(image).split_once('/')?.1;
-    Some(format!("arn:{}:ecr:{region}:{account}:repository/{repository}", at.partition))
 }

@@ -2123,6 +2123,37 @@ async fn read_wants(p: &AwsProvider, wants: &[Want<'_>]) -> Vec<Result<Option<Li
         .collect()
 }
 
+/// Elastic Load Balancing's reads, which take no resource.
+fn describe(actions: &[&'static str]) -> Grant {
+    let mut actions = actions.to_vec();
+    actions.push("elasticloadbalancing:DescribeTags");
+    Grant::any(Phase::Read, &actions, "Elastic Load Balancing's Describe calls take no resource")
+}
+
+/// An application load balancer's ARN by its name: AWS adds an id.
+fn lb_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("elasticloadbalancing", &format!("loadbalancer/app/{}/*", known(name)))
+}
+
+/// A target group's ARN by its name: AWS adds an id.
+fn tg_arn(at: &Scope, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_string();
+    }
+    at.arn("elasticloadbalancing", &format!("targetgroup/{}/*", known(name)))
+}
+
+/// The ARN of the listeners of a load balancer (given by its ARN).
+fn listener_arn(lb: &str) -> String {
+    match lb.split_once(":loadbalancer/") {
+        Some((head, tail)) => format!("{head}:listener/{tail}/*"),
+        None => lb.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2244,36 +2275,5 @@ mod tests {
             action_value(&[a], None),
             json!({"redirect": {"protocol": "HTTPS", "port": 443, "status_code": 301}})
         );
-    }
-}
-
-/// Elastic Load Balancing's reads, which take no resource.
-fn describe(actions: &[&'static str]) -> Grant {
-    let mut actions = actions.to_vec();
-    actions.push("elasticloadbalancing:DescribeTags");
-    Grant::any(Phase::Read, &actions, "Elastic Load Balancing's Describe calls take no resource")
-}
-
-/// An application load balancer's ARN by its name: AWS adds an id.
-fn lb_arn(at: &Scope, name: &str) -> String {
-    if name.starts_with("arn:") {
-        return name.to_string();
-    }
-    at.arn("elasticloadbalancing", &format!("loadbalancer/app/{}/*", known(name)))
-}
-
-/// A target group's ARN by its name: AWS adds an id.
-fn tg_arn(at: &Scope, name: &str) -> String {
-    if name.starts_with("arn:") {
-        return name.to_string();
-    }
-    at.arn("elasticloadbalancing", &format!("targetgroup/{}/*", known(name)))
-}
-
-/// The ARN of the listeners of a load balancer (given by its ARN).
-fn listener_arn(lb: &str) -> String {
-    match lb.split_once(":loadbalancer/") {
-        Some((head, tail)) => format!("{head}:listener/{tail}/*"),
-        None => lb.to_string(),
     }
 }

@@ -1453,6 +1453,25 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Op
     futures::future::join_all(reads).await
 }
 
+/// `/path/` of a role or policy: `/` when not given.
+fn arn_path(path: Option<&str>) -> String {
+    match path.map(super::permissions::known) {
+        None | Some("") => "/".to_string(),
+        Some("*") => "/*".to_string(),
+        Some(p) => format!("/{}/", p.trim_matches('/')).replace("//", "/"),
+    }
+}
+
+/// A role's ARN by its path and name.
+fn role_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
+    at.global("iam", &format!("role{}{}", arn_path(path), super::permissions::known(name)))
+}
+
+/// A policy's ARN by its path and name.
+fn policy_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
+    at.global("iam", &format!("policy{}{}", arn_path(path), super::permissions::known(name)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1557,23 +1576,4 @@ mod tests {
         assert_eq!(first_role_name(Some("${r.arn}"), Some("new-name")), None);
         assert_eq!(first_role_name(None, Some("${var.name}")), None);
     }
-}
-
-/// `/path/` of a role or policy: `/` when not given.
-fn arn_path(path: Option<&str>) -> String {
-    match path.map(super::permissions::known) {
-        None | Some("") => "/".to_string(),
-        Some("*") => "/*".to_string(),
-        Some(p) => format!("/{}/", p.trim_matches('/')).replace("//", "/"),
-    }
-}
-
-/// A role's ARN by its path and name.
-fn role_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
-    at.global("iam", &format!("role{}{}", arn_path(path), super::permissions::known(name)))
-}
-
-/// A policy's ARN by its path and name.
-fn policy_arn(at: &Scope, path: Option<&str>, name: &str) -> String {
-    at.global("iam", &format!("policy{}{}", arn_path(path), super::permissions::known(name)))
 }

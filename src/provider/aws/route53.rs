@@ -377,7 +377,7 @@ impl AwsKind for Record {
             id => at.bare("route53", &format!("hostedzone/{}", id.trim_start_matches("/hostedzone/"))),
         };
         let name = super::permissions::known(&t.spec.name).trim_end_matches('.').to_ascii_lowercase();
-        let kind = serde_json::to_value(&t.spec.record_type)
+        let kind = serde_json::to_value(t.spec.record_type)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "*".to_string());

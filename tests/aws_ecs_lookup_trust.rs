@@ -93,9 +93,7 @@ resources:
     kind: iam/role
     assumed_by:
       services: [ecs-tasks.amazonaws.com]
-{conditions}    policies:
-      - arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy
-"
+{conditions}"
     )
 }
 

@@ -234,7 +234,7 @@ fn cost_itemizes_the_estimate_and_its_json_adds_up() {
 
 #[test]
 fn cost_refuses_a_bad_assumption() {
-    let o = moor(&["cost", "stacks/flask-app.yaml", "--lcu", "-1"]);
+    let o = moor(&["cost", "stacks/flask-app.yaml", "--lcu=-1"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a number zero or more"));
 }

@@ -711,6 +711,12 @@ mod tests {
                      <IsTruncated>false</IsTruncated><RoleDetailList/><Policies/>\
                      </GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
                 )
+                .answer_raw(
+                    "DescribeAddresses",
+                    200,
+                    "<DescribeAddressesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                     <addressesSet/></DescribeAddressesResponse>",
+                )
         }
 
         pub(super) fn answer(&self, op: &str, status: u16, body: serde_json::Value) -> &Self {

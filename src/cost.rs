@@ -489,6 +489,8 @@ pub fn estimate_items(
 
 /// `$12.34`.
 pub fn money(v: f64) -> String {
+    // Less than half a cent either way is zero, never `$-0.00`.
+    let v = if v.abs() < 0.005 { 0.0 } else { v };
     format!("${v:.2}")
 }
 
@@ -762,5 +764,7 @@ mod tests {
         assert_eq!(num(0.25), "0.25");
         assert_eq!(num(730.0), "730");
         assert_eq!(money(56.01305), "$56.01");
+        assert_eq!(money(-0.0), "$0.00");
+        assert_eq!(money(-1e-12), "$0.00");
     }
 }

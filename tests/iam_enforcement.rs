@@ -164,3 +164,71 @@ async fn enforcement_refuses_unknown_keys_and_a_user_without_policy() {
     assert!(text(&out).contains("AccessDenied"), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `moor policy`'s document as the emulator can check it: the same
+/// actions, each statement on `"*"`. moto checks an action against the
+/// resource `"*"` only (so a statement scoped to the stack's ARNs would
+/// allow nothing there) and takes every condition as met; the resource
+/// scoping and conditions are proven by `tests/policy.rs`'s evaluator.
+fn printed_policy(mode: &str) -> String {
+    let path = flask();
+    let dir = workdir(&format!("policy-{mode}"), "");
+    let out = moor_as(&dir, &["policy", path.to_str().unwrap(), "--mode", mode], enforce::admin());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "moor policy failed:\n{}", text(&out));
+    let mut doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON policy");
+    for s in doc["Statement"].as_array_mut().expect("statements") {
+        let s = s.as_object_mut().unwrap();
+        assert_eq!(s["Effect"], "Allow", "{s:?}");
+        s.insert("Resource".into(), "*".into());
+        s.remove("Condition");
+        // moto names an action after the signing name of the service
+        // (`tagging:GetResources`); IAM's prefix for it is `tag`.
+        let mut actions: Vec<serde_json::Value> = match &s["Action"] {
+            serde_json::Value::Array(a) => a.clone(),
+            one => vec![one.clone()],
+        };
+        let moto_names: Vec<serde_json::Value> = actions
+            .iter()
+            .filter_map(|a| a.as_str()?.strip_prefix("tag:").map(|op| format!("tagging:{op}").into()))
+            .collect();
+        actions.extend(moto_names);
+        s.insert("Action".into(), actions.into());
+    }
+    doc.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_flask_example_runs_its_lifecycle_under_the_actions_moor_policy_prints() {
+    if support::skip_emulator() {
+        return;
+    }
+    enforce::moto();
+    let _one = ONE_AT_A_TIME.lock().await;
+    lifecycle_under("flask-printed-policy", &printed_policy("apply")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plan_policy_lets_a_plan_run_and_refuses_the_apply() {
+    if support::skip_emulator() {
+        return;
+    }
+    enforce::moto();
+    let _one = ONE_AT_A_TIME.lock().await;
+    let keys = user_with_policy("flask-plan-only", &printed_policy("plan")).await;
+    let path = flask();
+    let file = path.to_str().unwrap();
+    let dir = workdir("flask-plan-only", &std::fs::read_to_string(&path).unwrap());
+    let first = plan_json(&dir, file, &keys, &["--var", "desired_count=0"]);
+    assert!(first["problems"].as_array().unwrap().is_empty(), "{}", first["problems"]);
+    assert!(first["summary"]["add"].as_u64().unwrap() > 0, "{}", first["summary"]);
+    let out = moor_as(&dir, &["apply", file, "--auto-approve", "--var", "desired_count=0"], &keys);
+    let all = text(&out);
+    // Nothing was made: the first write was refused.
+    let destroyed = moor_as(&dir, &["destroy", file, "--auto-approve", "--force"], enforce::admin());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(destroyed.status.success(), "destroy failed:\n{}", text(&destroyed));
+    assert!(!out.status.success(), "a plan-only user applied:\n{all}");
+    assert!(all.contains("AccessDenied"), "{all}");
+    assert!(all.contains("0 created, 0 changed, 0 replaced, 0 deleted"), "a plan-only user changed something:\n{all}");
+}

@@ -196,6 +196,18 @@ pub fn engine(at: &Scope, s3_record: Option<(&str, &str)>) -> Vec<Grant> {
         .because(WHY_DISCOVER),
         Grant::any(
             Phase::Read,
+            &["ec2:DescribeAddresses", "ec2:DescribeNatGateways"],
+            "EC2's Describe calls take no resource: moor finds the Elastic IPs it allocated for NAT gateways by \
+             their tags with them (the tagging API does not list them)",
+        ),
+        Grant::on(
+            Phase::Read,
+            &["ecr-public:DescribeRepositories", "ecr-public:ListTagsForResource"],
+            [at.global("ecr-public", "repository/*")],
+        )
+        .because(WHY_DISCOVER),
+        Grant::any(
+            Phase::Read,
             &["ecr:DescribeRegistry", "ecr:GetAuthorizationToken"],
             "ECR's registry and its login token are the account's, not a repository's",
         ),

@@ -29,6 +29,7 @@ pub mod elbv2;
 pub mod iam;
 pub mod logs;
 pub mod route53;
+pub mod servicediscovery;
 
 use crate::model::check::Checker;
 use crate::model::common::Tags;
@@ -74,6 +75,7 @@ macro_rules! for_each_kind {
             Ec2RouteTable => $crate::kinds::ec2::RouteTable, managed;
             Ec2NatGateway => $crate::kinds::ec2::NatGateway, managed;
             AppautoscalingEcsServiceScaling => $crate::kinds::appautoscaling::EcsServiceScaling, managed;
+            ServicediscoveryHttpNamespace => $crate::kinds::servicediscovery::HttpNamespace, managed;
         }
     };
 }

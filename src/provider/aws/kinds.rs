@@ -20,7 +20,10 @@
 //! together): [`services!`] is the one list of services, and each kind's
 //! [`AwsKind::read_as`] says which service reads it and how.
 
-use super::{acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
+use super::{
+    acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, servicediscovery, vpc,
+    AwsProvider,
+};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -202,6 +205,7 @@ services! {
     route53 => Route53,
     vpc => Vpc,
     appautoscaling => AppAutoScaling,
+    servicediscovery => ServiceDiscovery,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

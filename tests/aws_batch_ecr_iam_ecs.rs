@@ -51,6 +51,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         ecr_public: base.ecr_public.clone(),
         ecr_public_alias: Default::default(),
         appautoscaling: base.appautoscaling.clone(),
+        servicediscovery: base.servicediscovery.clone(),
         tagging: base.tagging.clone(),
         sts: base.sts.clone(),
         endpoint: base.endpoint.clone(),

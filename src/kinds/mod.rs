@@ -29,6 +29,7 @@ pub mod elbv2;
 pub mod iam;
 pub mod logs;
 pub mod route53;
+pub mod servicediscovery;
 
 use crate::model::check::Checker;
 use crate::model::common::Tags;
@@ -75,6 +76,7 @@ macro_rules! for_each_kind {
             Ec2NatGateway => $crate::kinds::ec2::NatGateway, managed;
             AppautoscalingEcsServiceScaling => $crate::kinds::appautoscaling::EcsServiceScaling, managed;
             EcsExistingCluster => $crate::kinds::ecs::ExistingCluster, lookup;
+            ServicediscoveryHttpNamespace => $crate::kinds::servicediscovery::HttpNamespace, managed;
         }
     };
 }

@@ -21,7 +21,10 @@
 //! [`AwsKind::read_as`] says which service reads it and how.
 
 use super::permissions::{Grant, Scope};
-use super::{acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, vpc, AwsProvider};
+use super::{
+    acm, appautoscaling, discover, ec2, ecr, ecr_public, ecs, elbv2, iam, logs, route53, servicediscovery, vpc,
+    AwsProvider,
+};
 use crate::kinds::KindSpec;
 use crate::model::{Kind, Spec};
 use crate::provider::{Deletion, ErrorKind, Found, Live, Provider, ProviderError, Target};
@@ -214,6 +217,7 @@ services! {
     route53 => Route53,
     vpc => Vpc,
     appautoscaling => AppAutoScaling,
+    servicediscovery => ServiceDiscovery,
 }
 
 /// A change of a managed kind's provider; for a lookup, the error saying it

@@ -28,6 +28,7 @@ mod logs;
 pub(crate) mod permissions;
 mod policy;
 mod route53;
+mod servicediscovery;
 mod shared;
 mod vpc;
 
@@ -311,6 +312,7 @@ pub struct AwsProvider {
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
     pub appautoscaling: aws_sdk_applicationautoscaling::Client,
+    pub servicediscovery: aws_sdk_servicediscovery::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Only for the first check of a command ([`crate::preflight`]): two
     /// attempts, so an endpoint that refuses connections fails at once.
@@ -482,6 +484,14 @@ impl AwsProvider {
             ),
             appautoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
                 aws_sdk_applicationautoscaling::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .interceptor(CallTrace)
+                    .interceptor(stall.clone())
+                    .retry_partition(quota.clone())
+                    .build(),
+            ),
+            servicediscovery: aws_sdk_servicediscovery::Client::from_conf(
+                aws_sdk_servicediscovery::config::Builder::from(&config)
                     .interceptor(calls.clone())
                     .interceptor(CallTrace)
                     .interceptor(stall)

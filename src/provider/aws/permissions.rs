@@ -471,6 +471,7 @@ mod tests {
             ("tagging", "tag"),
             ("appautoscaling", "application-autoscaling"),
             ("client", "s3"),
+            ("servicediscovery", "servicediscovery"),
         ];
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for f in files {

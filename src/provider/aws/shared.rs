@@ -49,6 +49,7 @@ const ALREADY_EXISTS: &[&str] = &[
     "DuplicateLoadBalancerName",
     "DuplicateListener",
     "ResourceAlreadyExistsException",
+    "NamespaceAlreadyExists",
 ];
 
 const TRANSIENT: &[&str] = &[

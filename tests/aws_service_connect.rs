@@ -1,0 +1,171 @@
+//! Cloud Map HTTP namespaces (for ECS Service Connect) against the moto
+//! emulator: a namespace applies with no drift afterwards, its description
+//! and tags change in place, a rename replaces it, destroy deletes it, a
+//! namesake someone else made is refused until `moor import` adopts it,
+//! and one whose record is lost is found again by its name and tags.
+//!
+//! moto finishes Cloud Map's operations at once and deletes a namespace
+//! that still has services; the pending operations and `ResourceInUse` of
+//! AWS are tested with scripted answers in the provider's own tests.
+
+mod support;
+
+use moor::plan::{Action, Plan};
+use moor::provider::aws::AwsProvider;
+use moor::provider::Provider;
+use std::collections::{BTreeMap, BTreeSet};
+use support::{apply_clean, converge, empty, load, make_plan, provider};
+
+type Namespace = aws_sdk_servicediscovery::types::Namespace;
+
+/// The HTTP namespace of this name, if any.
+async fn namespace(p: &AwsProvider, name: &str) -> Option<Namespace> {
+    let out = p.servicediscovery.list_namespaces().send().await.expect("list");
+    let id = out.namespaces().iter().find(|n| n.name() == Some(name))?.id()?.to_string();
+    let got = p.servicediscovery.get_namespace().id(id).send().await.expect("get");
+    got.namespace().cloned()
+}
+
+async fn tags(p: &AwsProvider, n: &Namespace) -> BTreeMap<String, String> {
+    let out = p.servicediscovery.list_tags_for_resource().resource_arn(n.arn().unwrap()).send().await.expect("tags");
+    out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+}
+
+fn action(pl: &Plan, resource: &str) -> Action {
+    pl.change(resource).unwrap_or_else(|| panic!("{resource} is in the plan: {:#?}", pl.changes)).action
+}
+
+fn changed(pl: &Plan, resource: &str) -> BTreeSet<String> {
+    pl.change(resource).unwrap().diffs.iter().map(|d| d.field.clone()).collect()
+}
+
+fn stack(name: &str, settings: &str) -> String {
+    format!(
+        "stack: {name}\ntags:\n  team: web\nresources:\n  ns:\n    kind: servicediscovery/http_namespace\n{settings}"
+    )
+}
+
+#[tokio::test]
+async fn a_namespace_applies_clean_changes_in_place_and_is_replaced_by_a_rename() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-sc-life-ns";
+    let v1 = load(&stack("t-sc-life", "    description: shop services\n    tags: { app: shop }\n"), &[]);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+
+    // The default name; the id, ARN and name as attributes; the tags.
+    let n = namespace(&p, name).await.expect("created");
+    assert_eq!(n.description(), Some("shop services"));
+    let e = &state.resources["ns"];
+    assert_eq!(e.id, n.id().unwrap());
+    assert!(e.id.starts_with("ns-"), "{}", e.id);
+    assert_eq!(e.attrs["arn"], n.arn().unwrap());
+    assert_eq!(e.attrs["name"], name);
+    let t = tags(&p, &n).await;
+    for (k, v) in [("moor:stack", "t-sc-life"), ("moor:resource", "ns"), ("team", "web"), ("app", "shop")] {
+        assert_eq!(t.get(k).map(String::as_str), Some(v), "{k} in {t:?}");
+    }
+
+    // The description and tags change in place, field by field.
+    let v2 = load(&stack("t-sc-life", "    description: the shop\n    tags: { app: store }\n"), &[]);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(action(&pl, "ns"), Action::Update);
+    assert_eq!(changed(&pl, "ns"), BTreeSet::from(["description".to_string(), "tags".to_string()]));
+    let state = apply_clean(&p, &v2, state).await;
+    let n2 = namespace(&p, name).await.expect("still there");
+    assert_eq!((n2.id(), n2.description()), (n.id(), Some("the shop")), "updated in place");
+    assert_eq!(tags(&p, &n2).await.get("app").map(String::as_str), Some("store"));
+
+    // Left out, the description goes.
+    let v3 = load(&stack("t-sc-life", "    tags: { app: store }\n"), &[]);
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert_eq!(changed(&pl, "ns"), BTreeSet::from(["description".to_string()]));
+    let state = apply_clean(&p, &v3, state).await;
+    assert_eq!(namespace(&p, name).await.unwrap().description().filter(|d| !d.is_empty()), None);
+
+    // A new name is a new namespace; the old one is deleted.
+    let v4 = load(&stack("t-sc-life", "    name: t-sc-life.local\n    tags: { app: store }\n"), &[]);
+    let pl = make_plan(p.as_ref(), &v4, &state, false, false).await;
+    let ch = pl.change("ns").unwrap();
+    assert_eq!(ch.action, Action::Replace);
+    assert_eq!(ch.reasons, ["forces replacement: name"]);
+    let state = apply_clean(&p, &v4, state).await;
+    assert!(namespace(&p, name).await.is_none(), "the old namespace is deleted");
+    assert!(namespace(&p, "t-sc-life.local").await.is_some());
+
+    // Destroy deletes it and leaves nothing.
+    let (pl, summary, state) = converge(&p, &v4, state, true).await;
+    assert_eq!(action(&pl, "ns"), Action::Delete);
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(namespace(&p, "t-sc-life.local").await.is_none());
+    assert!(state.resources.is_empty());
+}
+
+#[tokio::test]
+async fn a_namesake_someone_else_made_is_refused_until_imported() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-sc-theirs-ns";
+    let tag = aws_sdk_servicediscovery::types::Tag::builder().key("owner").value("someone").build().unwrap();
+    p.servicediscovery.create_http_namespace().name(name).tags(tag).send().await.expect("made by hand");
+    let s = load(&stack("t-sc-theirs", "    description: ours\n"), &[]);
+    let pl = make_plan(p.as_ref(), &s, &empty(&s), false, false).await;
+    assert_eq!(action(&pl, "ns"), Action::NoOp);
+    let problem = pl.problems.iter().find(|x| x.resource == "ns").expect("refused");
+    assert!(problem.message.contains("belongs to nothing moor manages"), "{}", problem.message);
+    assert!(problem.help.contains("moor import ns"), "{}", problem.help);
+
+    // Destroy leaves it alone.
+    let pl = make_plan(p.as_ref(), &s, &empty(&s), true, false).await;
+    assert!(!pl.changes.iter().any(|c| c.resource == "ns" && c.action == Action::Delete), "{:#?}", pl.changes);
+    let n = namespace(&p, name).await.expect("still there");
+    assert_eq!(tags(&p, &n).await.get("moor:stack"), None, "untouched");
+
+    // `moor import` tags it (it keeps its own tags); then it is managed,
+    // and its description is planned in place.
+    let state = empty(&s);
+    let t = moor::plan::target(&s, "ns", &Default::default(), &state).0;
+    let live = p.read(&t).await.expect("read").expect("found");
+    let adopted = p.adopt(&t, &live).await.expect("adopted");
+    assert_eq!(adopted.id, n.id().unwrap());
+    let t = tags(&p, &n).await;
+    assert_eq!(
+        (t.get("moor:stack").map(String::as_str), t.get("owner").map(String::as_str)),
+        (Some("t-sc-theirs"), Some("someone"))
+    );
+    let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    // Its own tags are not the file's: they are planned away, as any kind's.
+    assert_eq!(changed(&pl, "ns"), BTreeSet::from(["description".to_string(), "tags".to_string()]));
+    let state = apply_clean(&p, &s, state).await;
+    let (_, summary, _) = converge(&p, &s, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(namespace(&p, name).await.is_none());
+}
+
+#[tokio::test]
+async fn a_namespace_whose_record_is_lost_is_found_by_its_name_and_tags() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let s = load(&stack("t-sc-lost", ""), &[]);
+    apply_clean(&p, &s, empty(&s)).await;
+    let n = namespace(&p, "t-sc-lost-ns").await.expect("created");
+
+    // No record: the namespace carrying the stack's tags is the stack's,
+    // not made a second time.
+    let pl = make_plan(p.as_ref(), &s, &empty(&s), false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    assert!(!pl.changes.iter().any(|c| c.resource == "ns" && c.action == Action::Create), "{:#?}", pl.changes);
+
+    // Destroy without a record deletes it.
+    let (pl, summary, _) = converge(&p, &s, empty(&s), true).await;
+    assert_eq!(action(&pl, "ns"), Action::Delete);
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(namespace(&p, "t-sc-lost-ns").await.is_none(), "{n:?} is deleted");
+}

@@ -1260,3 +1260,83 @@ async fn the_policy_of_every_example_allows_each_call_of_its_lifecycle_and_no_st
         scoped + action_only
     );
 }
+
+// ---- the parsing, on hand-made records -------------------------------------------------------
+
+fn line(service: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut fields = vec![json!([
+        "Authorization",
+        format!("AWS4-HMAC-SHA256 Credential=recorded/20250101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0")
+    ])];
+    fields.extend(headers.iter().map(|(k, v)| json!([k, v])));
+    json!({"phase": "apply", "op": "?", "method": method, "target": target, "fields": fields,
+           "body": aws_smithy_types::base64::encode(body)})
+    .to_string()
+}
+
+fn needs_of(line: &str) -> Vec<Need> {
+    let tags = BTreeMap::new();
+    let mut known = Known { tags: &tags, iam_paths: BTreeMap::new() };
+    needs(&Call::parse(line), &mut known)
+}
+
+#[test]
+fn an_ec2_create_with_tags_needs_the_create_on_each_resource_and_createtags_with_its_action() {
+    let body = "Action=CreateSecurityGroup&GroupName=web&GroupDescription=a+b&VpcId=vpc-1\
+                &TagSpecification.1.ResourceType=security-group&TagSpecification.1.Tag.1.Key=moor%3Astack\
+                &TagSpecification.1.Tag.1.Value=s";
+    let n = needs_of(&line("ec2", "POST", "/", &[], body));
+    let got: Vec<(&str, &str)> = n.iter().map(|n| (n.req.action.as_str(), n.req.resource.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("ec2:CreateSecurityGroup", "arn:aws:ec2:us-east-1:123456789012:security-group/0123456789abcdef"),
+            ("ec2:CreateTags", "arn:aws:ec2:us-east-1:123456789012:security-group/0123456789abcdef"),
+            ("ec2:CreateSecurityGroup", "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1"),
+        ]
+    );
+    assert!(n.iter().all(|n| n.scoped));
+    assert_eq!(n[0].req.context["aws:requesttag/moor:stack"], ["s"]);
+    assert_eq!(n[1].req.context["ec2:createaction"], ["CreateSecurityGroup"]);
+}
+
+#[test]
+fn a_task_definition_passes_its_roles_to_ecs_tasks() {
+    let body = json!({"family": "f", "executionRoleArn": "arn:aws:iam::123456789012:role/x",
+                      "tags": [{"key": "moor:stack", "value": "s"}]})
+    .to_string();
+    let headers = [("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition")];
+    let n = needs_of(&line("ecs", "POST", "/", &headers, &body));
+    let pass = n.iter().find(|n| n.req.action == "iam:PassRole").expect("PassRole");
+    assert_eq!(pass.req.resource, "arn:aws:iam::123456789012:role/x");
+    assert_eq!(pass.req.context["iam:passedtoservice"], ["ecs-tasks.amazonaws.com"]);
+    let tag = n.iter().find(|n| n.req.action == "ecs:TagResource").expect("tagging on create");
+    assert_eq!(tag.req.resource, "arn:aws:ecs:us-east-1:123456789012:task-definition/f:1");
+    assert_eq!(n[0].req.action, "ecs:RegisterTaskDefinition");
+    assert_eq!(n[0].req.resource, "*");
+}
+
+#[test]
+fn route53_changes_carry_their_normalized_names_and_types() {
+    let body = "<ChangeResourceRecordSetsRequest><ChangeBatch><Changes><Change><Action>UPSERT</Action>\
+                <ResourceRecordSet><Name>App.Example.com.</Name><Type>A</Type></ResourceRecordSet></Change>\
+                </Changes></ChangeBatch></ChangeResourceRecordSetsRequest>";
+    let n = needs_of(&line("route53", "POST", "/2013-04-01/hostedzone/Z1/rrset/", &[], body));
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].req.action, "route53:ChangeResourceRecordSets");
+    assert_eq!(n[0].req.resource, "arn:aws:route53:::hostedzone/Z1");
+    assert_eq!(n[0].req.context["route53:changeresourcerecordsetsnormalizedrecordnames"], ["app.example.com"]);
+    assert_eq!(n[0].req.context["route53:changeresourcerecordsetsrecordtypes"], ["A"]);
+    // The tagging API signs as `tagging`; IAM's prefix is `tag`.
+    let headers = [("X-Amz-Target", "ResourceGroupsTaggingAPI_20170126.GetResources")];
+    let n = needs_of(&line("tagging", "POST", "/", &headers, "{}"));
+    assert_eq!((n[0].req.action.as_str(), n[0].req.resource.as_str()), ("tag:GetResources", "*"));
+}
+
+#[test]
+fn a_detach_is_authorized_on_the_holder_with_the_policy_as_condition() {
+    let body = "Action=DetachUserPolicy&UserName=u&PolicyArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Apolicy%2Fp";
+    let n = needs_of(&line("iam", "POST", "/", &[], body));
+    assert_eq!(n[0].req.resource, "arn:aws:iam::123456789012:user/u");
+    assert_eq!(n[0].req.context["iam:policyarn"], ["arn:aws:iam::123456789012:policy/p"]);
+}

@@ -448,14 +448,14 @@ impl AwsKind for Certificate {
                 .owned(&at.stack)
                 .because(why),
             Grant::on(Phase::Delete, &["acm:DeleteCertificate"], certs).owned(&at.stack).because(why),
-            Grant::on(
-                Phase::Create,
-                &["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                [at.bare("route53", "hostedzone/*")],
-            )
-            .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames", names)
-            .when("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", ["CNAME".to_string()])
-            .because("the zone's id is known once it is read: only the validation records of the certificate's names"),
+            Grant::on(Phase::Create, &["route53:ListResourceRecordSets"], [at.bare("route53", "hostedzone/*")])
+                .because("the zone's id is known once it is read"),
+            Grant::on(Phase::Create, &["route53:ChangeResourceRecordSets"], [at.bare("route53", "hostedzone/*")])
+                .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames", names)
+                .when("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", ["CNAME".to_string()])
+                .because(
+                    "the zone's id is known once it is read: only the validation records of the certificate's names",
+                ),
         ]
     }
 

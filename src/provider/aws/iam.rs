@@ -1033,12 +1033,19 @@ impl AwsKind for Role {
         if !policies.is_empty() && policies.iter().all(|p| p != "*") {
             attach = attach.when("ArnLike", "iam:PolicyARN", policies);
         }
+        // Before the role exists IAM knows no path for its name: the read
+        // that finds it missing is authorized on the ARN without one.
+        let unmade = role_arn(at, None, t.name.as_deref().unwrap_or("*"));
+        let mut read = Grant::on(
+            Phase::Read,
+            &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy"],
+            [role.clone()],
+        );
+        if unmade != role {
+            read.resources.push(unmade);
+        }
         vec![
-            Grant::on(
-                Phase::Read,
-                &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy"],
-                [role.clone()],
-            ),
+            read,
             Grant::on(Phase::Create, &["iam:CreateRole"], [role.clone()]),
             Grant::on(Phase::Create, &["iam:TagRole"], [role.clone()]).within(&["iam:CreateRole"]),
             attach,
@@ -1056,11 +1063,7 @@ impl AwsKind for Role {
                 [role.clone()],
             ),
             Grant::on(Phase::Tag, &["iam:TagRole", "iam:UntagRole"], [role.clone()]),
-            Grant::on(
-                Phase::Delete,
-                &["iam:DeleteRole", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile"],
-                [role.clone()],
-            ),
+            Grant::on(Phase::Delete, &["iam:DeleteRole", "iam:ListInstanceProfilesForRole"], [role.clone()]),
             Grant::on(Phase::Delete, &["iam:RemoveRoleFromInstanceProfile"], [at.global("iam", "instance-profile/*")])
                 .because("an instance profile someone else made may hold the role: moor takes the role out of it"),
         ]

@@ -7,6 +7,13 @@
 //! moto finishes Cloud Map's operations at once and deletes a namespace
 //! that still has services; the pending operations and `ResourceInUse` of
 //! AWS are tested with scripted answers in the provider's own tests.
+//!
+//! Services join a namespace with `service_connect`, and a cluster names
+//! its default one with `service_connect_defaults`: they apply, plan clean,
+//! change in place (a client alias, the cluster's default), and go again
+//! when removed. moto keeps a service's Service Connect configuration only
+//! through `scripts/moto-server` (docs/emulator.md), on the PRIMARY
+//! deployment, where AWS answers it and moor reads it.
 
 mod support;
 
@@ -14,7 +21,7 @@ use moor::plan::{Action, Plan};
 use moor::provider::aws::AwsProvider;
 use moor::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
-use support::{apply_clean, converge, empty, load, make_plan, provider};
+use support::{apply_clean, converge, default_net, empty, load, make_plan, provider};
 
 type Namespace = aws_sdk_servicediscovery::types::Namespace;
 
@@ -168,4 +175,145 @@ async fn a_namespace_whose_record_is_lost_is_found_by_its_name_and_tags() {
     assert_eq!(action(&pl, "ns"), Action::Delete);
     assert!(summary.ok(), "{summary:#?}");
     assert!(namespace(&p, "t-sc-lost-ns").await.is_none(), "{n:?} is deleted");
+}
+
+/// Two services in one cluster and one namespace: `api` offers its `http`
+/// port as `alias`, `web` calls it. `connect` is api's `service_connect`
+/// block and `defaults` the cluster's `service_connect_defaults` (YAML,
+/// or empty for none).
+fn connect_stack(connect: &str, defaults: &str) -> String {
+    format!(
+        "stack: t-sc-svc
+variables:
+  subnets: {{ type: list }}
+  sg: {{}}
+resources:
+  ns:
+    kind: servicediscovery/http_namespace
+  cluster:
+    kind: ecs/cluster
+{defaults}
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: app
+        image: nginx:1.27
+        port_mappings:
+          - {{ container_port: 8080, name: http, app_protocol: http }}
+  api:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+{connect}
+  web:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+    service_connect:
+      namespace: ${{ns.arn}}
+"
+    )
+}
+
+fn api_connect(alias: &str) -> String {
+    format!(
+        "    service_connect:
+      namespace: ${{ns.arn}}
+      services:
+        - port_name: http
+          discovery_name: api
+          client_aliases: [{{ port: 80, dns_name: {alias} }}]
+          timeout: {{ idle_seconds: 120, per_request_seconds: 30 }}
+      log_configuration: {{ group: /ecs/t-sc-svc, stream_prefix: connect }}
+"
+    )
+}
+
+const DEFAULTS: &str = "    service_connect_defaults: { namespace: \"${ns.arn}\" }\n";
+
+/// The service's Service Connect configuration, as DescribeServices
+/// answers it: on its PRIMARY deployment.
+async fn connect_of(p: &AwsProvider, arn: &str) -> Option<aws_sdk_ecs::types::ServiceConnectConfiguration> {
+    let cluster = arn.split('/').nth(1).unwrap();
+    let out = p.ecs.describe_services().cluster(cluster).services(arn).send().await.expect("describe");
+    let svc = &out.services()[0];
+    let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY")).expect("a PRIMARY deployment");
+    primary.service_connect_configuration().cloned()
+}
+
+async fn cluster_default(p: &AwsProvider, arn: &str) -> Option<String> {
+    let out = p.ecs.describe_clusters().clusters(arn).send().await.expect("describe");
+    out.clusters()[0].service_connect_defaults().and_then(|d| d.namespace()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn services_connect_through_a_namespace_and_change_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let subnets = format!("subnets=[{}]", net.subnets.join(", "));
+    let sg = format!("sg={}", net.sg);
+    let vars = [subnets.as_str(), sg.as_str()];
+
+    // Applied, then a plan without changes.
+    let v1 = load(&connect_stack(&api_connect("api"), DEFAULTS), &vars);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let ns_arn = state.resources["ns"].attrs["arn"].as_str().unwrap().to_string();
+    let api = state.resources["api"].id.clone();
+    let sc = connect_of(&p, &api).await.expect("api has Service Connect");
+    assert!(sc.enabled());
+    assert_eq!(sc.namespace(), Some(ns_arn.as_str()));
+    let s = &sc.services()[0];
+    assert_eq!((s.port_name(), s.discovery_name()), ("http", Some("api")));
+    assert_eq!(s.client_aliases()[0].dns_name(), Some("api"));
+    assert_eq!(s.client_aliases()[0].port(), 80);
+    assert_eq!(s.timeout().and_then(|t| t.per_request_timeout_seconds()), Some(30));
+    let logs = sc.log_configuration().expect("proxy logs");
+    assert_eq!(logs.options().unwrap()["awslogs-group"], "/ecs/t-sc-svc");
+    let web = connect_of(&p, &state.resources["web"].id).await.expect("web has Service Connect");
+    assert!(web.services().is_empty(), "web only calls");
+    let cluster = state.resources["cluster"].id.clone();
+    assert_eq!(cluster_default(&p, &cluster).await.as_deref(), Some(ns_arn.as_str()));
+
+    // A new client alias: the same service, updated in place, field by field.
+    let v2 = load(&connect_stack(&api_connect("api-v2"), DEFAULTS), &vars);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(action(&pl, "api"), Action::Update);
+    assert_eq!(changed(&pl, "api"), BTreeSet::from(["service_connect".to_string()]));
+    for other in ["web", "cluster", "ns", "task"] {
+        assert_eq!(action(&pl, other), Action::NoOp, "{other}");
+    }
+    let state = apply_clean(&p, &v2, state).await;
+    assert_eq!(state.resources["api"].id, api, "not replaced");
+    let sc = connect_of(&p, &api).await.unwrap();
+    assert_eq!(sc.services()[0].client_aliases()[0].dns_name(), Some("api-v2"));
+
+    // Removed from the file: api leaves Service Connect, the cluster loses
+    // its default; both in place.
+    let v3 = load(&connect_stack("", ""), &vars);
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert_eq!(action(&pl, "api"), Action::Update);
+    assert_eq!(changed(&pl, "api"), BTreeSet::from(["service_connect".to_string()]));
+    assert_eq!(action(&pl, "cluster"), Action::Update);
+    assert_eq!(changed(&pl, "cluster"), BTreeSet::from(["service_connect_defaults".to_string()]));
+    let state = apply_clean(&p, &v3, state).await;
+    assert!(!connect_of(&p, &api).await.is_some_and(|c| c.enabled()), "api left Service Connect");
+    assert_eq!(cluster_default(&p, &cluster).await, None);
+
+    // Destroy takes it all, the namespace last.
+    let (pl, summary, state) = converge(&p, &v3, state, true).await;
+    assert_eq!(action(&pl, "ns"), Action::Delete);
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+    assert!(namespace(&p, "t-sc-svc-ns").await.is_none());
 }

@@ -49,7 +49,7 @@ static ENFORCING: OnceLock<Keys> = OnceLock::new();
 /// already runs unchecked panics here.
 pub fn moto() -> &'static Moto {
     let m = MOTO.get_or_init(|| {
-        let m = super::start_moto(true);
+        let m = super::start_moto();
         let admin = unchecked_user(&m.endpoint, ADMIN, &allow_all());
         std::env::set_var("AWS_ACCESS_KEY_ID", &admin.access_key_id);
         std::env::set_var("AWS_SECRET_ACCESS_KEY", &admin.secret_access_key);

@@ -79,13 +79,14 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 
 /// The moto server of this test process, started on first use.
 pub fn moto() -> &'static Moto {
-    MOTO.get_or_init(|| start_moto(false))
+    MOTO.get_or_init(start_moto)
 }
 
-/// Starts moto on a free port and points the SDK at it. `patched` starts
-/// it through `scripts/moto-server`, which fixes moto's IAM enforcement
-/// (see [`enforce`]).
-fn start_moto(patched: bool) -> Moto {
+/// Starts moto on a free port and points the SDK at it, through
+/// `scripts/moto-server`, which fixes moto's IAM enforcement (see
+/// [`enforce`]) and keeps ECS's Service Connect configurations as AWS does
+/// (docs/emulator.md).
+fn start_moto() -> Moto {
     {
         assert!(
             !skip_switch_on(),
@@ -99,11 +100,8 @@ fn start_moto(patched: bool) -> Moto {
             .expect("run scripts/moto install");
         assert!(st.success(), "scripts/moto install failed");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let server = if patched {
-            format!("{} {}", root().join(".venv/bin/python").display(), root().join("scripts/moto-server").display())
-        } else {
-            root().join(".venv/bin/moto_server").display().to_string()
-        };
+        let server =
+            format!("{} {}", root().join(".venv/bin/python").display(), root().join("scripts/moto-server").display());
         // The shell stops moto when this test process is gone.
         let script = format!(
             "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $m",

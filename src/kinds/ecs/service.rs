@@ -64,6 +64,12 @@ pub struct Service {
     /// service is `ENABLED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<Rebalancing>,
+    /// ECS Service Connect: the service joins a Cloud Map namespace, its
+    /// tasks reach the namespace's services by their client aliases, and
+    /// (with `services`) others reach it. Changed in place; a change starts
+    /// a new deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<ServiceConnect>,
     /// How apply waits for the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Wait>,
@@ -92,6 +98,81 @@ pub enum Rebalancing {
     #[serde(alias = "disabled")]
     Disabled,
 }
+
+/// A service's Service Connect configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConnect {
+    /// Whether the service uses Service Connect (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The Cloud Map namespace: `${ns.arn}` (a
+    /// `servicediscovery/http_namespace`), or an existing namespace's name
+    /// or ARN. Needed unless the cluster has `service_connect_defaults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The endpoints the service offers to the namespace; none for a
+    /// service that only calls others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ConnectService>,
+    /// Where the Service Connect proxy of each task logs (awslogs, as a
+    /// container's `logs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<Logs>,
+}
+
+/// One endpoint a service offers through Service Connect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectService {
+    /// The `name` of a port mapping of the task definition's containers.
+    pub port_name: String,
+    /// The name of the Cloud Map service ECS makes: up to 64 lowercase
+    /// letters, digits, `_` and `-`, not starting with `-`; the port name
+    /// when not given. Unique in the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_name: Option<String>,
+    /// The name and port other tasks of the namespace call it by (at most
+    /// one alias).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_aliases: Vec<ClientAlias>,
+    /// The port the Service Connect proxy listens on; the container port by
+    /// default (awsvpc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_port_override: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConnectTimeout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAlias {
+    /// The port clients call, 1–65535.
+    pub port: u32,
+    /// The name clients call: up to 127 lowercase letters, digits, `_`,
+    /// `-` and `.`, not starting with `-`; `<discovery name>.<namespace>`
+    /// when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+}
+
+/// Service Connect's timeouts, in seconds; 0 turns one off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectTimeout {
+    /// How long an idle connection stays open (ECS's default: 5 minutes
+    /// for HTTP, HTTP/2 and gRPC, 1 hour for TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<u32>,
+    /// How long a request waits for its whole answer; only for a port
+    /// mapping with an `app_protocol` (not TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request_seconds: Option<u32>,
+}
+
+/// The longest discovery name and client alias name ECS takes.
+pub const DISCOVERY_NAME_MAX: usize = 64;
+pub const DNS_NAME_MAX: usize = 127;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +313,14 @@ impl KindSpec for Service {
             kinds: &[Kind::EcsTaskDefinition],
             what: "a task definition",
         });
+        if let Some(ns) = self.service_connect.as_ref().and_then(|sc| sc.namespace.as_deref()) {
+            out.push(RefRule::Kind {
+                path: path(&["service_connect", "namespace"]),
+                value: ns,
+                kinds: &[Kind::ServicediscoveryHttpNamespace],
+                what: "a Cloud Map namespace",
+            });
+        }
         for (i, lb) in self.load_balancers.iter().enumerate() {
             out.push(RefRule::Kind {
                 path: path(&["load_balancers", &i.to_string(), "target_group"]),
@@ -249,6 +338,7 @@ impl KindSpec for Service {
 
     fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
         self.check_task_definition(r, x);
+        self.check_connect(r, x);
         self.check_attached(r, x);
         self.check_reach(r, x);
     }
@@ -358,6 +448,134 @@ impl KindSpec for Service {
                 c.range(&["wait", "timeout"], "wait timeout", t.into(), 1, 86_400);
             }
         }
+        if let Some(sc) = &self.service_connect {
+            check_service_connect(c, sc);
+        }
+    }
+}
+
+/// A discovery name: lowercase letters, digits, `_` and `-`, not starting
+/// with `-` (ECS's ServiceConnectService); `dots` lets `.` in too (a
+/// client alias's DNS name).
+fn connect_name_problem(name: &str, max: usize, dots: bool) -> Option<String> {
+    let len = name.chars().count();
+    if len == 0 || len > max {
+        return Some(format!("is {len} characters long; ECS takes 1–{max}"));
+    }
+    if name.starts_with('-') {
+        return Some("starts with a hyphen".into());
+    }
+    let ok = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-' || (dots && ch == '.');
+    name.chars().find(|ch| !ok(*ch)).map(|bad| format!("contains `{bad}`"))
+}
+
+/// A namespace given literally: a Cloud Map namespace ARN, or a name of
+/// 1–1024 characters without `<`, `>`, `"` or `/`.
+pub(crate) fn namespace_problem(ns: &str) -> Option<String> {
+    if ns.contains("${") {
+        return None;
+    }
+    if ns.starts_with("arn:") {
+        let ok = ns.split(':').nth(2) == Some("servicediscovery") && ns.contains(":namespace/ns-");
+        return (!ok).then(|| format!("`{ns}` is not a Cloud Map namespace ARN (`arn:aws:servicediscovery:<region>:<account>:namespace/ns-…`)"));
+    }
+    let len = ns.chars().count();
+    if len == 0 || len > 1024 {
+        return Some(format!("the namespace name is {len} characters long; Cloud Map takes 1–1024"));
+    }
+    ns.chars()
+        .find(|ch| "<>\"/".contains(*ch))
+        .map(|bad| format!("the namespace name `{ns}` contains `{bad}`, which Cloud Map does not allow"))
+}
+
+/// ECS's rules on a Service Connect configuration that the file alone
+/// shows (the port names are checked against the task definition in
+/// [`Service::check_connect`]).
+fn check_service_connect(c: &mut Checker, sc: &ServiceConnect) {
+    if let Some(problem) = sc.namespace.as_deref().and_then(namespace_problem) {
+        c.error("moor::service-connect", &["service_connect", "namespace"], problem, "not a namespace").help =
+            Some("name a namespace of the stack, `${ns.arn}`, or an existing one by name or ARN".into());
+    }
+    if !sc.enabled && (!sc.services.is_empty() || sc.log_configuration.is_some()) {
+        c.error(
+            "moor::service-connect",
+            &["service_connect", "enabled"],
+            "Service Connect is turned off, but `services` or `log_configuration` are set",
+            "disabled",
+        )
+        .help = Some("remove `enabled: false`, or remove the `service_connect` block".into());
+    }
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, svc) in sc.services.iter().enumerate() {
+        let idx = i.to_string();
+        let at = |f: &'static str| ["service_connect", "services", idx.as_str(), f];
+        if svc.port_name.trim().is_empty() {
+            c.error("moor::service-connect", &at("port_name"), "`port_name` is empty", "empty");
+        }
+        if let Some(d) = svc.discovery_name.as_deref().filter(|d| !d.contains("${")) {
+            if let Some(problem) = connect_name_problem(d, DISCOVERY_NAME_MAX, false) {
+                c.error(
+                    "moor::service-connect",
+                    &at("discovery_name"),
+                    format!("discovery name `{d}` {problem}"),
+                    "not a discovery name",
+                )
+                .help = Some(format!(
+                    "up to {DISCOVERY_NAME_MAX} lowercase letters, digits, `_` and `-`, not starting with `-`"
+                ));
+            }
+        }
+        let discovery = svc.discovery_name.clone().unwrap_or_else(|| svc.port_name.clone());
+        if let Some((_, first)) = seen.iter().find(|(d, _)| *d == discovery) {
+            c.error(
+                "moor::service-connect",
+                &at(if svc.discovery_name.is_some() { "discovery_name" } else { "port_name" }),
+                format!("entries {first} and {i} both register the Cloud Map service `{discovery}`"),
+                "same discovery name",
+            )
+            .help = Some("give one of them another `discovery_name`: each must be unique in the namespace".into());
+        } else {
+            seen.push((discovery, i));
+        }
+        if svc.client_aliases.len() > 1 {
+            c.error(
+                "moor::service-connect",
+                &["service_connect", "services", &idx, "client_aliases", "1"],
+                format!("{} client aliases; ECS takes at most one per entry", svc.client_aliases.len()),
+                "one too many",
+            )
+            .help = Some("add another entry under `services` for the same port to offer a second name".into());
+        }
+        for (j, a) in svc.client_aliases.iter().enumerate() {
+            let j = j.to_string();
+            c.port(&["service_connect", "services", &idx, "client_aliases", &j, "port"], a.port);
+            if let Some(d) = a.dns_name.as_deref().filter(|d| !d.contains("${")) {
+                if let Some(problem) = connect_name_problem(d, DNS_NAME_MAX, true) {
+                    c.error(
+                        "moor::service-connect",
+                        &["service_connect", "services", &idx, "client_aliases", &j, "dns_name"],
+                        format!("client alias `{d}` {problem}"),
+                        "not a DNS name ECS takes",
+                    )
+                    .help = Some(format!(
+                        "up to {DNS_NAME_MAX} lowercase letters, digits, `_`, `-` and `.`, not starting with `-`"
+                    ));
+                }
+            }
+        }
+        if let Some(p) = svc.ingress_port_override {
+            c.port(&at("ingress_port_override"), p);
+        }
+        if let Some(t) = &svc.timeout {
+            for (f, v) in [("idle_seconds", t.idle_seconds), ("per_request_seconds", t.per_request_seconds)] {
+                if let Some(v) = v {
+                    c.range(&["service_connect", "services", &idx, "timeout", f], f, v.into(), 0, 2_147_483_647);
+                }
+            }
+        }
+    }
+    if let Some(l) = &sc.log_configuration {
+        super::check_logs(c, &["service_connect", "log_configuration"], "the Service Connect proxy", l);
     }
 }
 
@@ -661,6 +879,83 @@ impl Service {
                                 "awsvpc (and so Fargate) tasks register by IP address; set `target_type: ip`".into(),
                             );
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Its Service Connect configuration fits its task definition and
+    /// cluster: each `port_name` names a port mapping of the task
+    /// definition's containers, a per-request timeout is set only on a port
+    /// with an application protocol (ECS refuses it for TCP), the tasks'
+    /// network mode is one Service Connect works in, and a namespace is
+    /// given unless the cluster of the file has a default one.
+    fn check_connect(&self, r: &Resource, x: &mut Cross<'_>) {
+        let Some(sc) = self.service_connect.as_ref().filter(|sc| sc.enabled) else { return };
+        if sc.namespace.is_none() {
+            let cluster = x.target(&self.cluster).map(|c| &c.spec);
+            let defaults = match cluster {
+                Some(Spec::EcsCluster(c)) => c.service_connect_defaults.is_some(),
+                // A cluster outside the file may have defaults: ECS tells.
+                _ => true,
+            };
+            if !defaults {
+                x.checker(r)
+                    .error(
+                        "moor::service-connect",
+                        &["service_connect"],
+                        "Service Connect needs a namespace: neither the service nor its cluster names one",
+                        "no namespace",
+                    )
+                    .help = Some("add `namespace: ${ns.arn}` (a servicediscovery/http_namespace), or `service_connect_defaults: { namespace: … }` to the cluster".into());
+            }
+        }
+        let Some(Spec::EcsTaskDefinition(td)) = x.target(&self.task_definition).map(|t| &t.spec) else {
+            return;
+        };
+        let td_name = ref_resource(&self.task_definition).unwrap_or("").to_string();
+        if td.network_mode == NetworkMode::Host {
+            x.checker(r)
+                .error(
+                    "moor::service-connect",
+                    &["service_connect"],
+                    format!("Service Connect works with the awsvpc and bridge network modes; task definition `{td_name}` uses another"),
+                    "unsupported network mode",
+                )
+                .help = Some("use `network_mode: awsvpc` (Fargate's) or `bridge`".into());
+        }
+        let mappings: Vec<&PortMapping> = td.containers.iter().flat_map(|c| c.port_mappings.iter()).collect();
+        let names: Vec<&str> = mappings.iter().filter_map(|m| m.name.as_deref()).collect();
+        for (i, svc) in sc.services.iter().enumerate() {
+            let idx = i.to_string();
+            match mappings.iter().find(|m| m.name.as_deref() == Some(svc.port_name.as_str())) {
+                None => {
+                    let help = if names.is_empty() {
+                        format!("name a port mapping of task definition `{td_name}`: `port_mappings: [{{ container_port: 8080, name: {} }}]`", svc.port_name)
+                    } else {
+                        crate::diag::did_you_mean(&svc.port_name, &names, "port name")
+                    };
+                    x.checker(r)
+                        .error(
+                            "moor::service-connect-port",
+                            &["service_connect", "services", &idx, "port_name"],
+                            format!("task definition `{td_name}` has no port mapping named `{}`", svc.port_name),
+                            "unknown port name",
+                        )
+                        .help = Some(help);
+                }
+                Some(m) => {
+                    let per_request = svc.timeout.as_ref().and_then(|t| t.per_request_seconds).is_some();
+                    if per_request && m.app_protocol.is_none() {
+                        x.checker(r)
+                            .error(
+                                "moor::service-connect",
+                                &["service_connect", "services", &idx, "timeout", "per_request_seconds"],
+                                format!("port `{}` has no `app_protocol`, so Service Connect treats it as TCP, which has no per-request timeout", svc.port_name),
+                                "TCP port",
+                            )
+                            .help = Some(format!("set `app_protocol: http` (or http2, grpc) on port mapping `{}`, or keep only `idle_seconds`", svc.port_name));
                     }
                 }
             }

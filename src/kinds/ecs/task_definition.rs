@@ -845,7 +845,7 @@ impl TaskDefinition {
                 );
             }
             if let Some(l) = &ct.logs {
-                check_logs(c, &idx, &ct.name, l);
+                check_logs(c, &["containers", &idx, "logs"], &format!("container `{}`", ct.name), l);
             }
             if fargate && ct.logs.as_ref().is_some_and(|l| l.stream_prefix.is_none()) {
                 c.error(
@@ -1626,15 +1626,20 @@ impl TaskDefinition {
 
 /// The awslogs options Docker accepts together: a buffer size only in
 /// non-blocking mode, and a size it reads; a date-time format or a
-/// multi-line pattern, not both (the awslogs driver refuses both).
-fn check_logs(c: &mut Checker, idx: &str, container: &str, l: &Logs) {
-    let at = |f: &'static str| ["containers", idx, "logs", f];
+/// multi-line pattern, not both (the awslogs driver refuses both). `under`
+/// is the path of the `logs` mapping, `who` what logs ("container `web`").
+pub(crate) fn check_logs(c: &mut Checker, under: &[&str], who: &str, l: &Logs) {
+    let at = |f: &'static str| {
+        let mut p = under.to_vec();
+        p.push(f);
+        p
+    };
     if let Some(size) = &l.max_buffer_size {
         if l.mode != Some(LogMode::NonBlocking) {
             c.error(
                 "moor::container-logs",
                 &at("max_buffer_size"),
-                format!("container `{container}` sets a log buffer size, which only `mode: non-blocking` has"),
+                format!("{who} sets a log buffer size, which only `mode: non-blocking` has"),
                 "no buffer in blocking mode",
             )
             .help = Some("add `mode: non-blocking`, or remove `max_buffer_size`".into());
@@ -1652,7 +1657,7 @@ fn check_logs(c: &mut Checker, idx: &str, container: &str, l: &Logs) {
         c.error(
             "moor::container-logs",
             &at("multiline_pattern"),
-            format!("container `{container}` gives both `datetime_format` and `multiline_pattern`; the awslogs driver takes one"),
+            format!("{who} gives both `datetime_format` and `multiline_pattern`; the awslogs driver takes one"),
             "with `datetime_format`",
         )
         .help = Some("keep one: both say where a multi-line message starts".into());

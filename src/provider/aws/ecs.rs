@@ -30,8 +30,8 @@ use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::permissions::{known, Grant, Phase, Scope};
 use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
 use crate::kinds::ecs::{
-    Cluster, Container, Deployment, ExistingCluster, LaunchType, Network, PropagateTags, Rebalancing, Service,
-    Strategy, TaskDefinition,
+    Cluster, Container, Deployment, ExistingCluster, LaunchType, Logs, Network, PropagateTags, Rebalancing, Service,
+    ServiceConnect, Strategy, TaskDefinition,
 };
 use crate::model::common::{Size, StrList, Tags};
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
@@ -576,10 +576,17 @@ fn cluster_live(c: &et::Cluster) -> Live {
     // A cluster without capacity providers may leave both lists out.
     fields.insert("capacity_providers".into(), json!(c.capacity_providers()));
     fields.insert("default_strategy".into(), strategy_fields(c.default_capacity_provider_strategy()));
+    // An empty namespace is how a removed default may read back.
+    let defaults = c.service_connect_defaults().and_then(|d| d.namespace()).filter(|n| !n.is_empty());
+    fields.insert("service_connect_defaults".into(), defaults.map_or(Value::Null, |n| json!({ "namespace": n })));
     let mut attrs = Attrs::new();
     attrs.insert("arn".into(), json!(arn));
     attrs.insert("name".into(), json!(name));
     Live { id: arn, fields, attrs, tags: live_tags(c.tags()), uid: None }
+}
+
+fn connect_defaults(namespace: &str) -> Result<et::ClusterServiceConnectDefaultsRequest, ProviderError> {
+    et::ClusterServiceConnectDefaultsRequest::builder().namespace(namespace).build().map_err(build_err)
 }
 
 fn insights_setting(v: &crate::kinds::ecs::ContainerInsights) -> et::ClusterSetting {
@@ -597,6 +604,9 @@ async fn create_cluster(p: &AwsProvider, t: &Target, c: &Cluster) -> Result<Live
     }
     if !c.default_strategy.is_empty() {
         req = req.set_default_capacity_provider_strategy(Some(strategy_items(&c.default_strategy)?));
+    }
+    if let Some(d) = &c.service_connect_defaults {
+        req = req.service_connect_defaults(connect_defaults(&d.namespace)?);
     }
     let out = with_slr(
         p,
@@ -659,6 +669,17 @@ async fn update_cluster(
                 .await
                 .map_err(|e| sdk_err("ecs:UpdateCluster", e))?;
         }
+    }
+    if has("service_connect_defaults") {
+        // An empty namespace removes the default (the namespace stays).
+        let ns = c.service_connect_defaults.as_ref().map_or("", |d| d.namespace.as_str());
+        p.ecs
+            .update_cluster()
+            .cluster(arn)
+            .service_connect_defaults(connect_defaults(ns)?)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ecs:UpdateCluster", e))?;
     }
     if has("capacity_providers") || has("default_strategy") {
         let req = p
@@ -1146,30 +1167,36 @@ fn container_fields(c: &et::ContainerDefinition, spec: Option<&Container>) -> Va
     if let Some(lp) = c.linux_parameters().and_then(linux_fields) {
         m.insert("linux_parameters".into(), lp);
     }
-    if let Some(lc) = c.log_configuration().filter(|lc| lc.log_driver() == &et::LogDriver::Awslogs) {
-        let opts = lc.options();
-        let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
-        let mut o = Fields::new();
-        for (field, key) in [
-            ("group", "awslogs-group"),
-            ("stream_prefix", "awslogs-stream-prefix"),
-            ("region", "awslogs-region"),
-            ("mode", "mode"),
-            ("max_buffer_size", "max-buffer-size"),
-            ("datetime_format", "awslogs-datetime-format"),
-            ("multiline_pattern", "awslogs-multiline-pattern"),
-        ] {
-            if let Some(v) = opt(key) {
-                o.insert(field.into(), json!(v));
-            }
-        }
-        o.insert(
-            "create_group".into(),
-            json!(opt("awslogs-create-group").is_some_and(|v| v.eq_ignore_ascii_case("true"))),
-        );
-        m.insert("logs".into(), Value::Object(o));
+    if let Some(logs) = c.log_configuration().and_then(awslogs_fields) {
+        m.insert("logs".into(), logs);
     }
     Value::Object(m)
+}
+
+/// An awslogs log configuration in the file's form (a container's `logs`);
+/// `None` for another driver.
+fn awslogs_fields(lc: &et::LogConfiguration) -> Option<Value> {
+    if lc.log_driver() != &et::LogDriver::Awslogs {
+        return None;
+    }
+    let opts = lc.options();
+    let opt = |k: &str| opts.and_then(|o| o.get(k)).map(String::as_str);
+    let mut o = Fields::new();
+    for (field, key) in [
+        ("group", "awslogs-group"),
+        ("stream_prefix", "awslogs-stream-prefix"),
+        ("region", "awslogs-region"),
+        ("mode", "mode"),
+        ("max_buffer_size", "max-buffer-size"),
+        ("datetime_format", "awslogs-datetime-format"),
+        ("multiline_pattern", "awslogs-multiline-pattern"),
+    ] {
+        if let Some(v) = opt(key) {
+            o.insert(field.into(), json!(v));
+        }
+    }
+    o.insert("create_group".into(), json!(opt("awslogs-create-group").is_some_and(|v| v.eq_ignore_ascii_case("true"))));
+    Some(Value::Object(o))
 }
 
 fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerDefinition, ProviderError> {
@@ -1269,31 +1296,37 @@ fn container_definition(p: &AwsProvider, c: &Container) -> Result<et::ContainerD
         );
     }
     if let Some(l) = &c.logs {
-        let mut lc = et::LogConfiguration::builder()
-            .log_driver(et::LogDriver::Awslogs)
-            .options("awslogs-group", &l.group)
-            .options("awslogs-region", l.region.as_deref().unwrap_or(&p.region));
-        if let Some(prefix) = &l.stream_prefix {
-            lc = lc.options("awslogs-stream-prefix", prefix);
-        }
-        if l.create_group {
-            lc = lc.options("awslogs-create-group", "true");
-        }
-        if let Some(mode) = &l.mode {
-            lc = lc.options("mode", serde_name(mode));
-        }
-        for (key, v) in [
-            ("max-buffer-size", &l.max_buffer_size),
-            ("awslogs-datetime-format", &l.datetime_format),
-            ("awslogs-multiline-pattern", &l.multiline_pattern),
-        ] {
-            if let Some(v) = v {
-                lc = lc.options(key, v);
-            }
-        }
-        b = b.log_configuration(lc.build().map_err(build_err)?);
+        b = b.log_configuration(awslogs(p, l)?);
     }
     Ok(b.build())
+}
+
+/// The awslogs log configuration of a container's `logs` (or of a Service
+/// Connect proxy's): the stack's region unless the file names one.
+fn awslogs(p: &AwsProvider, l: &Logs) -> Result<et::LogConfiguration, ProviderError> {
+    let mut lc = et::LogConfiguration::builder()
+        .log_driver(et::LogDriver::Awslogs)
+        .options("awslogs-group", &l.group)
+        .options("awslogs-region", l.region.as_deref().unwrap_or(&p.region));
+    if let Some(prefix) = &l.stream_prefix {
+        lc = lc.options("awslogs-stream-prefix", prefix);
+    }
+    if l.create_group {
+        lc = lc.options("awslogs-create-group", "true");
+    }
+    if let Some(mode) = &l.mode {
+        lc = lc.options("mode", serde_name(mode));
+    }
+    for (key, v) in [
+        ("max-buffer-size", &l.max_buffer_size),
+        ("awslogs-datetime-format", &l.datetime_format),
+        ("awslogs-multiline-pattern", &l.multiline_pattern),
+    ] {
+        if let Some(v) = v {
+            lc = lc.options(key, v);
+        }
+    }
+    lc.build().map_err(build_err)
 }
 
 fn linux_parameters(lp: &crate::kinds::ecs::LinuxParameters) -> Result<et::LinuxParameters, ProviderError> {
@@ -1673,6 +1706,13 @@ fn service_live(s: &et::Service, spec: Option<&Service>) -> Live {
         "availability_zone_rebalancing".into(),
         json!(s.availability_zone_rebalancing().map_or("DISABLED", |r| r.as_str())),
     );
+    fields.insert(
+        "service_connect".into(),
+        connect_fields(
+            primary(s).and_then(|d| d.service_connect_configuration()),
+            spec.and_then(|x| x.service_connect.as_ref()),
+        ),
+    );
     // How moor waits is not an AWS setting: it is whatever the file says.
     if let Some(w) = spec.and_then(|x| x.wait.as_ref()) {
         fields.insert("wait".into(), serde_json::to_value(w).unwrap_or(Value::Null));
@@ -1755,6 +1795,89 @@ fn deployment_configuration(d: &Deployment) -> et::DeploymentConfiguration {
         );
     }
     b.build()
+}
+
+/// A service's Service Connect configuration in the file's form, from its
+/// PRIMARY deployment (where DescribeServices puts it: the service itself
+/// has none). None, or one turned off, is `{enabled: false}`. A discovery
+/// name or client alias AWS reports as its default (the port name; the
+/// discovery name in the namespace) reads as the file's when the file
+/// leaves it out.
+fn connect_fields(c: Option<&et::ServiceConnectConfiguration>, spec: Option<&ServiceConnect>) -> Value {
+    let Some(c) = c.filter(|c| c.enabled()) else { return json!({"enabled": false}) };
+    let services: Vec<Value> = c
+        .services()
+        .iter()
+        .map(|s| {
+            let given = spec.and_then(|sc| sc.services.iter().find(|x| x.port_name == s.port_name()));
+            let discovery = s
+                .discovery_name()
+                .filter(|d| !(given.is_some_and(|g| g.discovery_name.is_none()) && *d == s.port_name()));
+            let aliases: Vec<Value> = s
+                .client_aliases()
+                .iter()
+                .map(|a| json!({"port": a.port(), "dns_name": a.dns_name()}))
+                .collect();
+            let mut o = serde_json::Map::new();
+            o.insert("port_name".into(), json!(s.port_name()));
+            o.insert("discovery_name".into(), json!(discovery));
+            o.insert("client_aliases".into(), Value::Array(aliases));
+            o.insert("ingress_port_override".into(), json!(s.ingress_port_override()));
+            o.insert(
+                "timeout".into(),
+                s.timeout().map_or(Value::Null, |t| {
+                    json!({"idle_seconds": t.idle_timeout_seconds(), "per_request_seconds": t.per_request_timeout_seconds()})
+                }),
+            );
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "enabled": true,
+        "namespace": c.namespace(),
+        "services": services,
+        "log_configuration": c.log_configuration().and_then(awslogs_fields),
+    })
+}
+
+/// The file's Service Connect configuration as ECS takes it; none is
+/// `enabled: false` (how UpdateService turns it off).
+fn connect_configuration(
+    p: &AwsProvider,
+    sc: Option<&ServiceConnect>,
+) -> Result<et::ServiceConnectConfiguration, ProviderError> {
+    let Some(sc) = sc else {
+        return Ok(et::ServiceConnectConfiguration::builder().enabled(false).build());
+    };
+    let mut b = et::ServiceConnectConfiguration::builder().enabled(sc.enabled).set_namespace(sc.namespace.clone());
+    for s in &sc.services {
+        let mut sb = et::ServiceConnectService::builder()
+            .port_name(&s.port_name)
+            .set_discovery_name(s.discovery_name.clone())
+            .set_ingress_port_override(s.ingress_port_override.map(|p| p as i32));
+        for a in &s.client_aliases {
+            sb = sb.client_aliases(
+                et::ServiceConnectClientAlias::builder()
+                    .port(a.port as i32)
+                    .set_dns_name(a.dns_name.clone())
+                    .build()
+                    .map_err(build_err)?,
+            );
+        }
+        if let Some(t) = &s.timeout {
+            sb = sb.timeout(
+                et::TimeoutConfiguration::builder()
+                    .set_idle_timeout_seconds(t.idle_seconds.map(|v| v.min(i32::MAX as u32) as i32))
+                    .set_per_request_timeout_seconds(t.per_request_seconds.map(|v| v.min(i32::MAX as u32) as i32))
+                    .build(),
+            );
+        }
+        b = b.services(sb.build().map_err(build_err)?);
+    }
+    if let Some(l) = &sc.log_configuration {
+        b = b.log_configuration(awslogs(p, l)?);
+    }
+    Ok(b.build())
 }
 
 fn propagate_tags(t: PropagateTags) -> et::PropagateTags {
@@ -2062,6 +2185,9 @@ async fn create_service(p: &AwsProvider, t: &Target, s: &Service) -> Result<Live
     if let Some(d) = &s.deployment {
         req = req.deployment_configuration(deployment_configuration(d));
     }
+    if s.service_connect.is_some() {
+        req = req.service_connect_configuration(connect_configuration(p, s.service_connect.as_ref())?);
+    }
     let send = || {
         with_slr(
             p,
@@ -2253,6 +2379,11 @@ async fn update_service(
         req = req.availability_zone_rebalancing(rebalancing(
             s.availability_zone_rebalancing.unwrap_or(Rebalancing::Enabled),
         ));
+        call = true;
+    }
+    if has("service_connect") {
+        // ECS starts a new deployment with it (its tasks get the proxy).
+        req = req.service_connect_configuration(connect_configuration(p, s.service_connect.as_ref())?);
         call = true;
     }
     if call {
@@ -2920,6 +3051,57 @@ mod tests {
         assert_eq!(cluster_value(Some("other"), c), json!(c));
         assert_eq!(cluster_of_service_arn("arn:aws:ecs:us-east-1:1:service/main/web"), Some("main"));
         assert_eq!(cluster_of_service_arn("arn:aws:ecs:us-east-1:1:service/web"), None);
+    }
+
+    fn connect(alias: &str) -> et::ServiceConnectConfiguration {
+        let a = et::ServiceConnectClientAlias::builder().port(80).dns_name(alias).build().unwrap();
+        let s = et::ServiceConnectService::builder()
+            .port_name("http")
+            .discovery_name("http")
+            .client_aliases(a)
+            .build()
+            .unwrap();
+        et::ServiceConnectConfiguration::builder().enabled(true).namespace("shop").services(s).build()
+    }
+
+    /// DescribeServices answers Service Connect on each deployment, not on
+    /// the service: during a rollout the PRIMARY one is what the service
+    /// is now, the ACTIVE one what it was.
+    #[test]
+    fn service_connect_is_read_from_the_primary_deployment() {
+        let old =
+            et::Deployment::builder().id("d1").status("ACTIVE").service_connect_configuration(connect("old")).build();
+        let new =
+            et::Deployment::builder().id("d2").status("PRIMARY").service_connect_configuration(connect("new")).build();
+        let svc = et::Service::builder()
+            .service_arn("arn:aws:ecs:us-east-1:1:service/c/s")
+            .deployments(old)
+            .deployments(new)
+            .build();
+        let live = service_live(&svc, None);
+        let sc = &live.fields["service_connect"];
+        assert_eq!(sc["enabled"], json!(true));
+        assert_eq!(sc["namespace"], json!("shop"));
+        assert_eq!(sc["services"][0]["client_aliases"], json!([{"port": 80, "dns_name": "new"}]));
+        // A discovery name AWS reports as its default (the port name) is
+        // the file's own when the file leaves it out.
+        assert_eq!(sc["services"][0]["discovery_name"], json!("http"));
+        let spec: Service = serde_json::from_value(json!({
+            "cluster": "c", "task_definition": "t",
+            "service_connect": {"namespace": "shop", "services": [{"port_name": "http"}]}
+        }))
+        .unwrap();
+        let live = service_live(&svc, Some(&spec));
+        assert_eq!(live.fields["service_connect"]["services"][0]["discovery_name"], Value::Null);
+
+        // Without a PRIMARY deployment's configuration, or one turned off,
+        // the service is not in Service Connect.
+        let off = et::ServiceConnectConfiguration::builder().enabled(false).build();
+        let new = et::Deployment::builder().id("d3").status("PRIMARY").service_connect_configuration(off).build();
+        let svc = et::Service::builder().deployments(new).build();
+        assert_eq!(service_live(&svc, None).fields["service_connect"], json!({"enabled": false}));
+        let bare = et::Service::builder().deployments(et::Deployment::builder().status("PRIMARY").build()).build();
+        assert_eq!(service_live(&bare, None).fields["service_connect"], json!({"enabled": false}));
     }
 
     fn deployment(

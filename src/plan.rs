@@ -69,6 +69,11 @@ pub struct FieldDiff {
 /// wait was interrupted): the apply waits for it again.
 pub const SETTLED: &str = "settled";
 
+/// The pseudo-field of a resource AWS no longer lets be used
+/// ([`crate::provider::UNUSABLE`]): before is why, and it forces
+/// replacement.
+pub const USABLE: &str = "usable";
+
 #[derive(Debug, Clone)]
 pub struct Change {
     pub resource: String,
@@ -567,6 +572,18 @@ pub fn plan(
                     }
                     None => true,
                 });
+                if let Some(why) = l.fields.get(crate::provider::UNUSABLE).and_then(Value::as_str) {
+                    // Not a difference of the file's: no `ignore_changes` hides it.
+                    ch.diffs.push(FieldDiff {
+                        field: USABLE.into(),
+                        before: Some(Value::String(why.to_string())),
+                        after: Some(Value::Bool(true)),
+                        after_unknown: false,
+                        forces_replacement: true,
+                        sensitive_changed: Default::default(),
+                        unknown_leaves: Vec::new(),
+                    });
+                }
                 if state.resources.get(logical).is_some_and(|e| e.id == l.id && e.unsettled) {
                     // An earlier run's wait for it was interrupted: wait again.
                     ch.diffs.push(FieldDiff {
@@ -594,7 +611,10 @@ pub fn plan(
                         .diffs
                         .iter()
                         .filter(|d| d.forces_replacement)
-                        .map(|d| format!("forces replacement: {}", d.field))
+                        .map(|d| match (d.field.as_str(), &d.before) {
+                            (USABLE, Some(Value::String(why))) => format!("no longer usable: {why}"),
+                            _ => format!("forces replacement: {}", d.field),
+                        })
                         .collect();
                     let name_changes = ch.diffs.iter().any(|d| d.field == kind.facts().name_field);
                     ch.replace = Some(if kind.naming().is_some() && !name_changes {

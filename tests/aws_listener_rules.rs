@@ -540,3 +540,33 @@ async fn a_priority_held_by_a_rule_not_of_the_stack_is_refused_naming_it() {
     assert!(summary.ok(), "{summary:#?}");
     assert!(state.resources.is_empty());
 }
+
+/// Access logs removed from the file after an apply are turned off: the
+/// plan shows the change, apply sets `access_logs.s3.enabled` to false,
+/// and the plan after is clean.
+#[tokio::test]
+async fn access_logs_removed_from_the_file_are_turned_off() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-rules-logs-off";
+    let with = format!(
+        "stack: {name}\nresources:\n  net:\n    kind: ec2/default_vpc\n  lb:\n    kind: elbv2/load_balancer\n    subnets: ${{net.subnet_ids}}\n    access_logs:\n      bucket: {name}-logs\n      prefix: web\n"
+    );
+    let with = load(&with, &[]);
+    let state = apply_clean(&p, &with, empty(&with)).await;
+    let lb = state.resources["lb"].id.clone();
+    assert_eq!(lb_attrs(&p, &lb).await["access_logs.s3.enabled"], "true");
+
+    let text = format!(
+        "stack: {name}\nresources:\n  net:\n    kind: ec2/default_vpc\n  lb:\n    kind: elbv2/load_balancer\n    subnets: ${{net.subnet_ids}}\n"
+    );
+    let without = load(&text, &[]);
+    let state = in_place(&p, &without, state, &[("lb", &["access_logs"])]).await;
+    assert_eq!(lb_attrs(&p, &lb).await["access_logs.s3.enabled"], "false");
+
+    let (_, summary, state) = converge(&p, &without, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+}

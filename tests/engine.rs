@@ -706,3 +706,69 @@ async fn a_destroy_plan_says_whether_a_repository_goes_with_its_images() {
     let pl = make_plan(&p, &kept, &state, true).await;
     assert!(line(&pl).contains("; fails if it holds images (set empty_on_delete or use --force)"), "{}", line(&pl));
 }
+
+/// A certificate AWS will no longer serve (expired, revoked, failed) is
+/// replaced: the plan says why, the listener moves to the new one before
+/// the old is deleted, and the plan after is clean.
+#[tokio::test]
+async fn a_certificate_that_is_no_longer_usable_is_replaced_with_the_reason() {
+    let p = fake();
+    p.seed("zone", Kind::Route53ExistingZone, Some("example.com"), &[]);
+    let s = stack_from(
+        r#"stack: certs
+resources:
+  net:
+    kind: ec2/default_vpc
+  zone:
+    kind: route53/existing_zone
+    name: example.com
+  cert:
+    kind: acm/certificate
+    domain: app.example.com
+    zone: ${zone.id}
+  lb:
+    kind: elbv2/load_balancer
+    subnets: ${net.subnet_ids}
+  web:
+    kind: elbv2/target_group
+    port: 8000
+    vpc: ${net.vpc_id}
+  https:
+    kind: elbv2/listener
+    load_balancer: ${lb.arn}
+    port: 443
+    protocol: HTTPS
+    certificate: ${cert.arn}
+    default_action:
+      forward: ${web.arn}
+"#,
+        &[],
+    );
+    let (_, summary, state) = run(&p, &s, empty(&s), false, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    let old = state.resources["cert"].id.clone();
+    p.store
+        .lock()
+        .unwrap()
+        .get_mut(&old)
+        .unwrap()
+        .live
+        .fields
+        .insert(moor::provider::UNUSABLE.into(), serde_json::json!("the certificate is EXPIRED"));
+    let pl = make_plan(&p, &s, &state, false).await;
+    let cert = pl.change("cert").unwrap();
+    assert_eq!(cert.action, Action::Replace, "{cert:#?}");
+    assert_eq!(cert.reasons, ["no longer usable: the certificate is EXPIRED"]);
+    assert_eq!(pl.change("https").unwrap().action, Action::Update);
+    let before = p.write_count();
+    let (_, summary, state) = run(&p, &s, state, false, 10).await;
+    assert!(summary.ok(), "{summary:?}");
+    let writes = p.writes.lock().unwrap()[before..].to_vec();
+    let at = |w: &str| position(&writes, w);
+    assert!(at("create cert") < at("update https"));
+    assert!(at("update https") < at("delete cert"));
+    assert_ne!(state.resources["cert"].id, old);
+    assert_eq!(p.of_kind(Kind::AcmCertificate).len(), 1);
+    let pl = make_plan(&p, &s, &state, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes.iter().filter(|c| c.action != Action::NoOp).collect::<Vec<_>>());
+}

@@ -139,3 +139,64 @@ async fn a_namesake_met_by_a_create_is_not_adopted() {
     assert!(!repo.repositories()[0].image_scanning_configuration().is_some_and(|c| c.scan_on_push()));
     p.ecr.delete_repository().repository_name("t-lost-other/repo").send().await.unwrap();
 }
+
+/// A VPC and a NAT gateway have no name EC2 keeps unique: a create whose
+/// answer is lost must not make a second one when it is sent again. The
+/// one made is found by its tags, recorded, and the plan after is clean.
+#[tokio::test]
+async fn a_vpc_and_a_nat_gateway_whose_answers_are_lost_are_found_by_their_tags_not_made_twice() {
+    if support::skip_emulator() {
+        return;
+    }
+    let proxy = FaultProxy::start();
+    let p = provider_via(&proxy.url()).await;
+    let stack = load(
+        r#"
+stack: t-lost-vpc
+resources:
+  net:
+    kind: ec2/vpc
+    cidr: 10.61.0.0/16
+  public_a:
+    kind: ec2/subnet
+    vpc: ${net.id}
+    cidr: 10.61.0.0/24
+    availability_zone: us-east-1a
+  nat:
+    kind: ec2/nat_gateway
+    subnet: ${public_a.id}
+"#,
+        &[],
+    );
+    for op in ["ec2:CreateVpc", "ec2:CreateNatGateway"] {
+        proxy.fault(op, "drop", 1);
+    }
+    let (_, summary, state) = converge(&p, &stack, empty(&stack), false).await;
+    for op in ["ec2:CreateVpc", "ec2:CreateNatGateway"] {
+        assert_eq!(proxy.fired(op, "drop"), 1, "{op}: {}", proxy.counts());
+    }
+    assert!(summary.ok(), "{summary:#?}");
+    let tagged = |logical: &'static str| {
+        vec![
+            aws_sdk_ec2::types::Filter::builder().name("tag:moor:stack").values("t-lost-vpc").build(),
+            aws_sdk_ec2::types::Filter::builder().name("tag:moor:resource").values(logical).build(),
+        ]
+    };
+    let vpcs = p.ec2.describe_vpcs().set_filters(Some(tagged("net"))).send().await.unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1, "one VPC: {:?}", vpcs.vpcs());
+    assert_eq!(vpcs.vpcs()[0].vpc_id(), Some(state.resources["net"].id.as_str()));
+    // The emulator filters NAT gateways by subnet, not by tag.
+    let subnet = state.resources["public_a"].id.clone();
+    let f = aws_sdk_ec2::types::Filter::builder().name("subnet-id").values(&subnet).build();
+    let nats = p.ec2.describe_nat_gateways().filter(f).send().await.unwrap();
+    let live: Vec<_> =
+        nats.nat_gateways().iter().filter(|n| n.state().is_none_or(|s| s.as_str() != "deleted")).collect();
+    assert_eq!(live.len(), 1, "one NAT gateway: {live:?}");
+    assert_eq!(live[0].nat_gateway_id(), Some(state.resources["nat"].id.as_str()));
+    let pl = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    let changes: Vec<_> = pl.changes.iter().filter(|c| !matches!(c.action, Action::NoOp | Action::Read)).collect();
+    assert!(changes.is_empty(), "{changes:#?}");
+    let (_, summary, state) = converge(&p, &stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+}

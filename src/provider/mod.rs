@@ -51,6 +51,11 @@ pub const TAG_RETAIN: &str = "moor:retain";
 /// find services that are not at their desired state.
 pub const DEPLOYMENT_STATE: &str = "moor:deployment";
 
+/// The live field of a resource AWS no longer lets be used as it is (a
+/// certificate that expired, was revoked or failed): its value says why.
+/// No file sets it; the plan replaces such a resource.
+pub const UNUSABLE: &str = "moor:unusable";
+
 /// The error code of a wait whose deployment was rolled back.
 pub const ROLLED_BACK: &str = "DeploymentRolledBack";
 

@@ -701,8 +701,9 @@ impl crate::kinds::ec2::reach::Groups for LiveGroups<'_, '_> {
 }
 
 impl Service {
-    /// The load balancers of the stack in front of its target groups that
-    /// cannot reach its tasks: none of its security groups lets TCP on the
+    /// The load balancers of the stack in front of its target groups (by a
+    /// listener's default action or by a listener rule) that cannot reach
+    /// its tasks: none of its security groups lets TCP on the
     /// container port in from the balancer's groups (or from a CIDR). Only
     /// what can be told for sure is reported ([`crate::kinds::ec2::reach`]):
     /// groups given as a list reference, the VPC's default group (no
@@ -716,7 +717,17 @@ impl Service {
         for (i, lb) in self.load_balancers.iter().enumerate() {
             let Some(tg) = ref_resource(&lb.target_group) else { continue };
             for l in stack.resources.iter().filter(|l| l.spec.as_dyn().attaches().contains(&tg)) {
-                let Spec::Elbv2Listener(listener) = &l.spec else { continue };
+                // A listener forwards to it, or a rule of one.
+                let listener = match &l.spec {
+                    Spec::Elbv2Listener(listener) => listener,
+                    Spec::Elbv2ListenerRule(rule) => {
+                        match ref_resource(&rule.listener).and_then(|n| stack.resource(n)).map(|r| &r.spec) {
+                            Some(Spec::Elbv2Listener(listener)) => listener,
+                            _ => continue,
+                        }
+                    }
+                    _ => continue,
+                };
                 let Some(b) = ref_resource(&listener.load_balancer).and_then(|b| stack.resource(b)) else { continue };
                 let Spec::Elbv2LoadBalancer(balancer) = &b.spec else { continue };
                 let Some(sources) = balancer.security_groups.items() else { continue };

@@ -29,7 +29,8 @@ pub struct LoadBalancer {
     #[serde(default)]
     pub deletion_protection: bool,
     /// Write access logs to an S3 bucket: `{bucket: my-logs, prefix: web}`. The bucket's
-    /// policy must let the region's load balancers write to it. Left out, logging is left as it is.
+    /// policy must let the region's load balancers write to it. Left out, logging is left as it is;
+    /// removed from the file after an apply, logging is turned off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_logs: Option<AccessLogs>,
     /// Whether clients may speak HTTP/2 to the load balancer (AWS default `true`).

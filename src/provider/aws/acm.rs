@@ -85,6 +85,29 @@ fn other_names(c: &CertificateDetail) -> Vec<String> {
     c.subject_alternative_names().iter().filter(|n| *n != domain).cloned().collect()
 }
 
+/// Why a certificate can no longer serve, if it cannot: ACM will not issue
+/// or renew it (failed, validation timed out), or it expired or was
+/// revoked. A new one must be requested.
+fn unusable(c: &CertificateDetail) -> Option<String> {
+    let status = c.status()?;
+    let dead = matches!(
+        status,
+        CertificateStatus::Failed
+            | CertificateStatus::Expired
+            | CertificateStatus::Revoked
+            | CertificateStatus::ValidationTimedOut
+            | CertificateStatus::Inactive
+    );
+    let why = c
+        .failure_reason()
+        .map(|r| r.as_str().to_string())
+        .or_else(|| c.revocation_reason().map(|r| r.as_str().to_string()));
+    dead.then(|| match why {
+        Some(why) => format!("the certificate is {} ({why})", status.as_str()),
+        None => format!("the certificate is {}", status.as_str()),
+    })
+}
+
 /// A certificate in the file's form. ACM does not know the zone of its
 /// validation records: `zone` is the one moor recorded writing them to.
 fn cert_live(c: &CertificateDetail, tags: Tags, zone: Option<&str>) -> Live {
@@ -97,6 +120,9 @@ fn cert_live(c: &CertificateDetail, tags: Tags, zone: Option<&str>) -> Live {
     f.insert("validation".into(), json!(if dns { "dns" } else { "email" }));
     if let Some(z) = zone {
         f.insert("zone".into(), json!(z));
+    }
+    if let Some(why) = unusable(c) {
+        f.insert(crate::provider::UNUSABLE.into(), json!(why));
     }
     let mut attrs: Attrs = BTreeMap::from([("arn".to_string(), json!(arn)), ("domain".to_string(), json!(domain))]);
     if let Some(z) = zone {
@@ -551,6 +577,31 @@ mod tests {
         // A name and its wildcard share one record.
         assert_eq!(distinct(&records), [("_x.example.com".to_string(), "_v.acm-validations.aws.".to_string())]);
         assert_eq!(other_names(&full), ["*.example.com"]);
+    }
+
+    /// A certificate ACM will no longer serve reads as unusable, saying why;
+    /// one issued or still being validated does not.
+    #[test]
+    fn a_certificate_that_expired_or_failed_reads_as_unusable() {
+        let of = |status: &str, failure: Option<&str>, revocation: Option<&str>| {
+            let c = CertificateDetail::builder()
+                .certificate_arn(ARN)
+                .domain_name("app.example.com")
+                .status(CertificateStatus::from(status))
+                .set_failure_reason(failure.map(aws_sdk_acm::types::FailureReason::from))
+                .set_revocation_reason(revocation.map(aws_sdk_acm::types::RevocationReason::from))
+                .build();
+            cert_live(&c, Tags::new(), Some("Z1")).fields.get(crate::provider::UNUSABLE).cloned()
+        };
+        assert_eq!(of("ISSUED", None, None), None);
+        assert_eq!(of("PENDING_VALIDATION", None, None), None);
+        assert_eq!(of("EXPIRED", None, None), Some(json!("the certificate is EXPIRED")));
+        assert_eq!(of("FAILED", Some("CAA_ERROR"), None), Some(json!("the certificate is FAILED (CAA_ERROR)")));
+        assert_eq!(
+            of("REVOKED", None, Some("KEY_COMPROMISE")),
+            Some(json!("the certificate is REVOKED (KEY_COMPROMISE)"))
+        );
+        assert_eq!(of("VALIDATION_TIMED_OUT", None, None), Some(json!("the certificate is VALIDATION_TIMED_OUT")));
     }
 
     use super::super::tests::{test_config, Scripted as Script};

@@ -642,10 +642,16 @@ fn lb_attributes_of(spec: &LbSpec, changed: Option<&[String]>) -> Vec<(&'static 
     if has("deletion_protection") && (changed.is_some() || spec.deletion_protection) {
         attrs.push((DELETION_PROTECTION, spec.deletion_protection.to_string()));
     }
-    if let (true, Some(logs)) = (has("access_logs"), &spec.access_logs) {
-        attrs.push((ACCESS_LOGS, "true".to_string()));
-        attrs.push((ACCESS_LOGS_BUCKET, logs.bucket.clone()));
-        attrs.push((ACCESS_LOGS_PREFIX, logs.prefix.clone().unwrap_or_default()));
+    match (has("access_logs"), &spec.access_logs) {
+        (true, Some(logs)) => {
+            attrs.push((ACCESS_LOGS, "true".to_string()));
+            attrs.push((ACCESS_LOGS_BUCKET, logs.bucket.clone()));
+            attrs.push((ACCESS_LOGS_PREFIX, logs.prefix.clone().unwrap_or_default()));
+        }
+        // Removed from the file since the last apply: turned off. On
+        // create there is nothing to turn off.
+        (true, None) if changed.is_some() => attrs.push((ACCESS_LOGS, "false".to_string())),
+        _ => {}
     }
     if let (true, Some(on)) = (has("http2"), spec.http2) {
         attrs.push((HTTP2, on.to_string()));
@@ -2254,6 +2260,10 @@ mod tests {
             ]
         );
         assert_eq!(keys(lb_attributes_of(&lb, Some(&["http2".to_string()]))), ["routing.http2.enabled=false"]);
+        // Removed from the file since the last apply: turned off.
+        let off: LbSpec = serde_json::from_value(json!({"subnets": ["a", "b"]})).unwrap();
+        assert_eq!(keys(lb_attributes_of(&off, Some(&["access_logs".to_string()]))), ["access_logs.s3.enabled=false"]);
+        assert!(lb_attributes_of(&off, None).is_empty());
     }
 
     #[test]

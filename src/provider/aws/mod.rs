@@ -758,8 +758,12 @@ mod tests {
             let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
             // The JSON protocols name the operation in a header, the query
             // protocols (IAM) in the body.
+            // Route 53's REST protocol, by its path.
             let op = match target {
-                "" => body.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or_default().to_string(),
+                "" => match body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+                    Some(action) => action.to_string(),
+                    None => rest_op(request.method(), request.uri()),
+                },
                 t => t.rsplit('.').next().unwrap_or_default().to_string(),
             };
             self.calls.lock().unwrap().push(op.clone());
@@ -775,6 +779,18 @@ mod tests {
             response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
             HttpConnectorFuture::ready(Ok(response))
         }
+    }
+
+    /// The operation of a Route 53 REST request, by its method and path.
+    fn rest_op(method: &str, uri: &str) -> String {
+        let path = uri.split('?').next().unwrap_or_default().trim_end_matches('/');
+        let op = match (method, path.rsplit('/').nth(1), path.rsplit('/').next()) {
+            (_, Some("change"), _) => "GetChange",
+            ("POST", _, Some("rrset")) => "ChangeResourceRecordSets",
+            ("GET", _, Some("rrset")) => "ListResourceRecordSets",
+            _ => "",
+        };
+        op.to_string()
     }
 
     impl HttpClient for Scripted {

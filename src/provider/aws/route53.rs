@@ -7,6 +7,11 @@
 //! applies whole or not at all: a rename deletes the old set and creates the
 //! new one in the same batch. A `DELETE` must repeat the set exactly as it
 //! is, so deletes read it first.
+//!
+//! A change is `PENDING` until every Route 53 server has it (`INSYNC`,
+//! usually within a minute on AWS): a record's create and update wait for
+//! that ([`await_insync`]), so that what depends on the record, and the end
+//! of the apply, see it served.
 
 use super::kinds::{AwsKind, AwsLookup, AwsManaged, Typed};
 use super::permissions::{Grant, Phase, Scope};
@@ -16,7 +21,7 @@ use crate::model::common::Tags;
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -305,12 +310,13 @@ fn wanted_set(spec: &Record) -> Result<ResourceRecordSet, ProviderError> {
     b.build().map_err(|e| build_failed(op, e))
 }
 
-/// Sends one batch of changes to a zone.
+/// Sends one batch of changes to a zone: the id of the change, which
+/// Route 53 answers `PENDING` until all its servers have it.
 pub(super) async fn change(
     p: &AwsProvider,
     zone: &str,
     changes: Vec<(ChangeAction, ResourceRecordSet)>,
-) -> Result<(), ProviderError> {
+) -> Result<String, ProviderError> {
     let op = "route53:ChangeResourceRecordSets";
     let mut batch = ChangeBatch::builder().comment("moor");
     for (action, set) in changes {
@@ -324,8 +330,49 @@ pub(super) async fn change(
         .change_batch(batch.build().map_err(|e| build_failed(op, e))?)
         .send()
         .await
-        .map(|_| ())
+        .map(|o| o.change_info().map(|c| change_id(c.id()).to_string()).unwrap_or_default())
         .map_err(|e| sdk_err(op, e))
+}
+
+/// A change's id without the `/change/` that Route 53 puts before it.
+fn change_id(id: &str) -> &str {
+    id.strip_prefix("/change/").unwrap_or(id)
+}
+
+/// Waits, at most `--wait-timeout`, until Route 53 serves the change `id`
+/// of the set at `at` from all its servers (`INSYNC`). A change without an
+/// id (an answer that gave none) has nothing to wait for.
+pub(super) async fn await_insync(p: &AwsProvider, at: &Place, id: &str) -> Result<(), ProviderError> {
+    const OP: &str = "route53:GetChange";
+    if id.is_empty() {
+        return Ok(());
+    }
+    let what = format!("Route 53 to serve the record set {} {} in zone {} (change {id})", at.name, at.rtype, at.zone);
+    super::wait(&p.opts, p.opts.wait_timeout, OP, &what, || async {
+        let out = p.route53.get_change().id(id).send().await.map_err(|e| sdk_err(OP, e))?;
+        Ok(matches!(out.change_info().map(|c| c.status()), Some(ChangeStatus::Insync)).then_some(()))
+    })
+    .await
+}
+
+/// Sends the changes of the set at `at` and waits until they are served;
+/// once sent, an error (a wait cut short) carries the set as `made`, since
+/// it is written: it is recorded, as not settled.
+async fn write_set(
+    p: &AwsProvider,
+    at: &Place,
+    spec: &Record,
+    changes: Vec<(ChangeAction, ResourceRecordSet)>,
+) -> Result<Live, ProviderError> {
+    let wanted = changes.last().map(|(_, s)| s.clone());
+    let id = change(p, &at.zone, changes).await?;
+    if let Err(e) = await_insync(p, at, &id).await {
+        return Err(match wanted {
+            Some(set) => e.with_made(record_live(at, &set, Some(spec))),
+            None => e,
+        });
+    }
+    read_back(p, at, spec).await
 }
 
 /// How long a set just changed may take to show in the listing.
@@ -361,7 +408,7 @@ pub(super) async fn delete_set(p: &AwsProvider, at: &Place) -> Result<(), Provid
     loop {
         let Some(set) = find_set(p, at).await? else { return Ok(()) };
         match change(p, &at.zone, vec![(ChangeAction::Delete, set)]).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
             Err(e) if delete_missed(&e) && tries < 2 => tries += 1,
             Err(e) => return Err(e),
@@ -388,6 +435,8 @@ impl AwsKind for Record {
                 .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames", [name])
                 .when("ForAllValues:StringLike", "route53:ChangeResourceRecordSetsRecordTypes", [kind])
                 .because(why),
+            Grant::on(Phase::Wait, &["route53:GetChange"], [at.bare("route53", "change/*")])
+                .because("a change's id is known only once it is made"),
         ]
     }
 
@@ -407,8 +456,7 @@ impl AwsManaged for Record {
     /// exists (one that exists is refused unless imported).
     async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
         let at = Place::of_spec(t.spec);
-        change(p, &at.zone, vec![(ChangeAction::Upsert, wanted_set(t.spec)?)]).await?;
-        read_back(p, &at, t.spec).await
+        write_set(p, &at, t.spec, vec![(ChangeAction::Upsert, wanted_set(t.spec)?)]).await
     }
 
     /// One batch: the set as the file says it, and, for a new name or type,
@@ -427,8 +475,7 @@ impl AwsManaged for Record {
             }
         }
         changes.push((ChangeAction::Upsert, wanted_set(t.spec)?));
-        change(p, &at.zone, changes).await?;
-        read_back(p, &at, t.spec).await
+        write_set(p, &at, t.spec, changes).await
     }
 
     async fn delete(p: &AwsProvider, d: &Deletion) -> Result<(), ProviderError> {
@@ -447,6 +494,10 @@ impl AwsManaged for Record {
 // ---- certificate validation records --------------------------------------------------
 
 /// Writes (`UPSERT`) the `CNAME` validation records `(name, value)` in `zone`.
+/// This does not wait for the change to be `INSYNC`: the certificate's wait
+/// for `ISSUED` that follows covers it, since ACM issues only once it sees
+/// the records served, and a certificate a run did not see issued waits
+/// again on the next apply.
 pub(super) async fn upsert_cnames(
     p: &AwsProvider,
     zone: &str,
@@ -467,7 +518,7 @@ pub(super) async fn upsert_cnames(
             .map_err(|e| build_failed(op, e))?;
         changes.push((ChangeAction::Upsert, set));
     }
-    change(p, zone_id(zone), changes).await
+    change(p, zone_id(zone), changes).await.map(|_| ())
 }
 
 /// Deletes the `CNAME` validation records `(name, value)` from `zone`, each
@@ -540,5 +591,87 @@ mod tests {
             json!({"name": "My-LB-1.us-east-1.elb.amazonaws.com", "zone_id": "Z35SXDOTRQ7X7K"})
         );
         assert_eq!(live.fields["ttl"], Value::Null);
+    }
+
+    use super::super::tests::{test_config, Scripted as Script};
+
+    fn scripted(script: &Script, timeout: Duration) -> AwsProvider {
+        let opts = crate::provider::ProviderOptions {
+            poll: Duration::from_millis(10),
+            wait_timeout: timeout,
+            ..Default::default()
+        };
+        AwsProvider::from_config(&test_config(script.clone()), "us-east-1".into(), opts)
+    }
+
+    const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
+
+    fn change_info(root: &str, status: &str) -> String {
+        format!(
+            "<{root} xmlns=\"{NS}\"><ChangeInfo><Id>/change/C0ABC123</Id><Status>{status}</Status>\
+             <SubmittedAt>2024-05-01T12:00:00Z</SubmittedAt></ChangeInfo></{root}>"
+        )
+    }
+
+    fn spec() -> Record {
+        serde_json::from_value(json!({"zone": "Z1", "name": "app.example.com", "type": "A",
+            "values": ["192.0.2.10"], "ttl": 300}))
+        .unwrap()
+    }
+
+    fn upsert() -> Vec<(ChangeAction, ResourceRecordSet)> {
+        vec![(ChangeAction::Upsert, wanted_set(&spec()).unwrap())]
+    }
+
+    /// Route 53 answers a change PENDING until all its servers have it: the
+    /// write waits for INSYNC before it reads the set back.
+    #[tokio::test]
+    async fn a_written_record_is_awaited_until_route53_serves_it() {
+        let script = Script::default();
+        script
+            .answer_raw("ChangeResourceRecordSets", 200, &change_info("ChangeResourceRecordSetsResponse", "PENDING"))
+            .answer_raw("GetChange", 200, &change_info("GetChangeResponse", "PENDING"))
+            .answer_raw("GetChange", 200, &change_info("GetChangeResponse", "PENDING"))
+            .answer_raw("GetChange", 200, &change_info("GetChangeResponse", "INSYNC"))
+            .answer_raw(
+                "ListResourceRecordSets",
+                200,
+                &format!(
+                    "<ListResourceRecordSetsResponse xmlns=\"{NS}\"><ResourceRecordSets><ResourceRecordSet>\
+                     <Name>app.example.com.</Name><Type>A</Type><TTL>300</TTL><ResourceRecords><ResourceRecord>\
+                     <Value>192.0.2.10</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>\
+                     </ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems>\
+                     </ListResourceRecordSetsResponse>"
+                ),
+            );
+        let p = scripted(&script, Duration::from_secs(5));
+        let at = Place::of_spec(&spec());
+        let live = write_set(&p, &at, &spec(), upsert()).await.expect("written");
+        assert_eq!(live.id, "Z1/app.example.com/A");
+        assert_eq!(
+            script.ops(),
+            ["ChangeResourceRecordSets", "GetChange", "GetChange", "GetChange", "ListResourceRecordSets"]
+        );
+    }
+
+    /// A change that stays PENDING past `--wait-timeout` ends the wait with
+    /// an error naming the record and the change; the set is written all
+    /// the same, so the error carries it to be recorded.
+    #[tokio::test]
+    async fn a_change_that_stays_pending_names_the_record_and_the_change() {
+        let script = Script::default();
+        script
+            .answer_raw("ChangeResourceRecordSets", 200, &change_info("ChangeResourceRecordSetsResponse", "PENDING"))
+            .answer_raw("GetChange", 200, &change_info("GetChangeResponse", "PENDING"));
+        let p = scripted(&script, Duration::from_millis(200));
+        let at = Place::of_spec(&spec());
+        let e = write_set(&p, &at, &spec(), upsert()).await.expect_err("timed out");
+        assert_eq!(e.kind, ErrorKind::Wait);
+        assert_eq!(e.operation, "route53:GetChange");
+        assert!(e.message.contains("gave up"), "{}", e.message);
+        assert!(e.message.contains("app.example.com A in zone Z1"), "{}", e.message);
+        assert!(e.message.contains("change C0ABC123"), "{}", e.message);
+        assert_eq!(e.made.as_ref().map(|m| m.id.as_str()), Some("Z1/app.example.com/A"));
+        assert!(!script.ops().contains(&"ListResourceRecordSets".to_string()));
     }
 }

@@ -15,6 +15,16 @@
 //! with DependencyViolation are tried again until the wait timeout, and
 //! the error then names what still blocks them. A route table gives up its
 //! subnets before it is deleted; a gateway is detached before it is deleted.
+//!
+//! A VPC and a NAT gateway have no name EC2 keeps unique, so a create whose
+//! answer was lost (the request reached AWS, the answer did not come back)
+//! and was sent again would make a second one. Their creates are sent
+//! without the SDK's retries; when no answer comes back, the one the
+//! attempt made is looked for by the tags the create carried, and the
+//! create is sent again only when there is none ([`create_unnamed`]). A NAT
+//! gateway's create also carries a client token, the same for every
+//! attempt of one create, which makes AWS answer a repeat with the gateway
+//! the first attempt made.
 
 use super::ec2::{ec2_describe, ec2_owned};
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
@@ -87,6 +97,103 @@ fn no_id(op: &str) -> ProviderError {
 
 fn not_found(e: &ProviderError) -> bool {
     e.kind == ErrorKind::NotFound
+}
+
+/// Whether a create's error may hide an object made all the same: no
+/// answer came back (the connection dropped or timed out after the request
+/// was sent, or an answer that is not AWS's), or AWS failed inside.
+/// Throttling is a refusal: nothing was made.
+fn answer_lost(e: &ProviderError) -> bool {
+    match e.kind {
+        ErrorKind::Setup | ErrorKind::Rejected => e.code.is_none(),
+        ErrorKind::Transient => {
+            !e.code.as_deref().is_some_and(|c| c.contains("Throttl") || c.ends_with("LimitExceeded"))
+        }
+        _ => false,
+    }
+}
+
+/// How long a VPC or NAT gateway made by a create whose answer was lost
+/// may take to show in its describe (EC2's reads lag behind its creates).
+const LOST_LOOKUP: Duration = Duration::from_secs(10);
+
+/// How many times a create whose answer was lost, and whose object is not
+/// found, is sent again.
+const LOST_RESENDS: usize = 2;
+
+/// What a create of [`create_unnamed`] ended with: AWS's answer, or the
+/// object an attempt whose answer was lost made.
+enum Made<A, F> {
+    Answered(A),
+    Found(F),
+}
+
+/// Sends `create` (which must turn off the SDK's retries), and when no
+/// answer comes back looks for what the attempt made with `find` (by the
+/// tags the create carried, for up to [`LOST_LOOKUP`]) before sending it
+/// again, at most [`LOST_RESENDS`] times.
+async fn create_unnamed<A, F, C, CF, L, LF>(create: C, find: L) -> Result<Made<A, F>, ProviderError>
+where
+    C: Fn() -> CF,
+    CF: std::future::Future<Output = Result<A, ProviderError>>,
+    L: Fn() -> LF,
+    LF: std::future::Future<Output = Result<Option<F>, ProviderError>>,
+{
+    let mut resends = 0;
+    loop {
+        let e = match create().await {
+            Ok(out) => return Ok(Made::Answered(out)),
+            Err(e) if answer_lost(&e) && resends < LOST_RESENDS => e,
+            Err(e) => return Err(e),
+        };
+        crate::progress::status(format!("{} had no answer; looking for what it made", e.operation));
+        let missing = || ProviderError::new(ErrorKind::NotFound, e.operation.clone(), "nothing made");
+        let found = retry_for(LOST_LOOKUP, || async { find().await?.ok_or_else(missing) }, not_found).await;
+        match found {
+            Ok(f) => return Ok(Made::Found(f)),
+            Err(f) if not_found(&f) => {}
+            Err(f) => return Err(f),
+        }
+        if crate::interrupt::is_set() {
+            return Err(e);
+        }
+        resends += 1;
+    }
+}
+
+/// Filters for what carries the ownership tags of `t`'s resource.
+fn owned_filters(t: &Target) -> Vec<Filter> {
+    [crate::provider::TAG_STACK, crate::provider::TAG_RESOURCE]
+        .into_iter()
+        .filter_map(|k| Some(filter(&format!("tag:{k}"), &[t.tags.get(k)?.as_str()])))
+        .collect()
+}
+
+/// Whether EC2 tags `tags` carry the ownership tags of `t`'s resource.
+fn owned(t: &Target, tags: &[Tag]) -> bool {
+    let (tags, _) = split_tags(tags);
+    [crate::provider::TAG_STACK, crate::provider::TAG_RESOURCE].iter().all(|k| tags.get(*k) == t.tags.get(*k))
+}
+
+/// A NAT gateway's client token: the same for every attempt of one create
+/// (so AWS answers a repeat with the gateway the first made), another for
+/// each run and resource. At most 64 ASCII characters.
+fn nat_client_token(t: &Target) -> String {
+    use std::hash::{Hash, Hasher};
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        nanos ^ u128::from(std::process::id())
+    });
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&t.stack, &t.logical, t.id.as_deref()).hash(&mut h);
+    format!("moor-{run:x}-{:016x}", h.finish())
+}
+
+/// A call's configuration without the SDK's retries: for creates that a
+/// retry after a lost answer would repeat ([`create_unnamed`]).
+fn no_retries() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
 }
 
 fn unresolved_err(op: &str, field: &str) -> ProviderError {
@@ -451,17 +558,46 @@ async fn vpc_back(p: &AwsProvider, id: &str, spec: &VpcSpec) -> Result<Live, Pro
 impl AwsManaged for VpcSpec {
     async fn create(p: &AwsProvider, t: Typed<'_, Self>) -> Result<Live, ProviderError> {
         let spec = t.spec;
-        let out = p
-            .ec2
-            .create_vpc()
-            .cidr_block(&spec.cidr)
-            .tag_specifications(tag_spec(ResourceType::Vpc, &all_tags(&t, spec.name.as_deref())))
-            .send()
-            .await
-            .map_err(|e| sdk_err("ec2:CreateVpc", e))?;
-        let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| no_id("ec2:CreateVpc"))?.to_string();
+        let tags = all_tags(&t, spec.name.as_deref());
+        let create = || async {
+            p.ec2
+                .create_vpc()
+                .cidr_block(&spec.cidr)
+                .tag_specifications(tag_spec(ResourceType::Vpc, &tags))
+                .customize()
+                .config_override(no_retries())
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:CreateVpc", e))
+        };
+        // The one an attempt made: this resource's tags and CIDR, not the
+        // one a replacement replaces.
+        let find = || async {
+            let out = p
+                .ec2
+                .describe_vpcs()
+                .set_filters(Some(owned_filters(&t)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
+            Ok(out
+                .vpcs()
+                .iter()
+                .find(|v| {
+                    owned(&t, v.tags())
+                        && v.cidr_block() == Some(spec.cidr.as_str())
+                        && v.vpc_id() != t.id.as_deref()
+                        && v.state().is_none_or(|s| s.as_str() != "deleted")
+                })
+                .cloned())
+        };
+        let vpc = match create_unnamed(create, find).await? {
+            Made::Answered(out) => out.vpc().cloned(),
+            Made::Found(v) => Some(v),
+        };
+        let id = vpc.as_ref().and_then(|v| v.vpc_id()).ok_or_else(|| no_id("ec2:CreateVpc"))?.to_string();
         let made = |e: ProviderError| {
-            let v = out.vpc().cloned().unwrap_or_else(|| Vpc::builder().vpc_id(&id).build());
+            let v = vpc.clone().unwrap_or_else(|| Vpc::builder().vpc_id(&id).build());
             e.with_made(vpc_live(p, &v, None, None))
         };
         set_dns(p, &id, spec.enable_dns_support, spec.enable_dns_hostnames).await.map_err(made)?;
@@ -1474,19 +1610,49 @@ impl AwsManaged for NatSpec {
             Connectivity::Public => ConnectivityType::Public,
             Connectivity::Private => ConnectivityType::Private,
         };
-        let create = || async {
+        let token = nat_client_token(&t);
+        let send = || async {
             p.ec2
                 .create_nat_gateway()
                 .subnet_id(&spec.subnet)
                 .set_allocation_id(allocation.clone())
                 .connectivity_type(kind.clone())
                 .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
+                .client_token(&token)
+                .customize()
+                .config_override(no_retries())
                 .send()
                 .await
                 .map_err(|e| sdk_err("ec2:CreateNatGateway", e))
         };
-        let out = match retry_for(CREATE_LAG, create, not_found).await {
-            Ok(out) => out,
+        // The subnet just made may not be known yet: NotFound is retried.
+        let create = || async { retry_for(CREATE_LAG, send, not_found).await };
+        // The one an attempt made: this resource's tags in this subnet,
+        // not the one a replacement replaces, nor one on its way out.
+        let find = || async {
+            let found = p
+                .ec2
+                .describe_nat_gateways()
+                .filter(filter("subnet-id", &[spec.subnet.as_str()]))
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:DescribeNatGateways", e))?;
+            Ok(found
+                .nat_gateways()
+                .iter()
+                .find(|n| {
+                    owned(&t, n.tags())
+                        && n.nat_gateway_id() != t.id.as_deref()
+                        && !matches!(nat_state(n), "failed" | "deleting" | "deleted")
+                })
+                .cloned())
+        };
+        let made = create_unnamed(create, find).await.map(|m| match m {
+            Made::Answered(out) => out.nat_gateway().cloned(),
+            Made::Found(n) => Some(n),
+        });
+        let gateway = match made {
+            Ok(n) => n,
             Err(e) => {
                 if let Some(a) = &allocation {
                     // Best effort: the error that matters is the create's.
@@ -1495,7 +1661,7 @@ impl AwsManaged for NatSpec {
                 return Err(e);
             }
         };
-        let n = out.nat_gateway().ok_or_else(|| no_id("ec2:CreateNatGateway"))?;
+        let n = gateway.as_ref().ok_or_else(|| no_id("ec2:CreateNatGateway"))?;
         let id = n.nat_gateway_id().ok_or_else(|| no_id("ec2:CreateNatGateway"))?.to_string();
         nat_available(p, &id).await.map_err(|e| e.with_made(nat_live(n)))
     }

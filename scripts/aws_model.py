@@ -32,6 +32,9 @@ model keeps what it learns from the requests and answers that pass through
 The model also records each wait no tool can avoid (the load balancer's
 provisioning, a deployment, a drain, the interfaces' lingering) with its
 start and end, for scripts/bench's critical path: GET /__proxy__/model.
+It notes (does not refuse) a DeleteListener, DeleteTargetGroup or
+DeleteLoadBalancer while targets drain: AWS allows it and cuts their
+connections, so a test can tell a destroy that did not wait for them.
 """
 import fnmatch
 import json
@@ -100,6 +103,11 @@ class Deployment:
         return 0 if self.failing else sum(1 for t in self.tasks if t <= now)
 
 
+# Deletes that cut the connections of targets still draining.
+LB_DELETES = ("elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteListener",
+              "elasticloadbalancing:DeleteTargetGroup")
+
+
 class Service:
     def __init__(self, key, tgs, sgs):
         self.key, self.tgs, self.sgs = key, tgs, sgs
@@ -143,11 +151,15 @@ class Model:
     def note(self, what):
         self.events[what] = self.events.get(what, 0) + 1
 
-    def wait(self, what, start, end, after=None, blocking=True):
+    def wait(self, what, start, end, after=None, blocking=True, holds=False):
         """Records a wait of AWS's; its index. `after`: the index of the wait
         it cannot start before the end of; `blocking`: whether a tool has
-        to wait for it (a drain after a scale-down does not hold anything)."""
-        self.waits.append({"what": what, "start": start, "end": end, "after": after, "blocking": blocking})
+        to wait for it (a drain after a scale-down does not hold anything);
+        `holds`: whether, even so, it holds something a later delete needs
+        (the interfaces of tasks stopped by an update hold their security
+        group, which a destroy soon after cannot delete before they go)."""
+        self.waits.append({"what": what, "start": start, "end": end, "after": after, "blocking": blocking,
+                           "holds": holds})
         return len(self.waits) - 1
 
     def delay_of(self, tg):
@@ -170,6 +182,10 @@ class Model:
                                       "message": ASSUME_ROLE.format(arn=arn)}).encode()
                     return ("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
                                                 ("x-amzn-ErrorType", "InvalidParameterException")], msg)
+        if op in LB_DELETES and any(until > now for drains in self.draining.values() for _, until in drains):
+            # AWS lets it happen and cuts the draining connections: noted,
+            # so that a test can tell a destroy that did not wait for them.
+            self.note(f"{op} while targets drain")
         if op == "ec2:DeleteSecurityGroup":
             gid = form(body).get("GroupId", [""])[0]
             if self.enis.get(gid, 0) > now:
@@ -344,7 +360,7 @@ class Model:
         gone = end + self.between("eni.linger.min", "eni.linger.max")
         for sg in svc.sgs:
             self.enis[sg] = max(self.enis.get(sg, 0), gone)
-        self.wait("task network interfaces lingering", end, gone, after=drain, blocking=blocking)
+        self.wait("task network interfaces lingering", end, gone, after=drain, blocking=blocking, holds=True)
         return end
 
     def updated_service(self, body, answer, now):
@@ -449,7 +465,9 @@ class Model:
                 first = d.start + self.s(self.t["service.first_task"])
                 threshold = max(3, min(200, (len(d.tasks) + 1) // 2))
                 span = max(d.failed_at - first, 1e-9)
-                failed = 0 if now < first else min(threshold, 1 + int((now - first) / span * threshold))
+                # The breaker trips when the count reaches its threshold:
+                # below it until then.
+                failed = 0 if now < first else min(threshold - 1, 1 + int((now - first) / span * threshold))
                 x["failedTasks"] = threshold if now >= d.failed_at else failed
                 if now >= d.failed_at:
                     x["rolloutState"] = "FAILED"
@@ -502,7 +520,10 @@ class Model:
 def critical_path(waits, since, until):
     """The longest chain of blocking waits that started in [since, until]:
     (seconds, [what]), each wait counted whole and a chain following the
-    `after` links (a wait that cannot start before another ended)."""
+    `after` links (a wait that cannot start before another ended). A wait
+    an earlier phase left behind (not blocking it) that holds something this
+    one must delete (`holds`: the interfaces of tasks an update stopped hold
+    their security group) counts from `since` to its end."""
     inside = {i for i, w in enumerate(waits) if w["blocking"] and since <= w["start"] <= until}
     memo = {}
 
@@ -515,7 +536,11 @@ def critical_path(waits, since, until):
                 before = length(j) if j in inside else (max(0.0, waits[j]["end"] - since), [waits[j]["what"]])
             memo[i] = (before[0] + w["end"] - w["start"], before[1] + [w["what"]])
         return memo[i]
-    return max((length(i) for i in inside), default=(0.0, []))
+    def began(w):
+        return waits[w["after"]]["start"] if w["after"] is not None else w["start"]
+    held = [(w["end"] - since, [f'{w["what"]} (from before)'])
+            for w in waits if w.get("holds") and not w["blocking"] and began(w) < since < w["end"]]
+    return max([length(i) for i in inside] + held, default=(0.0, []))
 
 
 def form(body):

@@ -348,6 +348,10 @@ enum Done {
 
 struct Job {
     op: usize,
+    /// The wait for a resource that settles after its users start
+    /// ([`crate::kinds::Facts::settles_after_users_start`]), begun when its
+    /// create finished: a [`Step::Wait`] of an operation already finished.
+    settle: bool,
     started: Instant,
     result: Result<Done, ProviderError>,
 }
@@ -372,16 +376,21 @@ pub async fn apply<P: Provider + 'static>(
     let mut running: JoinSet<Job> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
     // What the providers say while they wait, by operation.
-    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<(usize, crate::progress::Note)>();
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<(usize, Step, crate::progress::Note)>();
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let note = |(i, n): (usize, crate::progress::Note)| {
+    let note = |(i, step, n): (usize, Step, crate::progress::Note)| {
         let op: &Op = &ops[i];
         match n {
-            crate::progress::Note::Status(s) => reporter.waiting(&op.resource, op.kind, op.step, &s),
-            crate::progress::Note::Event(l) => reporter.event(&op.resource, op.kind, op.step, &l),
+            crate::progress::Note::Status(s) => reporter.waiting(&op.resource, op.kind, step, &s),
+            crate::progress::Note::Event(l) => reporter.event(&op.resource, op.kind, step, &l),
         }
     };
+    // Waits of resources whose users started before they settled: they
+    // run beside the operations, outside the concurrency bound (they only
+    // wait), and the apply ends after them.
+    let mut settling = 0usize;
+    let mut settle_targets: HashMap<usize, Target> = HashMap::new();
 
     // Entries whose resources are gone already.
     if !plan.forget.is_empty() {
@@ -392,7 +401,8 @@ pub async fn apply<P: Provider + 'static>(
     }
 
     loop {
-        while running.len() < parallelism && !cancel.load(Ordering::SeqCst) && summary.state_error.is_none() {
+        while running.len() - settling < parallelism && !cancel.load(Ordering::SeqCst) && summary.state_error.is_none()
+        {
             let Some(i) = order.ready.pop_first() else { break };
             let op = ops[i].clone();
             let ch = plan.changes[op.change].clone();
@@ -437,21 +447,29 @@ pub async fn apply<P: Provider + 'static>(
                                 unknown.into_iter().collect::<Vec<_>>().join(", ")
                             ),
                         );
-                        running.spawn(async move { Job { op: i, started: Instant::now(), result: Err(e) } });
+                        running.spawn(
+                            async move { Job { op: i, settle: false, started: Instant::now(), result: Err(e) } },
+                        );
                         continue;
                     }
                     Some(t)
                 }
                 _ => None,
             };
+            if op.kind.facts().settles_after_users_start && matches!(op.step, Step::Create | Step::CreateReplacement) {
+                if let Some(t) = &target {
+                    settle_targets.insert(i, t.clone());
+                }
+            }
             let tx = notes_tx.clone();
+            let step = op.step;
             let sink: crate::progress::Sink = Arc::new(move |n| {
-                let _ = tx.send((i, n));
+                let _ = tx.send((i, step, n));
             });
             running.spawn(async move {
                 let started = Instant::now();
                 let result = crate::progress::scope(sink, run(provider.as_ref(), &op, &ch, target)).await;
-                Job { op: i, started, result }
+                Job { op: i, settle: false, started, result }
             });
         }
         let first = loop {
@@ -486,14 +504,44 @@ pub async fn apply<P: Provider + 'static>(
             };
             let op = &ops[job.op];
             let ch = &plan.changes[op.change];
+            if job.settle {
+                settling -= 1;
+                wrote |= settled(&mut state, op, job, reporter, &mut summary);
+                continue;
+            }
             match job.result {
                 Ok(result) => {
+                    // Made, and its users may start: it settles beside them.
+                    let settle = match (&result, settle_targets.remove(&job.op)) {
+                        (Done::Up { live: Some(live), .. }, Some(t)) => Some((t, live.clone())),
+                        _ => None,
+                    };
                     order.finished(job.op);
                     reporter.finished(&op.resource, op.kind, op.step, job.started.elapsed());
                     record(&mut state, &mut known, stack, graph, op, ch, result, &mut summary, &plan.images);
                     wrote |= op.step.writes();
+                    if let Some((t, live)) = settle {
+                        if let Some(entry) = state.resources.get_mut(&op.resource) {
+                            entry.unsettled = true;
+                        }
+                        reporter.started(&op.resource, op.kind, Step::Wait);
+                        let provider = provider.clone();
+                        let tx = notes_tx.clone();
+                        let i = job.op;
+                        let sink: crate::progress::Sink = Arc::new(move |n| {
+                            let _ = tx.send((i, Step::Wait, n));
+                        });
+                        settling += 1;
+                        running.spawn(async move {
+                            let started = Instant::now();
+                            let result = crate::progress::scope(sink, provider.settle(&t, &live, false)).await;
+                            let result = result.map(|l| Done::Up { live: Some(l), wrote: true, replaced_old: None });
+                            Job { op: i, settle: true, started, result }
+                        });
+                    }
                 }
                 Err(mut e) => {
+                    settle_targets.remove(&job.op);
                     if let Some(made) = e.made.take() {
                         // Made or changed, then its wait was interrupted: it
                         // exists, so it is recorded, and the next run waits.
@@ -627,6 +675,34 @@ impl Order {
             next.extend(self.dependents[d].iter().copied());
         }
         skipped
+    }
+}
+
+/// The end of the wait for a resource that settled after its users started
+/// (its create finished before): settled, its record no longer says
+/// unsettled; not, the apply fails with it and the record still says so,
+/// so that the next apply waits again. Whether the record changed.
+fn settled(state: &mut State, op: &Op, job: Job, reporter: &dyn Reporter, summary: &mut Summary) -> bool {
+    match job.result {
+        Ok(Done::Up { live: Some(live), .. }) => {
+            reporter.finished(&op.resource, op.kind, Step::Wait, job.started.elapsed());
+            match state.resources.get_mut(&op.resource).filter(|e| e.id == live.id) {
+                Some(entry) => {
+                    entry.unsettled = false;
+                    entry.attrs = live.attrs;
+                    true
+                }
+                None => false,
+            }
+        }
+        Ok(_) => false,
+        Err(mut e) => {
+            // Interrupted: it is recorded already, as unsettled.
+            e.made = None;
+            reporter.failed(&op.resource, op.kind, Step::Wait, &e);
+            summary.failed.push(Failure { resource: op.resource.clone(), kind: op.kind, step: Step::Wait, error: e });
+            false
+        }
     }
 }
 

@@ -190,6 +190,54 @@ async fn a_new_load_balancer_provisions_for_minutes_and_apply_waits_it_out() {
     c.destroy();
 }
 
+/// The listener is made while the load balancer provisions; stopped by
+/// SIGTERM during that wait, apply records both, the load balancer as
+/// unsettled, and the next apply waits for it until it is active.
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_while_its_load_balancer_provisions_apply_records_it_and_the_next_waits_again() {
+    if support::skip_emulator() {
+        return;
+    }
+    let c = Case::new("model-lbstop", Parts { lb: Some(0), ..Default::default() }).await;
+    let record = c.dir.join("state/model-lbstop.state.json");
+    let read =
+        || -> Value { std::fs::read(&record).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default() };
+    let child = c
+        .proxy
+        .moor()
+        .args(["apply", "stack.yaml", "--auto-approve", "--var", &c.sg, "--state-dir"])
+        .arg(c.dir.join("state"))
+        .current_dir(&c.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("moor runs");
+    let t = std::time::Instant::now();
+    // The listener is recorded while the load balancer still provisions (9 s).
+    while !read()["resources"]["http"]["id"].is_string() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(8), "no listener before the load balancer was up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lb = c.p.elb.describe_load_balancers().names("model-lbstop-lb").send().await.unwrap();
+    assert_eq!(lb_state(&lb.load_balancers()[0]), "provisioning");
+    assert_eq!(read()["resources"]["lb"]["unsettled"], Value::Bool(true), "{}", read());
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    let r = read();
+    assert!(r["resources"]["lb"]["id"].is_string() && r["resources"]["http"]["id"].is_string(), "{r}");
+    assert_eq!(r["resources"]["lb"]["unsettled"], Value::Bool(true), "{r}");
+
+    // The next apply waits for it, and then it is settled.
+    c.apply(&[]);
+    let lb = c.p.elb.describe_load_balancers().names("model-lbstop-lb").send().await.unwrap();
+    assert_eq!(lb_state(&lb.load_balancers()[0]), "active");
+    assert!(read()["resources"]["lb"].get("unsettled").is_none(), "{}", read());
+    assert_eq!(c.waits("load balancer provisioning"), 1);
+    c.destroy();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployment_starts_its_tasks_over_minutes_and_apply_waits_for_it_to_complete() {
     if support::skip_emulator() {
@@ -275,9 +323,14 @@ async fn targets_drain_for_the_deregistration_delay_after_a_scale_down_and_a_del
     assert_eq!(c.waits("targets draining"), 1);
 
     // The service's delete drains the last one; the service is DRAINING
-    // meanwhile, and destroy waits for it.
+    // meanwhile, and destroy waits for it: the listener, the target group
+    // and the load balancer go only after its targets were deregistered.
     c.destroy();
     assert_eq!(c.waits("targets draining"), 2);
+    for op in ["DeleteListener", "DeleteTargetGroup", "DeleteLoadBalancer"] {
+        let what = format!("elasticloadbalancing:{op} while targets drain");
+        assert_eq!(c.proxy.model_events(&what), 0, "{}", c.proxy.model());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

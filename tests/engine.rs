@@ -772,3 +772,105 @@ resources:
     let pl = make_plan(&p, &s, &state, false).await;
     assert!(!pl.has_changes(), "{:#?}", pl.changes.iter().filter(|c| c.action != Action::NoOp).collect::<Vec<_>>());
 }
+
+/// A provider whose load balancer takes a minute to settle (AWS's
+/// provisioning), or never does; everything else as the fake has it.
+struct Provisioning {
+    inner: Arc<FakeProvider>,
+    fails: bool,
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl moor::provider::Provider for Provisioning {
+    async fn read(&self, t: &moor::provider::Target) -> Result<Option<Live>, ProviderError> {
+        self.inner.read(t).await
+    }
+    async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
+        self.inner.read_recorded(d).await
+    }
+    async fn create(&self, t: &moor::provider::Target) -> Result<Live, ProviderError> {
+        let live = self.inner.create(t).await?;
+        self.log.lock().unwrap().push(format!("create {}", t.logical));
+        Ok(live)
+    }
+    async fn update(&self, t: &moor::provider::Target, live: &Live, changed: &[String]) -> Result<Live, ProviderError> {
+        self.inner.update(t, live, changed).await
+    }
+    async fn delete(&self, d: &Deletion) -> Result<(), ProviderError> {
+        self.inner.delete(d).await
+    }
+    async fn settle(&self, t: &moor::provider::Target, live: &Live, redeploy: bool) -> Result<Live, ProviderError> {
+        if t.kind != Kind::Elbv2LoadBalancer {
+            return self.inner.settle(t, live, redeploy).await;
+        }
+        self.log.lock().unwrap().push(format!("settling {}", t.logical));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        self.log.lock().unwrap().push(format!("settled {}", t.logical));
+        if self.fails {
+            return Err(ProviderError::new(
+                moor::provider::ErrorKind::Rejected,
+                "elbv2:CreateLoadBalancer",
+                "the load balancer failed to come up: no capacity",
+            ));
+        }
+        Ok(live.clone())
+    }
+    async fn adopt(&self, t: &moor::provider::Target, live: &Live) -> Result<Live, ProviderError> {
+        self.inner.adopt(t, live).await
+    }
+    async fn discover(&self, stack: &str, known: &[String]) -> Result<Vec<Found>, ProviderError> {
+        self.inner.discover(stack, known).await
+    }
+}
+
+/// A load balancer's users (its listener, and the service behind it) are
+/// made while it provisions, even one operation at a time (the wait is no
+/// operation of the bound), and the apply ends only after it settled.
+/// One that never becomes active fails the apply and stays unsettled in the
+/// record, so that the next apply waits for it again.
+#[tokio::test(start_paused = true)]
+async fn a_load_balancers_users_start_while_it_provisions_and_the_apply_waits_for_it() {
+    for fails in [false, true] {
+        let stack = flask(&[]);
+        let p = Arc::new(Provisioning { inner: fake(), fails, log: Default::default() });
+        let (graph, _) = build(&stack);
+        let observed = observe(p.as_ref(), &stack, &graph, &empty(&stack)).await.unwrap();
+        let pl = plan(&stack, &graph, &empty(&stack), &observed, false, PlanOptions::default());
+        let store = MemoryStore::default();
+        let (summary, state) = apply(
+            p.clone(),
+            &stack,
+            &graph,
+            &pl,
+            empty(&stack),
+            &store,
+            &ApplyOptions { parallelism: 1 },
+            &Quiet,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await;
+        let log = p.log.lock().unwrap().clone();
+        let at = |e: &str| log.iter().position(|l| l == e).unwrap_or_else(|| panic!("{e} not in {log:?}"));
+        assert!(at("create lb") < at("settling lb"), "{log:?}");
+        assert!(at("settling lb") < at("create http"), "the listener waited for the load balancer: {log:?}");
+        assert!(at("create http") < at("settled lb"), "{log:?}");
+        assert!(at("create app") < at("settled lb"), "the service waited for the load balancer: {log:?}");
+        assert_eq!(log.last().map(String::as_str), Some("settled lb"), "the apply ended before it settled");
+        assert_eq!(store.0.lock().unwrap().as_ref(), Some(&state));
+        if !fails {
+            assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+            assert!(!state.resources["lb"].unsettled);
+            continue;
+        }
+        assert_eq!(summary.failed.len(), 1, "{:?}", summary.failed);
+        assert_eq!(summary.failed[0].resource, "lb");
+        assert!(summary.failed[0].error.message.contains("failed to come up"), "{:?}", summary.failed[0]);
+        assert!(state.resources["lb"].unsettled, "the record forgot that it did not settle");
+        // The next apply waits for it again.
+        let observed = observe(p.as_ref(), &stack, &graph, &state).await.unwrap();
+        let next = plan(&stack, &graph, &state, &observed, false, PlanOptions::default());
+        let lb = next.changes.iter().find(|c| c.resource == "lb").unwrap();
+        assert_ne!(lb.action, Action::NoOp, "{lb:?}");
+    }
+}

@@ -171,6 +171,12 @@ pub trait KindSpec:
     /// settle (a service's): the record marks the deployment pending from
     /// before the call until it settled, and remembers one whose wait failed.
     const DEPLOYS: bool = false;
+    /// Whether its create returns once AWS answered, before it is ready (a
+    /// load balancer provisioning), because its users may be made while it
+    /// comes up: they start at once, and apply waits for it to settle (and
+    /// fails if it does not) beside them, before it finishes. Until it
+    /// settled the record marks it unsettled, so a later apply waits again.
+    const SETTLES_AFTER_USERS_START: bool = false;
     /// What it holds that its delete takes with it (a repository's images),
     /// if anything.
     const CONTENTS: Option<Contents> = None;
@@ -404,6 +410,7 @@ pub struct Facts {
     pub versioned: bool,
     pub in_use_blocks_delete: bool,
     pub deploys: bool,
+    pub settles_after_users_start: bool,
     pub contents: Option<Contents>,
     pub runs_version: Option<&'static str>,
     pub ordered_lists: &'static [&'static str],
@@ -451,6 +458,7 @@ impl Facts {
             versioned: S::VERSIONED,
             in_use_blocks_delete: S::IN_USE_BLOCKS_DELETE,
             deploys: S::DEPLOYS,
+            settles_after_users_start: S::SETTLES_AFTER_USERS_START,
             contents: S::CONTENTS,
             runs_version: S::RUNS_VERSION,
             ordered_lists: S::ORDERED_LISTS,

@@ -308,7 +308,9 @@ pub trait Provider: Send + Sync {
     async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError>;
 
     /// Creates the resource with its tags, waits until it is usable, and
-    /// returns it as read back.
+    /// returns it as read back. A kind that settles after its users start
+    /// (`SETTLES_AFTER_USERS_START`) returns once AWS answered; apply then
+    /// calls [`Provider::settle`] beside its users.
     async fn create(&self, t: &Target) -> Result<Live, ProviderError>;
 
     /// Changes the named fields in place (for a task definition: registers a

@@ -102,6 +102,8 @@ impl KindSpec for LoadBalancer {
     const REPLACE_ON: &'static [&'static str] = &["name", "scheme"];
     const DELETE_RANK: u8 = 2;
     const IN_USE_BLOCKS_DELETE: bool = true;
+    /// A listener may be added while it provisions (minutes on AWS).
+    const SETTLES_AFTER_USERS_START: bool = true;
 
     fn reference_rules(&self) -> Vec<RefRule<'_>> {
         vec![

@@ -711,26 +711,31 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
     }
     let attrs = lb_attributes_of(spec, None);
     let written: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    // The attributes are set while the load balancer comes up, and what the
-    // wait last described is the answer: no read-back after it.
-    let created = out.load_balancers().first().cloned();
-    let ((), lb) = futures::try_join!(set_lb_attributes(p, &arn, attrs), wait_active(p, &arn)).map_err(|e| {
-        match (e.is_interrupted(), &created) {
+    // AWS's answer describes it (its ARN, DNS name and zone): its users may
+    // be made while it provisions, so the wait until it is active is the
+    // apply's, beside them ([`crate::kinds::KindSpec::SETTLES_AFTER_USERS_START`],
+    // then [`settle`]). The attributes are set while it comes up.
+    let Some(created) = out.load_balancers().first() else {
+        return Err(missing(OP, "load balancer"));
+    };
+    set_lb_attributes(p, &arn, attrs).await.map_err(|e| {
+        if e.is_interrupted() {
             // It exists: recorded, as not settled.
-            (true, Some(lb)) => e.with_made(lb_live_of(lb, &written, t.tags.clone())),
+            e.with_made(lb_live_of(created, &written, t.tags.clone()))
+        } else if e.operation == "elbv2:ModifyLoadBalancerAttributes" {
             // It exists without the attributes AWS refused (an access log
             // bucket it may not write to): recorded, so the next apply
             // sets them on this one rather than make another.
-            (false, Some(lb)) if e.operation == "elbv2:ModifyLoadBalancerAttributes" => {
-                e.with_made(lb_live_of(lb, &[], t.tags.clone()))
-            }
-            _ => e,
+            e.with_made(lb_live_of(created, &[], t.tags.clone()))
+        } else {
+            e
         }
     })?;
-    Ok(lb_live_of(&lb, &written, t.tags.clone()))
+    Ok(lb_live_of(created, &written, t.tags.clone()))
 }
 
-/// A load balancer an interrupted run did not see become active.
+/// A load balancer not yet seen active: after its create (its users
+/// started meanwhile), or after a run that was interrupted while it waited.
 pub(super) async fn settle(p: &AwsProvider, live: &Live) -> Result<Live, ProviderError> {
     let lb =
         wait_active(p, &live.id).await.map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;

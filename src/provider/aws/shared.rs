@@ -130,8 +130,21 @@ pub(crate) fn found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, Provide
 /// How long a wait's last check, at its deadline, may take to answer.
 pub(crate) const CHECK_GRACE: Duration = Duration::from_secs(2);
 
-/// Polls `check` until it returns `Some`, starting at `opts.poll` and
-/// backing off to 15 s, for at most `timeout` counted from the first poll:
+/// The pause before the next poll of a wait (or the next try of a retry)
+/// that has gone on for `elapsed`: a twelfth of it, at least `first` and at
+/// most `most`. A wait then ends at most about 8% (or `first`) after what it
+/// waits for happened, at any pace of AWS, while a long wait still polls
+/// rarely (a 3-minute wait every 15 s at its end; its count is in the
+/// tests). Doubling pauses would end a wait up to its own length late.
+pub(crate) fn pause(elapsed: Duration, first: Duration, most: Duration) -> Duration {
+    (elapsed / 12).clamp(first, most.max(first))
+}
+
+/// The longest pause between two polls of a wait.
+const MOST_BETWEEN_POLLS: Duration = Duration::from_secs(15);
+
+/// Polls `check` until it returns `Some`, pausing as [`pause`] says (from
+/// `opts.poll` up to 15 s), for at most `timeout` counted from the first poll:
 /// the last sleep is cut short to end at the deadline, where `check` runs
 /// once more before the wait gives up. A check that hangs is abandoned
 /// when the time is up, at most [`CHECK_GRACE`] past the deadline. `what`
@@ -151,7 +164,6 @@ where
     // Tokio's clock, so that tests with paused time see the same deadline.
     let start = tokio::time::Instant::now();
     let deadline = start + timeout;
-    let mut delay = opts.poll;
     let interrupted =
         || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
     let said = crate::progress::said();
@@ -195,16 +207,16 @@ where
         if now >= deadline {
             return Err(gave_up(now, ""));
         }
+        let delay = pause(now - start, opts.poll, MOST_BETWEEN_POLLS);
         tokio::select! {
             () = tokio::time::sleep(delay.min(deadline - now)) => {}
             () = crate::interrupt::signalled() => return Err(interrupted()),
         }
-        delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
 
 /// Retries `call` while `retry` accepts its error, for at most `limit`,
-/// waiting 250 ms at first and twice as long each time (at most 4 s).
+/// pausing as [`pause`] says, from 250 ms up to 4 s.
 pub(crate) async fn retry_for<T, F, Fut>(
     limit: Duration,
     mut call: F,
@@ -214,17 +226,18 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let deadline = Instant::now() + limit;
-    let mut delay = Duration::from_millis(250);
+    let start = Instant::now();
+    let deadline = start + limit;
     loop {
-        match call().await {
+        let r = call().await;
+        let delay = pause(start.elapsed(), Duration::from_millis(250), Duration::from_secs(4));
+        match r {
             Err(e) if retry(&e) && Instant::now() + delay < deadline && !crate::interrupt::is_set() => {
                 crate::progress::status(retrying(&e));
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = crate::interrupt::signalled() => return Err(e),
                 }
-                delay = (delay * 2).min(Duration::from_secs(4));
             }
             other => return other,
         }
@@ -382,6 +395,66 @@ mod tests {
                 "{secs}s"
             );
             assert!(checks.load(Ordering::SeqCst) > 2);
+        }
+    }
+
+    /// A wait ends soon after what it waits for happened, at any pace: at
+    /// most a twelfth of the time waited (or the first poll) late, never
+    /// more than 15 s; and a 3-minute wait (a load balancer provisioning)
+    /// polls a bounded number of times, every 15 s at its end.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_within_a_twelfth_of_its_length_after_aws_is_ready() {
+        let opts = ProviderOptions::default();
+        for ready_ms in [100u64, 700, 3_000, 9_000, 20_000, 60_000, 150_000, 180_000, 400_000] {
+            let ready = Duration::from_millis(ready_ms);
+            let start = Instant::now();
+            let checks = AtomicUsize::new(0);
+            let gaps = std::sync::Mutex::new(Vec::new());
+            let last = std::sync::Mutex::new(start);
+            wait(&opts, Duration::from_secs(600), "elbv2:DescribeLoadBalancers", "the load balancer", || async {
+                checks.fetch_add(1, Ordering::SeqCst);
+                let now = Instant::now();
+                let before = std::mem::replace(&mut *last.lock().unwrap(), now);
+                gaps.lock().unwrap().push(now - before);
+                Ok::<_, ProviderError>((now - start >= ready).then_some(()))
+            })
+            .await
+            .expect("settles");
+            let late = start.elapsed() - ready;
+            let bound = (ready / 12).max(opts.poll).min(Duration::from_secs(15));
+            assert!(late <= bound, "ready at {ready:?}: ended {late:?} late (bound {bound:?})");
+            let checks = checks.load(Ordering::SeqCst);
+            if ready_ms == 180_000 {
+                assert!(checks <= 65, "a 3-minute wait polled {checks} times");
+                let gaps = gaps.lock().unwrap();
+                assert!(gaps[gaps.len() - 1] >= Duration::from_secs(13), "polls at its end: {gaps:?}");
+            }
+        }
+    }
+
+    /// A retry (a role not yet assumable) ends at most a twelfth of the
+    /// time it retried (or 250 ms) after AWS accepts the call.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_ends_within_a_twelfth_of_its_length_after_aws_accepts() {
+        for ready_ms in [300u64, 800, 5_000, 15_000, 45_000] {
+            let ready = Duration::from_millis(ready_ms);
+            let start = Instant::now();
+            retry_for(
+                Duration::from_secs(120),
+                || async {
+                    if start.elapsed() >= ready {
+                        Ok(())
+                    } else {
+                        Err(ProviderError::new(ErrorKind::Rejected, "ecs:CreateService", "unable to assume the role"))
+                    }
+                },
+                |_| true,
+            )
+            .await
+            .expect("accepted");
+            let late = start.elapsed() - ready;
+            let bound = (ready / 12).max(Duration::from_millis(250)).min(Duration::from_secs(4));
+            assert!(late <= bound, "accepted at {ready:?}: ended {late:?} late (bound {bound:?})");
         }
     }
 

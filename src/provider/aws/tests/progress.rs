@@ -55,7 +55,9 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
     let script = Scripted::default();
     script
         .service_only_reads()
-        // The plan's read, then the polls at 0, 1, 3, 7, 15, 30 and 45 s.
+        // The plan's read, then the polls at 0, 8, 16, 24, 32, 40 and 48 s
+        // (8 s apart: the first poll is longer than a twelfth of the time
+        // waited until 96 s).
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old]))
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
@@ -65,7 +67,7 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
         .answer("DescribeServices", 200, describe(1, "IN_PROGRESS", &[old, started, registered]))
         .answer("DescribeServices", 200, describe(2, "COMPLETED", &[old, started, registered, steady]));
     let config = test_config(script.clone());
-    let opts = ProviderOptions { poll: Duration::from_secs(1), ..ProviderOptions::default() };
+    let opts = ProviderOptions { poll: Duration::from_secs(8), ..ProviderOptions::default() };
     let p = Arc::new(AwsProvider::from_config(&config, "us-east-1".into(), opts));
 
     let (graph, _) = crate::graph::build(&stack);

@@ -868,33 +868,6 @@ async fn deployments_that_fail_or_never_finish_fail_the_apply() {
     assert!(summary.ok(), "{summary:#?}");
 }
 
-/// Pushes a small manifest (whose digests are `seed` repeated) to `repo`
-/// under `tag`; the digest ECR gives it. (moto's digest is the hash of the
-/// layers' digests, so each seed needs a layer of its own.)
-async fn push(p: &AwsProvider, repo: &str, tag: &str, seed: char) -> String {
-    let digest = format!("sha256:{}", seed.to_string().repeat(64));
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": digest},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": digest}]
-    });
-    let out = p
-        .ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest.to_string())
-        .image_tag(tag)
-        .send()
-        .await
-        .unwrap();
-    out.image()
-        .and_then(|i| i.image_id())
-        .and_then(|i| i.image_digest())
-        .expect("PutImage answers a digest")
-        .to_string()
-}
-
 /// The image each container of the service's task definition runs.
 async fn running_images(p: &AwsProvider, state: &State) -> Vec<String> {
     let svc = describe_service(p, &id(state, "app")).await;
@@ -929,7 +902,7 @@ async fn a_tag_pushed_again_is_a_new_revision_pinned_to_its_digest_then_a_servic
     let uri = state.resources["repo"].attrs["uri"].as_str().unwrap().to_string();
     assert_eq!(running_images(&p, &state).await, [format!("{uri}:latest")]);
 
-    let first = push(&p, "ecs-digest/app", "latest", 'a').await;
+    let first = support::push_image(&p, "ecs-digest/app", "latest", 'a').await;
     let one = load_with(&text, &vars(1));
     let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
     assert_eq!(changed_fields(&pl, "task"), ["containers"]);
@@ -939,7 +912,7 @@ async fn a_tag_pushed_again_is_a_new_revision_pinned_to_its_digest_then_a_servic
     assert_eq!(running_images(&p, &state).await, [format!("{uri}@{first}")], "registered by digest");
 
     // `push latest, apply` deploys the new image.
-    let second = push(&p, "ecs-digest/app", "latest", 'b').await;
+    let second = support::push_image(&p, "ecs-digest/app", "latest", 'b').await;
     assert_ne!(first, second);
     let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
     assert_eq!(action(&pl, "task"), Action::Update);
@@ -980,13 +953,13 @@ async fn with_image_pinning_tag_the_tag_is_registered_as_written() {
     let none = load_with(&text, &vars(0));
     let state = apply_clean(&p, &none, empty(&none)).await;
     let uri = state.resources["repo"].attrs["uri"].as_str().unwrap().to_string();
-    push(&p, "ecs-bytag/app", "latest", 'a').await;
+    support::push_image(&p, "ecs-bytag/app", "latest", 'a').await;
     let one = load_with(&text, &vars(1));
     let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
     assert_eq!(action(&pl, "task"), Action::NoOp, "{:?}", pl.change("task"));
     assert!(pl.pins.is_empty(), "{:?}", pl.pins);
     let state = apply_clean(&p, &one, state).await;
-    push(&p, "ecs-bytag/app", "latest", 'b').await;
+    support::push_image(&p, "ecs-bytag/app", "latest", 'b').await;
     let pl = make_plan(p.as_ref(), &one, &state, false, false).await;
     assert!(!pl.has_changes(), "a tag pushed again changes nothing: {:?}", pl.changes);
     assert_eq!(running_images(&p, &state).await, [format!("{uri}:latest")]);
@@ -1003,7 +976,7 @@ async fn a_missing_ecr_image_is_a_problem_of_the_plan_at_the_image_and_apply_wri
     let net = default_net(&p).await;
     let repo = p.ecr.create_repository().repository_name("ecs-preflight/app").send().await.unwrap();
     let uri = repo.repository().unwrap().repository_uri().unwrap().to_string();
-    push(&p, "ecs-preflight/app", "v1", 'a').await;
+    support::push_image(&p, "ecs-preflight/app", "v1", 'a').await;
     let text = app_stack("ecs-preflight", "preflight", "")
         .replace("image: nginx:${var.tag}", &format!("image: {uri}:${{var.tag}}"))
         .replace(

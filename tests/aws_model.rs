@@ -387,16 +387,6 @@ async fn an_apply_faster_than_the_token_buckets_is_throttled_and_completes() {
 
 // ---- the example stacks ----------------------------------------------------
 
-async fn push(p: &AwsProvider, repo: &str, tag: &str, layer: char) {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
-    });
-    p.ecr.put_image().repository_name(repo).image_manifest(manifest.to_string()).image_tag(tag).send().await.unwrap();
-}
-
 /// Apply (without tasks while the repository is empty, then with them), a
 /// new image, a replaced target group, destroy: each with no failure, and
 /// nothing left.
@@ -410,8 +400,8 @@ async fn example_life(file: &str, repo: &str, port: u16) {
     let first = plan_json(&proxy, &dir, "stack.yaml", &none);
 
     ok(&proxy, &dir, &["apply", "stack.yaml", "--auto-approve", "--var", "desired_count=0"]);
-    push(&p, repo, "latest", 'd').await;
-    push(&p, repo, "v2", 'e').await;
+    support::push_image(&p, repo, "latest", 'd').await;
+    support::push_image(&p, repo, "v2", 'e').await;
     ok(&proxy, &dir, &["apply", "stack.yaml", "--auto-approve"]);
     ok(&proxy, &dir, &["apply", "stack.yaml", "--auto-approve", "--var", "image_tag=v2"]);
 

@@ -72,23 +72,6 @@ async fn repositories(p: &moor::provider::aws::AwsProvider) -> Vec<String> {
     names
 }
 
-async fn push_latest(p: &moor::provider::aws::AwsProvider, repo: &str) {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", "d".repeat(64))}],
-    });
-    p.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest.to_string())
-        .image_tag("latest")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("pushing {repo}:latest: {e:?}"));
-}
-
 async fn whole_cycle(p: &moor::provider::aws::AwsProvider, path: &Path) {
     let name = path.file_stem().unwrap().to_string_lossy().to_string();
     let source = std::fs::read_to_string(path).unwrap();
@@ -118,7 +101,7 @@ async fn whole_cycle(p: &moor::provider::aws::AwsProvider, path: &Path) {
     args.extend_from_slice(&scale_down);
     run_ok(&dir, &args);
     for repo in repositories(p).await.into_iter().filter(|r| !before.contains(r)) {
-        push_latest(p, &repo).await;
+        support::push_image(p, &repo, "latest", 'd').await;
     }
     run_ok(&dir, &["apply", file, "--auto-approve"]);
 

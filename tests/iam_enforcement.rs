@@ -33,26 +33,6 @@ fn run_ok(dir: &Path, args: &[&str], keys: &Keys) {
     assert!(out.status.success(), "`moor {}` failed:\n{}", args.join(" "), text(&out));
 }
 
-/// Puts an image tagged `latest` into `repo`, as a `docker push` would
-/// (as the administrator: pushing is not moor's job).
-async fn push_latest(repo: &str) {
-    let p = support::provider().await;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", "d".repeat(64))}],
-    });
-    p.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest.to_string())
-        .image_tag("latest")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("pushing {repo}:latest: {e:?}"));
-}
-
 /// The Flask example's lifecycle as user `user` holding `policy` (an IAM
 /// policy document): plan, apply without tasks, the image pushed, apply,
 /// a plan with no changes, destroy, and a plan that would create
@@ -71,7 +51,7 @@ async fn lifecycle_under(user: &str, policy: &str) {
     let mut apply = vec!["apply", file, "--auto-approve"];
     apply.extend_from_slice(&no_tasks);
     run_ok(&dir, &apply, &keys);
-    push_latest("course/flask-app").await;
+    support::push_image(&support::provider().await, "course/flask-app", "latest", 'd').await;
     run_ok(&dir, &["apply", file, "--auto-approve"], &keys);
 
     let again = moor_as(&dir, &["plan", file, "--detailed-exitcode"], &keys);

@@ -60,23 +60,6 @@ fn example(file: &str, stack: &str) -> String {
     text.replace(&format!("stack: {original}"), &format!("stack: {stack}")).replace("course/", &format!("{stack}/"))
 }
 
-async fn push_image(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str) {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "a".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}{tag}", "b".repeat(60))}],
-    });
-    p.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest.to_string())
-        .image_tag(tag)
-        .send()
-        .await
-        .expect("put image");
-}
-
 /// Everything of `stack` that still exists, by listing each service.
 async fn leftovers(p: &moor::provider::aws::AwsProvider, stack: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -199,7 +182,7 @@ async fn whole_life(file: &str, stack: &str) {
     let s0 = load(&text, &["desired_count=0"]);
     let state = apply_clean(&p, &s0, empty(&s0)).await;
     let repo = state.resources["repo"].attrs["name"].as_str().unwrap().to_string();
-    push_image(&p, &repo, "latest").await;
+    support::push_image(&p, &repo, "latest", 'a').await;
 
     // 2. Scale up: the service becomes stable, running the image by the
     // digest its tag points at (a new revision: the first had nothing to pin).
@@ -247,7 +230,7 @@ async fn whole_life(file: &str, stack: &str) {
     assert!(writes.is_empty(), "write calls on a converged stack: {writes:?}");
 
     // 4. A new image tag: a new revision, then the service moves to it.
-    push_image(&p, &repo, "v2").await;
+    support::push_image(&p, &repo, "v2", 'b').await;
     let s2 = load(&text, &["image_tag=v2"]);
     let pl = make_plan(p.as_ref(), &s2, &state, false, false).await;
     assert_eq!(pl.change("task").unwrap().action, Action::Update);

@@ -182,23 +182,6 @@ async fn repositories(p: &moor::provider::aws::AwsProvider) -> Vec<String> {
     names
 }
 
-async fn push(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str) {
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", "d".repeat(64))}],
-    });
-    p.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest.to_string())
-        .image_tag(tag)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("pushing {repo}:{tag}: {e:?}"));
-}
-
 /// The tags of everything in the account whose tags the policy's
 /// `aws:ResourceTag` conditions read (EC2's resources, ACM's
 /// certificates), by id and by ARN, added to `into`. Taken before and
@@ -360,8 +343,8 @@ async fn lifecycle(
     run_ok(proxy, &dir, &args);
     live_tags(p, tags).await;
     for repo in repositories(p).await.into_iter().filter(|r| !before.contains(r)) {
-        push(p, &repo, "latest").await;
-        push(p, &repo, "coverage").await;
+        support::push_image(p, &repo, "latest", 'd').await;
+        support::push_image(p, &repo, "coverage", 'd').await;
     }
     run_ok(proxy, &dir, &["apply", &file, "--auto-approve"]);
     live_tags(p, tags).await;

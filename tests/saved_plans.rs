@@ -405,18 +405,6 @@ fn one_file_serves_dev_and_prod_side_by_side() {
     ok(&moor(&d, &["destroy", "stack.yaml", "--var-file", "envs/prod.yaml", "--auto-approve"]));
 }
 
-/// Pushes a manifest whose layer's digest is `layer` repeated (moto's
-/// image digest is the hash of the layers' digests).
-async fn push_image(p: &moor::provider::aws::AwsProvider, repo: &str, tag: &str, layer: char) {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "a".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
-    });
-    p.ecr.put_image().repository_name(repo).image_manifest(manifest.to_string()).image_tag(tag).send().await.unwrap();
-}
-
 /// The example stack under its own names.
 fn flask(stack: &str) -> String {
     let text = std::fs::read_to_string(format!("{}/stacks/flask-app.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -434,7 +422,7 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     // The service waits for its image: the repository first, then the image.
     ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve", "--var", "desired_count=0"]));
     let p = rt().block_on(support::provider());
-    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest", 'b'));
+    rt().block_on(support::push_image(&p, "saved-stable/flask-app", "latest", 'b'));
     ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "a.json"]));
     ok(&moor(&d, &["plan", "stack.yaml", "-o", "b.json"]));
@@ -465,7 +453,7 @@ fn the_same_aws_state_gives_the_same_fingerprints() {
     ok(&moor(&d, &["apply", "stack.yaml", "--auto-approve"]));
     let o = moor(&d, &["plan", "stack.yaml", "-o", "e.json"]);
     assert!(ok(&o).contains("Images by digest:\n  saved-stable/flask-app:latest → sha256:"), "{}", text(&o));
-    rt().block_on(push_image(&p, "saved-stable/flask-app", "latest", 'c'));
+    rt().block_on(support::push_image(&p, "saved-stable/flask-app", "latest", 'c'));
     let out = refused(&moor(&d, &["apply", "e.json"]));
     assert!(out.contains("saved-stable/flask-app:latest: changed in AWS"), "{out}");
     let record = moor::state::LocalBackend::new(d.join("state")).load("saved-stable").unwrap().unwrap();

@@ -339,6 +339,34 @@ pub fn ecr_public() -> &'static str {
     })
 }
 
+/// Puts an image tagged `tag` into private repository `repo`, as a
+/// `docker push` would: a manifest whose one layer's digest is `layer`
+/// repeated, so that a different `layer` makes a different image (moto's
+/// image digest is the hash of the layers' digests). Returns the digest ECR
+/// answers.
+pub async fn push_image(p: &AwsProvider, repo: &str, tag: &str, layer: char) -> String {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
+    });
+    let out = p
+        .ecr
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(manifest.to_string())
+        .image_tag(tag)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("pushing {repo}:{tag}: {e:?}"));
+    out.image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .expect("PutImage answers a digest")
+        .to_string()
+}
+
 /// The registry alias of the ECR Public stand-in.
 pub const PUBLIC_ALIAS: &str = "moor-test";
 

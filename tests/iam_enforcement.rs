@@ -51,7 +51,7 @@ async fn lifecycle_under(user: &str, policy: &str) {
     let mut apply = vec!["apply", file, "--auto-approve"];
     apply.extend_from_slice(&no_tasks);
     run_ok(&dir, &apply, &keys);
-    support::push_image(&support::provider().await, "course/flask-app", "latest", 'd').await;
+    support::push_image(&*support::provider().await, "course/flask-app", "latest", 'd').await;
     run_ok(&dir, &["apply", file, "--auto-approve"], &keys);
 
     let again = moor_as(&dir, &["plan", file, "--detailed-exitcode"], &keys);

@@ -736,11 +736,28 @@ async fn create_lb(p: &AwsProvider, t: &Target, spec: &LbSpec) -> Result<Live, P
 
 /// A load balancer not yet seen active: after its create (its users
 /// started meanwhile), or after a run that was interrupted while it waited.
+///
+/// The wait only adds AWS's description (its state, names and subnets):
+/// the attributes and tags are what moor wrote when it made it, or what
+/// the plan read, so they are not read back.
 pub(super) async fn settle(p: &AwsProvider, live: &Live) -> Result<Live, ProviderError> {
     let lb =
         wait_active(p, &live.id).await.map_err(|e| if e.is_interrupted() { e.with_made(live.clone()) } else { e })?;
-    lb_live(p, &lb).await
+    let mut settled = lb_live_of(&lb, &[], live.tags.clone());
+    for field in ATTRIBUTE_FIELDS {
+        match live.fields.get(*field) {
+            Some(v) => settled.fields.insert((*field).to_string(), v.clone()),
+            None => settled.fields.remove(*field),
+        };
+    }
+    settled.uid = live.uid.clone();
+    Ok(settled)
 }
+
+/// The fields of a load balancer that come from its attributes, not from
+/// its description.
+const ATTRIBUTE_FIELDS: &[&str] =
+    &["idle_timeout", "deletion_protection", "access_logs", "http2", "drop_invalid_header_fields"];
 
 async fn update_lb(
     p: &AwsProvider,

@@ -7,46 +7,12 @@
 mod support;
 
 use aws_sdk_ecs::types as et;
-use moor::plan::{Action, Plan};
+use moor::plan::Action;
 use moor::provider::aws::AwsProvider;
-use moor::state::State;
-use support::{apply_clean, converge, default_net, empty, load, make_plan, provider};
-
-fn action(pl: &Plan, resource: &str) -> Action {
-    pl.change(resource).unwrap_or_else(|| panic!("{resource} in plan")).action
-}
-
-fn changed_fields(pl: &Plan, resource: &str) -> Vec<String> {
-    let mut f: Vec<String> = pl.change(resource).unwrap().diffs.iter().map(|d| d.field.clone()).collect();
-    f.sort();
-    f
-}
-
-fn id(state: &State, resource: &str) -> String {
-    state.resources[resource].id.clone()
-}
-
-async fn describe_td(p: &AwsProvider, arn: &str) -> et::TaskDefinition {
-    p.ecs.describe_task_definition().task_definition(arn).send().await.unwrap().task_definition.unwrap()
-}
-
-async fn active_revisions(p: &AwsProvider, family: &str) -> Vec<String> {
-    let out = p
-        .ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(et::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap();
-    out.task_definition_arns().to_vec()
-}
-
-async fn destroy_all(p: &std::sync::Arc<AwsProvider>, stack: &moor::model::Stack, state: State) {
-    let (_, summary, state) = converge(p, stack, state, true).await;
-    assert!(summary.ok(), "{summary:#?}");
-    assert!(state.resources.is_empty(), "{:?}", state.resources.keys().collect::<Vec<_>>());
-}
+use support::{
+    action, active_revisions, apply_clean, changed_fields, default_net, describe_td, destroy_all, empty, id, load,
+    make_plan, provider,
+};
 
 // ---- runtime_platform ------------------------------------------------------------
 

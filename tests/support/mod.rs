@@ -391,3 +391,43 @@ pub fn push_public_image(repository: &str, tag: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json).expect("JSON answer");
     v["imageDigest"].as_str().expect("a digest").to_string()
 }
+
+/// Helpers of the ECS emulator tests: the plan's action and changed fields
+/// for a resource, a recorded id, a task definition and the active
+/// revisions of a family as ECS holds them, and a destroy that must leave
+/// nothing.
+pub fn action(pl: &moor::plan::Plan, resource: &str) -> moor::plan::Action {
+    pl.change(resource).unwrap_or_else(|| panic!("{resource} in plan")).action
+}
+
+pub fn changed_fields(pl: &moor::plan::Plan, resource: &str) -> Vec<String> {
+    let mut f: Vec<String> = pl.change(resource).unwrap().diffs.iter().map(|d| d.field.clone()).collect();
+    f.sort();
+    f
+}
+
+pub fn id(state: &moor::state::State, resource: &str) -> String {
+    state.resources[resource].id.clone()
+}
+
+pub async fn describe_td(p: &AwsProvider, arn: &str) -> aws_sdk_ecs::types::TaskDefinition {
+    p.ecs.describe_task_definition().task_definition(arn).send().await.unwrap().task_definition.unwrap()
+}
+
+pub async fn active_revisions(p: &AwsProvider, family: &str) -> Vec<String> {
+    let out = p
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    out.task_definition_arns().to_vec()
+}
+
+pub async fn destroy_all(p: &Arc<AwsProvider>, stack: &moor::model::Stack, state: moor::state::State) {
+    let (_, summary, state) = converge(p, stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty(), "{:?}", state.resources.keys().collect::<Vec<_>>());
+}

@@ -256,7 +256,7 @@ impl AwsKind for Service {
         let cluster = known(&t.spec.cluster);
         let cluster_name = cluster.rsplit('/').next().unwrap_or("*");
         let service = at.arn("ecs", &format!("service/{cluster_name}/{}", known(t.name.as_deref().unwrap_or("*"))));
-        vec![
+        let mut g = vec![
             Grant::on(Phase::Read, &["ecs:DescribeServices"], [service.clone()]),
             Grant::any(
                 Phase::Read,
@@ -276,7 +276,17 @@ impl AwsKind for Service {
                 &["elasticloadbalancing:DescribeTargetHealth"],
                 "Elastic Load Balancing describes without a resource",
             ),
-        ]
+        ];
+        // A service holding its namespace by name where the file has the
+        // ARN (or the reverse) is compared by the namespace's name.
+        if t.spec.service_connect.as_ref().is_some_and(|sc| sc.namespace.is_some()) {
+            g.push(Grant::on(
+                Phase::Read,
+                &["servicediscovery:GetNamespace"],
+                [at.arn("servicediscovery", "namespace/*")],
+            ));
+        }
+        g
     }
 
     fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
@@ -2840,7 +2850,8 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .zip(services)
         .flat_map(|((cluster, keys), found)| keys.iter().map(move |k| (*cluster, *k)).zip(found))
         .collect();
-    asks.iter()
+    let mut out: Vec<_> = asks
+        .iter()
         .zip(task_definitions)
         .map(|(a, td)| match a {
             Ask::Done(r) => r.clone(),
@@ -2852,7 +2863,46 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
                 .clone()
                 .map(|svc| svc.filter(|svc| svc.status() == Some("ACTIVE")).map(|svc| service_live(&svc, Some(s)))),
         })
-        .collect()
+        .collect();
+    futures::future::join_all(asks.iter().zip(out.iter_mut()).map(|(a, r)| async move {
+        let (Ask::Service(.., s), Ok(Some(live))) = (a, &mut *r) else { return };
+        if let Err(e) = same_namespace(p, s, live).await {
+            *r = Err(e);
+        }
+    }))
+    .await;
+    out
+}
+
+/// The service's Service Connect namespace and the file's, when one is an
+/// ARN and the other a name (ECS keeps what its caller sent: a service made
+/// by another tool may hold the name where the file has `${ns.arn}`): the
+/// ARN, and the name it must have to be the same namespace.
+fn namespace_forms<'a>(s: &'a Service, live: &'a Live) -> Option<(&'a str, &'a str)> {
+    let file = s.service_connect.as_ref()?.namespace.as_deref().filter(|n| !super::unresolved(n))?;
+    let held = live.fields.get("service_connect")?.get("namespace")?.as_str()?;
+    match (file.starts_with("arn:"), held.starts_with("arn:")) {
+        (true, false) => Some((file, held)),
+        (false, true) => Some((held, file)),
+        _ => None,
+    }
+}
+
+/// Reads a service's namespace as the file's when it is the same
+/// namespace named the other way (its name for its ARN, or the reverse),
+/// so that an adopted service plans clean. The name of an ARN is what the
+/// plan read of the stack's namespace, or Cloud Map's answer (one
+/// GetNamespace, only when the two differ in form).
+async fn same_namespace(p: &AwsProvider, s: &Service, live: &mut Live) -> Result<(), ProviderError> {
+    let Some((arn, name)) = namespace_forms(s, live) else { return Ok(()) };
+    if super::servicediscovery::namespace_name(p, arn).await?.as_deref() != Some(name) {
+        return Ok(());
+    }
+    let file = s.service_connect.as_ref().and_then(|sc| sc.namespace.clone());
+    if let Some(Value::Object(sc)) = live.fields.get_mut("service_connect") {
+        sc.insert("namespace".into(), json!(file));
+    }
+    Ok(())
 }
 
 /// A cluster's ARN by its name (or its ARN, as given).

@@ -318,9 +318,10 @@ async fn services_connect_through_a_namespace_and_change_in_place() {
     assert!(namespace(&p, "t-sc-svc-ns").await.is_none());
 }
 
-/// A cluster, a task and a namespace, and (with `connect` its
-/// `service_connect` block) service `app`.
+/// A cluster, a task and a namespace, and (given `app`'s namespace)
+/// service `app`, with the namespace the cluster's default too.
 fn adopt_stack(app: Option<&str>) -> String {
+    let defaults = if app.is_some() { DEFAULTS } else { "" };
     let app = app.map_or(String::new(), |connect| {
         format!(
             "  app:
@@ -345,7 +346,7 @@ resources:
     kind: servicediscovery/http_namespace
   cluster:
     kind: ecs/cluster
-  task:
+{defaults}  task:
     kind: ecs/task_definition
     cpu: 256
     memory: 512
@@ -356,6 +357,13 @@ resources:
           - {{ container_port: 8080, name: http, app_protocol: http }}
 {app}"
     )
+}
+
+/// Points the cluster's default Service Connect namespace at `namespace`
+/// (a name or an ARN), as another tool would.
+async fn default_to(p: &AwsProvider, cluster: &str, namespace: &str) {
+    let d = aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest::builder().namespace(namespace).build().unwrap();
+    p.ecs.update_cluster().cluster(cluster).service_connect_defaults(d).send().await.expect("update");
 }
 
 /// Points the service's Service Connect at `namespace` (a name or an ARN),
@@ -373,7 +381,7 @@ async fn connect_to(p: &AwsProvider, cluster: &str, service: &str, namespace: &s
 }
 
 #[tokio::test]
-async fn a_service_holding_its_namespace_by_name_is_adopted_without_a_namespace_change() {
+async fn a_service_and_cluster_holding_their_namespace_by_name_plan_no_namespace_change() {
     if support::skip_emulator() {
         return;
     }
@@ -411,6 +419,8 @@ async fn a_service_holding_its_namespace_by_name_is_adopted_without_a_namespace_
         connect_of(&p, &arn).await.and_then(|c| c.namespace().map(str::to_string)).as_deref(),
         Some("t-sc-adopt-ns")
     );
+    default_to(&p, &cluster, "t-sc-adopt-ns").await;
+    assert_eq!(cluster_default(&p, &cluster).await.as_deref(), Some("t-sc-adopt-ns"));
 
     // `moor import app`: tagged, then planned against `${ns.arn}`.
     let s = load(&adopt_stack(Some("${ns.arn}")), &vars);
@@ -421,6 +431,7 @@ async fn a_service_holding_its_namespace_by_name_is_adopted_without_a_namespace_
     let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
     assert!(pl.problems.is_empty(), "{:?}", pl.problems);
     assert_eq!(action(&pl, "app"), Action::NoOp, "{:#?}", pl.change("app"));
+    assert_eq!(action(&pl, "cluster"), Action::NoOp, "{:#?}", pl.change("cluster"));
 
     // The file naming it by name, the service by ARN: the same.
     connect_to(&p, &cluster, &arn, &ns_arn).await;
@@ -431,11 +442,15 @@ async fn a_service_holding_its_namespace_by_name_is_adopted_without_a_namespace_
     // Another namespace, by name: a change of the service's Service Connect.
     p.servicediscovery.create_http_namespace().name("t-sc-adopt-other").send().await.expect("another namespace");
     connect_to(&p, &cluster, &arn, "t-sc-adopt-other").await;
+    default_to(&p, &cluster, "t-sc-adopt-other").await;
     let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
     assert_eq!(action(&pl, "app"), Action::Update);
     assert_eq!(changed(&pl, "app"), BTreeSet::from(["service_connect".to_string()]));
+    assert_eq!(action(&pl, "cluster"), Action::Update);
+    assert_eq!(changed(&pl, "cluster"), BTreeSet::from(["service_connect_defaults".to_string()]));
     let state = apply_clean(&p, &s, state).await;
-    assert_eq!(connect_of(&p, &arn).await.and_then(|c| c.namespace().map(str::to_string)), Some(ns_arn));
+    assert_eq!(connect_of(&p, &arn).await.and_then(|c| c.namespace().map(str::to_string)), Some(ns_arn.clone()));
+    assert_eq!(cluster_default(&p, &cluster).await, Some(ns_arn));
 
     let (_, summary, state) = converge(&p, &s, state, true).await;
     assert!(summary.ok(), "{summary:#?}");

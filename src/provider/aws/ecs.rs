@@ -54,7 +54,7 @@ pub(super) type Read<'a> = Ask<'a>;
 impl AwsKind for Cluster {
     fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
         let cluster = cluster_arn(at, t.name.as_deref().unwrap_or("*"));
-        vec![
+        let mut g = vec![
             Grant::any(Phase::Read, &["ecs:ListClusters"], "ECS lists clusters without a resource"),
             Grant::on(Phase::Read, &["ecs:DescribeClusters"], [cluster.clone()]),
             Grant::on(Phase::Create, &["ecs:CreateCluster"], [cluster.clone()]),
@@ -63,7 +63,17 @@ impl AwsKind for Cluster {
             Grant::on(Phase::Update, &["ecs:UpdateCluster", "ecs:PutClusterCapacityProviders"], [cluster.clone()]),
             Grant::on(Phase::Tag, &["ecs:TagResource", "ecs:UntagResource"], [cluster.clone()]),
             Grant::on(Phase::Delete, &["ecs:DeleteCluster"], [cluster]),
-        ]
+        ];
+        // A cluster holding its default namespace by name where the file
+        // has the ARN is compared by the namespace's name.
+        if t.spec.service_connect_defaults.is_some() {
+            g.push(Grant::on(
+                Phase::Read,
+                &["servicediscovery:GetNamespace"],
+                [at.arn("servicediscovery", "namespace/*")],
+            ));
+        }
+        g
     }
 
     fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
@@ -78,7 +88,7 @@ impl AwsKind for Cluster {
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Ecs(match ident(t.target.id.as_deref().or(t.target.name.as_deref())) {
-            Some(key) => Ask::Cluster(key),
+            Some(key) => Ask::Cluster(key, Some(t.spec)),
             None => Ask::Done(Ok(None)),
         })
     }
@@ -127,7 +137,7 @@ impl AwsKind for ExistingCluster {
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Ecs(match ident(Some(&t.spec.name)) {
-            Some(key) => Ask::Cluster(key),
+            Some(key) => Ask::Cluster(key, None),
             None => Ask::Done(Ok(None)),
         })
     }
@@ -2801,7 +2811,8 @@ async fn describe_services(
 pub(super) enum Ask<'a> {
     /// Answered without a call.
     Done(Result<Option<Live>, ProviderError>),
-    Cluster(&'a str),
+    /// A cluster's key, and the file's cluster (none for a lookup).
+    Cluster(&'a str, Option<&'a Cluster>),
     TaskDefinition(&'a str, &'a TaskDefinition),
     /// Cluster and key of a service.
     Service(String, &'a str, &'a Service),
@@ -2816,7 +2827,7 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
     let mut cluster_keys: Vec<&str> = asks
         .iter()
         .filter_map(|a| match a {
-            Ask::Cluster(k) => Some(*k),
+            Ask::Cluster(k, _) => Some(*k),
             _ => None,
         })
         .collect();
@@ -2855,7 +2866,7 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .zip(task_definitions)
         .map(|(a, td)| match a {
             Ask::Done(r) => r.clone(),
-            Ask::Cluster(key) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
+            Ask::Cluster(key, _) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
             Ask::TaskDefinition(..) => td.expect("`task_definitions` reads each Ask::TaskDefinition"),
             // A service that is still draining is on its way out: to the
             // file it is gone (create waits until it is INACTIVE).
@@ -2865,8 +2876,17 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         })
         .collect();
     futures::future::join_all(asks.iter().zip(out.iter_mut()).map(|(a, r)| async move {
-        let (Ask::Service(.., s), Ok(Some(live))) = (a, &mut *r) else { return };
-        if let Err(e) = same_namespace(p, s, live).await {
+        let Ok(Some(live)) = r else { return };
+        let (file, at) = match a {
+            Ask::Service(.., s) => {
+                (s.service_connect.as_ref().and_then(|sc| sc.namespace.as_deref()), "service_connect")
+            }
+            Ask::Cluster(_, Some(c)) => {
+                (c.service_connect_defaults.as_ref().map(|d| d.namespace.as_str()), "service_connect_defaults")
+            }
+            _ => return,
+        };
+        if let Err(e) = same_namespace(p, file, at, live).await {
             *r = Err(e);
         }
     }))
@@ -2874,13 +2894,14 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
     out
 }
 
-/// The service's Service Connect namespace and the file's, when one is an
-/// ARN and the other a name (ECS keeps what its caller sent: a service made
-/// by another tool may hold the name where the file has `${ns.arn}`): the
-/// ARN, and the name it must have to be the same namespace.
-fn namespace_forms<'a>(s: &'a Service, live: &'a Live) -> Option<(&'a str, &'a str)> {
-    let file = s.service_connect.as_ref()?.namespace.as_deref().filter(|n| !super::unresolved(n))?;
-    let held = live.fields.get("service_connect")?.get("namespace")?.as_str()?;
+/// The Service Connect namespace a service (or a cluster, as its default)
+/// holds under field `at`, and the file's, when one is an ARN and the other
+/// a name (ECS keeps what its caller sent: a service made by another tool
+/// may hold the name where the file has `${ns.arn}`): the ARN, and the name
+/// it must have to be the same namespace.
+fn namespace_forms<'a>(file: Option<&'a str>, at: &str, live: &'a Live) -> Option<(&'a str, &'a str)> {
+    let file = file.filter(|n| !super::unresolved(n))?;
+    let held = live.fields.get(at)?.get("namespace")?.as_str()?;
     match (file.starts_with("arn:"), held.starts_with("arn:")) {
         (true, false) => Some((file, held)),
         (false, true) => Some((held, file)),
@@ -2888,19 +2909,18 @@ fn namespace_forms<'a>(s: &'a Service, live: &'a Live) -> Option<(&'a str, &'a s
     }
 }
 
-/// Reads a service's namespace as the file's when it is the same
+/// Reads the namespace under `at` as the file's when it is the same
 /// namespace named the other way (its name for its ARN, or the reverse),
-/// so that an adopted service plans clean. The name of an ARN is what the
-/// plan read of the stack's namespace, or Cloud Map's answer (one
+/// so that an adopted service or cluster plans clean. The name of an ARN is
+/// what the plan read of the stack's namespace, or Cloud Map's answer (one
 /// GetNamespace, only when the two differ in form).
-async fn same_namespace(p: &AwsProvider, s: &Service, live: &mut Live) -> Result<(), ProviderError> {
-    let Some((arn, name)) = namespace_forms(s, live) else { return Ok(()) };
+async fn same_namespace(p: &AwsProvider, file: Option<&str>, at: &str, live: &mut Live) -> Result<(), ProviderError> {
+    let Some((arn, name)) = namespace_forms(file, at, live) else { return Ok(()) };
     if super::servicediscovery::namespace_name(p, arn).await?.as_deref() != Some(name) {
         return Ok(());
     }
-    let file = s.service_connect.as_ref().and_then(|sc| sc.namespace.clone());
-    if let Some(Value::Object(sc)) = live.fields.get_mut("service_connect") {
-        sc.insert("namespace".into(), json!(file));
+    if let Some(Value::Object(o)) = live.fields.get_mut(at) {
+        o.insert("namespace".into(), json!(file));
     }
     Ok(())
 }

@@ -176,6 +176,16 @@ impl<'a> LiveCross<'a> {
         self.known.contains_key(logical)
     }
 
+    /// A field's value with its references replaced by what the plan
+    /// knows; `None` while one of them is known only after apply.
+    pub fn resolved(&self, value: &str) -> Option<String> {
+        let (v, unknown) = crate::resolve::resolve_value(&serde_json::Value::String(value.to_string()), self.known);
+        if unknown {
+            return None;
+        }
+        v.as_str().map(str::to_string)
+    }
+
     /// What the plan read for a resource of the file, when it exists.
     pub fn live(&self, logical: &str) -> Option<&'a Live> {
         self.observed.resources.get(logical)?.as_ref()

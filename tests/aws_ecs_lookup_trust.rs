@@ -51,7 +51,18 @@ async fn a_service_runs_in_a_cluster_looked_up_by_name_which_destroy_leaves() {
         return;
     }
     let p = provider().await;
-    let made = p.ecs.create_cluster().cluster_name("made-elsewhere").send().await.unwrap();
+    // It carries the stack's own tags, as a cluster the stack once made and
+    // now only looks up does: still never deleted.
+    let tag = |k: &str, v: &str| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build();
+    let made = p
+        .ecs
+        .create_cluster()
+        .cluster_name("made-elsewhere")
+        .tags(tag("moor:stack", "ecs-lookup"))
+        .tags(tag("moor:resource", "c"))
+        .send()
+        .await
+        .unwrap();
     let cluster_arn = made.cluster().and_then(|c| c.cluster_arn()).unwrap().to_string();
     let net = default_net(&p).await;
     let subnets = format!("subnets=[{}]", net.subnets.join(", "));

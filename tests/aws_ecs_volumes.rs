@@ -8,10 +8,19 @@ mod support;
 
 use aws_sdk_ecs::types as et;
 use moor::plan::Action;
+use serde_json::{json, Value};
 use support::{
     action, active_revisions, apply_clean, changed_fields, describe_td, destroy_all, empty, id, load, make_plan,
     provider,
 };
+
+/// The task definition as moor reads it (the plan's live fields): the
+/// file's form, whatever ECS adds that is empty or its default left out.
+async fn read(p: &moor::provider::aws::AwsProvider, stack: &moor::model::Stack, state: &moor::state::State) -> Value {
+    let pl = make_plan(p, stack, state, false, false).await;
+    let live = pl.change("task").and_then(|c| c.live.clone()).expect("the task is read");
+    Value::Object(live.fields.into_iter().collect())
+}
 
 fn fargate_task(volumes: &str, web: &str) -> String {
     format!(
@@ -93,6 +102,24 @@ async fn fargate_volumes_mounts_and_linux_parameters_apply_plan_clean_change_and
     assert_eq!(lp.capabilities().unwrap().add(), ["SYS_PTRACE"]);
     assert_eq!(lp.capabilities().unwrap().drop(), ["NET_RAW"]);
     assert!(td.container_definitions()[1].volumes_from().is_empty());
+    // Read back as the file has them: no EFS root `/`, no `read_only:
+    // false`, and the sidecar (which ECS gives an empty `volumesFrom`)
+    // without one.
+    let live = read(&p, &stack, &state).await;
+    let efs = json!({
+        "file_system_id": "fs-0123456789abcdef0",
+        "transit_encryption": "ENABLED",
+        "authorization_config": { "access_point_id": "fsap-0123456789abcdef0", "iam": "ENABLED" },
+    });
+    assert_eq!(live["volumes"], json!([{ "name": "scratch" }, { "name": "shared", "efs": efs }]));
+    let (web, sidecar) = (&live["containers"][0], &live["containers"][1]);
+    assert_eq!(web["mount_points"][1], json!({ "source_volume": "scratch", "container_path": "/scratch" }));
+    assert_eq!(
+        web["linux_parameters"],
+        json!({ "init_process_enabled": true, "capabilities": { "add": ["SYS_PTRACE"], "drop": ["NET_RAW"] } })
+    );
+    assert_eq!(sidecar.get("volumes_from"), None, "{sidecar}");
+    assert_eq!(sidecar.get("linux_parameters"), None, "{sidecar}");
 
     // Another mount path and no init process: a new revision.
     let web2 =
@@ -108,16 +135,21 @@ async fn fargate_volumes_mounts_and_linux_parameters_apply_plan_clean_change_and
     assert_eq!(web.mount_points()[0].container_path(), Some("/srv/data"));
     assert_eq!(web.linux_parameters().unwrap().init_process_enabled(), Some(false));
 
-    // A volume removed (with its mount): a change of both fields.
+    // A volume removed, and web without mounts or Linux parameters: a
+    // change of both fields.
     let one = "      - name: scratch\n";
-    let web3 = "        mount_points:\n          - source_volume: scratch\n            container_path: /scratch\n";
-    let fewer = load(&fargate_task(one, web3), &[]);
+    let fewer = load(&fargate_task(one, ""), &[]);
     let pl = make_plan(p.as_ref(), &fewer, &state, false, false).await;
     assert_eq!(changed_fields(&pl, "task"), ["containers", "volumes"]);
     let state = apply_clean(&p, &fewer, state).await;
     let td = describe_td(&p, &id(&state, "task")).await;
     assert_eq!(td.volumes().len(), 1);
     assert!(td.container_definitions()[0].linux_parameters().is_none());
+    // ECS gives web empty `mountPoints` and `volumesFrom`: read as none.
+    let web = read(&p, &fewer, &state).await["containers"][0].clone();
+    for field in ["mount_points", "volumes_from", "linux_parameters"] {
+        assert_eq!(web.get(field), None, "{field} in {web}");
+    }
 
     destroy_all(&p, &fewer, state).await;
     assert!(active_revisions(&p, "ecs-volumes-fargate-task").await.is_empty());
@@ -185,6 +217,27 @@ async fn ec2_host_volumes_and_linux_parameters_apply_plan_clean_change_and_destr
     assert_eq!(lp.devices()[0].host_path(), "/dev/fuse");
     assert_eq!(lp.devices()[0].permissions(), [et::DeviceCgroupPermission::Read, et::DeviceCgroupPermission::Write]);
     assert_eq!((lp.max_swap(), lp.swappiness()), (Some(512), Some(10)));
+    // Read back as the file has them: no EFS root `/` nor transit
+    // encryption `DISABLED`, no empty `drop` list.
+    let live = read(&p, &stack, &state).await;
+    assert_eq!(
+        live["volumes"],
+        json!([
+            { "name": "logs", "host": { "source_path": "/var/log/app" } },
+            { "name": "assets", "efs": { "file_system_id": "fs-0123456789abcdef0" } },
+        ])
+    );
+    assert_eq!(
+        live["containers"][0]["linux_parameters"],
+        json!({
+            "capabilities": { "add": ["NET_ADMIN"] },
+            "shared_memory_size": 128,
+            "tmpfs": [{ "container_path": "/run", "size": 64, "mount_options": ["noexec", "nosuid"] }],
+            "devices": [{ "host_path": "/dev/fuse", "permissions": ["read", "write"] }],
+            "max_swap": 512,
+            "swappiness": 10,
+        })
+    );
 
     // An EFS root directory of its own, and more swap: a new revision.
     let root = "          root_directory: /assets\n";

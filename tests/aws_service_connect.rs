@@ -317,3 +317,144 @@ async fn services_connect_through_a_namespace_and_change_in_place() {
     assert!(state.resources.is_empty());
     assert!(namespace(&p, "t-sc-svc-ns").await.is_none());
 }
+
+/// A cluster, a task and a namespace, and (given `app`'s namespace)
+/// service `app`, with the namespace the cluster's default too.
+fn adopt_stack(app: Option<&str>) -> String {
+    let defaults = if app.is_some() { DEFAULTS } else { "" };
+    let app = app.map_or(String::new(), |connect| {
+        format!(
+            "  app:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+    service_connect:
+      namespace: {connect}
+"
+        )
+    });
+    format!(
+        "stack: t-sc-adopt
+variables:
+  subnets: {{ type: list }}
+  sg: {{}}
+resources:
+  ns:
+    kind: servicediscovery/http_namespace
+  cluster:
+    kind: ecs/cluster
+{defaults}  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    containers:
+      - name: app
+        image: nginx:1.27
+        port_mappings:
+          - {{ container_port: 8080, name: http, app_protocol: http }}
+{app}"
+    )
+}
+
+/// Points the cluster's default Service Connect namespace at `namespace`
+/// (a name or an ARN), as another tool would.
+async fn default_to(p: &AwsProvider, cluster: &str, namespace: &str) {
+    let d = aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest::builder().namespace(namespace).build().unwrap();
+    p.ecs.update_cluster().cluster(cluster).service_connect_defaults(d).send().await.expect("update");
+}
+
+/// Points the service's Service Connect at `namespace` (a name or an ARN),
+/// as another tool would.
+async fn connect_to(p: &AwsProvider, cluster: &str, service: &str, namespace: &str) {
+    let sc = aws_sdk_ecs::types::ServiceConnectConfiguration::builder().enabled(true).namespace(namespace).build();
+    p.ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .service_connect_configuration(sc)
+        .send()
+        .await
+        .expect("update");
+}
+
+#[tokio::test]
+async fn a_service_and_cluster_holding_their_namespace_by_name_plan_no_namespace_change() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let subnets = format!("subnets=[{}]", net.subnets.join(", "));
+    let sg = format!("sg={}", net.sg);
+    let vars = [subnets.as_str(), sg.as_str()];
+    let base = load(&adopt_stack(None), &vars);
+    let state = apply_clean(&p, &base, empty(&base)).await;
+    let cluster = state.resources["cluster"].id.clone();
+    let ns_arn = state.resources["ns"].attrs["arn"].as_str().unwrap().to_string();
+
+    // Made by another tool, which named the namespace by its name.
+    let awsvpc = aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+        .set_subnets(Some(net.subnets.clone()))
+        .security_groups(&net.sg)
+        .build()
+        .unwrap();
+    let made = p
+        .ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name("t-sc-adopt-app")
+        .task_definition(&state.resources["task"].id)
+        .desired_count(1)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(aws_sdk_ecs::types::NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build())
+        .send()
+        .await
+        .expect("made by hand");
+    let arn = made.service().and_then(|s| s.service_arn()).unwrap().to_string();
+    connect_to(&p, &cluster, &arn, "t-sc-adopt-ns").await;
+    assert_eq!(
+        connect_of(&p, &arn).await.and_then(|c| c.namespace().map(str::to_string)).as_deref(),
+        Some("t-sc-adopt-ns")
+    );
+    default_to(&p, &cluster, "t-sc-adopt-ns").await;
+    assert_eq!(cluster_default(&p, &cluster).await.as_deref(), Some("t-sc-adopt-ns"));
+
+    // `moor import app`: tagged, then planned against `${ns.arn}`.
+    let s = load(&adopt_stack(Some("${ns.arn}")), &vars);
+    let known = state.resources.iter().map(|(n, e)| (n.clone(), e.attrs.clone())).collect();
+    let t = moor::plan::target(&s, "app", &known, &state).0;
+    let live = p.read(&t).await.expect("read").expect("found");
+    p.adopt(&t, &live).await.expect("adopted");
+    let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
+    assert!(pl.problems.is_empty(), "{:?}", pl.problems);
+    assert_eq!(action(&pl, "app"), Action::NoOp, "{:#?}", pl.change("app"));
+    assert_eq!(action(&pl, "cluster"), Action::NoOp, "{:#?}", pl.change("cluster"));
+
+    // The file naming it by name, the service by ARN: the same.
+    connect_to(&p, &cluster, &arn, &ns_arn).await;
+    let by_name = load(&adopt_stack(Some("t-sc-adopt-ns")), &vars);
+    let pl = make_plan(p.as_ref(), &by_name, &state, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::NoOp, "{:#?}", pl.change("app"));
+
+    // Another namespace, by name: a change of the service's Service Connect.
+    p.servicediscovery.create_http_namespace().name("t-sc-adopt-other").send().await.expect("another namespace");
+    connect_to(&p, &cluster, &arn, "t-sc-adopt-other").await;
+    default_to(&p, &cluster, "t-sc-adopt-other").await;
+    let pl = make_plan(p.as_ref(), &s, &state, false, false).await;
+    assert_eq!(action(&pl, "app"), Action::Update);
+    assert_eq!(changed(&pl, "app"), BTreeSet::from(["service_connect".to_string()]));
+    assert_eq!(action(&pl, "cluster"), Action::Update);
+    assert_eq!(changed(&pl, "cluster"), BTreeSet::from(["service_connect_defaults".to_string()]));
+    let state = apply_clean(&p, &s, state).await;
+    assert_eq!(connect_of(&p, &arn).await.and_then(|c| c.namespace().map(str::to_string)), Some(ns_arn.clone()));
+    assert_eq!(cluster_default(&p, &cluster).await, Some(ns_arn));
+
+    let (_, summary, state) = converge(&p, &s, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
+    let other = namespace(&p, "t-sc-adopt-other").await.expect("left alone");
+    p.servicediscovery.delete_namespace().id(other.id().unwrap()).send().await.expect("cleaned up");
+}

@@ -3,7 +3,9 @@
 //! a security group and a load balancer in them, apply with no drift
 //! afterwards, change in place (a route, a subnet association, a tag,
 //! `map_public_ip_on_launch`, DNS hostnames), and destroy leaves none of
-//! them; a VPC made by hand is adopted with `moor import`.
+//! them; a VPC made by hand is adopted with `moor import`. Subnet zones
+//! written as `${region}a`, from a list variable or from another subnet
+//! apply clean, and one a reference makes wrong is a located plan problem.
 
 mod support;
 
@@ -439,4 +441,72 @@ async fn a_private_subnet_reaches_out_through_a_nat_gateway_whose_address_is_rel
     assert!(state.resources.is_empty());
     assert!(nat(&p, &id).await.is_none(), "deleted");
     assert!(!address(&p, &allocation).await, "released");
+}
+
+/// Subnets whose zones are written as `${region}a`, taken from a list
+/// variable, and from another subnet; `extra` is one more subnet's zone.
+fn zones_stack(extra: Option<&str>) -> moor::model::Stack {
+    let extra = extra.map_or(String::new(), |az| {
+        format!(
+            "  d:\n    kind: ec2/subnet\n    vpc: ${{net.id}}\n    cidr: 10.30.4.0/24\n    availability_zone: {az}\n"
+        )
+    });
+    let text = format!(
+        "stack: t-vpc-zones
+region: us-east-1
+variables:
+  azs: {{ type: list, default: [us-east-1a, us-east-1b] }}
+resources:
+  net:
+    kind: ec2/vpc
+    cidr: 10.30.0.0/16
+  a:
+    kind: ec2/subnet
+    vpc: ${{net.id}}
+    cidr: 10.30.1.0/24
+    availability_zone: ${{region}}c
+  b:
+    kind: ec2/subnet
+    vpc: ${{net.id}}
+    cidr: 10.30.2.0/24
+    availability_zone: ${{var.azs[1]}}
+  c:
+    kind: ec2/subnet
+    vpc: ${{net.id}}
+    cidr: 10.30.3.0/24
+    availability_zone: ${{a.availability_zone}}
+{extra}"
+    );
+    load(&text, &[])
+}
+
+#[tokio::test]
+async fn zones_from_the_region_a_list_variable_and_another_subnet_apply_clean_and_are_checked_once_known() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let s = zones_stack(None);
+    let state = apply_clean(&p, &s, empty(&s)).await;
+    for (name, zone) in [("a", "us-east-1c"), ("b", "us-east-1b"), ("c", "us-east-1c")] {
+        let sn = subnet(&p, &state.resources[name].id).await.expect("created");
+        assert_eq!(sn.availability_zone(), Some(zone), "{name}");
+    }
+
+    // A reference that gives something else than a zone (a subnet's id):
+    // a located problem once the plan knows it.
+    let wrong = zones_stack(Some("${a.id}"));
+    let (graph, _) = moor::graph::build(&wrong);
+    let observed = moor::observe::observe(p.as_ref(), &wrong, &graph, &state).await.expect("read");
+    let mut pl = moor::plan::plan(&wrong, &graph, &state, &observed, false, Default::default());
+    let reads = moor::checks::read(p.as_ref(), &wrong, false).await;
+    moor::checks::check(&wrong, &mut pl, &observed, &reads);
+    let problem = pl.problems.iter().find(|x| x.resource == "d").expect("a problem of d");
+    assert!(problem.message.starts_with("stack.yaml:"), "{}", problem.message);
+    assert!(problem.message.contains("resources.d.availability_zone"), "{}", problem.message);
+    assert!(problem.message.contains("is not an availability zone name"), "{}", problem.message);
+
+    let (_, summary, state) = converge(&p, &s, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(state.resources.is_empty());
 }

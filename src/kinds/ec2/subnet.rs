@@ -19,8 +19,9 @@ pub struct Subnet {
     /// IPv4 CIDR block inside the VPC's, /16 to /28 (`10.0.1.0/24`).
     /// Changing it replaces the subnet.
     pub cidr: String,
-    /// Availability zone, such as `us-east-1a`. Changing it replaces the
-    /// subnet.
+    /// Availability zone of the stack's region, such as `us-east-1a`,
+    /// `${region}a`, `${var.azs[0]}` or another subnet's
+    /// `${a.availability_zone}`. Changing it replaces the subnet.
     pub availability_zone: String,
     /// Give a public IPv4 address to every network interface launched in
     /// it (a public subnet's tasks). AWS's default: false. Changed in place.
@@ -43,6 +44,29 @@ fn is_zone_name(az: &str) -> bool {
         && b[b.len() - 1].is_ascii_lowercase()
         && b[b.len() - 2].is_ascii_digit()
         && az.contains('-')
+}
+
+/// What is wrong with `az` as a zone of `region` (when the region is
+/// known): the message, the label and the help.
+fn zone_problem(az: &str, region: Option<&str>) -> Option<(String, &'static str, String)> {
+    if !is_zone_name(az) {
+        return Some((
+            format!("`{az}` is not an availability zone name"),
+            "expected a zone such as us-east-1a",
+            "write the zone's name: the region followed by a letter (`eu-west-1b`)".into(),
+        ));
+    }
+    let region = region?;
+    // `us-east-1a`, and local zones such as `us-west-2-lax-1a`.
+    let ours =
+        az.strip_prefix(region).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '-'));
+    (!ours).then(|| {
+        (
+            format!("`{az}` is not an availability zone of the stack's region `{region}`"),
+            "another region's zone",
+            format!("name a zone of `{region}` (`{region}a`, or `${{region}}a`), or plan in the zone's region"),
+        )
+    })
 }
 
 impl KindSpec for Subnet {
@@ -84,21 +108,37 @@ impl KindSpec for Subnet {
     fn validate(&self, c: &mut Checker) {
         super::net::check_block(c, "cidr", &self.cidr, "subnet");
         super::net::check_no_name_tag(c, &self.tags);
+        // A zone given by reference is checked once it is known, with the plan.
         let az = &self.availability_zone;
-        if !az.contains("${") && !is_zone_name(az) {
-            c.error(
-                "moor::subnet-zone",
-                &["availability_zone"],
-                format!("`{az}` is not an availability zone name"),
-                "expected a zone such as us-east-1a",
-            )
-            .help = Some("write the zone's name: the region followed by a letter (`eu-west-1b`)".into());
+        if let Some((message, label, help)) = zone_problem(az, None).filter(|_| !az.contains("${")) {
+            c.error("moor::subnet-zone", &["availability_zone"], message, label).help = Some(help);
+        }
+    }
+
+    /// A zone that a reference gives (`${a.availability_zone}`), once the
+    /// plan knows it: a zone name, of the stack's region.
+    fn live_check(&self, r: &Resource, x: &mut crate::checks::LiveCross<'_>) {
+        let az = &self.availability_zone;
+        if !az.contains("${") {
+            return;
+        }
+        let Some(value) = x.resolved(az) else { return };
+        if let Some((message, _, help)) = zone_problem(&value, x.stack.region.as_deref()) {
+            x.error(r, &["availability_zone"], message, help);
         }
     }
 
     /// The block lies inside its VPC's and overlaps no other subnet of that
     /// VPC, when both are written out in the file.
     fn cross_check(&self, r: &Resource, x: &mut Cross<'_>) {
+        // A zone written out (or from a variable or `${region}`) is in the
+        // stack's region, when that is known.
+        let az = &self.availability_zone;
+        if !az.contains("${") && is_zone_name(az) {
+            if let Some((message, label, help)) = zone_problem(az, x.stack.region.as_deref()) {
+                x.checker(r).error("moor::subnet-zone", &["availability_zone"], message, label).help = Some(help);
+            }
+        }
         let Some(mine) = Cidr::parse(&self.cidr) else { return };
         let Some(vpc) = x.target(&self.vpc) else { return };
         let vpc_name = vpc.name.clone();
@@ -158,5 +198,19 @@ mod tests {
         for bad in ["us-east-1", "US-EAST-1A", "a", "us east 1a", "us-east-1ab"] {
             assert!(!is_zone_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_zone_belongs_to_the_region_it_starts_with() {
+        for ok in ["us-east-1a", "us-east-1f"] {
+            assert!(zone_problem(ok, Some("us-east-1")).is_none(), "{ok}");
+        }
+        assert!(zone_problem("us-west-2-lax-1a", Some("us-west-2")).is_none());
+        assert!(zone_problem("eu-west-1a", None).is_none(), "no region: only the name is checked");
+        for bad in ["eu-west-1a", "us-east-2a", "us-east-11a"] {
+            let (message, ..) = zone_problem(bad, Some("us-east-1")).expect(bad);
+            assert!(message.contains("not an availability zone of the stack's region `us-east-1`"), "{message}");
+        }
+        assert!(zone_problem("subnet-0abc", Some("us-east-1")).unwrap().0.contains("is not an availability zone name"));
     }
 }

@@ -25,7 +25,9 @@ pub struct Cluster {
     pub default_strategy: Vec<Strategy>,
     /// The Service Connect namespace of services that set no
     /// `service_connect` namespace: `${ns.arn}` or a namespace ARN.
-    /// Changed in place; removing it leaves services as they are.
+    /// Changed in place; removing it leaves services as they are. A cluster
+    /// that holds the same namespace by name (made by another tool) is no
+    /// change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect_defaults: Option<ConnectDefaults>,
     #[serde(default, skip_serializing_if = "Tags::is_empty")]

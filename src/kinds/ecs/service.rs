@@ -109,6 +109,8 @@ pub struct ServiceConnect {
     /// The Cloud Map namespace: `${ns.arn}` (a
     /// `servicediscovery/http_namespace`), or an existing namespace's name
     /// or ARN. Needed unless the cluster has `service_connect_defaults`.
+    /// A service that holds the same namespace the other way (its name for
+    /// the file's ARN, as one made by another tool may) is no change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// The endpoints the service offers to the namespace; none for a

@@ -54,7 +54,7 @@ pub(super) type Read<'a> = Ask<'a>;
 impl AwsKind for Cluster {
     fn permissions(t: Typed<'_, Self>, at: &Scope) -> Vec<Grant> {
         let cluster = cluster_arn(at, t.name.as_deref().unwrap_or("*"));
-        vec![
+        let mut g = vec![
             Grant::any(Phase::Read, &["ecs:ListClusters"], "ECS lists clusters without a resource"),
             Grant::on(Phase::Read, &["ecs:DescribeClusters"], [cluster.clone()]),
             Grant::on(Phase::Create, &["ecs:CreateCluster"], [cluster.clone()]),
@@ -63,7 +63,17 @@ impl AwsKind for Cluster {
             Grant::on(Phase::Update, &["ecs:UpdateCluster", "ecs:PutClusterCapacityProviders"], [cluster.clone()]),
             Grant::on(Phase::Tag, &["ecs:TagResource", "ecs:UntagResource"], [cluster.clone()]),
             Grant::on(Phase::Delete, &["ecs:DeleteCluster"], [cluster]),
-        ]
+        ];
+        // A cluster holding its default namespace by name where the file
+        // has the ARN is compared by the namespace's name.
+        if t.spec.service_connect_defaults.is_some() {
+            g.push(Grant::on(
+                Phase::Read,
+                &["servicediscovery:GetNamespace"],
+                [at.arn("servicediscovery", "namespace/*")],
+            ));
+        }
+        g
     }
 
     fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
@@ -78,7 +88,7 @@ impl AwsKind for Cluster {
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Ecs(match ident(t.target.id.as_deref().or(t.target.name.as_deref())) {
-            Some(key) => Ask::Cluster(key),
+            Some(key) => Ask::Cluster(key, Some(t.spec)),
             None => Ask::Done(Ok(None)),
         })
     }
@@ -127,7 +137,7 @@ impl AwsKind for ExistingCluster {
 
     fn read_as(t: Typed<'_, Self>) -> super::kinds::Read<'_> {
         super::kinds::Read::Ecs(match ident(Some(&t.spec.name)) {
-            Some(key) => Ask::Cluster(key),
+            Some(key) => Ask::Cluster(key, None),
             None => Ask::Done(Ok(None)),
         })
     }
@@ -256,7 +266,7 @@ impl AwsKind for Service {
         let cluster = known(&t.spec.cluster);
         let cluster_name = cluster.rsplit('/').next().unwrap_or("*");
         let service = at.arn("ecs", &format!("service/{cluster_name}/{}", known(t.name.as_deref().unwrap_or("*"))));
-        vec![
+        let mut g = vec![
             Grant::on(Phase::Read, &["ecs:DescribeServices"], [service.clone()]),
             Grant::any(
                 Phase::Read,
@@ -276,7 +286,17 @@ impl AwsKind for Service {
                 &["elasticloadbalancing:DescribeTargetHealth"],
                 "Elastic Load Balancing describes without a resource",
             ),
-        ]
+        ];
+        // A service holding its namespace by name where the file has the
+        // ARN (or the reverse) is compared by the namespace's name.
+        if t.spec.service_connect.as_ref().is_some_and(|sc| sc.namespace.is_some()) {
+            g.push(Grant::on(
+                Phase::Read,
+                &["servicediscovery:GetNamespace"],
+                [at.arn("servicediscovery", "namespace/*")],
+            ));
+        }
+        g
     }
 
     fn arn_pattern(t: Typed<'_, Self>, at: &Scope) -> Option<String> {
@@ -2791,7 +2811,8 @@ async fn describe_services(
 pub(super) enum Ask<'a> {
     /// Answered without a call.
     Done(Result<Option<Live>, ProviderError>),
-    Cluster(&'a str),
+    /// A cluster's key, and the file's cluster (none for a lookup).
+    Cluster(&'a str, Option<&'a Cluster>),
     TaskDefinition(&'a str, &'a TaskDefinition),
     /// Cluster and key of a service.
     Service(String, &'a str, &'a Service),
@@ -2806,7 +2827,7 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
     let mut cluster_keys: Vec<&str> = asks
         .iter()
         .filter_map(|a| match a {
-            Ask::Cluster(k) => Some(*k),
+            Ask::Cluster(k, _) => Some(*k),
             _ => None,
         })
         .collect();
@@ -2840,11 +2861,12 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
         .zip(services)
         .flat_map(|((cluster, keys), found)| keys.iter().map(move |k| (*cluster, *k)).zip(found))
         .collect();
-    asks.iter()
+    let mut out: Vec<_> = asks
+        .iter()
         .zip(task_definitions)
         .map(|(a, td)| match a {
             Ask::Done(r) => r.clone(),
-            Ask::Cluster(key) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
+            Ask::Cluster(key, _) => clusters[key].clone().map(|c| c.map(|c| cluster_live(&c))),
             Ask::TaskDefinition(..) => td.expect("`task_definitions` reads each Ask::TaskDefinition"),
             // A service that is still draining is on its way out: to the
             // file it is gone (create waits until it is INACTIVE).
@@ -2852,7 +2874,55 @@ pub(super) async fn read_many(p: &AwsProvider, asks: &[Read<'_>]) -> Vec<Result<
                 .clone()
                 .map(|svc| svc.filter(|svc| svc.status() == Some("ACTIVE")).map(|svc| service_live(&svc, Some(s)))),
         })
-        .collect()
+        .collect();
+    futures::future::join_all(asks.iter().zip(out.iter_mut()).map(|(a, r)| async move {
+        let Ok(Some(live)) = r else { return };
+        let (file, at) = match a {
+            Ask::Service(.., s) => {
+                (s.service_connect.as_ref().and_then(|sc| sc.namespace.as_deref()), "service_connect")
+            }
+            Ask::Cluster(_, Some(c)) => {
+                (c.service_connect_defaults.as_ref().map(|d| d.namespace.as_str()), "service_connect_defaults")
+            }
+            _ => return,
+        };
+        if let Err(e) = same_namespace(p, file, at, live).await {
+            *r = Err(e);
+        }
+    }))
+    .await;
+    out
+}
+
+/// The Service Connect namespace a service (or a cluster, as its default)
+/// holds under field `at`, and the file's, when one is an ARN and the other
+/// a name (ECS keeps what its caller sent: a service made by another tool
+/// may hold the name where the file has `${ns.arn}`): the ARN, and the name
+/// it must have to be the same namespace.
+fn namespace_forms<'a>(file: Option<&'a str>, at: &str, live: &'a Live) -> Option<(&'a str, &'a str)> {
+    let file = file.filter(|n| !super::unresolved(n))?;
+    let held = live.fields.get(at)?.get("namespace")?.as_str()?;
+    match (file.starts_with("arn:"), held.starts_with("arn:")) {
+        (true, false) => Some((file, held)),
+        (false, true) => Some((held, file)),
+        _ => None,
+    }
+}
+
+/// Reads the namespace under `at` as the file's when it is the same
+/// namespace named the other way (its name for its ARN, or the reverse),
+/// so that an adopted service or cluster plans clean. The name of an ARN is
+/// what the plan read of the stack's namespace, or Cloud Map's answer (one
+/// GetNamespace, only when the two differ in form).
+async fn same_namespace(p: &AwsProvider, file: Option<&str>, at: &str, live: &mut Live) -> Result<(), ProviderError> {
+    let Some((arn, name)) = namespace_forms(file, at, live) else { return Ok(()) };
+    if super::servicediscovery::namespace_name(p, arn).await?.as_deref() != Some(name) {
+        return Ok(());
+    }
+    if let Some(Value::Object(o)) = live.fields.get_mut(at) {
+        o.insert("namespace".into(), json!(file));
+    }
+    Ok(())
 }
 
 /// A cluster's ARN by its name (or its ARN, as given).

@@ -324,6 +324,9 @@ pub struct AwsProvider {
     pub opts: ProviderOptions,
     /// Every call made, by operation.
     pub calls: CallCounter,
+    /// The names of the Cloud Map namespaces read so far, by ARN (a
+    /// namespace's ARN and name never change).
+    pub namespace_names: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl AwsProvider {
@@ -520,6 +523,7 @@ impl AwsProvider {
             region,
             opts,
             calls,
+            namespace_names: Default::default(),
         }
     }
 }

@@ -154,7 +154,30 @@ async fn get(p: &AwsProvider, id: &str) -> Result<Option<Ns>, ProviderError> {
     let out = found(
         p.servicediscovery.get_namespace().id(id).send().await.map_err(|e| sdk_err("servicediscovery:GetNamespace", e)),
     )?;
-    Ok(out.and_then(|o| o.namespace().map(Ns::of_namespace)))
+    let n = out.and_then(|o| o.namespace().map(Ns::of_namespace));
+    remember(p, n.iter());
+    Ok(n)
+}
+
+/// Keeps the names of namespaces read, by ARN, for [`namespace_name`].
+fn remember<'a>(p: &AwsProvider, ns: impl Iterator<Item = &'a Ns>) {
+    let mut names = p.namespace_names.lock().unwrap_or_else(PoisonError::into_inner);
+    for n in ns.filter(|n| !n.arn.is_empty() && !n.name.is_empty()) {
+        names.insert(n.arn.clone(), n.name.clone());
+    }
+}
+
+/// The name of the namespace (of any type) with this ARN: known from a read
+/// of this run (the stack's namespaces are read with the plan), else asked
+/// of Cloud Map (GetNamespace). `None` when there is no such namespace.
+pub(super) async fn namespace_name(p: &AwsProvider, arn: &str) -> Result<Option<String>, ProviderError> {
+    if let Some(name) = p.namespace_names.lock().unwrap_or_else(PoisonError::into_inner).get(arn) {
+        return Ok(Some(name.clone()));
+    }
+    let Some(id) = arn.split_once(":namespace/").map(|(_, id)| id).filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(get(p, id).await?.filter(|n| n.arn == arn).map(|n| n.name))
 }
 
 async fn tags_of(p: &AwsProvider, arn: &str) -> Result<Option<Tags>, ProviderError> {
@@ -197,12 +220,14 @@ async fn list(p: &AwsProvider) -> Result<Vec<Ns>, ProviderError> {
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_err("servicediscovery:ListNamespaces", e))?;
-    Ok(pages
+    let all: Vec<Ns> = pages
         .iter()
         .flat_map(|page| page.namespaces())
         .filter(|n| n.r#type().is_none_or(|t| *t == NamespaceType::Http))
         .map(Ns::of_summary)
-        .collect())
+        .collect();
+    remember(p, all.iter());
+    Ok(all)
 }
 
 /// Reads many namespaces: the recorded ones by id, the others by name in

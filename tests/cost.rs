@@ -209,8 +209,23 @@ fn moor(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-// eu-west-1 lacks its Fargate x86 figures in the table, so the comparison
-// also shows how a region with missing prices is reported.
+#[test]
+fn the_shipped_table_prices_its_five_regions_fully_and_names_each_source() {
+    // Every figure of these regions has a price, and says where it was read:
+    // a public repository file (github:owner/name path) or a page address.
+    let t = PriceTable::shipped();
+    use moor::cost::Price;
+    for region in ["us-east-1", "us-east-2", "sa-east-1", "eu-west-1", "ap-southeast-1"] {
+        for p in Price::ALL {
+            let v = t.price(region, p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(v > 0.0, "{region} {}: {v}", p.key());
+            let from = &t.regions[region][p.key()].from;
+            assert!(from.starts_with("github:") || from.starts_with("https://"), "{region} {}: {from}", p.key());
+        }
+    }
+}
+
+// With --compare-regions, the same stack in each region, side by side.
 #[test]
 fn cost_compares_regions_side_by_side_without_calling_aws() {
     let o = moor(&["cost", "stacks/flask-app.yaml", "--compare-regions", "us-east-2,eu-west-1"]);

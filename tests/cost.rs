@@ -394,18 +394,36 @@ async fn the_plan_prices_ecr_storage_from_the_images_the_repositories_hold() {
     support::push_image_sized(&p, "cost-ecr/kept", "v2", 'b', GIB / 2, GIB / 2).await;
     // And a second repository, which the plan creates.
     std::fs::write(dir.join("stack.yaml"), format!("{REGISTRY}  fresh:\n    kind: ecr/repository\n")).unwrap();
-    let o = support::moor_in(&dir, &["plan", "stack.yaml", "--cost"]);
+    // Through the counting proxy: the plan's own DescribeImages (the tag
+    // `v2` the task definition names), and one listing of `kept` for the
+    // cost line; `fresh` does not exist, so it is not asked for.
+    let proxy = support::proxy::FaultProxy::start();
+    let plan = |phase: &str, flag: &str| {
+        proxy.phase(phase);
+        let o = proxy
+            .moor()
+            .args(["plan", "stack.yaml", flag, "--state-dir"])
+            .arg(dir.join("state"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let describes = proxy.phase_counts(phase).get("ecr:DescribeImages").and_then(|n| n.as_u64()).unwrap_or(0);
+        (o, describes)
+    };
+    let (o, describes) = plan("cost", "--cost");
     let out = support::text(&o);
     assert!(o.status.success(), "{out}");
+    assert_eq!(describes, 2, "{out}");
     // Before: 2.5 GB × $0.10 = $0.25. After: the same, and `fresh` at the
     // assumed 1 GB × $0.10 = $0.10.
     assert!(out.contains("Cost: $0.25 → $0.35 per month (+$0.10) in us-east-1"), "{out}");
     assert!(out.contains("; 2.5 GB stored in cost-ecr/kept (2 images, as ECR reports);"), "{out}");
     assert!(out.contains("fresh: 1 GB of images stored (--ecr-gb), as its repository does not exist yet"), "{out}");
     assert!(!out.contains("kept: 1 GB"), "{out}");
-    // --no-cost: no cost line.
-    let o = support::moor_in(&dir, &["plan", "stack.yaml", "--no-cost"]);
-    assert!(!support::text(&o).contains("Cost:"), "{}", support::text(&o));
+    // --no-cost: no cost line, and no listing.
+    let (o, describes) = plan("no-cost", "--no-cost");
+    assert!(o.status.success() && !support::text(&o).contains("Cost:"), "{}", support::text(&o));
+    assert_eq!(describes, 1);
 }
 
 #[test]

@@ -402,7 +402,7 @@ pub struct AssumeArgs {
     /// GB of logs each task writes per month.
     #[arg(long, env = "MOOR_COST_LOG_GB_PER_TASK", default_value_t = 1.0, value_parser = parse_amount)]
     pub log_gb_per_task: f64,
-    /// GB of images each repository stores.
+    /// GB of images each repository stores (a plan reads what existing repositories hold instead).
     #[arg(long, env = "MOOR_COST_ECR_GB", default_value_t = 1.0, value_parser = parse_amount)]
     pub ecr_gb: f64,
     /// GB each NAT gateway processes per month.

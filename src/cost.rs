@@ -13,7 +13,10 @@
 //! What the file cannot say (traffic through a load balancer, log volume,
 //! image sizes, data through a NAT gateway, the zones of a subnet list only
 //! known once applied) is an [`Assumptions`] value: every one used is
-//! printed with the flag that changes it. A figure the table lacks for the
+//! printed with the flag that changes it. A plan's cost line reads what the
+//! stack's existing ECR repositories hold instead of assuming it
+//! ([`plan_delta_reading`]): one listing of each repository's images, made
+//! only when the line is shown. A figure the table lacks for the
 //! region is reported as missing, and the total says it leaves it out: it is
 //! never counted as zero.
 
@@ -28,6 +31,9 @@ use std::fmt::Write as _;
 
 /// Hours in the month of every estimate (AWS's pricing pages use 730).
 pub const HOURS: f64 = 730.0;
+
+/// Bytes in the GB of a storage figure (2^30).
+pub const GB_BYTES: f64 = 1_073_741_824.0;
 
 /// The price table moor ships.
 pub const PRICES: &str = include_str!("../data/prices.json");
@@ -202,6 +208,31 @@ impl Default for Assumptions {
     }
 }
 
+/// What an ECR repository holds, as ECR reports it (DescribeImages).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stored {
+    /// The repository's name.
+    pub repository: String,
+    /// The sum of its images' `imageSizeInBytes`: each image's layers as
+    /// pushed (compressed), which is what ECR bills; a layer several images
+    /// share is counted with each of them.
+    pub bytes: u64,
+    pub images: u32,
+}
+
+/// What an estimate knows of what a repository (by logical name) holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Holding {
+    /// Read from ECR.
+    Reported(Stored),
+    /// The plan creates the repository: nothing is stored yet.
+    Created,
+    /// The plan replaces the repository: the new one starts empty.
+    Replaced,
+    /// ECR did not list its images: why, naming the call and its answer.
+    Unread(String),
+}
+
 /// One priced quantity of one resource.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Line {
@@ -233,6 +264,10 @@ pub struct Estimate {
     pub missing: Vec<String>,
     /// Each assumption the estimate made, with the flag that changes it.
     pub assumptions: Vec<String>,
+    /// What was read from AWS instead of assumed ("2.5 GB stored in app
+    /// (3 images, as ECR reports)").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<String>,
     /// Whatever else the reader should know (tasks on EC2 not priced, …).
     pub notes: Vec<String>,
 }
@@ -265,7 +300,7 @@ pub fn items(stack: &Stack) -> Vec<Item<'_>> {
 
 /// The monthly estimate of the stack as its file says, in `region`.
 pub fn estimate(stack: &Stack, region: &str, table: &PriceTable, a: &Assumptions) -> Estimate {
-    estimate_items(&items(stack), region, table, a, None)
+    estimate_items(&items(stack), region, table, a, None, &BTreeMap::new())
 }
 
 /// Whether `reference` (a `${res.attr}` or a physical id or name) names `item`.
@@ -316,17 +351,21 @@ pub fn num(v: f64) -> String {
 }
 
 /// The monthly estimate of `items` in `region`. `known` resolves a subnet
-/// list given by reference, when the plan read it.
+/// list given by reference, when the plan read it; `holdings` says what
+/// repositories hold, by logical name (the others are assumed to hold
+/// [`Assumptions::ecr_gb`]).
 pub fn estimate_items(
     items: &[Item],
     region: &str,
     table: &PriceTable,
     a: &Assumptions,
     known: Option<&Known>,
+    holdings: &BTreeMap<String, Holding>,
 ) -> Estimate {
     let mut p = Pricer { region: region.to_string(), table, lines: Vec::new(), missing: Vec::new() };
     let mut assumptions: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut reported: Vec<String> = Vec::new();
     let mut assume = |s: String| {
         if !assumptions.contains(&s) {
             assumptions.push(s);
@@ -417,10 +456,32 @@ pub fn estimate_items(
                     );
                 }
             }
-            Some(Billing::Registry) => {
-                p.line(it, format!("{} GB stored", num(a.ecr_gb)), Price::EcrGbMonth, a.ecr_gb);
-                assume(format!("{}: {} GB of images stored (--ecr-gb)", it.logical, num(a.ecr_gb)));
-            }
+            Some(Billing::Registry) => match holdings.get(it.logical) {
+                Some(Holding::Reported(s)) => {
+                    let gb = s.bytes as f64 / GB_BYTES;
+                    let said = format!(
+                        "{} GB stored in {} ({} image{}, as ECR reports)",
+                        num(gb),
+                        s.repository,
+                        s.images,
+                        if s.images == 1 { "" } else { "s" }
+                    );
+                    p.line(it, said.clone(), Price::EcrGbMonth, gb);
+                    if !reported.contains(&said) {
+                        reported.push(said);
+                    }
+                }
+                h => {
+                    p.line(it, format!("{} GB stored", num(a.ecr_gb)), Price::EcrGbMonth, a.ecr_gb);
+                    let why = match h {
+                        Some(Holding::Created) => ", as its repository does not exist yet".to_string(),
+                        Some(Holding::Replaced) => ", as the plan replaces its repository".to_string(),
+                        Some(Holding::Unread(e)) => format!(", as {e}"),
+                        Some(Holding::Reported(_)) | None => String::new(),
+                    };
+                    assume(format!("{}: {} GB of images stored (--ecr-gb){why}", it.logical, num(a.ecr_gb)));
+                }
+            },
             Some(Billing::LogGroup { retention_days, .. }) => {
                 let writers: u32 = items
                     .iter()
@@ -483,6 +544,7 @@ pub fn estimate_items(
         complete,
         missing: p.missing,
         assumptions,
+        reported,
         notes,
     }
 }
@@ -552,6 +614,7 @@ pub fn render(e: &Estimate, stack: &str) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "  Total: {} per month", e.total_text());
+    section(&mut out, "Read from AWS", &e.reported);
     section(&mut out, "Assumptions (change them with the flags named)", &e.assumptions);
     section(&mut out, "Missing prices (left out of the total, not counted as zero)", &e.missing);
     section(&mut out, "Notes", &e.notes);
@@ -637,6 +700,15 @@ impl Delta {
             self.after.currency,
             self.after.prices_date
         );
+        let mut reported = self.after.reported.clone();
+        for r in &self.before.reported {
+            if !reported.contains(r) {
+                reported.push(r.clone());
+            }
+        }
+        if !reported.is_empty() {
+            let _ = write!(s, "; {}", reported.join("; "));
+        }
         let mut assumed = self.after.assumptions.clone();
         for a in &self.before.assumptions {
             if !assumed.contains(a) {
@@ -679,8 +751,74 @@ fn live_spec(kind: Kind, desired: Option<&Spec>, live: &crate::provider::Live) -
 
 /// What `plan` does to the monthly cost of `stack`: the estimate of what
 /// exists now (from what the plan observed) and of what the plan leaves.
+/// Repositories are assumed to hold [`Assumptions::ecr_gb`].
 pub fn plan_delta(stack: &Stack, plan: &Plan, region: &str, table: &PriceTable, a: &Assumptions) -> Delta {
+    plan_delta_with(stack, plan, region, table, a, &BTreeMap::new())
+}
+
+/// The stack's ECR repositories that exist (their logical name and ARN),
+/// whose contents [`plan_delta_reading`] reads.
+pub fn existing_repositories(plan: &Plan) -> Vec<(String, String)> {
+    plan.changes
+        .iter()
+        .filter(|c| c.kind == Kind::EcrRepository && !c.deposed && c.action != Action::Create)
+        .filter_map(|c| c.live.as_ref().map(|l| (c.resource.clone(), l.id.clone())))
+        .filter(|(_, arn)| !arn.is_empty())
+        .collect()
+}
+
+/// [`plan_delta`] with what the stack's existing ECR repositories hold as
+/// ECR reports it: one listing of each one's images (one DescribeImages,
+/// paginated), all at once. A repository ECR does not list keeps the
+/// assumption, with the reason.
+pub async fn plan_delta_reading<P: crate::provider::Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    plan: &Plan,
+    region: &str,
+    table: &PriceTable,
+    a: &Assumptions,
+) -> Delta {
+    let repos = existing_repositories(plan);
+    let arns: Vec<String> = repos.iter().map(|(_, arn)| arn.clone()).collect();
+    let got = if arns.is_empty() { BTreeMap::new() } else { p.repository_storage(&arns).await };
+    let read = repos
+        .into_iter()
+        .filter_map(|(logical, arn)| {
+            got.get(&arn).map(|r| (logical, r.clone().map_err(|e| format!("ECR did not list its images ({e})"))))
+        })
+        .collect();
+    plan_delta_with(stack, plan, region, table, a, &read)
+}
+
+/// [`plan_delta`], given what existing repositories hold (by logical
+/// name), or why it could not be read.
+pub fn plan_delta_with(
+    stack: &Stack,
+    plan: &Plan,
+    region: &str,
+    table: &PriceTable,
+    a: &Assumptions,
+    read: &BTreeMap<String, Result<Stored, String>>,
+) -> Delta {
     let change = |name: &str| plan.changes.iter().find(|c| c.resource == name && !c.deposed);
+    let held = |r: &Result<Stored, String>| match r {
+        Ok(s) => Holding::Reported(s.clone()),
+        Err(e) => Holding::Unread(e.clone()),
+    };
+    let before_holdings: BTreeMap<String, Holding> = read.iter().map(|(k, r)| (k.clone(), held(r))).collect();
+    let mut after_holdings = before_holdings.clone();
+    for c in plan.changes.iter().filter(|c| c.kind == Kind::EcrRepository && !c.deposed) {
+        match c.action {
+            Action::Create => {
+                after_holdings.insert(c.resource.clone(), Holding::Created);
+            }
+            Action::Replace => {
+                after_holdings.insert(c.resource.clone(), Holding::Replaced);
+            }
+            _ => {}
+        }
+    }
     // After: every resource of the file the plan does not delete.
     let after_items: Vec<Item> =
         items(stack).into_iter().filter(|it| !change(it.logical).is_some_and(|c| c.action == Action::Delete)).collect();
@@ -719,13 +857,13 @@ pub fn plan_delta(stack: &Stack, plan: &Plan, region: &str, table: &PriceTable, 
             physical_name: n.physical.as_deref(),
         })
         .collect();
-    let mut before = estimate_items(&before_items, region, table, a, Some(&plan.known));
+    let mut before = estimate_items(&before_items, region, table, a, Some(&plan.known), &before_holdings);
     for n in now.iter().filter(|n| !n.as_live) {
         if before.lines.iter().any(|l| l.resource == n.logical) {
             before.notes.push(format!("{}: what exists now is priced as the file says it", n.logical));
         }
     }
-    let after = estimate_items(&after_items, region, table, a, Some(&plan.known));
+    let after = estimate_items(&after_items, region, table, a, Some(&plan.known), &after_holdings);
     Delta { before, after }
 }
 

@@ -539,7 +539,7 @@ pub fn plan_cmd(
             PlanFormat::Markdown => out(&crate::mdplan::plan_markdown(&pl))?,
             PlanFormat::Human => eprint!("{}", render::plan_text(&pl, style(o), false)),
         }
-        if let Some(line) = cost_line(&stack, &pl, cost) {
+        if let Some(line) = cost_line(p.as_ref(), &stack, &pl, cost).await {
             eprintln!("\n{line}");
         }
         if save.is_some() && !pl.problems.is_empty() {
@@ -575,16 +575,26 @@ pub enum CostLine {
     Always(crate::cost::Assumptions),
 }
 
-/// The plan's cost line (before → after), when it is wanted.
-fn cost_line(stack: &Stack, pl: &crate::plan::Plan, cost: CostLine) -> Option<String> {
+/// The plan's cost line (before → after), when it is wanted. Only then
+/// are the stack's existing ECR repositories listed, for what they hold.
+async fn cost_line<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    pl: &crate::plan::Plan,
+    cost: CostLine,
+) -> Option<String> {
     let (a, always) = match cost {
         CostLine::Never => return None,
         CostLine::WhenBillable(a) => (a, false),
         CostLine::Always(a) => (a, true),
     };
     let region = pl.region.as_deref().or(stack.region.as_deref())?;
-    let delta = crate::cost::plan_delta(stack, pl, region, &crate::cost::PriceTable::shipped(), &a);
-    (always || delta.billable_change()).then(|| delta.line())
+    let table = crate::cost::PriceTable::shipped();
+    let delta = crate::cost::plan_delta(stack, pl, region, &table, &a);
+    if !(always || delta.billable_change()) {
+        return None;
+    }
+    Some(crate::cost::plan_delta_reading(p, stack, pl, region, &table, &a).await.line())
 }
 
 /// The region a cost estimate is for: `--region`, the file's, then AWS_REGION.

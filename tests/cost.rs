@@ -1,20 +1,23 @@
 //! `moor cost` and the plan's cost line: the arithmetic against figures
 //! computed by hand, the region comparison, prices the table lacks (reported,
 //! never counted as zero), the line a plan prints (before → after), and
-//! `scripts/prices` reading AWS's price list format.
+//! `scripts/prices` reading AWS's price list format, and what a plan reads
+//! of the images its ECR repositories hold (against the emulator).
 
 #[path = "support/fake.rs"]
 mod fake;
+mod support;
 
 use fake::FakeProvider;
 use moor::apply::{apply, ApplyOptions, MemoryStore, Quiet};
-use moor::cost::{estimate, plan_delta, Assumptions, Estimate, PriceTable};
+use moor::cost::{estimate, plan_delta, plan_delta_with, Assumptions, Estimate, PriceTable, Stored};
 use moor::graph::build;
 use moor::load::{load_str, LoadOptions};
 use moor::model::{Kind, Stack};
 use moor::observe::observe;
 use moor::plan::{plan, Plan, PlanOptions};
 use moor::state::State;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -209,8 +212,23 @@ fn moor(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-// eu-west-1 lacks its Fargate x86 figures in the table, so the comparison
-// also shows how a region with missing prices is reported.
+#[test]
+fn the_shipped_table_prices_its_five_regions_fully_and_names_each_source() {
+    // Every figure of these regions has a price, and says where it was read:
+    // a public repository file (github:owner/name path) or a page address.
+    let t = PriceTable::shipped();
+    use moor::cost::Price;
+    for region in ["us-east-1", "us-east-2", "sa-east-1", "eu-west-1", "ap-southeast-1"] {
+        for p in Price::ALL {
+            let v = t.price(region, p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(v > 0.0, "{region} {}: {v}", p.key());
+            let from = &t.regions[region][p.key()].from;
+            assert!(from.starts_with("github:") || from.starts_with("https://"), "{region} {}: {from}", p.key());
+        }
+    }
+}
+
+// With --compare-regions, the same stack in each region, side by side.
 #[test]
 fn cost_compares_regions_side_by_side_without_calling_aws() {
     let o = moor(&["cost", "stacks/flask-app.yaml", "--compare-regions", "us-east-2,eu-west-1"]);
@@ -289,6 +307,123 @@ async fn the_plan_line_shows_the_cost_before_and_after() {
     assert!(d.billable_change());
     assert!(close(d.after.total - d.before.total, 39.522075), "{} → {}", d.before.total, d.after.total);
     insta::assert_snapshot!(d.line());
+}
+
+const GIB: u64 = 1 << 30;
+
+const REGISTRY: &str = r#"
+stack: cost-ecr
+region: us-east-1
+resources:
+  kept:
+    kind: ecr/repository
+    empty_on_delete: true
+  exec:
+    kind: iam/role
+    assumed_by:
+      services: [ecs-tasks.amazonaws.com]
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: ${exec.arn}
+    containers:
+      - name: app
+        image: ${kept.uri}:v2
+"#;
+
+#[tokio::test]
+async fn what_a_repository_holds_replaces_the_assumption_and_is_priced_by_the_gb() {
+    // Applied, so `kept` exists; what ECR says it holds is given.
+    let p = Arc::new(FakeProvider::new());
+    let stack = stack_from(REGISTRY, &[]);
+    let state = State::new(&stack.name, stack.region.as_deref());
+    let first = make_plan(&p, &stack, &state).await;
+    // Before the first apply, the repository does not exist: assumed, and said why.
+    let d = plan_delta(&stack, &first, "us-east-1", &PriceTable::shipped(), &Assumptions::default());
+    assert!(
+        d.line().contains("kept: 1 GB of images stored (--ecr-gb), as its repository does not exist yet"),
+        "{}",
+        d.line()
+    );
+    let (graph, _) = build(&stack);
+    let (summary, state) = apply(
+        p.clone(),
+        &stack,
+        &graph,
+        &first,
+        state,
+        &MemoryStore::default(),
+        &ApplyOptions { parallelism: 4 },
+        &Quiet,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    assert!(summary.ok(), "{summary:#?}");
+    let again = make_plan(&p, &stack, &state).await;
+    // 2.5 GB (2 GiB + 0.5 GiB) × $0.10 per GB-month = $0.25, before and after.
+    let held = Stored { repository: "cost-ecr/kept".into(), bytes: 2 * GIB + GIB / 2, images: 2 };
+    let read = BTreeMap::from([("kept".to_string(), Ok(held))]);
+    let d = plan_delta_with(&stack, &again, "us-east-1", &PriceTable::shipped(), &Assumptions::default(), &read);
+    for e in [&d.before, &d.after] {
+        let l = e.lines.iter().find(|l| l.resource == "kept").unwrap();
+        assert_eq!(l.item, "2.5 GB stored in cost-ecr/kept (2 images, as ECR reports)");
+        assert!(close(l.quantity, 2.5) && close(l.monthly.unwrap(), 0.25), "{l:?}");
+        assert!(!e.assumptions.iter().any(|a| a.contains("--ecr-gb")), "{:?}", e.assumptions);
+    }
+    assert!(d.line().contains("$0.25 → $0.25"), "{}", d.line());
+    // A listing ECR refused: the assumption stays, with the call and AWS's answer.
+    let why = "ECR did not list its images (ecr:DescribeImages failed: AccessDeniedException: not allowed)";
+    let read = BTreeMap::from([("kept".to_string(), Err(why.to_string()))]);
+    let d = plan_delta_with(&stack, &again, "us-east-1", &PriceTable::shipped(), &Assumptions::default(), &read);
+    assert!(d.line().contains(&format!("kept: 1 GB of images stored (--ecr-gb), as {why}")), "{}", d.line());
+}
+
+#[tokio::test]
+async fn the_plan_prices_ecr_storage_from_the_images_the_repositories_hold() {
+    if support::skip_emulator() {
+        return;
+    }
+    let dir = support::workdir("cost-ecr", REGISTRY);
+    let o = support::moor_in(&dir, &["apply", "stack.yaml", "--auto-approve"]);
+    assert!(o.status.success(), "{}", support::text(&o));
+    // Two images, one the file does not name: 2 GiB and 0.5 GiB as ECR
+    // reports them.
+    let p = support::provider().await;
+    support::push_image_sized(&p, "cost-ecr/kept", "v1", 'a', 2 * GIB, 2 * GIB).await;
+    support::push_image_sized(&p, "cost-ecr/kept", "v2", 'b', GIB / 2, GIB / 2).await;
+    // And a second repository, which the plan creates.
+    std::fs::write(dir.join("stack.yaml"), format!("{REGISTRY}  fresh:\n    kind: ecr/repository\n")).unwrap();
+    // Through the counting proxy: the plan's own DescribeImages (the tag
+    // `v2` the task definition names), and one listing of `kept` for the
+    // cost line; `fresh` does not exist, so it is not asked for.
+    let proxy = support::proxy::FaultProxy::start();
+    let plan = |phase: &str, flag: &str| {
+        proxy.phase(phase);
+        let o = proxy
+            .moor()
+            .args(["plan", "stack.yaml", flag, "--state-dir"])
+            .arg(dir.join("state"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let describes = proxy.phase_counts(phase).get("ecr:DescribeImages").and_then(|n| n.as_u64()).unwrap_or(0);
+        (o, describes)
+    };
+    let (o, describes) = plan("cost", "--cost");
+    let out = support::text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(describes, 2, "{out}");
+    // Before: 2.5 GB × $0.10 = $0.25. After: the same, and `fresh` at the
+    // assumed 1 GB × $0.10 = $0.10.
+    assert!(out.contains("Cost: $0.25 → $0.35 per month (+$0.10) in us-east-1"), "{out}");
+    assert!(out.contains("; 2.5 GB stored in cost-ecr/kept (2 images, as ECR reports);"), "{out}");
+    assert!(out.contains("fresh: 1 GB of images stored (--ecr-gb), as its repository does not exist yet"), "{out}");
+    assert!(!out.contains("kept: 1 GB"), "{out}");
+    // --no-cost: no cost line, and no listing.
+    let (o, describes) = plan("no-cost", "--no-cost");
+    assert!(o.status.success() && !support::text(&o).contains("Cost:"), "{}", support::text(&o));
+    assert_eq!(describes, 1);
 }
 
 #[test]

@@ -1127,7 +1127,8 @@ fn is_read(action: &str) -> bool {
 /// by one action of theirs.
 const KEPT: &[(&str, &str)] = &[(
     "ecs:DescribeTasks",
-    "read only when a deployment's tasks stop, to say why they stopped; the emulator's tasks never stop",
+    "read only when a deployment fails, to say why its tasks stopped: no example's lifecycle fails one, \
+     `a_failed_deployment_reads_why_its_tasks_stopped_as_its_policy_allows` does (under the AWS model)",
 )];
 
 fn kept(statement: &Value) -> Option<&'static str> {
@@ -1242,6 +1243,165 @@ async fn the_policy_of_every_example_allows_each_call_of_its_lifecycle_and_no_st
         "too many calls checked by action only: {action_only} of {}",
         scoped + action_only
     );
+}
+
+/// A stack whose service's deployment the AWS model fails: `image`s
+/// containing `broken` fail their health checks, and the circuit breaker
+/// rolls the deployment back.
+const FAILING: &str = "stack: coverage-failing
+region: us-east-1
+variables:
+  image:
+    default: public.ecr.aws/docker/library/nginx:v1
+resources:
+  net:
+    kind: ec2/default_vpc
+  app_sg:
+    kind: ec2/security_group
+    description: the tasks
+    vpc: ${net.vpc_id}
+  exec_role:
+    kind: iam/role
+    assumed_by:
+      services: [ecs-tasks.amazonaws.com]
+  cluster:
+    kind: ecs/cluster
+  task:
+    kind: ecs/task_definition
+    cpu: 256
+    memory: 512
+    execution_role: ${exec_role.arn}
+    containers:
+      - name: web
+        image: ${var.image}
+  app:
+    kind: ecs/service
+    cluster: ${cluster.arn}
+    task_definition: ${task.arn}
+    desired_count: 1
+    network:
+      subnets: ${net.subnet_ids}
+      security_groups: [\"${app_sg.id}\"]
+    deployment:
+      circuit_breaker: { enable: true, rollback: true }
+";
+
+/// The one call no example's lifecycle makes: a failed deployment's
+/// `ecs:DescribeTasks` of the stopped tasks, to say why they stopped. Under
+/// the AWS model (an image it marks unhealthy) behind the recording proxy,
+/// with a stopped task in the cluster (the emulator's services start none;
+/// its ListTasks does not filter by service), the failed apply makes it,
+/// and the stack's policy allows it and every other call, the
+/// DescribeTasks statement being the one that allows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deployment_reads_why_its_tasks_stopped_as_its_policy_allows() {
+    if skip_emulator() {
+        return;
+    }
+    let record = std::env::temp_dir().join(format!("moor-coverage-failing-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&record);
+    let proxy = FaultProxy::start_with([
+        "--delay-ms",
+        "0",
+        "--aws-model",
+        "--time-scale",
+        "0.05",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let p = provider().await;
+    let dir = workdir("coverage-failing", FAILING);
+    let moor = |args: &[&str]| {
+        let mut c = proxy.moor();
+        c.args(args).arg("--state-dir").arg(dir.join("state")).current_dir(&dir);
+        c.output().unwrap()
+    };
+    let policy = |mode: &str| -> Value {
+        let out = proxy
+            .moor()
+            .args(["policy", "stack.yaml", "--account", ACCOUNT, "--mode", mode])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "moor policy: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (apply_policy, plan_policy) = (policy("apply"), policy("plan"));
+    let mut tags = BTreeMap::new();
+    proxy.phase("apply");
+    let out = moor(&["apply", "stack.yaml", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    live_tags(&p, &mut tags).await;
+
+    // A task of the cluster that stopped, as a failed deployment's do (of
+    // its own task definition: the emulator runs only tasks whose
+    // containers set their memory).
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("web")
+        .image("public.ecr.aws/docker/library/nginx:broken")
+        .memory(512)
+        .build();
+    p.ecs
+        .register_task_definition()
+        .family("coverage-failing-stopped")
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("ecs:RegisterTaskDefinition");
+    let run = p
+        .ecs
+        .run_task()
+        .cluster("coverage-failing-cluster")
+        .task_definition("coverage-failing-stopped")
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .send()
+        .await
+        .expect("ecs:RunTask");
+    let task = run.tasks()[0].task_arn().unwrap().to_string();
+    p.ecs
+        .stop_task()
+        .cluster("coverage-failing-cluster")
+        .task(&task)
+        .reason("Task failed ELB health checks")
+        .send()
+        .await
+        .expect("ecs:StopTask");
+
+    proxy.unhealthy("nginx:broken");
+    proxy.phase("failing");
+    let out =
+        moor(&["apply", "stack.yaml", "--auto-approve", "--var", "image=public.ecr.aws/docker/library/nginx:broken"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("rolled back") && said.contains("Task failed ELB health checks"), "{said}");
+    live_tags(&p, &mut tags).await;
+
+    proxy.phase("destroy");
+    let out = moor(&["destroy", "stack.yaml", "--auto-approve", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    proxy.phase("idle");
+    p.ecs.deregister_task_definition().task_definition("coverage-failing-stopped:1").send().await.ok();
+
+    let calls: Vec<Call> = std::fs::read_to_string(&record).unwrap().lines().map(Call::parse).collect();
+    let _ = std::fs::remove_file(&record);
+    let _ = std::fs::remove_dir_all(&dir);
+    let l = Lifecycle { name: "coverage-failing".into(), apply_policy, plan_policy, calls };
+    let needs = lifecycle_needs(&l, &tags);
+    let problems = failures(&l, &needs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let describe: Vec<&Need> = needs.iter().filter(|n| n.req.action == "ecs:DescribeTasks").collect();
+    assert!(!describe.is_empty(), "no ecs:DescribeTasks recorded");
+    assert!(
+        describe.iter().all(|n| n.phase == "failing" && n.scoped),
+        "{:?}",
+        describe.iter().map(|n| &n.call).collect::<Vec<_>>()
+    );
+    // The statement that allows it is needed: without it, the call is denied.
+    let st = l.apply_policy["Statement"].as_array().unwrap();
+    let i = st.iter().position(|s| kept(s).is_some()).expect("the DescribeTasks statement");
+    let mut without = l.apply_policy.clone();
+    without["Statement"].as_array_mut().unwrap().remove(i);
+    assert!(describe.iter().all(|n| !allowed(&without, n)), "{}", st[i]);
 }
 
 // ---- the parsing, on hand-made records -------------------------------------------------------

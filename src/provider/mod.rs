@@ -349,6 +349,17 @@ pub trait Provider: Send + Sync {
         Ok(crate::images::Images::new())
     }
 
+    /// What each ECR repository of `arns` holds, for the cost estimate: its
+    /// images' sizes as ECR reports them, summed, and how many there are,
+    /// or the error of the listing. Repositories this provider does not
+    /// read are left out (their contents are then assumed).
+    async fn repository_storage(
+        &self,
+        _arns: &[String],
+    ) -> std::collections::BTreeMap<String, Result<crate::cost::Stored, ProviderError>> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Puts this stack's ownership tags on an existing resource (`moor import`).
     async fn adopt(&self, t: &Target, live: &Live) -> Result<Live, ProviderError>;
 

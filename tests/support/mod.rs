@@ -345,11 +345,18 @@ pub fn ecr_public() -> &'static str {
 /// image digest is the hash of the layers' digests). Returns the digest ECR
 /// answers.
 pub async fn push_image(p: &AwsProvider, repo: &str, tag: &str, layer: char) -> String {
+    push_image_sized(p, repo, tag, layer, 7023, 32654).await
+}
+
+/// [`push_image`] with the sizes its manifest gives: the emulator reports
+/// `config` bytes as the image's `imageSizeInBytes` (ECR reports the
+/// layers' compressed size; a test gives both the same).
+pub async fn push_image_sized(p: &AwsProvider, repo: &str, tag: &str, layer: char, config: u64, layers: u64) -> String {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{}", "c".repeat(64))},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config, "digest": format!("sha256:{}", "c".repeat(64))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layers, "digest": format!("sha256:{}", layer.to_string().repeat(64))}],
     });
     let out = p
         .ecr

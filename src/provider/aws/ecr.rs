@@ -235,6 +235,54 @@ fn arn_parts(arn: &str) -> Option<(&str, &str)> {
     Some((parts[4], parts[5].strip_prefix("repository/")?))
 }
 
+/// What each repository of `arns` holds, as ECR reports it: the sum of
+/// its images' `imageSizeInBytes` (their layers as pushed, compressed) and
+/// how many images there are. One DescribeImages listing per repository
+/// (pages of 1000 images), all at once.
+pub(super) async fn repository_storage(
+    p: &AwsProvider,
+    arns: &[String],
+) -> BTreeMap<String, Result<crate::cost::Stored, ProviderError>> {
+    let one = |arn: &str| {
+        let arn = arn.to_string();
+        async move {
+            let Some((registry, name)) = arn_parts(&arn) else {
+                let e = ProviderError::new(
+                    ErrorKind::Rejected,
+                    "ecr:DescribeImages",
+                    format!("`{arn}` is not an ECR repository ARN"),
+                );
+                return (arn.clone(), Err(e));
+            };
+            let mut stored = crate::cost::Stored { repository: name.to_string(), bytes: 0, images: 0 };
+            let mut pages = p
+                .ecr
+                .describe_images()
+                .registry_id(registry)
+                .repository_name(name)
+                .max_results(1000)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let mut e = sdk_err("ecr:DescribeImages", e);
+                        e.message = format!("repository `{name}`: {}", e.message);
+                        return (arn.clone(), Err(e));
+                    }
+                };
+                for d in page.image_details() {
+                    stored.images += 1;
+                    stored.bytes += d.image_size_in_bytes().map_or(0, |b| b.max(0) as u64);
+                }
+            }
+            (arn.clone(), Ok(stored))
+        }
+    };
+    futures::future::join_all(arns.iter().map(|a| one(a))).await.into_iter().collect()
+}
+
 async fn describe(p: &AwsProvider, name: &str, registry: Option<&str>) -> Result<Option<SdkRepository>, ProviderError> {
     let out = found(
         p.ecr

@@ -303,6 +303,13 @@ macro_rules! aws_dispatch {
                 super::ecs::image_digests(self, images).await
             }
 
+            async fn repository_storage(
+                &self,
+                arns: &[String],
+            ) -> std::collections::BTreeMap<String, Result<crate::cost::Stored, ProviderError>> {
+                super::ecr::repository_storage(self, arns).await
+            }
+
             async fn read_recorded(&self, d: &Deletion) -> Result<Option<Live>, ProviderError> {
                 crate::trace::about(d.logical.as_str(), async {
                     match d.kind {

@@ -68,6 +68,7 @@ fn sample_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.push(root().join("tests/fixtures/policy/lookups.yaml"));
+    files.push(root().join("tests/fixtures/policy/given-by-id.yaml"));
     files.sort();
     files
 }
@@ -138,6 +139,28 @@ fn plan_mode_has_the_reads_and_none_of_the_writes() {
         assert!(writes.is_empty(), "{f}: plan mode allows writes {writes:?}");
         assert!(plan.iter().any(|a| a.starts_with("tag:GetResources")), "{f}: discovery is a read of every plan");
     }
+}
+
+/// What the file gives by id is read before any change (the checks of
+/// `moor plan`), so even the plan-only policy allows those reads, though
+/// the stack has no security group or role of its own.
+#[test]
+fn what_the_checks_read_by_id_is_allowed_in_plan_mode() {
+    let doc = policy(&["tests/fixtures/policy/given-by-id.yaml", "--mode", "plan"]);
+    let st = statements(&doc);
+    let allows = |action: &str, resource: &str| {
+        st.iter().any(|s| {
+            actions_of(s).iter().any(|a| a == action)
+                && match &s["Resource"] {
+                    Value::String(r) => wildcard(r, resource),
+                    Value::Array(rs) => rs.iter().any(|r| wildcard(r.as_str().unwrap(), resource)),
+                    _ => false,
+                }
+        })
+    };
+    assert!(allows("ec2:DescribeSecurityGroups", "*"), "{doc:#}");
+    assert!(allows("iam:GetRole", "arn:aws:iam::123456789012:role/team-task-execution"), "{doc:#}");
+    assert!(!allows("iam:GetRole", "arn:aws:iam::123456789012:role/other"), "scoped to the role it names: {doc:#}");
 }
 
 #[test]

@@ -475,7 +475,12 @@ fn take_ignored(
                 let (ours, theirs) = match path.get(1) {
                     Some(k) => (file.remove(k).map(Value::String), live.tags.get(k).cloned().map(Value::String)),
                     None => {
-                        (serde_json::to_value(user_tags(&file)).ok(), serde_json::to_value(user_tags(&live.tags)).ok())
+                        let theirs = |t: &crate::model::common::Tags| {
+                            let t: BTreeMap<&String, &String> =
+                                t.iter().filter(|(k, _)| !k.starts_with("moor:") && !k.starts_with("aws:")).collect();
+                            serde_json::to_value(t).ok()
+                        };
+                        (theirs(&file), theirs(&live.tags))
                     }
                 };
                 reasons.push(format!(

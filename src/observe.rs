@@ -106,7 +106,9 @@ pub async fn observe<P: Provider + ?Sized>(
 /// newest version has (a task definition's newest ACTIVE revision): another
 /// tool that owns them (a deploy that sets an image) registers versions of
 /// its own, which the record does not name. Those paths of each such
-/// resource that exists are taken from its newest version, read by name.
+/// resource that exists are taken from its newest version, read by name;
+/// a recorded one that is gone (the deploy retired moor's version) is made
+/// anew from the file with those paths as its newest version has them.
 async fn newest_versions<P: Provider + ?Sized>(
     p: &P,
     stack: &Stack,
@@ -118,7 +120,12 @@ async fn newest_versions<P: Provider + ?Sized>(
         .resources
         .iter()
         .filter(|r| r.kind().facts().versioned && !plan::ignored(stack, &r.name).is_empty())
-        .filter(|r| matches!(observed.resources.get(&r.name), Some(Some(_))))
+        .filter(|r| match observed.resources.get(&r.name) {
+            Some(Some(_)) => true,
+            // Gone, though recorded: the next version keeps what is ignored.
+            Some(None) => state.resources.get(&r.name).is_some_and(|e| e.kind == r.kind()),
+            None => false,
+        })
         .map(|r| {
             let mut t = plan::target(stack, &r.name, known, state).0;
             t.id = None;
@@ -129,13 +136,13 @@ async fn newest_versions<P: Provider + ?Sized>(
     let mut errors = Vec::new();
     for ((name, _), r) in asks.iter().zip(reads) {
         match r {
-            Ok(Some(newest)) => {
-                if let Some(Some(live)) = observed.resources.get_mut(*name) {
-                    if live.id != newest.id {
-                        plan::take_ignored_live(stack, name, live, &newest);
-                    }
+            Ok(Some(newest)) => match observed.resources.get_mut(*name) {
+                Some(Some(live)) if live.id != newest.id => plan::take_ignored_live(stack, name, live, &newest),
+                Some(Some(_)) => {}
+                _ => {
+                    observed.newest.insert(name.to_string(), newest);
                 }
-            }
+            },
             Ok(None) => {}
             Err(error) => errors.push(ReadError { resource: name.to_string(), error }),
         }

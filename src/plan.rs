@@ -133,6 +133,11 @@ pub struct Plan {
     pub images: crate::images::Images,
     /// A plan of some resources only (`--target`): which, and what it left out.
     pub partial: Option<crate::targets::Partial>,
+    /// Logical name → the newest version of a versioned resource that is
+    /// made anew (its recorded version is gone): a create takes the paths
+    /// it ignores from it ([`keep_ignored`]), as an update takes them from
+    /// the version it replaces.
+    pub kept: HashMap<String, Live>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +189,10 @@ pub struct Observed {
     pub found: Vec<(crate::provider::Found, Live)>,
     /// What the registries say of the images the file names ([`crate::images`]).
     pub images: crate::images::Images,
+    /// Logical name → the newest version of a versioned resource of the
+    /// file that ignores changes and whose recorded version is gone (a
+    /// deploy registered its own and retired moor's).
+    pub newest: HashMap<String, Live>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -611,6 +620,7 @@ pub fn plan(
         pins: Vec::new(),
         images: observed.images.clone(),
         partial: None,
+        kept: HashMap::new(),
     };
     let order: Vec<String> = graph
         .topo_order()
@@ -683,6 +693,16 @@ pub fn plan(
         match &live {
             None => {
                 ch.action = Action::Create;
+                // A new version of what another tool deployed keeps what it owns.
+                let (mut desired, mut unknown) = (desired.clone(), unknown.clone());
+                if let Some(newest) = observed.newest.get(logical) {
+                    let leaves = |f: &str, v: &Value| r.spec.as_dyn().secret_leaves(f, v);
+                    let mut tags = t.tags.clone();
+                    let ignored = ignored(stack, logical);
+                    let (d, u) = (&mut desired, &mut unknown);
+                    take_ignored(kind, &ignored, d, &mut tags, u, None, newest, &leaves, &mut ch.reasons);
+                    p.kept.insert(logical.clone(), newest.clone());
+                }
                 ch.diffs = desired
                     .iter()
                     .map(|(k, v)| FieldDiff {

@@ -264,27 +264,7 @@ async fn an_ignored_container_image_keeps_what_another_tool_registered_when_moor
     assert_eq!(image_of(&describe_td(&p, &first).await, "web"), "nginx:1.27", "the file's image at create");
 
     // Another tool registers a revision with its own image and tag.
-    let mut containers = describe_td(&p, &first).await.container_definitions().to_vec();
-    for c in containers.iter_mut().filter(|c| c.name() == Some("web")) {
-        c.image = Some("nginx:1.28".into());
-    }
-    let theirs = p
-        .ecs
-        .register_task_definition()
-        .family(family)
-        .cpu("512")
-        .memory("2048")
-        .network_mode(et::NetworkMode::Awsvpc)
-        .requires_compatibilities(et::Compatibility::Fargate)
-        .set_container_definitions(Some(containers))
-        .tags(et::Tag::builder().key("CostCenter").value("42").build())
-        .send()
-        .await
-        .expect("register")
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
+    let theirs = register_image(&p, family, &first, "nginx:1.28").await;
 
     let pl = make_plan(p.as_ref(), &v1, &state, false, false).await;
     assert!(!pl.has_changes(), "{:#?}", pl.changes);
@@ -320,7 +300,54 @@ async fn an_ignored_container_image_keeps_what_another_tool_registered_when_moor
     let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
     assert!(!pl.has_changes(), "{:#?}", pl.changes);
 
+    // The other tool registers another image and retires moor's revision:
+    // the revision moor makes anew has that image too.
+    let (ours, later) = (id(&state, "task"), register_image(&p, family, &id(&state, "task"), "nginx:1.30").await);
+    p.ecs.deregister_task_definition().task_definition(&ours).send().await.expect("deregister");
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Create);
+    let reasons = &pl.change("task").unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("ignored: `containers.web.image` is \"nginx:1.30\" in AWS, \"nginx:1.29\"")),
+        "{reasons:?}"
+    );
+    let state = apply_clean(&p, &v3, state).await;
+    let td = describe_td(&p, &id(&state, "task")).await;
+    assert_eq!((image_of(&td, "web").as_str(), td.cpu()), ("nginx:1.30", Some("1024")));
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
     destroy_all(&p, &v3, state).await;
-    let _ = p.ecs.deregister_task_definition().task_definition(&theirs).send().await;
+    for arn in [&theirs, &later] {
+        let _ = p.ecs.deregister_task_definition().task_definition(arn).send().await;
+    }
     assert!(active_revisions(&p, family).await.is_empty());
+}
+
+/// Registers a revision of `family` like `from`, with the web container's
+/// image set to `image`, as a deploy tool does.
+async fn register_image(p: &AwsProvider, family: &str, from: &str, image: &str) -> String {
+    let td = describe_td(p, from).await;
+    let mut containers = td.container_definitions().to_vec();
+    for c in containers.iter_mut().filter(|c| c.name() == Some("web")) {
+        c.image = Some(image.into());
+    }
+    p.ecs
+        .register_task_definition()
+        .family(family)
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .network_mode(et::NetworkMode::Awsvpc)
+        .requires_compatibilities(et::Compatibility::Fargate)
+        .set_container_definitions(Some(containers))
+        .tags(et::Tag::builder().key("CostCenter").value("42").build())
+        .send()
+        .await
+        .expect("register")
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap()
 }

@@ -515,10 +515,17 @@ fn take_ignored(
             unknown.contains(field) && ours.as_ref().is_some_and(|o| !crate::resolve::unknown_leaves(o).is_empty());
         let key = path.last().map_or("", String::as_str);
         let ordered = |k: &str| kind.facts().ordered_lists.contains(&k);
+        // As the diff would find it: what the file leaves out differs only
+        // when the last apply set it (it would be removed).
+        let was_set = || {
+            let a = applied.as_deref().and_then(|a| a.get(field));
+            a.is_some_and(|a| matches!(crate::fieldpath::reach(a, rest), crate::fieldpath::Reach::At(v) if is_set(v)))
+        };
         let differs = not_known
             || match (&ours, theirs) {
                 (Some(o), Some(t)) => !compare(o, t, key, &ordered),
-                (None, Some(x)) | (Some(x), None) => is_set(x),
+                (Some(x), None) => is_set(x),
+                (None, Some(x)) => is_set(x) && was_set(),
                 (None, None) => false,
             };
         if differs {
@@ -1342,7 +1349,8 @@ mod tests {
             id: "x".into(),
             fields: [(
                 "containers".to_string(),
-                json!([{"name": "web", "image": "theirs:2", "cpu": 1}, {"name": "worker", "image": "w:1"}]),
+                json!([{"name": "web", "image": "theirs:2", "cpu": 1},
+                       {"name": "worker", "image": "w:1", "environment": {"X": "2"}}]),
             )]
             .into_iter()
             .collect(),
@@ -1361,6 +1369,7 @@ mod tests {
         let ignored = [
             ("containers.web.image".to_string(), "the file says `ignore_changes`".to_string()),
             ("tags.CostCenter".to_string(), "the file says `ignore_changes`".to_string()),
+            ("containers.worker.environment.X".to_string(), "the file says `ignore_changes`".to_string()),
         ];
         let no_leaves = |_: &str, _: &Value| Vec::new();
         let run = |desired: Fields, tags: crate::model::common::Tags, unknown: BTreeSet<String>| {

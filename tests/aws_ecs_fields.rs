@@ -313,6 +313,8 @@ async fn an_ignored_container_image_keeps_what_another_tool_registered_when_moor
             .any(|r| r.starts_with("ignored: `containers.web.image` is \"nginx:1.30\" in AWS, \"nginx:1.29\"")),
         "{reasons:?}"
     );
+    let shown = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
+    assert!(shown.contains("ignored: `containers.web.image` is \"nginx:1.30\""), "{shown}");
     let state = apply_clean(&p, &v3, state).await;
     let td = describe_td(&p, &id(&state, "task")).await;
     assert_eq!((image_of(&td, "web").as_str(), td.cpu()), ("nginx:1.30", Some("1024")));

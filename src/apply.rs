@@ -432,7 +432,12 @@ pub async fn apply<P: Provider + 'static>(
                     // Exactly the digests the plan showed.
                     crate::images::pin(&mut t, &plan.images);
                     // What another tool owns stays as AWS has it.
-                    if let (Step::Update, Some(live)) = (op.step, &ch.live) {
+                    let kept = match op.step {
+                        Step::Update => ch.live.as_ref(),
+                        Step::Create => plan.kept.get(&op.resource),
+                        _ => None,
+                    };
+                    if let Some(live) = kept {
                         plan::keep_ignored(stack, &mut t, live);
                     }
                     if !op.late && graph.late.iter().any(|(from, _)| from == &op.resource) {

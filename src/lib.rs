@@ -21,6 +21,7 @@ pub mod discover;
 pub mod ecr_login;
 pub mod events;
 pub mod expr;
+pub mod fieldpath;
 pub mod graph;
 pub mod images;
 pub mod interrupt;

@@ -1178,27 +1178,30 @@ impl Loader<'_> {
             }
         }
 
-        // ignore_changes: top-level fields of the kind, checked here.
+        // ignore_changes: paths into the kind's fields, checked here.
         let mut ignore_changes = Vec::new();
         if let Some(d) = node.get("ignore_changes") {
-            let fields = kind_fields(kind);
             match &d.kind {
                 NodeKind::Seq(items) => {
                     for it in items {
-                        let field = it.as_str().unwrap_or("").to_string();
-                        if fields.contains(&field.as_str()) {
-                            ignore_changes.push(field);
-                        } else {
-                            self.err(
-                                "moor::ignore-changes",
-                                it.span,
-                                format!(
-                                    "`ignore_changes` names `{}`, which is not a field of {kind}",
-                                    abbreviate(&field)
-                                ),
-                                "not a field of this kind",
-                            )
-                            .help = Some(did_you_mean(&field, &fields, "field"));
+                        let text = it.as_str().unwrap_or("");
+                        match ignore_path(kind, node, text) {
+                            Ok(path) => ignore_changes.push(crate::fieldpath::show(&path)),
+                            Err(e) => {
+                                let span = segment_span(&self.file.text, it.span, text, e.segment);
+                                let (message, label) = if e.top {
+                                    (
+                                        format!(
+                                            "`ignore_changes` names `{}`, which is not a field of {kind}",
+                                            abbreviate(text)
+                                        ),
+                                        "not a field of this kind".to_string(),
+                                    )
+                                } else {
+                                    (format!("`ignore_changes` names `{}`: {}", abbreviate(text), e.message), e.label)
+                                };
+                                self.err("moor::ignore-changes", span, message, label).help = Some(e.help);
+                            }
                         }
                     }
                 }
@@ -1511,29 +1514,181 @@ fn resource_names(root: &Node) -> Names {
     names
 }
 
-/// The top-level fields of each kind, from its schema.
-fn kind_fields(kind: Kind) -> Vec<&'static str> {
+/// Each kind's schema, and the definitions its `$ref`s name.
+fn kind_schemas() -> &'static (HashMap<Kind, serde_json::Value>, serde_json::Map<String, serde_json::Value>) {
     use std::sync::OnceLock;
-    static FIELDS: OnceLock<HashMap<Kind, Vec<&'static str>>> = OnceLock::new();
-    FIELDS
-        .get_or_init(|| {
-            let mut g = schemars::generate::SchemaSettings::draft07().into_generator();
-            Kind::ALL
+    static SCHEMAS: OnceLock<(HashMap<Kind, serde_json::Value>, serde_json::Map<String, serde_json::Value>)> =
+        OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let mut g = schemars::generate::SchemaSettings::draft07().into_generator();
+        let roots = Kind::ALL.iter().map(|k| (*k, k.schema(&mut g).to_value())).collect();
+        (roots, g.definitions().clone())
+    })
+}
+
+/// The alternatives a schema allows, with `$ref`s followed and `anyOf`,
+/// `oneOf` and `allOf` flattened.
+fn schema_branches<'a>(
+    s: &'a serde_json::Value,
+    defs: &'a serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<&'a serde_json::Value>,
+) {
+    if let Some(r) = s.get("$ref").and_then(|r| r.as_str()) {
+        if let Some(d) = r.rsplit('/').next().and_then(|n| defs.get(n)) {
+            schema_branches(d, defs, out);
+        }
+        return;
+    }
+    let mut nested = false;
+    for key in ["anyOf", "oneOf", "allOf"] {
+        for b in s.get(key).and_then(|b| b.as_array()).into_iter().flatten() {
+            nested = true;
+            schema_branches(b, defs, out);
+        }
+    }
+    if !nested || s.get("properties").is_some() {
+        out.push(s);
+    }
+}
+
+/// Why an `ignore_changes` path names nothing of its kind.
+struct PathError {
+    /// Its first segment is not a field of the kind.
+    top: bool,
+    /// The segment that is wrong, if one is, by its index.
+    segment: Option<usize>,
+    message: String,
+    label: String,
+    help: String,
+}
+
+/// The segments of an `ignore_changes` entry of a resource of `kind`
+/// (`node`), checked against the kind's schema: each segment is a field of
+/// the object before it, the name of an element of a list of named
+/// elements the file has, or a key of a map (which the file need not have:
+/// another tool may add it).
+fn ignore_path(kind: Kind, node: &Node, text: &str) -> Result<Vec<String>, PathError> {
+    let path = crate::fieldpath::parse(text).map_err(|why| PathError {
+        top: false,
+        segment: None,
+        message: "not a path".into(),
+        label: why,
+        help: "write a field, and the fields, names or keys under it, joined by dots: `containers.web.image`, `tags.CostCenter`".into(),
+    })?;
+    let (roots, defs) = kind_schemas();
+    let Some(root) = roots.get(&kind) else { return Ok(path) };
+    let mut schema = root;
+    let mut here: Option<&Node> = Some(node);
+    let mut parent: Option<String> = None;
+    for (i, seg) in path.iter().enumerate() {
+        let mut alts = Vec::new();
+        schema_branches(schema, defs, &mut alts);
+        let fields: Vec<&str> = alts
+            .iter()
+            .filter_map(|a| a.get("properties").and_then(|p| p.as_object()))
+            .flat_map(|p| p.keys().map(String::as_str))
+            .collect();
+        if let Some(next) = alts.iter().find_map(|a| a.get("properties").and_then(|p| p.get(seg))) {
+            schema = next;
+            here = here.and_then(|n| n.get(seg));
+        } else if let Some(items) = alts.iter().find_map(|a| {
+            let items = a.get("items")?;
+            let mut named = Vec::new();
+            schema_branches(items, defs, &mut named);
+            named
                 .iter()
-                .map(|k| {
-                    let schema = k.schema(&mut g).to_value();
-                    let fields = schema
-                        .get("properties")
-                        .and_then(|r| r.as_object())
-                        .map(|m| m.keys().map(|s| &*Box::leak(s.clone().into_boxed_str())).collect())
-                        .unwrap_or_default();
-                    (*k, fields)
-                })
-                .collect()
-        })
-        .get(&kind)
-        .cloned()
-        .unwrap_or_default()
+                .any(|x| x.get("properties").and_then(|p| p.get(crate::fieldpath::ELEMENT_NAME)).is_some())
+                .then_some(items)
+        }) {
+            let list = parent.clone().unwrap_or_default();
+            match here.map(|n| &n.kind) {
+                // A list the file sets by a variable: its names are not known here.
+                Some(NodeKind::Scalar(..)) => here = None,
+                other => {
+                    let elements: &[Node] = match other {
+                        Some(NodeKind::Seq(items)) => items,
+                        _ => &[],
+                    };
+                    let names: Vec<&str> =
+                        elements.iter().filter_map(|e| e.get(crate::fieldpath::ELEMENT_NAME)?.as_str()).collect();
+                    match elements
+                        .iter()
+                        .find(|e| e.get(crate::fieldpath::ELEMENT_NAME).and_then(Node::as_str) == Some(seg))
+                    {
+                        Some(e) => here = Some(e),
+                        None if names.iter().any(|n| n.contains("${")) => here = None,
+                        None => {
+                            return Err(PathError {
+                                top: false,
+                                segment: Some(i),
+                                message: format!("no element of `{list}` is named `{}`", abbreviate(seg)),
+                                label: format!("no such element of `{list}`"),
+                                help: if names.is_empty() {
+                                    format!("the file gives `{list}` no elements")
+                                } else {
+                                    did_you_mean(seg, &names, "name")
+                                },
+                            })
+                        }
+                    }
+                }
+            }
+            schema = items;
+        } else if let Some(values) = alts.iter().find_map(|a| a.get("additionalProperties").filter(|v| v.is_object())) {
+            // A key of a map: the file need not have it.
+            schema = values;
+            here = here.and_then(|n| n.get(seg));
+        } else if i == 0 {
+            return Err(PathError {
+                top: true,
+                segment: Some(i),
+                message: String::new(),
+                label: String::new(),
+                help: did_you_mean(seg, &fields, "field"),
+            });
+        } else {
+            let before = parent.clone().unwrap_or_default();
+            let (message, label, help) = if !fields.is_empty() {
+                (
+                    format!("`{}` is not a field of `{before}`", abbreviate(seg)),
+                    format!("not a field of `{before}`"),
+                    did_you_mean(seg, &fields, "field"),
+                )
+            } else if alts.iter().any(|a| a.get("items").is_some()) {
+                (
+                    format!("the elements of `{before}` have no names"),
+                    "a list is ignored whole".to_string(),
+                    format!("write `{before}` to ignore the whole list"),
+                )
+            } else {
+                (
+                    format!("`{before}` is a single value, with nothing under it"),
+                    "nothing under a single value".to_string(),
+                    format!("write `{before}` to ignore it"),
+                )
+            };
+            return Err(PathError { top: false, segment: Some(i), message, label, help });
+        }
+        parent = Some(crate::fieldpath::show(&path[..=i]));
+    }
+    Ok(path)
+}
+
+/// The span of one segment of an `ignore_changes` entry, where the file
+/// writes the entry as is; else the whole entry's.
+fn segment_span(text: &str, span: Span, entry: &str, segment: Option<usize>) -> Span {
+    let (Some(index), Some(written)) = (segment, text.get(span.start..span.end)) else { return span };
+    let Some(path) = crate::fieldpath::parse(entry).ok().filter(|_| written == entry) else { return span };
+    // The segments come in order: each is found after those before it.
+    let mut from = 0;
+    for (i, s) in path.iter().enumerate() {
+        let Some(at) = entry[from..].find(s.as_str()) else { return span };
+        if i == index {
+            return Span::new(span.start + from + at, span.start + from + at + s.len());
+        }
+        from += at + s.len();
+    }
+    span
 }
 
 /// The top-level fields each kind requires, from its schema.

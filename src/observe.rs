@@ -66,6 +66,7 @@ pub async fn observe<P: Provider + ?Sized>(
         }
     }
     let (removed, deposed, mut errors) = recorded;
+    errors.extend(newest_versions(p, stack, state, &mut observed, &now).await);
     let mut unrecorded = match unrecorded {
         Ok(u) => u,
         Err(e) => {
@@ -99,6 +100,54 @@ pub async fn observe<P: Provider + ?Sized>(
     found.retain(|(f, _)| !observed.unrecorded.values().flatten().any(|l| l.id == f.id));
     observed.found = found;
     Ok(observed)
+}
+
+/// What AWS has at the paths a versioned resource ignores is what its
+/// newest version has (a task definition's newest ACTIVE revision): another
+/// tool that owns them (a deploy that sets an image) registers versions of
+/// its own, which the record does not name. Those paths of each such
+/// resource that exists are taken from its newest version, read by name;
+/// a recorded one that is gone (the deploy retired moor's version) is made
+/// anew from the file with those paths as its newest version has them.
+async fn newest_versions<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    state: &State,
+    observed: &mut plan::Observed,
+    known: &Known,
+) -> Vec<ReadError> {
+    let asks: Vec<(&str, crate::provider::Target)> = stack
+        .resources
+        .iter()
+        .filter(|r| r.kind().facts().versioned && !plan::ignored(stack, &r.name).is_empty())
+        .filter(|r| match observed.resources.get(&r.name) {
+            Some(Some(_)) => true,
+            // Gone, though recorded: the next version keeps what is ignored.
+            Some(None) => state.resources.get(&r.name).is_some_and(|e| e.kind == r.kind()),
+            None => false,
+        })
+        .map(|r| {
+            let mut t = plan::target(stack, &r.name, known, state).0;
+            t.id = None;
+            (r.name.as_str(), t)
+        })
+        .collect();
+    let reads = futures::future::join_all(asks.iter().map(|(_, t)| p.read(t))).await;
+    let mut errors = Vec::new();
+    for ((name, _), r) in asks.iter().zip(reads) {
+        match r {
+            Ok(Some(newest)) => match observed.resources.get_mut(*name) {
+                Some(Some(live)) if live.id != newest.id => plan::take_ignored_live(stack, name, live, &newest),
+                Some(Some(_)) => {}
+                _ => {
+                    observed.newest.insert(name.to_string(), newest);
+                }
+            },
+            Ok(None) => {}
+            Err(error) => errors.push(ReadError { resource: name.to_string(), error }),
+        }
+    }
+    errors
 }
 
 /// Versions of the stack's versioned resources (task definitions; of the

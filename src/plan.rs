@@ -133,6 +133,11 @@ pub struct Plan {
     pub images: crate::images::Images,
     /// A plan of some resources only (`--target`): which, and what it left out.
     pub partial: Option<crate::targets::Partial>,
+    /// Logical name → the newest version of a versioned resource that is
+    /// made anew (its recorded version is gone): a create takes the paths
+    /// it ignores from it ([`keep_ignored`]), as an update takes them from
+    /// the version it replaces.
+    pub kept: HashMap<String, Live>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +189,10 @@ pub struct Observed {
     pub found: Vec<(crate::provider::Found, Live)>,
     /// What the registries say of the images the file names ([`crate::images`]).
     pub images: crate::images::Images,
+    /// Logical name → the newest version of a versioned resource of the
+    /// file that ignores changes and whose recorded version is gone (a
+    /// deploy registered its own and retired moor's).
+    pub newest: HashMap<String, Live>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -356,9 +365,10 @@ pub fn diff(
 }
 
 /// The fields of `logical` whose differences are neither planned nor
-/// applied once it exists, each with why: those its `ignore_changes` names,
-/// and those another resource of the stack keeps changing
-/// ([`crate::kinds::KindSpec::sets_fields_of`]).
+/// applied once it exists, each with why: the paths its `ignore_changes`
+/// names (`desired_count`, `containers.web.image`, `tags.CostCenter`; see
+/// [`crate::fieldpath`]), and the fields another resource of the stack
+/// keeps changing ([`crate::kinds::KindSpec::sets_fields_of`]).
 pub fn ignored(stack: &Stack, logical: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     if let Some(r) = stack.resource(logical) {
@@ -374,26 +384,210 @@ pub fn ignored(stack: &Stack, logical: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The target of an update of `live`, with the fields it ignores
-/// ([`ignored`]) as they are in AWS: the update neither compares nor
-/// sends them. A field whose live value is not in the file's form is left
-/// as the file says; the plan did not list it, so apply sends it only if
-/// the provider's own comparison finds it changed.
+/// The segments of an ignored path (checked when the file was loaded).
+fn segments(path: &str) -> Vec<String> {
+    crate::fieldpath::parse(path).unwrap_or_else(|_| vec![path.to_string()])
+}
+
+/// Whether a path is under the resource's tags, which are compared and
+/// sent apart from its other fields.
+fn is_tags(kind: Kind, path: &[String]) -> bool {
+    path.first().is_some_and(|f| f == "tags") && kind.facts().tagged && path.len() <= 2
+}
+
+/// Tags as `from` has them at `path` (`tags` or `tags.<key>`), moor's own
+/// tags left as they are. Whether anything changed.
+fn take_tags(tags: &mut crate::model::common::Tags, path: &[String], from: &crate::model::common::Tags) -> bool {
+    let before = tags.clone();
+    match path.get(1) {
+        Some(key) => match from.get(key) {
+            Some(v) => {
+                tags.insert(key.clone(), v.clone());
+            }
+            None => {
+                tags.remove(key);
+            }
+        },
+        None => {
+            let theirs = |k: &str| !k.starts_with("moor:") && !k.starts_with("aws:");
+            tags.retain(|k, _| !theirs(k));
+            tags.extend(from.iter().filter(|(k, _)| theirs(k)).map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    *tags != before
+}
+
+/// A live resource with the values of the paths it ignores taken from
+/// `from`, another read of it: for a versioned kind, the newest version,
+/// which another tool may have registered after moor's.
+pub fn take_ignored_live(stack: &Stack, logical: &str, live: &mut Live, from: &Live) {
+    let Some(kind) = stack.resource(logical).map(|r| r.kind()) else { return };
+    for (p, _) in ignored(stack, logical) {
+        let path = segments(&p);
+        if is_tags(kind, &path) {
+            take_tags(&mut live.tags, &path, &from.tags);
+            continue;
+        }
+        let Some(theirs) = from.fields.get(&path[0]) else { continue };
+        match live.fields.get_mut(&path[0]) {
+            Some(ours) => {
+                crate::fieldpath::take(ours, &path[1..], theirs);
+            }
+            None if path.len() == 1 => {
+                live.fields.insert(path[0].clone(), theirs.clone());
+            }
+            None => {}
+        }
+    }
+}
+
+/// What the plan compares of an existing resource, with the values of the
+/// paths it ignores (`ignored`) taken from `live`, in the file's fields
+/// (`desired`), its tags, what it said at the last apply (`applied`), and
+/// what is not known yet (`unknown`): so nothing there differs. Each path
+/// whose value differs is said in `reasons`.
+#[allow(clippy::too_many_arguments)]
+fn take_ignored(
+    kind: Kind,
+    ignored: &[(String, String)],
+    desired: &mut Fields,
+    tags: &mut crate::model::common::Tags,
+    unknown: &mut BTreeSet<String>,
+    mut applied: Option<&mut Fields>,
+    live: &Live,
+    leaves: crate::secret::Leaves<'_>,
+    reasons: &mut Vec<String>,
+) {
+    let shown = |v: Option<&Value>, unknown: bool| match v {
+        _ if unknown => crate::difftree::UNKNOWN.to_string(),
+        Some(v) if !v.is_null() => {
+            let mut v = v.clone();
+            crate::secret::redact_value(&mut v);
+            crate::text::abbreviate(&v.to_string())
+        }
+        _ => "unset".to_string(),
+    };
+    // A field's value at a path, its secrets masked.
+    let masked = |field: &str, v: &Value, rest: &[String]| {
+        let mut v = v.clone();
+        crate::secret::mask(field, &mut v, leaves);
+        match crate::fieldpath::reach(&v, rest) {
+            crate::fieldpath::Reach::At(x) => Some(x.clone()),
+            _ => None,
+        }
+    };
+    for (p, why) in ignored {
+        let path = segments(p);
+        if is_tags(kind, &path) {
+            let mut file = tags.clone();
+            if take_tags(tags, &path, &live.tags) {
+                let (ours, theirs) = match path.get(1) {
+                    Some(k) => (file.remove(k).map(Value::String), live.tags.get(k).cloned().map(Value::String)),
+                    None => {
+                        let theirs = |t: &crate::model::common::Tags| {
+                            let t: BTreeMap<&String, &String> =
+                                t.iter().filter(|(k, _)| !k.starts_with("moor:") && !k.starts_with("aws:")).collect();
+                            serde_json::to_value(t).ok()
+                        };
+                        (theirs(&file), theirs(&live.tags))
+                    }
+                };
+                reasons.push(format!(
+                    "ignored: `{p}` is {} in AWS, {} in the file; {why}",
+                    shown(theirs.as_ref(), false),
+                    shown(ours.as_ref(), false)
+                ));
+            }
+            continue;
+        }
+        let (field, rest) = (&path[0], &path[1..]);
+        let Some(lv) = live.fields.get(field) else { continue };
+        let theirs = match crate::fieldpath::reach(lv, rest) {
+            crate::fieldpath::Reach::At(v) => Some(v),
+            crate::fieldpath::Reach::Unset => None,
+            crate::fieldpath::Reach::Nowhere => continue,
+        };
+        let ours = desired.get(field).and_then(|d| match crate::fieldpath::reach(d, rest) {
+            crate::fieldpath::Reach::At(v) => Some(v.clone()),
+            _ => None,
+        });
+        let not_known =
+            unknown.contains(field) && ours.as_ref().is_some_and(|o| !crate::resolve::unknown_leaves(o).is_empty());
+        let key = path.last().map_or("", String::as_str);
+        let ordered = |k: &str| kind.facts().ordered_lists.contains(&k);
+        // As the diff would find it: what the file leaves out differs only
+        // when the last apply set it (it would be removed).
+        let was_set = || {
+            let a = applied.as_deref().and_then(|a| a.get(field));
+            a.is_some_and(|a| matches!(crate::fieldpath::reach(a, rest), crate::fieldpath::Reach::At(v) if is_set(v)))
+        };
+        let differs = not_known
+            || match (&ours, theirs) {
+                (Some(o), Some(t)) => !compare(o, t, key, &ordered),
+                (Some(x), None) => is_set(x),
+                (None, Some(x)) => is_set(x) && was_set(),
+                (None, None) => false,
+            };
+        if differs {
+            let file = desired.get(field).and_then(|d| masked(field, d, rest));
+            reasons.push(format!(
+                "ignored: `{p}` is {} in AWS, {} in the file; {why}",
+                shown(masked(field, lv, rest).as_ref(), false),
+                shown(file.as_ref(), not_known)
+            ));
+        }
+        let kept = |fields: &mut Fields| match fields.get_mut(field) {
+            Some(v) => {
+                crate::fieldpath::take(v, rest, lv);
+            }
+            // The whole field, which the file leaves out: as AWS has it.
+            None if rest.is_empty() && is_set(lv) => {
+                fields.insert(field.clone(), lv.clone());
+            }
+            None => {}
+        };
+        kept(desired);
+        if let Some(a) = applied.as_deref_mut() {
+            kept(a);
+        }
+        if unknown.contains(field) && desired.get(field).is_none_or(|d| crate::resolve::unknown_leaves(d).is_empty()) {
+            unknown.remove(field);
+        }
+    }
+}
+
+/// The target of an update of `live`, with the paths it ignores
+/// ([`ignored`]) as they are in AWS: the update neither compares nor sends
+/// them. A field whose live value is not in the file's form is left as the
+/// file says; the plan did not list it, so apply sends it only if the
+/// provider's own comparison finds it changed. A path whose value AWS's
+/// would make the spec invalid is left as the file says.
 pub fn keep_ignored(stack: &Stack, t: &mut Target, live: &Live) {
     let ignored = ignored(stack, &t.logical);
     if ignored.is_empty() {
         return;
     }
     let Ok(Value::Object(mut spec)) = serde_json::to_value(&t.spec) else { return };
-    for (f, _) in &ignored {
-        match live.fields.get(f) {
-            Some(v) if !v.is_null() => {
-                spec.insert(f.clone(), v.clone());
+    for (p, _) in &ignored {
+        let path = segments(p);
+        if is_tags(t.kind, &path) {
+            take_tags(&mut t.tags, &path, &live.tags);
+            continue;
+        }
+        let (field, rest) = (&path[0], &path[1..]);
+        let Some(lv) = live.fields.get(field) else { continue };
+        if rest.is_empty() {
+            if lv.is_null() {
+                spec.remove(field);
+            } else {
+                spec.insert(field.clone(), lv.clone());
             }
-            Some(_) => {
-                spec.remove(f);
-            }
-            None => {}
+            continue;
+        }
+        let Some(v) = spec.get_mut(field) else { continue };
+        let before = v.clone();
+        if crate::fieldpath::take(v, rest, lv) && t.kind.spec_from_json(Value::Object(spec.clone())).is_err() {
+            spec.insert(field.clone(), before);
         }
     }
     if let Ok(kept) = t.kind.spec_from_json(Value::Object(spec)) {
@@ -433,6 +627,7 @@ pub fn plan(
         pins: Vec::new(),
         images: observed.images.clone(),
         partial: None,
+        kept: HashMap::new(),
     };
     let order: Vec<String> = graph
         .topo_order()
@@ -505,6 +700,16 @@ pub fn plan(
         match &live {
             None => {
                 ch.action = Action::Create;
+                // A new version of what another tool deployed keeps what it owns.
+                let (mut desired, mut unknown) = (desired.clone(), unknown.clone());
+                if let Some(newest) = observed.newest.get(logical) {
+                    let leaves = |f: &str, v: &Value| r.spec.as_dyn().secret_leaves(f, v);
+                    let mut tags = t.tags.clone();
+                    let ignored = ignored(stack, logical);
+                    let (d, u) = (&mut desired, &mut unknown);
+                    take_ignored(kind, &ignored, d, &mut tags, u, None, newest, &leaves, &mut ch.reasons);
+                    p.kept.insert(logical.clone(), newest.clone());
+                }
                 ch.diffs = desired
                     .iter()
                     .map(|(k, v)| FieldDiff {
@@ -554,24 +759,22 @@ pub fn plan(
                 let leaves = |f: &str, v: &Value| r.spec.as_dyn().secret_leaves(f, v);
                 let unhashed =
                     applied.map(|a| crate::secret::unhash_fields(a, &desired, &leaves, &stack.name, logical));
-                ch.diffs = diff(kind, &desired, &unknown, l, &t.tags, unhashed.as_ref().or(applied));
+                // What another tool owns is compared as AWS has it.
+                let mut applied = unhashed.or_else(|| applied.cloned());
+                let (mut desired, mut tags, mut unknown) = (desired.clone(), t.tags.clone(), unknown.clone());
                 let ignored = ignored(stack, logical);
-                ch.diffs.retain(|d| match ignored.iter().find(|(f, _)| *f == d.field) {
-                    Some((f, why)) => {
-                        let shown = |v: &Option<Value>| match v {
-                            _ if d.after_unknown && v == &d.after => "(known after apply)".to_string(),
-                            Some(v) => crate::text::abbreviate(&v.to_string()),
-                            None => "unset".to_string(),
-                        };
-                        ch.reasons.push(format!(
-                            "ignored: `{f}` is {} in AWS, {} in the file; {why}",
-                            shown(&d.before),
-                            shown(&d.after)
-                        ));
-                        false
-                    }
-                    None => true,
-                });
+                take_ignored(
+                    kind,
+                    &ignored,
+                    &mut desired,
+                    &mut tags,
+                    &mut unknown,
+                    applied.as_mut(),
+                    l,
+                    &leaves,
+                    &mut ch.reasons,
+                );
+                ch.diffs = diff(kind, &desired, &unknown, l, &tags, applied.as_ref());
                 if let Some(why) = l.fields.get(crate::provider::UNUSABLE).and_then(Value::as_str) {
                     // Not a difference of the file's: no `ignore_changes` hides it.
                     ch.diffs.push(FieldDiff {
@@ -1137,6 +1340,78 @@ mod tests {
         assert_eq!(diffs[0].sensitive_changed, ["containers.web.environment.PW"]);
         assert_eq!(diffs[0].after.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
         assert_eq!(diffs[0].before.as_ref().unwrap()[0]["environment"]["PW"], crate::secret::MASK);
+    }
+
+    #[test]
+    fn an_ignored_path_takes_aws_value_and_the_rest_of_its_field_is_compared() {
+        let kind = Kind::parse("ecs/task_definition").expect("kind");
+        let live = Live {
+            id: "x".into(),
+            fields: [(
+                "containers".to_string(),
+                json!([{"name": "web", "image": "theirs:2", "cpu": 1},
+                       {"name": "worker", "image": "w:1", "environment": {"X": "2"}}]),
+            )]
+            .into_iter()
+            .collect(),
+            attrs: Default::default(),
+            tags: [("CostCenter", "42"), ("team", "a")].map(|(k, v)| (k.to_string(), v.to_string())).into(),
+            uid: None,
+        };
+        let file = |web: &str, worker: &str, cpu: u32| -> Fields {
+            [(
+                "containers".to_string(),
+                json!([{"name": "web", "image": web, "cpu": cpu}, {"name": "worker", "image": worker}]),
+            )]
+            .into_iter()
+            .collect()
+        };
+        let ignored = [
+            ("containers.web.image".to_string(), "the file says `ignore_changes`".to_string()),
+            ("tags.CostCenter".to_string(), "the file says `ignore_changes`".to_string()),
+            ("containers.worker.environment.X".to_string(), "the file says `ignore_changes`".to_string()),
+        ];
+        let no_leaves = |_: &str, _: &Value| Vec::new();
+        let run = |desired: Fields, tags: crate::model::common::Tags, unknown: BTreeSet<String>| {
+            let (mut desired, mut tags, mut unknown, mut reasons) = (desired, tags, unknown, Vec::new());
+            let mut applied = Some(file("mine:1", "w:1", 1));
+            let (d, t, u, a) = (&mut desired, &mut tags, &mut unknown, applied.as_mut());
+            take_ignored(kind, &ignored, d, t, u, a, &live, &no_leaves, &mut reasons);
+            let diffs = diff(kind, &desired, &unknown, &live, &tags, applied.as_ref());
+            (diffs, reasons, desired)
+        };
+        let team = |v: &str| -> crate::model::common::Tags { [("team".to_string(), v.to_string())].into() };
+
+        // The file's image differs from AWS's: no change, and a line says so.
+        let (diffs, reasons, desired) = run(file("mine:1", "w:1", 1), team("a"), BTreeSet::new());
+        assert!(diffs.is_empty(), "{diffs:#?}");
+        assert_eq!(
+            reasons,
+            [
+                "ignored: `containers.web.image` is \"theirs:2\" in AWS, \"mine:1\" in the file; the file says `ignore_changes`",
+                "ignored: `tags.CostCenter` is \"42\" in AWS, unset in the file; the file says `ignore_changes`",
+            ]
+        );
+        assert_eq!(desired["containers"][0]["image"], "theirs:2", "what an update sends");
+
+        // Elsewhere in the same field, and in the other tags: compared.
+        let (diffs, _, _) = run(file("mine:1", "w:2", 2), team("b"), BTreeSet::new());
+        let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["containers", "tags"]);
+        let after = diffs[0].after.as_ref().unwrap();
+        assert_eq!(after[0]["image"], "theirs:2");
+        assert_eq!((after[0]["cpu"].as_u64(), after[1]["image"].as_str()), (Some(2), Some("w:2")));
+        assert_eq!(diffs[1].after, Some(json!({"CostCenter": "42", "team": "b"})));
+
+        // An image not known before apply, ignored: nothing unknown is left.
+        let unknown = BTreeSet::from(["containers".to_string()]);
+        let (diffs, reasons, _) = run(file("${repo.uri}:v1", "w:1", 1), team("a"), unknown);
+        assert!(diffs.is_empty(), "{diffs:#?}");
+        assert!(
+            reasons[0]
+                .ends_with("is \"theirs:2\" in AWS, (known after apply) in the file; the file says `ignore_changes`"),
+            "{reasons:?}"
+        );
     }
 
     #[test]

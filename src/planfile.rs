@@ -235,7 +235,8 @@ fn live_fingerprint(l: &Live, kind: Option<Kind>) -> String {
 
 /// The fingerprint of each resource the plan observed: by logical name
 /// (of the file, or of the record only), `replaced ID` for objects an
-/// earlier replacement left, `NAME (unrecorded versions)`, and `KIND ID`
+/// earlier replacement left, `NAME (unrecorded versions)`, `NAME (newest
+/// version)` for the version a create takes ignored paths from, and `KIND ID`
 /// for what carries the stack's tags that nothing accounts for. `None`:
 /// it did not exist.
 pub fn live_fingerprints(stack: &Stack, state: &State, observed: &Observed) -> BTreeMap<String, Option<String>> {
@@ -265,6 +266,11 @@ pub fn live_fingerprints(stack: &Stack, state: &State, observed: &Observed) -> B
     }
     for (f, live) in &observed.found {
         out.insert(format!("{} {}", f.kind, f.id), Some(live_fingerprint(live, Some(f.kind))));
+    }
+    // The newest version a create takes ignored paths from: a deploy since
+    // the plan changes what the create registers.
+    for (name, live) in &observed.newest {
+        out.insert(format!("{name} (newest version)"), Some(live_fingerprint(live, kind_of(name))));
     }
     // What each image's tag points at: a tag pushed again since the plan
     // is a change in AWS.
@@ -663,6 +669,26 @@ mod tests {
         let mut s = a.clone();
         s.fields.insert("moor:deployment".into(), json!({ "settled": false, "running": 2, "desired": 2 }));
         assert_ne!(live_fingerprint(&a, td), live_fingerprint(&s, td), "whether it settled");
+    }
+
+    #[test]
+    fn a_newer_version_a_create_takes_ignored_paths_from_is_a_change_in_aws() {
+        let loaded = crate::load::load_str(
+            "stack.yaml",
+            "stack: s\nresources:\n  task:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    containers: [{ name: web, image: a }]\n    ignore_changes: [containers.web.image]\n",
+            &Default::default(),
+        );
+        let stack = loaded.stack.expect("loads");
+        let state = State::new("s", None);
+        let mut observed = Observed::default();
+        observed.resources.insert("task".into(), None);
+        let none = live_fingerprints(&stack, &state, &observed);
+        observed.newest.insert("task".into(), live(json!({ "containers": [{ "name": "web", "image": "b" }] }), &[]));
+        let b = live_fingerprints(&stack, &state, &observed);
+        observed.newest.insert("task".into(), live(json!({ "containers": [{ "name": "web", "image": "c" }] }), &[]));
+        let c = live_fingerprints(&stack, &state, &observed);
+        assert_ne!(none, b, "a deploy where there was none");
+        assert_ne!(b, c, "another image deployed");
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub fn plan_text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = write!(out, "  {}", style.dim(&format!("({note})")));
         }
         let _ = writeln!(out);
-        if c.status.is_some() || matches!(c.action, Action::Wait | Action::Update | Action::NoOp) {
+        if c.status.is_some() || matches!(c.action, Action::Wait | Action::Update | Action::NoOp | Action::Create) {
             for r in &c.reasons {
                 let _ = writeln!(out, "        {}", shorten(r.clone(), 400));
             }

@@ -218,3 +218,138 @@ async fn managed_and_propagated_tags_and_zone_rebalancing_apply_and_update_in_pl
 
     destroy_all(&p, &changed, state).await;
 }
+
+// ---- ignore_changes of a path ------------------------------------------------------
+
+fn td_ignoring(cpu: u32, web_image: &str) -> String {
+    format!(
+        "stack: ecs-fields-ignore
+region: us-east-1
+resources:
+  task:
+    kind: ecs/task_definition
+    cpu: {cpu}
+    memory: 2048
+    containers:
+      - name: web
+        image: {web_image}
+        environment: {{ MODE: prod }}
+      - name: worker
+        image: busybox:1.36
+    tags: {{ team: web }}
+    ignore_changes: [containers.web.image, tags.CostCenter]
+"
+    )
+}
+
+fn image_of(td: &et::TaskDefinition, container: &str) -> String {
+    let c = td.container_definitions().iter().find(|c| c.name() == Some(container)).expect("container");
+    c.image().unwrap_or_default().to_string()
+}
+
+/// A deploy tool owns the web container's image and a tagging tool the
+/// `CostCenter` tag: they register a revision of their own. The plan shows
+/// no change for them, and a change of the file's `cpu` registers a
+/// revision that keeps their image and tag, and changes only the cpu.
+#[tokio::test]
+async fn an_ignored_container_image_keeps_what_another_tool_registered_when_moor_registers_a_revision() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let family = "ecs-fields-ignore-task";
+    let v1 = load(&td_ignoring(512, "nginx:1.27"), &[]);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let first = id(&state, "task");
+    assert_eq!(image_of(&describe_td(&p, &first).await, "web"), "nginx:1.27", "the file's image at create");
+
+    // Another tool registers a revision with its own image and tag.
+    let theirs = register_image(&p, family, &first, "nginx:1.28").await;
+
+    let pl = make_plan(p.as_ref(), &v1, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let reasons = &pl.change("task").unwrap().reasons;
+    assert!(
+        reasons.iter().any(|r| r
+            == "ignored: `containers.web.image` is \"nginx:1.28\" in AWS, \"nginx:1.27\" in the file; the file says `ignore_changes`"),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.starts_with("ignored: `tags.CostCenter` is \"42\" in AWS")), "{reasons:?}");
+
+    // The file's cpu changes: a new revision, with the other tool's image and tag.
+    let v2 = load(&td_ignoring(1024, "nginx:1.27"), &[]);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Update);
+    assert_eq!(changed_fields(&pl, "task"), ["cpu"]);
+    let state = apply_clean(&p, &v2, state).await;
+    let new = id(&state, "task");
+    assert_ne!(new, theirs);
+    let td = describe_td(&p, &new).await;
+    assert_eq!(td.cpu(), Some("1024"));
+    assert_eq!(image_of(&td, "web"), "nginx:1.28", "the other tool's image is kept");
+    assert_eq!(image_of(&td, "worker"), "busybox:1.36");
+    let tags = p.ecs.list_tags_for_resource().resource_arn(&new).send().await.unwrap();
+    let tags: std::collections::BTreeMap<_, _> =
+        tags.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
+    assert_eq!((tags.get("CostCenter"), tags.get("team")), (Some(&"42"), Some(&"web")), "{tags:?}");
+
+    // Converged: the file's other image is still not planned.
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let v3 = load(&td_ignoring(1024, "nginx:1.29"), &[]);
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    // The other tool registers another image and retires moor's revision:
+    // the revision moor makes anew has that image too.
+    let (ours, later) = (id(&state, "task"), register_image(&p, family, &id(&state, "task"), "nginx:1.30").await);
+    p.ecs.deregister_task_definition().task_definition(&ours).send().await.expect("deregister");
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert_eq!(action(&pl, "task"), Action::Create);
+    let reasons = &pl.change("task").unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("ignored: `containers.web.image` is \"nginx:1.30\" in AWS, \"nginx:1.29\"")),
+        "{reasons:?}"
+    );
+    let shown = moor::render::plan_text(&pl, moor::render::Style { color: false }, false);
+    assert!(shown.contains("ignored: `containers.web.image` is \"nginx:1.30\""), "{shown}");
+    let state = apply_clean(&p, &v3, state).await;
+    let td = describe_td(&p, &id(&state, "task")).await;
+    assert_eq!((image_of(&td, "web").as_str(), td.cpu()), ("nginx:1.30", Some("1024")));
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    destroy_all(&p, &v3, state).await;
+    for arn in [&theirs, &later] {
+        let _ = p.ecs.deregister_task_definition().task_definition(arn).send().await;
+    }
+    assert!(active_revisions(&p, family).await.is_empty());
+}
+
+/// Registers a revision of `family` like `from`, with the web container's
+/// image set to `image`, as a deploy tool does.
+async fn register_image(p: &AwsProvider, family: &str, from: &str, image: &str) -> String {
+    let td = describe_td(p, from).await;
+    let mut containers = td.container_definitions().to_vec();
+    for c in containers.iter_mut().filter(|c| c.name() == Some("web")) {
+        c.image = Some(image.into());
+    }
+    p.ecs
+        .register_task_definition()
+        .family(family)
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .network_mode(et::NetworkMode::Awsvpc)
+        .requires_compatibilities(et::Compatibility::Fargate)
+        .set_container_definitions(Some(containers))
+        .tags(et::Tag::builder().key("CostCenter").value("42").build())
+        .send()
+        .await
+        .expect("register")
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap()
+}

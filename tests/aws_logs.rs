@@ -243,3 +243,44 @@ async fn a_group_a_lost_record_left_is_found_by_its_tags_and_deleted() {
     assert!(group(&p, "/ecs/t-logs-lost/logs").await.is_none());
     assert!(group(&p, "/ecs/t-logs-lost/audit").await.is_some());
 }
+
+/// A tagging tool owns one tag: `ignore_changes: [tags.CostCenter]` plans
+/// no change for it, and an update of the group's other tags and its
+/// retention leaves it as that tool set it.
+#[tokio::test]
+async fn a_tag_another_tool_owns_is_neither_planned_nor_removed_by_an_update() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "/ecs/t-logs-ignore/logs";
+    let settings = |days: u32, app: &str| {
+        format!("    retention_days: {days}\n    tags: {{ app: {app} }}\n    ignore_changes: [tags.CostCenter]\n")
+    };
+    let v1 = load(&stack("t-logs-ignore", &settings(14, "flask")), &[]);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let g = group(&p, name).await.expect("created");
+    let arn = g.log_group_arn().unwrap().to_string();
+    p.logs.tag_resource().resource_arn(&arn).tags("CostCenter", "42").send().await.expect("tag");
+
+    let pl = make_plan(p.as_ref(), &v1, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let reasons = &pl.change("logs").unwrap().reasons;
+    assert_eq!(
+        reasons,
+        &["ignored: `tags.CostCenter` is \"42\" in AWS, unset in the file; the file says `ignore_changes`"]
+    );
+
+    // Another tag and the retention change; the other tool's tag stays.
+    let v2 = load(&stack("t-logs-ignore", &settings(30, "django")), &[]);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(changed(&pl, "logs"), BTreeSet::from(["retention_days".to_string(), "tags".to_string()]));
+    let state = apply_clean(&p, &v2, state).await;
+    let t = tags(&p, &group(&p, name).await.unwrap()).await;
+    assert_eq!((t.get("CostCenter"), t.get("app")), (Some(&"42".to_string()), Some(&"django".to_string())), "{t:?}");
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    let (_, summary, _) = converge(&p, &v2, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+}

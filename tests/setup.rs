@@ -282,6 +282,7 @@ fn no_changes_is_never_said_above_an_error() {
         pins: Vec::new(),
         images: Default::default(),
         partial: None,
+        kept: Default::default(),
     };
     let text = moor::render::plan_text(&plan, moor::render::Style { color: false }, false);
     assert!(!text.contains("No changes"), "{text}");

@@ -26,8 +26,9 @@ pub struct Resource {
     /// Physical name: given in the file or derived (see [`default_name`]).
     pub physical_name: Option<String>,
     pub depends_on: Vec<String>,
-    /// Top-level fields of the spec that are set at create and never
-    /// compared afterwards (another tool owns them): `ignore_changes`.
+    /// Fields of the spec, or paths into them ([`crate::fieldpath`]), that
+    /// are set at create and never compared afterwards (another tool owns
+    /// them): `ignore_changes`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore_changes: Vec<String>,
     #[serde(skip)]

@@ -1573,7 +1573,7 @@ fn ignore_path(kind: Kind, node: &Node, text: &str) -> Result<Vec<String>, PathE
         segment: None,
         message: "not a path".into(),
         label: why,
-        help: "write a field, and the fields, names or keys under it, joined by dots: `containers.web.image`, `tags.CostCenter`".into(),
+        help: "write a field, and the fields, element names or keys under it, joined by dots: `health_check.interval`, `tags.CostCenter`".into(),
     })?;
     let (roots, defs) = kind_schemas();
     let Some(root) = roots.get(&kind) else { return Ok(path) };

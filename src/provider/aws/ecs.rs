@@ -192,16 +192,6 @@ impl AwsKind for TaskDefinition {
         if !repos.is_empty() {
             g.push(Grant::on(Phase::Read, &["ecr:DescribeImages"], repos));
         }
-        // Roles it names by ARN are read before any change, to check that
-        // ECS tasks may assume them.
-        let checked: Vec<String> = crate::kinds::KindSpec::live_reads(t.spec)
-            .into_iter()
-            .filter(|(k, _)| *k == crate::kinds::Kind::IamExistingRole)
-            .map(|(_, arn)| arn.to_string())
-            .collect();
-        if !checked.is_empty() {
-            g.push(Grant::on(Phase::Read, &["iam:GetRole"], checked));
-        }
         g
     }
 
@@ -297,11 +287,6 @@ impl AwsKind for Service {
                 "Elastic Load Balancing describes without a resource",
             ),
         ];
-        // Security groups it names by id are read before any change, to
-        // check that the load balancer reaches its tasks.
-        if crate::kinds::KindSpec::live_reads(t.spec).iter().any(|(k, _)| *k == crate::kinds::Kind::Ec2SecurityGroup) {
-            g.push(super::ec2::ec2_describe(&["ec2:DescribeSecurityGroups"]));
-        }
         // A service holding its namespace by name where the file has the
         // ARN (or the reverse) is compared by the namespace's name.
         if t.spec.service_connect.as_ref().is_some_and(|sc| sc.namespace.is_some()) {

@@ -420,6 +420,12 @@ pub fn grants(stack: &Stack, at: &Scope) -> Vec<(String, Grant)> {
         let serves = format!("{} ({})", t.logical, t.kind);
         out.extend(super::kinds::permissions_of(&t, at).into_iter().map(|g| (serves.clone(), g)));
     }
+    // What the checks before any change read by the id the file writes out
+    // (crate::checks::asks), beside the plan's reads.
+    for (kind, id) in crate::checks::asks(stack) {
+        let serves = format!("the checks of what the file gives by id ({id})");
+        out.extend(check_reads(kind, &id).into_iter().map(|g| (serves.clone(), g)));
+    }
     let s3 = match &stack.state {
         Some(crate::backend::Location::S3 { bucket, key, .. }) => {
             Some((bucket.clone(), crate::backend::record_key(key, &stack.name)))
@@ -429,6 +435,18 @@ pub fn grants(stack: &Stack, at: &Scope) -> Vec<(String, Grant)> {
     let s3 = s3.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
     out.extend(engine(at, s3).into_iter().map(|g| (EVERY_STACK.to_string(), g)));
     out
+}
+
+/// What reading `id` for a check takes: the read of the kind it is given
+/// as (a kind's `live_reads`).
+fn check_reads(kind: crate::kinds::Kind, id: &str) -> Vec<Grant> {
+    use crate::kinds::Kind;
+    match kind {
+        Kind::Ec2SecurityGroup => vec![super::ec2::ec2_describe(&["ec2:DescribeSecurityGroups"])],
+        Kind::IamExistingRole => vec![Grant::on(Phase::Read, &["iam:GetRole"], [id.to_string()])],
+        // No other kind is read for a check.
+        _ => Vec::new(),
+    }
 }
 
 /// The policy of a stack in `mode`.

@@ -326,3 +326,52 @@ async fn only_the_recorded_scalable_target_is_moors() {
         .await
         .expect("deregister theirs");
 }
+
+/// A scalable target someone registered for the stack's service is adopted
+/// with `moor import <logical> <ARN>`: then the plan shows no change, and
+/// destroy deregisters it with the rest.
+#[tokio::test]
+async fn a_scalable_target_registered_by_hand_is_adopted_by_moor_import() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let name = "t-scale-import";
+    let vars = [format!("subnets=[{}]", net.subnets.join(", ")), format!("sg={}", net.sg)];
+    let run = |d: &std::path::Path, args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        for v in &vars {
+            all.extend(["--var", v.as_str()]);
+        }
+        support::moor_in(d, &all)
+    };
+    let d = support::workdir("scale-import", &stack(name, "", ""));
+    let o = run(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let id = format!("service/{name}-cluster/{name}-app");
+    let out = p
+        .appautoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&id)
+        .min_capacity(1)
+        .max_capacity(3)
+        .send()
+        .await
+        .expect("register");
+    let arn = out.scalable_target_arn().map(str::to_string).unwrap_or_else(|| panic!("no ARN: {out:?}"));
+
+    let scaling =
+        "  scaling:\n    kind: appautoscaling/ecs_service_scaling\n    service: ${app.arn}\n    min: 1\n    max: 3\n";
+    std::fs::write(d.join("stack.yaml"), stack(name, "", scaling)).unwrap();
+    let o = run(&d, &["import", "scaling", &arn, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = run(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+
+    let o = run(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(target(&p, &id).await.is_none(), "deregistered");
+}

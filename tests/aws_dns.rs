@@ -321,3 +321,58 @@ async fn a_certificates_new_zone_gets_its_validation_records() {
     assert!(record_sets(&p, &two).await.is_empty());
     assert!(certificate(&p, &arn).await.is_none());
 }
+
+/// A certificate requested by hand is adopted with `moor import`: tagged as
+/// the stack's (keeping its own tags); once applied, the plan shows no
+/// change, and destroy deletes it with its validation record.
+#[tokio::test]
+async fn a_certificate_requested_by_hand_is_adopted_by_moor_import() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let domain = "t-dns-import.example.com";
+    let zone = make_zone(&p, domain).await;
+    let out = p
+        .acm
+        .request_certificate()
+        .domain_name(domain)
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .tags(aws_sdk_acm::types::Tag::builder().key("owner").value("ops").build().unwrap())
+        .send()
+        .await
+        .expect("request");
+    let arn = out.certificate_arn().unwrap().to_string();
+    let text = format!(
+        "stack: t-dns-import\nresources:\n  zone:\n    kind: route53/existing_zone\n    name: {domain}\n  cert:\n    kind: acm/certificate\n    domain: {domain}\n    zone: ${{zone.id}}\n    tags: {{ owner: ops }}\n"
+    );
+    let d = support::workdir("cert-import", &text);
+    let o = support::moor_in(&d, &["import", "cert", &arn, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let out = p.acm.list_tags_for_certificate().certificate_arn(&arn).send().await.expect("tags");
+    let tags: BTreeSet<(String, String)> =
+        out.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string())).collect();
+    for (k, v) in [("moor:stack", "t-dns-import"), ("moor:resource", "cert"), ("owner", "ops")] {
+        assert!(tags.contains(&(k.to_string(), v.to_string())), "{k} in {tags:?}");
+    }
+    // ACM does not say where its validation records are, and the import
+    // knows no reference's value: it records no zone (not `${zone.id}`),
+    // and the first apply writes them in the file's.
+    let record = std::fs::read_to_string(d.join("state/t-dns-import.state.json")).expect("the record");
+    let record: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+    let attrs = &record["resources"]["cert"]["attrs"];
+    assert!(attrs.get("zone_id").is_none(), "{attrs}");
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    let shown = support::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("+ zone") && shown.contains("0 to add, 1 to change, 0 to replace"), "{shown}");
+    let o = support::moor_in(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert_eq!(record_sets(&p, &zone).await.len(), 1, "its validation record");
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(certificate(&p, &arn).await.is_none(), "deleted");
+    assert!(record_sets(&p, &zone).await.is_empty(), "its validation record deleted");
+}

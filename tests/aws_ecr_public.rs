@@ -240,3 +240,27 @@ async fn a_namesake_someone_else_made_is_refused_until_imported() {
     assert!(pl.problems.is_empty(), "{:?}", pl.problems);
     p.ecr_public.delete_repository().repository_name(name).send().await.unwrap();
 }
+
+/// `moor import` with the repository's ARN: it is tagged as the stack's,
+/// plans no change, and destroy deletes it.
+#[tokio::test]
+async fn moor_import_adopts_a_repository_by_its_arn_and_it_plans_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    support::ecr_public();
+    let p = provider().await;
+    let name = "t-pub-import/pub";
+    let made = p.ecr_public.create_repository().repository_name(name).send().await.expect("made by hand");
+    let arn = made.repository().unwrap().repository_arn().unwrap().to_string();
+    let d =
+        support::workdir("pub-import", "stack: t-pub-import\nresources:\n  pub:\n    kind: ecr-public/repository\n");
+    let o = support::moor_in(&d, &["import", "pub", &arn, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert_eq!(tags(&p, &arn).await.get("moor:resource").map(String::as_str), Some("pub"));
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(!exists(&p, name).await, "deleted");
+}

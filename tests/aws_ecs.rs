@@ -471,6 +471,27 @@ async fn an_ec2_task_definition_without_task_sizes_or_stream_prefix_and_with_par
     assert!(td_gone(describe_td(&p, &arn).await));
 }
 
+/// On EC2 the container instance's role pulls a public image and sends the
+/// logs: a task definition with no execution role, no task sizes and no
+/// stream prefix registers, plans clean and is retired.
+#[tokio::test]
+async fn an_ec2_task_definition_without_an_execution_role_applies_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let text = "stack: ecs-td-ec2-norole\nregion: us-east-1\nresources:\n  task:\n    kind: ecs/task_definition\n    launch_type: ec2\n    network_mode: bridge\n    containers:\n      - name: web\n        image: nginx:1.27\n        memory: 256\n        logs:\n          group: /ecs/ecs-td-ec2-norole\n";
+    let stack = load(text, &[]);
+    let state = apply_clean(&p, &stack, empty(&stack)).await;
+    let arn = id(&state, "task");
+    let td = describe_td(&p, &arn).await.unwrap();
+    assert_eq!(td.execution_role_arn(), None, "no execution role");
+    assert_eq!((td.cpu(), td.memory()), (None, None), "no task-level sizes registered");
+    let (_, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert!(td_gone(describe_td(&p, &arn).await));
+}
+
 fn app_stack(name: &str, env: &str, extra: &str) -> String {
     format!(
         "stack: {name}

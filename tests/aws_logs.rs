@@ -284,3 +284,32 @@ async fn a_tag_another_tool_owns_is_neither_planned_nor_removed_by_an_update() {
     let (_, summary, _) = converge(&p, &v2, state, true).await;
     assert!(summary.ok(), "{summary:#?}");
 }
+
+/// `moor import` with the group's ARN, as the plan's help names it: the
+/// group is tagged as the stack's, a retention and a KMS key given by hand
+/// that the file also gives plan no change, and destroy deletes it.
+#[tokio::test]
+async fn moor_import_adopts_a_group_by_its_arn_and_it_plans_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "/ecs/t-logs-import/logs";
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    p.logs.create_log_group().log_group_name(name).kms_key_id(key).send().await.expect("made by hand");
+    p.logs.put_retention_policy().log_group_name(name).retention_in_days(7).send().await.expect("retention");
+    let g = group(&p, name).await.expect("made");
+    let arn = g.log_group_arn().unwrap().to_string();
+    let d = support::workdir(
+        "logs-import",
+        &stack("t-logs-import", &format!("    retention_days: 7\n    kms_key: {key}\n")),
+    );
+    let o = support::moor_in(&d, &["import", "logs", &arn, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert_eq!(tags(&p, &g).await.get("moor:resource").map(String::as_str), Some("logs"));
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(group(&p, name).await.is_none(), "deleted");
+}

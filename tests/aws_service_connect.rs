@@ -458,3 +458,26 @@ async fn a_service_and_cluster_holding_their_namespace_by_name_plan_no_namespace
     let other = namespace(&p, "t-sc-adopt-other").await.expect("left alone");
     p.servicediscovery.delete_namespace().id(other.id().unwrap()).send().await.expect("cleaned up");
 }
+
+/// `moor import` with the namespace's id: it is tagged as the stack's, its
+/// description plans no change, and destroy deletes it.
+#[tokio::test]
+async fn moor_import_adopts_a_namespace_by_its_id_and_it_plans_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let name = "t-sc-import-ns";
+    p.servicediscovery.create_http_namespace().name(name).description("ours").send().await.expect("made by hand");
+    let n = namespace(&p, name).await.expect("made");
+    let id = n.id().unwrap().to_string();
+    let d = support::workdir("sc-import", &stack("t-sc-import", "    description: ours\n"));
+    let o = support::moor_in(&d, &["import", "ns", &id, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert_eq!(tags(&p, &n).await.get("moor:resource").map(String::as_str), Some("ns"));
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    assert!(namespace(&p, name).await.is_none(), "deleted");
+}

@@ -510,3 +510,91 @@ async fn zones_from_the_region_a_list_variable_and_another_subnet_apply_clean_an
     assert!(summary.ok(), "{summary:#?}");
     assert!(state.resources.is_empty());
 }
+
+const HAND_MADE: &str = r#"stack: t-net-import
+resources:
+  net:
+    kind: ec2/vpc
+    cidr: 10.41.0.0/16
+  public_a:
+    kind: ec2/subnet
+    vpc: ${net.id}
+    cidr: 10.41.1.0/24
+    availability_zone: us-east-1a
+  igw:
+    kind: ec2/internet_gateway
+    vpc: ${net.id}
+  nat:
+    kind: ec2/nat_gateway
+    subnet: ${public_a.id}
+  public:
+    kind: ec2/route_table
+    vpc: ${net.id}
+    routes:
+      - { cidr: 0.0.0.0/0, gateway: "${igw.id}" }
+    subnets: ["${public_a.id}"]
+"#;
+
+/// A network made by hand, a piece at a time: each piece is adopted with
+/// `moor import`, after which the plan shows no change; destroy deletes
+/// them all but the Elastic IP that was allocated by hand.
+#[tokio::test]
+async fn a_network_made_by_hand_is_adopted_piece_by_piece_and_plans_clean() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let out = p.ec2.create_vpc().cidr_block("10.41.0.0/16").send().await.expect("vpc");
+    let vpc_id = out.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+    let out = p
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.41.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .expect("subnet");
+    let subnet_id = out.subnet().and_then(|s| s.subnet_id()).unwrap().to_string();
+    let out = p.ec2.create_internet_gateway().send().await.expect("gateway");
+    let igw_id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap().to_string();
+    p.ec2.attach_internet_gateway().internet_gateway_id(&igw_id).vpc_id(&vpc_id).send().await.expect("attach");
+    let out = p.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.expect("address");
+    let allocation = out.allocation_id().unwrap().to_string();
+    let out =
+        p.ec2.create_nat_gateway().subnet_id(&subnet_id).allocation_id(&allocation).send().await.expect("nat gateway");
+    let nat_id = out.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap().to_string();
+    let out = p.ec2.create_route_table().vpc_id(&vpc_id).send().await.expect("route table");
+    let table_id = out.route_table().and_then(|t| t.route_table_id()).unwrap().to_string();
+    p.ec2
+        .create_route()
+        .route_table_id(&table_id)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw_id)
+        .send()
+        .await
+        .expect("route");
+    p.ec2.associate_route_table().route_table_id(&table_id).subnet_id(&subnet_id).send().await.expect("associate");
+
+    let d = support::workdir("net-import", HAND_MADE);
+    for (logical, id) in
+        [("net", &vpc_id), ("public_a", &subnet_id), ("igw", &igw_id), ("nat", &nat_id), ("public", &table_id)]
+    {
+        let o = support::moor_in(&d, &["import", logical, id, "-f", "stack.yaml"]);
+        assert!(o.status.success(), "import {logical}: {}", support::text(&o));
+    }
+    let t = tags_of(subnet(&p, &subnet_id).await.expect("still there").tags());
+    assert_eq!(t.get("moor:resource").map(String::as_str), Some("public_a"), "{t:?}");
+    let t = tags_of(nat(&p, &nat_id).await.expect("still there").tags());
+    assert_eq!(t.get("moor:resource").map(String::as_str), Some("nat"), "{t:?}");
+    let o = support::moor_in(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+
+    let o = support::moor_in(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert!(o.status.success(), "{}", support::text(&o));
+    assert!(vpc(&p, &vpc_id).await.is_none() && subnet(&p, &subnet_id).await.is_none());
+    assert!(gateway(&p, &igw_id).await.is_none() && table(&p, &table_id).await.is_none());
+    assert!(nat(&p, &nat_id).await.is_none());
+    assert!(address(&p, &allocation).await, "an address allocated by hand is left");
+    p.ec2.release_address().allocation_id(&allocation).send().await.expect("release");
+}

@@ -381,6 +381,21 @@ fn a_commands_failure_is_printed_once() {
     let o = moor(&d, &["import", "rpeo", "arn:aws:ecr:us-east-1:123456789012:repository/x", "-f", "stack.yaml"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(lines_with(&text(&o), "the stack has no resource `rpeo`"), 1, "{}", text(&o));
+
+    // A lookup reads what it names without owning it: nothing to import.
+    let lookups = "stack: cli-lookups\nregion: us-east-1\nresources:\n  zone:\n    kind: route53/existing_zone\n    name: example.com\n  cluster:\n    kind: ecs/existing_cluster\n    name: shared\n  cert:\n    kind: acm/existing_certificate\n    domain: example.com\n";
+    std::fs::write(d.join("lookups.yaml"), lookups).unwrap();
+    for (logical, id) in [
+        ("zone", "Z0123456789ABCDEFGHIJ"),
+        ("cluster", "arn:aws:ecs:us-east-1:123456789012:cluster/shared"),
+        ("cert", "arn:aws:acm:us-east-1:123456789012:certificate/1234"),
+    ] {
+        let o = moor(&d, &["import", logical, id, "-f", "lookups.yaml"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let said = format!("`{logical}` is a lookup");
+        assert_eq!(lines_with(&text(&o), &said), 1, "{}", text(&o));
+        assert!(text(&o).contains("nothing to import"), "{}", text(&o));
+    }
 }
 
 /// The product of a command that cannot be written is an error, said once.

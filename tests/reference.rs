@@ -489,6 +489,11 @@ impl<'a> Reference<'a> {
              deleted last.",
             "- A list attribute or list variable may be indexed or sliced: `${net.subnet_ids[0]}` is one item \
              (`[-1]` the last), `${net.subnet_ids[0:2]}` a list of the first two.",
+            "- Built-in values: `${stack}` (the stack name), `${region}`, `${partition}` (the region's ARN \
+             partition: `aws`, `aws-cn`, `aws-us-gov`), `${account_id}` (the account of the credentials, as \
+             `sts:GetCallerIdentity` answers it; not in the stack name or `--tag`), `${git.sha}` and \
+             `${git.short_sha}` (the commit checked out where moor runs). An ARN needs no hard-coded account: \
+             `arn:${partition}:iam::${account_id}:role/deploy-*`.",
             "",
             "Contents:",
             "",
@@ -690,6 +695,18 @@ fn every_kind_and_every_attribute_is_in_the_reference() {
         for a in kind.attributes() {
             assert!(text.contains(&format!("| `{}` |", a.name)), "{kind}: no row for attribute {}", a.name);
         }
+    }
+}
+
+/// Every built-in `${...}` value the loader knows is named in the
+/// conventions.
+#[test]
+fn every_built_in_value_is_in_the_reference() {
+    let text = generate();
+    let conventions = text.split("Contents:").next().unwrap();
+    for name in ["stack", "region", "partition", "account_id", "git.sha", "git.short_sha"] {
+        let written = format!("`${{{name}}}`");
+        assert!(conventions.contains(&written), "{written} is not in the reference's conventions");
     }
 }
 

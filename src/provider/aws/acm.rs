@@ -118,9 +118,9 @@ fn cert_live(c: &CertificateDetail, tags: Tags, zone: Option<&str>) -> Live {
     f.insert("subject_alternative_names".into(), json!(other_names(c)));
     let dns = c.domain_validation_options().iter().all(|v| v.validation_method() != Some(&ValidationMethod::Email));
     f.insert("validation".into(), json!(if dns { "dns" } else { "email" }));
-    if let Some(z) = zone {
-        f.insert("zone".into(), json!(z));
-    }
+    // None when moor has not written them (an imported certificate): the
+    // plan then shows the file's zone to write them to.
+    f.insert("zone".into(), json!(zone));
     if let Some(why) = unusable(c) {
         f.insert(crate::provider::UNUSABLE.into(), json!(why));
     }
@@ -521,9 +521,13 @@ impl AwsManaged for Certificate {
         let mut want = live.tags.clone();
         want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         tag(p, &live.id, &want, &live.tags).await?;
-        let zone = zone_of(t.spec);
+        // A zone known only by a reference not resolved yet is not recorded
+        // (a later update or delete would look for the validation records
+        // in a zone named `${...}`): the next apply writes them in the
+        // file's zone.
+        let zone = Some(zone_of(t.spec)).filter(|z| !super::unresolved(z));
         let c = describe(p, &live.id).await?.ok_or_else(|| gone(&live.id))?;
-        Ok(cert_live(&c, want, Some(&zone)))
+        Ok(cert_live(&c, want, zone.as_deref()))
     }
 
     /// A certificate an earlier run did not see issued: its validation

@@ -182,8 +182,13 @@ async fn recorded_resource_id(p: &AwsProvider, d: &Deletion) -> Result<Option<St
     if d.id.starts_with("service/") {
         return Ok(Some(d.id.clone()));
     }
-    let all: Vec<ScalableTarget> = p
-        .appautoscaling
+    let all = all_targets(p).await?;
+    Ok(all.iter().find(|t| t.scalable_target_arn() == Some(d.id.as_str())).map(|t| t.resource_id().to_string()))
+}
+
+/// The ECS scalable targets of the account and region, all of them.
+async fn all_targets(p: &AwsProvider) -> Result<Vec<ScalableTarget>, ProviderError> {
+    p.appautoscaling
         .describe_scalable_targets()
         .service_namespace(ServiceNamespace::Ecs)
         .scalable_dimension(dimension())
@@ -192,8 +197,12 @@ async fn recorded_resource_id(p: &AwsProvider, d: &Deletion) -> Result<Option<St
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(|e| sdk_err("application-autoscaling:DescribeScalableTargets", e))?;
-    Ok(all.iter().find(|t| t.scalable_target_arn() == Some(d.id.as_str())).map(|t| t.resource_id().to_string()))
+        .map_err(|e| sdk_err("application-autoscaling:DescribeScalableTargets", e))
+}
+
+/// The scalable target ARN a read is given without a record (`moor import`).
+fn given_arn<'a>(t: &'a Read<'_>) -> Option<&'a str> {
+    t.id.as_deref().filter(|id| id.starts_with("arn:") && !t.recorded.contains_key("resource_id"))
 }
 
 /// `arn:<partition>:<service>:<region>:<account>:` of an ARN.
@@ -297,7 +306,21 @@ async fn policies(p: &AwsProvider, id: &str) -> Result<Vec<ScalingPolicy>, Provi
 /// Reads the scalings of many targets: their scalable targets together,
 /// then the policies of each one found.
 pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
-    let ids: Vec<Option<String>> = ts.iter().map(wanted).collect();
+    let mut ids: Vec<Option<String>> = ts.iter().map(wanted).collect();
+    // An ARN given without a record, whose service is not known yet
+    // (`moor import <logical> <ARN>`): its resource id is the one of the
+    // ECS scalable target with that ARN.
+    if ids.iter().zip(ts).any(|(id, t)| id.is_none() && given_arn(t).is_some()) {
+        let all = match all_targets(p).await {
+            Ok(all) => all,
+            Err(e) => return ts.iter().map(|_| Err(e.clone())).collect(),
+        };
+        for (id, t) in ids.iter_mut().zip(ts) {
+            if let (None, Some(arn)) = (id.as_ref(), given_arn(t)) {
+                *id = all.iter().find(|x| x.scalable_target_arn() == Some(arn)).map(|x| x.resource_id().to_string());
+            }
+        }
+    }
     let mut unique: Vec<String> = ids.iter().flatten().cloned().collect();
     unique.sort();
     unique.dedup();

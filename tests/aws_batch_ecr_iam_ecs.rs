@@ -58,6 +58,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         region: base.region.clone(),
         opts: base.opts.clone(),
         calls: base.calls.clone(),
+        revision_images: Default::default(),
     };
     (Arc::new(p), calls)
 }

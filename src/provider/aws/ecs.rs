@@ -789,9 +789,21 @@ fn is_active(td: &et::TaskDefinition) -> bool {
     td.status() == Some(&et::TaskDefinitionStatus::Active)
 }
 
+/// Notes a revision's container images ([`AwsProvider::revision_images`]).
+fn note_images(p: &AwsProvider, td: &et::TaskDefinition) {
+    let Some(arn) = td.task_definition_arn() else { return };
+    let images = td.container_definitions().iter().filter_map(|c| c.image()).map(str::to_string).collect();
+    p.revision_images.lock().unwrap_or_else(PoisonError::into_inner).insert(arn.to_string(), images);
+}
+
 async fn describe_td(p: &AwsProvider, key: &str) -> Result<Option<(et::TaskDefinition, Vec<et::Tag>)>, ProviderError> {
     match p.ecs.describe_task_definition().task_definition(key).include(et::TaskDefinitionField::Tags).send().await {
-        Ok(o) => Ok(o.task_definition.map(|td| (td, o.tags.unwrap_or_default()))),
+        Ok(o) => {
+            if let Some(td) = &o.task_definition {
+                note_images(p, td);
+            }
+            Ok(o.task_definition.map(|td| (td, o.tags.unwrap_or_default())))
+        }
         Err(e) => {
             let e = sdk_err("ecs:DescribeTaskDefinition", e);
             if td_missing(&e) {
@@ -1440,9 +1452,12 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     let passwords: Vec<&str> =
         hidden.iter().flat_map(|v| crate::secret::url_passwords(v).into_iter().map(move |(a, b)| &v[a..b])).collect();
     hidden.extend(passwords);
+    // Every request sent, over the tries of `eventually` too: one whose
+    // answer was lost may have registered a revision all the same.
+    let sent = super::Sent::default();
     let out = eventually(
         || {
-            let r = req.clone();
+            let r = req.clone().customize().interceptor(sent.clone());
             async move { r.send().await.map_err(|e| sdk_err("ecs:RegisterTaskDefinition", e)) }
         },
         iam_not_ready,
@@ -1455,15 +1470,21 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
         .task_definition()
         .filter(|x| x.task_definition_arn().is_some())
         .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?;
+    note_images(p, new);
     let mut live = td_live(new, out.tags(), Some(td));
     live.tags = t.tags.clone();
-    retire_lost_registrations(p, t, family, new.revision()).await;
+    // One request, answered: nothing else was registered (no round more
+    // before the service can deploy the revision).
+    if sent.count() > 1 {
+        retire_lost_registrations(p, t, family, new.revision()).await;
+    }
     Ok(live)
 }
 
 /// Revisions an earlier attempt of this registration left: the SDK retries
 /// a RegisterTaskDefinition whose answer was lost, and ECS, without an
-/// idempotency token, registers again. They are the family's ACTIVE
+/// idempotency token, registers again. Looked for only when the
+/// registration sent more than one request. They are the family's ACTIVE
 /// revisions numbered after the recorded one and before `new`, with this
 /// resource's tags; they are deregistered now (one ListTaskDefinitions; a
 /// describe only of revisions in that range, usually none). Best effort:
@@ -1947,9 +1968,16 @@ fn ecr_image<'a>(image: &'a str, region: &str) -> Option<EcrImage<'a>> {
 /// ECR repository (the service could never become stable). Other answers
 /// (no permission to look, another account) leave it to ECS.
 async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), ProviderError> {
-    let Some((td, _)) = describe_td(p, task_definition).await? else { return Ok(()) };
-    for c in td.container_definitions() {
-        let Some(image) = c.image() else { continue };
+    // A revision registered or read in this run is not described again.
+    let known = p.revision_images.lock().unwrap_or_else(PoisonError::into_inner).get(task_definition).cloned();
+    let images = match known {
+        Some(images) => images,
+        None => {
+            let Some((td, _)) = describe_td(p, task_definition).await? else { return Ok(()) };
+            td.container_definitions().iter().filter_map(|c| c.image()).map(str::to_string).collect()
+        }
+    };
+    for image in &images {
         let Some(r) = ecr_image(image, &p.region) else { continue };
         let id = et_ecr_image_id(&r);
         let res =
@@ -2386,6 +2414,8 @@ async fn update_service(
         req = req.service_connect_configuration(connect_configuration(p, s.service_connect.as_ref())?);
         call = true;
     }
+    // The service as the wait's last read found it, if the update waited.
+    let mut stable = None;
     if call {
         if force && !has("task_definition") {
             req = req.force_new_deployment(true);
@@ -2400,7 +2430,7 @@ async fn update_service(
         .await?;
         if waits(s) {
             let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
-            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+            let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
                 .await
                 .map_err(|e| match (e.is_interrupted(), out.service()) {
                     // The change was made: recorded, as not settled.
@@ -2411,14 +2441,24 @@ async fn update_service(
                     }
                     _ => e,
                 })?;
+            stable = Some(svc);
         }
     } else if waits(s) && !settled(live) {
         // Nothing deploys (a change of tags alone), but the service is not
         // at its desired state: the update waits for it as a plan's wait would.
-        wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
+        let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
+        stable = Some(svc);
     }
     if has("tags") {
         sync_tags(p, &live.id, &live.tags, &t.tags).await?;
+    }
+    // A wait's last read, at the end of the deployment, is the service as
+    // it is now: it is not read again (one round less after every
+    // deployment). Its tags are the ones just written, or the plan's.
+    if let Some(svc) = stable {
+        let mut back = service_live(&svc, Some(s));
+        back.tags = if has("tags") { t.tags.clone() } else { live.tags.clone() };
+        return Ok(back);
     }
     let back = describe_service(p, &cluster, &live.id).await?;
     back.filter(|x| x.status() == Some("ACTIVE"))

@@ -28,7 +28,7 @@
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::permissions::{known, Grant, Phase, Scope};
-use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
+use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, wait_paced, AwsProvider, Progress};
 use crate::kinds::ecs::{
     Cluster, Container, Deployment, ExistingCluster, LaunchType, Logs, Network, PropagateTags, Rebalancing, Service,
     ServiceConnect, Strategy, TaskDefinition,
@@ -2580,7 +2580,11 @@ async fn wait_stable(
     let last = Mutex::new(String::from("no deployment seen yet"));
     let told = Mutex::new(std::collections::HashSet::new());
     let what = format!("service `{name}` to finish its deployment");
-    let r = wait(&p.opts, timeout, OP, &what, || async {
+    // A change in what the deployment reports (a task came up, one
+    // failed) is progress: the polls that follow are paced from it.
+    let progress = Progress::default();
+    let seen = Mutex::new(None::<String>);
+    let r = wait_paced(&p.opts, timeout, OP, &what, &progress, || async {
         let Some(svc) = describe_service(p, cluster, arn).await? else {
             return Err(ProviderError::new(
                 ErrorKind::Wait,
@@ -2597,6 +2601,10 @@ async fn wait_stable(
             ));
         }
         let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
+        let before = seen.lock().unwrap_or_else(PoisonError::into_inner).replace(status.clone());
+        if before.is_some_and(|b| b != status) {
+            progress.saw();
+        }
         *last.lock().unwrap_or_else(PoisonError::into_inner) = status;
         say_progress(&svc, ours, &mut told.lock().unwrap_or_else(PoisonError::into_inner));
         match verdict {

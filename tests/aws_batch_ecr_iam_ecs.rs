@@ -59,6 +59,7 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         opts: base.opts.clone(),
         calls: base.calls.clone(),
         revision_images: Default::default(),
+        images_found: Default::default(),
     };
     (Arc::new(p), calls)
 }

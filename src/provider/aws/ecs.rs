@@ -1455,15 +1455,15 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     // Every request sent, over the tries of `eventually` too: one whose
     // answer was lost may have registered a revision all the same.
     let sent = super::Sent::default();
-    let out = eventually(
+    let registered = eventually(
         || {
             let r = req.clone().customize().interceptor(sent.clone());
             async move { r.send().await.map_err(|e| sdk_err("ecs:RegisterTaskDefinition", e)) }
         },
         iam_not_ready,
-    )
-    .await
-    .map_err(|e| scrub(e, &hidden))?;
+    );
+    let (out, ()) = futures::join!(registered, look_for_images(p, td));
+    let out = out.map_err(|e| scrub(e, &hidden))?;
     // The revision as registered: RegisterTaskDefinition answers with all of
     // it, so it is not read back (one round less per create or update).
     let new = out
@@ -1966,7 +1966,9 @@ fn ecr_image<'a>(image: &'a str, region: &str) -> Option<EcrImage<'a>> {
 
 /// Fails early when an image of the task definition is missing from its
 /// ECR repository (the service could never become stable). Other answers
-/// (no permission to look, another account) leave it to ECS.
+/// (no permission to look, another account) leave it to ECS. An image
+/// found in its repository earlier in this run (as the revision was
+/// registered, [`look_for_images`]) is not asked about again.
 async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), ProviderError> {
     // A revision registered or read in this run is not described again.
     let known = p.revision_images.lock().unwrap_or_else(PoisonError::into_inner).get(task_definition).cloned();
@@ -1978,27 +1980,50 @@ async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), 
         }
     };
     for image in &images {
-        let Some(r) = ecr_image(image, &p.region) else { continue };
-        let id = et_ecr_image_id(&r);
-        let res =
-            p.ecr.describe_images().registry_id(r.registry).repository_name(r.repository).image_ids(id).send().await;
-        if let Err(e) = res {
-            let e = sdk_err("ecr:DescribeImages", e);
-            let message = match e.code.as_deref() {
-                Some("ImageNotFoundException") => format!(
-                    "image `{image}` is not in ECR repository `{}`: push it first, or the service's tasks can never start",
-                    r.repository
-                ),
-                Some("RepositoryNotFoundException") => format!(
-                    "image `{image}`: ECR repository `{}` does not exist, so the service's tasks can never start",
-                    r.repository
-                ),
-                _ => continue,
-            };
-            return Err(ProviderError { kind: ErrorKind::Rejected, message, ..e });
+        if p.images_found.lock().unwrap_or_else(PoisonError::into_inner).contains(image) {
+            continue;
         }
+        check_image(p, image).await?;
     }
     Ok(())
+}
+
+/// Asks ECR for `image` when it is an ECR image of this region: an error
+/// when ECR says it or its repository is missing; noted in
+/// [`AwsProvider::images_found`] when ECR shows it.
+async fn check_image(p: &AwsProvider, image: &str) -> Result<(), ProviderError> {
+    let Some(r) = ecr_image(image, &p.region) else { return Ok(()) };
+    let id = et_ecr_image_id(&r);
+    let res = p.ecr.describe_images().registry_id(r.registry).repository_name(r.repository).image_ids(id).send().await;
+    let e = match res {
+        Ok(out) => {
+            if !out.image_details().is_empty() {
+                p.images_found.lock().unwrap_or_else(PoisonError::into_inner).insert(image.to_string());
+            }
+            return Ok(());
+        }
+        Err(e) => sdk_err("ecr:DescribeImages", e),
+    };
+    let message = match e.code.as_deref() {
+        Some("ImageNotFoundException") => format!(
+            "image `{image}` is not in ECR repository `{}`: push it first, or the service's tasks can never start",
+            r.repository
+        ),
+        Some("RepositoryNotFoundException") => format!(
+            "image `{image}`: ECR repository `{}` does not exist, so the service's tasks can never start",
+            r.repository
+        ),
+        _ => return Ok(()),
+    };
+    Err(ProviderError { kind: ErrorKind::Rejected, message, ..e })
+}
+
+/// Looks for a task definition's ECR images beside its registration, so
+/// that the deployment of the new revision need not ask before it starts
+/// (one round less). Only what ECR shows is noted; a missing image is
+/// asked about again, and reported, before a service deploys it.
+async fn look_for_images(p: &AwsProvider, td: &TaskDefinition) {
+    futures::future::join_all(td.containers.iter().map(|c| check_image(p, &c.image))).await;
 }
 
 /// What ECR says of each image in `images` that is an ECR image of this

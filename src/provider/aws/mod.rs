@@ -356,6 +356,8 @@ pub struct AwsProvider {
     /// described in this run, by ARN: a revision never changes, so a
     /// service's image check needs no DescribeTaskDefinition of them.
     pub revision_images: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// The ECR images ECR showed in their repository in this run.
+    pub images_found: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl AwsProvider {
@@ -532,6 +534,7 @@ impl AwsProvider {
             ),
             ecr_public_alias: tokio::sync::OnceCell::new(),
             revision_images: Default::default(),
+            images_found: Default::default(),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(&config)
                     .interceptor(calls.clone())

@@ -31,7 +31,7 @@ use crate::provider::{desired_fields, Deletion, ErrorKind, Live, Owner, Provider
 use crate::resolve::Known;
 use crate::state::{Deposed, Entry, Pending, State, StateError};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,6 +175,11 @@ struct Op {
     deps: BTreeSet<usize>,
     /// The update that applies late references once what they name is up.
     late: bool,
+    /// An update that reads its resource again before it writes: a
+    /// dependency is replaced in this run, and deleting the object it
+    /// replaces can change this resource (a policy deleted is detached from
+    /// its roles), so the plan's read may be stale by then.
+    reread: bool,
 }
 
 /// The operations of a plan and the edges between them.
@@ -192,6 +197,7 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
                 change: i,
                 deps: BTreeSet::new(),
                 late: false,
+                reread: false,
             });
             ops.len() - 1
         };
@@ -231,6 +237,15 @@ fn operations(stack: &Stack, graph: &Graph, state: &State, plan: &Plan) -> Vec<O
                 delete_old.entry(&ch.resource).or_default().push(push(Step::DeleteOld));
             }
         }
+    }
+
+    // An update after a dependency's replacement reads its resource again.
+    // Other changes of a dependency (a new revision, a new object to refer
+    // to) delete nothing before this update, so the plan's read stands.
+    let replaced: HashSet<&str> =
+        plan.changes.iter().filter(|c| c.action == Action::Replace).map(|c| c.resource.as_str()).collect();
+    for op in ops.iter_mut().filter(|o| o.step == Step::Update) {
+        op.reread = graph.dependencies(&op.resource).iter().any(|d| replaced.contains(d));
     }
 
     // Who depends on whom: the file's graph, and what the record remembers.
@@ -762,7 +777,7 @@ async fn run<P: Provider + ?Sized>(p: &P, op: &Op, ch: &Change, target: Option<T
             // A dependency was replaced since the plan read this resource (a
             // policy deleted and made again is detached from its roles): read
             // it again rather than trust the plan's snapshot.
-            let fresh = if ch.diffs.iter().any(|d| d.after_unknown) { p.read(&t).await? } else { None };
+            let fresh = if op.reread && ch.diffs.iter().any(|d| d.after_unknown) { p.read(&t).await? } else { None };
             let live = fresh.as_ref().unwrap_or(planned);
             // Compare again with every reference known now; removals (of a
             // field, or of part of one, such as a container's option) were

@@ -59,6 +59,8 @@ async fn provider() -> (Arc<AwsProvider>, CallCounter) {
         opts: base.opts.clone(),
         calls: base.calls.clone(),
         namespace_names: Default::default(),
+        revision_images: Default::default(),
+        images_found: Default::default(),
     };
     (Arc::new(p), calls)
 }

@@ -5,7 +5,8 @@
 //! Each behaviour has its test: the model shows it (through the proxy, as
 //! AWS would), and moor's apply and destroy come through it with nothing
 //! left. The Flask and Django example stacks live their whole life under
-//! it: apply, a new image, a replaced target group, destroy.
+//! it: apply, a new image, a replaced target group, destroy (at AWS's own
+//! time with `MOOR_MODEL_SCALE=1`, see docs/benchmarks.md).
 
 mod support;
 
@@ -19,6 +20,18 @@ use support::{default_net, provider_via, text};
 
 /// One twentieth of AWS's time.
 const SCALE: f64 = 0.05;
+
+/// The example stacks' time scale: `MOOR_MODEL_SCALE` (1 for AWS's own
+/// time, about 20 minutes for both stacks side by side), else [`SCALE`].
+fn example_scale() -> f64 {
+    match std::env::var("MOOR_MODEL_SCALE") {
+        Ok(v) => match v.parse::<f64>() {
+            Ok(s) if s > 0.0 && s.is_finite() => s,
+            _ => panic!("MOOR_MODEL_SCALE={v:?}: expected a positive number, such as 1 or 0.05"),
+        },
+        Err(_) => SCALE,
+    }
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -391,7 +404,7 @@ async fn an_apply_faster_than_the_token_buckets_is_throttled_and_completes() {
 /// new image, a replaced target group, destroy: each with no failure, and
 /// nothing left.
 async fn example_life(file: &str, repo: &str, port: u16) {
-    let proxy = FaultProxy::aws_model(SCALE);
+    let proxy = FaultProxy::aws_model(example_scale());
     let p = provider_via(&proxy.url()).await;
     let name = Path::new(file).file_stem().unwrap().to_string_lossy().to_string();
     let source = std::fs::read_to_string(root().join(file)).unwrap();

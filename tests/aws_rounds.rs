@@ -173,3 +173,46 @@ async fn a_converged_plan_looks_for_the_stacks_tags_in_four_calls() {
     let (_, summary, _) = converge(&p, &stack, state, true).await;
     assert!(summary.ok(), "{summary:#?}");
 }
+
+/// A new image: the plan's reads are all the service update needs before
+/// it deploys (the service is not read again, the revision just registered
+/// is not described for its images, and a registration answered at once
+/// looks for no lost revision), and the deployment's last poll is the
+/// service as recorded (no read after the wait).
+#[tokio::test]
+async fn an_image_update_reads_nothing_again_before_it_deploys_or_after_its_wait() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let text = flask("rounds-image");
+    let stack = load(&text, &["desired_count=0"]);
+    let (_, summary, state) = converge(&p, &stack, empty(&stack), false).await;
+    assert!(summary.ok(), "{summary:#?}");
+    support::push_image(&p, "rounds-image/flask-app", "latest", 'd').await;
+    support::push_image(&p, "rounds-image/flask-app", "v2", 'e').await;
+    let stack = load(&text, &["desired_count=2"]);
+    let (_, summary, state) = converge(&p, &stack, state, false).await;
+    assert!(summary.ok(), "{summary:#?}");
+
+    let stack = load(&text, &["desired_count=2", "image_tag=v2"]);
+    let (summary, state) = apply_counted(&p, &stack, state, false).await;
+    assert!(summary.ok(), "{summary:#?}");
+    assert_eq!(summary.updated.len(), 2, "{summary:#?}");
+    let snap = p.calls.snapshot();
+    assert_eq!(calls(&snap, "ecs:RegisterTaskDefinition"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "ecs:ListTaskDefinitions"), 0, "{snap:#?}");
+    assert_eq!(calls(&snap, "ecs:DescribeTaskDefinition"), 0, "{snap:#?}");
+    // The image check before the deployment.
+    assert_eq!(calls(&snap, "ecr:DescribeImages"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "ecs:UpdateService"), 1, "{snap:#?}");
+    // The emulator's deployment is complete at once: the wait's one poll.
+    assert_eq!(calls(&snap, "ecs:DescribeServices"), 1, "{snap:#?}");
+    assert_eq!(calls(&snap, "ecs:DeregisterTaskDefinition"), 1, "{snap:#?}");
+
+    // What was recorded is what AWS has.
+    let again = make_plan(p.as_ref(), &stack, &state, false, false).await;
+    assert!(!again.has_changes(), "{:#?}", again.changes);
+    let (_, summary, _) = converge(&p, &stack, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+}

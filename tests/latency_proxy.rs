@@ -316,3 +316,54 @@ async fn a_vpc_found_by_name_comes_with_its_tagged_subnets_in_one_round() {
     assert!(groups.0 >= vpcs.1, "the group is looked for in the VPC found");
     assert_eq!(chain(&lines), 2, "two rounds: the lookup, then the group: {lines:#?}");
 }
+
+/// A new revision's images are looked for in ECR beside its registration,
+/// not after it: the deployment of the revision then starts without
+/// asking again (one round less before a service deploys a new image).
+#[tokio::test]
+async fn a_new_revisions_images_are_looked_for_beside_its_registration() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = support::provider().await;
+    let repo = "proxy-revision/web";
+    let _ = p.ecr.delete_repository().repository_name(repo).force(true).send().await;
+    p.ecr.create_repository().repository_name(repo).send().await.unwrap();
+    support::push_image(&p, repo, "v1", 'd').await;
+    support::push_image(&p, repo, "v2", 'e').await;
+
+    let d = workdir("revision");
+    let file = d.join("stack.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "stack: proxy-revision\nregion: us-east-1\nvariables:\n  tag:\n    default: v1\nresources:\n  exec:\n    kind: iam/role\n    assumed_by:\n      services: [ecs-tasks.amazonaws.com]\n  task:\n    kind: ecs/task_definition\n    cpu: 256\n    memory: 512\n    execution_role: ${{exec.arn}}\n    containers:\n      - name: web\n        image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/{repo}:${{var.tag}}\n"
+        ),
+    )
+    .unwrap();
+    let (trace, record) = (d.join("trace.jsonl"), d.join("record.jsonl"));
+    let proxy = start_proxy(&trace, &record);
+    let o = moor_file(&d, &proxy, &file, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    proxy.phase("update");
+    let o = moor_file(&d, &proxy, &file, &["apply", "--auto-approve", "--var", "tag=v2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    proxy.phase("idle");
+
+    let n = total(&proxy.phase_counts("update"));
+    let lines = traced_all(&trace, "update", n);
+    let registered = span(&lines, "ecs:RegisterTaskDefinition");
+    let beside: Vec<&Value> = lines
+        .iter()
+        .filter(|r| {
+            r["op"] == "ecr:DescribeImages"
+                && r["start"].as_f64().unwrap() < registered.1
+                && r["end"].as_f64().unwrap() > registered.0
+        })
+        .collect();
+    assert_eq!(beside.len(), 1, "one DescribeImages beside the registration: {lines:#?}");
+
+    let o = moor_file(&d, &proxy, &file, &["destroy", "--auto-approve", "--var", "tag=v2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    p.ecr.delete_repository().repository_name(repo).force(true).send().await.unwrap();
+}

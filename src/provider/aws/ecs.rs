@@ -28,7 +28,7 @@
 
 use super::kinds::{ArnType, AwsKind, AwsLookup, AwsManaged, Typed};
 use super::permissions::{known, Grant, Phase, Scope};
-use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, AwsProvider};
+use super::{eventually, found, iam_not_ready, opt_str, sdk_err, tag_map, wait, wait_paced, AwsProvider, Progress};
 use crate::kinds::ecs::{
     Cluster, Container, Deployment, ExistingCluster, LaunchType, Logs, Network, PropagateTags, Rebalancing, Service,
     ServiceConnect, Strategy, TaskDefinition,
@@ -809,9 +809,21 @@ fn is_active(td: &et::TaskDefinition) -> bool {
     td.status() == Some(&et::TaskDefinitionStatus::Active)
 }
 
+/// Notes a revision's container images ([`AwsProvider::revision_images`]).
+fn note_images(p: &AwsProvider, td: &et::TaskDefinition) {
+    let Some(arn) = td.task_definition_arn() else { return };
+    let images = td.container_definitions().iter().filter_map(|c| c.image()).map(str::to_string).collect();
+    p.revision_images.lock().unwrap_or_else(PoisonError::into_inner).insert(arn.to_string(), images);
+}
+
 async fn describe_td(p: &AwsProvider, key: &str) -> Result<Option<(et::TaskDefinition, Vec<et::Tag>)>, ProviderError> {
     match p.ecs.describe_task_definition().task_definition(key).include(et::TaskDefinitionField::Tags).send().await {
-        Ok(o) => Ok(o.task_definition.map(|td| (td, o.tags.unwrap_or_default()))),
+        Ok(o) => {
+            if let Some(td) = &o.task_definition {
+                note_images(p, td);
+            }
+            Ok(o.task_definition.map(|td| (td, o.tags.unwrap_or_default())))
+        }
         Err(e) => {
             let e = sdk_err("ecs:DescribeTaskDefinition", e);
             if td_missing(&e) {
@@ -1460,30 +1472,39 @@ async fn register(p: &AwsProvider, t: &Target, td: &TaskDefinition) -> Result<Li
     let passwords: Vec<&str> =
         hidden.iter().flat_map(|v| crate::secret::url_passwords(v).into_iter().map(move |(a, b)| &v[a..b])).collect();
     hidden.extend(passwords);
-    let out = eventually(
+    // Every request sent, over the tries of `eventually` too: one whose
+    // answer was lost may have registered a revision all the same.
+    let sent = super::Sent::default();
+    let registered = eventually(
         || {
-            let r = req.clone();
+            let r = req.clone().customize().interceptor(sent.clone());
             async move { r.send().await.map_err(|e| sdk_err("ecs:RegisterTaskDefinition", e)) }
         },
         iam_not_ready,
-    )
-    .await
-    .map_err(|e| scrub(e, &hidden))?;
+    );
+    let (out, ()) = futures::join!(registered, look_for_images(p, td));
+    let out = out.map_err(|e| scrub(e, &hidden))?;
     // The revision as registered: RegisterTaskDefinition answers with all of
     // it, so it is not read back (one round less per create or update).
     let new = out
         .task_definition()
         .filter(|x| x.task_definition_arn().is_some())
         .ok_or_else(|| gone_after("ecs:RegisterTaskDefinition", "the new revision"))?;
+    note_images(p, new);
     let mut live = td_live(new, out.tags(), Some(td));
     live.tags = t.tags.clone();
-    retire_lost_registrations(p, t, family, new.revision()).await;
+    // One request, answered: nothing else was registered (no round more
+    // before the service can deploy the revision).
+    if sent.count() > 1 {
+        retire_lost_registrations(p, t, family, new.revision()).await;
+    }
     Ok(live)
 }
 
 /// Revisions an earlier attempt of this registration left: the SDK retries
 /// a RegisterTaskDefinition whose answer was lost, and ECS, without an
-/// idempotency token, registers again. They are the family's ACTIVE
+/// idempotency token, registers again. Looked for only when the
+/// registration sent more than one request. They are the family's ACTIVE
 /// revisions numbered after the recorded one and before `new`, with this
 /// resource's tags; they are deregistered now (one ListTaskDefinitions; a
 /// describe only of revisions in that range, usually none). Best effort:
@@ -1965,32 +1986,64 @@ fn ecr_image<'a>(image: &'a str, region: &str) -> Option<EcrImage<'a>> {
 
 /// Fails early when an image of the task definition is missing from its
 /// ECR repository (the service could never become stable). Other answers
-/// (no permission to look, another account) leave it to ECS.
+/// (no permission to look, another account) leave it to ECS. An image
+/// found in its repository earlier in this run (as the revision was
+/// registered, [`look_for_images`]) is not asked about again.
 async fn preflight_images(p: &AwsProvider, task_definition: &str) -> Result<(), ProviderError> {
-    let Some((td, _)) = describe_td(p, task_definition).await? else { return Ok(()) };
-    for c in td.container_definitions() {
-        let Some(image) = c.image() else { continue };
-        let Some(r) = ecr_image(image, &p.region) else { continue };
-        let id = et_ecr_image_id(&r);
-        let res =
-            p.ecr.describe_images().registry_id(r.registry).repository_name(r.repository).image_ids(id).send().await;
-        if let Err(e) = res {
-            let e = sdk_err("ecr:DescribeImages", e);
-            let message = match e.code.as_deref() {
-                Some("ImageNotFoundException") => format!(
-                    "image `{image}` is not in ECR repository `{}`: push it first, or the service's tasks can never start",
-                    r.repository
-                ),
-                Some("RepositoryNotFoundException") => format!(
-                    "image `{image}`: ECR repository `{}` does not exist, so the service's tasks can never start",
-                    r.repository
-                ),
-                _ => continue,
-            };
-            return Err(ProviderError { kind: ErrorKind::Rejected, message, ..e });
+    // A revision registered or read in this run is not described again.
+    let known = p.revision_images.lock().unwrap_or_else(PoisonError::into_inner).get(task_definition).cloned();
+    let images = match known {
+        Some(images) => images,
+        None => {
+            let Some((td, _)) = describe_td(p, task_definition).await? else { return Ok(()) };
+            td.container_definitions().iter().filter_map(|c| c.image()).map(str::to_string).collect()
         }
+    };
+    for image in &images {
+        if p.images_found.lock().unwrap_or_else(PoisonError::into_inner).contains(image) {
+            continue;
+        }
+        check_image(p, image).await?;
     }
     Ok(())
+}
+
+/// Asks ECR for `image` when it is an ECR image of this region: an error
+/// when ECR says it or its repository is missing; noted in
+/// [`AwsProvider::images_found`] when ECR shows it.
+async fn check_image(p: &AwsProvider, image: &str) -> Result<(), ProviderError> {
+    let Some(r) = ecr_image(image, &p.region) else { return Ok(()) };
+    let id = et_ecr_image_id(&r);
+    let res = p.ecr.describe_images().registry_id(r.registry).repository_name(r.repository).image_ids(id).send().await;
+    let e = match res {
+        Ok(out) => {
+            if !out.image_details().is_empty() {
+                p.images_found.lock().unwrap_or_else(PoisonError::into_inner).insert(image.to_string());
+            }
+            return Ok(());
+        }
+        Err(e) => sdk_err("ecr:DescribeImages", e),
+    };
+    let message = match e.code.as_deref() {
+        Some("ImageNotFoundException") => format!(
+            "image `{image}` is not in ECR repository `{}`: push it first, or the service's tasks can never start",
+            r.repository
+        ),
+        Some("RepositoryNotFoundException") => format!(
+            "image `{image}`: ECR repository `{}` does not exist, so the service's tasks can never start",
+            r.repository
+        ),
+        _ => return Ok(()),
+    };
+    Err(ProviderError { kind: ErrorKind::Rejected, message, ..e })
+}
+
+/// Looks for a task definition's ECR images beside its registration, so
+/// that the deployment of the new revision need not ask before it starts
+/// (one round less). Only what ECR shows is noted; a missing image is
+/// asked about again, and reported, before a service deploys it.
+async fn look_for_images(p: &AwsProvider, td: &TaskDefinition) {
+    futures::future::join_all(td.containers.iter().map(|c| check_image(p, &c.image))).await;
 }
 
 /// What ECR says of each image in `images` that is an ECR image of this
@@ -2406,6 +2459,8 @@ async fn update_service(
         req = req.service_connect_configuration(connect_configuration(p, s.service_connect.as_ref())?);
         call = true;
     }
+    // The service as the wait's last read found it, if the update waited.
+    let mut stable = None;
     if call {
         if force && !has("task_definition") {
             req = req.force_new_deployment(true);
@@ -2420,7 +2475,7 @@ async fn update_service(
         .await?;
         if waits(s) {
             let ours = out.service().and_then(primary).and_then(|d| d.id()).map(str::to_string);
-            wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
+            let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, ours.as_deref(), wait_budget(p, s))
                 .await
                 .map_err(|e| match (e.is_interrupted(), out.service()) {
                     // The change was made: recorded, as not settled.
@@ -2431,14 +2486,24 @@ async fn update_service(
                     }
                     _ => e,
                 })?;
+            stable = Some(svc);
         }
     } else if waits(s) && !settled(live) {
         // Nothing deploys (a change of tags alone), but the service is not
         // at its desired state: the update waits for it as a plan's wait would.
-        wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
+        let svc = wait_stable(p, &cluster, &live.id, &name, &s.task_definition, None, wait_budget(p, s)).await?;
+        stable = Some(svc);
     }
     if has("tags") {
         sync_tags(p, &live.id, &live.tags, &t.tags).await?;
+    }
+    // A wait's last read, at the end of the deployment, is the service as
+    // it is now: it is not read again (one round less after every
+    // deployment). Its tags are the ones just written, or the plan's.
+    if let Some(svc) = stable {
+        let mut back = service_live(&svc, Some(s));
+        back.tags = if has("tags") { t.tags.clone() } else { live.tags.clone() };
+        return Ok(back);
     }
     let back = describe_service(p, &cluster, &live.id).await?;
     back.filter(|x| x.status() == Some("ACTIVE"))
@@ -2560,7 +2625,11 @@ async fn wait_stable(
     let last = Mutex::new(String::from("no deployment seen yet"));
     let told = Mutex::new(std::collections::HashSet::new());
     let what = format!("service `{name}` to finish its deployment");
-    let r = wait(&p.opts, timeout, OP, &what, || async {
+    // A change in what the deployment reports (a task came up, one
+    // failed) is progress: the polls that follow are paced from it.
+    let progress = Progress::default();
+    let seen = Mutex::new(None::<String>);
+    let r = wait_paced(&p.opts, timeout, OP, &what, &progress, || async {
         let Some(svc) = describe_service(p, cluster, arn).await? else {
             return Err(ProviderError::new(
                 ErrorKind::Wait,
@@ -2577,6 +2646,10 @@ async fn wait_stable(
             ));
         }
         let (verdict, status) = deployment_verdict(&svc, ours, task_definition);
+        let before = seen.lock().unwrap_or_else(PoisonError::into_inner).replace(status.clone());
+        if before.is_some_and(|b| b != status) {
+            progress.saw();
+        }
         *last.lock().unwrap_or_else(PoisonError::into_inner) = status;
         say_progress(&svc, ours, &mut told.lock().unwrap_or_else(PoisonError::into_inner));
         match verdict {

@@ -86,6 +86,34 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
     }
 }
 
+/// Counts the requests one call sent, the SDK's retries included (an
+/// interceptor given to the call: `.customize().interceptor(sent.clone())`).
+/// More than one means an earlier attempt may have been carried out
+/// although its answer was lost.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sent(Arc<std::sync::atomic::AtomicU32>);
+
+impl Sent {
+    pub(crate) fn count(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Sent {
+    fn name(&self) -> &'static str {
+        "moor-sent"
+    }
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 /// An HTTP client that lets at most so many requests be in flight at once
 /// (one semaphore shared by every service's client): the SDK's clients
 /// otherwise send whatever the code asks for at the same moment.
@@ -327,6 +355,12 @@ pub struct AwsProvider {
     /// The names of the Cloud Map namespaces read so far, by ARN (a
     /// namespace's ARN and name never change).
     pub namespace_names: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// The container images of the task definition revisions registered or
+    /// described in this run, by ARN: a revision never changes, so a
+    /// service's image check needs no DescribeTaskDefinition of them.
+    pub revision_images: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// The ECR images ECR showed in their repository in this run.
+    pub images_found: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl AwsProvider {
@@ -502,6 +536,8 @@ impl AwsProvider {
                     .build(),
             ),
             ecr_public_alias: tokio::sync::OnceCell::new(),
+            revision_images: Default::default(),
+            images_found: Default::default(),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(&config)
                     .interceptor(calls.clone())

@@ -143,6 +143,35 @@ pub(crate) fn pause(elapsed: Duration, first: Duration, most: Duration) -> Durat
 /// The longest pause between two polls of a wait.
 const MOST_BETWEEN_POLLS: Duration = Duration::from_secs(15);
 
+/// What a check tells its wait besides "not yet": that what it waits for
+/// moved since the last poll (one of a deployment's tasks came up). The
+/// wait then paces its next polls from that moment, as if it had begun
+/// then ([`wait_paced`]).
+#[derive(Debug, Default)]
+pub(crate) struct Progress(std::sync::atomic::AtomicBool);
+
+impl Progress {
+    pub(crate) fn saw(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn take(&self) -> bool {
+        self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The pause of a wait that began at `start` and last saw progress at
+/// `moved`: [`pause`] from the progress, and never less than a quarter
+/// of the wait's own pause (at most four times as many polls).
+fn paced(
+    now: tokio::time::Instant,
+    start: tokio::time::Instant,
+    moved: tokio::time::Instant,
+    first: Duration,
+) -> Duration {
+    let own = pause(now - start, first, MOST_BETWEEN_POLLS);
+    pause(now - moved, first, MOST_BETWEEN_POLLS).max(own / 4)
+}
+
 /// Polls `check` until it returns `Some`, pausing as [`pause`] says (from
 /// `opts.poll` up to 15 s), for at most `timeout` counted from the first poll:
 /// the last sleep is cut short to end at the deadline, where `check` runs
@@ -155,6 +184,28 @@ pub(crate) async fn wait<T, F, Fut>(
     timeout: Duration,
     operation: &str,
     what: &str,
+    check: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    wait_paced(opts, timeout, operation, what, &Progress::default(), check).await
+}
+
+/// [`wait`] for something that reports its progress: after a check that
+/// said [`Progress::saw`], the pauses start again from the first poll and
+/// grow as a twelfth of the time since that progress, but stay at least a
+/// quarter of the wait's own pause. What moved once tends to move again
+/// soon (a deployment's tasks start together and come up close to each
+/// other), so the wait ends at most a twelfth of the time since the last
+/// progress after AWS is ready, rather than a twelfth of the whole wait.
+pub(crate) async fn wait_paced<T, F, Fut>(
+    opts: &ProviderOptions,
+    timeout: Duration,
+    operation: &str,
+    what: &str,
+    progress: &Progress,
     mut check: F,
 ) -> Result<T, ProviderError>
 where
@@ -163,6 +214,7 @@ where
 {
     // Tokio's clock, so that tests with paused time see the same deadline.
     let start = tokio::time::Instant::now();
+    let mut moved = start;
     let deadline = start + timeout;
     let interrupted =
         || ProviderError::new(ErrorKind::Wait, operation, format!("interrupted while waiting for {what}"));
@@ -207,7 +259,10 @@ where
         if now >= deadline {
             return Err(gave_up(now, ""));
         }
-        let delay = pause(now - start, opts.poll, MOST_BETWEEN_POLLS);
+        if progress.take() {
+            moved = now;
+        }
+        let delay = paced(now, start, moved, opts.poll);
         tokio::select! {
             () = tokio::time::sleep(delay.min(deadline - now)) => {}
             () = crate::interrupt::signalled() => return Err(interrupted()),
@@ -429,6 +484,48 @@ mod tests {
                 let gaps = gaps.lock().unwrap();
                 assert!(gaps[gaps.len() - 1] >= Duration::from_secs(13), "polls at its end: {gaps:?}");
             }
+        }
+    }
+
+    /// A wait told of progress (a deployment's first task up at `moves`,
+    /// its last at `ready`) ends at most a twelfth of the time since that
+    /// progress late, or a quarter of its own pause: not a twelfth of the
+    /// whole wait. It polls no more than about twice as often as a wait
+    /// told nothing, and every pause is at least a quarter of its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_told_of_progress_paces_its_polls_from_it() {
+        /// How late the wait ends, and its polls.
+        async fn run(opts: &ProviderOptions, moves: Duration, ready: Duration, progress: bool) -> (Duration, usize) {
+            let start = Instant::now();
+            let checks = AtomicUsize::new(0);
+            let told = Progress::default();
+            let moved = std::sync::atomic::AtomicBool::new(false);
+            let last = std::sync::Mutex::new(start);
+            wait_paced(opts, Duration::from_secs(600), "ecs:DescribeServices", "the deployment", &told, || async {
+                let n = checks.fetch_add(1, Ordering::SeqCst);
+                let now = Instant::now();
+                let before = std::mem::replace(&mut *last.lock().unwrap(), now);
+                let own = pause(before - start, opts.poll, MOST_BETWEEN_POLLS);
+                assert!(n == 0 || now - before >= own / 4, "a pause of {:?} at {:?}", now - before, before - start);
+                if progress && now - start >= moves && !moved.swap(true, Ordering::SeqCst) {
+                    told.saw();
+                }
+                Ok::<_, ProviderError>((now - start >= ready).then_some(()))
+            })
+            .await
+            .expect("settles");
+            (start.elapsed() - ready, checks.load(Ordering::SeqCst))
+        }
+        let opts = ProviderOptions::default();
+        for (moves_ms, ready_ms) in
+            [(5_250u64, 7_500u64), (3_000, 7_000), (60_000, 75_000), (105_000, 150_000), (100_000, 250_000)]
+        {
+            let (moves, ready) = (Duration::from_millis(moves_ms), Duration::from_millis(ready_ms));
+            let (late, checks) = run(&opts, moves, ready, true).await;
+            let (_, alone) = run(&opts, moves, ready, false).await;
+            let bound = ((ready - moves) / 12).max(pause(ready, opts.poll, MOST_BETWEEN_POLLS) / 4).max(opts.poll);
+            assert!(late <= bound, "moved at {moves:?}, ready at {ready:?}: ended {late:?} late (bound {bound:?})");
+            assert!(checks <= 2 * alone, "moved at {moves:?}, ready at {ready:?}: {checks} polls, {alone} without");
         }
     }
 

@@ -219,3 +219,37 @@ async fn a_deleted_service_says_how_many_targets_it_drains() {
     let ops = script.ops();
     assert_eq!(ops.iter().filter(|o| *o == "DescribeTargetHealth").count(), 4, "{ops:?}");
 }
+
+/// A deployment's wait paces its polls from the last change it saw: once
+/// one of two tasks is up, the next poll comes at the first poll's pause
+/// (250 ms), not a twelfth of the time waited, so the wait sees the
+/// deployment complete sooner than one that saw no change in between
+/// (same answers but the middle one, same number of polls).
+#[tokio::test(start_paused = true)]
+async fn a_deployment_wait_polls_sooner_after_a_task_comes_up() {
+    async fn waited(middle: i32) -> Duration {
+        let script = Scripted::default();
+        let answer =
+            |running, rollout| serde_json::json!({"services": [service(running, rollout, &[])], "failures": []});
+        // The read, then 30 polls of no task up, one of `middle`, and the end.
+        for _ in 0..31 {
+            script.answer("DescribeServices", 200, answer(0, "IN_PROGRESS"));
+        }
+        script.answer("DescribeServices", 200, answer(middle, "IN_PROGRESS")).answer(
+            "DescribeServices",
+            200,
+            answer(2, "COMPLETED"),
+        );
+        let config = test_config(script.clone());
+        let p = AwsProvider::from_config(&config, "us-east-1".into(), ProviderOptions::default());
+        let stack = service_stack(2);
+        let t = crate::plan::target(&stack, "app", &Default::default(), &crate::state::State::new("s", None)).0;
+        let live = p.read(&t).await.expect("read").expect("the service");
+        let start = tokio::time::Instant::now();
+        p.settle(&t, &live, false).await.expect("completes");
+        assert_eq!(script.ops().iter().filter(|o| *o == "DescribeServices").count(), 33);
+        start.elapsed()
+    }
+    let (moved, still) = (waited(1).await, waited(0).await);
+    assert!(moved + Duration::from_millis(500) < still, "{moved:?} after a task came up, {still:?} without");
+}

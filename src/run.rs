@@ -1290,8 +1290,8 @@ async fn import_locked(
 }
 
 /// Why `moor import` found nothing by `id`: the resource is found through
-/// resources (`missing`) that the record does not know and that are not
-/// lookups, so their references in the file stay as written.
+/// resources (`missing`) that the record does not hold and no lookup found,
+/// so their references in the file stay as written.
 fn unresolved_identity(stack: &Stack, r: &crate::model::Resource, id: &str, missing: &[&str]) -> Diag {
     let uses: Vec<&crate::model::RefUse> = stack
         .refs
@@ -1302,7 +1302,7 @@ fn unresolved_identity(stack: &Stack, r: &crate::model::Resource, id: &str, miss
     let mut d = Diag::error(
         "moor::import-unresolved",
         format!(
-            "cannot import `{}` ({}) as `{id}`: it is found through {names}, which the state record does not hold",
+            "cannot import `{}` ({}) as `{id}`: it is found through {names}, which neither the state record holds nor a lookup found",
             r.name,
             r.kind()
         ),

@@ -207,6 +207,41 @@ fn recorded_known(stack: &Stack, state: &State) -> Known {
         .collect()
 }
 
+/// What is known of the resources `logical` depends on, for a read of it
+/// alone (`moor import`): what the record holds of each, as a plan starts
+/// with, and what the lookups among them read now, in dependency order.
+/// A resource neither recorded nor a lookup stays unknown.
+pub async fn known_for<P: Provider + ?Sized>(
+    p: &P,
+    stack: &Stack,
+    graph: &Graph,
+    state: &State,
+    logical: &str,
+) -> Result<Known, ReadError> {
+    let mut known = recorded_known(stack, state);
+    let mut needed: HashSet<&str> = HashSet::new();
+    let mut next = graph.dependencies(logical);
+    while let Some(d) = next.pop() {
+        if needed.insert(d) {
+            next.extend(graph.dependencies(d));
+        }
+    }
+    for n in graph.topo_order().unwrap_or_default() {
+        let Some(r) = stack.resource(n).filter(|r| needed.contains(n) && r.kind().is_lookup()) else { continue };
+        let t = plan::target(stack, n, &known, state).0;
+        match p.read(&t).await {
+            Ok(Some(l)) => {
+                known.insert(r.name.clone(), l.attrs);
+            }
+            Ok(None) => {
+                known.remove(n);
+            }
+            Err(error) => return Err(ReadError { resource: n.to_string(), error }),
+        }
+    }
+    Ok(known)
+}
+
 /// The resources of the file, in as few rounds as their identities allow.
 async fn observe_file<P: Provider + ?Sized>(
     p: &P,

@@ -1242,10 +1242,23 @@ async fn import_locked(
         let check = with_account(&mut filled, check).await?;
         let stack = &filled;
         settle(&p, check, o).await?;
-        let (mut t, _) = crate::plan::target(stack, logical, &Default::default(), &state);
+        // What the record and the lookups know of what it references, as a
+        // plan does: the read and the record see the file's values.
+        let known = crate::observe::known_for(p.as_ref(), stack, graph, &state, logical).await.map_err(|e| {
+            let kind = stack.resource(&e.resource).map_or(r.kind(), |d| d.kind());
+            Failure::Message(render::error_line(s, &e.resource, kind, &e.error))
+        })?;
+        let (mut t, _) = crate::plan::target(stack, logical, &known, &state);
         t.id = Some(id.to_string());
-        let live = match p.read(&t).await {
+        let read = p.read(&t).await;
+        let missing: Vec<&str> =
+            r.spec.as_dyn().identified_by().into_iter().filter(|d| !known.contains_key(*d)).collect();
+        let live = match read {
             Ok(Some(l)) => l,
+            _ if !missing.is_empty() => {
+                eprint_diags(&[unresolved_identity(stack, r, id, &missing)], o.color);
+                return Err(Failure::Shown);
+            }
             Ok(None) => {
                 return Err(Failure::Error(format!(
                     "no {} with id `{id}` exists in {}",
@@ -1274,6 +1287,34 @@ async fn import_locked(
         crate::trace::notice(&format!("{} {logical} ({}) is now {id}, tagged as part of stack {}. Run `moor plan` to see how it differs from the file.", s.green("Imported:"), r.kind(), stack.name));
         Ok(Success::Done)
     }
+}
+
+/// Why `moor import` found nothing by `id`: the resource is found through
+/// resources (`missing`) that the record does not hold and no lookup found,
+/// so their references in the file stay as written.
+fn unresolved_identity(stack: &Stack, r: &crate::model::Resource, id: &str, missing: &[&str]) -> Diag {
+    let uses: Vec<&crate::model::RefUse> = stack
+        .refs
+        .iter()
+        .filter(|u| u.from.as_deref() == Some(r.name.as_str()) && missing.contains(&u.resource.as_str()))
+        .collect();
+    let names = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+    let mut d = Diag::error(
+        "moor::import-unresolved",
+        format!(
+            "cannot import `{}` ({}) as `{id}`: it is found through {names}, which neither the state record holds nor a lookup found",
+            r.name,
+            r.kind()
+        ),
+    )
+    .in_file(&stack.file);
+    for u in uses {
+        d = d.label(u.span, format!("`${{{}.{}}}` is not known", u.resource, u.attribute));
+    }
+    d.help(format!(
+        "apply or import {names} first, or pass an id that names {} by itself (see the kind's reference)",
+        if missing.len() == 1 { "it" } else { "them" }
+    ))
 }
 
 /// The outcome of a run that a signal may have stopped after it changed

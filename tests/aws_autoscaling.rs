@@ -375,3 +375,53 @@ async fn a_scalable_target_registered_by_hand_is_adopted_by_moor_import() {
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
     assert!(target(&p, &id).await.is_none(), "deregistered");
 }
+
+/// `moor import` fills the references of the file from the record, as a
+/// plan does: a service the record lost is imported by its name alone, its
+/// cluster read from `${cluster.arn}`, and the plan after shows no change.
+/// Without the cluster in the record, the import says which reference it
+/// cannot fill, where the file has it.
+#[tokio::test]
+async fn a_service_is_imported_by_name_through_its_recorded_cluster() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let name = "t-import-svc";
+    let vars = [format!("subnets=[{}]", net.subnets.join(", ")), format!("sg={}", net.sg)];
+    let run = |d: &std::path::Path, args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        for v in &vars {
+            all.extend(["--var", v.as_str()]);
+        }
+        support::moor_in(d, &all)
+    };
+    let d = support::workdir("import-svc", &stack(name, "", ""));
+    let o = run(&d, &["apply", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let cluster = format!("{name}-cluster");
+    let service = format!("{name}-app");
+    for logical in ["app", "cluster"] {
+        let o = support::moor_in(&d, &["state", "rm", logical, "--stack", name, "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    }
+
+    // The cluster unknown: the reference that finds the service is named.
+    let o = run(&d, &["import", "app", &service, "-f", "stack.yaml"]);
+    let shown = support::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("cannot import `app` (ecs/service)") && shown.contains("`cluster`"), "{shown}");
+    assert!(shown.contains("stack.yaml:") && shown.contains("`${cluster.arn}` is not known"), "{shown}");
+
+    // The cluster recorded again: the service is found by its name.
+    let o = run(&d, &["import", "cluster", &cluster, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = run(&d, &["import", "app", &service, "-f", "stack.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let o = run(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+
+    let o = run(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+}

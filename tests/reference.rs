@@ -698,6 +698,22 @@ fn every_kind_and_every_attribute_is_in_the_reference() {
     }
 }
 
+/// Every kind `moor import` can adopt (every kind but the lookups) says in
+/// its section which id the command takes.
+#[test]
+fn every_importable_kind_names_the_id_moor_import_takes() {
+    let text = generate();
+    for kind in Kind::ALL.into_iter().filter(|k| !k.is_lookup()) {
+        let start = text.find(&format!("### `{kind}`")).unwrap_or_else(|| panic!("no section for {kind}"));
+        let rest = &text[start + 4..];
+        let section = &rest[..rest.find("\n### ").or_else(|| rest.find("\n## ")).unwrap_or(rest.len())];
+        assert!(
+            section.contains("`moor import` takes"),
+            "{kind}: its section does not say which id `moor import` takes"
+        );
+    }
+}
+
 /// Every built-in `${...}` value the loader knows is named in the
 /// conventions.
 #[test]

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 /// until it is issued, so a listener that uses it (`certificate:
 /// ${cert.arn}`) is made only once it can be. Its delete removes the
 /// certificate, once no listener uses it, and then its validation records.
+///
+/// `moor import` takes the certificate's ARN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// metric near a target value. The service's `desired_count` is then the
 /// scaler's: moor sets it when it creates the service and leaves it alone
 /// afterwards. Destroyed before its service.
+///
+/// `moor import` takes the scalable target's ARN, or its resource id
+/// (`service/<cluster>/<service>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EcsServiceScaling {

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 /// An internet gateway, attached to its VPC: what a public route table's
 /// `0.0.0.0/0` route goes to (`gateway: ${igw.id}`). On delete it is
 /// detached first.
+///
+/// `moor import` takes the gateway's id (`igw-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InternetGateway {

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 /// nat_gateway: ${nat.id} }`). moor allocates its Elastic IP and releases
 /// it when the gateway is deleted. Made and deleted in minutes on AWS;
 /// apply waits for both.
+///
+/// `moor import` takes the NAT gateway's id (`nat-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatGateway {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// public subnet's table sends `0.0.0.0/0` to the internet gateway. Routes
 /// and subnets are sets, changed in place; the VPC's own `local` route is
 /// AWS's and not listed.
+///
+/// `moor import` takes the route table's id (`rtb-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteTable {

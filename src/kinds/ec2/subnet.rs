@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 /// A subnet of an `ec2/vpc`, in one availability zone. Load balancers and
 /// services take a list of them: `subnets: ["${a.id}", "${b.id}"]`.
+///
+/// `moor import` takes the subnet's id (`subnet-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subnet {

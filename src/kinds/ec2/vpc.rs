@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 /// and route tables are resources of their own (`ec2/subnet`,
 /// `ec2/internet_gateway`, `ec2/route_table`) that name it with
 /// `vpc: ${net.id}`.
+///
+/// `moor import` takes the VPC's id (`vpc-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vpc {

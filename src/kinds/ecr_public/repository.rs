@@ -13,6 +13,8 @@ pub const PUBLIC_REGION: &str = "us-east-1";
 /// A public ECR repository (ECR Public, `public.ecr.aws/<alias>/<name>`),
 /// which anyone may pull from. ECR Public's API exists only in us-east-1, so
 /// the repository is made there whatever the stack's region.
+///
+/// `moor import` takes the repository's ARN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicRepository {

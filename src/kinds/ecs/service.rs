@@ -12,6 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An ECS service that keeps `desired_count` tasks running.
+///
+/// `moor import` takes the service's ARN, or its name when its `cluster` is
+/// known (written out, a lookup, or a resource the state record holds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {

@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An ECS task definition. Every change registers a new revision.
+///
+/// `moor import` takes the ARN of a revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskDefinition {

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// A rule of a listener: requests that meet its conditions get its action
 /// instead of the listener's default one. Rules are tried by priority, lowest first.
+///
+/// `moor import` takes the rule's ARN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerRule {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// A CloudWatch Logs log group, for the `awslogs` driver of a task
 /// definition (`logs: { group: ${logs.name} }`).
+///
+/// `moor import` takes the log group's ARN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogGroup {

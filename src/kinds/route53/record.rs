@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// records by its state record alone. A record that exists without one
 /// (made by hand, by another tool, or by moor before its state record was
 /// lost) is never changed or deleted until `moor import` takes it over.
+///
+/// `moor import` takes the record set as `<zone id>/<name>/<type>`, such as
+/// `Z0123456789/www.example.com/CNAME`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Record {

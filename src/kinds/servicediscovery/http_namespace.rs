@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// services of a stack, so they call each other by name
 /// (`service_connect: { namespace: ${ns.arn} }` on a service, or
 /// `service_connect_defaults` on a cluster).
+///
+/// `moor import` takes the namespace's id (`ns-…`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpNamespace {

@@ -521,10 +521,11 @@ impl AwsManaged for Certificate {
         let mut want = live.tags.clone();
         want.extend(t.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         tag(p, &live.id, &want, &live.tags).await?;
-        // A zone known only by a reference not resolved yet is not recorded
-        // (a later update or delete would look for the validation records
-        // in a zone named `${...}`): the next apply writes them in the
-        // file's zone.
+        // Import fills `${zone.id}` from the zone's lookup; a zone still
+        // known only by its reference (the lookup found none) is not
+        // recorded (a later update or delete would look for the validation
+        // records in a zone named `${...}`): the next apply writes them in
+        // the file's zone.
         let zone = Some(zone_of(t.spec)).filter(|z| !super::unresolved(z));
         let c = describe(p, &live.id).await?.ok_or_else(|| gone(&live.id))?;
         Ok(cert_live(&c, want, zone.as_deref()))

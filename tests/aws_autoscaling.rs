@@ -327,6 +327,33 @@ async fn only_the_recorded_scalable_target_is_moors() {
         .expect("deregister theirs");
 }
 
+/// The stack `name` (its service without a scaler) applied by the `moor`
+/// binary in the work directory `dir`, with the default network as its
+/// variables, which every later command of the test is given too.
+struct Applied {
+    dir: std::path::PathBuf,
+    vars: [String; 2],
+}
+
+impl Applied {
+    async fn new(p: &AwsProvider, name: &str, dir: &str) -> Applied {
+        let net = default_net(p).await;
+        let vars = [format!("subnets=[{}]", net.subnets.join(", ")), format!("sg={}", net.sg)];
+        let a = Applied { dir: support::workdir(dir, &stack(name, "", "")), vars };
+        let o = a.run(&["apply", "stack.yaml", "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+        a
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        for v in &self.vars {
+            all.extend(["--var", v.as_str()]);
+        }
+        support::moor_in(&self.dir, &all)
+    }
+}
+
 /// A scalable target someone registered for the stack's service is adopted
 /// with `moor import <logical> <ARN>`: then the plan shows no change, and
 /// destroy deregisters it with the rest.
@@ -336,19 +363,8 @@ async fn a_scalable_target_registered_by_hand_is_adopted_by_moor_import() {
         return;
     }
     let p = provider().await;
-    let net = default_net(&p).await;
     let name = "t-scale-import";
-    let vars = [format!("subnets=[{}]", net.subnets.join(", ")), format!("sg={}", net.sg)];
-    let run = |d: &std::path::Path, args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        for v in &vars {
-            all.extend(["--var", v.as_str()]);
-        }
-        support::moor_in(d, &all)
-    };
-    let d = support::workdir("scale-import", &stack(name, "", ""));
-    let o = run(&d, &["apply", "stack.yaml", "--auto-approve"]);
-    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let d = Applied::new(&p, name, "scale-import").await;
     let id = format!("service/{name}-cluster/{name}-app");
     let out = p
         .appautoscaling
@@ -365,13 +381,13 @@ async fn a_scalable_target_registered_by_hand_is_adopted_by_moor_import() {
 
     let scaling =
         "  scaling:\n    kind: appautoscaling/ecs_service_scaling\n    service: ${app.arn}\n    min: 1\n    max: 3\n";
-    std::fs::write(d.join("stack.yaml"), stack(name, "", scaling)).unwrap();
-    let o = run(&d, &["import", "scaling", &arn, "-f", "stack.yaml"]);
+    std::fs::write(d.dir.join("stack.yaml"), stack(name, "", scaling)).unwrap();
+    let o = d.run(&["import", "scaling", &arn, "-f", "stack.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
-    let o = run(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    let o = d.run(&["plan", "stack.yaml", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
 
-    let o = run(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    let o = d.run(&["destroy", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
     assert!(target(&p, &id).await.is_none(), "deregistered");
 }
@@ -387,41 +403,30 @@ async fn a_service_is_imported_by_name_through_its_recorded_cluster() {
         return;
     }
     let p = provider().await;
-    let net = default_net(&p).await;
     let name = "t-import-svc";
-    let vars = [format!("subnets=[{}]", net.subnets.join(", ")), format!("sg={}", net.sg)];
-    let run = |d: &std::path::Path, args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        for v in &vars {
-            all.extend(["--var", v.as_str()]);
-        }
-        support::moor_in(d, &all)
-    };
-    let d = support::workdir("import-svc", &stack(name, "", ""));
-    let o = run(&d, &["apply", "stack.yaml", "--auto-approve"]);
-    assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
+    let d = Applied::new(&p, name, "import-svc").await;
     let cluster = format!("{name}-cluster");
     let service = format!("{name}-app");
     for logical in ["app", "cluster"] {
-        let o = support::moor_in(&d, &["state", "rm", logical, "--stack", name, "--auto-approve"]);
+        let o = support::moor_in(&d.dir, &["state", "rm", logical, "--stack", name, "--auto-approve"]);
         assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
     }
 
     // The cluster unknown: the reference that finds the service is named.
-    let o = run(&d, &["import", "app", &service, "-f", "stack.yaml"]);
+    let o = d.run(&["import", "app", &service, "-f", "stack.yaml"]);
     let shown = support::text(&o);
     assert_eq!(o.status.code(), Some(1), "{shown}");
     assert!(shown.contains("cannot import `app` (ecs/service)") && shown.contains("`cluster`"), "{shown}");
     assert!(shown.contains("stack.yaml:") && shown.contains("`${cluster.arn}` is not known"), "{shown}");
 
     // The cluster recorded again: the service is found by its name.
-    let o = run(&d, &["import", "cluster", &cluster, "-f", "stack.yaml"]);
+    let o = d.run(&["import", "cluster", &cluster, "-f", "stack.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
-    let o = run(&d, &["import", "app", &service, "-f", "stack.yaml"]);
+    let o = d.run(&["import", "app", &service, "-f", "stack.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
-    let o = run(&d, &["plan", "stack.yaml", "--detailed-exitcode"]);
+    let o = d.run(&["plan", "stack.yaml", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
 
-    let o = run(&d, &["destroy", "stack.yaml", "--auto-approve"]);
+    let o = d.run(&["destroy", "stack.yaml", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", support::text(&o));
 }

@@ -46,6 +46,9 @@ fn is_zone_name(az: &str) -> bool {
         && b[b.len() - 1].is_ascii_lowercase()
         && b[b.len() - 2].is_ascii_digit()
         && az.contains('-')
+        // Every region starts with a two-letter area (us, eu, ap, …): an id
+        // such as `subnet-0d…6a` also ends in a digit and a letter.
+        && az.split('-').next().is_some_and(|area| area.len() == 2)
 }
 
 /// What is wrong with `az` as a zone of `region` (when the region is
@@ -197,7 +200,7 @@ mod tests {
         for ok in ["us-east-1a", "eu-west-2c", "us-west-2-lax-1a", "ap-southeast-1b"] {
             assert!(is_zone_name(ok), "{ok}");
         }
-        for bad in ["us-east-1", "US-EAST-1A", "a", "us east 1a", "us-east-1ab"] {
+        for bad in ["us-east-1", "US-EAST-1A", "a", "us east 1a", "us-east-1ab", "subnet-d6410598a24830a6a"] {
             assert!(!is_zone_name(bad), "{bad}");
         }
     }

@@ -182,8 +182,16 @@ async fn a_namespace_whose_record_is_lost_is_found_by_its_name_and_tags() {
 /// block and `defaults` the cluster's `service_connect_defaults` (YAML,
 /// or empty for none).
 fn connect_stack(connect: &str, defaults: &str) -> String {
+    let web = service("web", "    service_connect:\n      namespace: ${ns.arn}\n");
+    format!("{}{}{web}", base_stack("t-sc-svc", defaults), service("api", connect))
+}
+
+/// A stack `stack` with the network as variables, namespace `ns`, cluster
+/// `cluster` (with `defaults`, YAML lines or empty) and task `task`, whose
+/// container `app` offers port 8080 as `http`; services follow.
+fn base_stack(stack: &str, defaults: &str) -> String {
     format!(
-        "stack: t-sc-svc
+        "stack: {stack}
 variables:
   subnets: {{ type: list }}
   sg: {{}}
@@ -192,8 +200,7 @@ resources:
     kind: servicediscovery/http_namespace
   cluster:
     kind: ecs/cluster
-{defaults}
-  task:
+{defaults}  task:
     kind: ecs/task_definition
     cpu: 256
     memory: 512
@@ -202,24 +209,22 @@ resources:
         image: nginx:1.27
         port_mappings:
           - {{ container_port: 8080, name: http, app_protocol: http }}
-  api:
-    kind: ecs/service
-    cluster: ${{cluster.arn}}
-    task_definition: ${{task.arn}}
-    network:
-      subnets: ${{var.subnets}}
-      security_groups: ['${{var.sg}}']
-{connect}
-  web:
-    kind: ecs/service
-    cluster: ${{cluster.arn}}
-    task_definition: ${{task.arn}}
-    network:
-      subnets: ${{var.subnets}}
-      security_groups: ['${{var.sg}}']
-    service_connect:
-      namespace: ${{ns.arn}}
 "
+    )
+}
+
+/// Service `name` of `task` in `cluster`, in the network of the variables,
+/// with `more` (YAML lines, or empty).
+fn service(name: &str, more: &str) -> String {
+    format!(
+        "  {name}:
+    kind: ecs/service
+    cluster: ${{cluster.arn}}
+    task_definition: ${{task.arn}}
+    network:
+      subnets: ${{var.subnets}}
+      security_groups: ['${{var.sg}}']
+{more}"
     )
 }
 
@@ -322,41 +327,8 @@ async fn services_connect_through_a_namespace_and_change_in_place() {
 /// service `app`, with the namespace the cluster's default too.
 fn adopt_stack(app: Option<&str>) -> String {
     let defaults = if app.is_some() { DEFAULTS } else { "" };
-    let app = app.map_or(String::new(), |connect| {
-        format!(
-            "  app:
-    kind: ecs/service
-    cluster: ${{cluster.arn}}
-    task_definition: ${{task.arn}}
-    network:
-      subnets: ${{var.subnets}}
-      security_groups: ['${{var.sg}}']
-    service_connect:
-      namespace: {connect}
-"
-        )
-    });
-    format!(
-        "stack: t-sc-adopt
-variables:
-  subnets: {{ type: list }}
-  sg: {{}}
-resources:
-  ns:
-    kind: servicediscovery/http_namespace
-  cluster:
-    kind: ecs/cluster
-{defaults}  task:
-    kind: ecs/task_definition
-    cpu: 256
-    memory: 512
-    containers:
-      - name: app
-        image: nginx:1.27
-        port_mappings:
-          - {{ container_port: 8080, name: http, app_protocol: http }}
-{app}"
-    )
+    let app = app.map_or(String::new(), |ns| service("app", &format!("    service_connect:\n      namespace: {ns}\n")));
+    format!("{}{app}", base_stack("t-sc-adopt", defaults))
 }
 
 /// Points the cluster's default Service Connect namespace at `namespace`

@@ -56,8 +56,8 @@ async fn a_deployment_in_progress_shows_heartbeats_and_each_service_event_once()
     script
         .service_only_reads()
         // The plan's read, then the polls at 0, 8, 16, 24, 32, 40 and 48 s
-        // (8 s apart: the first poll is longer than a twelfth of the time
-        // waited until 96 s).
+        // (8 s apart: the first poll is longer than a twentieth of the time
+        // waited until 160 s).
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old]))
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
         .answer("DescribeServices", 200, describe(0, "IN_PROGRESS", &[old, started]))
@@ -222,7 +222,7 @@ async fn a_deleted_service_says_how_many_targets_it_drains() {
 
 /// A deployment's wait paces its polls from the last change it saw: once
 /// one of two tasks is up, the next poll comes at the first poll's pause
-/// (250 ms), not a twelfth of the time waited, so the wait sees the
+/// (250 ms), not a twentieth of the time waited, so the wait sees the
 /// deployment complete sooner than one that saw no change in between
 /// (same answers but the middle one, same number of polls).
 #[tokio::test(start_paused = true)]
@@ -231,8 +231,8 @@ async fn a_deployment_wait_polls_sooner_after_a_task_comes_up() {
         let script = Scripted::default();
         let answer =
             |running, rollout| serde_json::json!({"services": [service(running, rollout, &[])], "failures": []});
-        // The read, then 30 polls of no task up, one of `middle`, and the end.
-        for _ in 0..31 {
+        // The read, then 60 polls of no task up, one of `middle`, and the end.
+        for _ in 0..61 {
             script.answer("DescribeServices", 200, answer(0, "IN_PROGRESS"));
         }
         script.answer("DescribeServices", 200, answer(middle, "IN_PROGRESS")).answer(
@@ -247,7 +247,7 @@ async fn a_deployment_wait_polls_sooner_after_a_task_comes_up() {
         let live = p.read(&t).await.expect("read").expect("the service");
         let start = tokio::time::Instant::now();
         p.settle(&t, &live, false).await.expect("completes");
-        assert_eq!(script.ops().iter().filter(|o| *o == "DescribeServices").count(), 33);
+        assert_eq!(script.ops().iter().filter(|o| *o == "DescribeServices").count(), 63);
         start.elapsed()
     }
     let (moved, still) = (waited(1).await, waited(0).await);

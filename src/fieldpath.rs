@@ -7,12 +7,18 @@
 //! mappings and ulimits), a segment is the name of one element; after a map
 //! (tags, a container's environment), it is a key. A key with a dot or a
 //! bracket in it is written in brackets and quotes:
-//! `tags["app.kubernetes.io/name"]`.
+//! `tags["app.kubernetes.io/name"]`. A segment `*` stands for every
+//! element of such a list, or every key of such a map
+//! (`containers.*.image`): [`expand`] turns it into the paths of the
+//! elements and keys the values compared have.
 
 use serde_json::Value;
 
 /// The key that names an element of a list.
 pub const ELEMENT_NAME: &str = "name";
+
+/// The segment that stands for every element of a list or key of a map.
+pub const EVERY: &str = "*";
 
 /// The segments of a path, or why the text is not one.
 pub fn parse(text: &str) -> Result<Vec<String>, String> {
@@ -80,6 +86,46 @@ pub fn show(path: &[String]) -> String {
         }
     }
     out
+}
+
+/// The paths `path` stands for in `values` (the same field as the file
+/// and AWS have it): a [`EVERY`] segment becomes the name of each element,
+/// or each key, that any of them has there, each once, in the order first
+/// seen. A path without one is itself; one that leads nowhere in all of
+/// them stands for none.
+pub fn expand(path: &[String], values: &[Option<&Value>]) -> Vec<Vec<String>> {
+    let Some(at) = path.iter().position(|s| s == EVERY) else { return vec![path.to_vec()] };
+    let (before, after) = (&path[..at], &path[at + 1..]);
+    let mut names: Vec<String> = Vec::new();
+    for v in values.iter().flatten() {
+        let Reach::At(there) = reach(v, before) else { continue };
+        let found: Vec<String> = match there {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|x| match x.get(ELEMENT_NAME)? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            Value::Object(m) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for n in found {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .flat_map(|n| {
+            let mut one = before.to_vec();
+            one.push(n);
+            one.extend_from_slice(after);
+            expand(&one, values)
+        })
+        .collect()
 }
 
 /// Where a path leads in a value.
@@ -269,5 +315,30 @@ mod tests {
         let mut whole = json!({"containers": [{"name": "web", "image": "old"}]});
         assert!(take(&mut whole, &p("containers.web"), &live));
         assert_eq!(whole["containers"][0], live["containers"][0]);
+    }
+
+    #[test]
+    fn every_stands_for_the_elements_and_keys_either_side_has() {
+        let file = json!([{"name": "web", "image": "a", "environment": {"A": "1"}},
+                          {"name": "worker", "image": "b"}]);
+        let live = json!([{"name": "web", "image": "c", "environment": {"B": "2", "A": "1"}},
+                          {"name": "sidecar", "image": "d"}]);
+        let both = [Some(&file), Some(&live)];
+        let shown = |path: &str, values: &[Option<&Value>]| -> Vec<String> {
+            expand(&p(path), values).iter().map(|x| show(x)).collect()
+        };
+        assert_eq!(shown("*.image", &both), ["web.image", "worker.image", "sidecar.image"]);
+        assert_eq!(shown("*.environment.*", &both), ["web.environment.A", "web.environment.B"]);
+        assert_eq!(shown("web.environment.*", &[Some(&file), None]), ["web.environment.A"]);
+        assert_eq!(shown("web.image", &[None, None]), ["web.image"]);
+        assert!(shown("*.image", &[None, None]).is_empty());
+        assert!(shown("web.image.*", &both).is_empty());
+        // Each taken from live, the worker (not in live) keeps its image.
+        let mut ours = file.clone();
+        for path in expand(&p("*.image"), &both) {
+            take(&mut ours, &path, &live);
+        }
+        assert_eq!(ours[0]["image"], "c");
+        assert_eq!(ours[1]["image"], "b");
     }
 }

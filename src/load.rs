@@ -1566,7 +1566,7 @@ struct PathError {
 /// (`node`), checked against the kind's schema: each segment is a field of
 /// the object before it, the name of an element of a list of named
 /// elements the file has, or a key of a map (which the file need not have:
-/// another tool may add it).
+/// another tool may add it); `*` is every element or key.
 fn ignore_path(kind: Kind, node: &Node, text: &str) -> Result<Vec<String>, PathError> {
     let path = crate::fieldpath::parse(text).map_err(|why| PathError {
         top: false,
@@ -1602,6 +1602,8 @@ fn ignore_path(kind: Kind, node: &Node, text: &str) -> Result<Vec<String>, PathE
         }) {
             let list = parent.clone().unwrap_or_default();
             match here.map(|n| &n.kind) {
+                // Every element: what follows is checked against the schema only.
+                _ if seg == crate::fieldpath::EVERY => here = None,
                 // A list the file sets by a variable: its names are not known here.
                 Some(NodeKind::Scalar(..)) => here = None,
                 other => {

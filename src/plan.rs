@@ -385,8 +385,13 @@ pub fn ignored(stack: &Stack, logical: &str) -> Vec<(String, String)> {
 }
 
 /// The segments of an ignored path (checked when the file was loaded).
+/// Every key of the tags (`tags.*`) is the tags.
 fn segments(path: &str) -> Vec<String> {
-    crate::fieldpath::parse(path).unwrap_or_else(|_| vec![path.to_string()])
+    let mut path = crate::fieldpath::parse(path).unwrap_or_else(|_| vec![path.to_string()]);
+    if path.len() == 2 && path[0] == "tags" && path[1] == crate::fieldpath::EVERY {
+        path.truncate(1);
+    }
+    path
 }
 
 /// Whether a path is under the resource's tags, which are compared and
@@ -429,14 +434,16 @@ pub fn take_ignored_live(stack: &Stack, logical: &str, live: &mut Live, from: &L
             continue;
         }
         let Some(theirs) = from.fields.get(&path[0]) else { continue };
-        match live.fields.get_mut(&path[0]) {
-            Some(ours) => {
-                crate::fieldpath::take(ours, &path[1..], theirs);
+        for rest in crate::fieldpath::expand(&path[1..], &[live.fields.get(&path[0]), Some(theirs)]) {
+            match live.fields.get_mut(&path[0]) {
+                Some(ours) => {
+                    crate::fieldpath::take(ours, &rest, theirs);
+                }
+                None if rest.is_empty() => {
+                    live.fields.insert(path[0].clone(), theirs.clone());
+                }
+                None => {}
             }
-            None if path.len() == 1 => {
-                live.fields.insert(path[0].clone(), theirs.clone());
-            }
-            None => {}
         }
     }
 }
@@ -500,58 +507,66 @@ fn take_ignored(
             }
             continue;
         }
-        let (field, rest) = (&path[0], &path[1..]);
+        let field = &path[0];
         let Some(lv) = live.fields.get(field) else { continue };
-        let theirs = match crate::fieldpath::reach(lv, rest) {
-            crate::fieldpath::Reach::At(v) => Some(v),
-            crate::fieldpath::Reach::Unset => None,
-            crate::fieldpath::Reach::Nowhere => continue,
-        };
-        let ours = desired.get(field).and_then(|d| match crate::fieldpath::reach(d, rest) {
-            crate::fieldpath::Reach::At(v) => Some(v.clone()),
-            _ => None,
-        });
-        let not_known =
-            unknown.contains(field) && ours.as_ref().is_some_and(|o| !crate::resolve::unknown_leaves(o).is_empty());
-        let key = path.last().map_or("", String::as_str);
-        let ordered = |k: &str| kind.facts().ordered_lists.contains(&k);
-        // As the diff would find it: what the file leaves out differs only
-        // when the last apply set it (it would be removed).
-        let was_set = || {
-            let a = applied.as_deref().and_then(|a| a.get(field));
-            a.is_some_and(|a| matches!(crate::fieldpath::reach(a, rest), crate::fieldpath::Reach::At(v) if is_set(v)))
-        };
-        let differs = not_known
-            || match (&ours, theirs) {
-                (Some(o), Some(t)) => !compare(o, t, key, &ordered),
-                (Some(x), None) => is_set(x),
-                (None, Some(x)) => is_set(x) && was_set(),
-                (None, None) => false,
+        for rest in crate::fieldpath::expand(&path[1..], &[desired.get(field), Some(lv)]) {
+            let rest = &rest[..];
+            let p = crate::fieldpath::show(&[std::slice::from_ref(field), rest].concat());
+            let theirs = match crate::fieldpath::reach(lv, rest) {
+                crate::fieldpath::Reach::At(v) => Some(v),
+                crate::fieldpath::Reach::Unset => None,
+                crate::fieldpath::Reach::Nowhere => continue,
             };
-        if differs {
-            let file = desired.get(field).and_then(|d| masked(field, d, rest));
-            reasons.push(format!(
-                "ignored: `{p}` is {} in AWS, {} in the file; {why}",
-                shown(masked(field, lv, rest).as_ref(), false),
-                shown(file.as_ref(), not_known)
-            ));
-        }
-        let kept = |fields: &mut Fields| match fields.get_mut(field) {
-            Some(v) => {
-                crate::fieldpath::take(v, rest, lv);
+            let ours = desired.get(field).and_then(|d| match crate::fieldpath::reach(d, rest) {
+                crate::fieldpath::Reach::At(v) => Some(v.clone()),
+                _ => None,
+            });
+            let not_known =
+                unknown.contains(field) && ours.as_ref().is_some_and(|o| !crate::resolve::unknown_leaves(o).is_empty());
+            let key = rest.last().unwrap_or(field).as_str();
+            let ordered = |k: &str| kind.facts().ordered_lists.contains(&k);
+            // As the diff would find it: what the file leaves out differs only
+            // when the last apply set it (it would be removed).
+            let was_set = || {
+                let a = applied.as_deref().and_then(|a| a.get(field));
+                a.is_some_and(
+                    |a| matches!(crate::fieldpath::reach(a, rest), crate::fieldpath::Reach::At(v) if is_set(v)),
+                )
+            };
+            let differs = not_known
+                || match (&ours, theirs) {
+                    (Some(o), Some(t)) => !compare(o, t, key, &ordered),
+                    (Some(x), None) => is_set(x),
+                    (None, Some(x)) => is_set(x) && was_set(),
+                    (None, None) => false,
+                };
+            if differs {
+                let file = desired.get(field).and_then(|d| masked(field, d, rest));
+                reasons.push(format!(
+                    "ignored: `{p}` is {} in AWS, {} in the file; {why}",
+                    shown(masked(field, lv, rest).as_ref(), false),
+                    shown(file.as_ref(), not_known)
+                ));
             }
-            // The whole field, which the file leaves out: as AWS has it.
-            None if rest.is_empty() && is_set(lv) => {
-                fields.insert(field.clone(), lv.clone());
+            let kept = |fields: &mut Fields| match fields.get_mut(field) {
+                Some(v) => {
+                    crate::fieldpath::take(v, rest, lv);
+                }
+                // The whole field, which the file leaves out: as AWS has it.
+                None if rest.is_empty() && is_set(lv) => {
+                    fields.insert(field.clone(), lv.clone());
+                }
+                None => {}
+            };
+            kept(desired);
+            if let Some(a) = applied.as_deref_mut() {
+                kept(a);
             }
-            None => {}
-        };
-        kept(desired);
-        if let Some(a) = applied.as_deref_mut() {
-            kept(a);
-        }
-        if unknown.contains(field) && desired.get(field).is_none_or(|d| crate::resolve::unknown_leaves(d).is_empty()) {
-            unknown.remove(field);
+            if unknown.contains(field)
+                && desired.get(field).is_none_or(|d| crate::resolve::unknown_leaves(d).is_empty())
+            {
+                unknown.remove(field);
+            }
         }
     }
 }
@@ -584,10 +599,12 @@ pub fn keep_ignored(stack: &Stack, t: &mut Target, live: &Live) {
             }
             continue;
         }
-        let Some(v) = spec.get_mut(field) else { continue };
-        let before = v.clone();
-        if crate::fieldpath::take(v, rest, lv) && t.kind.spec_from_json(Value::Object(spec.clone())).is_err() {
-            spec.insert(field.clone(), before);
+        for rest in crate::fieldpath::expand(rest, &[spec.get(field), Some(lv)]) {
+            let Some(v) = spec.get_mut(field) else { continue };
+            let before = v.clone();
+            if crate::fieldpath::take(v, &rest, lv) && t.kind.spec_from_json(Value::Object(spec.clone())).is_err() {
+                spec.insert(field.clone(), before);
+            }
         }
     }
     if let Ok(kept) = t.kind.spec_from_json(Value::Object(spec)) {
@@ -1412,6 +1429,57 @@ mod tests {
                 .ends_with("is \"theirs:2\" in AWS, (known after apply) in the file; the file says `ignore_changes`"),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn an_ignored_path_through_every_element_takes_each_one_aws_has() {
+        let kind = Kind::parse("ecs/task_definition").expect("kind");
+        let live = Live {
+            id: "x".into(),
+            fields: [(
+                "containers".to_string(),
+                json!([{"name": "web", "image": "theirs:2", "cpu": 1, "environment": {"A": "1", "B": "9"}},
+                       {"name": "worker", "image": "theirs:3"}]),
+            )]
+            .into_iter()
+            .collect(),
+            attrs: Default::default(),
+            tags: [("CostCenter", "42")].map(|(k, v)| (k.to_string(), v.to_string())).into(),
+            uid: None,
+        };
+        let file: Fields = [(
+            "containers".to_string(),
+            json!([{"name": "web", "image": "mine:1", "cpu": 2, "environment": {"A": "1"}},
+                   {"name": "worker", "image": "mine:1"}]),
+        )]
+        .into_iter()
+        .collect();
+        let why = "the file says `ignore_changes`".to_string();
+        let ignored = [
+            ("containers.*.image".to_string(), why.clone()),
+            ("containers.web.environment.*".to_string(), why.clone()),
+            ("tags.*".to_string(), why.clone()),
+        ];
+        let no_leaves = |_: &str, _: &Value| Vec::new();
+        let (mut desired, mut tags, mut unknown, mut reasons) =
+            (file, crate::model::common::Tags::default(), BTreeSet::new(), Vec::new());
+        let (d, t, u) = (&mut desired, &mut tags, &mut unknown);
+        take_ignored(kind, &ignored, d, t, u, None, &live, &no_leaves, &mut reasons);
+        assert_eq!(
+            reasons,
+            [
+                "ignored: `containers.web.image` is \"theirs:2\" in AWS, \"mine:1\" in the file; the file says `ignore_changes`",
+                "ignored: `containers.worker.image` is \"theirs:3\" in AWS, \"mine:1\" in the file; the file says `ignore_changes`",
+                "ignored: `tags.*` is {\"CostCenter\":\"42\"} in AWS, {} in the file; the file says `ignore_changes`",
+            ]
+        );
+        // A key only AWS has is no difference (the file never set it), but
+        // is kept. Only the cpu is left to change; an update sends AWS's images.
+        let diffs = diff(kind, &desired, &unknown, &live, &tags, None);
+        assert_eq!(diffs.len(), 1, "{diffs:#?}");
+        let after = diffs[0].after.as_ref().unwrap();
+        assert_eq!((after[0]["image"].as_str(), after[1]["image"].as_str()), (Some("theirs:2"), Some("theirs:3")));
+        assert_eq!((after[0]["cpu"].as_u64(), &after[0]["environment"]), (Some(2), &json!({"A": "1", "B": "9"})));
     }
 
     #[test]

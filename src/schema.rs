@@ -40,7 +40,7 @@ impl JsonSchema for ResourceSchema {
             with_kind.insert(
                 "ignore_changes".into(),
                 json!({
-                    "description": "Fields of this resource, or paths into them (`containers.web.image`, `tags.CostCenter`), that are set at create and then left to another tool: differences there are neither planned nor applied.",
+                    "description": "Fields of this resource, or paths into them (`containers.web.image`, `containers.*.image` for every container, `tags.CostCenter`), that are set at create and then left to another tool: differences there are neither planned nor applied.",
                     "type": "array",
                     "items": { "type": "string" }
                 }),

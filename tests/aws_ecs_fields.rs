@@ -222,8 +222,12 @@ async fn managed_and_propagated_tags_and_zone_rebalancing_apply_and_update_in_pl
 // ---- ignore_changes of a path ------------------------------------------------------
 
 fn td_ignoring(cpu: u32, web_image: &str) -> String {
+    td_ignoring_in("ecs-fields-ignore", cpu, web_image, "[containers.web.image, tags.CostCenter]")
+}
+
+fn td_ignoring_in(stack: &str, cpu: u32, web_image: &str, ignore: &str) -> String {
     format!(
-        "stack: ecs-fields-ignore
+        "stack: {stack}
 region: us-east-1
 resources:
   task:
@@ -237,7 +241,7 @@ resources:
       - name: worker
         image: busybox:1.36
     tags: {{ team: web }}
-    ignore_changes: [containers.web.image, tags.CostCenter]
+    ignore_changes: {ignore}
 "
     )
 }
@@ -328,13 +332,59 @@ async fn an_ignored_container_image_keeps_what_another_tool_registered_when_moor
     assert!(active_revisions(&p, family).await.is_empty());
 }
 
+/// A deploy tool that sets the image of every container
+/// (`containers.*.image`): a change of the file's `cpu` registers a
+/// revision with both of its images, and neither is planned.
+#[tokio::test]
+async fn every_ignored_container_image_keeps_what_another_tool_registered() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let (stack, family) = ("ecs-fields-every", "ecs-fields-every-task");
+    let file = |cpu| load(&td_ignoring_in(stack, cpu, "nginx:1.27", "['containers.*.image']"), &[]);
+    let v1 = file(512);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let first = id(&state, "task");
+    let theirs = register_images(&p, family, &first, &[("web", "nginx:1.28"), ("worker", "busybox:1.37")]).await;
+
+    let pl = make_plan(p.as_ref(), &v1, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let reasons = &pl.change("task").unwrap().reasons;
+    for (path, image) in [("web", "nginx:1.28"), ("worker", "busybox:1.37")] {
+        let line = format!("ignored: `containers.{path}.image` is \"{image}\" in AWS");
+        assert!(reasons.iter().any(|r| r.starts_with(&line)), "{reasons:?}");
+    }
+
+    let v2 = file(1024);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(changed_fields(&pl, "task"), ["cpu"]);
+    let state = apply_clean(&p, &v2, state).await;
+    let td = describe_td(&p, &id(&state, "task")).await;
+    assert_eq!(td.cpu(), Some("1024"));
+    assert_eq!((image_of(&td, "web").as_str(), image_of(&td, "worker").as_str()), ("nginx:1.28", "busybox:1.37"));
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    destroy_all(&p, &v2, state).await;
+    let _ = p.ecs.deregister_task_definition().task_definition(&theirs).send().await;
+    assert!(active_revisions(&p, family).await.is_empty());
+}
+
 /// Registers a revision of `family` like `from`, with the web container's
 /// image set to `image`, as a deploy tool does.
 async fn register_image(p: &AwsProvider, family: &str, from: &str, image: &str) -> String {
+    register_images(p, family, from, &[("web", image)]).await
+}
+
+/// [`register_image`] for each (container, image) of `images`.
+async fn register_images(p: &AwsProvider, family: &str, from: &str, images: &[(&str, &str)]) -> String {
     let td = describe_td(p, from).await;
     let mut containers = td.container_definitions().to_vec();
-    for c in containers.iter_mut().filter(|c| c.name() == Some("web")) {
-        c.image = Some(image.into());
+    for c in containers.iter_mut() {
+        if let Some((_, image)) = images.iter().find(|(name, _)| c.name() == Some(*name)) {
+            c.image = Some(image.to_string());
+        }
     }
     p.ecs
         .register_task_definition()

@@ -367,12 +367,18 @@ pub fn diff(
 /// The fields of `logical` whose differences are neither planned nor
 /// applied once it exists, each with why: the paths its `ignore_changes`
 /// names (`desired_count`, `containers.web.image`, `tags.CostCenter`; see
-/// [`crate::fieldpath`]), and the fields another resource of the stack
-/// keeps changing ([`crate::kinds::KindSpec::sets_fields_of`]).
+/// [`crate::fieldpath`]), the fields another resource of the stack keeps
+/// changing ([`crate::kinds::KindSpec::sets_fields_of`]), and those it
+/// changes itself ([`crate::kinds::KindSpec::sets_own_fields`]).
 pub fn ignored(stack: &Stack, logical: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     if let Some(r) = stack.resource(logical) {
         out.extend(r.ignore_changes.iter().map(|f| (f.clone(), "the file says `ignore_changes`".to_string())));
+        for (field, why) in r.spec.as_dyn().sets_own_fields() {
+            if !out.iter().any(|(f, _)| f == field) {
+                out.push((field.to_string(), why.to_string()));
+            }
+        }
     }
     for o in &stack.resources {
         for (res, field) in o.spec.as_dyn().sets_fields_of() {

@@ -14,7 +14,9 @@ use moor::state::State;
 use std::collections::BTreeSet;
 use support::{apply_clean, converge, default_net, empty, make_plan, provider, Net};
 
-use aws_sdk_applicationautoscaling::types::{ScalableDimension, ScalableTarget, ScalingPolicy, ServiceNamespace};
+use aws_sdk_applicationautoscaling::types::{
+    ScalableDimension, ScalableTarget, ScalableTargetAction, ScalingPolicy, ScheduledAction, ServiceNamespace,
+};
 
 fn action(pl: &Plan, resource: &str) -> Action {
     pl.change(resource).unwrap_or_else(|| panic!("{resource} is in the plan: {:#?}", pl.changes)).action
@@ -197,6 +199,146 @@ async fn a_scaled_service_keeps_the_scalers_count_and_its_scaling_changes_in_pla
     assert!(target(&p, &id).await.is_none(), "deregistered");
     assert!(policies(&p, &id).await.is_empty(), "policies deleted");
     assert!(state.resources.is_empty(), "{:?}", state.resources);
+}
+
+/// A scaling with `night` and `morning` schedules; `night_extra` goes
+/// under the night's `min: 0`, `morning` (if any) after it.
+fn scheduled(night_extra: &str, morning: bool) -> String {
+    let morning = if morning {
+        "      - name: morning\n        schedule: cron(0 7 ? * MON-FRI *)\n        min: 1\n        max: 4\n"
+    } else {
+        ""
+    };
+    format!(
+        "  scaling:
+    kind: appautoscaling/ecs_service_scaling
+    service: ${{app.arn}}
+    min: 1
+    max: 4
+    schedules:
+      - name: night
+        schedule: cron(0 20 ? * MON-FRI *)
+        min: 0
+{night_extra}{morning}"
+    )
+}
+
+async fn scheduled_actions(p: &AwsProvider, id: &str) -> Vec<ScheduledAction> {
+    let out = p
+        .appautoscaling
+        .describe_scheduled_actions()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(id)
+        .send()
+        .await
+        .expect("describe scheduled actions");
+    let mut all: Vec<ScheduledAction> =
+        out.scheduled_actions().iter().filter(|x| x.resource_id() == id).cloned().collect();
+    all.sort_by(|a, b| a.scheduled_action_name().cmp(b.scheduled_action_name()));
+    all
+}
+
+async fn put_range(p: &AwsProvider, id: &str, min: i32, max: i32) {
+    p.appautoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(id)
+        .min_capacity(min)
+        .max_capacity(max)
+        .send()
+        .await
+        .expect("register");
+}
+
+/// Schedules are moor's scheduled actions (`moor-<name>`): put at create,
+/// changed and deleted in place, another tool's left alone. Once they
+/// exist they own the target's range: a schedule that fired is not
+/// planned back. An action that loses its `max` is put anew without it,
+/// since PutScheduledAction would keep the old one.
+#[tokio::test]
+async fn schedules_own_the_range_and_change_in_place() {
+    if support::skip_emulator() {
+        return;
+    }
+    let p = provider().await;
+    let net = default_net(&p).await;
+    let name = "t-scale-sched";
+    let v1 = load(&stack(name, "", &scheduled("        max: 0\n        timezone: Europe/Berlin\n", true)), &net);
+    let state = apply_clean(&p, &v1, empty(&v1)).await;
+    let id = format!("service/{name}-cluster/{name}-app");
+    let acts = scheduled_actions(&p, &id).await;
+    let names: Vec<&str> = acts.iter().map(|a| a.scheduled_action_name()).collect();
+    assert_eq!(names, ["moor-morning", "moor-night"]);
+    let night = &acts[1];
+    assert_eq!(night.schedule(), "cron(0 20 ? * MON-FRI *)");
+    assert_eq!(night.timezone(), Some("Europe/Berlin"));
+    let range = night.scalable_target_action().expect("a range");
+    assert_eq!((range.min_capacity(), range.max_capacity()), (Some(0), Some(0)));
+
+    // Another tool's action on the same target, and the night schedule
+    // fired: the range is the schedule's, and nothing is planned.
+    p.appautoscaling
+        .put_scheduled_action()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&id)
+        .scheduled_action_name("theirs")
+        .schedule("rate(1 day)")
+        .scalable_target_action(ScalableTargetAction::builder().max_capacity(2).build())
+        .send()
+        .await
+        .expect("their action");
+    put_range(&p, &id, 0, 0).await;
+    let pl = make_plan(p.as_ref(), &v1, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+    let reasons = &pl.change("scaling").unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "ignored: `min` is 0 in AWS, 1 in the file; its `schedules` set it after the create"),
+        "{reasons:?}"
+    );
+
+    // The night keeps no max and goes back to UTC; the morning goes.
+    let v2 = load(&stack(name, "", &scheduled("", false)), &net);
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert_eq!(action(&pl, "scaling"), Action::Update);
+    assert_eq!(changed(&pl, "scaling"), BTreeSet::from(["schedules".to_string()]));
+    let state = apply_clean(&p, &v2, state).await;
+    let acts = scheduled_actions(&p, &id).await;
+    let names: Vec<&str> = acts.iter().map(|a| a.scheduled_action_name()).collect();
+    assert_eq!(names, ["moor-night", "theirs"], "the morning deleted, theirs kept");
+    let range = acts[0].scalable_target_action().expect("a range");
+    assert_eq!((range.min_capacity(), range.max_capacity()), (Some(0), None));
+    assert_eq!(acts[0].timezone(), Some("UTC"));
+    let t = target(&p, &id).await.expect("registered");
+    assert_eq!((t.min_capacity(), t.max_capacity()), (0, 0), "the range the schedule set is left alone");
+    let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
+    assert!(!pl.has_changes(), "{:#?}", pl.changes);
+
+    // Without schedules, the file's range is planned back.
+    let v3 = load(&stack(name, "", &scaling(4, 60)), &net);
+    let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
+    assert_eq!(
+        changed(&pl, "scaling"),
+        BTreeSet::from(["max".to_string(), "min".to_string(), "schedules".to_string(), "target_tracking".to_string()])
+    );
+
+    let (_, summary, _) = converge(&p, &v2, state, true).await;
+    assert!(summary.ok(), "{summary:#?}");
+    let left: Vec<String> =
+        scheduled_actions(&p, &id).await.iter().map(|a| a.scheduled_action_name().to_string()).collect();
+    assert_eq!(left, ["theirs"], "moor's actions deleted");
+    let _ = p
+        .appautoscaling
+        .delete_scheduled_action()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&id)
+        .scheduled_action_name("theirs")
+        .send()
+        .await;
 }
 
 #[tokio::test]

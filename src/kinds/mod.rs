@@ -349,6 +349,13 @@ pub trait KindSpec:
         Vec::new()
     }
 
+    /// Its own fields that something it makes keeps changing once it
+    /// exists (a scaling's schedules set its `min` and `max`), each with
+    /// why: ignored after its create, as [`KindSpec::sets_fields_of`] is.
+    fn sets_own_fields(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
     /// Whether it starts the images of what it uses (a service that wants
     /// tasks): an image missing from its registry is then a problem of the
     /// plan, since the tasks could never start. If it does, the setting that
@@ -496,6 +503,7 @@ pub trait DynSpec {
     fn images(&self) -> Vec<crate::images::ImageUse>;
     fn runs_images(&self) -> Option<&'static str>;
     fn sets_fields_of(&self) -> Vec<(&str, &'static str)>;
+    fn sets_own_fields(&self) -> Vec<(&'static str, &'static str)>;
     fn billing(&self) -> Option<crate::cost::Billing<'_>>;
 }
 
@@ -574,6 +582,9 @@ impl<S: KindSpec> DynSpec for S {
     }
     fn sets_fields_of(&self) -> Vec<(&str, &'static str)> {
         KindSpec::sets_fields_of(self)
+    }
+    fn sets_own_fields(&self) -> Vec<(&'static str, &'static str)> {
+        KindSpec::sets_own_fields(self)
     }
     fn billing(&self) -> Option<crate::cost::Billing<'_>> {
         KindSpec::billing(self)

@@ -7,10 +7,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Application Auto Scaling of an ECS service's task count: a scalable
-/// target (`min`–`max` tasks) and target-tracking policies that keep a
-/// metric near a target value. The service's `desired_count` is then the
-/// scaler's: moor sets it when it creates the service and leaves it alone
-/// afterwards. Destroyed before its service.
+/// target (`min`–`max` tasks), target-tracking policies that keep a
+/// metric near a target value, and schedules that change `min` and `max`
+/// at given times (none at night, two by day). The service's
+/// `desired_count` is then the scaler's: moor sets it when it creates the
+/// service and leaves it alone afterwards. With schedules, `min` and `max`
+/// are the schedules' too once the scaling exists. Destroyed before its
+/// service.
 ///
 /// `moor import` takes the scalable target's ARN, or its resource id
 /// (`service/<cluster>/<service>`).
@@ -27,6 +30,82 @@ pub struct EcsServiceScaling {
     /// Target-tracking policies: each keeps one metric near its target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_tracking: Vec<TargetTracking>,
+    /// Scheduled actions: each sets `min`, `max` or both at the times its
+    /// schedule says. They then own the range: after the create, moor
+    /// neither plans nor sends the scaling's own `min` and `max`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+}
+
+/// One scheduled action (named `moor-<name>` in AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Its name, unique in the scaling: letters, digits, `-` and `_`.
+    pub name: String,
+    /// When: `cron(<minutes> <hours> <day of month> <month> <day of week>
+    /// <year>)` as AWS writes it (`cron(0 20 ? * MON-FRI *)`),
+    /// `rate(<n> <minute|minutes|hour|hours|day|days>)`, or once,
+    /// `at(yyyy-mm-ddThh:mm:ss)`.
+    pub schedule: String,
+    /// The IANA time zone the schedule is in (`Europe/Berlin`); UTC if
+    /// not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The fewest tasks from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// The most tasks from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+impl Schedule {
+    /// The name of moor's scheduled action.
+    pub fn action_name(&self) -> String {
+        format!("{POLICY_PREFIX}{}", self.name)
+    }
+}
+
+/// Why a schedule expression is not one AWS takes, if it is not.
+pub fn schedule_problem(expr: &str) -> Option<String> {
+    let inner = |prefix: &str| expr.strip_prefix(prefix).and_then(|r| r.strip_suffix(')'));
+    if let Some(cron) = inner("cron(") {
+        let n = cron.split_whitespace().count();
+        return (n != 6).then(|| {
+            format!("a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this has {n}")
+        });
+    }
+    if let Some(rate) = inner("rate(") {
+        let parts: Vec<&str> = rate.split_whitespace().collect();
+        let ok = match parts.as_slice() {
+            [n, unit] => match n.parse::<u32>() {
+                Ok(1) => ["minute", "hour", "day"].contains(unit),
+                Ok(n) if n > 1 => ["minutes", "hours", "days"].contains(unit),
+                _ => false,
+            },
+            _ => false,
+        };
+        return (!ok).then(|| "a rate is a whole number above 0 and a unit: `rate(1 day)`, `rate(6 hours)`".into());
+    }
+    if let Some(at) = inner("at(") {
+        let b = at.as_bytes();
+        let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+        let ok = b.len() == 19
+            && digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19);
+        return (!ok).then(|| "a one-time schedule is `at(yyyy-mm-ddThh:mm:ss)`".into());
+    }
+    Some("a schedule is `cron(...)`, `rate(...)` or `at(...)`".into())
 }
 
 /// One target-tracking policy (named `moor-<metric>` in AWS).
@@ -114,6 +193,85 @@ pub fn resource_id_of(service_arn: &str) -> Option<String> {
     (!cluster.is_empty() && !name.is_empty() && !name.contains('/')).then(|| format!("service/{cluster}/{name}"))
 }
 
+impl EcsServiceScaling {
+    /// The schedules' names, expressions and ranges.
+    fn validate_schedules(&self, c: &mut Checker) {
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, s) in self.schedules.iter().enumerate() {
+            let at = i.to_string();
+            let ok_char = |ch: char| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_';
+            if s.name.is_empty() || s.name.len() > 200 || !s.name.chars().all(ok_char) {
+                c.error(
+                    "moor::scaling-schedule",
+                    &["schedules", &at, "name"],
+                    format!("`{}` is not a schedule name", crate::text::abbreviate(&s.name)),
+                    "letters, digits, - and _ only",
+                )
+                .help = Some("name it like `night` or `weekday-morning`".into());
+            } else if seen.contains(&s.name.as_str()) {
+                c.error(
+                    "moor::scaling-schedule",
+                    &["schedules", &at, "name"],
+                    format!("a second schedule named `{}`", s.name),
+                    "name already used",
+                )
+                .help = Some("give each schedule of the scaling its own name".into());
+            }
+            seen.push(&s.name);
+            if let Some(why) = schedule_problem(&s.schedule) {
+                c.error(
+                    "moor::scaling-schedule",
+                    &["schedules", &at, "schedule"],
+                    format!("`{}` is not a schedule AWS takes", crate::text::abbreviate(&s.schedule)),
+                    why,
+                )
+                .help = Some(
+                    "for example `cron(0 20 ? * MON-FRI *)` (20:00 on weekdays), `rate(1 day)`, \
+                     `at(2027-01-01T00:00:00)`"
+                        .into(),
+                );
+            }
+            if let Some(tz) = &s.timezone {
+                let plausible = tz == "UTC"
+                    || (tz.contains('/')
+                        && tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch))
+                        && !tz.starts_with('/')
+                        && !tz.ends_with('/'));
+                if !plausible {
+                    c.error(
+                        "moor::scaling-schedule",
+                        &["schedules", &at, "timezone"],
+                        format!("`{}` is not a time zone name", crate::text::abbreviate(tz)),
+                        "not an IANA time zone",
+                    )
+                    .help = Some("write an IANA name such as `Europe/Berlin` or `America/New_York`, or `UTC`".into());
+                }
+            }
+            match (s.min, s.max) {
+                (None, None) => {
+                    c.error(
+                        "moor::scaling-schedule",
+                        &["schedules", &at],
+                        format!("schedule `{}` sets neither `min` nor `max`", s.name),
+                        "changes nothing",
+                    )
+                    .help = Some("give the range from that time on: `min`, `max` or both".into());
+                }
+                (Some(min), Some(max)) if min > max => {
+                    c.error(
+                        "moor::scaling-schedule",
+                        &["schedules", &at, "min"],
+                        format!("`min` ({min}) is more than `max` ({max})"),
+                        "more than max",
+                    )
+                    .help = Some("make `min` at most `max`".into());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl KindSpec for EcsServiceScaling {
     /// It keeps its service at `min` tasks or more.
     fn billing(&self) -> Option<crate::cost::Billing<'_>> {
@@ -168,6 +326,15 @@ impl KindSpec for EcsServiceScaling {
         ref_resource(&self.service).map(|s| (s, "desired_count")).into_iter().collect()
     }
 
+    /// Its schedules set its range.
+    fn sets_own_fields(&self) -> Vec<(&'static str, &'static str)> {
+        if self.schedules.is_empty() {
+            return Vec::new();
+        }
+        let why = "its `schedules` set it after the create";
+        vec![("min", why), ("max", why)]
+    }
+
     fn validate(&self, c: &mut Checker) {
         match ref_parts(&self.service) {
             Some((res, attr)) if attr != "arn" => {
@@ -204,6 +371,7 @@ impl KindSpec for EcsServiceScaling {
             )
             .help = Some("the scaler keeps the task count between `min` and `max`: make `min` at most `max`".into());
         }
+        self.validate_schedules(c);
         let mut seen: Vec<Metric> = Vec::new();
         for (i, t) in self.target_tracking.iter().enumerate() {
             let at = i.to_string();
@@ -306,6 +474,34 @@ mod tests {
             "arn:aws:ecs:us-east-1:123456789012:service/main/web/x",
         ] {
             assert_eq!(resource_id_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn schedules_are_cron_rate_or_at_as_aws_writes_them() {
+        for ok in [
+            "cron(0 20 ? * MON-FRI *)",
+            "cron(0 7 * * ? *)",
+            "rate(1 day)",
+            "rate(6 hours)",
+            "rate(30 minutes)",
+            "at(2027-01-01T00:00:00)",
+        ] {
+            assert_eq!(schedule_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "cron(0 20 * * *)",
+            "0 20 * * ? *",
+            "rate(1 days)",
+            "rate(2 hour)",
+            "rate(0 minutes)",
+            "rate(day)",
+            "at(2027-01-01 00:00:00)",
+            "at(2027-01-01)",
+            "cron(0 20 ? * MON-FRI *",
+            "",
+        ] {
+            assert!(schedule_problem(bad).is_some(), "{bad:?} accepted");
         }
     }
 

@@ -2,8 +2,9 @@
 //! ECS service's desired count.
 //!
 //! The resource is a scalable target (`ecs:service:DesiredCount` of
-//! `service/<cluster>/<service>`) and moor's target-tracking policies on it
-//! (named `moor-<metric>`; other policies on the target are left alone).
+//! `service/<cluster>/<service>`), moor's target-tracking policies on it
+//! (named `moor-<metric>`) and moor's scheduled actions (`moor-<name>`);
+//! other policies and actions on the target are left alone.
 //! Its id is the scalable target's ARN, which AWS gives each registration
 //! anew; the resource id, built from the service's ARN, is its
 //! `resource_id` attribute, so a lost record still finds it by reading
@@ -14,18 +15,20 @@
 //! `moor import` takes it over.
 //!
 //! Reads describe the targets of many services in one call, then each
-//! found target's policies.
+//! found target's policies and scheduled actions.
 
 use super::kinds::{ArnType, AwsKind, AwsManaged, Typed};
 use super::permissions::{Grant, Phase, Scope};
 use super::{sdk_err, AwsProvider};
-use crate::kinds::appautoscaling::{resource_id_of, EcsServiceScaling, Metric, TargetTracking, POLICY_PREFIX};
+use crate::kinds::appautoscaling::{
+    resource_id_of, EcsServiceScaling, Metric, Schedule, TargetTracking, POLICY_PREFIX,
+};
 use crate::model::common::Tags;
 use crate::provider::{Attrs, Deletion, ErrorKind, Fields, Live, ProviderError, Target};
 use async_trait::async_trait;
 use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget, ScalingPolicy,
-    ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget, ScalableTargetAction,
+    ScalingPolicy, ScheduledAction, ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -57,7 +60,11 @@ impl AwsKind for EcsServiceScaling {
         vec![
             Grant::any(
                 Phase::Read,
-                &["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"],
+                &[
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                    "application-autoscaling:DescribeScheduledActions",
+                ],
                 "Application Auto Scaling's Describe calls take no resource",
             ),
             Grant::any(
@@ -84,7 +91,12 @@ impl AwsKind for EcsServiceScaling {
             .within(&["application-autoscaling:RegisterScalableTarget"]),
             Grant::on(
                 Phase::Update,
-                &["application-autoscaling:PutScalingPolicy", "application-autoscaling:RegisterScalableTarget"],
+                &[
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScheduledAction",
+                    "application-autoscaling:DeleteScheduledAction",
+                ],
                 targets.clone(),
             )
             .owned(&at.stack)
@@ -97,7 +109,11 @@ impl AwsKind for EcsServiceScaling {
             .within(&["application-autoscaling:PutScalingPolicy", "application-autoscaling:DeleteScalingPolicy"]),
             Grant::on(
                 Phase::Delete,
-                &["application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget"],
+                &[
+                    "application-autoscaling:DeleteScalingPolicy",
+                    "application-autoscaling:DeleteScheduledAction",
+                    "application-autoscaling:DeregisterScalableTarget",
+                ],
                 targets,
             )
             .owned(&at.stack)
@@ -247,8 +263,29 @@ fn policy_of(p: &ScalingPolicy, target_arn: Option<&str>) -> Option<Value> {
     Some(v)
 }
 
+/// A scheduled action as the file says it; `None` for one moor did not
+/// make (another name).
+fn schedule_of(a: &ScheduledAction) -> Option<Value> {
+    let name = a.scheduled_action_name().strip_prefix(POLICY_PREFIX)?;
+    let mut v = json!({"name": name, "schedule": a.schedule()});
+    let o = v.as_object_mut().expect("an object");
+    // UTC is what AWS takes when none is given.
+    if let Some(tz) = a.timezone().filter(|tz| !tz.is_empty() && *tz != "UTC") {
+        o.insert("timezone".into(), json!(tz));
+    }
+    if let Some(r) = a.scalable_target_action() {
+        if let Some(min) = r.min_capacity() {
+            o.insert("min".into(), json!(min));
+        }
+        if let Some(max) = r.max_capacity() {
+            o.insert("max".into(), json!(max));
+        }
+    }
+    Some(v)
+}
+
 /// The scaling as moor reports it: the fields a file sets, in its form.
-fn live_of(t: &ScalableTarget, policies: &[ScalingPolicy]) -> Live {
+fn live_of(t: &ScalableTarget, policies: &[ScalingPolicy], actions: &[ScheduledAction]) -> Live {
     let arn = t.scalable_target_arn().filter(|a| !a.is_empty());
     let id = t.resource_id().to_string();
     let mut f = Fields::new();
@@ -260,6 +297,8 @@ fn live_of(t: &ScalableTarget, policies: &[ScalingPolicy]) -> Live {
     let tracking: Vec<Value> =
         policies.iter().filter(|p| p.resource_id() == id).filter_map(|p| policy_of(p, arn)).collect();
     f.insert("target_tracking".into(), Value::Array(tracking));
+    let schedules: Vec<Value> = actions.iter().filter(|a| a.resource_id() == id).filter_map(schedule_of).collect();
+    f.insert("schedules".into(), Value::Array(schedules));
     let attrs: Attrs = BTreeMap::from([("resource_id".to_string(), json!(id))]);
     // The ARN where the endpoint gives one (AWS has since 2023).
     Live { id: arn.map_or(id, str::to_string), fields: f, attrs, tags: Tags::new(), uid: None }
@@ -303,8 +342,34 @@ async fn policies(p: &AwsProvider, id: &str) -> Result<Vec<ScalingPolicy>, Provi
     Ok(all.into_iter().filter(|x| x.resource_id() == id).collect())
 }
 
+/// The scheduled actions of one scalable target.
+async fn actions(p: &AwsProvider, id: &str) -> Result<Vec<ScheduledAction>, ProviderError> {
+    let all: Vec<ScheduledAction> = p
+        .appautoscaling
+        .describe_scheduled_actions()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(dimension())
+        .resource_id(id)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| sdk_err("application-autoscaling:DescribeScheduledActions", e))?;
+    Ok(all.into_iter().filter(|x| x.resource_id() == id).collect())
+}
+
+/// A scalable target's policies and scheduled actions.
+type Rules = (Vec<ScalingPolicy>, Vec<ScheduledAction>);
+
+/// The policies and scheduled actions of one scalable target, together.
+async fn rules(p: &AwsProvider, id: &str) -> Result<Rules, ProviderError> {
+    let (ps, acts) = futures::join!(policies(p, id), actions(p, id));
+    Ok((ps?, acts?))
+}
+
 /// Reads the scalings of many targets: their scalable targets together,
-/// then the policies of each one found.
+/// then the policies and scheduled actions of each one found.
 pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Option<Live>, ProviderError>> {
     let mut ids: Vec<Option<String>> = ts.iter().map(wanted).collect();
     // An ARN given without a record, whose service is not known yet
@@ -332,18 +397,17 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Op
         Err(e) => return ts.iter().map(|_| Err(e.clone())).collect(),
     };
     let found: Vec<&String> = unique.iter().filter(|id| targets.contains_key(*id)).collect();
-    let got = futures::future::join_all(found.iter().map(|id| policies(p, id))).await;
-    let pols: HashMap<&str, Result<Vec<ScalingPolicy>, ProviderError>> =
-        found.iter().map(|id| id.as_str()).zip(got).collect();
+    let got = futures::future::join_all(found.iter().map(|id| rules(p, id))).await;
+    let pols: HashMap<&str, Result<Rules, ProviderError>> = found.iter().map(|id| id.as_str()).zip(got).collect();
     ids.iter()
         .enumerate()
         .map(|(i, id)| {
             let Some(id) = id else { return Ok(None) };
             let Some(t) = targets.get(id) else { return Ok(None) };
             let live = match pols.get(id.as_str()) {
-                Some(Ok(ps)) => live_of(t, ps),
+                Some(Ok((ps, acts))) => live_of(t, ps, acts),
                 Some(Err(e)) => return Err(e.clone()),
-                None => live_of(t, &[]),
+                None => live_of(t, &[], &[]),
             };
             Ok(asked(&ts[i], &live).then_some(live))
         })
@@ -353,8 +417,8 @@ pub(super) async fn read_many(p: &AwsProvider, ts: &[Read<'_>]) -> Vec<Result<Op
 /// Reads one scaling by resource id (`service/<cluster>/<service>`).
 async fn read_id(p: &AwsProvider, id: &str) -> Result<Option<Live>, ProviderError> {
     let Some(t) = describe(p, &[id.to_string()]).await?.remove(id) else { return Ok(None) };
-    let ps = policies(p, id).await?;
-    Ok(Some(live_of(&t, &ps)))
+    let (ps, acts) = rules(p, id).await?;
+    Ok(Some(live_of(&t, &ps, &acts)))
 }
 
 fn rejected(op: &str, message: impl Into<String>) -> ProviderError {
@@ -490,6 +554,77 @@ async fn sync_policies(
     Ok(())
 }
 
+async fn put_action(p: &AwsProvider, id: &str, s: &Schedule) -> Result<(), ProviderError> {
+    let range = ScalableTargetAction::builder()
+        .set_min_capacity(s.min.map(|n| n as i32))
+        .set_max_capacity(s.max.map(|n| n as i32))
+        .build();
+    p.appautoscaling
+        .put_scheduled_action()
+        .scheduled_action_name(s.action_name())
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(dimension())
+        .resource_id(id)
+        .schedule(&s.schedule)
+        // Sent always: a timezone the file no longer gives goes back to UTC.
+        .timezone(s.timezone.as_deref().unwrap_or("UTC"))
+        .scalable_target_action(range)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk_err("application-autoscaling:PutScheduledAction", e))
+}
+
+async fn delete_action(p: &AwsProvider, id: &str, name: &str) -> Result<(), ProviderError> {
+    let r = p
+        .appautoscaling
+        .delete_scheduled_action()
+        .scheduled_action_name(name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(dimension())
+        .resource_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| sdk_err("application-autoscaling:DeleteScheduledAction", e));
+    match r {
+        Err(e) if gone(&e) => Ok(()),
+        r => r,
+    }
+}
+
+/// Puts every schedule of the file and deletes moor's actions the file no
+/// longer has. PutScheduledAction keeps the `min` or `max` of an existing
+/// action that a new put leaves out, so an action that loses one is
+/// deleted first and put anew.
+async fn sync_actions(
+    p: &AwsProvider,
+    id: &str,
+    spec: &EcsServiceScaling,
+    live: &[ScheduledAction],
+) -> Result<(), ProviderError> {
+    for s in &spec.schedules {
+        let name = s.action_name();
+        let before = live.iter().find(|a| a.scheduled_action_name() == name);
+        let range = before.and_then(ScheduledAction::scalable_target_action);
+        let drops = range.is_some_and(|r| {
+            (s.min.is_none() && r.min_capacity().is_some()) || (s.max.is_none() && r.max_capacity().is_some())
+        });
+        if drops {
+            delete_action(p, id, &name).await?;
+        }
+        put_action(p, id, s).await?;
+    }
+    let keep: Vec<String> = spec.schedules.iter().map(Schedule::action_name).collect();
+    for a in live {
+        let name = a.scheduled_action_name();
+        if name.starts_with(POLICY_PREFIX) && !keep.iter().any(|k| k == name) {
+            delete_action(p, id, name).await?;
+        }
+    }
+    Ok(())
+}
+
 fn resource_id(spec: &EcsServiceScaling, op: &str) -> Result<String, ProviderError> {
     resource_id_of(&spec.service).ok_or_else(|| {
         rejected(op, format!("`{}` is not a service ARN of the form arn:…:service/<cluster>/<service>", spec.service))
@@ -503,11 +638,13 @@ async fn create(p: &AwsProvider, t: &Target, spec: &EcsServiceScaling) -> Result
     let id = resource_id(spec, "application-autoscaling:RegisterScalableTarget")?;
     let arn = register(p, &id, spec, Some(&t.tags)).await?;
     sync_policies(p, &id, spec, &[]).await?;
+    sync_actions(p, &id, spec, &[]).await?;
     let mut f = Fields::new();
     f.insert("service".into(), json!(spec.service));
     f.insert("min".into(), json!(spec.min));
     f.insert("max".into(), json!(spec.max));
     f.insert("target_tracking".into(), json!(spec.target_tracking));
+    f.insert("schedules".into(), json!(spec.schedules));
     let attrs: Attrs = BTreeMap::from([("resource_id".to_string(), json!(id))]);
     Ok(Live { id: arn.unwrap_or_else(|| id.clone()), fields: f, attrs, tags: Tags::new(), uid: None })
 }
@@ -532,24 +669,31 @@ async fn update(
         let names: Vec<String> = policies(p, &id).await?.iter().map(|x| x.policy_name().to_string()).collect();
         sync_policies(p, &id, spec, &names).await?;
     }
+    if has("schedules") {
+        sync_actions(p, &id, spec, &actions(p, &id).await?).await?;
+    }
     read_id(p, &id)
         .await?
         .ok_or_else(|| rejected("application-autoscaling:DescribeScalableTargets", format!("`{id}` is gone")))
 }
 
-/// Deletes moor's policies, then deregisters the target; one already gone
-/// is deleted.
+/// Deletes moor's policies and scheduled actions, then deregisters the
+/// target (AWS deletes the target's other actions with it); one already
+/// gone is deleted.
 async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     if !id.starts_with("service/") {
         return Ok(());
     }
-    let ps = match policies(p, id).await {
-        Ok(ps) => ps,
-        Err(e) if gone(&e) => Vec::new(),
+    let (ps, acts) = match rules(p, id).await {
+        Ok(r) => r,
+        Err(e) if gone(&e) => (Vec::new(), Vec::new()),
         Err(e) => return Err(e),
     };
     for name in ps.iter().map(|x| x.policy_name()).filter(|n| n.starts_with(POLICY_PREFIX)) {
         delete_policy(p, id, name).await?;
+    }
+    for name in acts.iter().map(|x| x.scheduled_action_name()).filter(|n| n.starts_with(POLICY_PREFIX)) {
+        delete_action(p, id, name).await?;
     }
     let r = p
         .appautoscaling
@@ -647,6 +791,11 @@ mod tests {
                 "ResourceId": id, "ScalableDimension": "ecs:service:DesiredCount",
                 "PolicyType": "TargetTrackingScaling", "CreationTime": 1.0})
         };
+        let action = |name: &str, id: &str| {
+            json!({"ScheduledActionName": name, "ScheduledActionARN": format!("arn:{name}"), "ServiceNamespace": "ecs",
+                "Schedule": "cron(0 20 * * ? *)", "ResourceId": id, "ScalableDimension": "ecs:service:DesiredCount",
+                "ScalableTargetAction": {"MinCapacity": 0, "MaxCapacity": 0}, "CreationTime": 1.0})
+        };
         let script = Script::default();
         script
             .answer(
@@ -655,7 +804,13 @@ mod tests {
                 json!({"ScalingPolicies": [policy("moor-cpu", "service/c/web"), policy("theirs", "service/c/web"),
                     policy("moor-memory", "service/c/we")]}),
             )
+            .answer(
+                "DescribeScheduledActions",
+                200,
+                json!({"ScheduledActions": [action("moor-night", "service/c/web"), action("theirs", "service/c/web")]}),
+            )
             .answer("DeleteScalingPolicy", 400, gone.clone())
+            .answer("DeleteScheduledAction", 200, json!({}))
             .answer("DeregisterScalableTarget", 400, gone);
         let p = scripted(&script);
         let d = Deletion {
@@ -667,8 +822,70 @@ mod tests {
             force: false,
         };
         <EcsServiceScaling as AwsManaged>::delete(&p, &d).await.expect("gone is deleted");
-        assert_eq!(script.ops(), ["DescribeScalingPolicies", "DeleteScalingPolicy", "DeregisterScalableTarget"]);
-        assert_eq!(script.requests()[1].1["PolicyName"], "moor-cpu");
+        let ops = script.ops();
+        let mut reads = ops[..2].to_vec();
+        reads.sort();
+        assert_eq!(reads, ["DescribeScalingPolicies", "DescribeScheduledActions"]);
+        assert_eq!(ops[2..], ["DeleteScalingPolicy", "DeleteScheduledAction", "DeregisterScalableTarget"]);
+        let calls = script.requests();
+        assert_eq!(calls[2].1["PolicyName"], "moor-cpu");
+        assert_eq!(calls[3].1["ScheduledActionName"], "moor-night", "not the other tool's action");
+    }
+
+    /// AWS's PutScheduledAction keeps the `min` or `max` of an existing
+    /// action that the put leaves out: an action that loses one is deleted
+    /// first, then put without it. One that keeps both is put over itself,
+    /// and moor's action the file dropped is deleted; another's is left.
+    #[tokio::test]
+    async fn a_schedule_that_drops_its_max_is_put_anew_without_it() {
+        let action = |name: &str, min: Option<i32>, max: Option<i32>| {
+            ScheduledAction::builder()
+                .scheduled_action_name(name)
+                .scheduled_action_arn(format!("arn:{name}"))
+                .service_namespace(ServiceNamespace::Ecs)
+                .schedule("cron(0 20 * * ? *)")
+                .resource_id("service/c/web")
+                .scalable_target_action(
+                    ScalableTargetAction::builder().set_min_capacity(min).set_max_capacity(max).build(),
+                )
+                .creation_time(aws_smithy_types::DateTime::from_secs(1))
+                .build()
+                .expect("an action")
+        };
+        let live = [
+            action("moor-night", Some(0), Some(0)),
+            action("moor-morning", Some(1), Some(4)),
+            action("moor-weekend", Some(0), None),
+            action("theirs", None, Some(2)),
+        ];
+        let script = Script::default();
+        for _ in 0..3 {
+            script.answer("PutScheduledAction", 200, json!({}));
+        }
+        for _ in 0..2 {
+            script.answer("DeleteScheduledAction", 200, json!({}));
+        }
+        let p = scripted(&script);
+        let t = target(
+            "    min: 1\n    max: 4\n    schedules:\n\
+             \x20     - { name: night, schedule: 'cron(0 20 * * ? *)', min: 0 }\n\
+             \x20     - { name: morning, schedule: 'cron(0 7 * * ? *)', min: 2, max: 4 }\n",
+        );
+        sync_actions(&p, "service/c/web", spec(&t), &live).await.expect("synced");
+        let calls = script.requests();
+        let seen: Vec<(String, String)> = calls
+            .iter()
+            .map(|(op, body)| (op.clone(), body["ScheduledActionName"].as_str().unwrap_or_default().to_string()))
+            .collect();
+        let want = [
+            ("DeleteScheduledAction", "moor-night"),
+            ("PutScheduledAction", "moor-night"),
+            ("PutScheduledAction", "moor-morning"),
+            ("DeleteScheduledAction", "moor-weekend"),
+        ];
+        assert_eq!(seen, want.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert_eq!(calls[1].1["ScalableTargetAction"], json!({"MinCapacity": 0}));
+        assert_eq!(calls[1].1["Timezone"], "UTC");
     }
 
     #[test]

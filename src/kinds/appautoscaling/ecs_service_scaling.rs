@@ -232,11 +232,12 @@ impl EcsServiceScaling {
                 );
             }
             if let Some(tz) = &s.timezone {
-                let plausible = tz == "UTC"
-                    || (tz.contains('/')
-                        && tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch))
-                        && !tz.starts_with('/')
-                        && !tz.ends_with('/'));
+                // `Area/Place` (`Europe/Berlin`, `Etc/GMT+5`), or a name in
+                // capitals such as `UTC`, `GMT` or `EST5EDT`.
+                let chars = tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch));
+                let area = tz.contains('/') && !tz.starts_with('/') && !tz.ends_with('/');
+                let capitals = tz.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit());
+                let plausible = !tz.is_empty() && chars && (area || capitals);
                 if !plausible {
                     c.error(
                         "moor::scaling-schedule",

@@ -439,6 +439,14 @@ fn gone(e: &ProviderError) -> bool {
         || (e.code.as_deref() == Some("ValidationException") && e.message.starts_with("No scal"))
 }
 
+/// A delete's answer: what AWS says is gone is deleted.
+fn deleted(r: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(e) if gone(&e) => Ok(()),
+        r => r,
+    }
+}
+
 async fn register(
     p: &AwsProvider,
     id: &str,
@@ -529,10 +537,7 @@ async fn delete_policy(p: &AwsProvider, id: &str, name: &str) -> Result<(), Prov
         .await
         .map(|_| ())
         .map_err(|e| sdk_err("application-autoscaling:DeleteScalingPolicy", e));
-    match r {
-        Err(e) if gone(&e) => Ok(()),
-        r => r,
-    }
+    deleted(r)
 }
 
 /// Puts every policy of the file, one after another (AWS refuses
@@ -587,10 +592,7 @@ async fn delete_action(p: &AwsProvider, id: &str, name: &str) -> Result<(), Prov
         .await
         .map(|_| ())
         .map_err(|e| sdk_err("application-autoscaling:DeleteScheduledAction", e));
-    match r {
-        Err(e) if gone(&e) => Ok(()),
-        r => r,
-    }
+    deleted(r)
 }
 
 /// Puts every schedule of the file and deletes moor's actions the file no
@@ -705,10 +707,7 @@ async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
         .await
         .map(|_| ())
         .map_err(|e| sdk_err("application-autoscaling:DeregisterScalableTarget", e));
-    match r {
-        Err(e) if gone(&e) => Ok(()),
-        r => r,
-    }
+    deleted(r)
 }
 
 #[cfg(test)]

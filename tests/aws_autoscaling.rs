@@ -300,6 +300,11 @@ async fn schedules_own_the_range_and_change_in_place() {
         "{reasons:?}"
     );
 
+    // A key taken out of a schedule is a change (the last apply set it).
+    let dropped = load(&stack(name, "", &scheduled("        timezone: Europe/Berlin\n", true)), &net);
+    let pl = make_plan(p.as_ref(), &dropped, &state, false, false).await;
+    assert_eq!(changed(&pl, "scaling"), BTreeSet::from(["schedules".to_string()]), "the night's max dropped");
+
     // The night keeps no max and goes back to UTC; the morning goes.
     let v2 = load(&stack(name, "", &scheduled("", false)), &net);
     let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;

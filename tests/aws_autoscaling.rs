@@ -205,7 +205,7 @@ async fn a_scaled_service_keeps_the_scalers_count_and_its_scaling_changes_in_pla
 /// under the night's `min: 0`, `morning` (if any) after it.
 fn scheduled(night_extra: &str, morning: bool) -> String {
     let morning = if morning {
-        "      - name: morning\n        schedule: cron(0 7 ? * MON-FRI *)\n        min: 1\n        max: 4\n"
+        "      - name: morning\n        schedule: cron(0 7 ? * MON-FRI *)\n        timezone: UTC\n        min: 1\n        max: 4\n"
     } else {
         ""
     };

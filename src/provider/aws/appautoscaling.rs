@@ -269,8 +269,9 @@ fn schedule_of(a: &ScheduledAction) -> Option<Value> {
     let name = a.scheduled_action_name().strip_prefix(POLICY_PREFIX)?;
     let mut v = json!({"name": name, "schedule": a.schedule()});
     let o = v.as_object_mut().expect("an object");
-    // UTC is what AWS takes when none is given.
-    if let Some(tz) = a.timezone().filter(|tz| !tz.is_empty() && *tz != "UTC") {
+    // As AWS has it, `UTC` included: a file that gives none compares only
+    // what it sets, and one that says `UTC` finds it.
+    if let Some(tz) = a.timezone().filter(|tz| !tz.is_empty()) {
         o.insert("timezone".into(), json!(tz));
     }
     if let Some(r) = a.scalable_target_action() {

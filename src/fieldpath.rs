@@ -111,7 +111,8 @@ pub fn expand(path: &[String], values: &[Option<&Value>]) -> Vec<Vec<String>> {
             Value::Object(m) => m.keys().cloned().collect(),
             _ => Vec::new(),
         };
-        for n in found {
+        // A name or key that is itself `*` stands for nothing more.
+        for n in found.into_iter().filter(|n| n != EVERY) {
             if !names.contains(&n) {
                 names.push(n);
             }
@@ -333,6 +334,9 @@ mod tests {
         assert_eq!(shown("web.image", &[None, None]), ["web.image"]);
         assert!(shown("*.image", &[None, None]).is_empty());
         assert!(shown("web.image.*", &both).is_empty());
+        // A key that is itself `*` is not expanded again.
+        let odd = json!({"*": "x", "b": "y"});
+        assert_eq!(shown("*", &[Some(&odd)]), ["b"]);
         // Each taken from live, the worker (not in live) keeps its image.
         let mut ours = file.clone();
         for path in expand(&p("*.image"), &both) {

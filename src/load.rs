@@ -1602,6 +1602,17 @@ fn ignore_path(kind: Kind, node: &Node, text: &str) -> Result<Vec<String>, PathE
         }) {
             let list = parent.clone().unwrap_or_default();
             match here.map(|n| &n.kind) {
+                // Every element, as a last segment: the whole list, which
+                // keeps elements only AWS has too.
+                _ if seg == crate::fieldpath::EVERY && i + 1 == path.len() => {
+                    return Err(PathError {
+                        top: false,
+                        segment: Some(i),
+                        message: format!("`{list}.*` names every element of `{list}`: that is `{list}`"),
+                        label: "the whole list".into(),
+                        help: format!("write `{list}`, or a field of each element: `{list}.*.<field>`"),
+                    })
+                }
                 // Every element: what follows is checked against the schema only.
                 _ if seg == crate::fieldpath::EVERY => here = None,
                 // A list the file sets by a variable: its names are not known here.

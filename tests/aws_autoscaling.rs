@@ -305,11 +305,12 @@ async fn schedules_own_the_range_and_change_in_place() {
     let pl = make_plan(p.as_ref(), &dropped, &state, false, false).await;
     assert_eq!(changed(&pl, "scaling"), BTreeSet::from(["schedules".to_string()]), "the night's max dropped");
 
-    // The night keeps no max and goes back to UTC; the morning goes.
+    // The night keeps no max and goes back to UTC; the morning goes. No
+    // schedule sets a max any more: the file's is planned back.
     let v2 = load(&stack(name, "", &scheduled("", false)), &net);
     let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
     assert_eq!(action(&pl, "scaling"), Action::Update);
-    assert_eq!(changed(&pl, "scaling"), BTreeSet::from(["schedules".to_string()]));
+    assert_eq!(changed(&pl, "scaling"), BTreeSet::from(["max".to_string(), "schedules".to_string()]));
     let state = apply_clean(&p, &v2, state).await;
     let acts = scheduled_actions(&p, &id).await;
     let names: Vec<&str> = acts.iter().map(|a| a.scheduled_action_name()).collect();
@@ -318,16 +319,16 @@ async fn schedules_own_the_range_and_change_in_place() {
     assert_eq!((range.min_capacity(), range.max_capacity()), (Some(0), None));
     assert_eq!(acts[0].timezone(), Some("UTC"));
     let t = target(&p, &id).await.expect("registered");
-    assert_eq!((t.min_capacity(), t.max_capacity()), (0, 0), "the range the schedule set is left alone");
+    assert_eq!((t.min_capacity(), t.max_capacity()), (0, 4), "the min the schedule set is left alone");
     let pl = make_plan(p.as_ref(), &v2, &state, false, false).await;
     assert!(!pl.has_changes(), "{:#?}", pl.changes);
 
-    // Without schedules, the file's range is planned back.
+    // Without schedules, the file's min is planned back too.
     let v3 = load(&stack(name, "", &scaling(4, 60)), &net);
     let pl = make_plan(p.as_ref(), &v3, &state, false, false).await;
     assert_eq!(
         changed(&pl, "scaling"),
-        BTreeSet::from(["max".to_string(), "min".to_string(), "schedules".to_string(), "target_tracking".to_string()])
+        BTreeSet::from(["min".to_string(), "schedules".to_string(), "target_tracking".to_string()])
     );
 
     let (_, summary, _) = converge(&p, &v2, state, true).await;

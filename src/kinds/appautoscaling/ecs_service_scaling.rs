@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 /// metric near a target value, and schedules that change `min` and `max`
 /// at given times (none at night, two by day). The service's
 /// `desired_count` is then the scaler's: moor sets it when it creates the
-/// service and leaves it alone afterwards. With schedules, `min` and `max`
-/// are the schedules' too once the scaling exists. Destroyed before its
-/// service.
+/// service and leaves it alone afterwards. A bound its schedules set
+/// (`min`, `max`) is theirs too once the scaling exists. Destroyed before
+/// its service.
 ///
 /// `moor import` takes the scalable target's ARN, or its resource id
 /// (`service/<cluster>/<service>`).
@@ -31,8 +31,9 @@ pub struct EcsServiceScaling {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_tracking: Vec<TargetTracking>,
     /// Scheduled actions: each sets `min`, `max` or both at the times its
-    /// schedule says. They then own the range: after the create, moor
-    /// neither plans nor sends the scaling's own `min` and `max`.
+    /// schedule says. They then own those bounds: after the create, moor
+    /// neither plans nor sends the scaling's own `min` if a schedule sets
+    /// one, nor its `max` if a schedule sets one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
 }
@@ -44,9 +45,10 @@ pub struct Schedule {
     /// Its name, unique in the scaling: letters, digits, `-` and `_`.
     pub name: String,
     /// When: `cron(<minutes> <hours> <day of month> <month> <day of week>
-    /// <year>)` as AWS writes it (`cron(0 20 ? * MON-FRI *)`),
-    /// `rate(<n> <minute|minutes|hour|hours|day|days>)`, or once,
-    /// `at(yyyy-mm-ddThh:mm:ss)`.
+    /// <year>)` as AWS writes it (`cron(0 20 ? * MON-FRI *)`), or
+    /// `rate(<n> <minute|minutes|hour|hours|day|days>)`. One-time
+    /// `at(...)` schedules are refused: once run, AWS may drop them, and
+    /// each apply would put them back.
     pub schedule: String,
     /// The IANA time zone the schedule is in (`Europe/Berlin`); UTC if
     /// not given.
@@ -71,10 +73,15 @@ impl Schedule {
 pub fn schedule_problem(expr: &str) -> Option<String> {
     let inner = |prefix: &str| expr.strip_prefix(prefix).and_then(|r| r.strip_suffix(')'));
     if let Some(cron) = inner("cron(") {
-        let n = cron.split_whitespace().count();
-        return (n != 6).then(|| {
-            format!("a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this has {n}")
-        });
+        let fields: Vec<&str> = cron.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Some(format!(
+                "a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this has {}",
+                fields.len()
+            ));
+        }
+        return (fields[2] != "?" && fields[4] != "?")
+            .then(|| "one of day-of-month and day-of-week is `?` in AWS's cron: `cron(0 7 * * ? *)`".into());
     }
     if let Some(rate) = inner("rate(") {
         let parts: Vec<&str> = rate.split_whitespace().collect();
@@ -88,24 +95,12 @@ pub fn schedule_problem(expr: &str) -> Option<String> {
         };
         return (!ok).then(|| "a rate is a whole number above 0 and a unit: `rate(1 day)`, `rate(6 hours)`".into());
     }
-    if let Some(at) = inner("at(") {
-        let b = at.as_bytes();
-        let digits = |r: std::ops::Range<usize>| r.into_iter().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-        let ok = b.len() == 19
-            && digits(0..4)
-            && b[4] == b'-'
-            && digits(5..7)
-            && b[7] == b'-'
-            && digits(8..10)
-            && b[10] == b'T'
-            && digits(11..13)
-            && b[13] == b':'
-            && digits(14..16)
-            && b[16] == b':'
-            && digits(17..19);
-        return (!ok).then(|| "a one-time schedule is `at(yyyy-mm-ddThh:mm:ss)`".into());
+    if expr.starts_with("at(") {
+        // A one-time action may be gone once it ran, and the plan would
+        // put it back, to run again: not something to keep in a file.
+        return Some("one-time `at(...)` schedules are not kept in a stack file: once run, AWS may drop them and each apply would put them back".into());
     }
-    Some("a schedule is `cron(...)`, `rate(...)` or `at(...)`".into())
+    Some("a schedule is `cron(...)` or `rate(...)`".into())
 }
 
 /// One target-tracking policy (named `moor-<metric>` in AWS).
@@ -225,18 +220,16 @@ impl EcsServiceScaling {
                     format!("`{}` is not a schedule AWS takes", crate::text::abbreviate(&s.schedule)),
                     why,
                 )
-                .help = Some(
-                    "for example `cron(0 20 ? * MON-FRI *)` (20:00 on weekdays), `rate(1 day)`, \
-                     `at(2027-01-01T00:00:00)`"
-                        .into(),
-                );
+                .help = Some("for example `cron(0 20 ? * MON-FRI *)` (20:00 on weekdays) or `rate(1 day)`".into());
             }
             if let Some(tz) = &s.timezone {
                 // `Area/Place` (`Europe/Berlin`, `Etc/GMT+5`), or a name in
                 // capitals such as `UTC`, `GMT` or `EST5EDT`.
                 let chars = tz.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_-+".contains(ch));
                 let area = tz.contains('/') && !tz.starts_with('/') && !tz.ends_with('/');
-                let capitals = tz.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit());
+                let capitals = tz.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())
+                    && tz.starts_with(|ch: char| ch.is_ascii_uppercase())
+                    && (3..=8).contains(&tz.len());
                 let plausible = !tz.is_empty() && chars && (area || capitals);
                 if !plausible {
                     c.error(
@@ -327,13 +320,17 @@ impl KindSpec for EcsServiceScaling {
         ref_resource(&self.service).map(|s| (s, "desired_count")).into_iter().collect()
     }
 
-    /// Its schedules set its range.
+    /// Its schedules set the bounds of its range that they name.
     fn sets_own_fields(&self) -> Vec<(&'static str, &'static str)> {
-        if self.schedules.is_empty() {
-            return Vec::new();
-        }
         let why = "its `schedules` set it after the create";
-        vec![("min", why), ("max", why)]
+        let mut out = Vec::new();
+        if self.schedules.iter().any(|s| s.min.is_some()) {
+            out.push(("min", why));
+        }
+        if self.schedules.iter().any(|s| s.max.is_some()) {
+            out.push(("max", why));
+        }
+        out
     }
 
     fn validate(&self, c: &mut Checker) {
@@ -480,24 +477,19 @@ mod tests {
 
     #[test]
     fn schedules_are_cron_rate_or_at_as_aws_writes_them() {
-        for ok in [
-            "cron(0 20 ? * MON-FRI *)",
-            "cron(0 7 * * ? *)",
-            "rate(1 day)",
-            "rate(6 hours)",
-            "rate(30 minutes)",
-            "at(2027-01-01T00:00:00)",
-        ] {
+        for ok in ["cron(0 20 ? * MON-FRI *)", "cron(0 7 * * ? *)", "rate(1 day)", "rate(6 hours)", "rate(30 minutes)"]
+        {
             assert_eq!(schedule_problem(ok), None, "{ok}");
         }
         for bad in [
             "cron(0 20 * * *)",
+            "cron(0 7 * * * *)",
             "0 20 * * ? *",
             "rate(1 days)",
             "rate(2 hour)",
             "rate(0 minutes)",
             "rate(day)",
-            "at(2027-01-01 00:00:00)",
+            "at(2027-01-01T00:00:00)",
             "at(2027-01-01)",
             "cron(0 20 ? * MON-FRI *",
             "",

@@ -48,8 +48,9 @@ pub enum Billing<'a> {
     Tasks { task_definition: &'a str, count: u32, public_ip: bool, on: Option<&'a str> },
     /// What each task of this task definition is billed for.
     TaskSize { cpu_units: Option<u32>, memory_mib: Option<u32>, arm: bool, log_groups: Vec<&'a str> },
-    /// Keeps the task count of `target` (a service) at `min` or more.
-    Scales { target: &'a str, min: u32 },
+    /// Keeps the task count of `target` (a service) at `min` or more;
+    /// `lowest` is the lowest `min` its schedules set, when one is lower.
+    Scales { target: &'a str, min: u32, lowest: Option<u32> },
     /// A load balancer: by the hour, by capacity unit, and one public IPv4
     /// address per zone (subnet) when internet-facing.
     LoadBalancer { public: bool, subnets: &'a StrList },
@@ -376,13 +377,17 @@ pub fn estimate_items(
     for it in items {
         let Some(Billing::Tasks { task_definition, count, public_ip, on }) = &it.billing else { continue };
         let scaler = items.iter().find_map(|s| match &s.billing {
-            Some(Billing::Scales { target, min }) if names(target, it) => Some((s.logical, *min)),
+            Some(Billing::Scales { target, min, lowest }) if names(target, it) => Some((s.logical, *min, *lowest)),
             _ => None,
         });
         let tasks = match scaler {
-            Some((scaler, min)) => {
+            Some((scaler, min, lowest)) => {
+                let schedules = match lowest {
+                    Some(low) => format!("; its schedules lower that minimum to {low} at times"),
+                    None => String::new(),
+                };
                 assume(format!(
-                    "{}: {min} task(s), the minimum of its scaler `{scaler}` (it may run up to its maximum)",
+                    "{}: {min} task(s), the minimum of its scaler `{scaler}` (it may run up to its maximum{schedules})",
                     it.logical
                 ));
                 min

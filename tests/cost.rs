@@ -134,6 +134,9 @@ resources:
     target_tracking:
       - metric: cpu
         target: 60
+    schedules:
+      - { name: night, schedule: 'cron(0 20 * * ? *)', min: 1 }
+      - { name: day, schedule: 'cron(0 7 * * ? *)', min: 2 }
 "#;
 
 #[test]
@@ -148,7 +151,12 @@ fn arm_tasks_are_priced_at_arm_prices_and_a_scaler_keeps_its_minimum() {
     assert!(close(line(&e, "app", "fargate_gb_hour_arm").unwrap(), 10.3952));
     assert!(!e.lines.iter().any(|l| l.price_key == "public_ipv4_hour"));
     assert!(close(e.total, 57.67), "{}", e.total);
-    assert!(e.assumptions.iter().any(|a| a.contains("minimum of its scaler `scale`")), "{:?}", e.assumptions);
+    assert!(
+        e.assumptions.iter().any(|a| a.contains("minimum of its scaler `scale`")
+            && a.ends_with("its schedules lower that minimum to 1 at times)")),
+        "{:?}",
+        e.assumptions
+    );
 }
 
 #[test]

@@ -269,7 +269,8 @@ impl EcsServiceScaling {
 impl KindSpec for EcsServiceScaling {
     /// It keeps its service at `min` tasks or more.
     fn billing(&self) -> Option<crate::cost::Billing<'_>> {
-        Some(crate::cost::Billing::Scales { target: &self.service, min: self.min })
+        let lowest = self.schedules.iter().filter_map(|s| s.min).filter(|m| *m < self.min).min();
+        Some(crate::cost::Billing::Scales { target: &self.service, min: self.min, lowest })
     }
 
     const KIND: &'static str = "appautoscaling/ecs_service_scaling";

@@ -170,8 +170,9 @@ impl Metric {
     }
 }
 
-/// moor's policies on a scalable target are named `moor-<metric>`; other
-/// policies on it are someone else's and left alone.
+/// moor's policies on a scalable target are named `moor-<metric>`, its
+/// scheduled actions `moor-<name>`; other policies and actions on it are
+/// someone else's and left alone.
 pub const POLICY_PREFIX: &str = "moor-";
 
 /// The scalable target's resource id of a service ARN

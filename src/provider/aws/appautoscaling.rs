@@ -554,10 +554,17 @@ async fn sync_policies(
         put_policy(p, id, t).await?;
     }
     let keep: Vec<String> = spec.target_tracking.iter().map(|t| t.metric.policy_name()).collect();
-    for name in live.iter().filter(|n| n.starts_with(POLICY_PREFIX) && !keep.contains(n)) {
+    for name in stale(live.iter().map(String::as_str), &keep) {
         delete_policy(p, id, name).await?;
     }
     Ok(())
+}
+
+/// moor's names (`moor-…`) among `names` that `keep` does not list: what a
+/// sync or a delete removes. Another tool's policies and actions are never
+/// among them.
+fn stale<'a>(names: impl IntoIterator<Item = &'a str>, keep: &[String]) -> Vec<&'a str> {
+    names.into_iter().filter(|n| n.starts_with(POLICY_PREFIX) && !keep.iter().any(|k| k == n)).collect()
 }
 
 async fn put_action(p: &AwsProvider, id: &str, s: &Schedule) -> Result<(), ProviderError> {
@@ -619,11 +626,8 @@ async fn sync_actions(
         put_action(p, id, s).await?;
     }
     let keep: Vec<String> = spec.schedules.iter().map(Schedule::action_name).collect();
-    for a in live {
-        let name = a.scheduled_action_name();
-        if name.starts_with(POLICY_PREFIX) && !keep.iter().any(|k| k == name) {
-            delete_action(p, id, name).await?;
-        }
+    for name in stale(live.iter().map(ScheduledAction::scheduled_action_name), &keep) {
+        delete_action(p, id, name).await?;
     }
     Ok(())
 }
@@ -692,10 +696,10 @@ async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
         Err(e) if gone(&e) => (Vec::new(), Vec::new()),
         Err(e) => return Err(e),
     };
-    for name in ps.iter().map(|x| x.policy_name()).filter(|n| n.starts_with(POLICY_PREFIX)) {
+    for name in stale(ps.iter().map(ScalingPolicy::policy_name), &[]) {
         delete_policy(p, id, name).await?;
     }
-    for name in acts.iter().map(|x| x.scheduled_action_name()).filter(|n| n.starts_with(POLICY_PREFIX)) {
+    for name in stale(acts.iter().map(ScheduledAction::scheduled_action_name), &[]) {
         delete_action(p, id, name).await?;
     }
     let r = p
